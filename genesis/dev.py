@@ -1,0 +1,34 @@
+"""The dev chain: accounts and validator derived from a published seed, as anvil does.
+
+These keys are public. Anyone can spend what they hold on any chain that funds them.
+"""
+
+from __future__ import annotations
+
+from genesis.spec import Allocation, Genesis, Validator
+from ledger.amounts import UNIT
+from ledger.crypto import SigningKey, hash32
+
+DEV_SEED = "aither dev seed: these keys are public, never send them real value"
+DEV_CHAIN_ID = 7331
+DEV_BALANCE = 10_000 * UNIT
+DEV_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z: fixed, so every dev chain has one genesis
+
+
+def dev_key(index: int) -> SigningKey:
+    """Dev account `index` (0-based): blake2b-256(seed || "account" || index)."""
+    return SigningKey(hash32(DEV_SEED.encode() + b"account" + index.to_bytes(4, "big")))
+
+
+def dev_validator_key() -> SigningKey:
+    return SigningKey(hash32(DEV_SEED.encode() + b"validator"))
+
+
+def dev_genesis(accounts: int = 10) -> Genesis:
+    return Genesis(
+        name="aither-dev",
+        chain_id=DEV_CHAIN_ID,
+        timestamp=DEV_TIMESTAMP,
+        validators=(Validator(dev_validator_key().pubkey, 1),),
+        allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
+    )

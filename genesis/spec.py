@@ -1,0 +1,131 @@
+"""The genesis file: chain id, validators, pre-funded accounts and chain parameters.
+
+JSON for people (amounts as decimal strings of base units, keys and addresses as 0x-hex); its
+canonical encoding's hash identifies the chain, so a data directory cannot be reopened under a
+different genesis by mistake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger import gas
+from ledger.crypto import hash32, parse_address, to_checksum_address
+from ledger.encoding import Value, encode
+from ledger.errors import AitherError
+
+
+class GenesisError(AitherError):
+    """A genesis file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    pubkey: bytes
+    power: int
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    address: bytes
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    chain_id: int
+    timestamp: int
+    validators: tuple[Validator, ...]
+    allocations: tuple[Allocation, ...]
+    min_gas_price: int = gas.DEFAULT_GAS_PRICE
+    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
+    name: str = field(default="aither")
+
+    def to_value(self) -> list[Value]:
+        return [
+            self.name,
+            self.chain_id,
+            self.timestamp,
+            [[v.pubkey, v.power] for v in self.validators],
+            [[a.address, a.balance] for a in self.allocations],
+            self.min_gas_price,
+            self.block_gas_limit,
+        ]
+
+    @property
+    def hash(self) -> bytes:
+        return hash32(encode(self.to_value()))
+
+    @property
+    def total_supply(self) -> int:
+        return sum(a.balance for a in self.allocations)
+
+    def to_json(self) -> str:
+        doc = {
+            "name": self.name,
+            "chain_id": self.chain_id,
+            "timestamp": self.timestamp,
+            "validators": [
+                {"pubkey": "0x" + v.pubkey.hex(), "power": v.power} for v in self.validators
+            ],
+            "allocations": [
+                {"address": to_checksum_address(a.address), "balance": str(a.balance)}
+                for a in self.allocations
+            ],
+            "min_gas_price": str(self.min_gas_price),
+            "block_gas_limit": self.block_gas_limit,
+        }
+        return json.dumps(doc, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Genesis:
+        try:
+            doc = json.loads(text)
+            validators = tuple(
+                Validator(_hex_bytes(v["pubkey"], 32), int(v["power"])) for v in doc["validators"]
+            )
+            allocations = tuple(
+                Allocation(parse_address(a["address"]), int(a["balance"]))
+                for a in doc["allocations"]
+            )
+            genesis = cls(
+                chain_id=int(doc["chain_id"]),
+                timestamp=int(doc["timestamp"]),
+                validators=validators,
+                allocations=allocations,
+                min_gas_price=int(doc.get("min_gas_price", gas.DEFAULT_GAS_PRICE)),
+                block_gas_limit=int(doc.get("block_gas_limit", gas.DEFAULT_BLOCK_GAS_LIMIT)),
+                name=str(doc.get("name", "aither")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GenesisError(f"bad genesis file: {exc}") from None
+        genesis.validate()
+        return genesis
+
+    @classmethod
+    def load(cls, path: Path) -> Genesis:
+        try:
+            return cls.from_json(path.read_text())
+        except OSError as exc:
+            raise GenesisError(f"cannot read genesis file {path}: {exc.strerror}") from None
+
+    def validate(self) -> None:
+        if not self.validators:
+            raise GenesisError("genesis needs at least one validator")
+        if any(v.power <= 0 for v in self.validators):
+            raise GenesisError("validator power must be positive")
+        if len({v.pubkey for v in self.validators}) != len(self.validators):
+            raise GenesisError("a validator is listed twice")
+        if len({a.address for a in self.allocations}) != len(self.allocations):
+            raise GenesisError("an account is allocated twice")
+        if any(a.balance < 0 for a in self.allocations):
+            raise GenesisError("allocations must not be negative")
+
+
+def _hex_bytes(text: str, size: int) -> bytes:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != size:
+        raise ValueError(f"expected {size} bytes of hex, got {len(raw)}")
+    return raw

@@ -1,0 +1,325 @@
+"""The ledger: blocks, state and indexes in one LevelDB database.
+
+A block is executed over an in-memory overlay (`State`) and committed with everything it changes
+(state entries, Merkle nodes, block, receipts, indexes, head pointer) in one
+`WriteBatch(sync=True)`: after a crash the database is before the block or after it, never between.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import plyvel
+
+from genesis.spec import Genesis
+from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
+from ledger.crypto import HASH_SIZE, address_of, hash32
+from ledger.encoding import decode, encode
+from ledger.errors import AitherError, InvalidBlock
+from ledger.merkle import EMPTY_ROOT, Proof, StateTree
+from ledger.state import ACCOUNT, Account, State, Token
+from ledger.transition import BlockContext, apply_transactions
+from ledger.tx import SignedTx, Transfer, decode_transaction
+
+# LevelDB key prefixes. State entries are the only ones the state root commits to.
+_STATE = b"s"
+_NODE = b"n"
+_BLOCK = b"B"  # + height -> block
+_BLOCK_HEIGHT = b"h"  # + block hash -> height
+_COMMIT = b"c"  # + height -> the certificate that committed that block
+_TX = b"x"  # + tx hash -> [height, index]
+_RECEIPT = b"r"  # + tx hash -> receipt
+_HISTORY = b"A"  # + address + height + index -> tx hash
+_META_HEAD = b"m:head"
+_META_GENESIS = b"m:genesis"
+
+
+class DataDirError(AitherError):
+    """A data directory that cannot be opened for this chain."""
+
+
+def _h(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlock:
+    """A block executed but not yet committed, with everything its commit writes."""
+
+    block: Block
+    transactions: tuple[SignedTx, ...]
+    receipts: tuple[Receipt, ...]
+    changes: dict[bytes, bytes | None]
+    nodes: dict[bytes, bytes]
+    left_out: tuple[tuple[SignedTx, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TxLocation:
+    height: int
+    index: int
+    block_hash: bytes
+
+
+class Ledger:
+    """One chain's blocks and state. Reads are safe from any thread; one writer commits."""
+
+    def __init__(self, path: Path, genesis: Genesis) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(str(path / "chain.ldb"), create_if_missing=True)
+        except plyvel.IOError as exc:
+            raise DataDirError(f"cannot open the database in {path}: {exc}") from None
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self._tree = StateTree(self)
+        self._write_lock = threading.Lock()
+        stored = self._db.get(_META_GENESIS)
+        if stored is None:
+            self._commit_genesis()
+        elif stored != genesis.hash:
+            self._db.close()
+            raise DataDirError(
+                f"{path} holds a different chain (genesis {stored.hex()[:16]}...); "
+                "use another --data-dir or --reset"
+            )
+        self._head = self._load_header(int.from_bytes(self._db.get(_META_HEAD), "big"))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # Storage reads used by State and StateTree
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self._db.get(_STATE + key)
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return self._db.get(_NODE + node_hash)
+
+    # Head and blocks
+
+    @property
+    def head(self) -> BlockHeader:
+        return self._head
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    def block(self, height: int) -> Block | None:
+        raw = self._db.get(_BLOCK + _h(height))
+        return None if raw is None else Block.decode(raw)
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        raw = self._db.get(_BLOCK_HEIGHT + block_hash)
+        return None if raw is None else self.block(int.from_bytes(raw, "big"))
+
+    def commit_certificate(self, height: int) -> CommitCertificate | None:
+        raw = self._db.get(_COMMIT + _h(height))
+        return None if raw is None else CommitCertificate.from_value(decode(raw))
+
+    def _load_header(self, height: int) -> BlockHeader:
+        block = self.block(height)
+        if block is None:
+            raise DataDirError(f"the database is missing block {height}")
+        return block.header
+
+    # State reads (latest committed state)
+
+    def account(self, address: bytes) -> Account:
+        return State(self).account(address)
+
+    def token(self, symbol: str) -> Token | None:
+        return State(self).token(symbol)
+
+    def token_balance(self, address: bytes, symbol: str) -> int:
+        return State(self).token_balance(address, symbol)
+
+    def tokens(self) -> list[Token]:
+        prefix = _STATE + b"t"
+        return [Token(*decode(v)) for _, v in self._db.iterator(prefix=prefix)]
+
+    def validators(self) -> dict[bytes, int]:
+        prefix = _STATE + b"v"
+        return {k[len(prefix) :]: decode(v) for k, v in self._db.iterator(prefix=prefix)}
+
+    def prove_account(self, address: bytes) -> tuple[BlockHeader, bytes | None, Proof]:
+        """The account entry at the head and its Merkle proof against the head's state root."""
+        head = self._head
+        key = ACCOUNT + address
+        return head, self.get_state(key), self._tree.prove(head.state_root, key)
+
+    # Transactions, receipts, history
+
+    def transaction(self, tx_hash: bytes) -> tuple[SignedTx, TxLocation] | None:
+        raw = self._db.get(_TX + tx_hash)
+        if raw is None:
+            return None
+        height, index = decode(raw)
+        block = self.block(height)
+        assert block is not None
+        return decode_transaction(block.transactions[index]), TxLocation(height, index, block.hash)
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        raw = self._db.get(_RECEIPT + tx_hash)
+        return None if raw is None else Receipt.decode(raw)
+
+    def history(self, address: bytes, limit: int = 100) -> list[bytes]:
+        """Hashes of the transactions that touched `address`, newest first."""
+        found: list[bytes] = []
+        with self._db.iterator(prefix=_HISTORY + address, reverse=True) as it:
+            for _, tx_hash in it:
+                found.append(tx_hash)
+                if len(found) >= limit:
+                    break
+        return found
+
+    # Executing and committing blocks
+
+    def build_block(
+        self,
+        candidates: Iterable[SignedTx],
+        timestamp: int,
+        proposer: bytes,
+        last_commit: CommitCertificate | None,
+    ) -> PendingBlock:
+        """Execute candidates on the head state into a new block; drop those not includable."""
+        parent = self._head
+        ctx = self._context(parent.height + 1, max(timestamp, parent.timestamp), proposer)
+        state = State(self)
+        included, receipts, left_out = apply_transactions(state, candidates, ctx)
+        return self._seal(parent, ctx, state, included, receipts, last_commit, tuple(left_out))
+
+    def execute_block(self, block: Block) -> PendingBlock:
+        """Re-execute a block someone else built; raise InvalidBlock unless it checks out."""
+        parent = self._head
+        header = block.header
+        if header.height != parent.height + 1 or header.parent_hash != parent.hash:
+            raise InvalidBlock(f"block {header.height} does not extend the head {parent.height}")
+        if header.timestamp < parent.timestamp:
+            raise InvalidBlock("block timestamp is before its parent's")
+        txs = [decode_transaction(raw) for raw in block.transactions]
+        if not all(stx.tx.has_valid_signature() for stx in txs):
+            raise InvalidBlock("a transaction's signature does not verify")
+        ctx = self._context(header.height, header.timestamp, header.proposer)
+        state = State(self)
+        included, receipts, left_out = apply_transactions(state, txs, ctx)
+        if left_out:
+            raise InvalidBlock(f"block includes a transaction that is not valid: {left_out[0][1]}")
+        pending = self._seal(parent, ctx, state, included, receipts, header.last_commit)
+        if pending.block.hash != block.hash:
+            raise InvalidBlock("executing the block gives another header (state or receipts root)")
+        return pending
+
+    def commit(self, pending: PendingBlock, certificate: CommitCertificate) -> None:
+        """Write a block, its state and indexes in one synced batch and make it the head."""
+        block = pending.block
+        if certificate.block_hash != block.hash or certificate.height != block.height:
+            raise InvalidBlock("the certificate is for another block")
+        with self._write_lock:
+            if block.header.parent_hash != self._head.hash:
+                raise InvalidBlock(f"block {block.height} no longer extends the head")
+            height = _h(block.height)
+            with self._db.write_batch(sync=True) as batch:
+                for key, value in pending.changes.items():
+                    if value is None:
+                        batch.delete(_STATE + key)
+                    else:
+                        batch.put(_STATE + key, value)
+                for node_hash, node in pending.nodes.items():
+                    batch.put(_NODE + node_hash, node)
+                batch.put(_BLOCK + height, block.encode())
+                batch.put(_BLOCK_HEIGHT + block.hash, height)
+                batch.put(_COMMIT + height, encode(certificate.to_value()))
+                for index, (stx, receipt) in enumerate(
+                    zip(pending.transactions, pending.receipts, strict=True)
+                ):
+                    batch.put(_TX + stx.hash, encode([block.height, index]))
+                    batch.put(_RECEIPT + stx.hash, receipt.encode())
+                    where = height + index.to_bytes(4, "big")
+                    for party in _parties(stx):
+                        batch.put(_HISTORY + party + where, stx.hash)
+                batch.put(_META_HEAD, height)
+            self._head = block.header
+
+    def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
+        return BlockContext(self.chain_id, height, timestamp, proposer, self.genesis.min_gas_price)
+
+    def _seal(
+        self,
+        parent: BlockHeader,
+        ctx: BlockContext,
+        state: State,
+        included: list[SignedTx],
+        receipts: list[Receipt],
+        last_commit: CommitCertificate | None,
+        left_out: tuple[tuple[SignedTx, str], ...] = (),
+    ) -> PendingBlock:
+        changes = state.changes()
+        state_root, nodes = self._tree.update(parent.state_root, changes)
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            height=ctx.height,
+            parent_hash=parent.hash,
+            timestamp=ctx.timestamp,
+            proposer=ctx.proposer,
+            tx_root=merkle_root([stx.hash for stx in included]),
+            state_root=state_root,
+            receipts_root=merkle_root([hash_receipt(r) for r in receipts]),
+            gas_used=sum(r.gas_used for r in receipts),
+            last_commit=last_commit,
+        )
+        block = Block(header, tuple(stx.raw for stx in included))
+        return PendingBlock(block, tuple(included), tuple(receipts), changes, nodes, left_out)
+
+    def _commit_genesis(self) -> None:
+        genesis = self.genesis
+        state = State(self)
+        for validator in genesis.validators:
+            state.set_validator(validator.pubkey, validator.power)
+        for allocation in genesis.allocations:
+            state.set_account(allocation.address, Account(0, allocation.balance))
+        changes = state.changes()
+        state_root, nodes = self._tree.update(EMPTY_ROOT, changes)
+        header = BlockHeader(
+            chain_id=genesis.chain_id,
+            height=0,
+            parent_hash=bytes(HASH_SIZE),
+            timestamp=genesis.timestamp,
+            proposer=address_of(genesis.validators[0].pubkey),
+            tx_root=merkle_root([]),
+            state_root=state_root,
+            receipts_root=merkle_root([]),
+            gas_used=0,
+            last_commit=None,
+        )
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in changes.items():
+                assert value is not None
+                batch.put(_STATE + key, value)
+            for node_hash, node in nodes.items():
+                batch.put(_NODE + node_hash, node)
+            block = Block(header, ())
+            batch.put(_BLOCK + _h(0), block.encode())
+            batch.put(_BLOCK_HEIGHT + block.hash, _h(0))
+            batch.put(_META_HEAD, _h(0))
+            batch.put(_META_GENESIS, genesis.hash)
+
+    def iter_blocks(self, start: int = 0) -> Iterator[Block]:
+        with self._db.iterator(prefix=_BLOCK, start=_BLOCK + _h(start)) as it:
+            for _, raw in it:
+                yield Block.decode(raw)
+
+
+def hash_receipt(receipt: Receipt) -> bytes:
+    return hash32(receipt.encode())
+
+
+def _parties(stx: SignedTx) -> list[bytes]:
+    payload = stx.tx.payload
+    if isinstance(payload, Transfer) and payload.to != stx.sender:
+        return [stx.sender, payload.to]
+    return [stx.sender]

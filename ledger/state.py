@@ -1,0 +1,103 @@
+"""Typed access to the state entries, over a write overlay with a per-transaction journal.
+
+Every state entry is a (key, value) pair of bytes; the key's first byte names its table. All of
+them, and nothing else, are committed to by the state root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.encoding import decode, encode
+
+ACCOUNT = b"a"  # + address -> [nonce, balance]
+TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]
+TOKEN_BALANCE = b"b"  # + address + symbol -> balance
+VALIDATOR = b"v"  # + pubkey -> power
+
+
+class StateReader(Protocol):
+    def get_state(self, key: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    nonce: int = 0
+    balance: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    symbol: str
+    name: str
+    decimals: int
+    supply: int
+    creator: bytes
+
+
+class State:
+    """A block's pending writes over committed state, with one open transaction at a time."""
+
+    __slots__ = ("_base", "_block", "_tx")
+
+    def __init__(self, base: StateReader) -> None:
+        self._base = base
+        self._block: dict[bytes, bytes | None] = {}
+        self._tx: dict[bytes, bytes | None] | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._tx is not None and key in self._tx:
+            return self._tx[key]
+        if key in self._block:
+            return self._block[key]
+        return self._base.get_state(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        (self._block if self._tx is None else self._tx)[key] = value
+
+    def begin(self) -> None:
+        self._tx = {}
+
+    def commit(self) -> None:
+        assert self._tx is not None
+        self._block.update(self._tx)
+        self._tx = None
+
+    def rollback(self) -> None:
+        self._tx = None
+
+    def changes(self) -> dict[bytes, bytes | None]:
+        """The block's writes (None = deleted), to be committed with the block."""
+        assert self._tx is None, "a transaction is still open"
+        return self._block
+
+    # Tables
+
+    def account(self, address: bytes) -> Account:
+        raw = self.get(ACCOUNT + address)
+        if raw is None:
+            return Account()
+        nonce, balance = decode(raw)
+        return Account(nonce, balance)
+
+    def set_account(self, address: bytes, account: Account) -> None:
+        self.put(ACCOUNT + address, encode([account.nonce, account.balance]))
+
+    def token(self, symbol: str) -> Token | None:
+        raw = self.get(TOKEN + symbol.encode())
+        return None if raw is None else Token(*decode(raw))
+
+    def set_token(self, token: Token) -> None:
+        value = [token.symbol, token.name, token.decimals, token.supply, token.creator]
+        self.put(TOKEN + token.symbol.encode(), encode(value))
+
+    def token_balance(self, address: bytes, symbol: str) -> int:
+        raw = self.get(TOKEN_BALANCE + address + symbol.encode())
+        return 0 if raw is None else decode(raw)
+
+    def set_token_balance(self, address: bytes, symbol: str, balance: int) -> None:
+        self.put(TOKEN_BALANCE + address + symbol.encode(), encode(balance))
+
+    def set_validator(self, pubkey: bytes, power: int) -> None:
+        self.put(VALIDATOR + pubkey, encode(power) if power else None)

@@ -1,0 +1,169 @@
+"""The state transition: apply a transaction, then a block, over a `State`.
+
+Plain functions over plain data, in the manner of ethereum/execution-specs' `fork.py`. Time comes
+from the block header; nothing here reads a clock, a random source or dict order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ledger import gas
+from ledger.amounts import MAX_AMOUNT
+from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
+from ledger.errors import ExecutionFailed, TransactionRejected
+from ledger.state import Account, State, Token
+from ledger.tx import SignedTx, TokenCreate, Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    chain_id: int
+    height: int
+    timestamp: int
+    proposer: bytes
+    min_gas_price: int
+
+
+def intrinsic_gas(stx: SignedTx) -> int:
+    return gas.TX_BASE + gas.TX_PAYLOAD_BYTE * len(stx.raw)
+
+
+def execution_gas(stx: SignedTx) -> int:
+    """Gas for the transaction's effect, beyond the intrinsic cost."""
+    payload = stx.tx.payload
+    if isinstance(payload, TokenCreate):
+        return gas.TOKEN_CREATE
+    if isinstance(payload, Transfer) and payload.token:
+        return gas.TOKEN_TRANSFER
+    return 0
+
+
+def check_includable(state: State, stx: SignedTx, ctx: BlockContext) -> None:
+    """Raise TransactionRejected if the transaction cannot be part of a block on `state`.
+
+    A transaction that passes is included: even if its effect fails it pays and uses its nonce.
+    """
+    tx = stx.tx
+    if tx.chain_id != ctx.chain_id:
+        raise TransactionRejected(f"wrong chain id {tx.chain_id}, this chain is {ctx.chain_id}")
+    account = state.account(stx.sender)
+    if tx.nonce < account.nonce:
+        raise TransactionRejected(f"nonce {tx.nonce} already used (account nonce {account.nonce})")
+    if tx.nonce > account.nonce:
+        raise TransactionRejected(f"nonce {tx.nonce} is ahead of account nonce {account.nonce}")
+    if tx.gas_price < ctx.min_gas_price:
+        raise TransactionRejected(f"gas price {tx.gas_price} below minimum {ctx.min_gas_price}")
+    needed = intrinsic_gas(stx)
+    if tx.gas_limit < needed:
+        raise TransactionRejected(f"gas limit {tx.gas_limit} below intrinsic gas {needed}")
+    if account.balance < tx.max_fee:
+        raise TransactionRejected(
+            f"insufficient funds for gas: balance {account.balance}, max fee {tx.max_fee}"
+        )
+
+
+def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt:
+    """Apply one includable transaction: buy gas, run the effect, refund, pay the proposer.
+
+    The effect runs in a journal: if it fails its writes are rolled back, but the fee is paid
+    and the nonce advances.
+    """
+    check_includable(state, stx, ctx)
+    tx = stx.tx
+    sender = state.account(stx.sender)
+    state.set_account(stx.sender, Account(sender.nonce + 1, sender.balance - tx.max_fee))
+
+    gas_used = intrinsic_gas(stx) + execution_gas(stx)
+    logs: tuple[Log, ...] = ()
+    error = ""
+    state.begin()
+    try:
+        if gas_used > tx.gas_limit:
+            raise ExecutionFailed(f"out of gas: needs {gas_used}, limit {tx.gas_limit}")
+        logs = _apply_effect(state, stx)
+        state.commit()
+    except ExecutionFailed as exc:
+        state.rollback()
+        gas_used = min(gas_used, tx.gas_limit)
+        error = str(exc)
+
+    fee = gas_used * tx.gas_price
+    _credit(state, stx.sender, tx.max_fee - fee)
+    _credit(state, ctx.proposer, fee)
+    status = STATUS_FAILED if error else STATUS_OK
+    return Receipt(stx.hash, status, gas_used, fee, logs, error)
+
+
+def apply_transactions(
+    state: State, txs: Iterable[SignedTx], ctx: BlockContext
+) -> tuple[list[SignedTx], list[Receipt], list[tuple[SignedTx, str]]]:
+    """Apply transactions in order, leaving out those that cannot be included.
+
+    Returns (included, receipts, left out with the reason). A block producer uses this;
+    a validator checking someone else's block requires that nothing is left out.
+    """
+    included: list[SignedTx] = []
+    receipts: list[Receipt] = []
+    left_out: list[tuple[SignedTx, str]] = []
+    for stx in txs:
+        try:
+            receipt = apply_transaction(state, stx, ctx)
+        except TransactionRejected as exc:
+            left_out.append((stx, str(exc)))
+            continue
+        included.append(stx)
+        receipts.append(receipt)
+    return included, receipts, left_out
+
+
+def _apply_effect(state: State, stx: SignedTx) -> tuple[Log, ...]:
+    payload = stx.tx.payload
+    if isinstance(payload, Transfer):
+        return _transfer(state, stx.sender, payload)
+    if isinstance(payload, TokenCreate):
+        return _token_create(state, stx.sender, payload)
+    raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
+
+
+def _transfer(state: State, sender: bytes, transfer: Transfer) -> tuple[Log, ...]:
+    if not transfer.token:
+        _debit(state, sender, transfer.amount)
+        _credit(state, transfer.to, transfer.amount)
+    else:
+        if state.token(transfer.token) is None:
+            raise ExecutionFailed(f"unknown token {transfer.token}")
+        have = state.token_balance(sender, transfer.token)
+        if have < transfer.amount:
+            raise ExecutionFailed(
+                f"insufficient {transfer.token} balance: have {have}, need {transfer.amount}"
+            )
+        state.set_token_balance(sender, transfer.token, have - transfer.amount)
+        received = state.token_balance(transfer.to, transfer.token) + transfer.amount
+        state.set_token_balance(transfer.to, transfer.token, received)
+    return (Log("Transfer", (sender, transfer.to, transfer.amount, transfer.token)),)
+
+
+def _token_create(state: State, creator: bytes, create: TokenCreate) -> tuple[Log, ...]:
+    if state.token(create.symbol) is not None:
+        raise ExecutionFailed(f"token {create.symbol} already exists")
+    state.set_token(Token(create.symbol, create.name, create.decimals, create.supply, creator))
+    state.set_token_balance(creator, create.symbol, create.supply)
+    return (Log("TokenCreated", (create.symbol, creator, create.supply, create.decimals)),)
+
+
+def _debit(state: State, address: bytes, amount: int) -> None:
+    account = state.account(address)
+    if account.balance < amount:
+        raise ExecutionFailed(f"insufficient funds: balance {account.balance}, need {amount}")
+    state.set_account(address, Account(account.nonce, account.balance - amount))
+
+
+def _credit(state: State, address: bytes, amount: int) -> None:
+    if amount == 0:
+        return
+    account = state.account(address)
+    if account.balance + amount > MAX_AMOUNT:
+        raise ExecutionFailed("balance would overflow")
+    state.set_account(address, Account(account.nonce, account.balance + amount))

@@ -1,0 +1,236 @@
+"""Transactions: `[chain_id, kind, sender_pubkey, nonce, gas_limit, gas_price, payload, signature]`.
+
+The signature covers the encoding of everything before it, so a transaction cannot be replayed on
+another chain or with another nonce. The payload is a fixed-order list whose schema depends on the
+kind; every kind the chain will have is numbered here so that the format never changes, and kinds
+that this version does not execute are refused at admission with a clear reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from ledger.crypto import (
+    ADDRESS_SIZE,
+    PUBKEY_SIZE,
+    SIGNATURE_SIZE,
+    SigningKey,
+    address_of,
+    hash32,
+    verify,
+)
+from ledger.encoding import Value, decode, encode
+from ledger.errors import DecodeError, InvalidTransaction
+
+MAX_TX_SIZE = 64 * 1024
+MAX_U64 = 2**64 - 1
+SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
+MAX_TOKEN_NAME = 64
+MAX_DECIMALS = 30
+
+
+class TxKind(enum.IntEnum):
+    TRANSFER = 0
+    TOKEN_CREATE = 1
+    REGISTER = 2
+    DEPLOY = 3
+    CALL = 4
+    PROPOSE = 5
+    VOTE = 6
+    CHANNEL = 7
+    COUNCIL = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Move `amount` base units of `token` (empty = the native coin) to `to`."""
+
+    to: bytes
+    amount: int
+    token: str = ""
+
+    def to_value(self) -> list[Value]:
+        return [self.to, self.amount, self.token]
+
+    @classmethod
+    def from_value(cls, value: Value) -> Transfer:
+        to, amount, token = _fields(value, 3, "transfer")
+        _require(isinstance(to, bytes) and len(to) == ADDRESS_SIZE, "recipient must be 20 bytes")
+        _require(_is_uint(amount, MAX_AMOUNT), "amount must be a non-negative integer below 2**128")
+        _require(isinstance(token, str), "token must be a symbol")
+        _require(
+            token == "" or SYMBOL_PATTERN.match(token) is not None,
+            f"{token!r} is not a token symbol",
+        )
+        return cls(to, amount, token)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCreate:
+    """Create token `symbol` with `supply` base units, all credited to the creator."""
+
+    symbol: str
+    name: str
+    supply: int
+    decimals: int
+
+    def to_value(self) -> list[Value]:
+        return [self.symbol, self.name, self.supply, self.decimals]
+
+    @classmethod
+    def from_value(cls, value: Value) -> TokenCreate:
+        symbol, name, supply, decimals = _fields(value, 4, "token_create")
+        _require(
+            isinstance(symbol, str) and SYMBOL_PATTERN.match(symbol) is not None,
+            "symbol must be 2-11 characters, A-Z and 0-9, starting with a letter",
+        )
+        _require(symbol != NATIVE_SYMBOL, f"{NATIVE_SYMBOL} is the native coin's symbol")
+        _require(
+            isinstance(name, str) and len(name) <= MAX_TOKEN_NAME,
+            f"name must be text of at most {MAX_TOKEN_NAME} characters",
+        )
+        _require(_is_uint(supply, MAX_AMOUNT), "supply must be a non-negative integer below 2**128")
+        _require(_is_uint(decimals, MAX_DECIMALS), f"decimals must be 0..{MAX_DECIMALS}")
+        return cls(symbol, name, supply, decimals)
+
+
+PAYLOADS: dict[TxKind, type[Transfer] | type[TokenCreate]] = {
+    TxKind.TRANSFER: Transfer,
+    TxKind.TOKEN_CREATE: TokenCreate,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    chain_id: int
+    kind: TxKind
+    sender_pubkey: bytes
+    nonce: int
+    gas_limit: int
+    gas_price: int
+    payload: Transfer | TokenCreate
+    signature: bytes = b""
+
+    def signing_value(self) -> list[Value]:
+        return [
+            self.chain_id,
+            int(self.kind),
+            self.sender_pubkey,
+            self.nonce,
+            self.gas_limit,
+            self.gas_price,
+            self.payload.to_value(),
+        ]
+
+    def signing_bytes(self) -> bytes:
+        return encode(self.signing_value())
+
+    def to_value(self) -> list[Value]:
+        return [*self.signing_value(), self.signature]
+
+    def encode(self) -> bytes:
+        return encode(self.to_value())
+
+    def signed(self, key: SigningKey) -> Transaction:
+        """A copy signed by `key`, which must be the sender's."""
+        if key.pubkey != self.sender_pubkey:
+            raise ValueError("the signing key is not the sender's")
+        return _replace_signature(self, key.sign(self.signing_bytes()))
+
+    @property
+    def sender(self) -> bytes:
+        return address_of(self.sender_pubkey)
+
+    @property
+    def max_fee(self) -> int:
+        return self.gas_limit * self.gas_price
+
+    def has_valid_signature(self) -> bool:
+        return verify(self.sender_pubkey, self.signing_bytes(), self.signature)
+
+    @classmethod
+    def from_value(cls, value: Value) -> Transaction:
+        fields = _fields(value, 8, "transaction")
+        chain_id, kind, pubkey, nonce, gas_limit, gas_price, payload, signature = fields
+        _require(_is_uint(chain_id, MAX_U64), "chain id must be a 64-bit unsigned integer")
+        _require(_is_uint(kind, max(TxKind)), f"unknown transaction kind {kind!r}")
+        _require(isinstance(pubkey, bytes) and len(pubkey) == PUBKEY_SIZE, "bad sender key")
+        _require(_is_uint(nonce, MAX_U64), "nonce must be a 64-bit unsigned integer")
+        _require(_is_uint(gas_limit, MAX_U64), "gas limit must be a 64-bit unsigned integer")
+        _require(_is_uint(gas_price, MAX_AMOUNT), "gas price must be below 2**128")
+        _require(
+            isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE,
+            "signature must be 64 bytes",
+        )
+        tx_kind = TxKind(kind)
+        payload_type = PAYLOADS.get(tx_kind)
+        if payload_type is None:
+            raise InvalidTransaction(f"{tx_kind.name.lower()} transactions are not supported yet")
+        return cls(
+            chain_id,
+            tx_kind,
+            pubkey,
+            nonce,
+            gas_limit,
+            gas_price,
+            payload_type.from_value(payload),
+            signature,
+        )
+
+
+@dataclass(frozen=True)  # not slotted: `hash` is cached in __dict__
+class SignedTx:
+    """A decoded transaction with its wire bytes and hash, computed once."""
+
+    tx: Transaction
+    raw: bytes
+
+    @cached_property
+    def hash(self) -> bytes:
+        return hash32(self.raw)
+
+    @property
+    def sender(self) -> bytes:
+        return self.tx.sender
+
+
+def decode_transaction(raw: bytes) -> SignedTx:
+    """Decode wire bytes. Raises InvalidTransaction (or DecodeError) naming what is wrong.
+
+    The signature is not checked here: admission checks it on a thread pool.
+    """
+    if len(raw) > MAX_TX_SIZE:
+        raise InvalidTransaction(f"transaction of {len(raw)} bytes exceeds {MAX_TX_SIZE}")
+    return SignedTx(Transaction.from_value(decode(raw, MAX_TX_SIZE)), bytes(raw))
+
+
+def _replace_signature(tx: Transaction, signature: bytes) -> Transaction:
+    return Transaction(
+        tx.chain_id,
+        tx.kind,
+        tx.sender_pubkey,
+        tx.nonce,
+        tx.gas_limit,
+        tx.gas_price,
+        tx.payload,
+        signature,
+    )
+
+
+def _fields(value: Value, count: int, what: str) -> list[Value]:
+    if not isinstance(value, list) or len(value) != count:
+        raise DecodeError(f"{what} must be a list of {count} fields")
+    return value
+
+
+def _is_uint(value: Value, bound: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= bound
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise InvalidTransaction(reason)

@@ -1,0 +1,25 @@
+"""`aither`: the command line. Sub-commands: node, wallet, avm."""
+
+from __future__ import annotations
+
+import typer
+from wallet.cli import app as wallet_app
+
+from node.cli_node import app as node_app
+
+app = typer.Typer(
+    name="aither",
+    help="Aither: a node for the agent chain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(node_app, name="node")
+app.add_typer(wallet_app, name="wallet")
+
+try:  # the AVM's commands, once its package provides them
+    from avm.cli import app as avm_app
+except ImportError:  # pragma: no cover - until avm/cli.py lands
+    avm_app = None
+if avm_app is not None:
+    app.add_typer(avm_app, name="avm", help="Assemble, disassemble and run AVM programs.")

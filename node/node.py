@@ -1,0 +1,172 @@
+"""The node: ledger, mempool, signature verifier and block production, on one asyncio loop.
+
+Transactions are admitted on the loop (signatures on the verifier's threads); a block is built
+and committed on a worker thread so the RPC keeps answering while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ledger.block import Block, Receipt
+from ledger.chain import Ledger
+from ledger.errors import InvalidTransaction, TransactionRejected
+from ledger.tx import SignedTx, decode_transaction
+from node.mempool import Mempool
+from node.solo import SoloValidator
+from node.verifier import SignatureVerifier
+
+log = logging.getLogger("aither.node")
+
+MAX_BLOCK_TXS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCommitted:
+    block: Block
+    receipts: tuple[Receipt, ...]
+    seconds: float
+
+
+class Node:
+    def __init__(
+        self,
+        ledger: Ledger,
+        validator: SoloValidator,
+        *,
+        block_time: float = 0.0,
+        mempool: Mempool | None = None,
+        verifier_threads: int = 2,
+    ) -> None:
+        self.ledger = ledger
+        self.validator = validator
+        self.block_time = block_time
+        self.mempool = mempool or Mempool()
+        self.verifier = SignatureVerifier(verifier_threads)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._producer: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[BlockCommitted], None]] = []
+        self._next_block_at = time.monotonic()
+
+    @property
+    def chain_id(self) -> int:
+        return self.ledger.chain_id
+
+    def on_block(self, listener: Callable[[BlockCommitted], None]) -> None:
+        self._listeners.append(listener)
+
+    # Admission
+
+    async def submit(self, raw: bytes) -> bytes:
+        """Admit a transaction to the mempool and return its hash.
+
+        Raises InvalidTransaction or TransactionRejected (both with a reason for a person).
+        Submitting a transaction that is already pending or committed returns its hash again.
+        """
+        stx = decode_transaction(raw)
+        if stx.tx.chain_id != self.chain_id:
+            raise InvalidTransaction(
+                f"wrong chain id {stx.tx.chain_id}, this chain is {self.chain_id}"
+            )
+        if stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None:
+            return stx.hash
+        if not await self.verifier.verify(stx):
+            raise InvalidTransaction("bad signature")
+        if stx.tx.gas_price < self.ledger.genesis.min_gas_price:
+            raise TransactionRejected(
+                f"gas price {stx.tx.gas_price} below minimum {self.ledger.genesis.min_gas_price}"
+            )
+        self.mempool.add(stx, self.ledger.account(stx.sender))
+        self._wake.set()
+        return stx.hash
+
+    def pending_nonce(self, address: bytes) -> int:
+        return self.mempool.pending_nonce(address, self.ledger.account(address).nonce)
+
+    # Block production
+
+    def start(self) -> None:
+        self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
+
+    async def stop(self) -> None:
+        """Finish the block being committed, if any, then stop producing."""
+        self._stopping = True
+        self._wake.set()
+        if self._producer is not None:
+            await self._producer
+        self.verifier.close()
+
+    async def _produce_forever(self) -> None:
+        while not self._stopping:
+            await self._wait_for_work()
+            if self._stopping:
+                break
+            try:
+                await self.produce_block()
+            except Exception:
+                log.exception("block production failed; the chain stays at %d", self.ledger.height)
+                await asyncio.sleep(1)
+
+    async def _wait_for_work(self) -> None:
+        if self.block_time > 0:
+            self._next_block_at += self.block_time
+            delay = self._next_block_at - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sleep_until_stop(), delay)
+            else:  # fell behind (a slow block): keep the cadence from now on
+                self._next_block_at = time.monotonic()
+            return
+        while not self._stopping and not self.mempool.has_ready(self._nonce_of):
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _sleep_until_stop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _nonce_of(self, sender: bytes) -> int:
+        return self.ledger.account(sender).nonce
+
+    async def produce_block(self) -> BlockCommitted:
+        """Build, certify and commit one block from the ready transactions."""
+        started = time.perf_counter()
+        candidates = self.mempool.ready(MAX_BLOCK_TXS, self._nonce_of)
+        parent = self.ledger.head
+        last_commit = self.ledger.commit_certificate(parent.height)
+        pending = await asyncio.to_thread(
+            self.ledger.build_block,
+            candidates,
+            int(time.time()),
+            self.validator.proposer,
+            last_commit,
+        )
+        certificate = self.validator.certify(pending)
+        await asyncio.to_thread(self.ledger.commit, pending, certificate)
+        self._after_commit(pending.transactions, pending.left_out)
+        event = BlockCommitted(pending.block, pending.receipts, time.perf_counter() - started)
+        log.info(
+            "block %d committed: %d txs, %.3f s",
+            event.block.height,
+            len(event.block.transactions),
+            event.seconds,
+        )
+        for stx, reason in pending.left_out:
+            log.info("dropped tx %s: %s", stx.hash.hex(), reason)
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+    def _after_commit(
+        self, included: tuple[SignedTx, ...], left_out: tuple[tuple[SignedTx, str], ...]
+    ) -> None:
+        self.mempool.remove(included)
+        self.mempool.remove(stx for stx, _ in left_out)
+        self.mempool.prune((stx.sender for stx in included), self._nonce_of)

@@ -1,0 +1,78 @@
+"""Parsing of JSON-RPC parameters. Each parser raises an INVALID_PARAMS error naming the input."""
+
+from __future__ import annotations
+
+from ledger.crypto import HASH_SIZE, parse_address
+from node.rpc.errors import invalid_params
+
+BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
+
+
+def quantity(value: object, name: str) -> int:
+    """An integer given as 0x-hex (Ethereum style) or decimal, as a string or a JSON number."""
+    if isinstance(value, bool):
+        raise invalid_params(f"{name} must be a number")
+    if isinstance(value, int):
+        if value < 0:
+            raise invalid_params(f"{name} must not be negative")
+        return value
+    if isinstance(value, str):
+        try:
+            number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            raise invalid_params(f"{name} {value!r} is not a number") from None
+        if number < 0:
+            raise invalid_params(f"{name} must not be negative")
+        return number
+    raise invalid_params(f"{name} must be a hex or decimal number")
+
+
+def address(value: object, name: str = "address") -> bytes:
+    if not isinstance(value, str):
+        raise invalid_params(f"{name} must be a 0x-hex address")
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise invalid_params(str(exc)) from None
+
+
+def data(value: object, name: str, max_size: int) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise invalid_params(f"{name} must be 0x-prefixed hex")
+    if len(value) > 2 + 2 * max_size:
+        raise invalid_params(f"{name} is larger than {max_size} bytes")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise invalid_params(f"{name} is not valid hex") from None
+
+
+def hash32(value: object, name: str = "hash") -> bytes:
+    raw = data(value, name, HASH_SIZE)
+    if len(raw) != HASH_SIZE:
+        raise invalid_params(f"{name} must be 32 bytes")
+    return raw
+
+
+def block_number(value: object, head: int) -> int:
+    """A block number or tag; `latest`, `pending`, `safe` and `finalized` are the head."""
+    if isinstance(value, str) and value in BLOCK_TAGS:
+        return 0 if value == "earliest" else head
+    return quantity(value, "block number")
+
+
+def state_block(value: object, head: int) -> None:
+    """State is served at the head only: refuse an older block with a clear reason."""
+    if value is None:
+        return
+    number = block_number(value, head)
+    if number != head:
+        raise invalid_params(
+            f"state is kept for the latest block ({head}) only, not block {number}"
+        )
+
+
+def flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise invalid_params(f"{name} must be true or false")
+    return value

@@ -1,0 +1,130 @@
+"""JSON-RPC 2.0 over HTTP: `POST /` with single calls and batches, on FastAPI.
+
+Bodies and batches are size-bounded before anything is parsed; every failure is a JSON-RPC
+error object with a standard code, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from ledger.errors import AitherError
+from node.node import Node
+from node.rpc.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+)
+from node.rpc.methods import METHODS
+
+log = logging.getLogger("aither.rpc")
+
+
+@dataclass(frozen=True, slots=True)
+class RpcLimits:
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_batch: int = 5_000
+
+
+def _error(request_id: object, error: RpcError) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def dispatch(node: Node, call: object) -> dict[str, object] | None:
+    """Run one JSON-RPC call. Returns the response object, or None for a notification."""
+    if not isinstance(call, dict):
+        return _error(None, RpcError(INVALID_REQUEST, "invalid request: expected an object"))
+    request_id = call.get("id")
+    if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
+        return _error(None, RpcError(INVALID_REQUEST, "invalid request: bad id"))
+    name = call.get("method")
+    if call.get("jsonrpc") != "2.0" or not isinstance(name, str):
+        return _error(
+            request_id,
+            RpcError(INVALID_REQUEST, 'invalid request: needs "jsonrpc": "2.0" and a method'),
+        )
+    args = call.get("params", [])
+    try:
+        if not isinstance(args, list):
+            raise RpcError(INVALID_PARAMS, "invalid params: pass params as a list")
+        handler = METHODS.get(name)
+        if handler is None:
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {name[:64]}")
+        result = handler(node, args)
+        if inspect.isawaitable(result):
+            result = await result
+    except RpcError as exc:
+        response = _error(request_id, exc)
+    except AitherError as exc:
+        response = _error(request_id, RpcError(INTERNAL_ERROR, f"internal error: {exc}"))
+    except Exception:
+        log.exception("%s failed", name)
+        response = _error(request_id, RpcError(INTERNAL_ERROR, "internal error"))
+    else:
+        response = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    return None if "id" not in call else response
+
+
+def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
+    limits = limits or RpcLimits()
+    app = FastAPI(title="Aither JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json({"status": "ok", "chainId": node.chain_id, "height": node.ledger.height})
+
+    @app.post("/")
+    async def rpc(request: Request) -> Response:
+        body = await _read_body(request, limits.max_body_bytes)
+        if body is None:
+            message = f"request body exceeds {limits.max_body_bytes} bytes"
+            return _json(_error(None, RpcError(LIMIT_EXCEEDED, message)), status=413)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _json(_error(None, RpcError(PARSE_ERROR, "parse error: body is not JSON")))
+        if isinstance(payload, list):
+            if not payload:
+                return _json(
+                    _error(None, RpcError(INVALID_REQUEST, "invalid request: empty batch"))
+                )
+            if len(payload) > limits.max_batch:
+                message = f"batch of {len(payload)} exceeds the limit of {limits.max_batch}"
+                return _json(_error(None, RpcError(LIMIT_EXCEEDED, message)))
+            responses = await asyncio.gather(*(dispatch(node, call) for call in payload))
+            answered = [r for r in responses if r is not None]
+            return _json(answered) if answered else Response(status_code=204)
+        response = await dispatch(node, payload)
+        return _json(response) if response is not None else Response(status_code=204)
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

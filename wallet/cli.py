@@ -1,0 +1,362 @@
+"""`aither wallet`: keys, balances, transfers, tokens and history, over JSON-RPC.
+
+Every command takes `--rpc URL` and `--json`. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genesis.dev import dev_key
+from ledger.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
+from ledger.crypto import SigningKey, parse_address, to_checksum_address
+from ledger.errors import AitherError
+from wallet.client import DEFAULT_RPC, RpcClient
+from wallet.keystore import Keystore, parse_private_key
+from wallet.txbuilder import build_token_create, build_transfer
+
+app = typer.Typer(help="Keys, balances and transfers.", no_args_is_help=True)
+token_app = typer.Typer(help="Create tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+KeystoreDir = Annotated[
+    Path | None,
+    typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore directory."),
+]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option("--password-file", help="Read the password from this file (first line)."),
+]
+DevAccount = Annotated[
+    int | None,
+    typer.Option("--dev-account", min=0, help="Sign with dev account N (public dev keys)."),
+]
+FromName = Annotated[str | None, typer.Option("--from", help="Keystore key that signs.")]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the receipt.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (AitherError, ValueError) as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _emit(as_json: bool, data: object, human: Callable[[], None]) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+def _read_password(password_file: Path | None, confirm: bool = False) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text().splitlines()[0] if password_file.stat().st_size else ""
+        except OSError as exc:
+            raise ValueError(f"cannot read password file {password_file}: {exc.strerror}") from None
+    if "AITHER_PASSWORD" in os.environ:
+        return os.environ["AITHER_PASSWORD"]
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def _resolve(target: str, keystore: Path | None) -> bytes:
+    """An address from 0x-hex or a keystore key name."""
+    if target.startswith(("0x", "0X")):
+        return parse_address(target)
+    return parse_address(Keystore(keystore).info(target).address)
+
+
+def _signer(
+    name: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
+) -> SigningKey:
+    if (name is None) == (dev_account is None):
+        raise ValueError("say who signs: --from NAME or --dev-account N")
+    if dev_account is not None:
+        return dev_key(dev_account)
+    assert name is not None
+    return Keystore(keystore).unlock(name, _read_password(password_file))
+
+
+def _token_decimals(client: RpcClient, symbol: str) -> int:
+    if not symbol or symbol == NATIVE_SYMBOL:
+        return NATIVE_DECIMALS
+    for token in client.call("aither_getTokens"):  # type: ignore[union-attr]
+        if token["symbol"] == symbol:
+            return int(token["decimals"])
+    raise ValueError(f"unknown token {symbol} (aither_getTokens lists the tokens)")
+
+
+# Keys
+
+
+@app.command("new")
+@friendly_errors
+def new(
+    name: str,
+    password_file: PasswordFile = None,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a key, encrypted with a password."""
+    info = Keystore(keystore).create(name, _read_password(password_file, confirm=True))
+    data = {"name": info.name, "address": info.address, "path": str(info.path)}
+    _emit(as_json, data, lambda: console.print(f"created key {info.name}: {info.address}"))
+
+
+@app.command("import")
+@friendly_errors
+def import_key(
+    name: str,
+    private_key_file: Annotated[
+        Path, typer.Option("--private-key-file", help="File holding the 0x-hex private key.")
+    ],
+    password_file: PasswordFile = None,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Import a private key from a file into the keystore."""
+    try:
+        text = private_key_file.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {private_key_file}: {exc.strerror}") from None
+    seed = parse_private_key(text)
+    info = Keystore(keystore).import_key(name, seed, _read_password(password_file, confirm=True))
+    data = {"name": info.name, "address": info.address, "path": str(info.path)}
+    _emit(as_json, data, lambda: console.print(f"imported key {info.name}: {info.address}"))
+
+
+@app.command("list")
+@friendly_errors
+def list_keys(keystore: KeystoreDir = None, as_json: AsJson = False) -> None:
+    """List the keys in the keystore (no password needed)."""
+    store = Keystore(keystore)
+    keys = store.list()
+    data = [{"name": k.name, "address": k.address, "created": k.created} for k in keys]
+
+    def human() -> None:
+        if not keys:
+            console.print(f"no keys in {store.directory} (create one with `aither wallet new`)")
+            return
+        table = Table("name", "address", "created")
+        for k in keys:
+            table.add_row(k.name, k.address, k.created)
+        console.print(table)
+
+    _emit(as_json, data, human)
+
+
+@app.command("address")
+@friendly_errors
+def address(name: str, keystore: KeystoreDir = None, as_json: AsJson = False) -> None:
+    """Print the address of a key."""
+    info = Keystore(keystore).info(name)
+    _emit(as_json, {"name": name, "address": info.address}, lambda: print(info.address))
+
+
+# Chain reads
+
+
+@app.command("balance")
+@friendly_errors
+def balance(
+    target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
+    token: Annotated[str, typer.Option("--token", help="Token symbol (default: AVM).")] = "",
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show an account's balance of AVM or a token."""
+    who = _resolve(target, keystore)
+    with RpcClient(rpc) as client:
+        decimals = _token_decimals(client, token)
+        units = int(str(client.call("aither_getBalance", to_checksum_address(who), token)), 16)
+    symbol = token or NATIVE_SYMBOL
+    human_amount = format_amount(units, decimals)
+    data = {
+        "address": to_checksum_address(who),
+        "token": symbol,
+        "balance": human_amount,
+        "units": str(units),
+    }
+    _emit(as_json, data, lambda: console.print(f"{human_amount} {symbol}"))
+
+
+@app.command("tx")
+@friendly_errors
+def show_tx(tx_hash: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+    """Show a transaction and its receipt."""
+    with RpcClient(rpc) as client:
+        tx = client.call("aither_getTransaction", tx_hash)
+        receipt = client.call("aither_getTransactionReceipt", tx_hash)
+    assert isinstance(tx, dict)
+    data = {"transaction": tx, "receipt": receipt}
+
+    def human() -> None:
+        table = Table(show_header=False)
+        for key in ("hash", "kind", "from", "to", "symbol"):
+            if tx.get(key) is not None:
+                table.add_row(key, str(tx[key]))
+        if tx.get("value") is not None:
+            table.add_row("amount", _amount_text(tx["value"], tx.get("token")))
+        table.add_row("nonce", str(int(tx["nonce"], 16)))
+        if isinstance(receipt, dict):
+            table.add_row("block", str(int(receipt["blockNumber"], 16)))
+            table.add_row("status", "ok" if receipt["status"] == "0x1" else "failed")
+            table.add_row("gas used", str(int(receipt["gasUsed"], 16)))
+            table.add_row("fee", f"{format_amount(int(receipt['fee'], 16))} AVM")
+            if receipt.get("error"):
+                table.add_row("error", receipt["error"])
+        else:
+            table.add_row("status", "pending")
+        console.print(table)
+
+    _emit(as_json, data, human)
+
+
+def _amount_text(value: str, token: str | None) -> str:
+    """Native amounts in AVM; token amounts in base units (their decimals live on chain)."""
+    if token:
+        return f"{int(value, 16)} units of {token}"
+    return f"{format_amount(int(value, 16))} {NATIVE_SYMBOL}"
+
+
+@app.command("history")
+@friendly_errors
+def history(
+    target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the transactions that touched an account, newest first."""
+    who = to_checksum_address(_resolve(target, keystore))
+    with RpcClient(rpc) as client:
+        entries = client.call("aither_getHistory", who, limit)
+    assert isinstance(entries, list)
+
+    def human() -> None:
+        if not entries:
+            console.print(f"no transactions for {who}")
+            return
+        table = Table("block", "hash", "kind", "from", "to", "amount", "status")
+        for e in entries:
+            amount = "" if e.get("value") is None else _amount_text(e["value"], e.get("token"))
+            table.add_row(
+                str(int(e["blockNumber"], 16)),
+                e["hash"][:18] + "…",
+                e["kind"],
+                e["from"],
+                e.get("to") or "",
+                amount,
+                "ok" if e["status"] == "0x1" else "failed",
+            )
+        console.print(table)
+
+    _emit(as_json, entries, human)
+
+
+# Transactions
+
+
+def _submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
+    tx_hash = str(client.call("aither_sendRawTransaction", "0x" + raw.hex()))
+    if not wait:
+        return {"hash": tx_hash, "status": "pending"}
+    receipt = client.wait_for_receipt(tx_hash)
+    return {
+        "hash": tx_hash,
+        "status": "ok" if receipt["status"] == "0x1" else "failed",
+        "block": int(str(receipt["blockNumber"]), 16),
+        "gasUsed": int(str(receipt["gasUsed"]), 16),
+        "fee": format_amount(int(str(receipt["fee"]), 16)),
+        "error": receipt.get("error"),
+    }
+
+
+def _print_result(result: dict[str, object], what: str) -> None:
+    if result["status"] == "pending":
+        console.print(f"{what}: sent {result['hash']} (pending)")
+        return
+    line = f"{what}: {result['status']} in block {result['block']}, fee {result['fee']} AVM"
+    console.print(line)
+    console.print(f"  tx {result['hash']}")
+    if result.get("error"):
+        console.print(f"  error: {result['error']}")
+
+
+@app.command("send")
+@friendly_errors
+def send(
+    amount: Annotated[str, typer.Argument(help="Human amount, such as 1.5")],
+    to: Annotated[str, typer.Option("--to", help="Recipient address or key name.")],
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    token: Annotated[str, typer.Option("--token", help="Token symbol (default: AVM).")] = "",
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send AVM or a token."""
+    recipient = _resolve(to, keystore)
+    key = _signer(sender, dev_account, keystore, password_file)
+    symbol = "" if token == NATIVE_SYMBOL else token
+    with RpcClient(rpc) as client:
+        units = parse_amount(amount, _token_decimals(client, symbol))
+        raw = build_transfer(client, key, recipient, units, symbol)
+        result = _submit(client, raw, wait)
+    result.update(to=to_checksum_address(recipient), amount=amount, token=symbol or NATIVE_SYMBOL)
+    label = f"sent {amount} {symbol or NATIVE_SYMBOL} to {to_checksum_address(recipient)}"
+    _emit(as_json, result, lambda: _print_result(result, label))
+
+
+@token_app.command("create")
+@friendly_errors
+def token_create(
+    symbol: str,
+    supply: Annotated[str, typer.Argument(help="Human amount of whole tokens, such as 1000000")],
+    decimals: Annotated[int, typer.Option("--decimals", min=0, max=30)] = 18,
+    name: Annotated[str, typer.Option("--name", help="Display name (default: the symbol).")] = "",
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a token; its whole supply goes to the creator."""
+    key = _signer(sender, dev_account, keystore, password_file)
+    units = parse_amount(supply, decimals)
+    with RpcClient(rpc) as client:
+        raw = build_token_create(client, key, symbol, name or symbol, units, decimals)
+        result = _submit(client, raw, wait)
+    result.update(symbol=symbol, supply=supply, decimals=decimals)
+    _emit(as_json, result, lambda: _print_result(result, f"created token {symbol}"))
