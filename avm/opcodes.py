@@ -47,12 +47,21 @@ class _Required:
 REQUIRED = _Required()
 
 
+class _Accumulator:
+    def __repr__(self) -> str:
+        return "ACC"
+
+
+# A default that binds a missing operand to register ACC (JUMP_IF with only a label).
+FROM_ACC = _Accumulator()
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
     kind: ParamKind = ParamKind.VALUE
     type: OperandType = OperandType.ANY
-    default: Value | _Required = REQUIRED
+    default: Value | _Required | _Accumulator = REQUIRED
 
     @property
     def required(self) -> bool:
@@ -60,7 +69,9 @@ class Param:
 
 
 def P(  # noqa: N802 - reads like a type in the opcode tables
-    name: str, default: Value | _Required = REQUIRED, type: OperandType = OperandType.ANY
+    name: str,
+    default: Value | _Required | _Accumulator = REQUIRED,
+    type: OperandType = OperandType.ANY,
 ) -> Param:
     """A value parameter."""
     return Param(name, ParamKind.VALUE, type, default)

@@ -186,7 +186,7 @@ class Log:
         return [self.name, list(self.values)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # not slotted: the encoding is cached in __dict__
 class Receipt:
     tx_hash: bytes
     status: int
@@ -210,6 +210,10 @@ class Receipt:
         ]
 
     def encode(self) -> bytes:
+        return self.encoded
+
+    @cached_property
+    def encoded(self) -> bytes:
         return encode(self.to_value())
 
     @classmethod

@@ -8,6 +8,7 @@ A block is executed over an in-memory overlay (`State`) and committed with every
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class PendingBlock:
     changes: dict[bytes, bytes | None]
     nodes: dict[bytes, bytes]
     left_out: tuple[tuple[SignedTx, str], ...] = ()
+    root_seconds: float = 0.0  # time spent updating the state root, for the block log line
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,9 @@ class Ledger:
         left_out: tuple[tuple[SignedTx, str], ...] = (),
     ) -> PendingBlock:
         changes = state.changes()
+        started = time.perf_counter()
         state_root, nodes = self._tree.update(parent.state_root, changes)
+        root_seconds = time.perf_counter() - started
         header = BlockHeader(
             chain_id=self.chain_id,
             height=ctx.height,
@@ -273,7 +277,9 @@ class Ledger:
             last_commit=last_commit,
         )
         block = Block(header, tuple(stx.raw for stx in included))
-        return PendingBlock(block, tuple(included), tuple(receipts), changes, nodes, left_out)
+        return PendingBlock(
+            block, tuple(included), tuple(receipts), changes, nodes, left_out, root_seconds
+        )
 
     def _commit_genesis(self) -> None:
         genesis = self.genesis
@@ -309,7 +315,7 @@ class Ledger:
             batch.put(_META_GENESIS, genesis.hash)
 
     def iter_blocks(self, start: int = 0) -> Iterator[Block]:
-        with self._db.iterator(prefix=_BLOCK, start=_BLOCK + _h(start)) as it:
+        with self._db.iterator(start=_BLOCK + _h(start), stop=_BLOCK + b"\xff" * 9) as it:
             for _, raw in it:
                 yield Block.decode(raw)
 

@@ -20,7 +20,28 @@ MAX_ENCODED_SIZE = 4 * 1024 * 1024
 
 def encode(value: Value) -> bytes:
     """Encode a value canonically. Raises TypeError for anything outside `Value`."""
+    _require_value(value)
+    return _pack(value)
+
+
+def _pack(value: Value) -> bytes:
     return msgpack.packb(value, use_bin_type=True, strict_types=True, default=_refuse)
+
+
+_SCALARS = frozenset({int, bool, bytes, str, type(None)})
+_SEQUENCES = frozenset({list, tuple})
+
+
+def _require_value(value: object) -> None:
+    # msgpack would happily pack floats and maps; consensus data must never contain them.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind in _SEQUENCES:
+            pending.extend(item)
+        elif kind not in _SCALARS:
+            raise TypeError(f"{kind.__name__} has no canonical encoding")
 
 
 def _refuse(obj: object) -> object:
@@ -76,7 +97,7 @@ def decode(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Value:
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise DecodeError(f"malformed encoding: {exc}") from exc
     _check_types(value)
-    if encode(value) != data:
+    if _pack(value) != data:
         raise DecodeError("non-canonical encoding")
     return value
 
@@ -86,8 +107,7 @@ def _reject_map(_: dict) -> object:
 
 
 def _check_types(value: object) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _check_types(item)
-    elif not isinstance(value, int | bytes | str | None):
-        raise DecodeError(f"{type(value).__name__} is not allowed in canonical data")
+    try:
+        _require_value(value)
+    except TypeError as exc:
+        raise DecodeError(f"{exc.args[0].split()[0]} is not allowed in canonical data") from None

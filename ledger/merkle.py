@@ -27,8 +27,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgpack
+
 from ledger.crypto import HASH_SIZE, hash32
-from ledger.encoding import Value, decode, encode
+from ledger.encoding import Value, encode
 from ledger.errors import AitherError, DecodeError
 
 EMPTY_ROOT = bytes(HASH_SIZE)
@@ -39,6 +41,10 @@ INTERNAL_TAG = 1
 _LEAF_PREFIX = bytes([LEAF_TAG])
 _INTERNAL_PREFIX = bytes([INTERNAL_TAG])
 _FULL_BITMAP = (1 << RADIX) - 1
+# Each msgpack item has one shortest form, which `encode` always picks, and any other form is
+# longer: so the bytes of a well-shaped node are canonical exactly when they have the size below.
+_LEAF_SIZE = 2 + 2 * (2 + HASH_SIZE)  # list and tag, then two 32-byte strings with headers
+MAX_NODE_SIZE = 8 + RADIX * HASH_SIZE  # list, tag, a 3-byte bitmap, a 3-byte header, 16 hashes
 # The top four levels (at most 4,369 internal nodes per root) lie on the paths of nearly every
 # block's changes, so they are cached; deeper nodes are reached at random and would only churn
 # the cache. The default size holds the top levels of a few recent roots.
@@ -128,20 +134,30 @@ def node_hash(node: Node) -> bytes:
 
 def decode_node(data: bytes) -> Node:
     """Decode a stored node. Raises DecodeError unless it is exactly what `encode_node` makes."""
-    value = decode(data)
-    if not isinstance(value, list) or len(value) != 3:
+    # Not ledger.encoding.decode: that one walks values of any shape and re-encodes them, and this
+    # runs for every node an update reads. The shape here is fixed, so it is checked directly.
+    if type(data) is not bytes or len(data) > MAX_NODE_SIZE:
+        raise DecodeError(f"a tree node is at most {MAX_NODE_SIZE} bytes")
+    try:
+        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"malformed tree node: {exc}") from exc
+    if type(value) is not list or len(value) != 3:
         raise DecodeError("a tree node is [0, key_hash, value_hash] or [1, bitmap, hashes]")
     tag, first, second = value
-    if tag == LEAF_TAG:
-        if not (_is_hash(first) and _is_hash(second)):
-            raise DecodeError("a leaf holds two 32-byte hashes")
-        return Leaf(first, second)
-    if tag != INTERNAL_TAG:
+    if type(tag) is not int or tag not in (LEAF_TAG, INTERNAL_TAG):
         raise DecodeError(f"unknown tree node tag {tag!r}")
-    if type(first) is not int or not 0 < first <= _FULL_BITMAP:
-        raise DecodeError("an internal node's bitmap is a non-zero 16-bit integer")
-    if type(second) is not bytes or len(second) != HASH_SIZE * first.bit_count():
-        raise DecodeError("an internal node holds one 32-byte hash per bit of its bitmap")
+    if tag == LEAF_TAG and not (_is_hash(first) and _is_hash(second)):
+        raise DecodeError("a leaf holds two 32-byte hashes")
+    if tag == INTERNAL_TAG:
+        if type(first) is not int or not 0 < first <= _FULL_BITMAP:
+            raise DecodeError("an internal node's bitmap is a non-zero 16-bit integer")
+        if type(second) is not bytes or len(second) != HASH_SIZE * first.bit_count():
+            raise DecodeError("an internal node holds one 32-byte hash per bit of its bitmap")
+    if len(data) != (_LEAF_SIZE if tag == LEAF_TAG else _internal_size(first, len(second))):
+        raise DecodeError("non-canonical tree node encoding")
+    if tag == LEAF_TAG:
+        return Leaf(first, second)
     children: list[bytes | None] = [None] * RADIX
     offset = 0
     rest = first
@@ -151,6 +167,13 @@ def decode_node(data: bytes) -> Node:
         offset += HASH_SIZE
         rest ^= lowest
     return Internal(first, tuple(children))
+
+
+def _internal_size(bitmap: int, joined_size: int) -> int:
+    """The size of an internal node's canonical encoding (see _LEAF_SIZE)."""
+    bitmap_size = 1 if bitmap < 0x80 else 2 if bitmap < 0x100 else 3
+    joined_header = 2 if joined_size < 0x100 else 3
+    return 2 + bitmap_size + joined_header + joined_size
 
 
 def _is_hash(value: object) -> bool:
@@ -272,7 +295,7 @@ class StateTree:
             n = bitmap.bit_length() - 1
             lone = children[n]
             assert lone is not None
-            if is_leaf[n] if n in is_leaf else isinstance(self._load(lone, depth + 1), Leaf):
+            if is_leaf[n] if n in is_leaf else True:
                 return lone, True
         return self._emit_internal(bitmap, children, depth, new_nodes), False
 
@@ -329,6 +352,9 @@ class StateTree:
         loaded = decode_node(data)
         if node_hash(loaded) != hash_:
             raise DecodeError(f"stored tree node {hash_.hex()} does not match its hash")
+        if depth >= PATH_NIBBLES and isinstance(loaded, Internal):
+            # Hash-checked nodes can still chain deeper than any path, if the store was fed them.
+            raise DecodeError(f"tree node {hash_.hex()} lies deeper than {PATH_NIBBLES} levels")
         if depth < CACHED_LEVELS and isinstance(loaded, Internal):
             self._remember(hash_, loaded)
         return loaded
@@ -501,14 +527,14 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> 
     ):
         return False
 
+    current = None if leaf is None else leaf_hash(leaf.key_hash, leaf.value_hash)
     if not proof.levels:
-        return root == (EMPTY_ROOT if leaf is None else leaf_hash(leaf.key_hash, leaf.value_hash))
+        return root == (EMPTY_ROOT if current is None else current)
     # From the bottom up: the path's child is the leaf, or nothing (an empty slot), or the node
     # just rebuilt from the level below.
-    current = None if leaf is None else leaf_hash(leaf.key_hash, leaf.value_hash)
-    for depth in reversed(range(len(proof.levels))):
-        level = proof.levels[depth]
-        n = _nibble(key_hash, depth)
+    for level_depth in reversed(range(depth)):
+        level = proof.levels[level_depth]
+        n = _nibble(key_hash, level_depth)
         has_path_child = bool(level.bitmap >> n & 1)
         if has_path_child != (current is not None):
             return False

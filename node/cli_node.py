@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from node.rpc.server import create_app
 from node.solo import SoloValidator
 
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("aither.node")
 
 
@@ -57,14 +58,17 @@ def start(
     except AitherError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from None
-    validator = SoloValidator(dev_validator_key(), genesis.chain_id, ledger.validators())
-    url = f"http://{rpc_host}:{rpc_port}"
-    _print_banner(ledger, data_dir, url, accounts, json_output)
     try:
-        uvloop.run(_serve(ledger, validator, rpc_host, rpc_port, block_time, log_level))
+        listener = _listen(rpc_host, rpc_port)
     except OSError as exc:
+        ledger.close()
         err.print(f"error: cannot serve JSON-RPC on {rpc_host}:{rpc_port}: {exc.strerror}")
         raise typer.Exit(1) from None
+    validator = SoloValidator(dev_validator_key(), genesis.chain_id, ledger.validators())
+    url = f"http://{rpc_host}:{listener.getsockname()[1]}"
+    _print_banner(ledger, data_dir, url, accounts, json_output)
+    try:
+        uvloop.run(_serve(ledger, validator, listener, block_time, log_level))
     finally:
         ledger.close()
     log.info("stopped at block %d", ledger.height)
@@ -73,16 +77,13 @@ def start(
 async def _serve(
     ledger: Ledger,
     validator: SoloValidator,
-    host: str,
-    port: int,
+    listener: socket.socket,
     block_time: float,
     log_level: str,
 ) -> None:
     node = Node(ledger, validator, block_time=block_time)
     config = uvicorn.Config(
         create_app(node),
-        host=host,
-        port=port,
         loop="none",
         log_level="warning" if log_level.lower() != "debug" else "info",
         access_log=False,
@@ -90,11 +91,27 @@ async def _serve(
     )
     server = uvicorn.Server(config)
     node.start()
+    host, port = listener.getsockname()[:2]
     log.info("serving JSON-RPC on http://%s:%d, chain at block %d", host, port, ledger.height)
     try:
-        await server.serve()
+        await server.serve(sockets=[listener])
     finally:
         await node.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the RPC socket before anything starts, so a taken port is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
 
 
 def _setup_logging(level: str) -> None:

@@ -39,6 +39,7 @@ class Mempool:
         self._by_hash: dict[bytes, SignedTx] = {}
         # sender -> nonce -> tx; senders in the order they first arrived (local, not consensus)
         self._by_sender: dict[bytes, dict[int, SignedTx]] = {}
+        self._costs: dict[bytes, int] = {}  # sender -> sum of its pending transactions' costs
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -79,7 +80,7 @@ class Mempool:
             self.limits.max_bytes
         ):
             raise TransactionRejected("mempool is full, try again after the next block")
-        committed = sum(_cost(p) for n, p in queue.items() if n != tx.nonce)
+        committed = self._costs.get(stx.sender, 0) - (0 if replaced is None else _cost(replaced))
         if account.balance < committed + _cost(stx):
             raise TransactionRejected(
                 f"insufficient funds: balance {account.balance}, pending costs {committed}, "
@@ -89,6 +90,7 @@ class Mempool:
             self._discard(replaced)
         self._by_sender.setdefault(stx.sender, {})[tx.nonce] = stx
         self._by_hash[stx.hash] = stx
+        self._costs[stx.sender] = self._costs.get(stx.sender, 0) + _cost(stx)
         self._bytes += len(stx.raw)
 
     def pending_nonce(self, sender: bytes, account_nonce: int) -> int:
@@ -134,5 +136,7 @@ class Mempool:
         self._bytes -= len(stx.raw)
         queue = self._by_sender[stx.sender]
         del queue[stx.tx.nonce]
+        self._costs[stx.sender] -= _cost(stx)
         if not queue:
             del self._by_sender[stx.sender]
+            del self._costs[stx.sender]

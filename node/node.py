@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ledger.block import Block, Receipt
 from ledger.chain import Ledger
-from ledger.errors import InvalidTransaction, TransactionRejected
+from ledger.errors import AitherError, InvalidTransaction, TransactionRejected
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
 from node.solo import SoloValidator
@@ -31,6 +31,7 @@ class BlockCommitted:
     block: Block
     receipts: tuple[Receipt, ...]
     seconds: float
+    root_seconds: float
 
 
 class Node:
@@ -69,19 +70,52 @@ class Node:
         Raises InvalidTransaction or TransactionRejected (both with a reason for a person).
         Submitting a transaction that is already pending or committed returns its hash again.
         """
+        stx = self._precheck(raw)
+        if self._known(stx):
+            return stx.hash
+        if not await self.verifier.verify(stx):
+            raise InvalidTransaction("bad signature")
+        return self._admit(stx)
+
+    async def submit_many(self, raws: list[bytes]) -> list[bytes | AitherError]:
+        """Admit a batch, verifying its signatures together; one hash or error per input."""
+        outcomes: list[bytes | AitherError] = []
+        to_verify: list[tuple[int, SignedTx]] = []
+        for raw in raws:
+            try:
+                stx = self._precheck(raw)
+            except AitherError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(stx.hash)
+            if not self._known(stx):
+                to_verify.append((len(outcomes) - 1, stx))
+        verified = await self.verifier.verify_many([stx for _, stx in to_verify])
+        for (index, stx), ok in zip(to_verify, verified, strict=True):
+            try:
+                if not ok:
+                    raise InvalidTransaction("bad signature")
+                self._admit(stx)
+            except AitherError as exc:
+                outcomes[index] = exc
+        return outcomes
+
+    def _precheck(self, raw: bytes) -> SignedTx:
         stx = decode_transaction(raw)
         if stx.tx.chain_id != self.chain_id:
             raise InvalidTransaction(
                 f"wrong chain id {stx.tx.chain_id}, this chain is {self.chain_id}"
             )
-        if stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None:
-            return stx.hash
-        if not await self.verifier.verify(stx):
-            raise InvalidTransaction("bad signature")
         if stx.tx.gas_price < self.ledger.genesis.min_gas_price:
             raise TransactionRejected(
                 f"gas price {stx.tx.gas_price} below minimum {self.ledger.genesis.min_gas_price}"
             )
+        return stx
+
+    def _known(self, stx: SignedTx) -> bool:
+        return stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None
+
+    def _admit(self, stx: SignedTx) -> bytes:
         self.mempool.add(stx, self.ledger.account(stx.sender))
         self._wake.set()
         return stx.hash
@@ -151,12 +185,15 @@ class Node:
         certificate = self.validator.certify(pending)
         await asyncio.to_thread(self.ledger.commit, pending, certificate)
         self._after_commit(pending.transactions, pending.left_out)
-        event = BlockCommitted(pending.block, pending.receipts, time.perf_counter() - started)
+        event = BlockCommitted(
+            pending.block, pending.receipts, time.perf_counter() - started, pending.root_seconds
+        )
         log.info(
-            "block %d committed: %d txs, %.3f s",
+            "block %d committed: %d txs, %.3f s (state root %.3f s)",
             event.block.height,
             len(event.block.transactions),
             event.seconds,
+            event.root_seconds,
         )
         for stx, reason in pending.left_out:
             log.info("dropped tx %s: %s", stx.hash.hex(), reason)

@@ -32,6 +32,16 @@ class SignatureVerifier:
         self._waiting.append((stx, future))
         return await future
 
+    async def verify_many(self, stxs: list[SignedTx]) -> list[bool]:
+        """Verify a batch, one chunk per thread."""
+        loop = asyncio.get_running_loop()
+        size = max(1, -(-len(stxs) // self._threads))
+        chunks = [stxs[start : start + size] for start in range(0, len(stxs), size)]
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _verify_chunk, chunk) for chunk in chunks)
+        )
+        return [ok for chunk_results in results for ok in chunk_results]
+
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         batch, self._waiting = self._waiting, []

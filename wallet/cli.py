@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -28,8 +29,9 @@ app = typer.Typer(help="Keys, balances and transfers.", no_args_is_help=True)
 token_app = typer.Typer(help="Create tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Scripts read whole lines: never wrap or truncate when the output is not a terminal.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from avm.errors import Revert
-from avm.opcodes import Control, Family, L, P
+from avm.opcodes import FROM_ACC, Control, Family, L, P
 from avm.values import Value
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine
 
 family = Family("control")
-_ACC = None  # placeholder default; the assembler binds a missing condition to register ACC
 
 
 @family.op("JUMP", L(), gas="simple", returns=False, pure=True, control=Control.BRANCH)
@@ -26,7 +25,7 @@ def jump() -> bool:
 
 
 @family.op(
-    "JUMP_IF", P("cond", _ACC), L(), gas="simple", returns=False, pure=True, control=Control.BRANCH
+    "JUMP_IF", P("cond", FROM_ACC), L(), gas="simple", returns=False, pure=True, control=Control.BRANCH
 )
 def jump_if(cond: Value) -> bool:
     return bool(cond)
@@ -34,7 +33,7 @@ def jump_if(cond: Value) -> bool:
 
 @family.op(
     "JUMP_IF_FALSE",
-    P("cond", _ACC),
+    P("cond", FROM_ACC),
     L(),
     gas="simple",
     returns=False,

@@ -64,8 +64,7 @@ def get(container: Value, key: Value) -> Value:
     if type(container) in (tuple, str, bytes) and type(key) is int:
         n = len(container)  # type: ignore[arg-type]
         if -n <= key < n:
-            item = container[key]  # type: ignore[index]
-            return item if type(container) is not bytes else item  # a byte reads as an int
+            return container[key]  # type: ignore[index]  # a byte reads as an int
         return None
     raise BadOperand(f"cannot index {type_name(container)} with {type_name(key)}")
 

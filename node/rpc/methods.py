@@ -12,7 +12,7 @@ from ledger.amounts import MAX_AMOUNT
 from ledger.block import Block
 from ledger.chain import TxLocation
 from ledger.crypto import to_checksum_address
-from ledger.errors import DecodeError, InvalidTransaction, TransactionRejected
+from ledger.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
     MAX_TX_SIZE,
@@ -187,14 +187,25 @@ def get_tokens(node: Node, args: Params) -> list[dict[str, object]]:
 # Transactions
 
 
-@method("aither_sendRawTransaction")
-async def send_raw_transaction(node: Node, args: Params) -> str:
+SEND_RAW_TRANSACTION = "aither_sendRawTransaction"
+
+
+def raw_transaction_param(args: Params) -> bytes:
     _max_args(args, 1)
-    raw = params.data(_arg(args, 0, "transaction"), "transaction", MAX_TX_SIZE)
+    return params.data(_arg(args, 0, "transaction"), "transaction", MAX_TX_SIZE)
+
+
+def rejected(error: AitherError) -> RpcError:
+    return RpcError(TX_REJECTED, f"transaction rejected: {error}")
+
+
+@method(SEND_RAW_TRANSACTION)
+async def send_raw_transaction(node: Node, args: Params) -> str:
+    raw = raw_transaction_param(args)
     try:
         tx_hash = await node.submit(raw)
     except (DecodeError, InvalidTransaction, TransactionRejected) as exc:
-        raise RpcError(TX_REJECTED, f"transaction rejected: {exc}") from None
+        raise rejected(exc) from None
     return views.hexbytes(tx_hash)
 
 

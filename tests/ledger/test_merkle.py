@@ -12,6 +12,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import DecodeError
 from ledger.merkle import (
     EMPTY_ROOT,
+    Internal,
     Leaf,
     MemoryNodeStore,
     MissingNode,
@@ -19,6 +20,8 @@ from ledger.merkle import (
     ProofLevel,
     StateTree,
     decode_node,
+    encode_node,
+    node_hash,
     verify_proof,
 )
 
@@ -134,10 +137,42 @@ def test_deleting_one_of_two_deep_keys_lifts_the_other_to_the_root() -> None:
     a, b = DEEP_KEYS[0], DEEP_KEYS[1]
     root = chain.build({a: b"x", b: b"y"})
     assert root == reference_root({a: b"x", b: b"y"})
-    # Four one-child internal nodes above the split, plus the split node and the two leaves.
+    # At least levels 0-3 are one-child internal nodes above the node that splits the two leaves.
     assert len(chain.tree.prove(root, a).levels) >= 5
     lifted = chain.apply(root, {a: None})
     assert lifted == hash32(b"\x00" + hash32(b) + hash32(b"y"))
+
+
+def _find_key(prefix: list[int]) -> bytes:
+    """A key whose path starts with the nibbles `prefix`, found by search."""
+    for i in range(1_000_000):
+        key = b"find-%d" % i
+        if _nibbles(hash32(key))[: len(prefix)] == prefix:
+            return key
+    raise AssertionError("no such key")
+
+
+def test_a_delete_leaving_an_untouched_lone_leaf_lifts_it() -> None:
+    a = _find_key([1, 2])
+    b = _find_key([1, 3])
+    c = _find_key([4])
+    chain = Chain()
+    root = chain.build({a: b"a", b: b"b", c: b"c"})
+    root = chain.apply(root, {a: None})
+    assert root == reference_root({b: b"b", c: b"c"})
+    assert len(chain.tree.prove(root, b).levels) == 1
+
+
+def test_a_delete_leaving_an_untouched_lone_internal_node_keeps_it() -> None:
+    a = _find_key([1, 2])
+    b = _find_key([1, 3, 5])
+    c = _find_key([1, 3, 6])
+    d = _find_key([4])
+    chain = Chain()
+    root = chain.build({a: b"a", b: b"b", c: b"c", d: b"d"})
+    root = chain.apply(root, {a: None})
+    assert root == reference_root({b: b"b", c: b"c", d: b"d"})
+    assert len(chain.tree.prove(root, b).levels) == 3
 
 
 def test_rewriting_the_same_value_changes_nothing() -> None:
@@ -401,3 +436,58 @@ def test_missing_and_corrupt_nodes_are_reported() -> None:
 def test_decode_node_rejects_bad_shapes(value: object) -> None:
     with pytest.raises(DecodeError):
         decode_node(encode(value))  # type: ignore[arg-type]
+
+
+def test_nodes_round_trip_through_their_encoding() -> None:
+    chain = Chain()
+    root = chain.build({key: b"v" for key in KEY_POOL})
+    seen = 0
+    for key in KEY_POOL:
+        for level in chain.tree.prove(root, key).levels:
+            for sibling in level.siblings:
+                data = chain.store.get_node(sibling)
+                assert data is not None
+                node = decode_node(data)
+                assert encode_node(node) == data
+                assert node_hash(node) == sibling
+                seen += 1
+    assert seen > len(KEY_POOL)
+
+
+def test_non_canonical_node_bytes_are_rejected() -> None:
+    data = encode_node(Leaf(hash32(b"k"), hash32(b"v")))
+    longer_tag = data[:1] + b"\xcc\x00" + data[2:]  # the tag as a uint8 instead of a fixint
+    with pytest.raises(DecodeError):
+        decode_node(longer_tag)
+    with pytest.raises(DecodeError):
+        decode_node(data + b"\x00")
+
+
+def test_a_chain_deeper_than_any_path_is_rejected() -> None:
+    key_hash = hash32(b"k")
+    current = node_hash(Leaf(key_hash, hash32(b"v")))
+    nodes = {}
+    for depth in reversed(range(65)):
+        nibble = 0 if depth == 64 else (key_hash[depth // 2] >> (0 if depth % 2 else 4)) & 0x0F
+        children: list[bytes | None] = [None] * 16
+        children[nibble] = current
+        node = Internal(1 << nibble, tuple(children))
+        current = node_hash(node)
+        nodes[current] = encode_node(node)
+    with pytest.raises(DecodeError):
+        StateTree(MemoryNodeStore(nodes)).get_value_hash(current, b"k")
+
+
+def test_non_inclusion_needs_a_leaf_on_the_keys_own_path() -> None:
+    # A tree no honest update makes: another key's leaf placed under the wrong first nibble.
+    key, other = b"a", b"b"
+    n = hash32(key)[0] >> 4
+    assert hash32(other)[0] >> 4 != n
+    decoy = Leaf(hash32(other), hash32(b"v"))
+    sibling = hash32(b"sibling")
+    placed = sorted([(n, node_hash(decoy)), ((n + 1) % 16, sibling)])
+    root = hash32(
+        b"\x01" + sum(1 << i for i, _ in placed).to_bytes(2, "big") + b"".join(h for _, h in placed)
+    )
+    proof = Proof((ProofLevel(sum(1 << i for i, _ in placed), (sibling,)),), decoy)
+    assert not verify_proof(root, key, None, proof)

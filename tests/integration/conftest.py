@@ -1,0 +1,342 @@
+"""The one fixture that starts and stops real `aither node start --dev` processes.
+
+Every integration test talks to nodes through `DevNode`: real processes, real sockets on
+127.0.0.1, output to a log file in the test's tmp dir, and waits on conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ledger.crypto import SigningKey, to_checksum_address
+from ledger.tx import Transaction, TokenCreate, Transfer, TxKind
+
+AITHER = Path(sys.executable).with_name("aither")
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+CLI_TIMEOUT = 60.0
+CHAIN_ID = 7331
+GAS_PRICE = 10**9
+GAS_LIMIT = 100_000
+LOG_TAIL_LINES = 40
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.02
+) -> object:
+    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class RpcFailure(AssertionError):
+    """A JSON-RPC call answered with an error where a result was expected."""
+
+    def __init__(self, method: str, error: dict[str, object]) -> None:
+        super().__init__(f"{method} failed: {error}")
+        self.code = error.get("code")
+        self.message = str(error.get("message"))
+
+
+class DevNode:
+    """A dev node process on a data dir; restartable, always cleaned up by its fixture."""
+
+    def __init__(self, data_dir: Path, args: tuple[str, ...] = ()) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(timeout=10.0)
+        self._ids = 0
+        self._log_start = 0  # where the current process's output begins in the log
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    # Process control
+
+    def start(self, *extra: str) -> DevNode:
+        """Start the node and wait until /health answers. `extra` flags apply to this start."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        for _ in range(3):  # another process may take the free port before the node binds it
+            if self._spawn(extra):
+                return self
+            self.port = free_port()
+        pytest.fail(f"node could not bind a port three times\n{self.log_tail()}")
+
+    def _spawn(self, extra: tuple[str, ...]) -> bool:
+        command = [str(AITHER), "node", "start", "--dev", "--data-dir", str(self.data_dir)]
+        command += ["--rpc-port", str(self.port), *self.args, *extra]
+        with self.log_path.open("ab") as log:
+            log.write(f"\n$ {' '.join(command)}\n".encode())
+            log.flush()
+            self._log_start = log.tell()
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                if "Address already in use" in self.output():
+                    return False
+                pytest.fail(
+                    f"node exited with {self.process.returncode} before serving\n{self.log_tail()}"
+                )
+            try:
+                if self.http.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        self.process.kill()
+        self.process.wait()
+        pytest.fail(f"node did not answer /health within {START_TIMEOUT:.0f} s\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to finish anything."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(STOP_TIMEOUT)
+
+    def interrupt(self) -> int:
+        """SIGINT, as Ctrl-C sends, and wait for the exit code."""
+        assert self.process is not None and self.process.poll() is None, "not running"
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"node ignored SIGINT for {STOP_TIMEOUT:.0f} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Ctrl-C and require a clean exit (code 0)."""
+        code = self.interrupt()
+        assert code == 0, f"node exited with {code} on SIGINT\n{self.log_tail()}"
+
+    def restart(self, *extra: str) -> DevNode:
+        """Stop cleanly if running, then start on the same data dir and port."""
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+        return self.start(*extra)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.http.close()
+
+    def output(self) -> str:
+        """What the current (or last) process printed."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "--- node log tail ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    # JSON-RPC
+
+    def post(self, body: object) -> httpx.Response:
+        """POST a raw body (bytes) or a JSON value, exactly as given."""
+        if isinstance(body, bytes):
+            return self.http.post(self.url, content=body)
+        return self.http.post(self.url, json=body)
+
+    def call(self, method: str, *params: object) -> dict[str, object]:
+        """One JSON-RPC call; the whole response object."""
+        self._ids += 1
+        request = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": list(params)}
+        response = self.post(request)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["id"] == self._ids and body["jsonrpc"] == "2.0", body
+        return body
+
+    def rpc(self, method: str, *params: object) -> object:
+        """One JSON-RPC call's result; RpcFailure if the node answered an error."""
+        body = self.call(method, *params)
+        if "error" in body:
+            raise RpcFailure(method, body["error"])
+        return body["result"]
+
+    def rpc_error(self, method: str, *params: object) -> dict[str, object]:
+        """One JSON-RPC call that must fail; its error object."""
+        body = self.call(method, *params)
+        assert "error" in body, f"{method}{params} should fail, got {body}"
+        assert "result" not in body, body
+        return body["error"]
+
+    def health(self) -> dict[str, object]:
+        response = self.http.get(f"{self.url}/health")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def height(self) -> int:
+        return int(str(self.rpc("aither_blockNumber")), 16)
+
+    def balance(self, address: bytes | str, token: str = "") -> int:
+        who = address if isinstance(address, str) else to_checksum_address(address)
+        return int(str(self.rpc("aither_getBalance", who, token)), 16)
+
+    def nonce(self, address: bytes, block: str = "latest") -> int:
+        who = to_checksum_address(address)
+        return int(str(self.rpc("eth_getTransactionCount", who, block)), 16)
+
+    # Transactions
+
+    def send_raw(self, raw: bytes) -> str:
+        return str(self.rpc("aither_sendRawTransaction", "0x" + raw.hex()))
+
+    def wait_for_receipt(self, tx_hash: str, timeout: float = 15.0) -> dict[str, object]:
+        found = wait_until(
+            lambda: self.rpc("aither_getTransactionReceipt", tx_hash),
+            timeout,
+            f"the receipt of {tx_hash}\n{self.log_tail()}",
+        )
+        assert isinstance(found, dict)
+        return found
+
+    def transfer(
+        self,
+        key: SigningKey,
+        to: bytes,
+        amount: int,
+        token: str = "",
+        nonce: int | None = None,
+    ) -> dict[str, object]:
+        """Sign, send and wait for a transfer's receipt."""
+        next_nonce = self.nonce(key.address, "pending") if nonce is None else nonce
+        return self.wait_for_receipt(self.send_raw(transfer_tx(key, to, amount, token, next_nonce)))
+
+    def create_token(
+        self, key: SigningKey, symbol: str, supply: int, decimals: int = 18
+    ) -> dict[str, object]:
+        payload = TokenCreate(symbol, symbol.title(), supply, decimals)
+        tx = Transaction(
+            CHAIN_ID,
+            TxKind.TOKEN_CREATE,
+            key.pubkey,
+            self.nonce(key.address, "pending"),
+            GAS_LIMIT,
+            GAS_PRICE,
+            payload,
+        )
+        return self.wait_for_receipt(self.send_raw(tx.signed(key).encode()))
+
+
+def transfer_tx(
+    key: SigningKey,
+    to: bytes,
+    amount: int,
+    token: str = "",
+    nonce: int = 0,
+    *,
+    chain_id: int = CHAIN_ID,
+    gas_limit: int = GAS_LIMIT,
+) -> bytes:
+    """The wire bytes of a signed transfer."""
+    tx = Transaction(
+        chain_id,
+        TxKind.TRANSFER,
+        key.pubkey,
+        nonce,
+        gas_limit,
+        GAS_PRICE,
+        Transfer(to, amount, token),
+    )
+    return tx.signed(key).encode()
+
+
+class NodeLauncher:
+    """Starts nodes under one directory and kills whatever is still running at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.nodes: list[DevNode] = []
+
+    def __call__(self, *args: str, name: str | None = None) -> DevNode:
+        """Start a node with extra `args` on a fresh data dir (or `name`'s, if it exists)."""
+        data_dir = self.root / (name or f"node{len(self.nodes)}")
+        node = DevNode(data_dir, args)
+        self.nodes.append(node)
+        return node.start()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+@contextlib.contextmanager
+def _launcher(root: Path) -> Iterator[NodeLauncher]:
+    launcher = NodeLauncher(root)
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[NodeLauncher]:
+    """A factory: `start_node("--accounts", "3")` starts a node; all are killed at teardown."""
+    with _launcher(tmp_path) as launcher:
+        yield launcher
+
+
+@pytest.fixture
+def dev_node(start_node: NodeLauncher) -> DevNode:
+    """A running dev node with the default flags, on its own data dir and port."""
+    return start_node()
+
+
+@pytest.fixture(scope="module")
+def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
+    """One dev node for a whole module whose tests use separate accounts."""
+    with _launcher(tmp_path_factory.mktemp("shared")) as launcher:
+        yield launcher()
+
+
+@pytest.fixture
+def run_aither(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real `aither` CLI to completion; output captured, never left in a pipe."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(AITHER), *args],
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
+            cwd=tmp_path,
+            check=False,
+        )
+
+    return run
