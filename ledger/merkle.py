@@ -295,7 +295,7 @@ class StateTree:
             n = bitmap.bit_length() - 1
             lone = children[n]
             assert lone is not None
-            if is_leaf[n] if n in is_leaf else True:
+            if is_leaf[n] if n in is_leaf else isinstance(self._load(lone, depth + 1), Leaf):
                 return lone, True
         return self._emit_internal(bitmap, children, depth, new_nodes), False
 

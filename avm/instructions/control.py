@@ -65,17 +65,17 @@ def ret(vm: Machine) -> None:
     """Pop the return address; at depth 0 the call ends with null."""
 
 
-@family.op("HALT", gas="halt", control=Control.STOP)
+@family.op("HALT", gas="halt", returns=False, control=Control.STOP)
 def halt(vm: Machine) -> Value:
     return None
 
 
-@family.op("RETURN", P("value", None), gas="halt", control=Control.STOP)
+@family.op("RETURN", P("value", None), gas="halt", returns=False, control=Control.STOP)
 def return_(vm: Machine, value: Value) -> Value:
     return value
 
 
-@family.op("REVERT", P("reason", ""), gas="halt", control=Control.STOP)
+@family.op("REVERT", P("reason", ""), gas="halt", returns=False, control=Control.STOP)
 def revert(vm: Machine, reason: Value) -> Value:
     raise Revert(reason if isinstance(reason, str) else repr(reason))
 

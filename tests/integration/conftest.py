@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from ledger.crypto import SigningKey, to_checksum_address
-from ledger.tx import Transaction, TokenCreate, Transfer, TxKind
+from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
 
 AITHER = Path(sys.executable).with_name("aither")
 HOST = "127.0.0.1"

@@ -1,0 +1,89 @@
+"""Mempool admission rules: nonce order, gaps, funds, replacement and bounds."""
+
+import pytest
+
+from genesis.dev import dev_key
+from ledger.errors import TransactionRejected
+from ledger.state import Account
+from ledger.tx import SignedTx, Transaction, Transfer, TxKind, decode_transaction
+from node.mempool import Mempool, MempoolLimits
+
+ALICE, BOB = dev_key(0), dev_key(1)
+RICH = Account(0, 10**30)
+
+
+def tx(key, nonce, price=10**9, amount=1) -> SignedTx:
+    raw = Transaction(
+        7331, TxKind.TRANSFER, key.pubkey, nonce, 30_000, price, Transfer(BOB.address, amount)
+    ).signed(key)
+    return decode_transaction(raw.encode())
+
+
+def test_ready_transactions_come_in_nonce_order_per_sender():
+    pool = Mempool()
+    for nonce in (2, 0, 1):
+        pool.add(tx(ALICE, nonce), RICH)
+    pool.add(tx(BOB, 0), RICH)
+    ready = pool.ready(10, lambda sender: 0)
+    assert [(s.sender, s.tx.nonce) for s in ready] == [
+        (ALICE.address, 0),
+        (ALICE.address, 1),
+        (ALICE.address, 2),
+        (BOB.address, 0),
+    ]
+
+
+def test_a_gap_is_held_until_it_is_filled():
+    pool = Mempool()
+    pool.add(tx(ALICE, 1), RICH)
+    assert pool.ready(10, lambda sender: 0) == []
+    pool.add(tx(ALICE, 0), RICH)
+    assert len(pool.ready(10, lambda sender: 0)) == 2
+    assert pool.pending_nonce(ALICE.address, 0) == 2
+
+
+def test_a_used_nonce_is_rejected():
+    with pytest.raises(TransactionRejected, match="nonce too low"):
+        Mempool().add(tx(ALICE, 0), Account(1, 10**30))
+
+
+def test_a_nonce_too_far_ahead_is_rejected():
+    pool = Mempool(MempoolLimits(max_nonce_gap=4))
+    with pytest.raises(TransactionRejected, match="too far ahead"):
+        pool.add(tx(ALICE, 4), RICH)
+
+
+def test_funds_must_cover_everything_the_sender_has_pending():
+    fee = 30_000 * 10**9
+    pool = Mempool()
+    pool.add(tx(ALICE, 0, amount=10), Account(0, 2 * (fee + 10)))
+    pool.add(tx(ALICE, 1, amount=10), Account(0, 2 * (fee + 10)))
+    with pytest.raises(TransactionRejected, match="insufficient funds"):
+        pool.add(tx(ALICE, 2, amount=10), Account(0, 2 * (fee + 10)))
+
+
+def test_a_replacement_needs_a_higher_gas_price():
+    pool = Mempool()
+    pool.add(tx(ALICE, 0), RICH)
+    with pytest.raises(TransactionRejected, match="already pending"):
+        pool.add(tx(ALICE, 0, amount=2), RICH)
+    better = tx(ALICE, 0, price=2 * 10**9)
+    pool.add(better, RICH)
+    assert pool.ready(10, lambda sender: 0) == [better]
+    assert len(pool) == 1
+
+
+def test_a_full_pool_says_so():
+    pool = Mempool(MempoolLimits(max_txs=1))
+    pool.add(tx(ALICE, 0), RICH)
+    with pytest.raises(TransactionRejected, match="mempool is full"):
+        pool.add(tx(BOB, 0), RICH)
+
+
+def test_committed_nonces_are_pruned():
+    pool = Mempool()
+    for nonce in range(3):
+        pool.add(tx(ALICE, nonce), RICH)
+    pool.prune([ALICE.address], lambda sender: 2)
+    assert [s.tx.nonce for s in pool.ready(10, lambda sender: 2)] == [2]
+    assert pool.size_bytes == len(tx(ALICE, 2).raw)
