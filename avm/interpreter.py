@@ -1,0 +1,589 @@
+"""The interpreter: runs a code object against a host, metering gas per instruction.
+
+Two paths, both derived from the opcode definitions in `avm/instructions/`:
+
+- the exact path (`_step`) runs one instruction: charge its static gas, read its operands, call
+  its function, write its result. Tracing, instructions that touch the machine or the host, and
+  any stretch where gas is short run here;
+- the fast path compiles each basic block of pure instructions into one Python function whose
+  code is the opcodes' own return expressions inlined (or calls to their functions), charging the
+  block's gas once. A block whose cost exceeds the gas left is run on the exact path, so
+  out-of-gas happens at exactly the same instruction; a trap inside a block refunds the gas of the
+  instructions after it, so gas used is the same on both paths.
+
+A call's state changes are journaled by the host: any trap rolls them all back.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from avm.code import ARGS_REGISTER, IMPLICIT_RESULT, CodeObject, OperandKind
+from avm.errors import (
+    BadOperand,
+    CallDepthExceeded,
+    HostUnavailable,
+    OutOfGas,
+    Trap,
+    UnknownLabel,
+    ValueTooLarge,
+)
+from avm.gas import CURRENT, GasSchedule
+from avm.host import Host, PluginFailure
+from avm.instructions import OPCODES
+from avm.opcodes import Control, OperandType, OpSpec
+from avm.trace import TraceEntry
+from avm.values import MAX_INT, MIN_INT, AvmMap, Value, bounded, from_python, type_name
+
+MAX_CALL_DEPTH = 256
+STOP = -1
+DEFAULT_GAS = 10_000_000  # milligas (10,000 gas)
+
+
+class ResultCheck(Enum):
+    """What must be checked of an opcode's result, from its return annotation."""
+
+    INT_RANGE = "int"  # `-> int`: the integer bound
+    NONE = "bool"  # `-> bool`: nothing can be too large
+    BOUNDED = "value"  # anything else: the size bound of its type
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One instruction, pre-decoded for the exact path."""
+
+    spec: OpSpec
+    cost: int
+    args: tuple[tuple[bool, object], ...]  # (is_register, register index or constant value)
+    out: int | None
+    target: int | None  # resolved label pc for BRANCH/CALL, None when unknown or absent
+    target_name: str | None
+    check: ResultCheck
+
+
+def _result_check(spec: OpSpec) -> ResultCheck:
+    annotation = inspect.signature(spec.fn).return_annotation
+    if annotation in ("int", int):
+        return ResultCheck.INT_RANGE
+    if annotation in ("bool", bool):
+        return ResultCheck.NONE
+    return ResultCheck.BOUNDED
+
+
+_CHECKS: dict[str, ResultCheck] = {}
+
+
+def _check_of(spec: OpSpec) -> ResultCheck:
+    check = _CHECKS.get(spec.name)
+    if check is None:
+        check = _CHECKS[spec.name] = _result_check(spec)
+    return check
+
+
+def _type_error(spec: OpSpec, index: int, value: object) -> BadOperand:
+    param = spec.params[min(index, len(spec.params) - 1)]
+    return BadOperand(
+        f"{spec.name} {param.name} must be {param.type.value}, not {type_name(value)}"
+    )
+
+
+class Program:
+    """A code object prepared to run under one gas schedule (cached by code id)."""
+
+    def __init__(self, code: CodeObject, sched: GasSchedule) -> None:
+        self.code = code
+        self.sched = sched
+        self.code_id = code.code_id
+        self.decoded: list[Decoded] = []
+        for ins in code.instructions:
+            spec = OPCODES[ins.opcode]
+            args = []
+            target_name = None
+            for op in ins.operands:
+                if op.kind is OperandKind.REG:
+                    args.append((True, op.ref))
+                elif op.kind is OperandKind.CONST:
+                    args.append((False, code.constants[op.ref]))  # type: ignore[index]
+                else:
+                    target_name = op.ref
+            target = code.label_pc(target_name) if target_name is not None else None  # type: ignore[arg-type]
+            self.decoded.append(
+                Decoded(
+                    spec,
+                    getattr(sched, spec.gas),
+                    tuple(args),
+                    ins.out,
+                    target,
+                    target_name,  # type: ignore[arg-type]
+                    _check_of(spec),
+                )
+            )
+        self.named = tuple(
+            (i, name)
+            for i, name in enumerate(code.registers)
+            if not name.startswith("%") and name not in (IMPLICIT_RESULT, ARGS_REGISTER)
+        )
+        self.blocks: list[Callable | None] = [None] * (len(self.decoded) + 1)
+        self.block_costs: list[int] = [0] * (len(self.decoded) + 1)
+        _compile_blocks(self)
+
+
+_PROGRAMS: OrderedDict[tuple[bytes, int], Program] = OrderedDict()
+_PROGRAM_CACHE_SIZE = 256
+
+
+def prepare(code: CodeObject, sched: GasSchedule = CURRENT) -> Program:
+    key = (code.code_id, sched.version)
+    program = _PROGRAMS.get(key)
+    if program is None or program.sched is not sched:
+        program = Program(code, sched)
+        _PROGRAMS[key] = program
+        if len(_PROGRAMS) > _PROGRAM_CACHE_SIZE:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(key)
+    return program
+
+
+class Machine:
+    """The state of one running call, as opcode functions see it."""
+
+    def __init__(
+        self,
+        program: Program,
+        host: Host,
+        gas: int,
+        tracing: bool = False,
+        depth: int = 0,
+    ) -> None:
+        self.program = program
+        self.code = program.code
+        self.host = host
+        self.sched = program.sched
+        self.gas = gas
+        self.registers: list[Value] = [None] * len(program.code.registers)
+        self.call_stack: list[int] = []
+        self.observer = False
+        self.external_failed = False
+        self.logs: list[Value] = []
+        self.result: Value = None
+        self.tracing = tracing
+        self.notes: list[tuple[str, Value]] = []
+        self.trace: list[TraceEntry] = []
+        self.depth = depth  # nesting of sandboxed runs (tests of a patch or a crossover child)
+
+    def charge(self, amount: int) -> None:
+        """Take `amount` milligas; out of gas consumes everything left."""
+        if amount > self.gas:
+            self.gas = 0
+            raise OutOfGas(f"needed {amount} milligas more")
+        self.gas -= amount
+
+    def note(self, key: str, value: Value) -> None:
+        """Attach a note to the current trace entry (free when tracing is off)."""
+        if self.tracing:
+            self.notes.append((key, value))
+
+    def external(self, opcode: str, *args: Value) -> Value:
+        """Ask the host for a non-deterministic result; a plugin failure gives null and a flag."""
+        try:
+            result = from_python(self.host.external(opcode, args))
+        except PluginFailure as exc:
+            self.external_failed = True
+            self.note("plugin_failed", f"{opcode}: {exc}")
+            return None
+        except HostUnavailable:
+            raise
+        except (TypeError, ValueError) as exc:
+            self.external_failed = True
+            self.note("plugin_failed", f"{opcode}: bad result: {exc}")
+            return None
+        self.external_failed = False
+        self.note("external", (opcode, result))
+        return result
+
+    def named_registers(self) -> list[tuple[str, Value]]:
+        return [(name, self.registers[i]) for i, name in self.program.named]
+
+    def restore_registers(self, state: AvmMap) -> None:
+        for i, name in self.program.named:
+            if state.has(name):
+                self.registers[i] = state.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How a call ended. `gas_used` is in milligas; `trap` is None on success."""
+
+    value: Value
+    gas_used: int
+    gas_limit: int
+    trap: Trap | None
+    logs: tuple[Value, ...]
+    trace: tuple[TraceEntry, ...] | None
+
+    @property
+    def ok(self) -> bool:
+        return self.trap is None
+
+
+def execute(
+    code: CodeObject,
+    host: Host,
+    entry: str | None = None,
+    args: Sequence[Value] = (),
+    gas_limit: int = DEFAULT_GAS,
+    trace: bool = False,
+    schedule: GasSchedule = CURRENT,
+    depth: int = 0,
+) -> Result:
+    """Run `code` from label `entry` (or pc 0) with `args` in register ARGS.
+
+    Never raises a Trap: a trap ends the call with its state changes rolled back and is reported
+    in the result. Raises ValueError only for a negative gas limit.
+    """
+    if gas_limit < 0:
+        raise ValueError("gas limit must not be negative")
+    program = prepare(code, schedule)
+    vm = Machine(program, host, gas_limit, trace, depth)
+    checkpoint = host.checkpoint()
+    try:
+        pc = 0
+        if entry is not None:
+            found = code.label_pc(entry)
+            if found is None:
+                raise UnknownLabel(f"no entry label {entry!r}").at(0, "ENTRY", gas_limit)
+            pc = found
+        if ARGS_REGISTER in code.registers:
+            vm.registers[code.registers.index(ARGS_REGISTER)] = bounded(tuple(args))
+        if trace:
+            _run_traced(vm, pc)
+        else:
+            _run_fast(vm, pc)
+    except Trap as trap:
+        host.rollback(checkpoint)
+        gas_left = 0 if isinstance(trap, OutOfGas) or trap.gas_left is None else trap.gas_left
+        return Result(
+            None, gas_limit - gas_left, gas_limit, trap, tuple(vm.logs),
+            tuple(vm.trace) if trace else None,
+        )
+    host.commit(checkpoint)
+    return Result(
+        vm.result, gas_limit - vm.gas, gas_limit, None, tuple(vm.logs),
+        tuple(vm.trace) if trace else None,
+    )
+
+
+# Python errors an opcode function can raise on a bad operand; anything else is a bug.
+_OPERAND_ERRORS = (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, OverflowError)
+
+
+def _fault(exc: BaseException, pc: int, opcode: str, gas_left: int) -> BaseException:
+    """The precise trap for an exception raised while running the instruction at `pc`."""
+    if isinstance(exc, Trap):
+        return exc.at(pc, opcode, gas_left)
+    if isinstance(exc, RecursionError):
+        return ValueTooLarge("value nested too deeply").at(pc, opcode, gas_left)
+    if isinstance(exc, _OPERAND_ERRORS):
+        return BadOperand(f"{opcode}: {exc}").at(pc, opcode, gas_left)
+    return exc
+
+
+def _step(vm: Machine, pc: int) -> int:
+    """Run the instruction at `pc` exactly; return the next pc (STOP to end the call)."""
+    program = vm.program
+    if pc >= len(program.decoded):
+        vm.result = None  # running off the end halts
+        return STOP
+    d = program.decoded[pc]
+    spec = d.spec
+    if d.cost > vm.gas:
+        vm.gas = 0
+        raise OutOfGas(f"{spec.name} costs {d.cost} milligas").at(pc, spec.name, 0)
+    vm.gas -= d.cost
+    R = vm.registers
+    try:
+        args = [R[ref] if is_reg else ref for is_reg, ref in d.args]  # type: ignore[index]
+        if spec.pure:
+            for i, param in enumerate(spec.params[: len(args)]):
+                if param.type is not OperandType.ANY:
+                    a = args[i]
+                    if a.__class__ is not int or (param.type is OperandType.NONZERO_INT and a == 0):
+                        raise _type_error(spec, i, a)
+            result = spec.fn(*args)
+        else:
+            result = spec.fn(vm, *args)
+        control = spec.control
+        if control is Control.NEXT:
+            if d.out is not None:
+                R[d.out] = _checked(result, d.check)
+            return pc + 1
+        if control is Control.BRANCH:
+            if not result:
+                return pc + 1
+            if d.target is None:
+                raise UnknownLabel(f"jump to unknown label {d.target_name!r}")
+            return d.target
+        if control is Control.CALL:
+            if d.target is None:
+                raise UnknownLabel(f"call to unknown label {d.target_name!r}")
+            if len(vm.call_stack) >= MAX_CALL_DEPTH:
+                raise CallDepthExceeded(f"call depth exceeds {MAX_CALL_DEPTH}")
+            vm.call_stack.append(pc + 1)
+            return d.target
+        if control is Control.RET:
+            if vm.call_stack:
+                return vm.call_stack.pop()
+            vm.result = None
+            return STOP
+        vm.result = bounded(result)
+        return STOP
+    except Exception as exc:
+        raise _fault(exc, pc, spec.name, vm.gas) from None
+
+
+def _checked(value: Value, check: ResultCheck) -> Value:
+    if check is ResultCheck.INT_RANGE:
+        if value.__class__ is not int or not MIN_INT <= value <= MAX_INT:  # type: ignore[operator]
+            return bounded(value)
+        return value
+    if check is ResultCheck.NONE:
+        return value
+    return bounded(value)
+
+
+def _run_fast(vm: Machine, pc: int) -> None:
+    blocks = vm.program.blocks
+    costs = vm.program.block_costs
+    R = vm.registers
+    gas = vm.gas
+    step = _step
+    while pc >= 0:
+        block = blocks[pc]
+        if block is not None and gas >= costs[pc]:
+            pc, gas = block(R, gas)
+        else:
+            vm.gas = gas
+            pc = step(vm, pc)
+            gas = vm.gas
+    vm.gas = gas
+
+
+def _run_traced(vm: Machine, pc: int) -> None:
+    decoded = vm.program.decoded
+    R = vm.registers
+    while pc >= 0:
+        if pc >= len(decoded):
+            vm.trace.append(TraceEntry(pc, "HALT", 0, (), ()))
+            _step(vm, pc)
+            return
+        d = decoded[pc]
+        inputs = tuple(R[ref] if is_reg else ref for is_reg, ref in d.args)  # type: ignore[index]
+        before = vm.gas
+        vm.notes = []
+        try:
+            next_pc = _step(vm, pc)
+        except Trap as trap:
+            after = 0 if isinstance(trap, OutOfGas) else vm.gas
+            vm.trace.append(
+                TraceEntry(pc, d.spec.name, before - after, inputs, (), tuple(vm.notes),
+                           trap.kind.value)
+            )
+            raise
+        outputs: tuple[Value, ...] = ()
+        if d.out is not None and d.spec.control is Control.NEXT:
+            outputs = (R[d.out],)
+        elif d.spec.control is Control.STOP:
+            outputs = (vm.result,)
+        vm.trace.append(
+            TraceEntry(pc, d.spec.name, before - vm.gas, inputs, outputs, tuple(vm.notes))
+        )
+        pc = next_pc
+
+
+# ---- the fast path: basic blocks compiled from the opcodes' own definitions -------------------
+
+_TEMPLATES: dict[str, tuple[list[str], ast.expr] | None] = {}
+_SAFE_BUILTINS = {"bool"}
+
+
+def _template(spec: OpSpec) -> tuple[list[str], ast.expr] | None:
+    """The opcode function's parameters and return expression, if it is one expression over
+    its parameters (module-level int constants are folded in); else None (it will be called)."""
+    if spec.name in _TEMPLATES:
+        return _TEMPLATES[spec.name]
+    result = None
+    try:
+        source = textwrap.dedent(inspect.getsource(spec.fn))
+        fdef = ast.parse(source).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        fdef = None
+    if isinstance(fdef, ast.FunctionDef):
+        body = [s for s in fdef.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        params = [a.arg for a in fdef.args.args]
+        if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+            expr = body[0].value
+            ok = True
+            for node in ast.walk(expr):
+                if isinstance(node, ast.Name) and node.id not in params:
+                    const = spec.fn.__globals__.get(node.id)
+                    if node.id in _SAFE_BUILTINS and const is None:
+                        continue
+                    if type(const) is not int:
+                        ok = False
+                elif isinstance(node, ast.Attribute | ast.Lambda | ast.NamedExpr):
+                    ok = False
+            if ok:
+                result = (params, expr)
+    _TEMPLATES[spec.name] = result
+    return result
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str], globals_: dict[str, object]) -> None:
+        self.names = names
+        self.globals = globals_
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:  # noqa: N802 - ast visitor protocol
+        if node.id in self.names:
+            return ast.copy_location(ast.Name(self.names[node.id], ast.Load()), node)
+        value = self.globals.get(node.id)
+        if type(value) is int:
+            return ast.copy_location(ast.Constant(value), node)
+        return node
+
+
+def _inline(spec: OpSpec, arg_names: list[str], condition: bool = False) -> str | None:
+    template = _template(spec)
+    if template is None:
+        return None
+    params, expr = template
+    import copy
+
+    tree = _Rename(dict(zip(params, arg_names, strict=False)), spec.fn.__globals__).visit(
+        copy.deepcopy(expr)
+    )
+    # In a condition, `bool(x)` and `x` are the same test.
+    if (
+        condition
+        and isinstance(tree, ast.Call)
+        and isinstance(tree.func, ast.Name)
+        and tree.func.id == "bool"
+        and len(tree.args) == 1
+    ):
+        tree = tree.args[0]
+    return ast.unparse(tree)
+
+
+def _is_fast(d: Decoded) -> bool:
+    if not d.spec.pure:
+        return False
+    if d.spec.control is Control.NEXT:
+        return True
+    return d.spec.control is Control.BRANCH and d.target is not None
+
+
+def _compile_blocks(program: Program) -> None:
+    decoded = program.decoded
+    n = len(decoded)
+    leaders = {0} | {lb.pc for lb in program.code.labels}
+    for pc, d in enumerate(decoded):
+        if not _is_fast(d) or d.spec.control is not Control.NEXT:
+            leaders.add(pc + 1)
+    for leader in sorted(p for p in leaders if p < n):
+        end = leader
+        while end < n and _is_fast(decoded[end]) and decoded[end].spec.control is Control.NEXT:
+            end += 1
+        branch = end < n and _is_fast(decoded[end])
+        if end == leader and not branch:
+            continue
+        fn, cost = _compile_block(program, leader, end, branch)
+        program.blocks[leader] = fn
+        program.block_costs[leader] = cost
+
+
+def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tuple[Callable, int]:
+    decoded = program.decoded
+    last = end if branch else end - 1
+    costs = [decoded[pc].cost for pc in range(leader, last + 1)]
+    total = sum(costs)
+    namespace: dict[str, object] = {
+        "_fault": _fault,
+        "_type_error": _type_error,
+        "_bounded": bounded,
+        "_too_large": ValueTooLarge,
+        "_int": int,
+    }
+    self_loop = branch and decoded[end].target == leader
+    body: list[str] = []
+    for offset, pc in enumerate(range(leader, last + 1)):
+        d = decoded[pc]
+        refund = sum(costs[offset + 1 :])
+        spec = d.spec
+        lines: list[str] = []
+        arg_names = []
+        for i, (is_reg, ref) in enumerate(d.args):
+            name = f"a{i}"
+            arg_names.append(name)
+            if is_reg:
+                lines.append(f"{name} = R[{ref}]")
+            elif ref is None or type(ref) in (int, bool):
+                lines.append(f"{name} = {ref!r}")
+            else:
+                namespace[f"k{pc}_{i}"] = ref
+                lines.append(f"{name} = k{pc}_{i}")
+        namespace[f"spec{pc}"] = spec
+        for i, param in enumerate(spec.params[: len(d.args)]):
+            if param.type is OperandType.INT:
+                lines.append(f"if a{i}.__class__ is not _int: raise _type_error(spec{pc}, {i}, a{i})")
+            elif param.type is OperandType.NONZERO_INT:
+                lines.append(
+                    f"if a{i}.__class__ is not _int or a{i} == 0: "
+                    f"raise _type_error(spec{pc}, {i}, a{i})"
+                )
+        is_branch = spec.control is Control.BRANCH
+        expr = _inline(spec, arg_names, condition=is_branch)
+        if expr is None:
+            namespace[f"fn{pc}"] = spec.fn
+            expr = f"fn{pc}({', '.join(arg_names)})"
+        if is_branch:
+            lines.append(f"taken = {expr}")
+        else:
+            lines.append(f"v = {expr}")
+            if d.check is ResultCheck.INT_RANGE:
+                lines.append(
+                    f"if v.__class__ is not _int or not {MIN_INT} <= v <= {MAX_INT}: v = _bounded(v)"
+                )
+            elif d.check is ResultCheck.BOUNDED:
+                lines.append("v = _bounded(v)")
+            if d.out is not None:
+                lines.append(f"R[{d.out}] = v")
+        body.append("try:")
+        body.extend("    " + line for line in lines)
+        body.append("except Exception as exc:")
+        body.append(f"    raise _fault(exc, {pc}, {spec.name!r}, gas + {refund}) from None")
+        if is_branch:
+            if self_loop:
+                body.append("if taken: continue")
+            else:
+                body.append(f"if taken: return {d.target}, gas")
+    after = (end + 1) if branch else end
+    body.append(f"return {after}, gas")
+    src = [f"def block(R, gas):"]
+    indent = "    "
+    if self_loop:
+        src.append("    while True:")
+        indent = "        "
+        src.append(f"{indent}if gas < {total}: return {leader}, gas")
+    src.append(f"{indent}gas -= {total}")
+    src.extend(indent + line for line in body)
+    exec(compile("\n".join(src), f"<avm block {leader}>", "exec"), namespace)  # noqa: S102
+    fn = namespace["block"]
+    fn.source = "\n".join(src)  # type: ignore[attr-defined]
+    return fn, total  # type: ignore[return-value]
