@@ -452,7 +452,8 @@ class _Rename(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.AST:  # noqa: N802 - ast visitor protocol
         if node.id in self.names:
-            return ast.copy_location(ast.Name(self.names[node.id], ast.Load()), node)
+            replacement = ast.parse(self.names[node.id], mode="eval").body
+            return ast.copy_location(replacement, node)
         value = self.globals.get(node.id)
         if type(value) is int:
             return ast.copy_location(ast.Constant(value), node)
@@ -469,6 +470,7 @@ def _inline(spec: OpSpec, arg_names: list[str], condition: bool = False) -> str 
     tree = _Rename(dict(zip(params, arg_names, strict=False)), spec.fn.__globals__).visit(
         copy.deepcopy(expr)
     )
+    tree = ast.fix_missing_locations(tree)
     # In a condition, `bool(x)` and `x` are the same test.
     if (
         condition
@@ -528,18 +530,26 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
         spec = d.spec
         lines: list[str] = []
         arg_names = []
+        checked: set[int] = set()
         for i, (is_reg, ref) in enumerate(d.args):
-            name = f"a{i}"
-            arg_names.append(name)
+            param = spec.params[min(i, len(spec.params) - 1)]
             if is_reg:
-                lines.append(f"{name} = R[{ref}]")
-            elif ref is None or type(ref) in (int, bool):
-                lines.append(f"{name} = {ref!r}")
+                lines.append(f"a{i} = R[{ref}]")
+                arg_names.append(f"a{i}")
+            elif type(ref) is int and (param.type is not OperandType.NONZERO_INT or ref != 0):
+                arg_names.append(f"({ref!r})")  # a valid int constant: inlined, never checked
+                checked.add(i)
+            elif ref is None or type(ref) is bool:
+                lines.append(f"a{i} = {ref!r}")
+                arg_names.append(f"a{i}")
             else:
                 namespace[f"k{pc}_{i}"] = ref
-                lines.append(f"{name} = k{pc}_{i}")
+                lines.append(f"a{i} = k{pc}_{i}")
+                arg_names.append(f"a{i}")
         namespace[f"spec{pc}"] = spec
         for i, param in enumerate(spec.params[: len(d.args)]):
+            if i in checked:
+                continue
             if param.type is OperandType.INT:
                 lines.append(f"if a{i}.__class__ is not _int: raise _type_error(spec{pc}, {i}, a{i})")
             elif param.type is OperandType.NONZERO_INT:

@@ -77,7 +77,8 @@ class Ledger:
             raise DataDirError(f"cannot open the database in {path}: {exc}") from None
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self._tree = StateTree(self)
+        self._tree = StateTree(self)  # used by the one thread that builds blocks
+        self._proof_tree = StateTree(self)  # used by RPC; the trees' caches are not thread-safe
         self._write_lock = threading.Lock()
         stored = self._db.get(_META_GENESIS)
         if stored is None:
@@ -152,7 +153,7 @@ class Ledger:
         """The account entry at the head and its Merkle proof against the head's state root."""
         head = self._head
         key = ACCOUNT + address
-        return head, self.get_state(key), self._tree.prove(head.state_root, key)
+        return head, self.get_state(key), self._proof_tree.prove(head.state_root, key)
 
     # Transactions, receipts, history
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from genesis.dev import DEV_CHAIN_ID
 from ledger.crypto import SigningKey, to_checksum_address
+from ledger.gas import DEFAULT_GAS_PRICE as GAS_PRICE
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
 
 AITHER = Path(sys.executable).with_name("aither")
@@ -27,9 +29,7 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
-CHAIN_ID = 7331
-GAS_PRICE = 10**9
-GAS_LIMIT = 100_000
+GAS_LIMIT = 100_000  # plenty for a transfer or a token creation
 LOG_TAIL_LINES = 40
 
 
@@ -53,7 +53,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class RpcFailure(AssertionError):
+class RpcFailure(AssertionError):  # an AssertionError, so that tests need not import it
     """A JSON-RPC call answered with an error where a result was expected."""
 
     def __init__(self, method: str, error: dict[str, object]) -> None:
@@ -225,55 +225,42 @@ class DevNode:
         assert isinstance(found, dict)
         return found
 
-    def transfer(
+    def signed_transfer(
         self,
         key: SigningKey,
         to: bytes,
         amount: int,
         token: str = "",
+        *,
         nonce: int | None = None,
+        chain_id: int = DEV_CHAIN_ID,
+        gas_limit: int = GAS_LIMIT,
+    ) -> bytes:
+        """The wire bytes of a signed transfer; the nonce defaults to the sender's next one."""
+        if nonce is None:
+            nonce = self.nonce(key.address, "pending")
+        payload = Transfer(to, amount, token)
+        tx = Transaction(
+            chain_id, TxKind.TRANSFER, key.pubkey, nonce, gas_limit, GAS_PRICE, payload
+        )
+        return tx.signed(key).encode()
+
+    def transfer(
+        self, key: SigningKey, to: bytes, amount: int, token: str = ""
     ) -> dict[str, object]:
-        """Sign, send and wait for a transfer's receipt."""
-        next_nonce = self.nonce(key.address, "pending") if nonce is None else nonce
-        return self.wait_for_receipt(self.send_raw(transfer_tx(key, to, amount, token, next_nonce)))
+        """Sign and send a transfer; its receipt."""
+        return self.wait_for_receipt(self.send_raw(self.signed_transfer(key, to, amount, token)))
 
     def create_token(
         self, key: SigningKey, symbol: str, supply: int, decimals: int = 18
     ) -> dict[str, object]:
+        """Sign and send a token creation; its receipt."""
         payload = TokenCreate(symbol, symbol.title(), supply, decimals)
+        nonce = self.nonce(key.address, "pending")
         tx = Transaction(
-            CHAIN_ID,
-            TxKind.TOKEN_CREATE,
-            key.pubkey,
-            self.nonce(key.address, "pending"),
-            GAS_LIMIT,
-            GAS_PRICE,
-            payload,
+            DEV_CHAIN_ID, TxKind.TOKEN_CREATE, key.pubkey, nonce, GAS_LIMIT, GAS_PRICE, payload
         )
         return self.wait_for_receipt(self.send_raw(tx.signed(key).encode()))
-
-
-def transfer_tx(
-    key: SigningKey,
-    to: bytes,
-    amount: int,
-    token: str = "",
-    nonce: int = 0,
-    *,
-    chain_id: int = CHAIN_ID,
-    gas_limit: int = GAS_LIMIT,
-) -> bytes:
-    """The wire bytes of a signed transfer."""
-    tx = Transaction(
-        chain_id,
-        TxKind.TRANSFER,
-        key.pubkey,
-        nonce,
-        gas_limit,
-        GAS_PRICE,
-        Transfer(to, amount, token),
-    )
-    return tx.signed(key).encode()
 
 
 class NodeLauncher:
