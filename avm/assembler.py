@@ -42,8 +42,16 @@ from avm.errors import AssemblyError, CodeFormatError, SourcePos
 from avm.instructions import OPCODES
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
-from avm.values import FIXED_DECIMALS, FIXED_SCALE, AvmMap, Value, bounded, check_key
-from avm.values import MAX_INT, MIN_INT
+from avm.values import (
+    FIXED_DECIMALS,
+    FIXED_SCALE,
+    MAX_INT,
+    MIN_INT,
+    AvmMap,
+    Value,
+    bounded,
+    check_key,
+)
 
 MAX_SOURCE_BYTES = 1024 * 1024
 KEYWORD_CONSTANTS: dict[str, Value] = {
@@ -56,7 +64,8 @@ KEYWORD_CONSTANTS: dict[str, Value] = {
     "True": True,
     "False": False,
 }
-PARAM_ALIASES = {"new_code_ref": "patch", "hpc_credits": "hpc_credits"}
+PARAM_ALIASES = {"new_code_ref": "patch"}
+RESERVED = {"AND", "OR", "NOT", "IF", "THEN", "ELSE", "ENDIF"}
 _BINARY_OPCODES = {
     "+": "ADD",
     "-": "SUB",
@@ -74,7 +83,7 @@ _BINARY_OPCODES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - an assembly warning, not the builtin category
+class Warning:
     pos: SourcePos
     message: str
 
@@ -270,19 +279,21 @@ class _Parser:
         tok = line.tok
         if tok.kind is Tok.INT:
             line.next()
-            return Const(_int(tok.value, tok.pos), tok.pos)  # type: ignore[arg-type]
+            return Const(_int(tok.value, tok.pos), tok.pos)
         if tok.kind is Tok.DECIMAL:
             line.next()
-            return Const(fixed_point(tok.value, tok.pos), tok.pos)  # type: ignore[arg-type]
+            return Const(fixed_point(tok.value, tok.pos), tok.pos)
         if tok.kind in (Tok.STRING, Tok.BYTES):
             line.next()
-            return Const(_bounded(tok.value, tok.pos), tok.pos)  # type: ignore[arg-type]
+            return Const(_bounded(tok.value, tok.pos), tok.pos)
         if tok.kind is Tok.IDENT:
             line.next()
             if tok.text in KEYWORD_CONSTANTS:
                 return Const(KEYWORD_CONSTANTS[tok.text], tok.pos)
             if tok.text in self.defines:
                 return Const(self.defines[tok.text], tok.pos)
+            if tok.text.upper() in RESERVED:
+                raise AssemblyError(tok.pos, f"{tok.text} is a keyword, not an operand")
             return Name(tok.text, tok.pos)
         if line.accept("("):
             inner = self.expr()
@@ -338,7 +349,9 @@ def constant_value(expr: Expr) -> Value:
         return _bounded(tuple(constant_value(e) for e in expr.items), expr.pos)
     if isinstance(expr, MapExpr):
         try:
-            return AvmMap.of((check_key(constant_value(k)), constant_value(v)) for k, v in expr.pairs)
+            return AvmMap.of(
+                (check_key(constant_value(k)), constant_value(v)) for k, v in expr.pairs
+            )
         except Exception as exc:  # BadOperand / ValueTooLarge
             raise AssemblyError(expr.pos, str(exc)) from None
     raise AssemblyError(expr.pos, "expected a constant (a literal or a #define name)")
@@ -400,7 +413,9 @@ class Assembler:
         if self.ifs:
             raise AssemblyError(self.ifs[-1].pos, "IF without ENDIF")
         if self.region_open is not None:
-            raise AssemblyError(self.region_open[3], f"region {self.region_open[0]} has no .endregion")
+            raise AssemblyError(
+                self.region_open[3], f"region {self.region_open[0]} has no .endregion"
+            )
         return self._finish(end)
 
     def _line(self, line: _Line) -> None:
@@ -494,8 +509,15 @@ class Assembler:
         if not line.at_end():
             region = line.expect_ident("a region name").text
         line.expect_end()
-        fields: dict[str, object] = {"entry": None, "args": (), "storage": [], "expect": (),
-                                     "expect_storage": [], "revert": False, "gas": 10_000_000}
+        fields: dict[str, object] = {
+            "entry": None,
+            "args": (),
+            "storage": [],
+            "expect": (),
+            "expect_storage": [],
+            "revert": False,
+            "gas": 10_000_000,
+        }
         while True:
             if n >= len(lines):
                 raise AssemblyError(start.pos, f"test {name.text} has no .endtest")
@@ -512,27 +534,28 @@ class Assembler:
             raise AssemblyError(start.pos, f"test {name.text} needs an `entry LABEL` line")
         if any(t.name == name.text for t in self.tests):
             raise AssemblyError(name.pos, f"test {name.text} is already defined")
-        entry_text, entry_pos = fields["entry"]  # type: ignore[misc]
+        entry_text, entry_pos = fields["entry"]
         self.label_refs.append((entry_text, entry_pos))
         self.tests.append(
             TestCase(
                 name.text,
                 region,
                 entry_text,
-                fields["args"],  # type: ignore[arg-type]
-                tuple(fields["storage"]),  # type: ignore[arg-type]
-                fields["expect"],  # type: ignore[arg-type]
-                tuple(fields["expect_storage"]),  # type: ignore[arg-type]
-                fields["revert"],  # type: ignore[arg-type]
-                fields["gas"],  # type: ignore[arg-type]
+                fields["args"],
+                tuple(fields["storage"]),
+                fields["expect"],
+                tuple(fields["expect_storage"]),
+                fields["revert"],
+                fields["gas"],
             )
         )
         self.test_regions.append((region, name.pos))
         return n
 
     def _test_line(self, line: _Line, fields: dict[str, object]) -> None:
-        word = line.expect_ident("a test line: entry, args, storage, expect, expect_storage, "
-                                 "expect_revert or gas")
+        word = line.expect_ident(
+            "a test line: entry, args, storage, expect, expect_storage, expect_revert or gas"
+        )
         parser = _Parser(line, self.defines)
         key = word.text.lower()
         if key == "entry":
@@ -548,7 +571,7 @@ class Assembler:
         elif key in ("storage", "expect_storage"):
             k = constant_value(parser.expr())
             line.expect("=", "'=' between key and value")
-            fields[key].append((k, constant_value(parser.expr())))  # type: ignore[union-attr]
+            fields[key].append((k, constant_value(parser.expr())))
         elif key == "expect":
             fields["expect"] = (constant_value(parser.expr()),)
         elif key == "expect_revert":
@@ -559,7 +582,15 @@ class Assembler:
                 raise AssemblyError(word.pos, "test gas is a positive integer (milligas)")
             fields["gas"] = gas
         else:
-            options = ["entry", "args", "storage", "expect", "expect_storage", "expect_revert", "gas"]
+            options = [
+                "entry",
+                "args",
+                "storage",
+                "expect",
+                "expect_storage",
+                "expect_revert",
+                "gas",
+            ]
             hint = suggest(key, options)
             raise AssemblyError(
                 word.pos,
@@ -710,6 +741,8 @@ class Assembler:
     def _register(self, tok: Token) -> str:
         if tok.text in KEYWORD_CONSTANTS or tok.text in self.defines:
             raise AssemblyError(tok.pos, f"{tok.text} is a constant, not a register")
+        if tok.text.upper() in RESERVED:
+            raise AssemblyError(tok.pos, f"{tok.text} is a keyword, not a register")
         return tok.text
 
     # -- lowering -------------------------------------------------------------------------------
@@ -719,7 +752,11 @@ class Assembler:
         return f"%t{self.temps - 1}"
 
     def _emit(
-        self, opcode: str, operands: list[tuple[OperandKind, object]], out: str | None, pos: SourcePos
+        self,
+        opcode: str,
+        operands: list[tuple[OperandKind, object]],
+        out: str | None,
+        pos: SourcePos,
     ) -> None:
         self.instructions.append(_Emitted(opcode, operands, out, pos))
 
@@ -840,19 +877,23 @@ class Assembler:
             ops = []
             for kind, ref in e.operands:
                 if kind is OperandKind.REG:
-                    ops.append(Operand(kind, reg(ref)))  # type: ignore[arg-type]
+                    ops.append(Operand(kind, reg(ref)))
                 elif kind is OperandKind.CONST:
-                    constants.append(ref)  # type: ignore[arg-type]
+                    constants.append(ref)
                     ops.append(Operand(kind, len(constants) - 1))
                 else:
-                    ops.append(Operand(kind, ref))  # type: ignore[arg-type]
+                    ops.append(Operand(kind, ref))
             out = None if e.out is None else reg(e.out)
             instructions.append(Instruction(e.opcode, tuple(ops), out))
             source_map[pc] = e.pos
         labels = tuple(Label(name, pc, region) for name, (pc, region, _) in self.labels.items())
         code = CodeObject(
-            tuple(registers), tuple(constants), tuple(instructions), labels,
-            tuple(self.regions), tuple(self.tests),
+            tuple(registers),
+            tuple(constants),
+            tuple(instructions),
+            labels,
+            tuple(self.regions),
+            tuple(self.tests),
         )
         code = normalize(code)
         if len(code.instructions) > 65536:

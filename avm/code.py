@@ -189,7 +189,7 @@ def _is_int(x: object) -> bool:
 def from_wire_code(wire: object) -> CodeObject:
     """Build and validate a code object from its wire form."""
     _want(_is_list(wire, 8), "a code object is a list of 8 fields")
-    version, regs, consts, instrs, labels, regions, tests, used = wire  # type: ignore[misc]
+    version, regs, consts, instrs, labels, regions, tests, used = wire
     _want(version == FORMAT_VERSION and _is_int(version), f"unknown code format {version!r}")
     _want(_is_list(regs) and all(type(r) is str and r for r in regs), "registers are names")
     _want(len(set(regs)) == len(regs), "register names repeat")
@@ -240,7 +240,7 @@ def from_wire_code(wire: object) -> CodeObject:
 
 def _test_from_wire(t: object) -> TestCase:
     _want(_is_list(t, 9), "a test is a list of 9 fields")
-    name, region, entry, args, storage, expect, expect_storage, revert, gas = t  # type: ignore[misc]
+    name, region, entry, args, storage, expect, expect_storage, revert, gas = t
     _want(type(name) is str and type(entry) is str, "bad test name or entry")
     _want(region is None or type(region) is str, "bad test region")
     _want(all(_is_list(x) for x in (args, storage, expect, expect_storage)), "bad test body")
@@ -285,7 +285,9 @@ def validate(code: CodeObject) -> None:
             _want(inside is None or inside.start == lb.pc, f"label {lb.name} is inside a region")
         else:
             r = regions.get(lb.region)
-            _want(r is not None and r.start <= lb.pc <= r.end, f"label {lb.name} outside its region")
+            _want(
+                r is not None and r.start <= lb.pc <= r.end, f"label {lb.name} outside its region"
+            )
     label_set = set(names)
     for pc, ins in enumerate(code.instructions):
         spec = OPCODES.get(ins.opcode)
@@ -307,6 +309,7 @@ def validate(code: CodeObject) -> None:
             else:
                 _want(op.ref in label_set, f"pc {pc}: unknown label {op.ref!r}")
         _want(ins.out is None or ins.out < len(code.registers), f"pc {pc}: no output register")
+        _want((ins.out is not None) == spec.returns, f"pc {pc}: {spec.name} output mismatch")
     test_names = [t.name for t in code.tests]
     _want(len(set(test_names)) == len(test_names), "test names repeat")
     for t in code.tests:
@@ -343,9 +346,9 @@ def normalize(code: CodeObject) -> CodeObject:
         ops = []
         for op in ins.operands:
             if op.kind is OperandKind.REG:
-                ops.append(Operand(op.kind, reg(op.ref)))  # type: ignore[arg-type]
+                ops.append(Operand(op.kind, reg(op.ref)))
             elif op.kind is OperandKind.CONST:
-                ops.append(Operand(op.kind, const(op.ref)))  # type: ignore[arg-type]
+                ops.append(Operand(op.kind, const(op.ref)))
             else:
                 ops.append(op)
         out = None if ins.out is None else reg(ins.out)

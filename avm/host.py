@@ -14,8 +14,7 @@ it `plugins` to make it a local host that serves the non-deterministic opcodes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -69,11 +68,12 @@ class CodeProposal:
 
     @property
     def proposal_id(self) -> bytes:
-        return hash32(encode([b"proposal", self.agent, self.region, self.base_code_id,
-                              self.new_code.code_id]))
+        return hash32(
+            encode([b"proposal", self.agent, self.region, self.base_code_id, self.new_code.code_id])
+        )
 
 
-class PluginFailure(Exception):  # noqa: N818 - a plugin's own failure, not an AVM error
+class PluginFailure(Exception):
     """A plugin, tool or model call that failed; the AVM sets its failure flag and continues."""
 
 
@@ -214,8 +214,9 @@ class MemoryHost:
 
     def view(self, address: bytes, caller: bytes | None = None) -> MemoryHost:
         """The same world seen from another agent."""
-        return MemoryHost(self.world, address, caller or self.address, self.plugins,
-                          self.security_policy)
+        return MemoryHost(
+            self.world, address, caller or self.address, self.plugins, self.security_policy
+        )
 
     # context
     def self_address(self) -> bytes:
@@ -242,11 +243,6 @@ class MemoryHost:
         journal = self.world.journal
         while len(journal) > checkpoint:
             journal.pop()()
-
-    @contextmanager
-    def _undo(self, fn: Callable[[], None]) -> Iterator[None]:
-        yield
-        self.world.journal.append(fn)
 
     def _set_item(self, d: dict, key: object, value: object) -> None:
         missing = key not in d
@@ -343,9 +339,18 @@ class MemoryHost:
             check_deployable(code)
         self._set_item_nonce()
         address = hash32(encode([b"agent", self.address, self.world.nonce]))[-ADDRESS_SIZE:]
-        self._store_code(address, code, CodeChange(
-            change.kind, address, code.code_id, change.parents, change.region,
-            change.parent_agents))
+        self._store_code(
+            address,
+            code,
+            CodeChange(
+                change.kind,
+                address,
+                code.code_id,
+                change.parents,
+                change.region,
+                change.parent_agents,
+            ),
+        )
         self._set_item(self.world.channels, address, channel)
         return address
 

@@ -109,10 +109,10 @@ class Program:
                 if op.kind is OperandKind.REG:
                     args.append((True, op.ref))
                 elif op.kind is OperandKind.CONST:
-                    args.append((False, code.constants[op.ref]))  # type: ignore[index]
+                    args.append((False, code.constants[op.ref]))
                 else:
                     target_name = op.ref
-            target = code.label_pc(target_name) if target_name is not None else None  # type: ignore[arg-type]
+            target = code.label_pc(target_name) if target_name is not None else None
             self.decoded.append(
                 Decoded(
                     spec,
@@ -120,7 +120,7 @@ class Program:
                     tuple(args),
                     ins.out,
                     target,
-                    target_name,  # type: ignore[arg-type]
+                    target_name,
                     _check_of(spec),
                 )
             )
@@ -270,12 +270,20 @@ def execute(
         host.rollback(checkpoint)
         gas_left = 0 if isinstance(trap, OutOfGas) or trap.gas_left is None else trap.gas_left
         return Result(
-            None, gas_limit - gas_left, gas_limit, trap, tuple(vm.logs),
+            None,
+            gas_limit - gas_left,
+            gas_limit,
+            trap,
+            tuple(vm.logs),
             tuple(vm.trace) if trace else None,
         )
     host.commit(checkpoint)
     return Result(
-        vm.result, gas_limit - vm.gas, gas_limit, None, tuple(vm.logs),
+        vm.result,
+        gas_limit - vm.gas,
+        gas_limit,
+        None,
+        tuple(vm.logs),
         tuple(vm.trace) if trace else None,
     )
 
@@ -309,7 +317,7 @@ def _step(vm: Machine, pc: int) -> int:
     vm.gas -= d.cost
     R = vm.registers
     try:
-        args = [R[ref] if is_reg else ref for is_reg, ref in d.args]  # type: ignore[index]
+        args = [R[ref] if is_reg else ref for is_reg, ref in d.args]
         if spec.pure:
             for i, param in enumerate(spec.params[: len(args)]):
                 if param.type is not OperandType.ANY:
@@ -350,7 +358,7 @@ def _step(vm: Machine, pc: int) -> int:
 
 def _checked(value: Value, check: ResultCheck) -> Value:
     if check is ResultCheck.INT_RANGE:
-        if value.__class__ is not int or not MIN_INT <= value <= MAX_INT:  # type: ignore[operator]
+        if value.__class__ is not int or not MIN_INT <= value <= MAX_INT:
             return bounded(value)
         return value
     if check is ResultCheck.NONE:
@@ -384,7 +392,7 @@ def _run_traced(vm: Machine, pc: int) -> None:
             _step(vm, pc)
             return
         d = decoded[pc]
-        inputs = tuple(R[ref] if is_reg else ref for is_reg, ref in d.args)  # type: ignore[index]
+        inputs = tuple(R[ref] if is_reg else ref for is_reg, ref in d.args)
         before = vm.gas
         vm.notes = []
         try:
@@ -392,8 +400,9 @@ def _run_traced(vm: Machine, pc: int) -> None:
         except Trap as trap:
             after = 0 if isinstance(trap, OutOfGas) else vm.gas
             vm.trace.append(
-                TraceEntry(pc, d.spec.name, before - after, inputs, (), tuple(vm.notes),
-                           trap.kind.value)
+                TraceEntry(
+                    pc, d.spec.name, before - after, inputs, (), tuple(vm.notes), trap.kind.value
+                )
             )
             raise
         outputs: tuple[Value, ...] = ()
@@ -425,7 +434,11 @@ def _template(spec: OpSpec) -> tuple[list[str], ast.expr] | None:
     except (OSError, TypeError, SyntaxError, IndexError):
         fdef = None
     if isinstance(fdef, ast.FunctionDef):
-        body = [s for s in fdef.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        body = [
+            s
+            for s in fdef.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
         params = [a.arg for a in fdef.args.args]
         if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
             expr = body[0].value
@@ -450,7 +463,7 @@ class _Rename(ast.NodeTransformer):
         self.names = names
         self.globals = globals_
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:  # noqa: N802 - ast visitor protocol
+    def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in self.names:
             replacement = ast.parse(self.names[node.id], mode="eval").body
             return ast.copy_location(replacement, node)
@@ -551,7 +564,9 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
             if i in checked:
                 continue
             if param.type is OperandType.INT:
-                lines.append(f"if a{i}.__class__ is not _int: raise _type_error(spec{pc}, {i}, a{i})")
+                lines.append(
+                    f"if a{i}.__class__ is not _int: raise _type_error(spec{pc}, {i}, a{i})"
+                )
             elif param.type is OperandType.NONZERO_INT:
                 lines.append(
                     f"if a{i}.__class__ is not _int or a{i} == 0: "
@@ -568,7 +583,8 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
             lines.append(f"v = {expr}")
             if d.check is ResultCheck.INT_RANGE:
                 lines.append(
-                    f"if v.__class__ is not _int or not {MIN_INT} <= v <= {MAX_INT}: v = _bounded(v)"
+                    f"if v.__class__ is not _int or not {MIN_INT} <= v <= {MAX_INT}:"
+                    " v = _bounded(v)"
                 )
             elif d.check is ResultCheck.BOUNDED:
                 lines.append("v = _bounded(v)")
@@ -585,7 +601,7 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
                 body.append(f"if taken: return {d.target}, gas")
     after = (end + 1) if branch else end
     body.append(f"return {after}, gas")
-    src = [f"def block(R, gas):"]
+    src = ["def block(R, gas):"]
     indent = "    "
     if self_loop:
         src.append("    while True:")
@@ -593,7 +609,7 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
         src.append(f"{indent}if gas < {total}: return {leader}, gas")
     src.append(f"{indent}gas -= {total}")
     src.extend(indent + line for line in body)
-    exec(compile("\n".join(src), f"<avm block {leader}>", "exec"), namespace)  # noqa: S102
+    exec(compile("\n".join(src), f"<avm block {leader}>", "exec"), namespace)
     fn = namespace["block"]
-    fn.source = "\n".join(src)  # type: ignore[attr-defined]
-    return fn, total  # type: ignore[return-value]
+    fn.source = "\n".join(src)
+    return fn, total

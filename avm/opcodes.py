@@ -68,7 +68,7 @@ class Param:
         return self.default is REQUIRED
 
 
-def P(  # noqa: N802 - reads like a type in the opcode tables
+def P(
     name: str,
     default: Value | _Required | _Accumulator = REQUIRED,
     type: OperandType = OperandType.ANY,
@@ -77,7 +77,7 @@ def P(  # noqa: N802 - reads like a type in the opcode tables
     return Param(name, ParamKind.VALUE, type, default)
 
 
-def L(name: str = "target") -> Param:  # noqa: N802
+def L(name: str = "target") -> Param:
     """A label parameter."""
     return Param(name, ParamKind.LABEL)
 

@@ -5,8 +5,9 @@ Registers hold plain Python objects for speed: `int`, `bool`, `str`, `bytes`, `N
 signed; decimals in source become fixed-point integers scaled by `FIXED_SCALE`.
 
 Wire form (for storage, constants and hashing) is the canonical encoding of `ledger.encoding`:
-scalars as themselves (an integer beyond msgpack's 64-bit range as `[BIGINT_TAG, bytes]`), a list as `[LIST_TAG, [items]]`, a map as `[MAP_TAG, [[k, v], ...]]` with
-keys in canonical order, so equal values always give equal bytes.
+scalars as themselves (an integer beyond msgpack's 64-bit range as `[BIGINT_TAG, bytes]`), a
+list as `[LIST_TAG, [items]]`, a map as `[MAP_TAG, [[k, v], ...]]` with keys in canonical order,
+so equal values always give equal bytes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _NATIVE_MIN = -(2**63)
 _NATIVE_MAX = 2**64 - 1
 
 MapKey: TypeAlias = "int | str | bytes"
-Value: TypeAlias = "int | bool | str | bytes | None | tuple[Value, ...] | AvmMap"
+Value: TypeAlias = "int | bool | str | bytes | tuple[Value, ...] | AvmMap | None"
 
 
 def _key_order(key: MapKey) -> tuple[int, int | str | bytes]:
@@ -75,7 +76,9 @@ class AvmMap:
         return AvmMap.of([*self.entries, (key, value)])
 
     def remove(self, key: MapKey) -> AvmMap:
-        return AvmMap(tuple((k, v) for k, v in self.entries if not (type(k) is type(key) and k == key)))
+        return AvmMap(
+            tuple((k, v) for k, v in self.entries if not (type(k) is type(key) and k == key))
+        )
 
     def keys(self) -> tuple[MapKey, ...]:
         return tuple(k for k, _ in self.entries)
@@ -90,7 +93,7 @@ class AvmMap:
 def check_key(key: object) -> MapKey:
     if type(key) not in (int, str, bytes):
         raise BadOperand(f"a map key must be int, str or bytes, not {type_name(key)}")
-    return key  # type: ignore[return-value]
+    return key
 
 
 def type_name(value: object) -> str:
@@ -113,14 +116,14 @@ def bounded(value: Value) -> Value:
     """
     t = type(value)
     if t is int:
-        if not MIN_INT <= value <= MAX_INT:  # type: ignore[operator]
+        if not MIN_INT <= value <= MAX_INT:
             raise ValueTooLarge(f"integer does not fit in {INT_BITS} bits")
     elif t is str or t is bytes:
-        if len(value) > MAX_BYTES:  # type: ignore[arg-type]
-            raise ValueTooLarge(f"{t.__name__} of length {len(value)} exceeds {MAX_BYTES}")  # type: ignore[arg-type]
+        if len(value) > MAX_BYTES:
+            raise ValueTooLarge(f"{t.__name__} of length {len(value)} exceeds {MAX_BYTES}")
     elif t is tuple or t is AvmMap:
-        if len(value) > MAX_ITEMS:  # type: ignore[arg-type]
-            raise ValueTooLarge(f"{type_name(value)} of {len(value)} items exceeds {MAX_ITEMS}")  # type: ignore[arg-type]
+        if len(value) > MAX_ITEMS:
+            raise ValueTooLarge(f"{type_name(value)} of {len(value)} items exceeds {MAX_ITEMS}")
     elif value is not None and t is not bool:
         raise BadOperand(f"{type_name(value)} is not an AVM value")
     return value
@@ -136,11 +139,11 @@ def values_equal(a: Value, b: Value) -> bool:
     if type(a) is not type(b):
         return False
     if type(a) is tuple:
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
     if type(a) is AvmMap:
-        return len(a) == len(b) and all(  # type: ignore[arg-type]
+        return len(a) == len(b) and all(
             type(k1) is type(k2) and k1 == k2 and values_equal(v1, v2)
-            for (k1, v1), (k2, v2) in zip(a.entries, b.entries, strict=True)  # type: ignore[union-attr]
+            for (k1, v1), (k2, v2) in zip(a.entries, b.entries, strict=True)
         )
     return a == b
 
@@ -148,13 +151,13 @@ def values_equal(a: Value, b: Value) -> bool:
 def to_wire(value: Value) -> object:
     """The canonical-encoding form of a value (see module docstring)."""
     t = type(value)
-    if t is int and not _NATIVE_MIN <= value <= _NATIVE_MAX:  # type: ignore[operator]
-        length = (value.bit_length() + 8) // 8  # type: ignore[union-attr]
-        return [BIGINT_TAG, value.to_bytes(length, "big", signed=True)]  # type: ignore[union-attr]
+    if t is int and not _NATIVE_MIN <= value <= _NATIVE_MAX:
+        length = (value.bit_length() + 8) // 8
+        return [BIGINT_TAG, value.to_bytes(length, "big", signed=True)]
     if t is tuple:
-        return [LIST_TAG, [to_wire(v) for v in value]]  # type: ignore[union-attr]
+        return [LIST_TAG, [to_wire(v) for v in value]]
     if t is AvmMap:
-        return [MAP_TAG, [[k, to_wire(v)] for k, v in value.entries]]  # type: ignore[union-attr]
+        return [MAP_TAG, [[k, to_wire(v)] for k, v in value.entries]]
     return value
 
 
@@ -164,7 +167,7 @@ def from_wire(obj: object, depth: int = 0) -> Value:
         raise CodeFormatError(f"value nested deeper than {MAX_DEPTH}")
     if obj is None or type(obj) in (bool, int, str, bytes):
         try:
-            return bounded(obj)  # type: ignore[arg-type]
+            return bounded(obj)
         except (ValueTooLarge, BadOperand) as exc:
             raise CodeFormatError(str(exc)) from None
     if type(obj) is list and len(obj) == 2 and type(obj[1]) is list:
@@ -178,8 +181,14 @@ def from_wire(obj: object, depth: int = 0) -> Value:
         if tag == MAP_TAG:
             pairs = []
             for entry in body:
-                if type(entry) is not list or len(entry) != 2 or type(entry[0]) not in (int, str, bytes):
-                    raise CodeFormatError("a map entry is [key, value] with an int, str or bytes key")
+                if (
+                    type(entry) is not list
+                    or len(entry) != 2
+                    or type(entry[0]) not in (int, str, bytes)
+                ):
+                    raise CodeFormatError(
+                        "a map entry is [key, value] with an int, str or bytes key"
+                    )
                 pairs.append((entry[0], from_wire(entry[1], depth + 1)))
             result = AvmMap.of(pairs)
             if len(result) != len(pairs) or [k for k, _ in pairs] != list(result.keys()):
@@ -198,7 +207,7 @@ def from_wire(obj: object, depth: int = 0) -> Value:
 
 def encode_value(value: Value) -> bytes:
     """Canonical bytes of a value."""
-    return encode(to_wire(value))  # type: ignore[arg-type]
+    return encode(to_wire(value))
 
 
 def size_of(value: Value) -> int:
@@ -206,13 +215,13 @@ def size_of(value: Value) -> int:
     t = type(value)
     # Fast paths for the common scalars; they equal len(encode_value(v)) up to the msgpack header.
     if t is str:
-        return len(value.encode())  # type: ignore[union-attr]
+        return len(value.encode())
     if t is bytes:
-        return len(value)  # type: ignore[arg-type]
+        return len(value)
     if value is None or t is bool:
         return 1
     if t is int:
-        return 1 + (value.bit_length() + 7) // 8  # type: ignore[union-attr]
+        return 1 + (value.bit_length() + 7) // 8
     return len(encode_value(value))
 
 
@@ -224,15 +233,18 @@ def from_python(obj: object) -> Value:
         return AvmMap.of((check_key(k), from_python(v)) for k, v in obj.items())
     if isinstance(obj, AvmMap):
         return obj
-    return bounded(obj)  # type: ignore[arg-type]
+    return bounded(obj)
 
 
 def to_python(value: Value) -> object:
     """Plain Python data for a value: lists and dicts (for JSON output)."""
     if type(value) is tuple:
-        return [to_python(v) for v in value]  # type: ignore[union-attr]
+        return [to_python(v) for v in value]
     if type(value) is AvmMap:
-        return {k if not isinstance(k, bytes) else "0x" + k.hex(): to_python(v) for k, v in value.entries}  # type: ignore[union-attr]
+        return {
+            k if not isinstance(k, bytes) else "0x" + k.hex(): to_python(v)
+            for k, v in value.entries
+        }
     if type(value) is bytes:
-        return "0x" + value.hex()  # type: ignore[union-attr]
+        return "0x" + value.hex()
     return value

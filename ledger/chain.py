@@ -36,6 +36,7 @@ _RECEIPT = b"r"  # + tx hash -> receipt
 _HISTORY = b"A"  # + address + height + index -> tx hash
 _META_HEAD = b"m:head"
 _META_GENESIS = b"m:genesis"
+_PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in a block
 
 
 class DataDirError(AitherError):
@@ -245,6 +246,10 @@ class Ledger:
                     where = height + index.to_bytes(4, "big")
                     for party in _parties(stx):
                         batch.put(_HISTORY + party + where, stx.hash)
+                for stx in pending.transactions:
+                    batch.delete(_PENDING + stx.hash)
+                for stx, _ in pending.left_out:
+                    batch.delete(_PENDING + stx.hash)
                 batch.put(_META_HEAD, height)
             self._head = block.header
 
@@ -314,6 +319,22 @@ class Ledger:
             batch.put(_BLOCK_HEIGHT + block.hash, _h(0))
             batch.put(_META_HEAD, _h(0))
             batch.put(_META_GENESIS, genesis.hash)
+
+    # The mempool's journal: admitted transactions survive a restart or a crash
+
+    def journal_pending(self, txs: Iterable[SignedTx]) -> None:
+        """Record admitted transactions durably (one synced batch) before admission is answered."""
+        with self._db.write_batch(sync=True) as batch:
+            for stx in txs:
+                batch.put(_PENDING + stx.hash, stx.raw)
+
+    def forget_pending(self, tx_hashes: Iterable[bytes]) -> None:
+        with self._db.write_batch() as batch:
+            for tx_hash in tx_hashes:
+                batch.delete(_PENDING + tx_hash)
+
+    def pending_journal(self) -> list[bytes]:
+        return [raw for _, raw in self._db.iterator(prefix=_PENDING)]
 
     def iter_blocks(self, start: int = 0) -> Iterator[Block]:
         with self._db.iterator(start=_BLOCK + _h(start), stop=_BLOCK + b"\xff" * 9) as it:

@@ -121,15 +121,18 @@ class Mempool:
             if stx.hash in self._by_hash:
                 self._discard(stx)
 
-    def prune(self, senders: Iterable[bytes], nonce_of: Callable[[bytes], int]) -> None:
-        """Drop transactions of `senders` whose nonce a block has used."""
+    def prune(self, senders: Iterable[bytes], nonce_of: Callable[[bytes], int]) -> list[SignedTx]:
+        """Drop transactions of `senders` whose nonce a block has used; return them."""
+        dropped: list[SignedTx] = []
         for sender in set(senders):
             queue = self._by_sender.get(sender)
             if not queue:
                 continue
             nonce = nonce_of(sender)
-            for stale in [stx for n, stx in queue.items() if n < nonce]:
-                self._discard(stale)
+            dropped.extend(stx for n, stx in queue.items() if n < nonce)
+        for stale in dropped:
+            self._discard(stale)
+        return dropped
 
     def _discard(self, stx: SignedTx) -> None:
         del self._by_hash[stx.hash]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ledger.block import Block, Receipt
 from ledger.chain import Ledger
+from ledger.crypto import hash32
 from ledger.errors import AitherError, InvalidTransaction, TransactionRejected
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
@@ -75,7 +76,9 @@ class Node:
             return stx.hash
         if not await self.verifier.verify(stx):
             raise InvalidTransaction("bad signature")
-        return self._admit(stx)
+        self._admit(stx)
+        await asyncio.to_thread(self.ledger.journal_pending, [stx])
+        return stx.hash
 
     async def submit_many(self, raws: list[bytes]) -> list[bytes | AitherError]:
         """Admit a batch, verifying its signatures together; one hash or error per input."""
@@ -91,13 +94,17 @@ class Node:
             if not self._known(stx):
                 to_verify.append((len(outcomes) - 1, stx))
         verified = await self.verifier.verify_many([stx for _, stx in to_verify])
+        admitted: list[SignedTx] = []
         for (index, stx), ok in zip(to_verify, verified, strict=True):
             try:
                 if not ok:
                     raise InvalidTransaction("bad signature")
                 self._admit(stx)
+                admitted.append(stx)
             except AitherError as exc:
                 outcomes[index] = exc
+        if admitted:
+            await asyncio.to_thread(self.ledger.journal_pending, admitted)
         return outcomes
 
     def _precheck(self, raw: bytes) -> SignedTx:
@@ -115,10 +122,37 @@ class Node:
     def _known(self, stx: SignedTx) -> bool:
         return stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None
 
-    def _admit(self, stx: SignedTx) -> bytes:
+    def _admit(self, stx: SignedTx) -> None:
         self.mempool.add(stx, self.ledger.account(stx.sender))
         self._wake.set()
-        return stx.hash
+
+    def restore_pending(self) -> int:
+        """Re-admit the transactions journaled before a stop or crash; forget invalid ones."""
+        invalid: list[bytes] = []
+        restored = 0
+        raws = self.ledger.pending_journal()
+        stxs = []
+        for raw in raws:
+            try:
+                stxs.append(self._precheck(raw))
+            except AitherError:
+                invalid.append(hash32(raw))
+        # Lower nonces first, so that no transaction waits behind a gap it could fill itself.
+        for stx in sorted(stxs, key=lambda s: (s.sender, s.tx.nonce)):
+            try:
+                if not stx.tx.has_valid_signature():
+                    raise InvalidTransaction("bad signature")
+                if self.ledger.receipt(stx.hash) is None:
+                    self._admit(stx)
+                    restored += 1
+                    continue
+            except AitherError:
+                pass
+            invalid.append(stx.hash)
+        self.ledger.forget_pending(invalid)
+        if restored:
+            log.info("restored %d pending transactions from the journal", restored)
+        return restored
 
     def pending_nonce(self, address: bytes) -> int:
         return self.mempool.pending_nonce(address, self.ledger.account(address).nonce)
@@ -126,6 +160,7 @@ class Node:
     # Block production
 
     def start(self) -> None:
+        self.restore_pending()
         self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
 
     async def stop(self) -> None:
@@ -206,4 +241,6 @@ class Node:
     ) -> None:
         self.mempool.remove(included)
         self.mempool.remove(stx for stx, _ in left_out)
-        self.mempool.prune((stx.sender for stx in included), self._nonce_of)
+        pruned = self.mempool.prune((stx.sender for stx in included), self._nonce_of)
+        if pruned:
+            self.ledger.forget_pending(stx.hash for stx in pruned)

@@ -62,7 +62,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except (AitherError, ValueError) as exc:
-            err.print(f"error: {exc}")
+            err.print(f"error: {exc}", markup=False)
             raise typer.Exit(1) from None
 
     return run

@@ -25,7 +25,13 @@ def jump() -> bool:
 
 
 @family.op(
-    "JUMP_IF", P("cond", FROM_ACC), L(), gas="simple", returns=False, pure=True, control=Control.BRANCH
+    "JUMP_IF",
+    P("cond", FROM_ACC),
+    L(),
+    gas="simple",
+    returns=False,
+    pure=True,
+    control=Control.BRANCH,
 )
 def jump_if(cond: Value) -> bool:
     return bool(cond)

@@ -62,9 +62,9 @@ def get(container: Value, key: Value) -> Value:
     if type(container) is AvmMap:
         return container.get(check_key(key))
     if type(container) in (tuple, str, bytes) and type(key) is int:
-        n = len(container)  # type: ignore[arg-type]
+        n = len(container)
         if -n <= key < n:
-            return container[key]  # type: ignore[index]  # a byte reads as an int
+            return container[key]  # a byte reads as an int
         return None
     raise BadOperand(f"cannot index {type_name(container)} with {type_name(key)}")
 
@@ -81,7 +81,7 @@ def has(container: Value, key: Value) -> bool:
 @family.op("LEN", P("value"), gas="simple", pure=True)
 def len_(value: Value) -> int:
     if type(value) in (tuple, AvmMap, str, bytes):
-        return len(value)  # type: ignore[arg-type]
+        return len(value)
     raise BadOperand(f"{type_name(value)} has no length")
 
 
@@ -97,7 +97,7 @@ def keys(vm: Machine, m: Value) -> Value:
 def put(vm: Machine, container: Value, key: Value, value: Value) -> Value:
     if container is None:
         container = AvmMap()
-    vm.charge(vm.sched.per_item * (len(container) + 1))  # type: ignore[arg-type]
+    vm.charge(vm.sched.per_item * (len(container) + 1))
     if type(container) is AvmMap:
         return container.set(check_key(key), value)
     if type(container) is tuple and type(key) is int:
@@ -128,7 +128,9 @@ def append(vm: Machine, items: Value, value: Value) -> Value:
     return bounded((*items, value))
 
 
-@family.op("APPEND_MESSAGE", P("conversation"), P("role"), P("content"), gas="simple", updates_first=True)
+@family.op(
+    "APPEND_MESSAGE", P("conversation"), P("role"), P("content"), gas="simple", updates_first=True
+)
 def append_message(vm: Machine, conversation: Value, role: Value, content: Value) -> Value:
     """Append {"role": role, "content": content} to a conversation list (paper §4)."""
     return append(vm, conversation, AvmMap.of([("content", content), ("role", check_key(role))]))
@@ -138,8 +140,8 @@ def append_message(vm: Machine, conversation: Value, role: Value, content: Value
 def concat(vm: Machine, a: Value, b: Value) -> Value:
     if type(a) is not type(b) or type(a) not in (str, bytes, tuple):
         raise BadOperand(f"cannot concatenate {type_name(a)} and {type_name(b)}")
-    vm.charge(vm.sched.per_item * (len(a) + len(b)))  # type: ignore[arg-type]
-    return bounded(a + b)  # type: ignore[operator]
+    vm.charge(vm.sched.per_item * (len(a) + len(b)))
+    return bounded(a + b)
 
 
 @family.op("SLICE", P("value"), P("start"), P("end", None), gas="simple")
@@ -148,7 +150,7 @@ def slice_(vm: Machine, value: Value, start: Value, end: Value) -> Value:
         raise BadOperand(f"cannot slice {type_name(value)} by {type_name(start)}")
     if end is not None and type(end) is not int:
         raise BadOperand(f"a slice end is int or null, not {type_name(end)}")
-    result = value[start:end]  # type: ignore[index]
+    result = value[start:end]
     vm.charge(vm.sched.per_item * len(result))
     return result
 

@@ -44,7 +44,7 @@ def _want_collection(collection: Value) -> str:
 def _want_vector(vector: Value) -> tuple[int, ...]:
     if type(vector) is not tuple or not all(type(x) is int for x in vector):
         raise BadOperand(f"a vector is a list of fixed-point ints, not {type_name(vector)}")
-    return vector  # type: ignore[return-value]
+    return vector
 
 
 def _ids(vm: Machine, collection: str) -> tuple[Value, ...]:
@@ -70,7 +70,9 @@ def doc_store(vm: Machine, collection: Value, doc_id: Value, text: Value, vector
     if type(text) is not str:
         raise BadOperand(f"document text is a str, not {type_name(text)}")
     data = encode_value((text, vec))
-    vm.charge(per_unit(vm.sched.doc_store_per_dim, len(vec)) + vm.sched.kv_store_per_byte * len(data))
+    vm.charge(
+        per_unit(vm.sched.doc_store_per_dim, len(vec)) + vm.sched.kv_store_per_byte * len(data)
+    )
     ids = _ids(vm, name)
     if not any(type(i) is type(doc_id) and i == doc_id for i in ids):
         if len(ids) >= MAX_ITEMS:
@@ -86,13 +88,11 @@ def doc_fetch(vm: Machine, collection: Value, doc_id: Value) -> Value:
     """(text, vector), or null when absent."""
     doc, _ = load(vm, _doc_key(_want_collection(collection), check_key(doc_id)))
     if doc is not None:
-        vm.charge(per_unit(vm.sched.doc_fetch_per_dim, len(doc[1])))  # type: ignore[index]
+        vm.charge(per_unit(vm.sched.doc_fetch_per_dim, len(doc[1])))
     return doc
 
 
-@family.op(
-    "DOC_SEARCH", P("collection"), P("query"), P("top_k"), P("mmr", False), gas="simple"
-)
+@family.op("DOC_SEARCH", P("collection"), P("query"), P("top_k"), P("mmr", False), gas="simple")
 def doc_search(vm: Machine, collection: Value, query: Value, top_k: Value, mmr: Value) -> Value:
     """Up to top_k documents as maps {id, score, text}, best first (ties: canonical id order)."""
     name = _want_collection(collection)
@@ -102,14 +102,17 @@ def doc_search(vm: Machine, collection: Value, query: Value, top_k: Value, mmr: 
     docs = []
     for doc_id in _ids(vm, name):
         doc, _ = load(vm, _doc_key(name, doc_id))
-        docs.append((doc_id, doc[0], _want_vector(doc[1])))  # type: ignore[index]
+        docs.append((doc_id, doc[0], _want_vector(doc[1])))
     ops = len(docs) * len(q) * (1 + (min(top_k, len(docs)) if mmr else 0))
-    vm.charge(per_unit(vm.sched.doc_search_per_op, ops) + per_unit(vm.sched.doc_search_per_k, top_k))
+    vm.charge(
+        per_unit(vm.sched.doc_search_per_op, ops) + per_unit(vm.sched.doc_search_per_k, top_k)
+    )
     relevance = [similarity(q, vec) for _, _, vec in docs]
     chosen: list[int] = []
     remaining = list(range(len(docs)))
     num, den = MMR_LAMBDA
     while remaining and len(chosen) < top_k:
+
         def score(i: int) -> int:
             if not mmr or not chosen:
                 return relevance[i]

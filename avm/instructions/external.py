@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 family = Family("external")
 
 
-def _op(name: str, *params: object, gas: str = "simple", returns: bool = True):  # noqa: ANN202
-    return family.op(name, *params, gas=gas, returns=returns, deterministic=False)  # type: ignore[arg-type]
+def _op(name: str, *params: object, gas: str = "simple", returns: bool = True):
+    return family.op(name, *params, gas=gas, returns=returns, deterministic=False)
 
 
 def _items(value: Value) -> int:
@@ -132,9 +132,7 @@ def hpc_migrate(vm: Machine, subnet: Value, payload: Value, credits: Value) -> V
     return vm.external("HPC_MIGRATE", subnet, payload, credits)
 
 
-@_op(
-    "HPC_EXTENDED_ANALYSIS", P("data"), P("budget"), P("retries", 0), gas="hpc_migrate_base"
-)
+@_op("HPC_EXTENDED_ANALYSIS", P("data"), P("budget"), P("retries", 0), gas="hpc_migrate_base")
 def hpc_extended_analysis(vm: Machine, data: Value, budget: Value, retries: Value) -> Value:
     vm.charge(vm.sched.hpc_migrate_per_byte * size_of(data))
     return vm.external("HPC_EXTENDED_ANALYSIS", data, budget, retries)

@@ -34,7 +34,11 @@ def swarm_connect(vm: Machine, channel: Value) -> bool:
 
 
 @family.op(
-    "SWARM_BROADCAST", P("message"), P("data", None), P("reward", 0), gas="swarm_broadcast_base",
+    "SWARM_BROADCAST",
+    P("message"),
+    P("data", None),
+    P("reward", 0),
+    gas="swarm_broadcast_base",
     returns=False,
 )
 def swarm_broadcast(vm: Machine, message: Value, data: Value, reward: Value) -> None:
@@ -43,7 +47,11 @@ def swarm_broadcast(vm: Machine, message: Value, data: Value, reward: Value) -> 
 
 
 @family.op(
-    "SEND_SWARM_MSG", P("channel"), P("message"), P("reward", 0), gas="send_swarm_msg_base",
+    "SEND_SWARM_MSG",
+    P("channel"),
+    P("message"),
+    P("reward", 0),
+    gas="send_swarm_msg_base",
     returns=False,
 )
 def send_swarm_msg(vm: Machine, channel: Value, message: Value, reward: Value) -> None:

@@ -311,9 +311,12 @@ def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
         yield launcher()
 
 
-@pytest.fixture
-def run_aither(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+@pytest.fixture(scope="module")
+def run_aither(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real `aither` CLI to completion; output captured, never left in a pipe."""
+    cwd = tmp_path_factory.mktemp("cli")
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -322,7 +325,7 @@ def run_aither(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
             text=True,
             timeout=CLI_TIMEOUT,
             env={**os.environ, "NO_COLOR": "1", **(env or {})},
-            cwd=tmp_path,
+            cwd=cwd,
             check=False,
         )
 
