@@ -922,3 +922,11 @@ def assemble_fragment(text: str, file: str = "<patch>") -> CodeObject:
 def assemble_file(path: str) -> Assembly:
     with open(path, encoding="utf-8") as f:
         return assemble(f.read(), path)
+
+
+def parse_constant(text: str, file: str = "<argument>") -> Value:
+    """An IR literal (int, decimal, string, x"bytes", list, map, true/false/null) as a value."""
+    line = _Line(tokenize_line(text, file, 1))
+    value = constant_value(_Parser(line, {}).expr())
+    line.expect_end()
+    return value

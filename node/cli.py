@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from wallet.cli import app as wallet_app
 
 from node.cli_node import app as node_app
+from wallet.cli import app as wallet_app
 
 app = typer.Typer(
     name="aither",
