@@ -70,11 +70,13 @@ def chain_id(node: Node, args: Params) -> str:
 
 @method("net_version")
 def net_version(node: Node, args: Params) -> str:
+    _max_args(args, 0)
     return str(node.chain_id)
 
 
 @method("web3_clientVersion")
 def client_version(node: Node, args: Params) -> str:
+    _max_args(args, 0)
     return f"aither/v{__version__}/python"
 
 
@@ -87,11 +89,13 @@ def block_number(node: Node, args: Params) -> str:
 
 @method("eth_syncing")
 def syncing(node: Node, args: Params) -> bool:
+    _max_args(args, 0)
     return False
 
 
 @method("eth_gasPrice")
 def gas_price(node: Node, args: Params) -> str:
+    _max_args(args, 0)
     return views.hx(node.ledger.genesis.min_gas_price)
 
 
