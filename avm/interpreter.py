@@ -261,7 +261,11 @@ def execute(
                 raise UnknownLabel(f"no entry label {entry!r}").at(0, "ENTRY", gas_limit)
             pc = found
         if ARGS_REGISTER in code.registers:
-            vm.registers[code.registers.index(ARGS_REGISTER)] = bounded(tuple(args))
+            try:
+                value = from_python(tuple(args))
+            except Trap as trap:
+                raise trap.at(pc, "ENTRY", gas_limit) from None
+            vm.registers[code.registers.index(ARGS_REGISTER)] = value
         if trace:
             _run_traced(vm, pc)
         else:

@@ -34,6 +34,39 @@ class Allocation:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsensusParams:
+    """Tendermint-style timeouts in milliseconds; each round waits `delta_ms` longer."""
+
+    propose_ms: int = 3_000
+    prevote_ms: int = 1_000
+    precommit_ms: int = 1_000
+    delta_ms: int = 500
+    commit_ms: int = 1_000
+
+    def to_value(self) -> list[Value]:
+        return [self.propose_ms, self.prevote_ms, self.precommit_ms, self.delta_ms, self.commit_ms]
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "timeout_propose_ms": self.propose_ms,
+            "timeout_prevote_ms": self.prevote_ms,
+            "timeout_precommit_ms": self.precommit_ms,
+            "timeout_delta_ms": self.delta_ms,
+            "timeout_commit_ms": self.commit_ms,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> ConsensusParams:
+        defaults = cls()
+        return cls(
+            *(
+                int(doc.get(f"timeout_{name}_ms", getattr(defaults, f"{name}_ms")))
+                for name in ("propose", "prevote", "precommit", "delta", "commit")
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: int
     timestamp: int
@@ -42,6 +75,7 @@ class Genesis:
     min_gas_price: int = gas.DEFAULT_GAS_PRICE
     block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
     name: str = field(default="aither")
+    consensus: ConsensusParams = field(default_factory=ConsensusParams)
 
     def to_value(self) -> list[Value]:
         return [
@@ -52,6 +86,7 @@ class Genesis:
             [[a.address, a.balance] for a in self.allocations],
             self.min_gas_price,
             self.block_gas_limit,
+            self.consensus.to_value(),
         ]
 
     @property
@@ -76,6 +111,7 @@ class Genesis:
             ],
             "min_gas_price": str(self.min_gas_price),
             "block_gas_limit": self.block_gas_limit,
+            "consensus": self.consensus.to_json(),
         }
         return json.dumps(doc, indent=2) + "\n"
 
@@ -98,6 +134,7 @@ class Genesis:
                 min_gas_price=int(doc.get("min_gas_price", gas.DEFAULT_GAS_PRICE)),
                 block_gas_limit=int(doc.get("block_gas_limit", gas.DEFAULT_BLOCK_GAS_LIMIT)),
                 name=str(doc.get("name", "aither")),
+                consensus=ConsensusParams.from_json(doc.get("consensus", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GenesisError(f"bad genesis file: {exc}") from None
@@ -122,6 +159,8 @@ class Genesis:
             raise GenesisError("an account is allocated twice")
         if any(a.balance < 0 for a in self.allocations):
             raise GenesisError("allocations must not be negative")
+        if min(self.consensus.to_value()) < 0:
+            raise GenesisError("consensus timeouts must not be negative")
 
 
 def _hex_bytes(text: str, size: int) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from genesis.cli import app as genesis_app
 from node.cli_node import app as node_app
 from wallet.cli import app as wallet_app
 
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(node_app, name="node")
 app.add_typer(wallet_app, name="wallet")
+app.add_typer(genesis_app, name="genesis")
 
 try:  # the AVM's commands, once its package provides them
     from avm.cli import app as avm_app

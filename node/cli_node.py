@@ -24,7 +24,8 @@ from node.rpc.server import create_app
 from node.solo import SoloValidator
 
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)
+# Scripts read whole lines: never wrap or truncate when the output is not a terminal.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("aither.node")
 

@@ -74,6 +74,17 @@ class TrioBridge:
             raise P2PNotRunningError("the p2p host is not running") from error
         return future
 
+    def call_soon(self, fn: Callable[[], object]) -> bool:
+        """Run the plain function `fn()` on the trio thread soon; False if trio is not running."""
+        token = self._token
+        if token is None:
+            return False
+        try:
+            token.run_sync_soon(fn)
+        except trio.RunFinishedError:
+            return False
+        return True
+
     def post(self, fn: Callable[..., object], *args: object) -> bool:
         """Schedule `fn(*args)` on the asyncio loop from the trio thread; False if it is closed."""
         try:

@@ -321,6 +321,7 @@ def run_aither(
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(AITHER), *args],
+            stdin=subprocess.DEVNULL,  # a prompt fails at once instead of waiting for a person
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,

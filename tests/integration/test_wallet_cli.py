@@ -221,7 +221,8 @@ def test_wrong_password(wallet: Wallet, tmp_path: Path) -> None:
 @pytest.mark.usefixtures("unchanged")
 def test_missing_key(wallet: Wallet) -> None:
     assert "no key named 'carol'" in wallet.fails("address", "carol")
-    args = ("send", "--from", "carol", "--to", DEV0, "0.1", *wallet.rpc)
+    password = ("--password-file", str(wallet.password_file))
+    args = ("send", "--from", "carol", "--to", DEV0, "0.1", *password, *wallet.rpc)
     assert "no key named 'carol'" in wallet.fails(*args)
     to_carol = ("send", "--dev-account", "0", "--to", "carol", "1", *wallet.rpc)
     assert "no key named 'carol'" in wallet.fails(*to_carol)

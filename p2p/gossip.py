@@ -1,0 +1,374 @@
+"""GossipSub topics of a chain: explicit router settings, our validators, limits and dedup.
+
+p2p knows bytes, topics and peers: the node hands each topic a handler (what to do with a
+message) and a validator (signature, chain id, membership). Before a message is relayed, the
+host checks its size, the forwarding peer's rate and the node's validator; a peer that keeps
+forwarding invalid messages is disconnected and banned.
+
+Threads: validators run on the p2p (trio) thread, so they must be pure, thread-safe and quick;
+handlers run on the node's asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import inspect
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+
+from p2p.errors import MessageTooLargeError, P2PError
+from p2p.host import HostRuntime, P2PHost
+from p2p.ratelimit import TokenBucket
+
+log = logging.getLogger("aither.p2p.gossip")
+
+Validator = Callable[[bytes, str], bool]
+"""`(data, from_peer) -> accept`; runs on the p2p thread before the message is relayed."""
+
+Handler = Callable[[bytes, str], Awaitable[None] | None]
+"""`(data, from_peer)`; runs on the node's asyncio loop, once per distinct message."""
+
+KIB = 1024
+MIB = 1024 * KIB
+RPC_OVERHEAD = 64 * KIB  # protobuf framing, control messages and signatures around the data
+
+
+class TopicKind(enum.Enum):
+    TXS = "txs"
+    BLOCKS = "blocks"
+    CONSENSUS = "consensus"
+
+
+def topic_name(chain_id: str | int, kind: TopicKind) -> str:
+    """The gossip topic of `kind` on chain `chain_id`: `aither/<chain_id>/<kind>`."""
+    return f"aither/{chain_id}/{kind.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLimits:
+    """Per-topic bounds: message size, and messages per second (and burst) per forwarding peer.
+
+    Rates bound what one neighbour forwards, which includes what it relays for everyone else,
+    so they are set well above the whole network's expected rate.
+    """
+
+    max_size: int
+    rate: float
+    burst: int
+
+
+DEFAULT_LIMITS: Mapping[TopicKind, TopicLimits] = {
+    TopicKind.TXS: TopicLimits(max_size=1 * MIB, rate=200.0, burst=400),
+    TopicKind.BLOCKS: TopicLimits(max_size=4 * MIB, rate=20.0, burst=50),
+    TopicKind.CONSENSUS: TopicLimits(max_size=64 * KIB, rate=500.0, burst=1000),
+}
+FALLBACK_LIMITS = TopicLimits(max_size=256 * KIB, rate=100.0, burst=200)
+
+
+@dataclass(frozen=True, slots=True)
+class GossipConfig:
+    """GossipSub settings, chosen explicitly: 0.8.1's defaults do not suit a small chain."""
+
+    degree: int = 6
+    degree_low: int = 4
+    degree_high: int = 12
+    heartbeat_interval: int = 1  # seconds; the library default is 120
+    # Signed messages carry the origin's key and signature, checked at every hop. Unsigned
+    # messages still carry `from` and `seqno`: 0.8.1 keys its message cache and equivocation
+    # check on them, so a truly author-less mode is not possible with this library version.
+    sign_messages: bool = True
+    max_size: int = 4 * MIB  # the largest message on any topic
+    invalid_threshold: int = 10  # invalid messages within `invalid_window` s before a ban
+    invalid_window: float = 60.0
+    dedup_capacity: int = 65_536  # message ids remembered to deliver each message once
+    seen_ttl: int = 120
+    delivery_queue: int = 4096  # per topic, towards the asyncio handler
+
+
+@dataclass(slots=True)
+class GossipStats:
+    """Counters since start (read from asyncio; updated on the p2p thread)."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    oversize: int = 0
+    rate_limited: int = 0
+    queue_drops: int = 0
+    banned: int = 0
+
+
+def message_id(msg: rpc_pb2.Message) -> bytes:
+    """Content id: the same bytes on the same topic are one message, whoever relays them."""
+    topics = "\x00".join(msg.topicIDs).encode()
+    return hashlib.sha256(topics + b"\x00" + msg.data).digest()
+
+
+@dataclass(slots=True)
+class _Topic:
+    name: str
+    handler: Handler
+    validator: Validator | None
+    limits: TopicLimits
+    queue: asyncio.Queue[tuple[bytes, str]] | None = None
+    consumer: asyncio.Task[None] | None = None
+    buckets: dict[ID, TokenBucket] = field(default_factory=dict)
+
+
+class Gossip:
+    """The gossip side of a host. Create it before `host.start()`; it runs with the host."""
+
+    def __init__(self, host: P2PHost, config: GossipConfig | None = None) -> None:
+        self._host = host
+        self.config = config or GossipConfig()
+        self.stats = GossipStats()
+        self._topics: dict[str, _Topic] = {}
+        self._pubsub: Pubsub | None = None
+        self._router: GossipSub | None = None
+        self._runtime: HostRuntime | None = None
+        self._my_id = ID.from_base58(host.peer_id)
+        self._delivered: OrderedDict[bytes, None] = OrderedDict()
+        self._forwarders: OrderedDict[bytes, ID] = OrderedDict()
+        self._strikes: dict[ID, deque[float]] = {}
+        host.attach(self)
+
+    # -- asyncio side --
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: Handler,
+        validator: Validator | None = None,
+        limits: TopicLimits | None = None,
+    ) -> None:
+        """Deliver every distinct valid message on `topic` to `handler(data, from_peer)`.
+
+        `validator(data, from_peer)` runs on the p2p thread before the message is relayed or
+        delivered; False drops it and counts against the forwarding peer. `from_peer` is the
+        neighbour that forwarded the message. The node's own publications are not delivered.
+        """
+        if topic in self._topics:
+            raise P2PError(f"already subscribed to {topic}")
+        entry = _Topic(topic, handler, validator, limits or _limits_for(topic))
+        if entry.limits.max_size > self.config.max_size:
+            raise ValueError(f"{topic}: max_size over GossipConfig.max_size")
+        entry.queue = asyncio.Queue(self.config.delivery_queue)
+        entry.consumer = asyncio.get_running_loop().create_task(
+            self._consume(entry), name=f"gossip {topic}"
+        )
+        self._topics[topic] = entry
+        if self._host.is_running:
+            await self._host.bridge.to_trio(lambda: self._join(entry))
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Publish `data` on `topic` (subscribed or not).
+
+        Raises MessageTooLargeError over the topic's bound, P2PNotRunningError when stopped.
+        Our own messages skip the validator: the node builds them.
+        """
+        limits = self._topics[topic].limits if topic in self._topics else _limits_for(topic)
+        if len(data) > limits.max_size:
+            raise MessageTooLargeError(f"{len(data)} bytes over {limits.max_size} on {topic}")
+        await self._host.bridge.to_trio(lambda: self._require_pubsub().publish(topic, data))
+
+    def mesh_peers(self, topic: str) -> list[str]:
+        """Peers in our GossipSub mesh for `topic` now (for status and tests)."""
+        router = self._router
+        if router is None or not self._host.is_running:
+            return []
+        return [peer.to_base58() for peer in list(router.mesh.get(topic, ()))]
+
+    def topic_peers(self, topic: str) -> list[str]:
+        """Connected peers that announced a subscription to `topic`."""
+        pubsub = self._pubsub
+        if pubsub is None or not self._host.is_running:
+            return []
+        return [peer.to_base58() for peer in list(pubsub.peer_topics.get(topic, ()))]
+
+    async def _consume(self, entry: _Topic) -> None:
+        queue = entry.queue
+        assert queue is not None
+        while True:
+            data, peer = await queue.get()
+            try:
+                result = entry.handler(data, peer)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("gossip handler for %s failed on a message from %s", entry.name, peer)
+
+    def _enqueue(self, entry: _Topic, data: bytes, peer: str) -> None:
+        queue = entry.queue
+        if queue is None:
+            return
+        try:
+            queue.put_nowait((data, peer))
+        except asyncio.QueueFull:
+            # The handler is behind: drop and count; sync recovers whatever gossip loses.
+            self.stats.queue_drops += 1
+
+    def close(self) -> None:
+        """Stop delivering to handlers (asyncio side); called by the host on stop."""
+        for entry in self._topics.values():
+            if entry.consumer is not None:
+                entry.consumer.cancel()
+                entry.consumer = None
+
+    # -- trio side --
+
+    async def serve(
+        self, runtime: HostRuntime, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        cfg = self.config
+        router = GossipSub(
+            protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
+            degree=cfg.degree,
+            degree_low=cfg.degree_low,
+            degree_high=cfg.degree_high,
+            heartbeat_interval=cfg.heartbeat_interval,
+            # Its own limiter caps every peer (us included) at 10 msgs/s per topic.
+            spam_protection_enabled=False,
+            # It wants 3 distinct IPs in a mesh; on loopback every peer shares one.
+            eclipse_protection_enabled=False,
+            # When "health" looks low it stretches the heartbeat to 30-60 s.
+            adaptive_gossip_enabled=False,
+        )
+        pubsub = Pubsub(
+            runtime.libp2p,
+            router,
+            strict_signing=cfg.sign_messages,
+            msg_id_constructor=message_id,
+            seen_ttl=cfg.seen_ttl,
+            # Its cache remembers rejections per message id for 300 s, so one rate-limited
+            # copy would poison that message from every peer: validate each arrival instead.
+            validation_cache_ttl=0,
+            max_inbound_rpc_size=cfg.max_size + RPC_OVERHEAD,
+        )
+        self._runtime = runtime
+        async with background_trio_service(pubsub), background_trio_service(router):
+            await pubsub.wait_until_ready()
+            self._pubsub, self._router = pubsub, router
+            try:
+                for entry in list(self._topics.values()):
+                    await self._join(entry)
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._pubsub, self._router, self._runtime = None, None, None
+
+    def _require_pubsub(self) -> Pubsub:
+        if self._pubsub is None:
+            raise P2PError("gossip is not running")
+        return self._pubsub
+
+    async def _join(self, entry: _Topic) -> None:
+        pubsub = self._require_pubsub()
+        runtime = self._runtime
+        assert runtime is not None
+        pubsub.set_topic_validator(entry.name, self._validator_for(entry), False)
+        subscription = await pubsub.subscribe(entry.name)
+        runtime.nursery.start_soon(self._pump, entry, subscription)
+
+    async def _pump(self, entry: _Topic, subscription: object) -> None:
+        """Drain the library's 32-slot subscription queue at once, deduplicating."""
+        get = subscription.get  # type: ignore[attr-defined]
+        bridge = self._host.bridge
+        while True:
+            msg: rpc_pb2.Message = await get()
+            mid = message_id(msg)
+            forwarder = self._forwarders.pop(mid, None)
+            if forwarder is None or forwarder == self._my_id:
+                continue  # our own publication, echoed back by the library
+            if mid in self._delivered:
+                # New peers get recent messages replayed after the seen-cache forgot them.
+                self.stats.duplicates += 1
+                continue
+            _remember(self._delivered, mid, None, self.config.dedup_capacity)
+            self.stats.delivered += 1
+            bridge.post(self._enqueue, entry, msg.data, forwarder.to_base58())
+
+    def _validator_for(self, entry: _Topic) -> Callable[[ID, rpc_pb2.Message], bool]:
+        limits = entry.limits
+
+        def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+            if forwarder == self._my_id:
+                _remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
+                return True
+            if len(msg.data) > limits.max_size:
+                self.stats.oversize += 1
+                self._strike(forwarder, f"oversize message on {entry.name}")
+                return False
+            bucket = entry.buckets.get(forwarder)
+            if bucket is None:
+                bucket = entry.buckets[forwarder] = TokenBucket(limits.rate, limits.burst)
+            if not bucket.take(time.monotonic()):
+                self.stats.rate_limited += 1
+                return False
+            if entry.validator is not None and not _safe_call(
+                entry.validator, msg.data, forwarder.to_base58()
+            ):
+                self.stats.invalid += 1
+                self._strike(forwarder, f"invalid messages on {entry.name}")
+                return False
+            _remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
+            return True
+
+        return validate
+
+    def _strike(self, peer: ID, reason: str) -> None:
+        now = time.monotonic()
+        strikes = self._strikes.setdefault(peer, deque())
+        strikes.append(now)
+        while strikes and strikes[0] < now - self.config.invalid_window:
+            strikes.popleft()
+        if len(strikes) < self.config.invalid_threshold:
+            return
+        del self._strikes[peer]
+        self.stats.banned += 1
+        runtime, pubsub = self._runtime, self._pubsub
+        if runtime is None or pubsub is None:
+            return
+        pubsub.add_to_blacklist(peer)
+        runtime.ban(peer, f"{len(strikes)} {reason} within {self.config.invalid_window:.0f} s")
+        runtime.nursery.start_soon(self._lift_blacklist, peer)
+
+    async def _lift_blacklist(self, peer: ID) -> None:
+        await trio.sleep(self._host.config.ban_seconds)
+        if self._pubsub is not None:
+            self._pubsub.remove_from_blacklist(peer)
+
+
+def _limits_for(topic: str) -> TopicLimits:
+    kind = topic.rsplit("/", 1)[-1]
+    for member in TopicKind:
+        if member.value == kind:
+            return DEFAULT_LIMITS[member]
+    return FALLBACK_LIMITS
+
+
+def _safe_call(validator: Validator, data: bytes, peer: str) -> bool:
+    try:
+        return bool(validator(data, peer))
+    except Exception as error:
+        # A validator that raises is a rejection, not a crash of the p2p thread.
+        log.debug("validator raised on a message from %s: %s", peer, error)
+        return False
+
+
+def _remember(cache: OrderedDict[bytes, object], key: bytes, value: object, cap: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > cap:
+        cache.popitem(last=False)

@@ -1,0 +1,74 @@
+"""Gas: the schedule, dynamic prices, out-of-gas rollback."""
+
+from __future__ import annotations
+
+import pytest
+
+from avm import gas
+from avm.assembler import assemble
+from avm.errors import TrapKind
+from avm.host import MemoryHost
+from avm.instructions import OPCODES
+from avm.instructions.storage import kv_key
+from avm.interpreter import execute
+from avm.values import encode_value
+
+
+def test_every_opcode_prices_from_the_schedule() -> None:
+    for spec in OPCODES.values():
+        assert isinstance(getattr(gas.V1, spec.gas), int), spec.name
+
+
+def test_paper_prices_in_milligas() -> None:
+    s = gas.V1
+    assert s.get_current_time == 1000  # 1 gas
+    assert s.kv_store_per_byte == 10  # 0.01 gas per byte
+    assert (s.self_modify_base, s.self_modify_per_byte) == (50_000, 500)  # 50 + 0.5/byte
+    assert gas.per_unit(s.doc_store_per_dim, 1536) == 4  # 0.000002 * 1536 gas, rounded up
+    assert gas.SCHEDULES[1] is gas.V1
+
+
+def test_kv_store_charges_per_byte_of_value() -> None:
+    host = MemoryHost()
+    code = assemble('KV_STORE "k", "0123456789"\nHALT\n').code
+    result = execute(code, host)
+    size = len(encode_value("0123456789"))
+    assert result.gas_used == gas.V1.simple + gas.V1.kv_store_per_byte * size
+
+
+def test_out_of_gas_rolls_back_everything_and_charges_all() -> None:
+    host = MemoryHost()
+    other = b"\x05" * 20
+    host.set_balance(host.self_address(), "AVM_CREDITS", 50)
+    host.world.journal.clear()
+    code = assemble(
+        f"""
+        KV_STORE "a", 1
+        PAY_AGENT x"{other.hex()}", 10
+        LOG "spent"
+        :spin
+          JUMP spin
+        """
+    ).code
+    events_before = list(host.world.events)
+    result = execute(code, host, gas_limit=100_000)
+    assert result.trap.kind is TrapKind.OUT_OF_GAS
+    assert result.gas_used == 100_000
+    assert host.storage_get(kv_key("a")) is None
+    assert host.balance(host.self_address(), "AVM_CREDITS") == 50
+    assert host.balance(other, "AVM_CREDITS") == 0
+    assert host.world.events == events_before
+
+
+def test_dynamic_gas_can_run_out_mid_instruction() -> None:
+    host = MemoryHost()
+    code = assemble('KV_STORE "k", "a long enough value to cost more"\nHALT\n').code
+    result = execute(code, host, gas_limit=gas.V1.simple + 5)
+    assert result.trap.kind is TrapKind.OUT_OF_GAS and result.trap.pc == 0
+    assert host.storage_get(kv_key("k")) is None
+
+
+@pytest.mark.parametrize("limit", [-1])
+def test_negative_gas_limit_is_refused(limit: int) -> None:
+    with pytest.raises(ValueError):
+        execute(assemble("HALT\n").code, MemoryHost(), gas_limit=limit)
