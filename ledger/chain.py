@@ -21,7 +21,7 @@ from ledger.crypto import HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, InvalidBlock
 from ledger.merkle import EMPTY_ROOT, Proof, StateTree
-from ledger.state import ACCOUNT, Account, State, Token
+from ledger.state import ACCOUNT, TOKEN, TOKEN_BALANCE, VALIDATOR, Account, State, Token
 from ledger.transition import BlockContext, apply_transactions
 from ledger.tx import SignedTx, Transfer, decode_transaction
 
@@ -143,11 +143,18 @@ class Ledger:
         return State(self).token_balance(address, symbol)
 
     def tokens(self) -> list[Token]:
-        prefix = _STATE + b"t"
-        return [Token(*decode(v)) for _, v in self._db.iterator(prefix=prefix)]
+        return [Token(*decode(v)) for _, v in self._db.iterator(prefix=_STATE + TOKEN)]
+
+    def token_balances(self, address: bytes) -> dict[str, int]:
+        """Every token `address` has held, by symbol."""
+        prefix = _STATE + TOKEN_BALANCE + address
+        return {
+            key[len(prefix) :].decode(): decode(value)
+            for key, value in self._db.iterator(prefix=prefix)
+        }
 
     def validators(self) -> dict[bytes, int]:
-        prefix = _STATE + b"v"
+        prefix = _STATE + VALIDATOR
         return {k[len(prefix) :]: decode(v) for k, v in self._db.iterator(prefix=prefix)}
 
     def prove_account(self, address: bytes) -> tuple[BlockHeader, bytes | None, Proof]:

@@ -141,8 +141,7 @@ def get_account(node: Node, args: Params) -> dict[str, object]:
     address = params.address(_arg(args, 0, "address"))
     account = node.ledger.account(address)
     tokens = {
-        t.symbol: views.hx(node.ledger.token_balance(address, t.symbol))
-        for t in node.ledger.tokens()
+        symbol: views.hx(units) for symbol, units in node.ledger.token_balances(address).items()
     }
     return {
         "address": to_checksum_address(address),
