@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from avm.code import (
     ARGS_REGISTER,
     IMPLICIT_RESULT,
+    KEYWORD_CONSTANTS,
+    RESERVED_WORDS,
     CodeObject,
     Instruction,
     Label,
@@ -38,7 +40,7 @@ from avm.code import (
     TestCase,
     normalize,
 )
-from avm.errors import AssemblyError, CodeFormatError, SourcePos
+from avm.errors import AssemblyError, AvmError, CodeFormatError, SourcePos
 from avm.instructions import OPCODES
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
@@ -54,18 +56,7 @@ from avm.values import (
 )
 
 MAX_SOURCE_BYTES = 1024 * 1024
-KEYWORD_CONSTANTS: dict[str, Value] = {
-    "true": True,
-    "false": False,
-    "null": None,
-    "TRUE": True,
-    "FALSE": False,
-    "NULL": None,
-    "True": True,
-    "False": False,
-}
 PARAM_ALIASES = {"new_code_ref": "patch"}
-RESERVED = {"AND", "OR", "NOT", "IF", "THEN", "ELSE", "ENDIF"}
 _BINARY_OPCODES = {
     "+": "ADD",
     "-": "SUB",
@@ -83,7 +74,9 @@ _BINARY_OPCODES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:
+class AssemblyWarning:
+    """Something that assembles but is probably a mistake (a name read but never defined)."""
+
     pos: SourcePos
     message: str
 
@@ -96,7 +89,7 @@ class Assembly:
     """What assembling gives: the code object, warnings, and pc -> source position."""
 
     code: CodeObject
-    warnings: tuple[Warning, ...]
+    warnings: tuple[AssemblyWarning, ...]
     source_map: dict[int, SourcePos] = field(default_factory=dict)
 
     def lines(self) -> dict[int, int]:
@@ -292,7 +285,7 @@ class _Parser:
                 return Const(KEYWORD_CONSTANTS[tok.text], tok.pos)
             if tok.text in self.defines:
                 return Const(self.defines[tok.text], tok.pos)
-            if tok.text.upper() in RESERVED:
+            if tok.text.upper() in RESERVED_WORDS:
                 raise AssemblyError(tok.pos, f"{tok.text} is a keyword, not an operand")
             return Name(tok.text, tok.pos)
         if line.accept("("):
@@ -329,7 +322,7 @@ def _int(value: int, pos: SourcePos) -> int:
 def _bounded(value: Value, pos: SourcePos) -> Value:
     try:
         return bounded(value)
-    except Exception as exc:  # ValueTooLarge / BadOperand: both are AVM errors with a reason
+    except AvmError as exc:  # too long
         raise AssemblyError(pos, str(exc)) from None
 
 
@@ -352,7 +345,7 @@ def constant_value(expr: Expr) -> Value:
             return AvmMap.of(
                 (check_key(constant_value(k)), constant_value(v)) for k, v in expr.pairs
             )
-        except Exception as exc:  # BadOperand / ValueTooLarge
+        except AvmError as exc:  # a bad key or too many entries
             raise AssemblyError(expr.pos, str(exc)) from None
     raise AssemblyError(expr.pos, "expected a constant (a literal or a #define name)")
 
@@ -389,7 +382,7 @@ class Assembler:
         self.temps = 0
         self.label_refs: list[tuple[str, SourcePos]] = []
         self.reads: list[tuple[str, SourcePos]] = []
-        self.warnings: list[Warning] = []
+        self.warnings: list[AssemblyWarning] = []
         self.test_regions: list[tuple[str | None, SourcePos]] = []
 
     # -- driver ---------------------------------------------------------------------------------
@@ -741,7 +734,7 @@ class Assembler:
     def _register(self, tok: Token) -> str:
         if tok.text in KEYWORD_CONSTANTS or tok.text in self.defines:
             raise AssemblyError(tok.pos, f"{tok.text} is a constant, not a register")
-        if tok.text.upper() in RESERVED:
+        if tok.text.upper() in RESERVED_WORDS:
             raise AssemblyError(tok.pos, f"{tok.text} is a keyword, not a register")
         return tok.text
 
@@ -863,7 +856,7 @@ class Assembler:
             hint = suggest(name, set(self.defines) | (written - {IMPLICIT_RESULT}), n=1)
             more = f"; did you mean {hint[0]}?" if hint else ""
             self.warnings.append(
-                Warning(pos, f"{name} is read but never defined (it reads as null){more}")
+                AssemblyWarning(pos, f"{name} is read but never defined (it reads as null){more}")
             )
         registers: dict[str, int] = {}
         constants: list[Value] = []

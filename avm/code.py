@@ -10,6 +10,7 @@ only normal-form bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -24,6 +25,31 @@ MAX_INSTRUCTIONS = 65536
 MAX_CODE_BYTES = 1024 * 1024
 IMPLICIT_RESULT = "ACC"  # the register an instruction writes when no output is named
 ARGS_REGISTER = "ARGS"  # holds a call's arguments as a list
+
+# Names of registers, labels, regions and tests, as the assembler reads them (so that every code
+# object can be printed back as IR). Temporaries and generated labels start with `%`.
+NAME = re.compile(r"%?[A-Za-z_][A-Za-z0-9_]*")
+KEYWORD_CONSTANTS = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "TRUE": True,
+    "FALSE": False,
+    "NULL": None,
+    "True": True,
+    "False": False,
+}
+RESERVED_WORDS = {"AND", "OR", "NOT", "IF", "THEN", "ELSE", "ENDIF"}
+
+
+def is_name(text: object) -> bool:
+    """A valid register, label, region or test name."""
+    return (
+        type(text) is str
+        and NAME.fullmatch(text) is not None
+        and text not in KEYWORD_CONSTANTS
+        and text.upper() not in RESERVED_WORDS
+    )
 
 
 class OperandKind(Enum):
@@ -72,6 +98,8 @@ class Label:
 class TestCase:
     """A `.test` block: a call with its starting storage and what it must produce."""
 
+    __test__ = False  # not a pytest test class
+
     name: str
     region: str | None
     entry: str
@@ -111,6 +139,7 @@ class CodeObject:
     regions: tuple[Region, ...] = ()
     tests: tuple[TestCase, ...] = ()
     _label_pcs: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._label_pcs.update((lb.name, lb.pc) for lb in self.labels)
@@ -150,11 +179,18 @@ class CodeObject:
         ]
 
     def to_bytes(self) -> bytes:
-        return encode(self.to_wire())
+        # The object is immutable, so its encoding and id are computed once.
+        data = self._memo.get("bytes")
+        if data is None:
+            data = self._memo["bytes"] = encode(self.to_wire())
+        return data
 
     @property
     def code_id(self) -> bytes:
-        return hash32(self.to_bytes())
+        code_id = self._memo.get("id")
+        if code_id is None:
+            code_id = self._memo["id"] = hash32(self.to_bytes())
+        return code_id
 
     @staticmethod
     def from_bytes(data: bytes) -> CodeObject:
@@ -269,6 +305,14 @@ def validate(code: CodeObject) -> None:
     from avm.instructions import OPCODES  # late: instruction modules import this one
 
     n = len(code.instructions)
+    for kind, names_ in (
+        ("register", code.registers),
+        ("label", [lb.name for lb in code.labels]),
+        ("region", [r.name for r in code.regions]),
+        ("test", [t.name for t in code.tests]),
+    ):
+        for name in names_:
+            _want(is_name(name), f"{kind} name {name!r} is not an IR name")
     names = [lb.name for lb in code.labels]
     _want(len(set(names)) == len(names), "label names repeat")
     region_names = [r.name for r in code.regions]

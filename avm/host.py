@@ -78,47 +78,100 @@ class PluginFailure(Exception):
 
 
 class Host(Protocol):
-    """Everything the interpreter may ask of the world. All methods are for the running agent."""
+    """Everything the interpreter may ask of the world, always on behalf of the running agent.
 
-    deterministic: bool  # True for the chain host: non-deterministic opcodes are refused
+    A chain host must give every node the same answers for the same state: no wall clock, no
+    I/O, no iteration over unordered containers. Every state change (storage, balances,
+    events, code, lineage, proposals, deployed agents) must be undone by `rollback`.
+    """
 
-    # context
-    def self_address(self) -> bytes: ...
-    def caller(self) -> bytes: ...
-    def block_time(self) -> int: ...
+    deterministic: bool  # True on chain: `external` is refused and deploys are checked
+
+    # -- context --
+    def self_address(self) -> bytes:
+        """The running agent's 20-byte address."""
+        ...
+
+    def caller(self) -> bytes:
+        """The 20-byte address of the account or agent that made this call."""
+        ...
+
+    def block_time(self) -> int:
+        """The block timestamp in seconds (GET_CURRENT_TIME)."""
+        ...
+
     def block_height(self) -> int: ...
 
-    # journal
-    def checkpoint(self) -> int: ...
-    def commit(self, checkpoint: int) -> None: ...
-    def rollback(self, checkpoint: int) -> None: ...
+    # -- journal --
+    def checkpoint(self) -> int:
+        """Mark the current state; the interpreter takes one at the start of every call."""
+        ...
 
-    # storage of the running agent
+    def commit(self, checkpoint: int) -> None:
+        """The call that took `checkpoint` succeeded (its changes stay)."""
+        ...
+
+    def rollback(self, checkpoint: int) -> None:
+        """Undo every change made since `checkpoint` (the call trapped)."""
+        ...
+
+    # -- the running agent's storage: a flat bytes -> bytes map (the AVM namespaces keys) --
     def storage_get(self, key: bytes) -> bytes | None: ...
     def storage_put(self, key: bytes, value: bytes) -> None: ...
-    def storage_delete(self, key: bytes) -> bool: ...
+    def storage_delete(self, key: bytes) -> bool:
+        """Remove a key; True if it existed."""
+        ...
 
-    # balances and payments (token ids are names such as "AVM_CREDITS")
+    # -- balances and payments; tokens are names such as "AVM_CREDITS", amounts base units --
     def balance(self, address: bytes, token: str) -> int: ...
-    def transfer(self, to: bytes, amount: int, token: str) -> bool: ...
+    def transfer(self, to: bytes, amount: int, token: str) -> bool:
+        """Move `amount` (>= 0) from the running agent to `to`; False, changing nothing, when
+        the balance is short."""
+        ...
 
-    # events (LOG, swarm messages, checkpoints) in emission order
+    # -- events, in emission order: topics "log", "swarm.*", "checkpoint" --
     def emit(self, topic: str, data: bytes) -> None: ...
 
-    # permissions
-    def has_permission(self, role: str, action: str) -> bool: ...
-    def security_check(self, obj: bytes) -> bool: ...
+    # -- permissions --
+    def has_permission(self, role: str, action: str) -> bool:
+        """CHECK_PERMISSIONS: does the running agent hold `role` allowing `action`?"""
+        ...
 
-    # code: every version ever run stays readable by id (snapshots are code ids)
-    def code_of(self, address: bytes) -> CodeObject | None: ...
+    def security_check(self, obj: bytes) -> bool:
+        """SECURITY_CHECK: the host's policy on an object (canonical encoding of an AVM value)."""
+        ...
+
+    # -- code; every version ever run stays readable by id (snapshots are code ids) --
+    def code_of(self, address: bytes) -> CodeObject | None:
+        """The code an agent runs now, or None for an address without code."""
+        ...
+
     def code_by_id(self, code_id: bytes) -> CodeObject | None: ...
-    def set_code(self, code: CodeObject, change: CodeChange) -> None: ...
-    def lineage(self, address: bytes) -> tuple[CodeChange, ...]: ...
-    def propose_code_change(self, proposal: CodeProposal) -> bytes: ...
-    def deploy_agent(self, code: CodeObject, change: CodeChange, channel: str | None) -> bytes: ...
 
-    # non-deterministic opcodes (local host only); raises PluginFailure or HostUnavailable
-    def external(self, opcode: str, args: tuple[Value, ...]) -> Value: ...
+    def set_code(self, code: CodeObject, change: CodeChange) -> None:
+        """Make the running agent run `code` from its next call and append `change` to its
+        lineage (SELF_MODIFY, REVERT_CODE on a `self` region)."""
+        ...
+
+    def lineage(self, address: bytes) -> tuple[CodeChange, ...]:
+        """An agent's code changes, oldest first (its deploy first)."""
+        ...
+
+    def propose_code_change(self, proposal: CodeProposal) -> bytes:
+        """Record a pending proposal to rewrite a `council` region; return its id."""
+        ...
+
+    def deploy_agent(self, code: CodeObject, change: CodeChange, channel: str | None) -> bytes:
+        """Create an agent running `code` (FORK_AGENT, CROSSOVER) and return its address. The
+        host fills in `change.agent`; `channel` is a swarm channel to join, or None. A chain host
+        must refuse non-deterministic code (`check_deployable`)."""
+        ...
+
+    # -- the non-deterministic opcodes (local host only) --
+    def external(self, opcode: str, args: tuple[Value, ...]) -> Value:
+        """Serve a model/tool/plugin opcode. Raises PluginFailure (the AVM sets its failure flag
+        and continues) or HostUnavailable (a trap; what the chain host always does)."""
+        ...
 
 
 class Plugins(Protocol):

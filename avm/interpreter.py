@@ -9,7 +9,8 @@ Two paths, both derived from the opcode definitions in `avm/instructions/`:
   code is the opcodes' own return expressions inlined (or calls to their functions), charging the
   block's gas once. A block whose cost exceeds the gas left is run on the exact path, so
   out-of-gas happens at exactly the same instruction; a trap inside a block refunds the gas of the
-  instructions after it, so gas used is the same on both paths.
+  instructions after it, so gas used is the same on both paths. A block is compiled once it has
+  been entered HOT_ENTRIES times, so code that runs rarely never pays for compilation.
 
 A call's state changes are journaled by the host: any trap rolls them all back.
 """
@@ -17,6 +18,7 @@ A call's state changes are journaled by the host: any trap rolls them all back.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import textwrap
 from collections import OrderedDict
@@ -28,7 +30,6 @@ from avm.code import ARGS_REGISTER, IMPLICIT_RESULT, CodeObject, OperandKind
 from avm.errors import (
     BadOperand,
     CallDepthExceeded,
-    HostUnavailable,
     OutOfGas,
     Trap,
     UnknownLabel,
@@ -39,10 +40,21 @@ from avm.host import Host, PluginFailure
 from avm.instructions import OPCODES
 from avm.opcodes import Control, OperandType, OpSpec
 from avm.trace import TraceEntry
-from avm.values import MAX_INT, MIN_INT, AvmMap, Value, bounded, from_python, type_name
+from avm.values import (
+    MAX_INT,
+    MIN_INT,
+    AvmMap,
+    Value,
+    bounded,
+    from_python,
+    to_wire,
+    type_name,
+)
 
 MAX_CALL_DEPTH = 256
 STOP = -1
+HOT_ENTRIES = 16  # entries of a block before it is compiled (compiling costs ~50 exact runs)
+MAX_BLOCK = 64  # longest compiled block, in instructions
 DEFAULT_GAS = 10_000_000  # milligas (10,000 gas)
 
 
@@ -65,10 +77,17 @@ class Decoded:
     target: int | None  # resolved label pc for BRANCH/CALL, None when unknown or absent
     target_name: str | None
     check: ResultCheck
+    fn: Callable[..., Value]
+    pure: bool
+    control: Control
+    int_checks: tuple[tuple[int, bool], ...]  # (operand index, must be non-zero) of pure ops
 
 
 def _result_check(spec: OpSpec) -> ResultCheck:
     annotation = inspect.signature(spec.fn).return_annotation
+    template = _template(spec) if spec.pure else None
+    if template is not None and isinstance(template[1], ast.Name):
+        return ResultCheck.NONE  # returns one of its operands (SET), which is already bounded
     if annotation in ("int", int):
         return ResultCheck.INT_RANGE
     if annotation in ("bool", bool):
@@ -113,6 +132,11 @@ class Program:
                 else:
                     target_name = op.ref
             target = code.label_pc(target_name) if target_name is not None else None
+            int_checks = tuple(
+                (i, p.type is OperandType.NONZERO_INT)
+                for i, p in enumerate(spec.params[: len(args)])
+                if spec.pure and p.type is not OperandType.ANY
+            )
             self.decoded.append(
                 Decoded(
                     spec,
@@ -122,6 +146,10 @@ class Program:
                     target,
                     target_name,
                     _check_of(spec),
+                    spec.fn,
+                    spec.pure,
+                    spec.control,
+                    int_checks,
                 )
             )
         self.named = tuple(
@@ -131,7 +159,25 @@ class Program:
         )
         self.blocks: list[Callable | None] = [None] * (len(self.decoded) + 1)
         self.block_costs: list[int] = [0] * (len(self.decoded) + 1)
-        _compile_blocks(self)
+        # A block compiles when entered HOT_ENTRIES times (over all calls of this program): code
+        # that runs rarely never pays for compilation. heat[pc] > 0 marks a cold leader.
+        self.heat: list[int] = [0] * (len(self.decoded) + 1)
+        for leader in _leaders(self):
+            self.heat[leader] = HOT_ENTRIES
+
+    def compile_all(self) -> Program:
+        """Compile every block now (a node may warm the programs it expects to run often)."""
+        for pc, heat in enumerate(self.heat):
+            if heat:
+                self.heat[pc] = 0
+                _compile_block_at(self, pc)
+        return self
+
+    def warm(self, pc: int) -> None:
+        """Count an entry at leader `pc`; compile its block when it becomes hot."""
+        self.heat[pc] -= 1
+        if self.heat[pc] == 0:
+            _compile_block_at(self, pc)
 
 
 _PROGRAMS: OrderedDict[tuple[bytes, int], Program] = OrderedDict()
@@ -193,16 +239,20 @@ class Machine:
     def external(self, opcode: str, *args: Value) -> Value:
         """Ask the host for a non-deterministic result; a plugin failure gives null and a flag."""
         try:
-            result = from_python(self.host.external(opcode, args))
-        except PluginFailure as exc:
+            raw = self.host.external(opcode, args)
+        except Trap:
+            raise  # HostUnavailable: the chain host refuses the opcode
+        except Exception as exc:  # the plugin boundary: any failure out there is a failed call
             self.external_failed = True
-            self.note("plugin_failed", f"{opcode}: {exc}")
+            reason = str(exc) if isinstance(exc, PluginFailure) else f"{type(exc).__name__}: {exc}"
+            self.note("plugin_failed", f"{opcode}: {reason}")
             return None
-        except HostUnavailable:
-            raise
-        except (TypeError, ValueError) as exc:
+        try:
+            result = from_python(raw)
+            to_wire(result)  # within the nesting bound, so it can be stored and traced
+        except (Trap, TypeError, ValueError, RecursionError) as exc:
             self.external_failed = True
-            self.note("plugin_failed", f"{opcode}: bad result: {exc}")
+            self.note("plugin_failed", f"{opcode}: the plugin returned no AVM value: {exc}")
             return None
         self.external_failed = False
         self.note("external", (opcode, result))
@@ -242,8 +292,12 @@ def execute(
     trace: bool = False,
     schedule: GasSchedule = CURRENT,
     depth: int = 0,
+    exact: bool = False,
 ) -> Result:
     """Run `code` from label `entry` (or pc 0) with `args` in register ARGS.
+
+    `trace` records every instruction; `exact` (implied by `trace`) never uses compiled blocks,
+    which changes nothing but speed.
 
     Never raises a Trap: a trap ends the call with its state changes rolled back and is reported
     in the result. Raises ValueError only for a negative gas limit.
@@ -268,6 +322,8 @@ def execute(
             vm.registers[code.registers.index(ARGS_REGISTER)] = value
         if trace:
             _run_traced(vm, pc)
+        elif exact:
+            _run_exact(vm, pc)
         else:
             _run_fast(vm, pc)
     except Trap as trap:
@@ -281,6 +337,9 @@ def execute(
             tuple(vm.logs),
             tuple(vm.trace) if trace else None,
         )
+    except BaseException:
+        host.rollback(checkpoint)  # a bug or an interrupt: never leave half a call behind
+        raise
     host.commit(checkpoint)
     return Result(
         vm.result,
@@ -307,6 +366,10 @@ def _fault(exc: BaseException, pc: int, opcode: str, gas_left: int) -> BaseExcep
     return exc
 
 
+_NEXT = Control.NEXT
+_BRANCH = Control.BRANCH
+
+
 def _step(vm: Machine, pc: int) -> int:
     """Run the instruction at `pc` exactly; return the next pc (STOP to end the call)."""
     program = vm.program
@@ -314,29 +377,28 @@ def _step(vm: Machine, pc: int) -> int:
         vm.result = None  # running off the end halts
         return STOP
     d = program.decoded[pc]
-    spec = d.spec
-    if d.cost > vm.gas:
+    cost = d.cost
+    if cost > vm.gas:
         vm.gas = 0
-        raise OutOfGas(f"{spec.name} costs {d.cost} milligas").at(pc, spec.name, 0)
-    vm.gas -= d.cost
+        raise OutOfGas(f"{d.spec.name} costs {cost} milligas").at(pc, d.spec.name, 0)
+    vm.gas -= cost
     R = vm.registers
     try:
         args = [R[ref] if is_reg else ref for is_reg, ref in d.args]
-        if spec.pure:
-            for i, param in enumerate(spec.params[: len(args)]):
-                if param.type is not OperandType.ANY:
-                    a = args[i]
-                    if a.__class__ is not int or (param.type is OperandType.NONZERO_INT and a == 0):
-                        raise _type_error(spec, i, a)
-            result = spec.fn(*args)
+        if d.pure:
+            for i, nonzero in d.int_checks:
+                a = args[i]
+                if a.__class__ is not int or (nonzero and a == 0):
+                    raise _type_error(d.spec, i, a)
+            result = d.fn(*args)
         else:
-            result = spec.fn(vm, *args)
-        control = spec.control
-        if control is Control.NEXT:
+            result = d.fn(vm, *args)
+        control = d.control
+        if control is _NEXT:
             if d.out is not None:
                 R[d.out] = _checked(result, d.check)
             return pc + 1
-        if control is Control.BRANCH:
+        if control is _BRANCH:
             if not result:
                 return pc + 1
             if d.target is None:
@@ -357,7 +419,7 @@ def _step(vm: Machine, pc: int) -> int:
         vm.result = bounded(result)
         return STOP
     except Exception as exc:
-        raise _fault(exc, pc, spec.name, vm.gas) from None
+        raise _fault(exc, pc, d.spec.name, vm.gas) from None
 
 
 def _checked(value: Value, check: ResultCheck) -> Value:
@@ -371,8 +433,10 @@ def _checked(value: Value, check: ResultCheck) -> Value:
 
 
 def _run_fast(vm: Machine, pc: int) -> None:
-    blocks = vm.program.blocks
-    costs = vm.program.block_costs
+    program = vm.program
+    blocks = program.blocks
+    costs = program.block_costs
+    heat = program.heat
     R = vm.registers
     gas = vm.gas
     step = _step
@@ -380,11 +444,21 @@ def _run_fast(vm: Machine, pc: int) -> None:
         block = blocks[pc]
         if block is not None and gas >= costs[pc]:
             pc, gas = block(R, gas)
-        else:
-            vm.gas = gas
-            pc = step(vm, pc)
-            gas = vm.gas
+            continue
+        if heat[pc]:
+            program.warm(pc)
+            if blocks[pc] is not None:
+                continue
+        vm.gas = gas
+        pc = step(vm, pc)
+        gas = vm.gas
     vm.gas = gas
+
+
+def _run_exact(vm: Machine, pc: int) -> None:
+    step = _step
+    while pc >= 0:
+        pc = step(vm, pc)
 
 
 def _run_traced(vm: Machine, pc: int) -> None:
@@ -477,13 +551,23 @@ class _Rename(ast.NodeTransformer):
         return node
 
 
+_INLINED: dict[tuple[str, tuple[str, ...], bool], str | None] = {}
+
+
 def _inline(spec: OpSpec, arg_names: list[str], condition: bool = False) -> str | None:
+    key = (spec.name, tuple(arg_names), condition)
+    if key not in _INLINED:
+        if len(_INLINED) > 10_000:
+            _INLINED.clear()  # keys include inlined constants: keep the cache bounded
+        _INLINED[key] = _inline_uncached(spec, arg_names, condition)
+    return _INLINED[key]
+
+
+def _inline_uncached(spec: OpSpec, arg_names: list[str], condition: bool) -> str | None:
     template = _template(spec)
     if template is None:
         return None
     params, expr = template
-    import copy
-
     tree = _Rename(dict(zip(params, arg_names, strict=False)), spec.fn.__globals__).visit(
         copy.deepcopy(expr)
     )
@@ -508,23 +592,38 @@ def _is_fast(d: Decoded) -> bool:
     return d.spec.control is Control.BRANCH and d.target is not None
 
 
-def _compile_blocks(program: Program) -> None:
+def _leaders(program: Program) -> list[int]:
+    """Where a compiled block may start: entry points, labels, and after any instruction that
+    leaves the fast path (control flow, host access) or ends a capped block."""
     decoded = program.decoded
     n = len(decoded)
     leaders = {0} | {lb.pc for lb in program.code.labels}
+    run = 0
     for pc, d in enumerate(decoded):
-        if not _is_fast(d) or d.spec.control is not Control.NEXT:
+        run = run + 1 if pc not in leaders else 1
+        if not _is_fast(d) or d.spec.control is not Control.NEXT or run >= MAX_BLOCK:
             leaders.add(pc + 1)
-    for leader in sorted(p for p in leaders if p < n):
-        end = leader
-        while end < n and _is_fast(decoded[end]) and decoded[end].spec.control is Control.NEXT:
-            end += 1
-        branch = end < n and _is_fast(decoded[end])
-        if end == leader and not branch:
-            continue
-        fn, cost = _compile_block(program, leader, end, branch)
-        program.blocks[leader] = fn
-        program.block_costs[leader] = cost
+            run = 0
+    return sorted(p for p in leaders if p < n and _is_fast(decoded[p]))
+
+
+def _compile_block_at(program: Program, leader: int) -> None:
+    decoded = program.decoded
+    n = len(decoded)
+    end = leader
+    while (
+        end < n
+        and end - leader < MAX_BLOCK
+        and _is_fast(decoded[end])
+        and decoded[end].spec.control is Control.NEXT
+    ):
+        end += 1
+    branch = end < n and end - leader < MAX_BLOCK and _is_fast(decoded[end])
+    if end == leader and not branch:
+        return
+    fn, cost = _compile_block(program, leader, end, branch)
+    program.blocks[leader] = fn
+    program.block_costs[leader] = cost
 
 
 def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tuple[Callable, int]:
@@ -541,9 +640,10 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
     }
     self_loop = branch and decoded[end].target == leader
     body: list[str] = []
+    refund = total
     for offset, pc in enumerate(range(leader, last + 1)):
         d = decoded[pc]
-        refund = sum(costs[offset + 1 :])
+        refund -= costs[offset]  # the gas of the instructions after this one
         spec = d.spec
         lines: list[str] = []
         arg_names = []

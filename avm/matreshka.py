@@ -24,6 +24,8 @@ MAX_SANDBOX_DEPTH = 4  # a test may itself run tests (a patch that crosses over)
 
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
+    __test__ = False  # not a pytest test class
+
     name: str
     passed: bool
     gas_used: int
@@ -31,21 +33,24 @@ class TestOutcome:
 
 
 def run_test(
-    code: CodeObject, test: TestCase, schedule: GasSchedule = CURRENT, depth: int = 0
+    code: CodeObject,
+    test: TestCase,
+    schedule: GasSchedule = CURRENT,
+    depth: int = 0,
+    budget: int | None = None,
 ) -> TestOutcome:
-    """Run one test against `code` in a fresh sandbox."""
+    """Run one test against `code` in a fresh sandbox, with at most `budget` milligas."""
     from avm.interpreter import execute
 
     if depth >= MAX_SANDBOX_DEPTH:
         return TestOutcome(test.name, False, 0, "sandboxes nested too deeply")
+    gas = test.gas if budget is None else min(test.gas, budget)
     host = MemoryHost(World(), TEST_AGENT, TEST_CALLER)
     host.install(TEST_AGENT, code)
     for key, value in test.storage:
         host.storage_put(kv_key(key), encode_value(value))
     host.world.journal.clear()
-    result = execute(
-        code, host, test.entry, test.args, test.gas, schedule=schedule, depth=depth + 1
-    )
+    result = execute(code, host, test.entry, test.args, gas, schedule=schedule, depth=depth + 1)
     if test.expect_revert:
         if result.ok:
             return TestOutcome(test.name, False, result.gas_used, "expected a trap, got success")
@@ -74,8 +79,17 @@ def run_tests(
     tests: tuple[TestCase, ...] | list[TestCase],
     schedule: GasSchedule = CURRENT,
     depth: int = 0,
+    budget: int | None = None,
 ) -> list[TestOutcome]:
-    return [run_test(code, t, schedule, depth) for t in tests]
+    """Run tests in order; with a `budget`, all of them together use at most that much gas
+    (a caller pays for its sandbox, so it cannot make the node compute more than it paid for)."""
+    outcomes = []
+    for test in tests:
+        outcome = run_test(code, test, schedule, depth, budget)
+        outcomes.append(outcome)
+        if budget is not None:
+            budget -= outcome.gas_used
+    return outcomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,7 @@ def cross(
     deterministic: bool = True,
     schedule: GasSchedule = CURRENT,
     depth: int = 0,
+    budget: int | None = None,
 ) -> Crossover:
     """Build a child from A with the regions `from_b` taken from B, then apply `mutation`
     (region, new body IR) pairs; the child keeps A's tests for A's regions and B's tests for the
@@ -139,7 +154,7 @@ def cross(
         except NotDeployable as exc:
             return Crossover(None, f"child is not deployable: {exc}", 0)
     gas = 0
-    for outcome in run_tests(child, tests, schedule, depth):
+    for outcome in run_tests(child, tests, schedule, depth, budget):
         gas += outcome.gas_used
         if not outcome.passed:
             return Crossover(None, f"test {outcome.name} failed: {outcome.reason}", gas)

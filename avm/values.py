@@ -148,16 +148,21 @@ def values_equal(a: Value, b: Value) -> bool:
     return a == b
 
 
-def to_wire(value: Value) -> object:
-    """The canonical-encoding form of a value (see module docstring)."""
+def to_wire(value: Value, depth: int = 0) -> object:
+    """The canonical-encoding form of a value (see module docstring).
+
+    Raises ValueTooLarge for a value nested deeper than MAX_DEPTH (it could not be stored).
+    """
+    if depth > MAX_DEPTH:
+        raise ValueTooLarge(f"value nested deeper than {MAX_DEPTH}")
     t = type(value)
     if t is int and not _NATIVE_MIN <= value <= _NATIVE_MAX:
         length = (value.bit_length() + 8) // 8
         return [BIGINT_TAG, value.to_bytes(length, "big", signed=True)]
     if t is tuple:
-        return [LIST_TAG, [to_wire(v) for v in value]]
+        return [LIST_TAG, [to_wire(v, depth + 1) for v in value]]
     if t is AvmMap:
-        return [MAP_TAG, [[k, to_wire(v)] for k, v in value.entries]]
+        return [MAP_TAG, [[k, to_wire(v, depth + 1)] for k, v in value.entries]]
     return value
 
 
@@ -236,10 +241,12 @@ def from_python(obj: object) -> Value:
     return bounded(obj)
 
 
-def to_python(value: Value) -> object:
+def to_python(value: Value, depth: int = 0) -> object:
     """Plain Python data for a value: lists and dicts (for JSON output)."""
+    if depth > MAX_DEPTH:
+        return "..."
     if type(value) is tuple:
-        return [to_python(v) for v in value]
+        return [to_python(v, depth + 1) for v in value]
     if type(value) is AvmMap:
         return {
             k if not isinstance(k, bytes) else "0x" + k.hex(): to_python(v)

@@ -18,7 +18,7 @@ from ledger.errors import AitherError
 app = typer.Typer(help="Generate genesis files.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("new")

@@ -170,6 +170,8 @@ class Ledger:
         if raw is None:
             return None
         height, index = decode(raw)
+        if height > self._head.height:
+            return None  # written a moment ago; visible once the head moves, with its block
         block = self.block(height)
         assert block is not None
         return decode_transaction(block.transactions[index]), TxLocation(height, index, block.hash)

@@ -26,7 +26,7 @@ from node.solo import SoloValidator
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 log = logging.getLogger("aither.node")
 
 
@@ -70,6 +70,8 @@ def start(
     _print_banner(ledger, data_dir, url, accounts, json_output)
     try:
         uvloop.run(_serve(ledger, validator, listener, block_time, log_level))
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     finally:
         ledger.close()
     log.info("stopped at block %d", ledger.height)

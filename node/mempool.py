@@ -57,6 +57,16 @@ class Mempool:
 
     def add(self, stx: SignedTx, account: Account) -> None:
         """Admit `stx` given its sender's committed account. Raises TransactionRejected."""
+        replaced = self.check(stx, account)
+        if replaced is not None:
+            self._discard(replaced)
+        self._by_sender.setdefault(stx.sender, {})[stx.tx.nonce] = stx
+        self._by_hash[stx.hash] = stx
+        self._costs[stx.sender] = self._costs.get(stx.sender, 0) + _cost(stx)
+        self._bytes += len(stx.raw)
+
+    def check(self, stx: SignedTx, account: Account) -> SignedTx | None:
+        """Raise TransactionRejected unless `add` would admit `stx`; return what it replaces."""
         tx = stx.tx
         if tx.nonce < account.nonce:
             raise TransactionRejected(f"nonce too low: {tx.nonce}, account nonce {account.nonce}")
@@ -86,12 +96,7 @@ class Mempool:
                 f"insufficient funds: balance {account.balance}, pending costs {committed}, "
                 f"this transaction up to {_cost(stx)}"
             )
-        if replaced is not None:
-            self._discard(replaced)
-        self._by_sender.setdefault(stx.sender, {})[tx.nonce] = stx
-        self._by_hash[stx.hash] = stx
-        self._costs[stx.sender] = self._costs.get(stx.sender, 0) + _cost(stx)
-        self._bytes += len(stx.raw)
+        return replaced
 
     def pending_nonce(self, sender: bytes, account_nonce: int) -> int:
         """The next nonce after the sender's contiguous run of pending transactions."""

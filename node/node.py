@@ -76,8 +76,8 @@ class Node:
             return stx.hash
         if not await self.verifier.verify(stx):
             raise InvalidTransaction("bad signature")
-        self._admit(stx)
-        await asyncio.to_thread(self.ledger.journal_pending, [stx])
+        self.mempool.check(stx, self.ledger.account(stx.sender))
+        await self._journal_and_admit([stx])
         return stx.hash
 
     async def submit_many(self, raws: list[bytes]) -> list[bytes | AitherError]:
@@ -94,17 +94,19 @@ class Node:
             if not self._known(stx):
                 to_verify.append((len(outcomes) - 1, stx))
         verified = await self.verifier.verify_many([stx for _, stx in to_verify])
-        admitted: list[SignedTx] = []
+        accepted: list[tuple[int, SignedTx]] = []
         for (index, stx), ok in zip(to_verify, verified, strict=True):
             try:
                 if not ok:
                     raise InvalidTransaction("bad signature")
-                self._admit(stx)
-                admitted.append(stx)
+                self.mempool.check(stx, self.ledger.account(stx.sender))
+                accepted.append((index, stx))
             except AitherError as exc:
                 outcomes[index] = exc
-        if admitted:
-            await asyncio.to_thread(self.ledger.journal_pending, admitted)
+        refused = await self._journal_and_admit([stx for _, stx in accepted])
+        for index, stx in accepted:
+            if stx.hash in refused:
+                outcomes[index] = refused[stx.hash]
         return outcomes
 
     def _precheck(self, raw: bytes) -> SignedTx:
@@ -121,6 +123,27 @@ class Node:
 
     def _known(self, stx: SignedTx) -> bool:
         return stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None
+
+    async def _journal_and_admit(self, txs: list[SignedTx]) -> dict[bytes, AitherError]:
+        """Journal transactions durably, then admit them; return those refused meanwhile.
+
+        Journaling comes first so that a block can never include a transaction whose journal
+        entry is written after the block deleted it.
+        """
+        if not txs:
+            return {}
+        await asyncio.to_thread(self.ledger.journal_pending, txs)
+        refused: dict[bytes, AitherError] = {}
+        for stx in txs:
+            try:
+                self._admit(stx)
+            except AitherError as exc:  # the pool changed while the journal was written
+                refused[stx.hash] = exc
+        if refused:
+            self.ledger.forget_pending(refused)
+        if len(refused) == 1 and len(txs) == 1:
+            raise next(iter(refused.values()))
+        return refused
 
     def _admit(self, stx: SignedTx) -> None:
         self.mempool.add(stx, self.ledger.account(stx.sender))

@@ -10,6 +10,7 @@ The libp2p host lives in its own thread under `trio.run`; nothing blocks on eith
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -35,9 +36,13 @@ class TrioBridge:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
+    def bind(self) -> None:
+        """Called first thing on the trio thread: from now on `call_soon` reaches it."""
+        self._token = trio.lowlevel.current_trio_token()
+
     def attach(self, nursery: trio.Nursery) -> None:
         """Called on the trio thread once the host runs; tasks from asyncio land in `nursery`."""
-        self._token = trio.lowlevel.current_trio_token()
+        self.bind()
         self._nursery = nursery
 
     def detach(self) -> None:
@@ -46,7 +51,12 @@ class TrioBridge:
 
     @property
     def attached(self) -> bool:
-        return self._token is not None
+        return self._nursery is not None
+
+    @property
+    def nursery(self) -> trio.Nursery | None:
+        """The host's nursery while attached (read on the trio thread)."""
+        return self._nursery
 
     def to_trio(self, fn: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
         """Run `fn()` as a trio task; the returned asyncio future gets its result or error.
@@ -114,12 +124,20 @@ class TrioBridge:
         return concurrent.result()
 
 
+def snapshot(read: Callable[[], list[T]]) -> list[T]:
+    """Copy a collection the trio thread owns; a read torn by a concurrent change is retried."""
+    for _ in range(3):
+        try:
+            return read()
+        except RuntimeError:  # "changed size during iteration"
+            continue
+    return []
+
+
 def _set_soon(token: trio.lowlevel.TrioToken, event: trio.Event) -> None:
     # The trio run may already be over when a late asyncio call finishes.
-    try:
+    with contextlib.suppress(trio.RunFinishedError):
         token.run_sync_soon(event.set)
-    except trio.RunFinishedError:
-        pass
 
 
 def _settle_result(future: asyncio.Future[T], result: T) -> None:

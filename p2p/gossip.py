@@ -23,25 +23,59 @@ from dataclasses import dataclass, field
 
 import trio
 from libp2p.peer.id import ID
+from libp2p.pubsub import rpc_queue
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
+from p2p.bridge import snapshot
 from p2p.errors import MessageTooLargeError, P2PError
 from p2p.host import HostRuntime, P2PHost
 from p2p.ratelimit import TokenBucket
 
 log = logging.getLogger("aither.p2p.gossip")
 
-Validator = Callable[[bytes, str], bool]
-"""`(data, from_peer) -> accept`; runs on the p2p thread before the message is relayed."""
+
+class Verdict(enum.Enum):
+    """What a validator may answer besides True (accept) and False (reject)."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"  # invalid: dropped, and a strike against the forwarding peer
+    IGNORE = "ignore"  # cannot judge (say, a vote for a future height): dropped, no strike
+
+
+Validator = Callable[[bytes, str], bool | Verdict]
+"""`(data, from_peer) -> True | False | Verdict`; runs on the p2p thread before relaying."""
 
 Handler = Callable[[bytes, str], Awaitable[None] | None]
 """`(data, from_peer)`; runs on the node's asyncio loop, once per distinct message."""
 
 KIB = 1024
-MIB = 1024 * KIB
+
+# 0.8.1 queues at most 32 RPCs per peer and drops the rest silently; a relay has no way to push
+# back on whoever feeds it, so bursts were lost at the middle hop. Give every queue more room.
+OUTBOUND_QUEUE = 512
+# ...and it drops, just as silently, any outbound RPC over 1 MiB: no topic may come close.
+LIBRARY_MAX_RPC = rpc_queue.DefaultMaxMessageSize
+MAX_MESSAGE = LIBRARY_MAX_RPC - 16 * KIB  # room for topic, ids, key, signature, sender record
+
+
+def _widen_outbound_queues() -> None:
+    init = rpc_queue.RpcQueue.__init__
+    names = list(inspect.signature(init).parameters)[1:3]
+    if names != ["max_size", "max_message_size"]:
+        log.warning("libp2p RpcQueue changed (%s): outbound queues stay at 32", names)
+        return
+    init.__defaults__ = (OUTBOUND_QUEUE, LIBRARY_MAX_RPC)
+
+
+_widen_outbound_queues()
+
+# Our own publications wait while any peer's queue is this deep: a burst from this node is
+# paced at the source, and the queue keeps room for what we relay for others.
+OUTBOUND_HIGH_WATER = 64
+PUBLISH_POLL = 0.001
 RPC_OVERHEAD = 64 * KIB  # protobuf framing, control messages and signatures around the data
 
 
@@ -70,8 +104,9 @@ class TopicLimits:
 
 
 DEFAULT_LIMITS: Mapping[TopicKind, TopicLimits] = {
-    TopicKind.TXS: TopicLimits(max_size=1 * MIB, rate=200.0, burst=400),
-    TopicKind.BLOCKS: TopicLimits(max_size=4 * MIB, rate=20.0, burst=50),
+    TopicKind.TXS: TopicLimits(max_size=512 * KIB, rate=200.0, burst=400),
+    # A larger block is not gossiped: peers fetch it by sync.
+    TopicKind.BLOCKS: TopicLimits(max_size=MAX_MESSAGE, rate=20.0, burst=50),
     TopicKind.CONSENSUS: TopicLimits(max_size=64 * KIB, rate=500.0, burst=1000),
 }
 FALLBACK_LIMITS = TopicLimits(max_size=256 * KIB, rate=100.0, burst=200)
@@ -85,16 +120,26 @@ class GossipConfig:
     degree_low: int = 4
     degree_high: int = 12
     heartbeat_interval: int = 1  # seconds; the library default is 120
-    # Signed messages carry the origin's key and signature, checked at every hop. Unsigned
-    # messages still carry `from` and `seqno`: 0.8.1 keys its message cache and equivocation
-    # check on them, so a truly author-less mode is not possible with this library version.
-    sign_messages: bool = True
-    max_size: int = 4 * MIB  # the largest message on any topic
+    # Signed: every message carries its origin's peer id, key and signature, checked at each
+    # hop. Anonymous (for swarm topics, whose payloads the node signs and encrypts itself): no
+    # origin, key or signature, only the forwarding neighbour is known. 0.8.1 has no such mode
+    # (`publish` always sets `from` and a counter `seqno`, and its message cache and
+    # equivocation check key on them), so we publish those messages ourselves with an empty
+    # `from` and a `seqno` derived from the content. It is per host: one pubsub per host.
+    anonymous: bool = False
+    max_size: int = MAX_MESSAGE  # the largest message on any topic; at most MAX_MESSAGE
     invalid_threshold: int = 10  # invalid messages within `invalid_window` s before a ban
     invalid_window: float = 60.0
     dedup_capacity: int = 65_536  # message ids remembered to deliver each message once
     seen_ttl: int = 120
     delivery_queue: int = 4096  # per topic, towards the asyncio handler
+    publish_wait: float = 2.0  # longest a publication waits for room in peers' queues
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_size <= MAX_MESSAGE:
+            raise ValueError(f"max_size must be in 1..{MAX_MESSAGE} (0.8.1 drops larger RPCs)")
+        if not 0 < self.degree_low <= self.degree <= self.degree_high:
+            raise ValueError("need 0 < degree_low <= degree <= degree_high")
 
 
 @dataclass(slots=True)
@@ -104,6 +149,7 @@ class GossipStats:
     delivered: int = 0
     duplicates: int = 0
     invalid: int = 0
+    ignored: int = 0
     oversize: int = 0
     rate_limited: int = 0
     queue_drops: int = 0
@@ -142,6 +188,8 @@ class Gossip:
         self._delivered: OrderedDict[bytes, None] = OrderedDict()
         self._forwarders: OrderedDict[bytes, ID] = OrderedDict()
         self._strikes: dict[ID, deque[float]] = {}
+        self._publishing = trio.Lock()
+        self._slow: set[ID] = set()
         host.attach(self)
 
     # -- asyncio side --
@@ -156,8 +204,9 @@ class Gossip:
         """Deliver every distinct valid message on `topic` to `handler(data, from_peer)`.
 
         `validator(data, from_peer)` runs on the p2p thread before the message is relayed or
-        delivered; False drops it and counts against the forwarding peer. `from_peer` is the
-        neighbour that forwarded the message. The node's own publications are not delivered.
+        delivered: True accepts, False (or Verdict.REJECT) drops it and counts against the
+        forwarding peer, Verdict.IGNORE drops it without blame. `from_peer` is the neighbour
+        that forwarded the message. The node's own publications are not delivered.
         """
         if topic in self._topics:
             raise P2PError(f"already subscribed to {topic}")
@@ -165,10 +214,8 @@ class Gossip:
         if entry.limits.max_size > self.config.max_size:
             raise ValueError(f"{topic}: max_size over GossipConfig.max_size")
         entry.queue = asyncio.Queue(self.config.delivery_queue)
-        entry.consumer = asyncio.get_running_loop().create_task(
-            self._consume(entry), name=f"gossip {topic}"
-        )
         self._topics[topic] = entry
+        self._ensure_consumer(entry)
         if self._host.is_running:
             await self._host.bridge.to_trio(lambda: self._join(entry))
 
@@ -181,21 +228,21 @@ class Gossip:
         limits = self._topics[topic].limits if topic in self._topics else _limits_for(topic)
         if len(data) > limits.max_size:
             raise MessageTooLargeError(f"{len(data)} bytes over {limits.max_size} on {topic}")
-        await self._host.bridge.to_trio(lambda: self._require_pubsub().publish(topic, data))
+        await self._host.bridge.to_trio(lambda: self._publish(topic, data))
 
     def mesh_peers(self, topic: str) -> list[str]:
         """Peers in our GossipSub mesh for `topic` now (for status and tests)."""
         router = self._router
         if router is None or not self._host.is_running:
             return []
-        return [peer.to_base58() for peer in list(router.mesh.get(topic, ()))]
+        return snapshot(lambda: [peer.to_base58() for peer in router.mesh.get(topic, ())])
 
     def topic_peers(self, topic: str) -> list[str]:
         """Connected peers that announced a subscription to `topic`."""
         pubsub = self._pubsub
         if pubsub is None or not self._host.is_running:
             return []
-        return [peer.to_base58() for peer in list(pubsub.peer_topics.get(topic, ()))]
+        return snapshot(lambda: [p.to_base58() for p in pubsub.peer_topics.get(topic, ())])
 
     async def _consume(self, entry: _Topic) -> None:
         queue = entry.queue
@@ -209,10 +256,18 @@ class Gossip:
             except Exception:
                 log.exception("gossip handler for %s failed on a message from %s", entry.name, peer)
 
+    def _ensure_consumer(self, entry: _Topic) -> None:
+        # Started lazily so that a host restarted after close() delivers again.
+        if entry.consumer is None:
+            entry.consumer = asyncio.get_running_loop().create_task(
+                self._consume(entry), name=f"gossip {entry.name}"
+            )
+
     def _enqueue(self, entry: _Topic, data: bytes, peer: str) -> None:
         queue = entry.queue
         if queue is None:
             return
+        self._ensure_consumer(entry)
         try:
             queue.put_nowait((data, peer))
         except asyncio.QueueFull:
@@ -248,15 +303,18 @@ class Gossip:
         pubsub = Pubsub(
             runtime.libp2p,
             router,
-            strict_signing=cfg.sign_messages,
+            strict_signing=not cfg.anonymous,
             msg_id_constructor=message_id,
             seen_ttl=cfg.seen_ttl,
             # Its cache remembers rejections per message id for 300 s, so one rate-limited
             # copy would poison that message from every peer: validate each arrival instead.
             validation_cache_ttl=0,
-            max_inbound_rpc_size=cfg.max_size + RPC_OVERHEAD,
+            # Above anything a 0.8.1 sender emits (it splits at 1 MiB); per-topic bounds are
+            # ours, in the validators, so that an oversize message costs its sender a strike.
+            max_inbound_rpc_size=LIBRARY_MAX_RPC + RPC_OVERHEAD,
         )
         self._runtime = runtime
+        self._publishing = trio.Lock()
         async with background_trio_service(pubsub), background_trio_service(router):
             await pubsub.wait_until_ready()
             self._pubsub, self._router = pubsub, router
@@ -267,11 +325,46 @@ class Gossip:
                 await trio.sleep_forever()
             finally:
                 self._pubsub, self._router, self._runtime = None, None, None
+                # Its seen-message cache sweeps in a thread of its own that nothing else stops.
+                pubsub.seen_messages.stop()
 
     def _require_pubsub(self) -> Pubsub:
         if self._pubsub is None:
             raise P2PError("gossip is not running")
         return self._pubsub
+
+    async def _publish(self, topic: str, data: bytes) -> None:
+        pubsub = self._require_pubsub()
+        # The lock (FIFO in trio) keeps our publications in order and lets one waiter poll.
+        async with self._publishing:
+            await self._wait_for_room(pubsub)
+            if self.config.anonymous:
+                await pubsub.push_msg(self._my_id, _anonymous_message(topic, data))
+            else:
+                await pubsub.publish(topic, data)
+
+    async def _wait_for_room(self, pubsub: Pubsub) -> None:
+        """Hold our publication while a peer's outbound queue is deep.
+
+        0.8.1 drops an RPC silently when a peer's queue is full, so a burst from this node is
+        paced instead of lost. A peer that stays deep for `publish_wait` s is slow: it stops
+        holding us up until its queue drains, so that one stalled peer cannot delay our votes.
+        """
+
+        def deep() -> set[ID]:
+            queues = list(pubsub.peer_queues.items())
+            return {peer for peer, q in queues if len(q) >= OUTBOUND_HIGH_WATER}
+
+        now_deep = deep()
+        self._slow &= now_deep
+        if not now_deep - self._slow:
+            return
+        with trio.move_on_after(self.config.publish_wait):
+            while deep() - self._slow:
+                await trio.sleep(PUBLISH_POLL)
+            return
+        self._slow |= deep()
+        log.info("p2p peers slow to read, no longer waited for: %s", sorted(map(str, self._slow)))
 
     async def _join(self, entry: _Topic) -> None:
         pubsub = self._require_pubsub()
@@ -290,7 +383,7 @@ class Gossip:
             mid = message_id(msg)
             forwarder = self._forwarders.pop(mid, None)
             if forwarder is None or forwarder == self._my_id:
-                continue  # our own publication, echoed back by the library
+                continue  # our own publication echoed back (or an id evicted from the map)
             if mid in self._delivered:
                 # New peers get recent messages replayed after the seen-cache forgot them.
                 self.stats.duplicates += 1
@@ -316,9 +409,11 @@ class Gossip:
             if not bucket.take(time.monotonic()):
                 self.stats.rate_limited += 1
                 return False
-            if entry.validator is not None and not _safe_call(
-                entry.validator, msg.data, forwarder.to_base58()
-            ):
+            verdict = _judge(entry.validator, msg.data, forwarder.to_base58())
+            if verdict is Verdict.IGNORE:
+                self.stats.ignored += 1
+                return False
+            if verdict is Verdict.REJECT:
                 self.stats.invalid += 1
                 self._strike(forwarder, f"invalid messages on {entry.name}")
                 return False
@@ -350,6 +445,13 @@ class Gossip:
             self._pubsub.remove_from_blacklist(peer)
 
 
+def _anonymous_message(topic: str, data: bytes) -> rpc_pb2.Message:
+    msg = rpc_pb2.Message(data=data, topicIDs=[topic])
+    # Content-derived, so the library's (from, seqno) keys stay distinct per message.
+    msg.seqno = message_id(msg)[:8]
+    return msg
+
+
 def _limits_for(topic: str) -> TopicLimits:
     kind = topic.rsplit("/", 1)[-1]
     for member in TopicKind:
@@ -358,13 +460,18 @@ def _limits_for(topic: str) -> TopicLimits:
     return FALLBACK_LIMITS
 
 
-def _safe_call(validator: Validator, data: bytes, peer: str) -> bool:
+def _judge(validator: Validator | None, data: bytes, peer: str) -> Verdict:
+    if validator is None:
+        return Verdict.ACCEPT
     try:
-        return bool(validator(data, peer))
+        answer = validator(data, peer)
     except Exception as error:
         # A validator that raises is a rejection, not a crash of the p2p thread.
         log.debug("validator raised on a message from %s: %s", peer, error)
-        return False
+        return Verdict.REJECT
+    if isinstance(answer, Verdict):
+        return answer
+    return Verdict.ACCEPT if answer is True else Verdict.REJECT
 
 
 def _remember(cache: OrderedDict[bytes, object], key: bytes, value: object, cap: int) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import libp2p.network.swarm
 import multiaddr
@@ -31,12 +32,11 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
-from p2p.bridge import TrioBridge
+from p2p.bridge import TrioBridge, snapshot
 from p2p.errors import DialError, P2PError, P2PNotRunningError
 
 log = logging.getLogger("aither.p2p")
 
-T = TypeVar("T")
 
 # 0.8.1 waits a fixed 250 ms "happy eyeballs" head start on every dial even with a single
 # TCP address; the chain gains nothing from it, and connects drop from 250 ms to ~7 ms.
@@ -64,6 +64,12 @@ class HostConfig:
             raise ValueError(f"node_key_seed must be {SEED_SIZE} bytes")
         if not self.listen_addrs:
             raise ValueError("listen_addrs must not be empty")
+
+
+def quiet_library_logs(level: int = logging.CRITICAL) -> None:
+    """Raise the level of py-libp2p's own loggers: 0.8.1 logs routine disconnects as
+    multi-line errors. The node calls this when it sets up logging (not on import)."""
+    logging.getLogger("libp2p").setLevel(level)
 
 
 def peer_id_from_seed(seed: bytes) -> str:
@@ -96,6 +102,9 @@ class HostService(Protocol):
         self, runtime: HostRuntime, *, task_status: trio.TaskStatus[None] = ...
     ) -> None:
         """Set up, call `task_status.started()`, then run until cancelled."""
+
+    def close(self) -> None:
+        """Release asyncio-side resources once the host has stopped."""
 
 
 class P2PHost:
@@ -137,9 +146,10 @@ class P2PHost:
 
     def peers(self) -> list[str]:
         """Peer ids of the peers connected now."""
-        if self._libp2p is None or not self.is_running:
+        host = self._libp2p
+        if host is None or not self.is_running:
             return []
-        return [peer.to_base58() for peer in self._libp2p.get_connected_peers()]
+        return snapshot(lambda: [peer.to_base58() for peer in host.get_connected_peers()])
 
     def attach(self, service: HostService) -> None:
         """Add a service to run inside the host; only before start()."""
@@ -162,10 +172,14 @@ class P2PHost:
         """
         if self._thread is not None:
             raise P2PError("the p2p host was already started")
+        for addr in self.config.listen_addrs:
+            _check_port_free(addr)
         loop = asyncio.get_running_loop()
         self._bridge = TrioBridge(loop)
         started: asyncio.Future[None] = loop.create_future()
         self._stopped = loop.create_future()
+        self._changed.clear()
+        self._stop = trio.Event()
         for addr in self.config.bootstrap:
             info = _peer_info(addr)
             if info.peer_id != self._id:
@@ -192,6 +206,8 @@ class P2PHost:
             await asyncio.wait_for(asyncio.shield(stopped), self.config.stop_timeout)
         finally:
             thread.join(timeout=self.config.stop_timeout)
+            for service in self._services:
+                service.close()
             self._thread = None
             self._listen = []
             self._libp2p = None
@@ -203,12 +219,14 @@ class P2PHost:
         """Dial `addr` (a multiaddr ending in /p2p/<peer id>) and return the peer id.
 
         With `keep`, the host redials the peer with backoff whenever the connection drops.
-        Raises DialError when the dial fails, ValueError on a malformed address.
+        Raises DialError when the dial fails, ValueError on a malformed address,
+        P2PNotRunningError before start().
         """
         info = _peer_info(addr)
+        bridge = self.bridge
         if keep:
             self._wanted[info.peer_id] = info
-        await self._call(lambda: self._dial(info, keep))
+        await bridge.to_trio(lambda: self._dial(info, keep))
         return info.peer_id.to_base58()
 
     async def disconnect(self, peer_id: str, *, forget: bool = True) -> None:
@@ -216,10 +234,7 @@ class P2PHost:
         peer = ID.from_base58(peer_id)
         if forget:
             self._wanted.pop(peer, None)
-        await self._call(lambda: self._require_libp2p().disconnect(peer))
-
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        return await self.bridge.to_trio(fn)
+        await self.bridge.to_trio(lambda: self._require_libp2p().disconnect(peer))
 
     # -- the trio side --
 
@@ -238,8 +253,8 @@ class P2PHost:
 
     async def _trio_main(self, started: asyncio.Future[None]) -> None:
         bridge = self._bridge
-        assert bridge is not None
-        self._stop = trio.Event()
+        assert bridge is not None and self._stop is not None
+        bridge.bind()  # stop() can reach us from here on, even while we start
         noise_key = create_x25519_key_pair().private_key
         host = new_host(
             key_pair=self._key_pair,
@@ -256,6 +271,8 @@ class P2PHost:
             for service in self._services:
                 await nursery.start(service.serve, runtime)
             self._listen = [str(a) for a in host.get_addrs()]
+            if not self._listen:
+                raise P2PError(f"cannot listen on {', '.join(self.config.listen_addrs)}")
             bridge.attach(nursery)
             for peer in list(self._wanted):
                 self._keep(nursery, peer)
@@ -276,14 +293,13 @@ class P2PHost:
                 await host.connect(info)
         except Exception as error:
             raise DialError(f"cannot reach {info.peer_id}: {error}") from error
-        if keep and self._bridge is not None and self._bridge.attached:
-            nursery = self._bridge_nursery()
-            if nursery is not None:
-                self._keep(nursery, info.peer_id)
+        nursery = self._bridge_nursery()
+        if keep and nursery is not None:
+            self._keep(nursery, info.peer_id)
 
     def _bridge_nursery(self) -> trio.Nursery | None:
         bridge = self._bridge
-        return None if bridge is None else bridge._nursery
+        return None if bridge is None else bridge.nursery
 
     def _keep(self, nursery: trio.Nursery, peer: ID) -> None:
         if peer not in self._keepers:
@@ -308,6 +324,8 @@ class P2PHost:
                         with trio.fail_after(self.config.dial_timeout):
                             await host.connect(info)
                     except Exception as error:
+                        if delay == self.config.reconnect_initial:  # once per outage
+                            log.info("p2p peer %s unreachable; redialling with backoff", peer)
                         log.debug("dial %s failed (%s); retry in %.2f s", peer, error, delay)
                         # Jitter keeps restarted nodes from redialling in lockstep.
                         await trio.sleep(delay * random.uniform(0.8, 1.2))
@@ -388,6 +406,25 @@ class _PeerWatch(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         await trio.lowlevel.checkpoint()
+
+
+def _check_port_free(addr: str) -> None:
+    """Fail when a fixed TCP port is taken: 0.8.1 listens with SO_REUSEPORT, so a second
+    node on the same port would start "fine" and have the kernel split connections."""
+    maddr = multiaddr.Multiaddr(addr)
+    try:
+        host, port = maddr.value_for_protocol("ip4"), int(maddr.value_for_protocol("tcp"))
+    except Exception:
+        return  # not ip4/tcp: nothing we can probe
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        # SO_REUSEADDR lets a restart bind over TIME_WAIT but not over a live listener.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise P2PError(f"cannot listen on {addr}: {error.strerror}") from error
 
 
 def _peer_info(addr: str) -> PeerInfo:

@@ -31,7 +31,7 @@ app.add_typer(token_app, name="token")
 
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -62,7 +62,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except (AitherError, ValueError) as exc:
-            err.print(f"error: {exc}", markup=False)
+            err.print(f"error: {exc}")
             raise typer.Exit(1) from None
 
     return run
@@ -101,7 +101,9 @@ def _signer(
     if dev_account is not None:
         return dev_key(dev_account)
     assert name is not None
-    return Keystore(keystore).unlock(name, _read_password(password_file))
+    store = Keystore(keystore)
+    store.info(name)  # a missing key is reported before a password is asked for
+    return store.unlock(name, _read_password(password_file))
 
 
 def _token_decimals(client: RpcClient, symbol: str) -> int:
@@ -301,6 +303,13 @@ def _submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
     }
 
 
+def _finish(as_json: bool, result: dict[str, object], what: str) -> None:
+    """Print the outcome; a transaction that failed on chain exits 1, as scripts expect."""
+    _emit(as_json, result, lambda: _print_result(result, what))
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
 def _print_result(result: dict[str, object], what: str) -> None:
     if result["status"] == "pending":
         console.print(f"{what}: sent {result['hash']} (pending)")
@@ -336,7 +345,7 @@ def send(
         result = _submit(client, raw, wait)
     result.update(to=to_checksum_address(recipient), amount=amount, token=symbol or NATIVE_SYMBOL)
     label = f"sent {amount} {symbol or NATIVE_SYMBOL} to {to_checksum_address(recipient)}"
-    _emit(as_json, result, lambda: _print_result(result, label))
+    _finish(as_json, result, label)
 
 
 @token_app.command("create")
@@ -361,4 +370,4 @@ def token_create(
         raw = build_token_create(client, key, symbol, name or symbol, units, decimals)
         result = _submit(client, raw, wait)
     result.update(symbol=symbol, supply=supply, decimals=decimals)
-    _emit(as_json, result, lambda: _print_result(result, f"created token {symbol}"))
+    _finish(as_json, result, f"created token {symbol}")

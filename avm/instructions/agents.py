@@ -102,7 +102,14 @@ def crossover(
     ):
         raise BadOperand("CROSSOVER regions is a region name or a list of them")
     outcome = cross(
-        code_a, code_b, list(names), _mutations(mutation), vm.host.deterministic, vm.sched, vm.depth
+        code_a,
+        code_b,
+        list(names),
+        _mutations(mutation),
+        vm.host.deterministic,
+        vm.sched,
+        vm.depth,
+        budget=vm.gas,
     )
     vm.charge(outcome.test_gas)
     if outcome.child is None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from avm.errors import Revert
 from avm.opcodes import FROM_ACC, Control, Family, L, P
-from avm.values import Value
+from avm.values import Value, size_of
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine
@@ -78,6 +78,8 @@ def halt(vm: Machine) -> Value:
 
 @family.op("RETURN", P("value", None), gas="halt", returns=False, control=Control.STOP)
 def return_(vm: Machine, value: Value) -> Value:
+    """End the call with `value`; it goes into the receipt, so it pays per byte like LOG."""
+    vm.charge(vm.sched.log_per_byte * size_of(value))
     return value
 
 

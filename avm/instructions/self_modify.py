@@ -157,7 +157,7 @@ def self_modify_sandbox(vm: Machine, region: Value, patch: Value, max_tests: Val
     tests = [t for t in current.tests if t.region == name]
     if type(max_tests) is int:
         tests = tests[: max(max_tests, 0)]
-    outcomes = run_tests(patched, tests, vm.sched, vm.depth)
+    outcomes = run_tests(patched, tests, vm.sched, vm.depth, budget=vm.gas)
     vm.charge(sum(o.gas_used for o in outcomes))
     failures = tuple(f"{o.name}: {o.reason}" for o in outcomes if not o.passed)
     return AvmMap.of(

@@ -72,3 +72,31 @@ def test_dynamic_gas_can_run_out_mid_instruction() -> None:
 def test_negative_gas_limit_is_refused(limit: int) -> None:
     with pytest.raises(ValueError):
         execute(assemble("HALT\n").code, MemoryHost(), gas_limit=limit)
+
+
+@pytest.mark.parametrize(
+    ("line", "milligas"),
+    [
+        ("GET_CURRENT_TIME -> t", 1000),  # §11.1: 1
+        ('SWARM_CONNECT "c"', 20_000),  # §11.2: 20
+        ('SWARM_BROADCAST "m", "abc"', 1000 + 10 * 3),  # 1 + 0.01 * DATA_SIZE
+        ('SEND_SWARM_MSG "c", "hello"', 5000 + 10 * 5),  # 5 + 0.01 * messageSize
+        ("LOAD_EXECUTION_STATE", 10_000),  # §11.4: 10
+        ('SAVE_EXECUTION_STATE "s"', 15_000),  # 15
+        ("RESET_EXECUTION_STATE", 5000),  # 5
+        ('KV_FETCH "missing" -> v', 100),  # 0.005 * valueSize (nothing stored)
+        ("SELF_OBSERVER_MODE true", 5000),  # §11.7: 5
+        ('CHECK_PERMISSIONS "r", "a" -> p', 1000),  # §11.9: 1
+        ('CHECK_SIG x"00", x"00", "m" -> ok', 1000),  # 1
+        ('CHECK_BALANCE "AVM_CREDITS", 0 -> ok', 2000),  # §11.10: 2
+        ('DOC_STORE "c", 1, "", [1, 2, 3]', 100 + 1 + 10 * 10),  # 0.000002 * dim + stored bytes
+        ('DELETE_DOC "c", 1', 1),  # 0.0005, rounded up to one milligas
+        ('DELETE_COLLECTION "c"', 1),  # 0.001
+        ("HALT", 0),  # none
+    ],
+)
+def test_paper_gas_formulas(line: str, milligas: int) -> None:
+    code = assemble(line + "\nHALT\n").code
+    result = execute(code, MemoryHost(), trace=True)
+    assert result.ok, result.trap
+    assert result.trace[0].gas == milligas

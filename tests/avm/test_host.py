@@ -104,3 +104,84 @@ def test_memory_host_journal_nests() -> None:
     assert host.storage_items() == {b"a": b"1"}
     host.rollback(outer)
     assert host.storage_items() == {}
+
+
+NONDETERMINISTIC = sorted(
+    name
+    for name, spec in __import__("avm.instructions", fromlist=["OPCODES"]).OPCODES.items()
+    if not spec.deterministic
+)
+
+
+@pytest.mark.parametrize("opcode", NONDETERMINISTIC)
+def test_every_nondeterministic_opcode_goes_through_the_plugins(opcode: str) -> None:
+    from avm.instructions import OPCODES
+
+    spec = OPCODES[opcode]
+    args = ", ".join('"x"' if p.name not in ("time_sec", "delay_sec") else "1" for p in spec.params)
+    source = f"{opcode} {args}\nRETURN ACC\n" if spec.returns else f"{opcode} {args}\nHALT\n"
+    code = assemble(source).code
+    calls: list[str] = []
+
+    class Answer:
+        def call(self, op: str, call_args: tuple[Value, ...]) -> Value:
+            calls.append(op)
+            return [1, 2] if op == "CALC_EMBED" else "answer"
+
+    result = execute(code, MemoryHost(plugins=Answer()), gas_limit=10**7)
+    assert result.ok, result.trap
+    assert calls  # WAIT and the waits cost nothing in §11, so gas may be 0
+    with pytest.raises(NotDeployable, match=opcode):
+        check_deployable(code)
+
+
+def test_introspection_and_checkpoints() -> None:
+    host = MemoryHost()
+    code = assemble(
+        """
+        .region S self
+          NOP
+        .endregion
+        :main
+          LOG "thinking"
+          SELF_INTROSPECT "logs" -> logs
+          SELF_INTROSPECT param="regions" -> regions
+          SELF_INTROSPECT "code_id" -> id
+          CREATE_SYSTEM_CHECKPOINT label="v1" -> cp
+          SELF_INTROSPECT "bogus"
+        """
+    ).code
+    host.install(host.self_address(), code)
+    result = execute(code, host, "main", trace=True)
+    assert result.trap.kind is TrapKind.BAD_OPERAND and result.trap.pc == 6
+    outputs = {e.opcode + str(e.pc): e.outputs for e in result.trace}
+    assert outputs["SELF_INTROSPECT2"] == (("thinking",),)
+    assert outputs["SELF_INTROSPECT3"] == ((("S", "self"),),)
+    assert outputs["SELF_INTROSPECT4"] == (code.code_id,)
+    assert outputs["CREATE_SYSTEM_CHECKPOINT5"] == (code.code_id,)
+
+
+def test_local_host_doc_embed_stores_the_vector() -> None:
+    class Embed:
+        def call(self, op: str, args: tuple[Value, ...]) -> Value:
+            return [3, 4]
+
+    code = assemble(
+        """
+        DOC_EMBED "c", "d", "some text", "embedder"
+        DOC_FETCH "c", "d" -> doc
+        RETURN doc
+        """
+    ).code
+    assert execute(code, MemoryHost(plugins=Embed())).value == ("some text", (3, 4))
+
+
+def test_plugin_returning_a_non_avm_value_is_a_plugin_failure() -> None:
+    class Bad:
+        def call(self, op: str, args: tuple[Value, ...]) -> Value:
+            return 1.5  # floats are never AVM values
+
+    code = assemble(
+        'READ_FROM_TOOL "t" -> r\nJUMP_IF_PLUGIN_FAILED f\nRETURN r\n:f\nRETURN "f"\n'
+    ).code
+    assert execute(code, MemoryHost(plugins=Bad())).value == "f"

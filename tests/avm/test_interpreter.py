@@ -8,7 +8,7 @@ from avm.assembler import assemble
 from avm.errors import TrapKind
 from avm.host import MemoryHost
 from avm.instructions.storage import kv_key
-from avm.interpreter import MAX_CALL_DEPTH, execute
+from avm.interpreter import MAX_CALL_DEPTH, execute, prepare
 from avm.values import FIXED_SCALE, MAX_INT, AvmMap, encode_value
 
 # ---- arithmetic and comparison --------------------------------------------------------------
@@ -361,10 +361,13 @@ PROGRAM = """
 @pytest.mark.parametrize("gas", [0, 99, 100, 1_000, 2_345, 5_000, 50_000, 71_800, 10**9])
 def test_fast_and_exact_paths_agree_on_every_gas_limit(gas: int) -> None:
     code = assemble(PROGRAM).code
+    prepare(code).compile_all()
     outcomes = []
-    for trace in (False, True):
+    for mode in ("fast", "exact", "trace"):
         host = MemoryHost()
-        result = execute(code, host, "main", [120], gas, trace=trace)
+        result = execute(
+            code, host, "main", [120], gas, trace=mode == "trace", exact=mode == "exact"
+        )
         outcomes.append(
             (
                 result.value,
@@ -373,11 +376,44 @@ def test_fast_and_exact_paths_agree_on_every_gas_limit(gas: int) -> None:
                 host.storage_items(),
             )
         )
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+TRAPS_MID_BLOCK = 'SET a = 1\nSET b = 2\nADD a, "x" -> c\nSET d = 4\nHALT\n'
+
+
+def test_compiled_blocks_are_used_once_hot() -> None:
+    code = assemble(PROGRAM).code
+    program = prepare(code)
+    execute(code, MemoryHost(), "main", [200], 10**9)
+    loop = code.label_pc("loop")
+    assert program.blocks[loop] is not None and program.heat[loop] == 0
 
 
 def test_trap_inside_a_block_charges_exactly_up_to_the_instruction(run) -> None:
-    fast = run('SET a = 1\nSET b = 2\nADD a, "x" -> c\nSET d = 4\nHALT\n')
-    exact = run('SET a = 1\nSET b = 2\nADD a, "x" -> c\nSET d = 4\nHALT\n', trace=True)
+    prepare(assemble(TRAPS_MID_BLOCK).code).compile_all()
+    fast = run(TRAPS_MID_BLOCK)
+    exact = run(TRAPS_MID_BLOCK, trace=True)
     assert fast.gas_used == exact.gas_used == 300
     assert fast.trap.pc == exact.trap.pc == 2
+
+
+def test_deep_nesting_is_value_too_large_not_a_crash(run) -> None:
+    result = run(
+        """
+        SET x = 0
+        SET i = 0
+        :nest
+          LIST x -> x
+          ADD i, 1 -> i
+          LT i, 2000
+          JUMP_IF nest
+        KV_STORE "deep", x
+        """
+    )
+    assert result.trap.kind is TrapKind.VALUE_TOO_LARGE
+
+
+def test_bad_arguments_are_a_precise_trap() -> None:
+    result = execute(assemble("RETURN ARGS\n").code, MemoryHost(), args=[1.5])
+    assert result.trap.kind is TrapKind.BAD_OPERAND and result.gas_used == 0

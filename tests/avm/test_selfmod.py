@@ -246,3 +246,38 @@ def test_region_surgery_keeps_outside_labels() -> None:
     assert pcs == {"before": 0, "a": 0, "a_end": 1, "after": 1, "b": 2}
     assert new.region("B").start == 2
     assert replace_region(new, "A", region_body(code, "A")).code_id == code.code_id
+
+
+def test_region_tests_check_storage_and_reverts() -> None:
+    from avm.matreshka import run_tests
+
+    code = assemble(
+        """
+        :bump
+          KV_FETCH "n" -> n
+          ADD n, 1 -> n
+          KV_STORE "n", n
+          RETURN n
+        :boom
+          REVERT "no"
+        .test bumps
+          entry bump
+          storage "n" = 41
+          expect 42
+          expect_storage "n" = 42
+        .endtest
+        .test wrong_storage
+          entry bump
+          storage "n" = 1
+          expect_storage "n" = 3
+        .endtest
+        .test reverts
+          entry boom
+          expect_revert
+        .endtest
+        """
+    ).code
+    outcomes = {o.name: o for o in run_tests(code, code.tests)}
+    assert outcomes["bumps"].passed and outcomes["reverts"].passed
+    assert not outcomes["wrong_storage"].passed
+    assert "storage 'n' is 2, expected 3" in outcomes["wrong_storage"].reason

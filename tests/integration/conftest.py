@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeAlias
 
 import httpx
 import pytest
@@ -31,6 +32,9 @@ STOP_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
 GAS_LIMIT = 100_000  # plenty for a transfer or a token creation
 LOG_TAIL_LINES = 40
+
+
+WaitUntil: TypeAlias = Callable[[Callable[[], object], float, str], object]
 
 
 def wait_until(
@@ -270,10 +274,9 @@ class NodeLauncher:
         self.root = root
         self.nodes: list[DevNode] = []
 
-    def __call__(self, *args: str, name: str | None = None) -> DevNode:
-        """Start a node with extra `args` on a fresh data dir (or `name`'s, if it exists)."""
-        data_dir = self.root / (name or f"node{len(self.nodes)}")
-        node = DevNode(data_dir, args)
+    def __call__(self, *args: str) -> DevNode:
+        """Start a node with extra `args` (such as `--accounts 3`) on a fresh data dir."""
+        node = DevNode(self.root / f"node{len(self.nodes)}", args)
         self.nodes.append(node)
         return node.start()
 
@@ -309,6 +312,12 @@ def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
     """One dev node for a whole module whose tests use separate accounts."""
     with _launcher(tmp_path_factory.mktemp("shared")) as launcher:
         yield launcher()
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> WaitUntil:
+    """`wait_until(condition, timeout, what)`: poll until truthy, fail naming `what` at timeout."""
+    return wait_until
 
 
 @pytest.fixture(scope="module")

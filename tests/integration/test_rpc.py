@@ -70,7 +70,7 @@ def prepared(node: DevNode) -> Prepared:
 
 @pytest.fixture
 def unharmed(node: DevNode) -> Iterator[None]:
-    """After the test, the node still answers and no dev balance or the height has moved."""
+    """After the test the node still answers, at the same height and dev balances as before."""
     before = [node.balance(dev_key(i).address) for i in range(10)]
     height = node.health()["height"]
     yield
