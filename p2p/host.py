@@ -25,6 +25,7 @@ from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
@@ -264,6 +265,12 @@ class P2PHost:
             muxer_opt={YAMUX_ID: Yamux},
         )
         self._libp2p = host
+        network = host.get_network()
+        if isinstance(network, Swarm):
+            # 0.8.1's AutoConnector dials every peer in the peerstore on each disconnect and
+            # every 10 s while under 50 connections, behind the back of bans and forgotten
+            # peers. Our keep-connected loops are the one redial policy.
+            network.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
         listen = [multiaddr.Multiaddr(a) for a in self.config.listen_addrs]
         async with host.run(listen), trio.open_nursery() as nursery:
             host.get_network().register_notifee(_PeerWatch(self))
@@ -289,13 +296,21 @@ class P2PHost:
     async def _dial(self, info: PeerInfo, keep: bool) -> None:
         host = self._require_libp2p()
         try:
-            with trio.fail_after(self.config.dial_timeout):
-                await host.connect(info)
+            await self._connect(host, info)
         except Exception as error:
             raise DialError(f"cannot reach {info.peer_id}: {error}") from error
         nursery = self._bridge_nursery()
         if keep and nursery is not None:
             self._keep(nursery, info.peer_id)
+
+    async def _connect(self, host: IHost, info: PeerInfo) -> None:
+        # 0.8.1 refuses, for 60 s, to dial a peer whose addresses all failed once, which
+        # would defeat our backoff: a restarted peer stayed unreachable for a minute.
+        network = host.get_network()
+        if isinstance(network, Swarm):
+            network.unblock_peer(info.peer_id)
+        with trio.fail_after(self.config.dial_timeout):
+            await host.connect(info)
 
     def _bridge_nursery(self) -> trio.Nursery | None:
         bridge = self._bridge
@@ -321,8 +336,7 @@ class P2PHost:
                     if info is None:
                         break
                     try:
-                        with trio.fail_after(self.config.dial_timeout):
-                            await host.connect(info)
+                        await self._connect(host, info)
                     except Exception as error:
                         if delay == self.config.reconnect_initial:  # once per outage
                             log.info("p2p peer %s unreachable; redialling with backoff", peer)
@@ -406,6 +420,10 @@ class _PeerWatch(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         await trio.lowlevel.checkpoint()
+
+
+async def _no_auto_connect() -> None:
+    await trio.lowlevel.checkpoint()
 
 
 def _check_port_free(addr: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 
@@ -12,7 +13,7 @@ from p2p_testnet import Node, free_port, make_node, start, wait_for
 
 from p2p.errors import DialError, P2PError, P2PNotRunningError
 from p2p.gossip import TopicKind, topic_name
-from p2p.host import HostConfig, P2PHost, peer_id_from_seed
+from p2p.host import HostConfig, P2PHost, parse_addrs, peer_id_from_seed
 
 BLOCKS = topic_name("testnet-1", TopicKind.BLOCKS)
 
@@ -25,6 +26,14 @@ def test_peer_id_comes_from_the_node_key_seed() -> None:
     assert P2PHost(HostConfig(node_key_seed=seed)).peer_id == host.peer_id
     with pytest.raises(ValueError):
         HostConfig(node_key_seed=b"short")
+
+
+def test_config_addresses_are_checked() -> None:
+    peer = peer_id_from_seed(bytes(32))
+    [info] = parse_addrs([f"/ip4/10.0.0.2/tcp/26656/p2p/{peer}"])
+    assert info.peer_id.to_base58() == peer
+    with pytest.raises(ValueError):
+        parse_addrs(["/ip4/10.0.0.2/tcp/26656"])  # a bootstrap peer needs its id
 
 
 @pytest.mark.asyncio
@@ -72,7 +81,10 @@ async def test_start_fails_cleanly_when_the_port_is_taken(nodes: list[Node]) -> 
 
 
 @pytest.mark.asyncio
-async def test_bootstrap_peer_is_redialled_after_it_restarts(nodes: list[Node]) -> None:
+async def test_bootstrap_peer_is_redialled_after_it_restarts(
+    nodes: list[Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aither.p2p")
     seed, port = os.urandom(32), free_port()
     b = make_node(seed=seed, port=port)
     await b.subscribe(BLOCKS)
@@ -84,6 +96,8 @@ async def test_bootstrap_peer_is_redialled_after_it_restarts(nodes: list[Node]) 
 
     await b.host.stop()
     await wait_for(lambda: a.host.peers() == [], "A to lose B")
+    # Let a redial fail first: 0.8.1 would then refuse to dial B for 60 s.
+    await wait_for(lambda: "unreachable; redialling" in caplog.text, "A's first failed redial")
 
     b2 = make_node(seed=seed, port=port)  # the same node coming back, as after a restart
     await b2.subscribe(BLOCKS)
@@ -98,12 +112,18 @@ async def test_bootstrap_peer_is_redialled_after_it_restarts(nodes: list[Node]) 
 async def test_disconnect_with_forget_stops_redialling(nodes: list[Node]) -> None:
     a = await start(nodes, make_node())
     b = await start(nodes, make_node())
+    c = await start(nodes, make_node())
     await a.host.connect(b.addr)
     await a.host.disconnect(b.peer_id)
     await wait_for(lambda: b.host.peers() == [], "B to see the disconnect")
+    # Work that crosses A's p2p thread after the disconnect; 0.8.1's own auto-connector
+    # would have redialled B by now.
+    await a.host.connect(c.addr, keep=False)
+    await wait_for(lambda: a.peer_id in c.host.peers(), "C to see A")
+    assert b.peer_id not in a.host.peers()
     # A forgot B: a fresh connection only comes from B's side now.
     await b.host.connect(a.addr, keep=False)
-    await wait_for(lambda: a.host.peers() == [b.peer_id], "B's own dial")
+    await wait_for(lambda: b.peer_id in a.host.peers(), "B's own dial")
 
 
 @pytest.mark.asyncio
