@@ -261,6 +261,8 @@ class Consensus:
             if lock is not None:
                 self.locked_round, self.locked_hash = lock
                 self.valid_round, self.valid_hash = lock
+                for prevote in self.signer.lock_proof(height):
+                    self._store(prevote)  # so the re-proposal of the lock carries its POL
         buffered = [m for m in self._next_height.values() if m.height == height]
         self._next_height = {}
         self._start_round(first_round)
@@ -281,7 +283,7 @@ class Consensus:
             and not self._proposals.get(round_)
         ):
             self._validity[block_hash] = True
-            self._send_proposal(block_hash, NIL_ROUND)
+            self._send_proposal(block_hash, NIL_ROUND)  # `_may_propose` held: it signs
             self._progress()
         return self._end()
 
@@ -347,13 +349,20 @@ class Consensus:
                 del self._ahead[validator]
                 for message in messages:
                     self._store(message)
+        assert self.validators is not None
+        # Everyone waits for the proposal, the proposer too (a slow block builder, or a POL it
+        # lost in a restart, must not hold the round); only a lone validator has nobody to
+        # wait for, which keeps the dev node free of timers.
+        waits = len(self.validators) > 1
         if not self._is_me(self._proposer(round_)):
-            self._schedule(TimeoutKind.PROPOSE)
+            waits = True
         elif self.valid_hash is not None:
-            self._send_proposal(self.valid_hash, self.valid_round)
+            waits |= not self._send_proposal(self.valid_hash, self.valid_round)
         elif self._may_propose():
             self._out.append(RequestProposal(self.height, round_))
         else:
+            waits = True
+        if waits:
             self._schedule(TimeoutKind.PROPOSE)
 
     def _resend_signed(self, messages: list[Signed]) -> None:
@@ -373,13 +382,12 @@ class Consensus:
         s = self.signer.state
         return (s.height, s.round, s.step) < (self.height, self.round, SignStep.PROPOSE)
 
-    def _send_proposal(self, block_hash: bytes, pol_round: int) -> None:
-        """Sign and broadcast; if the guard refuses (a restart), wait like a non-proposer."""
+    def _send_proposal(self, block_hash: bytes, pol_round: int) -> bool:
+        """Sign and broadcast; False if the guard refuses (after a restart)."""
         proposal = self._sign_proposal(block_hash, pol_round)
-        if proposal is None:
-            self._schedule(TimeoutKind.PROPOSE)
-        else:
+        if proposal is not None:
             self._broadcast(proposal)
+        return proposal is not None
 
     def _progress(self) -> None:
         """Fire every rule whose condition holds until none does.
@@ -475,7 +483,8 @@ class Consensus:
         self._locked_in.add(self.round)
         if self.step is Step.PREVOTE:
             self.locked_round, self.locked_hash = self.round, proposal.block_hash
-            self._vote(VoteKind.PRECOMMIT, proposal.block_hash)
+            proof = self._votes[(self.round, VoteKind.PREVOTE)].by_hash[proposal.block_hash]
+            self._vote(VoteKind.PRECOMMIT, proposal.block_hash, tuple(proof.values()))
             self.step = Step.PRECOMMIT
         self.valid_round, self.valid_hash = self.round, proposal.block_hash
         return True
@@ -669,12 +678,12 @@ class Consensus:
             self.chain_id, self.height, self.round, block_hash, pol_round
         )
 
-    def _vote(self, kind: VoteKind, block_hash: bytes | None) -> None:
+    def _vote(self, kind: VoteKind, block_hash: bytes | None, proof: tuple[Vote, ...] = ()) -> None:
         """Sign and broadcast a vote; an observer, or a guard that refuses, stays silent."""
         signer, validators = self.signer, self.validators
         if signer is None or validators is None or signer.pubkey not in validators:
             return
-        vote = signer.sign_vote(self.chain_id, kind, self.height, self.round, block_hash)
+        vote = signer.sign_vote(self.chain_id, kind, self.height, self.round, block_hash, proof)
         if vote is not None:
             self._broadcast(vote)
 

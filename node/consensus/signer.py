@@ -13,11 +13,13 @@ The driver writes `to_bytes()` durably before it sends what was signed: the core
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import nacl.signing
 
+from ledger.block import MAX_VALIDATORS
 from ledger.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError
@@ -60,6 +62,9 @@ class SignerState:
     # Everything signed at (height, round), encoded: a restarted validator re-sends these,
     # since a signed message that never left cannot be signed again (nor a different one).
     messages: tuple[bytes, ...] = ()
+    # The prevotes that justified the lock, encoded: without them a restarted validator could
+    # not convince anyone to follow its lock, and a lock nobody follows can halt the chain.
+    lock_proof: tuple[bytes, ...] = ()
 
 
 class SignerGuard:
@@ -83,14 +88,25 @@ class SignerGuard:
         )
 
     def sign_vote(
-        self, chain_id: int, kind: VoteKind, height: int, round_: int, block_hash: bytes | None
+        self,
+        chain_id: int,
+        kind: VoteKind,
+        height: int,
+        round_: int,
+        block_hash: bytes | None,
+        proof: Sequence[Vote] = (),
     ) -> Vote | None:
-        """A signed vote, or None if signing it could conflict with an earlier signature."""
+        """A signed vote, or None if signing it could conflict with an earlier signature.
+
+        A precommit for a block locks on it; `proof` are the prevotes that justify the lock.
+        """
         message = Vote.sign_bytes_for(chain_id, kind, height, round_, block_hash)
         locks = block_hash if kind is VoteKind.PRECOMMIT else None
         signature = self._sign(height, round_, _STEP_OF_VOTE[kind], message, locks)
         if signature is None:
             return None
+        if locks is not None:
+            self.state = replace(self.state, lock_proof=tuple(v.encode() for v in proof))
         return self._remember(Vote(kind, height, round_, block_hash, self.pubkey, signature))
 
     def lock_at(self, height: int) -> tuple[int, bytes] | None:
@@ -99,6 +115,12 @@ class SignerGuard:
         if s.height == height and s.lock_hash is not None:
             return s.lock_round, s.lock_hash
         return None
+
+    def lock_proof(self, height: int) -> list[Vote]:
+        """The prevotes behind the lock at `height` (empty if not locked there)."""
+        if self.lock_at(height) is None:
+            return []
+        return [_decode_vote(v) for v in self.state.lock_proof]
 
     def signed_messages(self, height: int) -> list[Signed]:
         """What this key signed in its last round, if that round is at `height`."""
@@ -130,6 +152,7 @@ class SignerGuard:
         if locks is not None:
             lock_round, lock_hash = round_, locks
         messages = s.messages if (height, round_) == (s.height, s.round) else ()
+        proof = s.lock_proof if height == s.height else ()
         self.state = replace(
             s,
             height=height,
@@ -140,6 +163,7 @@ class SignerGuard:
             lock_round=lock_round,
             lock_hash=lock_hash,
             messages=messages,
+            lock_proof=proof,
         )
         return signature
 
@@ -155,6 +179,7 @@ class SignerGuard:
                 s.lock_round,
                 s.lock_hash,
                 list(s.messages),
+                list(s.lock_proof),
             ]
         )
 
@@ -162,9 +187,9 @@ class SignerGuard:
     def from_bytes(cls, key: SigningKey, data: bytes) -> SignerGuard:
         """Restore a guard for `key`. Raises DecodeError on bytes `to_bytes` did not produce."""
         value = decode(data)
-        if not (isinstance(value, list) and len(value) == 8):
-            raise DecodeError("signer state is a list of 8 fields")
-        height, round_, step, sign_bytes, signature, lock_round, lock_hash, messages = value
+        if not (isinstance(value, list) and len(value) == 9):
+            raise DecodeError("signer state is a list of 9 fields")
+        height, round_, step, sign_bytes, signature, lock_round, lock_hash, messages, proof = value
         ints = (height, round_, step, lock_round)
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
             raise DecodeError("signer state height, round, step and lock round are integers")
@@ -183,6 +208,12 @@ class SignerGuard:
             if not isinstance(message, bytes):
                 raise DecodeError("signer state messages are encoded messages")
             _decode_signed(message)
+        if not (isinstance(proof, list) and len(proof) <= MAX_VALIDATORS):
+            raise DecodeError("signer state lock proof must be a list of prevotes")
+        for vote in proof:
+            if not isinstance(vote, bytes):
+                raise DecodeError("signer state lock proof holds encoded prevotes")
+            _decode_vote(vote)
         state = SignerState(
             height,
             round_,
@@ -192,6 +223,7 @@ class SignerGuard:
             lock_round,
             lock_hash,
             tuple(messages),
+            tuple(proof),
         )
         return cls(key, state)
 
@@ -200,4 +232,11 @@ def _decode_signed(data: bytes) -> Signed:
     message = decode_message(data)
     if isinstance(message, Evidence):
         raise DecodeError("signer state holds proposals and votes only")
+    return message
+
+
+def _decode_vote(data: bytes) -> Vote:
+    message = decode_message(data)
+    if not isinstance(message, Vote):
+        raise DecodeError("a lock proof holds votes only")
     return message

@@ -155,9 +155,9 @@ def test_timeouts_come_from_config_and_grow_per_round() -> None:
     assert [config.duration_ms(k, 3) for k in TimeoutKind] == [4500, 2500, 2500]
 
 
-def test_a_follower_schedules_the_propose_timeout_and_the_proposer_asks_for_a_block() -> None:
+def test_everyone_waits_for_the_proposal_and_the_proposer_asks_for_a_block() -> None:
     core, effects = started(proposer_key(0))
-    assert effects == [RequestProposal(1, 0)]
+    assert effects == [RequestProposal(1, 0), ScheduleTimeout(TimeoutKind.PROPOSE, 1, 0, 3000)]
     core, _ = follower()
     assert core.start_height(1, VALIDATORS) == [ScheduleTimeout(TimeoutKind.PROPOSE, 1, 0, 3000)]
 
@@ -252,10 +252,10 @@ def test_two_thirds_precommits_of_any_kind_end_the_round_by_timeout() -> None:
     assert ScheduleTimeout(TimeoutKind.PRECOMMIT, 1, 0, 1000) in effects
     effects = core.on_timeout(TimeoutKind.PRECOMMIT, 1, 0)
     assert core.round == 1 and core.step is Step.PROPOSE
-    if proposer_key(1) == me:
-        assert of(effects, RequestProposal) == [RequestProposal(1, 1)]
-    else:
-        assert of(effects, ScheduleTimeout) == [ScheduleTimeout(TimeoutKind.PROPOSE, 1, 1, 3500)]
+    assert of(effects, ScheduleTimeout) == [ScheduleTimeout(TimeoutKind.PROPOSE, 1, 1, 3500)]
+    assert of(effects, RequestProposal) == (
+        [RequestProposal(1, 1)] if proposer_key(1) == me else []
+    )
 
 
 # Line 49: deciding
@@ -502,6 +502,9 @@ def test_a_restarted_validator_keeps_its_lock_and_signs_nothing_conflicting() ->
     effects = reborn.start_height(1, VALIDATORS)
     assert reborn.round == core.round
     assert (reborn.locked_round, reborn.locked_hash) == (0, A)
+    # The prevotes behind the lock came back too, and go out again with the round's messages.
+    pol = {v for v in (e.message for e in reborn.rebroadcast()) if v.round == 0}
+    assert len([v for v in pol if isinstance(v, Vote) and v.block_hash == A]) >= 3
     resent = [e.message for e in of(effects, Broadcast)]
     assert all(m.round == core.round for m in resent)
     # Whatever it now hears, it never signs a second, different message for a slot.

@@ -49,6 +49,17 @@ def test_the_lock_is_the_latest_block_precommit_of_the_height() -> None:
     assert guard.lock_at(6) is None and guard.lock_at(5) is None
 
 
+def test_the_lock_keeps_its_proof_of_lock() -> None:
+    others = [SigningKey(hash32(b"other %d" % i)) for i in range(2)]
+    proof = [Vote.create(k, CHAIN, VoteKind.PREVOTE, 5, 1, A) for k in others]
+    guard = SignerGuard(KEY)
+    guard.sign_vote(CHAIN, VoteKind.PRECOMMIT, 5, 1, A, proof)
+    restored = SignerGuard.from_bytes(KEY, guard.to_bytes())
+    assert restored.lock_proof(5) == proof
+    restored.sign_vote(CHAIN, VoteKind.PREVOTE, 6, 0, A)
+    assert restored.lock_proof(6) == [] and restored.lock_proof(5) == []
+
+
 def test_state_survives_a_restart() -> None:
     guard = SignerGuard(KEY)
     guard.sign_proposal(CHAIN, 4, 1, A, -1)

@@ -71,6 +71,16 @@ def test_thousands_of_seeded_runs_are_safe_and_live() -> None:
     assert elapsed < 45, f"{RUNS} runs took {elapsed:.1f} s of CPU"
 
 
+@pytest.mark.parametrize(
+    "seed",
+    [
+        103429,  # a restarted validator whose lock nobody followed: its POL is now persisted
+    ],
+)
+def test_seeds_that_once_failed(seed: int) -> None:
+    check_run(run_seed(seed))
+
+
 def test_a_seed_replays_exactly() -> None:
     one, two = run_seed(1234), run_seed(1234)
     assert one.decisions == two.decisions
