@@ -1,4 +1,5 @@
-"""`aither node start`: run a node. `--dev` runs a single-validator chain, as anvil does."""
+"""`aither node start`: run a node. `--dev` runs a single-validator chain, as anvil does;
+`--config FILE` runs one node of any network (a testnet made by `aither genesis new`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import shutil
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -15,13 +17,17 @@ import uvloop
 from rich.console import Console
 
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
+from genesis.keyfile import read_key_file
+from genesis.spec import Genesis
 from ledger.amounts import format_amount
 from ledger.chain import Ledger
-from ledger.crypto import to_checksum_address
+from ledger.crypto import SigningKey, to_checksum_address
 from ledger.errors import AitherError
+from node.config import NodeConfig
+from node.consensus_store import ConsensusStore
+from node.driver import ConsensusDriver, Schedule
 from node.node import Node
 from node.rpc.server import create_app
-from node.solo import SoloValidator
 
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -30,76 +36,143 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 log = logging.getLogger("aither.node")
 
 
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Everything a node needs, from --dev flags or a config file."""
+
+    genesis: Genesis
+    data_dir: Path
+    validator_key: SigningKey | None
+    schedule: Schedule
+    rpc_host: str
+    rpc_port: int
+    config: NodeConfig | None = None
+
+
 @app.command()
 def start(
     dev: bool = typer.Option(
         False, "--dev", help="Single-validator dev chain with funded accounts."
     ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Node config TOML (from `aither genesis new`)."
+    ),
     data_dir: Path = typer.Option(Path(".aither/dev"), "--data-dir", help="Where the chain lives."),
     rpc_host: str = typer.Option("127.0.0.1", "--rpc-host", help="Interface for JSON-RPC."),
-    rpc_port: int = typer.Option(8545, "--rpc-port", help="Port for JSON-RPC."),
+    rpc_port: int | None = typer.Option(None, "--rpc-port", help="Port for JSON-RPC [8545]."),
     block_time: float = typer.Option(
-        0.0, "--block-time", min=0.0, help="Seconds between blocks; 0 = when transactions wait."
+        0.0, "--block-time", min=0.0, help="Dev: seconds between blocks; 0 = when txs wait."
     ),
     accounts: int = typer.Option(10, "--accounts", min=1, max=1000, help="Dev accounts to fund."),
-    reset: bool = typer.Option(False, "--reset", help="Delete the chain in --data-dir first."),
+    reset: bool = typer.Option(False, "--reset", help="Delete the chain in the data dir first."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     json_output: bool = typer.Option(False, "--json", help="Print the start-up summary as JSON."),
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
     _setup_logging(log_level)
-    if not dev:
-        err.print("error: only --dev networks exist in this version; run `aither node start --dev`")
+    if dev == (config is not None):
+        err.print("error: say which chain: --dev for a dev chain, or --config FILE for a network")
         raise typer.Exit(2)
-    if reset and (data_dir / "chain.ldb").exists():
-        shutil.rmtree(data_dir / "chain.ldb")
-    genesis = dev_genesis(accounts)
     try:
-        ledger = Ledger(data_dir, genesis)
+        if config is not None:
+            setup = _from_config(NodeConfig.load(config), rpc_host, rpc_port)
+        else:
+            setup = Setup(
+                genesis=dev_genesis(accounts),
+                data_dir=data_dir,
+                validator_key=dev_validator_key(),
+                schedule=Schedule(empty_blocks=False, block_time=block_time),
+                rpc_host=rpc_host,
+                rpc_port=8545 if rpc_port is None else rpc_port,
+            )
+        if reset:
+            for name in ("chain.ldb", "consensus.ldb"):
+                shutil.rmtree(setup.data_dir / name, ignore_errors=True)
+        ledger = Ledger(setup.data_dir, setup.genesis)
     except AitherError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from None
     try:
-        listener = _listen(rpc_host, rpc_port)
+        listener = _listen(setup.rpc_host, setup.rpc_port)
     except OSError as exc:
         ledger.close()
-        err.print(f"error: cannot serve JSON-RPC on {rpc_host}:{rpc_port}: {exc.strerror}")
+        err.print(
+            f"error: cannot serve JSON-RPC on {setup.rpc_host}:{setup.rpc_port}: {exc.strerror}"
+        )
         raise typer.Exit(1) from None
-    validator = SoloValidator(dev_validator_key(), genesis.chain_id, ledger.validators())
-    url = f"http://{rpc_host}:{listener.getsockname()[1]}"
-    _print_banner(ledger, data_dir, url, accounts, json_output)
+    url = f"http://{setup.rpc_host}:{listener.getsockname()[1]}"
+    if dev:
+        _print_dev_banner(ledger, setup.data_dir, url, accounts, json_output)
+    else:
+        _print_network_banner(ledger, setup, url, json_output)
     try:
-        uvloop.run(_serve(ledger, validator, listener, block_time, log_level))
+        uvloop.run(_serve(ledger, setup, listener, log_level))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
+    except AitherError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
     finally:
         ledger.close()
     log.info("stopped at block %d", ledger.height)
 
 
-async def _serve(
-    ledger: Ledger,
-    validator: SoloValidator,
-    listener: socket.socket,
-    block_time: float,
-    log_level: str,
-) -> None:
-    node = Node(ledger, validator, block_time=block_time)
-    config = uvicorn.Config(
-        create_app(node),
-        loop="none",
-        log_level="warning" if log_level.lower() != "debug" else "info",
-        access_log=False,
-        lifespan="off",
+def _from_config(config: NodeConfig, rpc_host: str, rpc_port: int | None) -> Setup:
+    return Setup(
+        genesis=Genesis.load(config.genesis),
+        data_dir=config.data_dir,
+        validator_key=None if config.validator_key is None else read_key_file(config.validator_key),
+        schedule=Schedule(empty_blocks=True),
+        rpc_host=config.rpc_host,
+        rpc_port=config.rpc_port if rpc_port is None else rpc_port,
+        config=config,
     )
-    server = uvicorn.Server(config)
-    node.start()
-    host, port = listener.getsockname()[:2]
-    log.info("serving JSON-RPC on http://%s:%d, chain at block %d", host, port, ledger.height)
+
+
+async def _serve(ledger: Ledger, setup: Setup, listener: socket.socket, log_level: str) -> None:
+    store = ConsensusStore(setup.data_dir)
+    node = Node(ledger)
+    driver = ConsensusDriver(node, setup.genesis, store, setup.validator_key, setup.schedule)
+    network = None
+    if setup.config is not None:
+        from node.network import NodeNetwork  # imports libp2p: only networked nodes pay for it
+        from p2p.host import HostConfig, P2PHost, quiet_library_logs
+
+        quiet_library_logs()
+        host = P2PHost(
+            HostConfig(
+                node_key_seed=read_key_file(setup.config.node_key).seed,
+                listen_addrs=setup.config.p2p_listen,
+                bootstrap=setup.config.bootstrap,
+            )
+        )
+        network = NodeNetwork(host, node, driver)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(node),
+            loop="none",
+            log_level="warning" if log_level.lower() != "debug" else "info",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    node.restore_pending()
     try:
+        if network is not None:
+            await network.start()
+            log.info(
+                "p2p peer id %s listening on %s", network.host.peer_id, network.host.listen_addrs
+            )
+        driver.start()
+        host, port = listener.getsockname()[:2]
+        log.info("serving JSON-RPC on http://%s:%d, chain at block %d", host, port, ledger.height)
         await server.serve(sockets=[listener])
     finally:
-        await node.stop()
+        await driver.stop()
+        if network is not None:
+            await network.stop()
+        node.close()
+        store.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -130,7 +203,31 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _print_banner(ledger: Ledger, data_dir: Path, url: str, accounts: int, as_json: bool) -> None:
+def _print_network_banner(ledger: Ledger, setup: Setup, url: str, as_json: bool) -> None:
+    assert setup.config is not None
+    summary = {
+        "node": setup.config.name,
+        "chainId": ledger.chain_id,
+        "rpcUrl": url,
+        "dataDir": str(setup.data_dir),
+        "height": ledger.height,
+        "validator": None
+        if setup.validator_key is None
+        else to_checksum_address(setup.validator_key.address),
+        "p2p": list(setup.config.p2p_listen),
+    }
+    if as_json:
+        print(json.dumps(summary), flush=True)
+        return
+    console.print(f"[bold]Aither node {setup.config.name}[/bold]")
+    for key in ("chainId", "rpcUrl", "dataDir", "height", "validator"):
+        console.print(f"  {key:<10} {summary[key]}")
+    console.print(f"  p2p        {', '.join(setup.config.p2p_listen)}")
+
+
+def _print_dev_banner(
+    ledger: Ledger, data_dir: Path, url: str, accounts: int, as_json: bool
+) -> None:
     keys = [dev_key(i) for i in range(accounts)]
     if as_json:
         print(
@@ -164,8 +261,7 @@ def _print_banner(ledger: Ledger, data_dir: Path, url: str, accounts: int, as_js
     for index, key in enumerate(keys):
         console.print(f"  ({index}) 0x{key.seed.hex()}")
     console.print(
-        "[bold yellow]WARNING:[/bold yellow] these keys come from the public dev seed "
+        "\n[bold yellow]WARNING:[/bold yellow] these keys come from the public dev seed "
         f"[italic]{DEV_SEED!r}[/italic]. Anyone can spend what they hold: never use them "
-        "outside this dev chain.",
-        soft_wrap=True,
+        "outside this dev chain."
     )

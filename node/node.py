@@ -1,25 +1,23 @@
-"""The node: ledger, mempool, signature verifier and block production, on one asyncio loop.
+"""The node's transaction side: admission, the mempool and its journal, and commit bookkeeping.
 
-Transactions are admitted on the loop (signatures on the verifier's threads); a block is built
-and committed on a worker thread so the RPC keeps answering while it runs.
+Transactions are admitted on the asyncio loop (signatures on the verifier's threads). When and
+how blocks are made is the consensus driver's business (`node.driver`); it hands every
+committed block back here so the mempool and the listeners (logs, subscriptions) follow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.block import Block, Receipt
-from ledger.chain import Ledger
+from ledger.chain import Ledger, PendingBlock
 from ledger.crypto import hash32
 from ledger.errors import AitherError, InvalidTransaction, TransactionRejected
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
-from node.solo import SoloValidator
 from node.verifier import SignatureVerifier
 
 log = logging.getLogger("aither.node")
@@ -31,6 +29,7 @@ MAX_BLOCK_TXS = 20_000
 class BlockCommitted:
     block: Block
     receipts: tuple[Receipt, ...]
+    round: int
     seconds: float
     root_seconds: float
 
@@ -39,22 +38,17 @@ class Node:
     def __init__(
         self,
         ledger: Ledger,
-        validator: SoloValidator,
         *,
-        block_time: float = 0.0,
         mempool: Mempool | None = None,
         verifier_threads: int = 2,
     ) -> None:
         self.ledger = ledger
-        self.validator = validator
-        self.block_time = block_time
         self.mempool = mempool or Mempool()
         self.verifier = SignatureVerifier(verifier_threads)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._producer: asyncio.Task[None] | None = None
+        self.work = asyncio.Event()  # set when a transaction is admitted
+        self.peer_count: Callable[[], int] = lambda: 0
         self._listeners: list[Callable[[BlockCommitted], None]] = []
-        self._next_block_at = time.monotonic()
+        self._admitted: list[Callable[[list[SignedTx]], None]] = []
 
     @property
     def chain_id(self) -> int:
@@ -62,6 +56,10 @@ class Node:
 
     def on_block(self, listener: Callable[[BlockCommitted], None]) -> None:
         self._listeners.append(listener)
+
+    def on_admitted(self, listener: Callable[[list[SignedTx]], None]) -> None:
+        """Call `listener` with every batch of newly admitted transactions (to gossip them)."""
+        self._admitted.append(listener)
 
     # Admission
 
@@ -80,8 +78,13 @@ class Node:
         await self._journal_and_admit([stx])
         return stx.hash
 
-    async def submit_many(self, raws: list[bytes]) -> list[bytes | AitherError]:
-        """Admit a batch, verifying its signatures together; one hash or error per input."""
+    async def submit_many(
+        self, raws: list[bytes], *, gossip: bool = True
+    ) -> list[bytes | AitherError]:
+        """Admit a batch, verifying its signatures together; one hash or error per input.
+
+        `gossip=False` for transactions that came from gossip: the network relays them already.
+        """
         outcomes: list[bytes | AitherError] = []
         to_verify: list[tuple[int, SignedTx]] = []
         for raw in raws:
@@ -103,7 +106,7 @@ class Node:
                 accepted.append((index, stx))
             except AitherError as exc:
                 outcomes[index] = exc
-        refused = await self._journal_and_admit([stx for _, stx in accepted])
+        refused = await self._journal_and_admit([stx for _, stx in accepted], gossip=gossip)
         for index, stx in accepted:
             if stx.hash in refused:
                 outcomes[index] = refused[stx.hash]
@@ -124,7 +127,9 @@ class Node:
     def _known(self, stx: SignedTx) -> bool:
         return stx.hash in self.mempool or self.ledger.receipt(stx.hash) is not None
 
-    async def _journal_and_admit(self, txs: list[SignedTx]) -> dict[bytes, AitherError]:
+    async def _journal_and_admit(
+        self, txs: list[SignedTx], *, gossip: bool = True
+    ) -> dict[bytes, AitherError]:
         """Journal transactions durably, then admit them; return those refused meanwhile.
 
         Journaling comes first so that a block can never include a transaction whose journal
@@ -141,13 +146,17 @@ class Node:
                 refused[stx.hash] = exc
         if refused:
             self.ledger.forget_pending(refused)
+        admitted = [stx for stx in txs if stx.hash not in refused]
+        if admitted and gossip:
+            for listener in self._admitted:
+                listener(admitted)
         if len(refused) == 1 and len(txs) == 1:
             raise next(iter(refused.values()))
         return refused
 
     def _admit(self, stx: SignedTx) -> None:
         self.mempool.add(stx, self.ledger.account(stx.sender))
-        self._wake.set()
+        self.work.set()
 
     def restore_pending(self) -> int:
         """Re-admit the transactions journaled before a stop or crash; forget invalid ones."""
@@ -182,69 +191,31 @@ class Node:
 
     # Block production
 
-    def start(self) -> None:
-        self.restore_pending()
-        self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
-
-    async def stop(self) -> None:
-        """Finish the block being committed, if any, then stop producing."""
-        self._stopping = True
-        self._wake.set()
-        if self._producer is not None:
-            await self._producer
+    def close(self) -> None:
         self.verifier.close()
 
-    async def _produce_forever(self) -> None:
-        while not self._stopping:
-            await self._wait_for_work()
-            if self._stopping:
-                break
-            try:
-                await self.produce_block()
-            except Exception:
-                log.exception("block production failed; the chain stays at %d", self.ledger.height)
-                await asyncio.sleep(1)
+    # What consensus asks of the transaction side
 
-    async def _wait_for_work(self) -> None:
-        if self.block_time > 0:
-            self._next_block_at += self.block_time
-            delay = self._next_block_at - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._sleep_until_stop(), delay)
-            else:  # fell behind (a slow block): keep the cadence from now on
-                self._next_block_at = time.monotonic()
-            return
-        while not self._stopping and not self.mempool.has_ready(self._nonce_of):
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def _sleep_until_stop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            await self._wake.wait()
-
-    def _nonce_of(self, sender: bytes) -> int:
+    def nonce_of(self, sender: bytes) -> int:
         return self.ledger.account(sender).nonce
 
-    async def produce_block(self) -> BlockCommitted:
-        """Build, certify and commit one block from the ready transactions."""
-        started = time.perf_counter()
-        candidates = self.mempool.ready(MAX_BLOCK_TXS, self._nonce_of)
-        parent = self.ledger.head
-        last_commit = self.ledger.commit_certificate(parent.height)
-        pending = await asyncio.to_thread(
-            self.ledger.build_block,
-            candidates,
-            int(time.time()),
-            self.validator.proposer,
-            last_commit,
-        )
-        certificate = self.validator.certify(pending)
-        await asyncio.to_thread(self.ledger.commit, pending, certificate)
-        self._after_commit(pending.transactions, pending.left_out)
+    def has_ready(self) -> bool:
+        return self.mempool.has_ready(self.nonce_of)
+
+    def ready(self, limit: int = MAX_BLOCK_TXS) -> list[SignedTx]:
+        return self.mempool.ready(limit, self.nonce_of)
+
+    def committed(self, pending: PendingBlock, round_: int, seconds: float) -> BlockCommitted:
+        """Bookkeeping after a block is written: mempool, journal, log line, listeners."""
+        self.mempool.remove(pending.transactions)
+        self.mempool.remove(stx for stx, _ in pending.left_out)
+        pruned = self.mempool.prune((stx.sender for stx in pending.transactions), self.nonce_of)
+        if pruned:
+            self.ledger.forget_pending(stx.hash for stx in pruned)
+        for stx, reason in pending.left_out:
+            log.info("dropped tx %s: %s", stx.hash.hex(), reason)
         event = BlockCommitted(
-            pending.block, pending.receipts, time.perf_counter() - started, pending.root_seconds
+            pending.block, pending.receipts, round_, seconds, pending.root_seconds
         )
         log.info(
             "block %d committed: %d txs, %.3f s (state root %.3f s)",
@@ -253,17 +224,6 @@ class Node:
             event.seconds,
             event.root_seconds,
         )
-        for stx, reason in pending.left_out:
-            log.info("dropped tx %s: %s", stx.hash.hex(), reason)
         for listener in self._listeners:
             listener(event)
         return event
-
-    def _after_commit(
-        self, included: tuple[SignedTx, ...], left_out: tuple[tuple[SignedTx, str], ...]
-    ) -> None:
-        self.mempool.remove(included)
-        self.mempool.remove(stx for stx, _ in left_out)
-        pruned = self.mempool.prune((stx.sender for stx in included), self._nonce_of)
-        if pruned:
-            self.ledger.forget_pending(stx.hash for stx in pruned)

@@ -261,17 +261,24 @@ def get_history(node: Node, args: Params) -> list[dict[str, object]]:
 
 
 @method("aither_estimateGas")
-def estimate_gas(node: Node, args: Params) -> str:
-    """Gas for a transfer or token creation described as in aither_getTransaction's view.
+async def estimate_gas(node: Node, args: Params) -> str:
+    """Gas for a transaction described as in aither_getTransaction's view.
 
-    Fields: kind ("transfer" default, or "token_create"); for a transfer `to`, `value`,
-    optional `token`; for a token `symbol`, `name`, `supply`, `decimals`.
+    Fields: kind ("transfer" default, "token_create", "deploy" or "call"); for a transfer `to`,
+    `value`, optional `token`; for a token `symbol`, `name`, `supply`, `decimals`; for a deploy
+    `code`, `storage`, `value`; for a call the fields of aither_call, which it runs on the head
+    state (an error if the call would trap).
     """
     _max_args(args, 1)
     spec = _arg(args, 0, "transaction object")
     if not isinstance(spec, dict):
         raise invalid_params("expected a transaction object")
     kind = spec.get("kind", "transfer")
+    if kind in ("deploy", "call"):
+        # Late import: agent_methods registers its methods through this module.
+        from node.rpc.agent_methods import estimate_agent_gas
+
+        return views.hx(await estimate_agent_gas(node, kind, spec))
     if kind == "transfer":
         token = spec.get("token") or ""
         if token and not SYMBOL_PATTERN.match(str(token)):

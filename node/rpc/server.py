@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from ledger.errors import AitherError
 from node.node import Node
+from node.rpc import agent_methods  # noqa: F401  (registers the agent methods)
 from node.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -131,7 +132,15 @@ def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Response:
-        return _json({"status": "ok", "chainId": node.chain_id, "height": node.ledger.height})
+        return _json(
+            {
+                "status": "ok",
+                "chainId": node.chain_id,
+                "height": node.ledger.height,
+                "peers": node.peer_count(),
+                "pending": len(node.mempool),
+            }
+        )
 
     @app.post("/")
     async def rpc(request: Request) -> Response:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from avm.values import from_wire, to_python
+from ledger.agents import agent_address
 from ledger.block import Block, Log, Receipt
 from ledger.chain import TxLocation
-from ledger.crypto import address_of, to_checksum_address
-from ledger.encoding import Value
-from ledger.tx import SignedTx, TokenCreate, Transfer
+from ledger.crypto import address_of, hash32, to_checksum_address
+from ledger.encoding import Value, decode
+from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 ZERO_BLOOM = "0x" + "00" * 256
 
@@ -46,6 +48,13 @@ def transaction(stx: SignedTx, where: TxLocation | None) -> dict[str, object]:
             supply=hx(payload.supply),
             decimals=payload.decimals,
         )
+    elif isinstance(payload, Deploy):
+        agent = agent_address(stx.sender, tx.nonce)
+        view.update(agent=to_checksum_address(agent), value=hx(payload.value))
+        view.update(codeId=hexbytes(hash32(payload.code)), storageEntries=len(payload.storage))
+    elif isinstance(payload, Call):
+        view.update(to=to_checksum_address(payload.agent), value=hx(payload.value))
+        view.update(entry=payload.entry, args=to_python(payload.args))
     return view
 
 
@@ -63,21 +72,35 @@ def log(entry: Log) -> dict[str, object]:
     return {"event": entry.name, "args": [_value(v) for v in entry.values]}
 
 
+def output_value(output: bytes) -> object:
+    """An agent call's return value (or a deployed agent's address) as JSON."""
+    return to_python(from_wire(decode(output)))
+
+
 def receipt(rc: Receipt, stx: SignedTx, where: TxLocation) -> dict[str, object]:
     payload = stx.tx.payload
+    to = payload.to if isinstance(payload, Transfer) else None
+    if isinstance(payload, Call):
+        to = payload.agent
+    deployed = isinstance(payload, Deploy) and rc.ok
     return {
         "transactionHash": hexbytes(rc.tx_hash),
         "blockNumber": hx(where.height),
         "blockHash": hexbytes(where.block_hash),
         "transactionIndex": hx(where.index),
         "from": to_checksum_address(stx.sender),
-        "to": to_checksum_address(payload.to) if isinstance(payload, Transfer) else None,
+        "to": None if to is None else to_checksum_address(to),
         "status": hx(rc.status),
         "gasUsed": hx(rc.gas_used),
         "fee": hx(rc.fee),
         "effectiveGasPrice": hx(stx.tx.gas_price),
         "logs": [log(entry) for entry in rc.logs],
         "error": rc.error or None,
+        "output": hexbytes(rc.output) if rc.output else None,
+        "returnValue": output_value(rc.output) if isinstance(payload, Call) and rc.ok else None,
+        "contractAddress": to_checksum_address(agent_address(stx.sender, stx.tx.nonce))
+        if deployed
+        else None,
     }
 
 

@@ -74,7 +74,13 @@ def unharmed(node: DevNode) -> Iterator[None]:
     before = [node.balance(dev_key(i).address) for i in range(10)]
     height = node.health()["height"]
     yield
-    assert node.health() == {"status": "ok", "chainId": DEV_CHAIN_ID, "height": height}
+    assert node.health() == {
+        "status": "ok",
+        "chainId": DEV_CHAIN_ID,
+        "height": height,
+        "peers": 0,
+        "pending": 0,
+    }
     assert [node.balance(dev_key(i).address) for i in range(10)] == before
 
 
@@ -381,6 +387,12 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_getBlockByHash": [UNKNOWN_HASH, False],
     "eth_getBlockByNumber": ["0x0", False],
     "eth_getBlockByHash": [UNKNOWN_HASH, False],
+    "aither_call": [{"to": address(UNTOUCHED.address), "entry": "main"}],
+    "aither_getAgent": [address(UNTOUCHED.address)],
+    "aither_getCode": [address(UNTOUCHED.address)],
+    "aither_getStorage": [address(UNTOUCHED.address), "key", False],
+    "aither_getLineage": [address(UNTOUCHED.address)],
+    "aither_traceTransaction": [UNKNOWN_HASH],
 }
 
 

@@ -1,4 +1,4 @@
-"""The node in-process: admission, block production, and the mempool journal across restarts."""
+"""The dev node in-process: admission, consensus with one validator, and the mempool journal."""
 
 import asyncio
 
@@ -8,8 +8,9 @@ from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
 from ledger.errors import InvalidTransaction, TransactionRejected
 from ledger.tx import Transaction, Transfer, TxKind
+from node.consensus_store import ConsensusStore
+from node.driver import ConsensusDriver, Schedule
 from node.node import Node
-from node.solo import SoloValidator
 
 GENESIS = dev_genesis(2)
 ALICE, BOB = dev_key(0), dev_key(1)
@@ -22,10 +23,26 @@ def raw_transfer(nonce: int, amount: int = 1, key=ALICE, chain_id=GENESIS.chain_
     return tx.signed(key).encode()
 
 
-def make_node(path, block_time: float = 0.0) -> Node:
-    ledger = Ledger(path, GENESIS)
-    validator = SoloValidator(dev_validator_key(), GENESIS.chain_id, ledger.validators())
-    return Node(ledger, validator, block_time=block_time)
+class DevChain:
+    """A node and its one-validator consensus driver, as `aither node start --dev` runs them."""
+
+    def __init__(self, path, block_time: float = 0.0) -> None:
+        self.ledger = Ledger(path, GENESIS)
+        self.store = ConsensusStore(path)
+        self.node = Node(self.ledger)
+        schedule = Schedule(empty_blocks=False, block_time=block_time)
+        self.driver = ConsensusDriver(self.node, GENESIS, self.store, dev_validator_key(), schedule)
+
+    def start(self) -> None:
+        self.node.restore_pending()
+        self.driver.start()
+
+    async def close(self, started: bool = True) -> None:
+        if started:
+            await self.driver.stop()
+        self.node.close()
+        self.store.close()
+        self.ledger.close()
 
 
 async def wait_for(condition, timeout: float = 10.0) -> None:
@@ -38,21 +55,24 @@ async def wait_for(condition, timeout: float = 10.0) -> None:
 
 @pytest.mark.asyncio
 async def test_admitted_transactions_are_committed_in_a_block(tmp_path):
-    node = make_node(tmp_path)
-    node.start()
+    chain = DevChain(tmp_path)
+    chain.start()
+    node = chain.node
     try:
         tx_hash = await node.submit(raw_transfer(0))
         await wait_for(lambda: node.ledger.receipt(tx_hash) is not None)
         assert node.ledger.height == 1 and len(node.mempool) == 0
+        certificate = node.ledger.commit_certificate(1)
+        certificate.verify(GENESIS.chain_id, node.ledger.validators())
         assert await node.submit(raw_transfer(0)) == tx_hash  # resubmitting is harmless
     finally:
-        await node.stop()
-        node.ledger.close()
+        await chain.close()
 
 
 @pytest.mark.asyncio
 async def test_bad_transactions_are_refused_with_a_reason(tmp_path):
-    node = make_node(tmp_path)
+    chain = DevChain(tmp_path)
+    node = chain.node
     try:
         with pytest.raises(InvalidTransaction, match="wrong chain id"):
             await node.submit(raw_transfer(0, chain_id=1))
@@ -66,35 +86,31 @@ async def test_bad_transactions_are_refused_with_a_reason(tmp_path):
         assert isinstance(outcomes[2], TransactionRejected)  # same nonce, same gas price
         assert len(node.mempool) == 1
     finally:
-        node.verifier.close()
-        node.ledger.close()
+        await chain.close(started=False)
 
 
 @pytest.mark.asyncio
 async def test_admitted_transactions_survive_a_restart(tmp_path):
-    node = make_node(tmp_path, block_time=3600)  # no block will be made during the test
-    hashes = [await node.submit(raw_transfer(n)) for n in range(3)]
-    node.verifier.close()
-    node.ledger.close()
+    chain = DevChain(tmp_path)  # not started: no block will be made
+    hashes = [await chain.node.submit(raw_transfer(n)) for n in range(3)]
+    await chain.close(started=False)
 
-    restarted = make_node(tmp_path)
+    restarted = DevChain(tmp_path)
     restarted.start()
     try:
         await wait_for(lambda: all(restarted.ledger.receipt(h) is not None for h in hashes))
         assert restarted.ledger.account(ALICE.address).nonce == 3
         assert restarted.ledger.pending_journal() == []
     finally:
-        await restarted.stop()
-        restarted.ledger.close()
+        await restarted.close()
 
 
 @pytest.mark.asyncio
 async def test_blocks_come_at_the_block_time_even_when_empty(tmp_path):
-    node = make_node(tmp_path, block_time=0.05)
-    node.start()
+    chain = DevChain(tmp_path, block_time=0.05)
+    chain.start()
     try:
-        await wait_for(lambda: node.ledger.height >= 3)
-        assert node.ledger.block(3).transactions == ()
+        await wait_for(lambda: chain.ledger.height >= 3)
+        assert chain.ledger.block(3).transactions == ()
     finally:
-        await node.stop()
-        node.ledger.close()
+        await chain.close()

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genesis.dev import dev_genesis, dev_key, dev_validator_key
+from genesis.dev import dev_genesis, dev_key
 from ledger.chain import Ledger
 from ledger.tx import Transaction, Transfer, TxKind
 from node.node import Node
 from node.rpc.methods import METHODS
 from node.rpc.server import create_app
-from node.solo import SoloValidator
 
 GENESIS = dev_genesis(2)
 VALID_TX = (
@@ -48,10 +47,9 @@ json_values = st.recursive(
 def endpoint(tmp_path_factory):
     loop = asyncio.new_event_loop()
     ledger = Ledger(tmp_path_factory.mktemp("fuzz"), GENESIS)
-    validator = SoloValidator(dev_validator_key(), GENESIS.chain_id, ledger.validators())
 
     async def make():
-        return Node(ledger, validator)
+        return Node(ledger)
 
     node = loop.run_until_complete(make())
     client = httpx.AsyncClient(

@@ -1,0 +1,377 @@
+"""The consensus driver: runs the pure Tendermint core (`node.consensus.core`) for one node.
+
+It feeds the core its inputs one at a time (network messages, timeouts, block checks), carries
+out the effects in the order returned (persist the signer, gossip, schedule timers, build,
+check and commit blocks) and starts each height when there is reason to. With one validator and
+no network this is the dev node: a height starts when transactions wait (or every block time),
+and the core decides it in the same call that proposes. With peers it is a testnet validator,
+and a sync loop fetches certified blocks the node missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from genesis.spec import Genesis
+from ledger.block import Block, CommitCertificate
+from ledger.chain import PendingBlock
+from ledger.crypto import SigningKey, address_of
+from ledger.errors import AitherError, DecodeError, InvalidBlock
+from node.consensus.core import (
+    Broadcast,
+    Consensus,
+    Decide,
+    Effect,
+    PersistSigner,
+    RecordEvidence,
+    RequestProposal,
+    ScheduleTimeout,
+    TimeoutConfig,
+    TimeoutKind,
+    ValidateBlock,
+)
+from node.consensus.messages import Evidence, Proposal, Vote
+from node.consensus.signer import SignerGuard
+from node.consensus.validators import ValidatorSet
+from node.consensus_store import ConsensusStore
+from node.node import Node
+
+log = logging.getLogger("aither.consensus")
+
+Input = Callable[[], list[Effect] | Awaitable[list[Effect]]]
+MAX_BODIES = 64  # block bodies held for the current height (a byzantine proposer could spam)
+MAX_CLOCK_DRIFT = 30  # seconds a proposed block's timestamp may run ahead of our clock
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When heights start: `empty_blocks` (testnet: every commit timeout) or on demand (dev)."""
+
+    empty_blocks: bool
+    block_time: float = 0.0  # dev: also start a height this often even without transactions
+
+
+class Broadcaster:
+    """What the driver needs of the network; the dev node has none."""
+
+    async def publish_message(self, data: bytes) -> None: ...
+    async def publish_block(self, block: Block) -> None: ...
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        node: Node,
+        genesis: Genesis,
+        store: ConsensusStore,
+        key: SigningKey | None,
+        schedule: Schedule,
+        network: Broadcaster | None = None,
+    ) -> None:
+        self.node = node
+        self.ledger = node.ledger
+        self.genesis = genesis
+        self.store = store
+        self.schedule = schedule
+        self.network = network
+        params = genesis.consensus
+        self.timeouts = TimeoutConfig(
+            params.propose_ms,
+            params.prevote_ms,
+            params.precommit_ms,
+            params.delta_ms,
+            params.commit_ms,
+        )
+        signer = None
+        if key is not None:
+            saved = store.signer_state()
+            signer = SignerGuard(key) if saved is None else SignerGuard.from_bytes(key, saved)
+        self.key = key
+        self.core = Consensus(genesis.chain_id, signer, self.timeouts)
+        self.validators = self._validators_at(self.ledger.height + 1)
+        self._inputs: asyncio.Queue[Input | None] = asyncio.Queue()
+        self._bodies: dict[bytes, Block] = {}  # current height's block bodies by hash
+        self._executed: dict[bytes, PendingBlock] = {}  # checked blocks ready to commit
+        self._awaiting: set[bytes] = set()  # hashes the core asked to check, body not yet here
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._height_started = False
+        self._started_at = time.perf_counter()
+        self._last_progress = time.monotonic()
+
+    @property
+    def height(self) -> int:
+        """The height being decided."""
+        return self.ledger.height + 1
+
+    # Lifecycle
+
+    def start(self) -> None:
+        for raw in self.store.bodies(self.height):
+            self._keep_body(Block.decode(raw))
+        self._tasks.append(asyncio.create_task(self._run(), name="consensus"))
+        self._start_height_when_due()
+
+    async def stop(self) -> None:
+        """Finish the input being handled (a block being committed completes), then stop."""
+        await self._inputs.put(None)
+        for timer in self._timers:
+            timer.cancel()
+        for task in self._tasks[1:]:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def submit(self, item: Input) -> None:
+        """Queue an input for the core; inputs run one at a time, in order."""
+        self._inputs.put_nowait(item)
+
+    # Network inputs (already screened by the topic validators)
+
+    def on_message(self, message: Proposal | Vote | Evidence) -> None:
+        if isinstance(message, Proposal):
+            self.submit(lambda: self.core.on_proposal(message))
+        elif isinstance(message, Vote):
+            self.submit(lambda: self.core.on_vote(message))
+        else:
+            self.submit(lambda: self._evidence(message))
+
+    def on_block_body(self, block: Block) -> None:
+        self.submit(lambda: self._body_arrived(block))
+
+    def rebroadcast_if_stalled(self, after: float = 1.0) -> None:
+        if self._height_started and time.monotonic() - self._last_progress > after:
+            self._last_progress = time.monotonic()
+            self.submit(self.core.rebroadcast)
+
+    # The loop
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._inputs.get()
+            if item is None:
+                return
+            try:
+                effects = item()
+                if asyncio.iscoroutine(effects):
+                    effects = await effects
+                await self._carry_out(effects)
+            except Exception:
+                log.exception("consensus input failed at height %d", self.height)
+
+    async def _carry_out(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, PersistSigner):
+                await asyncio.to_thread(self.store.save_signer_state, effect.state)
+            elif isinstance(effect, Broadcast):
+                self._last_progress = time.monotonic()
+                await self._broadcast(effect.message)
+            elif isinstance(effect, ScheduleTimeout):
+                self._schedule_timeout(effect)
+            elif isinstance(effect, RequestProposal):
+                await self._propose(effect.height, effect.round)
+            elif isinstance(effect, ValidateBlock):
+                await self._validate(effect.height, effect.block_hash)
+            elif isinstance(effect, Decide):
+                await self._commit(
+                    effect.height, effect.round, effect.block_hash, effect.certificate
+                )
+            elif isinstance(effect, RecordEvidence):
+                await self._evidence(effect.evidence)
+
+    async def _broadcast(self, message: Proposal | Vote | Evidence) -> None:
+        if self.network is None:
+            return
+        if isinstance(message, Proposal) and message.block_hash in self._bodies:
+            await self.network.publish_block(self._bodies[message.block_hash])
+        await self.network.publish_message(message.encode())
+
+    def _schedule_timeout(self, effect: ScheduleTimeout) -> None:
+        kind, height, round_ = effect.kind, effect.height, effect.round
+
+        def fire(kind: TimeoutKind = kind) -> None:
+            self.submit(lambda: self.core.on_timeout(kind, height, round_))
+
+        loop = asyncio.get_running_loop()
+        self._timers = [t for t in self._timers if not t.cancelled()][-64:]
+        self._timers.append(loop.call_later(effect.duration_ms / 1000, fire))
+
+    # Heights
+
+    def _start_height_when_due(self) -> None:
+        self._height_started = False
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(self._wait_then_start(), name="next-height"))
+
+    async def _wait_then_start(self) -> None:
+        if self.schedule.empty_blocks:
+            await asyncio.sleep(self.timeouts.commit_ms / 1000)
+        else:
+            await self._wait_for_work()
+        height, validators = self.height, self.validators
+        self.submit(lambda: self._start_height(height, validators))
+
+    async def _wait_for_work(self) -> None:
+        deadline = None
+        if self.schedule.block_time > 0:
+            deadline = self._started_at + self.schedule.block_time
+        while not self.node.has_ready():
+            self.node.work.clear()
+            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            try:
+                await asyncio.wait_for(self.node.work.wait(), timeout)
+            except TimeoutError:
+                return
+
+    def _start_height(self, height: int, validators: ValidatorSet) -> list[Effect]:
+        if height != self.height or self._height_started:
+            return []  # sync moved the head meanwhile; a newer start is on its way
+        self._height_started = True
+        self._started_at = time.perf_counter()
+        self._last_progress = time.monotonic()
+        return self.core.start_height(height, validators)
+
+    async def _propose(self, height: int, round_: int) -> None:
+        if height != self.height:
+            return
+        candidates = self.node.ready()
+        pending = await asyncio.to_thread(
+            self.ledger.build_block,
+            candidates,
+            int(time.time()),
+            address_of(self.key.pubkey) if self.key else bytes(20),
+            self.ledger.commit_certificate(height - 1),
+        )
+        block = pending.block
+        await asyncio.to_thread(self.store.save_body, block)
+        self._keep_body(block)
+        self._executed[block.hash] = pending
+        self.submit(lambda: self.core.propose(height, round_, block.hash))
+
+    async def _validate(self, height: int, block_hash: bytes) -> None:
+        if height != self.height:
+            return
+        if block_hash in self._executed:
+            self.submit(lambda: self.core.on_validity(height, block_hash, True))
+            return
+        block = self._bodies.get(block_hash)
+        if block is None:
+            self._awaiting.add(block_hash)
+            return
+        valid = await self._execute(block)
+        self.submit(lambda: self.core.on_validity(height, block_hash, valid))
+
+    async def _execute(self, block: Block) -> bool:
+        if block.header.timestamp > time.time() + MAX_CLOCK_DRIFT:
+            log.info("rejected block %s: timestamp in the future", block.hash.hex()[:16])
+            return False
+        try:
+            pending = await asyncio.to_thread(self.ledger.execute_block, block)
+        except (InvalidBlock, DecodeError, AitherError) as exc:
+            log.info("rejected block %d %s: %s", block.height, block.hash.hex()[:16], exc)
+            return False
+        self._executed[block.hash] = pending
+        await asyncio.to_thread(self.store.save_body, block)
+        return True
+
+    async def _body_arrived(self, block: Block) -> list[Effect]:
+        if block.height != self.height or block.hash in self._bodies:
+            return []
+        self._keep_body(block)
+        if block.hash not in self._awaiting:
+            return []
+        self._awaiting.discard(block.hash)
+        valid = await self._execute(block)
+        return self.core.on_validity(block.height, block.hash, valid)
+
+    def _keep_body(self, block: Block) -> None:
+        if len(self._bodies) < MAX_BODIES and block.height == self.height:
+            self._bodies[block.hash] = block
+
+    async def _commit(
+        self, height: int, round_: int, block_hash: bytes, certificate: CommitCertificate
+    ) -> None:
+        pending = self._executed.get(block_hash)
+        if pending is None or height != self.height:
+            log.error("decided block %d %s is not at hand", height, block_hash.hex()[:16])
+            return
+        await asyncio.to_thread(self.ledger.commit, pending, certificate)
+        self._advance(pending, round_)
+
+    def _advance(self, pending: PendingBlock, round_: int) -> None:
+        """After a block is written (by consensus or by sync): move to the next height."""
+        height = pending.block.height
+        self.node.committed(pending, round_, time.perf_counter() - self._started_at)
+        self.validators = self._validators_at(height + 1)
+        self._bodies.clear()
+        self._executed.clear()
+        self._awaiting.clear()
+        self.store.forget_bodies_below(height + 1)
+        self._start_height_when_due()
+
+    # Validator sets: genesis for height 1, then advanced once per height
+
+    def _validators_at(self, height: int) -> ValidatorSet:
+        stored = self.store.latest_validators(height)
+        if stored is None:
+            powers = {v.pubkey: v.power for v in self.genesis.validators}
+            known, validators = 1, ValidatorSet.from_powers(powers)
+        else:
+            known, validators = stored
+        for _ in range(known, height):
+            validators = validators.advance()
+        if known != height:
+            self.store.save_validators(height, validators)
+        return validators
+
+    # Evidence
+
+    async def _evidence(self, evidence: Evidence) -> list[Effect]:
+        if await asyncio.to_thread(self.store.save_evidence, evidence):
+            offender = address_of(evidence.offender)
+            log.warning(
+                "evidence: validator %s equivocated at height %d", offender.hex(), evidence.height
+            )
+            if self.network is not None:
+                await self.network.publish_message(evidence.encode())
+        return []
+
+    # Sync: blocks certified by others, applied in order
+
+    async def apply_synced(self, block: Block, certificate: CommitCertificate) -> bool:
+        """Verify a block fetched from a peer against its certificate and commit it.
+
+        Returns False (and commits nothing) unless it is the next block and its certificate
+        carries more than 2/3 of the height's voting power.
+        """
+        done = asyncio.get_running_loop().create_future()
+
+        async def apply() -> list[Effect]:
+            try:
+                done.set_result(await self._apply_synced(block, certificate))
+            except Exception as exc:
+                done.set_exception(exc)
+            return []
+
+        self.submit(apply)
+        return await done
+
+    async def _apply_synced(self, block: Block, certificate: CommitCertificate) -> bool:
+        if block.height != self.height:
+            return False
+        if certificate.block_hash != block.hash or certificate.height != block.height:
+            raise InvalidBlock("the certificate is for another block")
+        certificate.verify(self.genesis.chain_id, self.validators.powers)
+        pending = self._executed.get(block.hash)
+        if pending is None:
+            pending = await asyncio.to_thread(self.ledger.execute_block, block)
+        await asyncio.to_thread(self.ledger.commit, pending, certificate)
+        log.info("block %d synced from a peer", block.height)
+        self._advance(pending, certificate.round)
+        return True

@@ -1,0 +1,205 @@
+"""The node on the network: three gossip topics (transactions, blocks, consensus) and sync.
+
+Everything that arrives is screened on the p2p thread before it is relayed (size, chain id,
+signatures and validator membership for consensus, structure for blocks and transactions) and
+then handed to the node on its asyncio loop. Transactions are gossiped in batches; consensus
+messages travel in an envelope with a sequence number so that a re-sent vote is not mistaken by
+gossip for one already seen; blocks the node missed are fetched with their certificates by sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+
+from ledger.block import Block, CommitCertificate
+from ledger.encoding import decode, encode
+from ledger.errors import AitherError, DecodeError
+from ledger.tx import MAX_TX_SIZE, SignedTx
+from node.consensus.admission import Verdict as Admit
+from node.consensus.admission import admit
+from node.driver import ConsensusDriver
+from node.node import Node
+from p2p.errors import P2PError
+from p2p.gossip import Gossip, TopicKind, Verdict, topic_name
+from p2p.host import P2PHost
+from p2p.reqresp import SyncProtocol
+
+log = logging.getLogger("aither.network")
+
+TX_BATCH = 256  # transactions per gossip message
+TX_FLUSH_SECONDS = 0.02
+SYNC_INTERVAL = 1.0
+SYNC_BATCH = 64
+_VERDICTS = {
+    Admit.ACCEPT: Verdict.ACCEPT,
+    Admit.REJECT: Verdict.REJECT,
+    Admit.IGNORE: Verdict.IGNORE,
+}
+
+
+class NodeNetwork:
+    def __init__(self, host: P2PHost, node: Node, driver: ConsensusDriver) -> None:
+        self.host = host
+        self.node = node
+        self.driver = driver
+        self.chain_id = node.chain_id
+        self.gossip = Gossip(host)
+        self.sync = SyncProtocol(host, self._status, self._blocks)
+        self._topics = {kind: topic_name(self.chain_id, kind) for kind in TopicKind}
+        # Start the sequence from the clock so a restarted node's envelopes are new to gossip.
+        self._sequence = itertools.count(time.time_ns())
+        self._outgoing_txs: list[bytes] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        driver.network = self
+        node.on_admitted(self._queue_txs)
+        node.peer_count = lambda: len(host.peers())
+
+    async def start(self) -> None:
+        await self.gossip.subscribe(
+            self._topics[TopicKind.CONSENSUS], self._on_consensus, self._check_consensus
+        )
+        await self.gossip.subscribe(
+            self._topics[TopicKind.BLOCKS], self._on_block, self._check_block
+        )
+        await self.gossip.subscribe(self._topics[TopicKind.TXS], self._on_txs, self._check_txs)
+        await self.host.start()
+        self._tasks = [
+            asyncio.create_task(self._flush_txs_forever(), name="tx-gossip"),
+            asyncio.create_task(self._sync_forever(), name="sync"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.host.stop()
+
+    # Broadcaster (what the driver sends)
+
+    async def publish_message(self, data: bytes) -> None:
+        await self._publish(TopicKind.CONSENSUS, encode([next(self._sequence), data]))
+
+    async def publish_block(self, block: Block) -> None:
+        await self._publish(TopicKind.BLOCKS, block.encode())
+
+    async def _publish(self, kind: TopicKind, data: bytes) -> None:
+        try:
+            await self.gossip.publish(self._topics[kind], data)
+        except P2PError as exc:
+            log.warning("could not gossip on %s: %s", kind.value, exc)
+
+    # Consensus messages
+
+    def _check_consensus(self, data: bytes, peer: str) -> Verdict:
+        try:
+            _, message = _envelope(data)
+        except DecodeError:
+            return Verdict.REJECT
+        verdict = admit(message, self.chain_id, self.driver.validators, self.driver.height)
+        return _VERDICTS[verdict.verdict]
+
+    def _on_consensus(self, data: bytes, peer: str) -> None:
+        _, message = _envelope(data)
+        verdict = admit(message, self.chain_id, self.driver.validators, self.driver.height)
+        if verdict.verdict is Admit.ACCEPT and verdict.message is not None:
+            self.driver.on_message(verdict.message)
+
+    # Block bodies of proposals
+
+    def _check_block(self, data: bytes, peer: str) -> Verdict:
+        try:
+            block = Block.decode(data)
+        except DecodeError:
+            return Verdict.REJECT
+        if block.header.chain_id != self.chain_id:
+            return Verdict.REJECT
+        return Verdict.ACCEPT if block.height == self.driver.height else Verdict.IGNORE
+
+    def _on_block(self, data: bytes, peer: str) -> None:
+        self.driver.on_block_body(Block.decode(data))
+
+    # Transactions: batched both ways; admission checks every signature
+
+    def _queue_txs(self, txs: list[SignedTx]) -> None:
+        self._outgoing_txs.extend(stx.raw for stx in txs)
+
+    async def _flush_txs_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TX_FLUSH_SECONDS)
+            while self._outgoing_txs:
+                batch = self._outgoing_txs[:TX_BATCH]
+                del self._outgoing_txs[:TX_BATCH]
+                await self._publish(TopicKind.TXS, encode(batch))
+            self.driver.rebroadcast_if_stalled()
+
+    def _check_txs(self, data: bytes, peer: str) -> Verdict:
+        try:
+            txs = decode(data)
+        except DecodeError:
+            return Verdict.REJECT
+        well_formed = (
+            isinstance(txs, list)
+            and 0 < len(txs) <= TX_BATCH
+            and all(isinstance(t, bytes) and len(t) <= MAX_TX_SIZE for t in txs)
+        )
+        return Verdict.ACCEPT if well_formed else Verdict.REJECT
+
+    async def _on_txs(self, data: bytes, peer: str) -> None:
+        raws = decode(data)
+        assert isinstance(raws, list)
+        await self.node.submit_many(raws, gossip=False)
+
+    # Sync: serve our blocks with their certificates; fetch what we miss
+
+    def _status(self) -> bytes:
+        head = self.node.ledger.head
+        return encode([head.height, head.hash])
+
+    def _blocks(self, start: int, count: int) -> list[bytes]:
+        ledger = self.node.ledger
+        found = []
+        for height in range(start, min(start + count, ledger.height + 1)):
+            block, certificate = ledger.block(height), ledger.commit_certificate(height)
+            if block is None or certificate is None:
+                break
+            found.append(encode([block.encode(), certificate.to_value()]))
+        return found
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
+            for peer in self.host.peers():
+                try:
+                    await self._sync_from(peer)
+                except (P2PError, AitherError, ValueError) as exc:
+                    log.info("sync from %s failed: %s", peer[-8:], exc)
+
+    async def _sync_from(self, peer: str) -> None:
+        height, _ = decode(await self.sync.request_status(peer))
+        while isinstance(height, int) and height >= self.driver.height:
+            items = await self.sync.request_blocks(peer, self.driver.height, SYNC_BATCH)
+            if not items:
+                return
+            for item in items:
+                raw_block, raw_certificate = decode(item)
+                block = Block.decode(raw_block)
+                certificate = CommitCertificate.from_value(raw_certificate)
+                if not await self.driver.apply_synced(block, certificate):
+                    return
+
+
+def _envelope(data: bytes) -> tuple[int, bytes]:
+    value = decode(data, 2048)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not isinstance(value[0], int)
+        or not isinstance(value[1], bytes)
+    ):
+        raise DecodeError("a consensus envelope is [sequence, message]")
+    return value[0], value[1]
