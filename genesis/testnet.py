@@ -16,7 +16,6 @@ from genesis.dev import DEV_BALANCE, DEV_TIMESTAMP, dev_key
 from genesis.keyfile import write_key_file
 from genesis.spec import Allocation, ConsensusParams, Genesis, GenesisError, Validator
 from ledger.crypto import SigningKey
-from p2p.host import peer_id_from_seed
 
 TESTNET_CHAIN_ID = 7332
 
@@ -55,6 +54,8 @@ def new_testnet(
     The pre-funded accounts are the dev accounts (public keys, as on the dev chain), so
     `aither wallet --dev-account N` works against the testnet too.
     """
+    from p2p.host import peer_id_from_seed  # libp2p takes ~0.7 s to import: only when needed
+
     if validators < 1:
         raise GenesisError("a testnet needs at least one validator")
     if (out / "genesis.json").exists():

@@ -1,11 +1,13 @@
-"""`aither`: the command line. Sub-commands: node, wallet, avm."""
+"""`aither`: the command line. Sub-commands: node, wallet, genesis, testnet, avm."""
 
 from __future__ import annotations
 
 import typer
 
+from avm.cli import app as avm_app
 from genesis.cli import app as genesis_app
 from node.cli_node import app as node_app
+from node.cli_testnet import app as testnet_app
 from wallet.cli import app as wallet_app
 
 app = typer.Typer(
@@ -18,10 +20,5 @@ app = typer.Typer(
 app.add_typer(node_app, name="node")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(genesis_app, name="genesis")
-
-try:  # the AVM's commands, once its package provides them
-    from avm.cli import app as avm_app
-except ImportError:  # pragma: no cover - until avm/cli.py lands
-    avm_app = None
-if avm_app is not None:
-    app.add_typer(avm_app, name="avm", help="Assemble, disassemble and run AVM programs.")
+app.add_typer(testnet_app, name="testnet")
+app.add_typer(avm_app, name="avm", help="Assemble, disassemble and run AVM programs.")
