@@ -31,6 +31,9 @@ def new(
     accounts: Annotated[int, typer.Option("--accounts", min=0, max=1000)] = 10,
     base_port: Annotated[int, typer.Option("--base-port", help="First libp2p port.")] = 26656,
     rpc_base_port: Annotated[int, typer.Option("--rpc-base-port", help="First RPC port.")] = 8545,
+    docker: Annotated[
+        bool, typer.Option("--docker", help="Peers by container name (node0..), all interfaces.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Write validator keys, node keys, genesis.json and a config.toml per node."""
@@ -42,6 +45,7 @@ def new(
             accounts=accounts,
             base_port=base_port,
             rpc_base_port=rpc_base_port,
+            docker=docker,
         )
     except (AitherError, OSError) as exc:
         err.print(f"error: {exc}")
@@ -52,7 +56,7 @@ def new(
             "config": str(node.config),
             "peerId": node.peer_id,
             "p2p": node.multiaddr,
-            "rpc": f"http://127.0.0.1:{node.rpc_port}",
+            "rpc": f"http://{node.hostname or '127.0.0.1'}:{node.rpc_port}",
             "validator": to_checksum_address(node.validator_address),
         }
         for node in nodes

@@ -28,6 +28,7 @@ class TestnetNode:
     p2p_port: int
     rpc_port: int
     validator_address: bytes
+    hostname: str | None = None  # containers reach each other by name; None = loopback
 
     @property
     def config(self) -> Path:
@@ -35,7 +36,8 @@ class TestnetNode:
 
     @property
     def multiaddr(self) -> str:
-        return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.peer_id}"
+        where = "/ip4/127.0.0.1" if self.hostname is None else f"/dns4/{self.hostname}"
+        return f"{where}/tcp/{self.p2p_port}/p2p/{self.peer_id}"
 
 
 def new_testnet(
@@ -46,13 +48,14 @@ def new_testnet(
     accounts: int = 10,
     base_port: int = 26656,
     rpc_base_port: int = 8545,
-    host: str = "127.0.0.1",
     consensus: ConsensusParams | None = None,
+    docker: bool = False,
 ) -> tuple[Genesis, list[TestnetNode]]:
     """Write a testnet of `validators` nodes into `out`, which must not hold one already.
 
     The pre-funded accounts are the dev accounts (public keys, as on the dev chain), so
-    `aither wallet --dev-account N` works against the testnet too.
+    `aither wallet --dev-account N` works against the testnet too. With `docker`, every node
+    listens on all interfaces on the same ports and finds its peers by container name (nodeI).
     """
     from p2p.host import peer_id_from_seed  # libp2p takes ~0.7 s to import: only when needed
 
@@ -74,9 +77,10 @@ def new_testnet(
             name=f"node{i}",
             directory=out / f"node{i}",
             peer_id=peer_id_from_seed(node_key.seed),
-            p2p_port=base_port + i,
-            rpc_port=rpc_base_port + i,
+            p2p_port=base_port if docker else base_port + i,
+            rpc_port=rpc_base_port if docker else rpc_base_port + i,
             validator_address=validator.address,
+            hostname=f"node{i}" if docker else None,
         )
         for i, (validator, node_key) in enumerate(keys)
     ]
@@ -87,7 +91,7 @@ def new_testnet(
         write_key_file(node.directory / "validator_key.json", validator, "validator")
         write_key_file(node.directory / "node_key.json", node_key, "node")
         peers = [other.multiaddr for other in nodes if other is not node]
-        node.config.write_text(_config_toml(node, peers, host))
+        node.config.write_text(_config_toml(node, peers, "0.0.0.0" if docker else "127.0.0.1"))
     return genesis, nodes
 
 
@@ -100,7 +104,6 @@ genesis = "../genesis.json"
 data_dir = "data"
 validator_key = "validator_key.json"
 node_key = "node_key.json"
-log_file = "node.log"
 
 [rpc]
 host = "{host}"

@@ -30,7 +30,6 @@ class NodeConfig:
     rpc_port: int
     p2p_listen: tuple[str, ...]
     bootstrap: tuple[str, ...]
-    log_file: Path | None
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -55,7 +54,6 @@ class NodeConfig:
             return Path(os.path.normpath(base / str(value)))
 
         validator = field(node, "validator_key", str, "node", "")
-        log_file = field(node, "log_file", str, "node", "")
         listen = field(p2p, "listen", list, "p2p", [])
         bootstrap = field(p2p, "bootstrap", list, "p2p", [])
         port = field(rpc, "port", int, "rpc", 8545)
@@ -73,5 +71,4 @@ class NodeConfig:
             rpc_port=port,
             p2p_listen=tuple(str(a) for a in listen),  # type: ignore[union-attr]
             bootstrap=tuple(str(a) for a in bootstrap),  # type: ignore[union-attr]
-            log_file=rel(log_file) if log_file else None,
         )
