@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+from solo import SoloValidator
 
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger.block import Block
@@ -13,7 +14,6 @@ from ledger.merkle import verify_proof
 from ledger.state import ACCOUNT
 from ledger.transition import intrinsic_gas
 from ledger.tx import SignedTx, TokenCreate, Transaction, Transfer, TxKind, decode_transaction
-from node.solo import SoloValidator
 
 GENESIS = dev_genesis(3)
 ALICE, BOB, CAROL = (dev_key(i) for i in range(3))
