@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
 from ledger.errors import AitherError
@@ -28,6 +28,7 @@ from node.rpc.errors import (
     RpcError,
 )
 from node.rpc.methods import METHODS, SEND_RAW_TRANSACTION, raw_transaction_param, rejected
+from node.rpc.ws import Subscriptions, serve_websocket
 
 log = logging.getLogger("aither.rpc")
 
@@ -129,6 +130,12 @@ def _raw_transaction(call: object) -> bytes | None:
 def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
     limits = limits or RpcLimits()
     app = FastAPI(title="Aither JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
+
+    subscriptions = Subscriptions(node)
+
+    @app.websocket("/ws")
+    async def websocket(socket: WebSocket) -> None:
+        await serve_websocket(socket, node, subscriptions, dispatch)
 
     @app.get("/health")
     async def health() -> Response:

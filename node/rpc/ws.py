@@ -1,0 +1,188 @@
+"""JSON-RPC over WebSocket on `/ws`: every HTTP method, plus subscriptions.
+
+`aither_subscribe("newHeads")` pushes each committed block's header; `aither_subscribe(
+"receipts", address)` pushes the receipt of every transaction that touches `address`.
+`aither_unsubscribe(id)` ends one. Notifications have Ethereum's shape:
+`{"jsonrpc": "2.0", "method": "aither_subscription", "params": {"subscription": id, "result": …}}`.
+
+A client that cannot keep up (its queue of notifications fills) is disconnected rather than
+allowed to hold memory: it can reconnect and read what it missed over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from ledger.chain import TxLocation
+from ledger.tx import Transfer, decode_transaction
+from node.node import BlockCommitted, Node
+from node.rpc import params, views
+from node.rpc.errors import INVALID_PARAMS, PARSE_ERROR, RpcError
+
+log = logging.getLogger("aither.rpc")
+
+MAX_SUBSCRIPTIONS = 32  # per connection
+QUEUE_SIZE = 1024  # notifications waiting per connection
+MAX_MESSAGE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    kind: str
+    address: bytes | None = None
+
+
+class Subscriptions:
+    """The node's subscribers: one queue per connection, filled from the block listener."""
+
+    def __init__(self, node: Node) -> None:
+        self._connections: dict[int, tuple[asyncio.Queue[str | None], dict[str, Subscription]]] = {}
+        self._ids = itertools.count(1)
+        node.on_block(self._on_block)
+
+    def open(self) -> tuple[int, asyncio.Queue[str | None]]:
+        handle = next(self._ids)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        self._connections[handle] = (queue, {})
+        return handle, queue
+
+    def close(self, handle: int) -> None:
+        self._connections.pop(handle, None)
+
+    def subscribe(self, handle: int, args: list[object]) -> str:
+        _, subs = self._connections[handle]
+        if len(subs) >= MAX_SUBSCRIPTIONS:
+            raise RpcError(
+                INVALID_PARAMS, f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+            )
+        kind = args[0] if args else None
+        if kind == "newHeads":
+            sub = Subscription(hex(next(self._ids)), "newHeads")
+        elif kind == "receipts":
+            if len(args) != 2:
+                raise RpcError(INVALID_PARAMS, 'invalid params: "receipts" takes an address')
+            sub = Subscription(hex(next(self._ids)), "receipts", params.address(args[1]))
+        else:
+            raise RpcError(
+                INVALID_PARAMS,
+                f'invalid params: cannot subscribe to {kind!r} ("newHeads", "receipts")',
+            )
+        subs[sub.id] = sub
+        return sub.id
+
+    def unsubscribe(self, handle: int, subscription: object) -> bool:
+        _, subs = self._connections[handle]
+        return subs.pop(str(subscription), None) is not None
+
+    def _on_block(self, event: BlockCommitted) -> None:
+        if not self._connections:
+            return
+        block = event.block
+        head = views.block(block, [], len(block.encode()))
+        touched: dict[bytes, list[dict[str, object]]] = {}
+        for index, (raw, receipt) in enumerate(
+            zip(block.transactions, event.receipts, strict=True)
+        ):
+            stx = decode_transaction(raw)
+            view = views.receipt(receipt, stx, TxLocation(block.height, index, block.hash))
+            payload = stx.tx.payload
+            for party in {stx.sender, payload.to if isinstance(payload, Transfer) else stx.sender}:
+                touched.setdefault(party, []).append(view)
+        for handle, (queue, subs) in list(self._connections.items()):
+            for sub in subs.values():
+                results = [head] if sub.kind == "newHeads" else touched.get(sub.address or b"", [])
+                for result in results:
+                    self._push(handle, queue, sub.id, result)
+
+    def _push(
+        self, handle: int, queue: asyncio.Queue[str | None], sub_id: str, result: object
+    ) -> None:
+        message = {
+            "jsonrpc": "2.0",
+            "method": "aither_subscription",
+            "params": {"subscription": sub_id, "result": result},
+        }
+        try:
+            queue.put_nowait(json.dumps(message, separators=(",", ":")))
+        except asyncio.QueueFull:
+            log.info("websocket client %d fell behind; disconnecting it", handle)
+            self.close(handle)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+
+Answer = dict[str, object] | None
+Dispatch = Callable[[Node, object], Awaitable[Answer]]
+
+
+async def serve_websocket(
+    websocket: WebSocket, node: Node, subscriptions: Subscriptions, dispatch: Dispatch
+) -> None:
+    """Answer JSON-RPC calls on one connection (with `dispatch`, as over HTTP) and push its
+    subscriptions' notifications, until the client goes away."""
+    await websocket.accept()
+    handle, queue = subscriptions.open()
+
+    async def pump() -> None:
+        while (message := await queue.get()) is not None:
+            await websocket.send_text(message)
+        await websocket.close(code=1008, reason="too slow: notifications dropped")
+
+    sender = asyncio.create_task(pump())
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if len(text) > MAX_MESSAGE:
+                await _send(websocket, _error(None, RpcError(PARSE_ERROR, "message too large")))
+                continue
+            try:
+                call = json.loads(text)
+            except ValueError:
+                await _send(websocket, _error(None, RpcError(PARSE_ERROR, "parse error: not JSON")))
+                continue
+            await _send(websocket, await _answer(call, handle, node, subscriptions, dispatch))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        subscriptions.close(handle)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+
+
+async def _answer(
+    call: object, handle: int, node: Node, subscriptions: Subscriptions, dispatch: Dispatch
+) -> Answer:
+    if isinstance(call, dict) and call.get("method") in ("aither_subscribe", "aither_unsubscribe"):
+        request_id = call.get("id")
+        args = call.get("params", [])
+        try:
+            if not isinstance(args, list):
+                raise RpcError(INVALID_PARAMS, "invalid params: pass params as a list")
+            if call["method"] == "aither_subscribe":
+                result: object = subscriptions.subscribe(handle, args)
+            else:
+                result = subscriptions.unsubscribe(handle, args[0] if args else None)
+        except RpcError as exc:
+            return _error(request_id, exc)
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+    return await dispatch(node, call)
+
+
+def _error(request_id: object, error: RpcError) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+async def _send(websocket: WebSocket, answer: dict[str, object] | None) -> None:
+    if answer is not None:
+        await websocket.send_text(json.dumps(answer, separators=(",", ":")))
