@@ -1,4 +1,4 @@
-"""`aither`: the command line. Sub-commands: node, wallet, genesis, testnet, avm."""
+"""`aither`: the command line. Sub-commands: node, wallet, genesis, testnet, avm, council."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from avm.cli import app as avm_app
 from genesis.cli import app as genesis_app
 from node.cli_node import app as node_app
 from node.cli_testnet import app as testnet_app
+from node.council.cli import app as council_app
 from wallet.cli import app as wallet_app
 
 app = typer.Typer(
@@ -21,4 +22,5 @@ app.add_typer(node_app, name="node")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(genesis_app, name="genesis")
 app.add_typer(testnet_app, name="testnet")
+app.add_typer(council_app, name="council", help="Review code-change proposals as a council member.")
 app.add_typer(avm_app, name="avm", help="Assemble, disassemble and run AVM programs.")
