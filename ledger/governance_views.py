@@ -1,0 +1,280 @@
+"""Read-only views of governance state for RPC, the CLI and the reviewer service.
+
+Each view has `to_json()`: camelCase names, ids and code ids as 0x-hex, addresses EIP-55,
+heights and gas (milligas) and weights as JSON integers, amounts as 0x-hex quantities (as
+`eth_getBalance`), ratios in ppm. No floats. Shapes are in each `to_json` docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avm.disassembler import disassemble_region
+from ledger.crypto import to_checksum_address
+from ledger.governance import (
+    AgentCode,
+    LineageEdge,
+    Store,
+    agent_proposal_ids,
+    current_tally,
+    lineage_edges,
+    load_council,
+    load_params,
+    load_proposal,
+    load_votes,
+    proposal_count,
+    proposal_id_at,
+)
+from ledger.governance_types import (
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    CouncilMember,
+    GovernanceParams,
+    ParamsChangeSpec,
+    Proposal,
+    RevertSpec,
+    Role,
+    Status,
+    Tally,
+    Vote,
+)
+
+
+def _hex(raw: bytes | None) -> str | None:
+    return None if raw is None else "0x" + raw.hex()
+
+
+def _address(raw: bytes | None) -> str | None:
+    return None if raw is None else to_checksum_address(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class VoteView:
+    vote: Vote
+    role: Role | None  # None: no longer on the council
+    role_name: str
+    weight: int  # as fixed at the proposal's submission
+
+    def to_json(self) -> dict[str, object]:
+        """{member, role, roleName, weight, choice, explanation, height}"""
+        return {
+            "member": to_checksum_address(self.vote.member),
+            "role": None if self.role is None else self.role.value,
+            "roleName": self.role_name,
+            "weight": self.weight,
+            "choice": self.vote.choice.value,
+            "explanation": self.vote.explanation,
+            "height": self.vote.height,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    proposal: Proposal
+    tally: Tally  # final, or the votes so far
+    votes: tuple[VoteView, ...]
+    old_ir: str | None  # the region's body before the change (None when unknown)
+    new_ir: str | None  # the region's body the proposal brings
+
+    def to_json(self) -> dict[str, object]:
+        """The whole record, for `aither_getProposal` and the reviewer service:
+
+        {id, number, kind ("code"|"params"|"council"|"revert"), status ("submitted"|"voting"|
+         "passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|"failed"), emergency,
+         proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
+         enactHeight, closedHeight, baseCodeId, newCodeId, enactedCodeId, snapshot,
+         oldIr, newIr, tests,
+         params (GovernanceParams.to_json, for "params") | null,
+         council: {add: [{address, role, roleName}], remove: [address]} | null,
+         sandbox: [{test, passed, gasBefore, gasAfter, reason}],
+         tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
+                 quorumPpm, thresholdPpm, vetoPpm, final},
+         votes: [VoteView.to_json], revertedBy, undoes: [id], reason}
+        Heights not reached yet are null.
+        """
+        p = self.proposal
+        spec = p.spec
+        tests = spec.tests_ir if isinstance(spec, CodeChangeSpec) else ""
+        council = None
+        if isinstance(spec, CouncilChangeSpec):
+            council = {
+                "add": [
+                    {
+                        "address": to_checksum_address(m.address),
+                        "role": m.role.value,
+                        "roleName": m.role_name or m.role.value,
+                    }
+                    for m in spec.add
+                ],
+                "remove": [to_checksum_address(a) for a in spec.remove],
+            }
+        t = self.tally
+        return {
+            "id": _hex(p.id),
+            "number": p.number,
+            "kind": p.kind.value,
+            "status": p.status.value,
+            "emergency": p.emergency,
+            "proposer": to_checksum_address(p.proposer),
+            "agent": _address(p.agent),
+            "region": p.region,
+            "rationale": spec.rationale,
+            "deposit": hex(spec.deposit),
+            "submittedHeight": p.submitted_height,
+            "votingEndHeight": p.voting_end_height,
+            "enactHeight": p.enact_height,
+            "closedHeight": p.closed_height,
+            "baseCodeId": _hex(p.base_code_id),
+            "newCodeId": _hex(p.new_code_id),
+            "enactedCodeId": _hex(p.enacted_code_id),
+            "snapshot": _hex(spec.snapshot) if isinstance(spec, RevertSpec) else None,
+            "oldIr": self.old_ir,
+            "newIr": self.new_ir,
+            "tests": tests,
+            "params": spec.params.to_json() if isinstance(spec, ParamsChangeSpec) else None,
+            "council": council,
+            "sandbox": [s.to_json() for s in p.sandbox],
+            "tally": {
+                "yes": t.yes,
+                "no": t.no,
+                "abstain": t.abstain,
+                "veto": t.veto,
+                "voted": t.voted,
+                "total": t.total,
+                "quorum": t.quorum_weight(p.rules),
+                "quorumPpm": p.rules.quorum_ppm,
+                "thresholdPpm": p.rules.threshold_ppm,
+                "vetoPpm": p.rules.veto_ppm,
+                "final": p.tally is not None,
+            },
+            "votes": [v.to_json() for v in self.votes],
+            "revertedBy": _hex(p.reverted_by),
+            "undoes": [_hex(i) for i in p.undoes],
+            "reason": p.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CouncilView:
+    params: GovernanceParams
+    members: tuple[CouncilMember, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """{members: [{address, role, roleName, accuracyPpm, weight, since}], totalWeight,
+        params (GovernanceParams.to_json)}"""
+        return {
+            "members": [m.to_json(self.params) for m in self.members],
+            "totalWeight": sum(m.weight(self.params) for m in self.members),
+            "params": self.params.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LineageView:
+    agent: bytes
+    edges: tuple[tuple[LineageEdge, ProposalView], ...]  # oldest first
+
+    def to_json(self) -> dict[str, object]:
+        """{agent, edges: [{from, to, proposalId, kind, region, enactedHeight, tally, votes,
+        sandbox, gasBefore, gasAfter}]}: code ids as a tree (each edge from the code it
+        replaced), gasBefore/gasAfter the sums over the sandbox tests that ran on both."""
+        edges = []
+        for edge, view in self.edges:
+            p = view.proposal
+            doc = view.to_json()
+            both = [s for s in p.sandbox if s.gas_before is not None]
+            edges.append(
+                {
+                    "from": _hex(edge.parent_code_id),
+                    "to": _hex(edge.code_id),
+                    "proposalId": doc["id"],
+                    "kind": doc["kind"],
+                    "region": p.region,
+                    "enactedHeight": edge.height,
+                    "revertedBy": doc["revertedBy"],
+                    "tally": doc["tally"],
+                    "votes": doc["votes"],
+                    "sandbox": doc["sandbox"],
+                    "gasBefore": sum(s.gas_before or 0 for s in both),
+                    "gasAfter": sum(s.gas_after for s in both),
+                }
+            )
+        return {"agent": to_checksum_address(self.agent), "edges": edges}
+
+
+def get_votes(store: Store, proposal_id: bytes) -> list[VoteView]:
+    """Votes in electorate (address) order. Raises UnknownProposal."""
+    return _vote_views(store, load_proposal(store, proposal_id))
+
+
+def _vote_views(store: Store, proposal: Proposal) -> list[VoteView]:
+    members = {m.address: m for m in load_council(store)}
+    weights = dict(proposal.electorate)
+    views = []
+    for v in load_votes(store, proposal):
+        member = members.get(v.member)
+        role = None if member is None else member.role
+        role_name = "" if member is None else (member.role_name or member.role.value)
+        views.append(VoteView(v, role, role_name, weights[v.member]))
+    return views
+
+
+def get_proposal(store: Store, proposal_id: bytes, agents: AgentCode | None = None) -> ProposalView:
+    """A proposal with its votes and tally. With `agents`, the old and new IR of the region
+    are filled in. Raises UnknownProposal."""
+    return _view(store, load_proposal(store, proposal_id), agents)
+
+
+def _view(store: Store, p: Proposal, agents: AgentCode | None) -> ProposalView:
+    old_ir = new_ir = None
+    spec = p.spec
+    if isinstance(spec, CodeChangeSpec):
+        new_ir = spec.new_ir
+    if isinstance(spec, CodeChangeSpec | RevertSpec) and agents is not None:
+        base = None if p.base_code_id is None else agents.code_by_id(p.base_code_id)
+        if base is not None and base.region(spec.region) is not None:
+            old_ir = disassemble_region(base, spec.region)
+        if isinstance(spec, RevertSpec):
+            snapshot = agents.code_by_id(spec.snapshot)
+            if snapshot is not None and snapshot.region(spec.region) is not None:
+                new_ir = disassemble_region(snapshot, spec.region)
+    votes = tuple(_vote_views(store, p))
+    return ProposalView(p, current_tally(store, p), votes, old_ir, new_ir)
+
+
+def list_proposals(
+    store: Store,
+    status: Status | None = None,
+    agent: bytes | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    agents: AgentCode | None = None,
+) -> list[ProposalView]:
+    """Proposals in submission order, filtered by status and target agent, then paged
+    (`aither_listProposals`, and `aither_getArchive` with offset and limit)."""
+    end = None if limit is None else offset + limit
+    if agent is not None:
+        ids = agent_proposal_ids(store, agent)
+    elif status is None:  # the archive's pages: read only the page
+        numbers = range(proposal_count(store))[offset:end]
+        ids = [proposal_id_at(store, n) for n in numbers]
+        offset, end = 0, None
+    else:
+        ids = [proposal_id_at(store, n) for n in range(proposal_count(store))]
+    chosen = [load_proposal(store, pid) for pid in ids]
+    if status is not None:
+        chosen = [p for p in chosen if p.status is status]
+    return [_view(store, p, agents) for p in chosen[offset:end]]
+
+
+def get_council(store: Store) -> CouncilView:
+    return CouncilView(load_params(store), load_council(store))
+
+
+def get_lineage(store: Store, agent: bytes, agents: AgentCode | None = None) -> LineageView:
+    """The code changes governance enacted on `agent`, oldest first, each with its proposal."""
+    edges = tuple(
+        (edge, _view(store, load_proposal(store, edge.proposal_id), agents))
+        for edge in lineage_edges(store, agent)
+    )
+    return LineageView(agent, edges)
