@@ -1,5 +1,7 @@
 """AVM benchmark: a countdown loop in the AVM and in py-evm, in one run, plus an agent making
-token transfers through the in-memory chain host. Prints figures; it is not a test.
+token transfers through the in-memory host, through the ledger's chain host (a State over
+LevelDB, nested journals, replay records) and as call transactions applied to a block. Prints
+figures; it is not a test.
 
     .venv/bin/python bench/avm.py [--iterations N]
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,12 @@ from rich.table import Table  # noqa: E402
 from avm.assembler import assemble  # noqa: E402
 from avm.host import MemoryHost  # noqa: E402
 from avm.interpreter import execute  # noqa: E402
+from genesis.dev import dev_genesis, dev_key  # noqa: E402
+from ledger import agents  # noqa: E402
+from ledger.chain import Ledger  # noqa: E402
+from ledger.state import Account, State  # noqa: E402
+from ledger.transition import BlockContext, apply_transactions  # noqa: E402
+from ledger.tx import Call, Deploy, Transaction, TxKind, decode_transaction  # noqa: E402
 
 COUNTDOWN = """
 :main
@@ -122,6 +131,57 @@ def transfer_calls(calls: int) -> float:
     return time.perf_counter() - start
 
 
+def chain_transfer_calls(calls: int) -> tuple[float, float]:
+    """Seconds for `calls` token-transfer calls of one agent through the ledger's chain host
+    (each in its own transaction journal), and as signed call transactions applied to a block
+    (fees, nonces, receipts; signatures are checked at admission, so not here)."""
+    genesis = dev_genesis(1)
+    caller = dev_key(0)
+    code = assemble(TRANSFER_AGENT).code
+    target = b"\x05" * 20
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(Path(tmp), genesis)
+        try:
+            state = State(ledger)
+            state.begin()
+            agents.deploy(state, caller.address, 0, Deploy(code.to_bytes()), 1)
+            agent = agents.agent_address(caller.address, 0)
+            state.set_account(agent, Account(0, 10**30))
+            state.commit()
+            payload = Call(agent, "transfer", (target, 3))
+            start = time.perf_counter()
+            for _ in range(calls):
+                state.begin()
+                outcome = agents.call(state, caller.address, payload, 1_000_000, 1, 0)
+                assert not outcome.error, outcome.error
+                state.commit()
+            direct = time.perf_counter() - start
+            txs = [
+                decode_transaction(
+                    Transaction(
+                        genesis.chain_id,
+                        TxKind.CALL,
+                        caller.pubkey,
+                        nonce,
+                        100_000,
+                        genesis.min_gas_price,
+                        payload,
+                    )
+                    .signed(caller)
+                    .encode()
+                )
+                for nonce in range(calls)
+            ]
+            ctx = BlockContext(genesis.chain_id, 1, genesis.timestamp, caller.address, 1)
+            start = time.perf_counter()
+            included, receipts, _ = apply_transactions(state, txs, ctx)
+            as_txs = time.perf_counter() - start
+            assert len(included) == calls and all(r.ok for r in receipts)
+        finally:
+            ledger.close()
+    return direct, as_txs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2_000_000, help="AVM loop iterations")
@@ -130,7 +190,7 @@ def main() -> None:
     opts = parser.parse_args()
     console = Console()
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("benchmarking", total=4)
+        task = progress.add_task("benchmarking", total=5)
         fast = best_of(3, lambda: avm_countdown(opts.iterations))
         progress.advance(task)
         exact = best_of(2, lambda: avm_countdown(opts.iterations // 4, exact=True))
@@ -138,6 +198,8 @@ def main() -> None:
         evm = evm_countdown(opts.evm_iterations)
         progress.advance(task)
         transfers = transfer_calls(opts.calls)
+        progress.advance(task)
+        chain_direct, chain_txs = chain_transfer_calls(opts.calls)
         progress.advance(task)
 
     avm_rate = opts.iterations * AVM_INSTR_PER_ITERATION / fast
@@ -171,7 +233,11 @@ def main() -> None:
             f"{loops:.1f}x loop iterations per second"
         )
     rate = opts.calls / transfers
-    console.print(f"token-transfer agent through the in-memory chain host: {rate:,.0f} calls/s")
+    console.print(f"token-transfer agent through the in-memory host: {rate:,.0f} calls/s")
+    rate = opts.calls / chain_direct
+    console.print(f"token-transfer agent through the ledger's chain host: {rate:,.0f} calls/s")
+    rate = opts.calls / chain_txs
+    console.print(f"token-transfer agent as call transactions in a block: {rate:,.0f} calls/s")
 
 
 if __name__ == "__main__":

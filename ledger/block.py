@@ -188,12 +188,16 @@ class Log:
 
 @dataclass(frozen=True)  # not slotted: the encoding is cached in __dict__
 class Receipt:
+    """What a transaction did. `output` is the canonical encoding of an agent call's return
+    value (or of a deployed agent's address); empty for other kinds and for failures."""
+
     tx_hash: bytes
     status: int
     gas_used: int
     fee: int
     logs: tuple[Log, ...]
     error: str
+    output: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -207,6 +211,7 @@ class Receipt:
             self.fee,
             [log.to_value() for log in self.logs],
             self.error[:MAX_LOG_TEXT],
+            self.output,
         ]
 
     def encode(self) -> bytes:
@@ -218,8 +223,9 @@ class Receipt:
 
     @classmethod
     def decode(cls, data: bytes) -> Receipt:
-        tx_hash, status, gas_used, fee, logs, error = _fields(decode(data), 6, "receipt")
+        tx_hash, status, gas_used, fee, logs, error, output = _fields(decode(data), 7, "receipt")
         _check(isinstance(logs, list), "receipt logs must be a list")
+        _check(isinstance(output, bytes), "receipt output must be bytes")
         return cls(
             tx_hash,
             status,
@@ -227,6 +233,7 @@ class Receipt:
             fee,
             tuple(Log(name, tuple(values)) for name, values in logs),
             error,
+            output,
         )
 
 

@@ -10,20 +10,32 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import plyvel
 
+from avm.code import CodeObject
+from avm.host import CodeChange
 from genesis.spec import Genesis
+from ledger import agents
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
 from ledger.crypto import HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, InvalidBlock
 from ledger.merkle import EMPTY_ROOT, Proof, StateTree
-from ledger.state import ACCOUNT, TOKEN, TOKEN_BALANCE, VALIDATOR, Account, State, Token
-from ledger.transition import BlockContext, apply_transactions
-from ledger.tx import SignedTx, Transfer, decode_transaction
+from ledger.state import (
+    ACCOUNT,
+    TOKEN,
+    TOKEN_BALANCE,
+    VALIDATOR,
+    Account,
+    State,
+    StateReader,
+    Token,
+)
+from ledger.transition import BlockContext, Replays, apply_transactions
+from ledger.tx import Call, Deploy, SignedTx, Transfer, decode_transaction
 
 # LevelDB key prefixes. State entries are the only ones the state root commits to.
 _STATE = b"s"
@@ -37,6 +49,7 @@ _HISTORY = b"A"  # + address + height + index -> tx hash
 _META_HEAD = b"m:head"
 _META_GENESIS = b"m:genesis"
 _PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in a block
+_REPLAY = b"R"  # + tx hash -> an agent call's replay record, for its trace (ledger/agents.py)
 
 
 class DataDirError(AitherError):
@@ -58,6 +71,7 @@ class PendingBlock:
     nodes: dict[bytes, bytes]
     left_out: tuple[tuple[SignedTx, str], ...] = ()
     root_seconds: float = 0.0  # time spent updating the state root, for the block log line
+    replays: Replays = field(default_factory=dict)  # agent calls' replay records by tx hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,16 @@ class TxLocation:
     height: int
     index: int
     block_hash: bytes
+
+
+class _Snapshot:
+    """Committed state as of one moment, however many blocks commit meanwhile."""
+
+    def __init__(self, snapshot: plyvel.Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self._snapshot.get(_STATE + key)
 
 
 class Ledger:
@@ -163,6 +187,32 @@ class Ledger:
         key = ACCOUNT + address
         return head, self.get_state(key), self._proof_tree.prove(head.state_root, key)
 
+    def head_state(self) -> tuple[BlockHeader, StateReader]:
+        """The head and a reader of exactly its state, for reads that must agree with each
+        other (a dry-run call) while blocks keep committing."""
+        with self._write_lock:
+            return self._head, _Snapshot(self._db.snapshot())
+
+    # Agents (latest committed state)
+
+    def agent(self, address: bytes) -> agents.AgentRecord | None:
+        return agents.load_agent(State(self), address)
+
+    def code(self, code_id: bytes) -> CodeObject | None:
+        return agents.load_code(State(self), code_id)
+
+    def agent_storage(self, address: bytes, key: bytes) -> bytes | None:
+        return self.get_state(agents.storage_key(address, key))
+
+    def lineage(self, address: bytes) -> tuple[CodeChange, ...]:
+        return agents.load_lineage(State(self), address)
+
+    def replay_record(self, tx_hash: bytes) -> bytes | None:
+        """The replay record of a committed agent call (None for other transactions)."""
+        if self.transaction(tx_hash) is None:
+            return None  # not visible until its block is the head's
+        return self._db.get(_REPLAY + tx_hash)
+
     # Transactions, receipts, history
 
     def transaction(self, tx_hash: bytes) -> tuple[SignedTx, TxLocation] | None:
@@ -203,8 +253,11 @@ class Ledger:
         parent = self._head
         ctx = self._context(parent.height + 1, max(timestamp, parent.timestamp), proposer)
         state = State(self)
-        included, receipts, left_out = apply_transactions(state, candidates, ctx)
-        return self._seal(parent, ctx, state, included, receipts, last_commit, tuple(left_out))
+        replays: Replays = {}
+        included, receipts, left_out = apply_transactions(state, candidates, ctx, replays)
+        return self._seal(
+            parent, ctx, state, included, receipts, last_commit, tuple(left_out), replays
+        )
 
     def execute_block(self, block: Block) -> PendingBlock:
         """Re-execute a block someone else built; raise InvalidBlock unless it checks out."""
@@ -219,10 +272,13 @@ class Ledger:
             raise InvalidBlock("a transaction's signature does not verify")
         ctx = self._context(header.height, header.timestamp, header.proposer)
         state = State(self)
-        included, receipts, left_out = apply_transactions(state, txs, ctx)
+        replays: Replays = {}
+        included, receipts, left_out = apply_transactions(state, txs, ctx, replays)
         if left_out:
             raise InvalidBlock(f"block includes a transaction that is not valid: {left_out[0][1]}")
-        pending = self._seal(parent, ctx, state, included, receipts, header.last_commit)
+        pending = self._seal(
+            parent, ctx, state, included, receipts, header.last_commit, (), replays
+        )
         if pending.block.hash != block.hash:
             raise InvalidBlock("executing the block gives another header (state or receipts root)")
         return pending
@@ -255,6 +311,8 @@ class Ledger:
                     where = height + index.to_bytes(4, "big")
                     for party in _parties(stx):
                         batch.put(_HISTORY + party + where, stx.hash)
+                for tx_hash, record in pending.replays.items():
+                    batch.put(_REPLAY + tx_hash, record)
                 for stx in pending.transactions:
                     batch.delete(_PENDING + stx.hash)
                 for stx, _ in pending.left_out:
@@ -263,7 +321,15 @@ class Ledger:
             self._head = block.header
 
     def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
-        return BlockContext(self.chain_id, height, timestamp, proposer, self.genesis.min_gas_price)
+        genesis = self.genesis
+        return BlockContext(
+            self.chain_id,
+            height,
+            timestamp,
+            proposer,
+            genesis.min_gas_price,
+            genesis.block_gas_limit,
+        )
 
     def _seal(
         self,
@@ -274,6 +340,7 @@ class Ledger:
         receipts: list[Receipt],
         last_commit: CommitCertificate | None,
         left_out: tuple[tuple[SignedTx, str], ...] = (),
+        replays: Replays | None = None,
     ) -> PendingBlock:
         changes = state.changes()
         started = time.perf_counter()
@@ -293,7 +360,14 @@ class Ledger:
         )
         block = Block(header, tuple(stx.raw for stx in included))
         return PendingBlock(
-            block, tuple(included), tuple(receipts), changes, nodes, left_out, root_seconds
+            block,
+            tuple(included),
+            tuple(receipts),
+            changes,
+            nodes,
+            left_out,
+            root_seconds,
+            replays or {},
         )
 
     def _commit_genesis(self) -> None:
@@ -359,4 +433,8 @@ def _parties(stx: SignedTx) -> list[bytes]:
     payload = stx.tx.payload
     if isinstance(payload, Transfer) and payload.to != stx.sender:
         return [stx.sender, payload.to]
+    if isinstance(payload, Call) and payload.agent != stx.sender:
+        return [stx.sender, payload.agent]
+    if isinstance(payload, Deploy):
+        return [stx.sender, agents.agent_address(stx.sender, stx.tx.nonce)]
     return [stx.sender]

@@ -1,9 +1,20 @@
-"""Every gas constant of the ledger's transactions, named, in one place."""
+"""Every gas constant of the ledger's transactions, named, in one place.
+
+One ledger gas is one AVM milligas (avm/gas.py), so an agent call's gas used is its intrinsic gas
+plus exactly what the AVM charged, and TX_BASE (21,000) is 21 gas in the white paper's units.
+"""
 
 TX_BASE = 21_000
 TX_PAYLOAD_BYTE = 16
 TOKEN_TRANSFER = 4_000
 TOKEN_CREATE = 50_000
+
+# A deploy is priced like the AVM's FORK_AGENT (50 + 0.01 gas per byte of code), plus a KV_STORE
+# (0.1 + 0.01 gas per byte of value) for each initial storage entry.
+DEPLOY_BASE = 50_000
+DEPLOY_CODE_BYTE = 10
+DEPLOY_STORAGE_ENTRY = 100
+DEPLOY_STORAGE_BYTE = 10
 
 # The dev node's defaults; a genesis file may set others.
 DEFAULT_GAS_PRICE = 10**9

@@ -1,7 +1,11 @@
-"""Typed access to the state entries, over a write overlay with a per-transaction journal.
+"""Typed access to the state entries, over a write overlay with a stack of journals.
 
 Every state entry is a (key, value) pair of bytes; the key's first byte names its table. All of
 them, and nothing else, are committed to by the state root.
+
+A transaction's writes go to a journal (`begin`, `commit`, `rollback`): a transfer uses just that
+one. An agent call nests more journals on top of it (`checkpoint`, `commit(cp)`, `rollback(cp)`),
+one per AVM call, so a trap undoes exactly the call's writes; reads look through the stack.
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
 TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]
 TOKEN_BALANCE = b"b"  # + address + symbol -> balance
 VALIDATOR = b"v"  # + pubkey -> power
+# Agents (see ledger/agents.py). An agent is also an account: its coins live under ACCOUNT.
+CODE = b"c"  # + code id -> code object bytes; every version ever deployed, never deleted
+AGENT = b"g"  # + address -> [code id, deployer, created at height, lineage length, channel]
+STORAGE = b"k"  # + address + key -> value: the agent's flat storage (the AVM namespaces keys)
+LINEAGE = b"l"  # + address + index (4 bytes) -> one code change, oldest first
+PROPOSAL = b"q"  # + proposal id -> [agent, region, base code id, new code id], pending
 
 
 class StateReader(Protocol):
@@ -50,18 +60,27 @@ def decode_account(raw: bytes) -> Account:
 
 
 class State:
-    """A block's pending writes over committed state, with one open transaction at a time."""
+    """A block's pending writes over committed state, with a stack of open journals.
 
-    __slots__ = ("_base", "_block", "_tx")
+    `_tx` is the top journal (None when none is open) and `_below` the journals under it, so a
+    transfer, which opens one, never walks a list.
+    """
+
+    __slots__ = ("_base", "_below", "_block", "_tx")
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
         self._block: dict[bytes, bytes | None] = {}
         self._tx: dict[bytes, bytes | None] | None = None
+        self._below: list[dict[bytes, bytes | None]] = []
 
     def get(self, key: bytes) -> bytes | None:
         if self._tx is not None and key in self._tx:
             return self._tx[key]
+        if self._below:  # journals of nested agent calls; a transfer has none
+            for journal in reversed(self._below):
+                if key in journal:
+                    return journal[key]
         if key in self._block:
             return self._block[key]
         return self._base.get_state(key)
@@ -70,15 +89,48 @@ class State:
         (self._block if self._tx is None else self._tx)[key] = value
 
     def begin(self) -> None:
+        """Open the transaction's journal (checkpoint 0)."""
+        assert self._tx is None, "a transaction is already open"
         self._tx = {}
 
-    def commit(self) -> None:
-        assert self._tx is not None
-        self._block.update(self._tx)
-        self._tx = None
+    def checkpoint(self) -> int:
+        """Open a journal on top of the open ones; its number, for `commit` and `rollback`."""
+        if self._tx is None:
+            self._tx = {}
+            return 0
+        self._below.append(self._tx)
+        self._tx = {}
+        return len(self._below)
 
-    def rollback(self) -> None:
-        self._tx = None
+    def commit(self, checkpoint: int = 0) -> None:
+        """Keep the writes made since `checkpoint` (0: the transaction's, into the block)."""
+        top = self._tx
+        assert top is not None and checkpoint <= len(self._below)
+        if not self._below:  # the transaction's own journal: a transfer's only one
+            self._block.update(top)
+            self._tx = None
+            return
+        while len(self._below) > checkpoint:  # fold the journals above into `checkpoint`'s
+            under = self._below.pop()
+            under.update(top)
+            top = under
+        if checkpoint == 0:
+            self._block.update(top)
+            self._tx = None
+        else:
+            under = self._below.pop()
+            under.update(top)
+            self._tx = under
+
+    def rollback(self, checkpoint: int = 0) -> None:
+        """Undo every write made since `checkpoint` (0: the whole transaction)."""
+        assert self._tx is not None and checkpoint <= len(self._below)
+        if checkpoint == 0:
+            self._tx = None
+            self._below.clear()
+        else:
+            self._tx = self._below[checkpoint - 1]
+            del self._below[checkpoint - 1 :]
 
     def changes(self) -> dict[bytes, bytes | None]:
         """The block's writes (None = deleted), to be committed with the block."""

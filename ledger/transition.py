@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger import gas
+from ledger import agents, gas
 from ledger.amounts import MAX_AMOUNT
 from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.errors import ExecutionFailed, TransactionRejected
 from ledger.state import Account, State, Token
-from ledger.tx import SignedTx, TokenCreate, Transfer
+from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
+
+# Replay records of a block's agent calls, by transaction hash (see ledger/agents.py).
+Replays = dict[bytes, bytes]
+_LEDGER_EFFECTS = frozenset({Transfer, TokenCreate})  # the kinds that run no agent code
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,8 @@ class BlockContext:
     timestamp: int
     proposer: bytes
     min_gas_price: int
+    # No transaction may ask for more: an agent call runs as long as its gas lasts.
+    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
 
 
 def intrinsic_gas(stx: SignedTx) -> int:
@@ -37,7 +43,13 @@ def execution_gas(stx: SignedTx) -> int:
         return gas.TOKEN_CREATE
     if isinstance(payload, Transfer) and payload.token:
         return gas.TOKEN_TRANSFER
-    return 0
+    if isinstance(payload, Deploy):
+        stored = sum(
+            gas.DEPLOY_STORAGE_ENTRY + gas.DEPLOY_STORAGE_BYTE * len(value)
+            for _, value in payload.storage
+        )
+        return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
+    return 0  # a call's AVM gas is known once it has run
 
 
 def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None:
@@ -55,6 +67,10 @@ def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None
         raise TransactionRejected(f"nonce {tx.nonce} is ahead of account nonce {account.nonce}")
     if tx.gas_price < ctx.min_gas_price:
         raise TransactionRejected(f"gas price {tx.gas_price} below minimum {ctx.min_gas_price}")
+    if tx.gas_limit > ctx.block_gas_limit:
+        raise TransactionRejected(
+            f"gas limit {tx.gas_limit} above the block gas limit {ctx.block_gas_limit}"
+        )
     needed = intrinsic_gas(stx)
     if tx.gas_limit < needed:
         raise TransactionRejected(f"gas limit {tx.gas_limit} below intrinsic gas {needed}")
@@ -64,11 +80,15 @@ def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None
         )
 
 
-def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt:
+def apply_transaction(
+    state: State, stx: SignedTx, ctx: BlockContext, replays: Replays | None = None
+) -> Receipt:
     """Apply one includable transaction: buy gas, run the effect, refund the unused gas.
 
     The effect runs in a journal: if it fails its writes are rolled back, but the fee is paid
-    and the nonce advances. The caller pays the fee (`receipt.fee`) to the proposer.
+    and the nonce advances. An agent call's AVM gets the gas left after the intrinsic gas, and
+    its gas used is added; its replay record goes to `replays`. The caller pays the fee
+    (`receipt.fee`) to the proposer.
     """
     tx = stx.tx
     sender = state.account(stx.sender)
@@ -77,12 +97,22 @@ def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt
 
     gas_used = intrinsic_gas(stx) + execution_gas(stx)
     logs: tuple[Log, ...] = ()
+    output = b""
     error = ""
     state.begin()
     try:
         if gas_used > tx.gas_limit:
             raise ExecutionFailed(f"out of gas: needs {gas_used}, limit {tx.gas_limit}")
-        logs = _apply_effect(state, stx)
+        if type(tx.payload) in _LEDGER_EFFECTS:
+            logs = _apply_effect(state, stx)
+        else:
+            outcome = _apply_agent_effect(state, stx, ctx, tx.gas_limit - gas_used)
+            gas_used += outcome.gas_used
+            if replays is not None and outcome.replay is not None:
+                replays[stx.hash] = outcome.replay
+            if outcome.error:
+                raise ExecutionFailed(outcome.error)
+            logs, output = outcome.logs, outcome.output
         state.commit()
     except ExecutionFailed as exc:
         state.rollback()
@@ -92,15 +122,16 @@ def apply_transaction(state: State, stx: SignedTx, ctx: BlockContext) -> Receipt
     fee = gas_used * tx.gas_price
     _credit(state, stx.sender, tx.max_fee - fee)
     status = STATUS_FAILED if error else STATUS_OK
-    return Receipt(stx.hash, status, gas_used, fee, logs, error)
+    return Receipt(stx.hash, status, gas_used, fee, logs, error, output)
 
 
 def apply_transactions(
-    state: State, txs: Iterable[SignedTx], ctx: BlockContext
+    state: State, txs: Iterable[SignedTx], ctx: BlockContext, replays: Replays | None = None
 ) -> tuple[list[SignedTx], list[Receipt], list[tuple[SignedTx, str]]]:
     """Apply transactions in order, leaving out those that cannot be included.
 
-    Returns (included, receipts, left out with the reason). A block producer uses this;
+    Returns (included, receipts, left out with the reason); agent calls' replay records go to
+    `replays`. A block producer uses this;
     a validator checking someone else's block requires that nothing is left out. The fees of
     the block are paid to the proposer once, after the last transaction.
     """
@@ -109,7 +140,7 @@ def apply_transactions(
     left_out: list[tuple[SignedTx, str]] = []
     for stx in txs:
         try:
-            receipt = apply_transaction(state, stx, ctx)
+            receipt = apply_transaction(state, stx, ctx, replays)
         except TransactionRejected as exc:
             left_out.append((stx, str(exc)))
             continue
@@ -125,6 +156,17 @@ def _apply_effect(state: State, stx: SignedTx) -> tuple[Log, ...]:
         return _transfer(state, stx.sender, payload)
     if isinstance(payload, TokenCreate):
         return _token_create(state, stx.sender, payload)
+    raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
+
+
+def _apply_agent_effect(
+    state: State, stx: SignedTx, ctx: BlockContext, gas_left: int
+) -> agents.Outcome:
+    payload = stx.tx.payload
+    if isinstance(payload, Deploy):
+        return agents.deploy(state, stx.sender, stx.tx.nonce, payload, ctx.height)
+    if isinstance(payload, Call):
+        return agents.call(state, stx.sender, payload, gas_left, ctx.height, ctx.timestamp)
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
 
 

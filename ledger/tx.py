@@ -9,10 +9,16 @@ that this version does not execute are refused at admission with a clear reason.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from avm.code import CodeObject, is_name
+from avm.errors import AvmError
+from avm.instructions.storage import KV_PREFIX, STATE_KEY
+from avm.values import MAX_ITEMS, from_wire, to_wire
+from avm.values import Value as AvmValue
 from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
 from ledger.crypto import (
     ADDRESS_SIZE,
@@ -31,6 +37,9 @@ MAX_U64 = 2**64 - 1
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
 MAX_TOKEN_NAME = 64
 MAX_DECIMALS = 30
+MAX_STORAGE_ENTRIES = 1024  # initial storage pairs of a deploy
+MAX_STORAGE_KEY = 1024  # bytes of one initial storage key
+MAX_LABEL = 128  # characters of a call's entry label
 
 
 class TxKind(enum.IntEnum):
@@ -98,9 +107,81 @@ class TokenCreate:
         return cls(symbol, name, supply, decimals)
 
 
-PAYLOADS: dict[TxKind, type[Transfer] | type[TokenCreate]] = {
+@dataclass(frozen=True, slots=True)
+class Deploy:
+    """Create an agent running `code` (code object bytes) with `storage` and `value` native units.
+
+    Initial storage is the agent's KV entries (`KV_PREFIX` + key) or saved execution state, as
+    the AVM itself writes them: key and value bytes must decode as AVM values, so no stored
+    entry can surprise the interpreter. Keys are strictly ascending: one encoding per storage.
+    """
+
+    code: bytes
+    storage: tuple[tuple[bytes, bytes], ...] = ()
+    value: int = 0
+
+    def to_value(self) -> list[Value]:
+        return [self.code, [[k, v] for k, v in self.storage], self.value]
+
+    @classmethod
+    def from_value(cls, value: Value) -> Deploy:
+        code, storage, amount = _fields(value, 3, "deploy")
+        _require(isinstance(code, bytes), "code must be code object bytes")
+        _code_object(code)
+        _require(
+            isinstance(storage, list) and len(storage) <= MAX_STORAGE_ENTRIES,
+            f"storage must be a list of at most {MAX_STORAGE_ENTRIES} [key, value] pairs",
+        )
+        pairs = tuple(_storage_entry(entry) for entry in storage)
+        _require(
+            all(a[0] < b[0] for a, b in itertools.pairwise(pairs)),
+            "storage keys must be unique and in ascending order",
+        )
+        _require(_is_uint(amount, MAX_AMOUNT), "value must be a non-negative integer below 2**128")
+        return cls(code, pairs, amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Call `agent` at label `entry` with `args` (AVM values), sending it `value` native units."""
+
+    agent: bytes
+    entry: str
+    args: tuple[AvmValue, ...] = ()
+    value: int = 0
+
+    def to_value(self) -> list[Value]:
+        return [self.agent, self.entry, to_wire(self.args), self.value]  # type: ignore[list-item]
+
+    @classmethod
+    def from_value(cls, value: Value) -> Call:
+        agent, entry, args, amount = _fields(value, 4, "call")
+        _require(isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE, "agent must be 20 bytes")
+        _require(
+            isinstance(entry, str) and len(entry) <= MAX_LABEL and is_name(entry),
+            f"entry must be a label name of at most {MAX_LABEL} characters",
+        )
+        try:
+            decoded = from_wire(args)
+        except AvmError as exc:
+            raise InvalidTransaction(f"args: {exc}") from None
+        _require(
+            type(decoded) is tuple and len(decoded) <= MAX_ITEMS,
+            f"args must be a list of at most {MAX_ITEMS} AVM values",
+        )
+        # The signature covers to_value(): it must give back exactly the bytes that were sent.
+        _require(encode(to_wire(decoded)) == encode(args), "args are not in canonical form")
+        _require(_is_uint(amount, MAX_AMOUNT), "value must be a non-negative integer below 2**128")
+        return cls(agent, entry, decoded, amount)
+
+
+Payload = Transfer | TokenCreate | Deploy | Call
+
+PAYLOADS: dict[TxKind, type[Payload]] = {
     TxKind.TRANSFER: Transfer,
     TxKind.TOKEN_CREATE: TokenCreate,
+    TxKind.DEPLOY: Deploy,
+    TxKind.CALL: Call,
 }
 
 
@@ -112,7 +193,7 @@ class Transaction:
     nonce: int
     gas_limit: int
     gas_price: int
-    payload: Transfer | TokenCreate
+    payload: Payload
     signature: bytes = b""
 
     def signing_value(self) -> list[Value]:
@@ -219,6 +300,40 @@ def _replace_signature(tx: Transaction, signature: bytes) -> Transaction:
         tx.payload,
         signature,
     )
+
+
+def _code_object(code: bytes) -> CodeObject:
+    try:
+        return CodeObject.from_bytes(code)
+    except AvmError as exc:
+        raise InvalidTransaction(f"code: {exc}") from None
+
+
+def _storage_entry(entry: Value) -> tuple[bytes, bytes]:
+    key, data = _fields(entry, 2, "storage entry")
+    _require(
+        isinstance(key, bytes) and 0 < len(key) <= MAX_STORAGE_KEY and isinstance(data, bytes),
+        f"a storage entry is [key, value] bytes, the key 1..{MAX_STORAGE_KEY} bytes",
+    )
+    _require(
+        key == STATE_KEY or (key[:1] == KV_PREFIX and _is_avm_encoding(key[1:])),
+        "a storage key is a KV key (b'k' + an encoded AVM key) or the execution state (b's')",
+    )
+    _require(_is_avm_encoding(data), "a storage value must be an encoded AVM value")
+    if key != STATE_KEY:
+        _require(
+            type(from_wire(decode(key[1:]))) in (int, str, bytes),
+            "a KV key is an int, str or bytes",
+        )
+    return key, data
+
+
+def _is_avm_encoding(data: bytes) -> bool:
+    try:
+        from_wire(decode(data))
+    except (DecodeError, AvmError):
+        return False
+    return True
 
 
 def _fields(value: Value, count: int, what: str) -> list[Value]:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from avm.values import Value, to_python
 from ledger.crypto import SigningKey, to_checksum_address
-from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
+from ledger.tx import Call, Deploy, Payload, TokenCreate, Transaction, Transfer, TxKind
 from wallet.client import RpcClient
+
+# An agent call's gas depends on the state it meets, which may change before it is included:
+# sign for this much more than the estimate (unused gas is refunded).
+CALL_GAS_MARGIN_PERCENT = 25
 
 
 def _sign(
-    client: RpcClient, key: SigningKey, kind: TxKind, payload: Transfer | TokenCreate, spec: dict
+    client: RpcClient,
+    key: SigningKey,
+    kind: TxKind,
+    payload: Payload,
+    spec: dict,
+    gas_limit: int | None = None,
 ) -> bytes:
     chain_id = int(str(client.call("aither_chainId")), 16)
     account = client.call("aither_getAccount", to_checksum_address(key.address))
     assert isinstance(account, dict)
     nonce = int(account["pendingNonce"], 16)
     gas_price = int(str(client.call("eth_gasPrice")), 16)
-    gas_limit = int(str(client.call("aither_estimateGas", spec)), 16)
+    if gas_limit is None:
+        gas_limit = int(str(client.call("aither_estimateGas", spec)), 16)
+        if kind is TxKind.CALL:
+            gas_limit += gas_limit * CALL_GAS_MARGIN_PERCENT // 100
     tx = Transaction(chain_id, kind, key.pubkey, nonce, gas_limit, gas_price, payload)
     return tx.signed(key).encode()
 
@@ -42,3 +55,46 @@ def build_token_create(
         "decimals": decimals,
     }
     return _sign(client, key, TxKind.TOKEN_CREATE, payload, spec)
+
+
+def build_deploy(
+    client: RpcClient,
+    key: SigningKey,
+    code: bytes,
+    storage: tuple[tuple[bytes, bytes], ...] = (),
+    value: int = 0,
+    gas_limit: int | None = None,
+) -> bytes:
+    payload = Deploy(code, tuple(sorted(storage)), value)
+    spec = {
+        "kind": "deploy",
+        "code": "0x" + code.hex(),
+        "storage": [["0x" + k.hex(), "0x" + v.hex()] for k, v in payload.storage],
+        "value": hex(value),
+    }
+    return _sign(client, key, TxKind.DEPLOY, payload, spec, gas_limit)
+
+
+def call_spec(agent: bytes, entry: str, args: tuple[Value, ...], value: int = 0) -> dict:
+    """The call object of aither_call and aither_estimateGas (bytes as 0x-hex)."""
+    return {
+        "to": to_checksum_address(agent),
+        "entry": entry,
+        "args": to_python(args),
+        "value": hex(value),
+    }
+
+
+def build_call(
+    client: RpcClient,
+    key: SigningKey,
+    agent: bytes,
+    entry: str,
+    args: tuple[Value, ...] = (),
+    value: int = 0,
+    gas_limit: int | None = None,
+) -> bytes:
+    payload = Call(agent, entry, args, value)
+    spec = {"kind": "call", "from": to_checksum_address(key.address)}
+    spec.update(call_spec(agent, entry, args, value))
+    return _sign(client, key, TxKind.CALL, payload, spec, gas_limit)

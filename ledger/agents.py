@@ -1,0 +1,583 @@
+"""Agents on chain: their state entries, the deterministic chain host, deploy and call.
+
+An agent is an account (its coins live in the ACCOUNT table) plus code and storage, all of it
+state entries under the tables that ledger/state.py documents: code objects by code id (every
+version stays readable), an agent record, flat per-agent storage, the lineage of code changes
+and pending code proposals. The state root therefore commits to every agent.
+
+`ChainHost` is the AVM's `Host` over a ledger `State`: time and height come from the block, the
+caller is the transaction's sender (no opcode calls another agent yet), and every state change an
+AVM call makes sits in a nested journal of the State so a trap undoes exactly that call.
+
+Traces. geth answers `debug_traceTransaction` by re-executing the transaction on archive state;
+this ledger keeps only the head state, so it stores what a re-execution needs: each call's
+*replay record* (block time and height, caller, agent, entry, args, gas, and the value before the
+call of every state entry the call read or wrote, except code objects, which are kept forever by
+id), written in the block's batch outside the state. `replay` runs the call again on exactly
+those entries with tracing on; the AVM is deterministic, so it gives the trace of the original
+execution, and blocks are executed untraced, on the fast path. A record is as large as the state
+the call touched, whereas a stored trace grows with every instruction executed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from avm.code import CodeObject
+from avm.errors import HostUnavailable, NotDeployable, PermissionDenied
+from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
+from avm.interpreter import Result, execute
+from avm.trace import TraceEntry
+from avm.values import Value as AvmValue
+from avm.values import encode_value, from_wire
+from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from ledger.block import Log
+from ledger.crypto import ADDRESS_SIZE, hash32
+from ledger.encoding import Value, decode, encode
+from ledger.errors import AitherError, DecodeError, ExecutionFailed
+from ledger.state import (
+    ACCOUNT,
+    AGENT,
+    CODE,
+    LINEAGE,
+    PROPOSAL,
+    STORAGE,
+    TOKEN,
+    TOKEN_BALANCE,
+    Account,
+    State,
+    StateReader,
+    decode_account,
+    encode_account,
+)
+from ledger.tx import Call, Deploy
+
+# The AVM's names for the native coin; any other token name is a ledger token symbol.
+NATIVE_NAMES = frozenset({NATIVE_SYMBOL, "AVM_CREDITS"})
+REPLAY_VERSION = 1
+_CODE_CACHE_SIZE = 256
+
+
+def agent_address(deployer: bytes, nonce: int) -> bytes:
+    """The address of the agent that `deployer` creates with its `nonce`-th transaction (or, for
+    an agent deploying a child, with its account nonce)."""
+    return hash32(b"agent" + deployer + nonce.to_bytes(8, "big"))[-ADDRESS_SIZE:]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    code_id: bytes  # the code the agent runs now
+    deployer: bytes  # the account or agent that created it
+    height: int  # the block it was created in
+    lineage_length: int
+    channel: str | None  # the swarm channel it joined at creation (FORK_AGENT), if any
+
+    def encode(self) -> bytes:
+        return encode([self.code_id, self.deployer, self.height, self.lineage_length, self.channel])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> AgentRecord:
+        code_id, deployer, height, length, channel = decode(raw)
+        return cls(code_id, deployer, height, length, channel)
+
+
+class Store(Protocol):
+    """What the agent tables need of state: `get` and `put` (a State, or a recording host)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def put(self, key: bytes, value: bytes | None) -> None: ...
+
+
+# ---- the agent tables --------------------------------------------------------------------------
+
+_codes: OrderedDict[bytes, CodeObject] = OrderedDict()
+
+
+def load_code(store: Store, code_id: bytes) -> CodeObject | None:
+    """A code version by id, if this state holds it. Decoded objects are cached by id: a code
+    id names one immutable object, and the state is still asked whether it holds it."""
+    raw = store.get(CODE + code_id)
+    if raw is None:
+        return None
+    code = _codes.get(code_id)
+    if code is None:
+        code = CodeObject.from_bytes(raw)
+        _codes[code_id] = code
+        if len(_codes) > _CODE_CACHE_SIZE:
+            _codes.popitem(last=False)
+    return code
+
+
+def store_code(store: Store, code: CodeObject) -> None:
+    if store.get(CODE + code.code_id) is None:
+        store.put(CODE + code.code_id, code.to_bytes())
+
+
+def load_agent(store: Store, address: bytes) -> AgentRecord | None:
+    raw = store.get(AGENT + address)
+    return None if raw is None else AgentRecord.decode(raw)
+
+
+def load_lineage(store: Store, address: bytes) -> tuple[CodeChange, ...]:
+    record = load_agent(store, address)
+    if record is None:
+        return ()
+    return tuple(
+        _change_from_wire(decode(_required(store.get(_lineage_key(address, i)))))
+        for i in range(record.lineage_length)
+    )
+
+
+def append_lineage(store: Store, address: bytes, code: CodeObject, change: CodeChange) -> None:
+    """Point the agent at `code` and record `change` as the newest step of its lineage."""
+    record = load_agent(store, address)
+    assert record is not None, "lineage of an agent that does not exist"
+    store_code(store, code)
+    store.put(_lineage_key(address, record.lineage_length), encode(change.to_wire()))
+    updated = AgentRecord(
+        code.code_id, record.deployer, record.height, record.lineage_length + 1, record.channel
+    )
+    store.put(AGENT + address, updated.encode())
+
+
+def create_agent(
+    store: Store,
+    address: bytes,
+    code: CodeObject,
+    change: CodeChange,
+    deployer: bytes,
+    height: int,
+    channel: str | None = None,
+) -> None:
+    """Write a new agent's record, code and first lineage step. Raises ExecutionFailed if the
+    address already holds an agent."""
+    if store.get(AGENT + address) is not None:
+        raise ExecutionFailed(f"an agent already exists at 0x{address.hex()}")
+    store.put(AGENT + address, AgentRecord(code.code_id, deployer, height, 0, channel).encode())
+    append_lineage(store, address, code, change)
+
+
+def storage_key(agent: bytes, key: bytes) -> bytes:
+    return STORAGE + agent + key
+
+
+def _lineage_key(address: bytes, index: int) -> bytes:
+    return LINEAGE + address + index.to_bytes(4, "big")
+
+
+def _change_from_wire(value: Value) -> CodeChange:
+    if not isinstance(value, list) or len(value) != 6:
+        raise DecodeError("a lineage entry is a list of 6 fields")
+    kind, agent, code_id, parents, region, parent_agents = value
+    if not (
+        isinstance(kind, str)
+        and isinstance(agent, bytes)
+        and isinstance(code_id, bytes)
+        and isinstance(parents, list)
+        and (region is None or isinstance(region, str))
+        and isinstance(parent_agents, list)
+    ):
+        raise DecodeError("a lineage entry field has the wrong type")
+    return CodeChange(
+        LineageKind(kind),
+        agent,
+        code_id,
+        tuple(p for p in parents if isinstance(p, bytes)),
+        region,
+        tuple(a for a in parent_agents if isinstance(a, bytes)),
+    )
+
+
+def _required(raw: bytes | None) -> bytes:
+    if raw is None:
+        raise DecodeError("an agent's lineage entry is missing")
+    return raw
+
+
+# ---- the chain host ----------------------------------------------------------------------------
+
+
+class _Call:
+    """The execution one host serves: state, block context, witness, events."""
+
+    __slots__ = ("events", "height", "marks", "state", "timestamp", "witness")
+
+    def __init__(
+        self, state: State, height: int, timestamp: int, witness: dict[bytes, bytes | None] | None
+    ) -> None:
+        self.state = state
+        self.height = height
+        self.timestamp = timestamp
+        self.witness = witness  # key -> value before the call, for the replay record
+        self.events: list[Log] = []
+        self.marks: dict[int, int] = {}  # checkpoint -> number of events when it was taken
+
+
+class ChainHost:
+    """The deterministic AVM host over a ledger State, seen from one agent.
+
+    Nothing here reads a clock, a random source or the order of a set: time and height come from
+    the block, and every answer is a function of the state entries.
+    """
+
+    deterministic = True
+
+    def __init__(
+        self,
+        state: State,
+        address: bytes,
+        caller: bytes,
+        height: int,
+        timestamp: int,
+        witness: dict[bytes, bytes | None] | None = None,
+    ) -> None:
+        self._call = _Call(state, height, timestamp, witness)
+        self.address = address
+        self.caller_address = caller
+
+    @property
+    def events(self) -> tuple[Log, ...]:
+        return tuple(self._call.events)
+
+    # state access: every first touch of an entry is recorded for the replay record
+    def get(self, key: bytes) -> bytes | None:
+        call = self._call
+        value = call.state.get(key)
+        witness = call.witness
+        if witness is not None and key not in witness and key[:1] != CODE:
+            witness[key] = value
+        return value
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        call = self._call
+        witness = call.witness
+        if witness is not None and key not in witness and key[:1] != CODE:
+            witness[key] = call.state.get(key)
+        call.state.put(key, value)
+
+    # context
+    def self_address(self) -> bytes:
+        return self.address
+
+    def caller(self) -> bytes:
+        return self.caller_address
+
+    def block_time(self) -> int:
+        return self._call.timestamp
+
+    def block_height(self) -> int:
+        return self._call.height
+
+    # journal
+    def checkpoint(self) -> int:
+        call = self._call
+        checkpoint = call.state.checkpoint()
+        call.marks[checkpoint] = len(call.events)
+        return checkpoint
+
+    def commit(self, checkpoint: int) -> None:
+        self._call.state.commit(checkpoint)
+
+    def rollback(self, checkpoint: int) -> None:
+        call = self._call
+        call.state.rollback(checkpoint)
+        del call.events[call.marks.pop(checkpoint, len(call.events)) :]
+
+    # storage
+    def storage_get(self, key: bytes) -> bytes | None:
+        return self.get(STORAGE + self.address + key)
+
+    def storage_put(self, key: bytes, value: bytes) -> None:
+        self.put(STORAGE + self.address + key, value)
+
+    def storage_delete(self, key: bytes) -> bool:
+        full = STORAGE + self.address + key
+        if self.get(full) is None:
+            return False
+        self.put(full, None)
+        return True
+
+    # balances and payments
+    def balance(self, address: bytes, token: str) -> int:
+        if token in NATIVE_NAMES:
+            return self._account(address).balance
+        raw = self.get(TOKEN_BALANCE + address + token.encode())
+        if raw is None:
+            return 0
+        units = decode(raw)
+        assert isinstance(units, int), "a token balance entry is an integer"
+        return units
+
+    def transfer(self, to: bytes, amount: int, token: str) -> bool:
+        if token in NATIVE_NAMES:
+            moved = self._move_native(to, amount)
+            symbol = ""
+        else:
+            moved = self._move_token(to, amount, token)
+            symbol = token
+        if moved:
+            self._call.events.append(Log("Transfer", (self.address, to, amount, symbol)))
+        return moved
+
+    def _account(self, address: bytes) -> Account:
+        raw = self.get(ACCOUNT + address)
+        return Account() if raw is None else decode_account(raw)
+
+    def _move_native(self, to: bytes, amount: int) -> bool:
+        source = self._account(self.address)
+        if amount > source.balance:
+            return False
+        if to == self.address:
+            return True
+        target = self._account(to)
+        if target.balance + amount > MAX_AMOUNT:
+            return False
+        self.put(
+            ACCOUNT + self.address, encode_account(Account(source.nonce, source.balance - amount))
+        )
+        self.put(ACCOUNT + to, encode_account(Account(target.nonce, target.balance + amount)))
+        return True
+
+    def _move_token(self, to: bytes, amount: int, token: str) -> bool:
+        name = token.encode()
+        if self.get(TOKEN + name) is None:
+            return False  # an unknown token: nobody holds any
+        have = self.balance(self.address, token)
+        if amount > have:
+            return False
+        if to == self.address:
+            return True
+        received = self.balance(to, token) + amount
+        if received > MAX_AMOUNT:
+            return False
+        self.put(TOKEN_BALANCE + self.address + name, encode(have - amount))
+        self.put(TOKEN_BALANCE + to + name, encode(received))
+        return True
+
+    # events
+    def emit(self, topic: str, data: bytes) -> None:
+        self._call.events.append(Log(topic, (self.address, data)))
+
+    # permissions: roles arrive with identity registration; until then no agent holds one
+    def has_permission(self, role: str, action: str) -> bool:
+        return False
+
+    def security_check(self, obj: bytes) -> bool:
+        return True  # the chain has no object policy yet: SECURITY_CHECK passes
+
+    # code
+    def code_of(self, address: bytes) -> CodeObject | None:
+        record = load_agent(self, address)
+        return None if record is None else load_code(self, record.code_id)
+
+    def code_by_id(self, code_id: bytes) -> CodeObject | None:
+        return load_code(self, code_id)
+
+    def set_code(self, code: CodeObject, change: CodeChange) -> None:
+        append_lineage(self, self.address, code, change)
+
+    def lineage(self, address: bytes) -> tuple[CodeChange, ...]:
+        return load_lineage(self, address)
+
+    def propose_code_change(self, proposal: CodeProposal) -> bytes:
+        proposal_id = proposal.proposal_id
+        store_code(self, proposal.new_code)
+        value = [proposal.agent, proposal.region, proposal.base_code_id, proposal.new_code.code_id]
+        self.put(PROPOSAL + proposal_id, encode(value))
+        return proposal_id
+
+    def deploy_agent(self, code: CodeObject, change: CodeChange, channel: str | None) -> bytes:
+        """A child of the running agent (FORK_AGENT, CROSSOVER), addressed by the running
+        agent's account nonce, which it advances."""
+        try:
+            check_deployable(code)
+        except NotDeployable as exc:
+            raise PermissionDenied(f"child is not deployable: {exc}") from None
+        parent = self._account(self.address)
+        address = agent_address(self.address, parent.nonce)
+        self.put(ACCOUNT + self.address, encode_account(Account(parent.nonce + 1, parent.balance)))
+        if load_agent(self, address) is not None:
+            raise PermissionDenied(f"an agent already exists at 0x{address.hex()}")
+        child = CodeChange(
+            change.kind, address, code.code_id, change.parents, change.region, change.parent_agents
+        )
+        create_agent(self, address, code, child, self.address, self._call.height, channel)
+        self._call.events.append(Log("AgentDeployed", (address, code.code_id, self.address)))
+        return address
+
+    # the non-deterministic opcodes are never served on chain
+    def external(self, opcode: str, args: tuple[AvmValue, ...]) -> AvmValue:
+        raise HostUnavailable(f"{opcode} is not deterministic: the chain host does not serve it")
+
+
+# ---- deploy and call ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an agent transaction did. `error` is empty on success; on failure the transition
+    rolls the transaction's writes back (the fee is still paid)."""
+
+    gas_used: int  # beyond the intrinsic and static gas
+    logs: tuple[Log, ...] = ()
+    output: bytes = b""
+    error: str = ""
+    replay: bytes | None = None  # the call's replay record (see the module docstring)
+    result: Result | None = None
+
+
+def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: int) -> Outcome:
+    """Create the agent of a deploy transaction over an open journal of `state`.
+
+    Raises ExecutionFailed for code that uses non-deterministic opcodes (naming them and their
+    pcs) or when the deployer cannot pay the value.
+    """
+    code = CodeObject.from_bytes(payload.code)  # checked at admission; cannot fail here
+    try:
+        check_deployable(code)
+    except NotDeployable as exc:
+        raise ExecutionFailed(f"not deployable: {exc}") from None
+    address = agent_address(deployer, nonce)
+    change = CodeChange(LineageKind.DEPLOY, address, code.code_id, ())
+    create_agent(state, address, code, change, deployer, height)
+    for key, value in payload.storage:
+        state.put(storage_key(address, key), value)
+    _pay(state, deployer, address, payload.value)
+    log = Log("AgentDeployed", (address, code.code_id, deployer))
+    return Outcome(0, (log,), encode_value(address))
+
+
+def call(
+    state: State,
+    caller: bytes,
+    payload: Call,
+    gas: int,
+    height: int,
+    timestamp: int,
+    trace: bool = False,
+) -> Outcome:
+    """Run an agent call over an open journal of `state` with `gas` milligas for the AVM.
+
+    Raises ExecutionFailed before the AVM runs (no agent, value not payable). A trap is an
+    Outcome with an error, its state changes already rolled back by the AVM.
+    """
+    witness: dict[bytes, bytes | None] = {}
+    host = ChainHost(state, payload.agent, caller, height, timestamp, witness)
+    record = load_agent(host, payload.agent)  # unchanged by the payment: safe to record first
+    if record is None:
+        raise ExecutionFailed(f"no agent at 0x{payload.agent.hex()}")
+    _pay(state, caller, payload.agent, payload.value)  # before the call: not in the witness
+    code = load_code(host, record.code_id)
+    assert code is not None, "an agent record names code the state does not hold"
+    try:
+        result = execute(code, host, payload.entry, payload.args, gas, trace=trace)
+    except AitherError as exc:
+        # A defect of the AVM, raised the same way on every node: the call fails, all gas used.
+        return Outcome(gas, error=f"agent error: {exc}")
+    replay = _replay_record(caller, payload, gas, height, timestamp, witness)
+    if result.trap is not None:
+        return Outcome(result.gas_used, error=str(result.trap), replay=replay, result=result)
+    output = encode_value(result.value)
+    return Outcome(result.gas_used, host.events, output, replay=replay, result=result)
+
+
+def _pay(state: State, payer: bytes, agent: bytes, amount: int) -> None:
+    if amount == 0:
+        return
+    source = state.account(payer)
+    if source.balance < amount:
+        raise ExecutionFailed(f"insufficient funds: balance {source.balance}, value {amount}")
+    state.set_account(payer, Account(source.nonce, source.balance - amount))
+    target = state.account(agent)
+    state.set_account(agent, Account(target.nonce, target.balance + amount))
+
+
+# ---- replay records ----------------------------------------------------------------------------
+
+
+def _replay_record(
+    caller: bytes,
+    payload: Call,
+    gas: int,
+    height: int,
+    timestamp: int,
+    witness: dict[bytes, bytes | None],
+) -> bytes:
+    entries: list[Value] = [[key, witness[key]] for key in sorted(witness)]
+    args = payload.to_value()[2]  # the call's arguments in wire form
+    call = [caller, payload.agent, payload.entry, args, gas]
+    return encode([REPLAY_VERSION, height, timestamp, *call, entries])
+
+
+class ReplayError(AitherError):
+    """A replay record that does not reproduce its call (a defect, or a damaged record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    caller: bytes
+    agent: bytes
+    entry: str
+    args: tuple[AvmValue, ...]
+    gas: int
+    result: Result
+    logs: tuple[Log, ...]
+
+    @property
+    def trace(self) -> tuple[TraceEntry, ...]:
+        return self.result.trace or ()
+
+
+class _WitnessReader:
+    """Committed state as a replay sees it: the recorded entries, and code objects by id."""
+
+    def __init__(self, entries: dict[bytes, bytes | None], codes: StateReader) -> None:
+        self.entries = entries
+        self.codes = codes
+
+    def get_state(self, key: bytes) -> bytes | None:
+        if key[:1] == CODE:
+            return self.codes.get_state(key)
+        if key not in self.entries:
+            raise ReplayError(f"the replay read an entry the call never touched: {key.hex()}")
+        return self.entries[key]
+
+
+def replay(record: bytes, codes: StateReader) -> Replay:
+    """Run a recorded call again with tracing on. `codes` serves code objects (the head state
+    holds every version). Raises ReplayError or DecodeError for a record that does not replay."""
+    fields = decode(record)
+    if not isinstance(fields, list) or len(fields) != 9 or fields[0] != REPLAY_VERSION:
+        raise DecodeError("not a replay record")
+    _, height, timestamp, caller, agent, entry, args, gas, entries = fields
+    if not (
+        isinstance(height, int)
+        and isinstance(timestamp, int)
+        and isinstance(caller, bytes)
+        and isinstance(agent, bytes)
+        and isinstance(entry, str)
+        and isinstance(gas, int)
+        and isinstance(entries, list)
+    ):
+        raise DecodeError("a replay record field has the wrong type")
+    witness: dict[bytes, bytes | None] = {}
+    for pair in entries:
+        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], bytes):
+            raise DecodeError("a replay record entry is [key, value]")
+        key, value = pair
+        if value is not None and not isinstance(value, bytes):
+            raise DecodeError("a replay record value is bytes or null")
+        witness[key] = value
+    arguments = from_wire(args)
+    if not isinstance(arguments, tuple):
+        raise DecodeError("replay record arguments are not a list")
+    state = State(_WitnessReader(witness, codes))
+    state.begin()
+    host = ChainHost(state, agent, caller, height, timestamp)
+    code = host.code_of(agent)
+    if code is None:
+        raise ReplayError("the recorded agent has no code")
+    result = execute(code, host, entry, arguments, gas, trace=True)
+    return Replay(caller, agent, entry, arguments, gas, result, host.events)
