@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ledger.errors import TransactionRejected
 from ledger.state import Account
-from ledger.tx import SignedTx, Transfer
+from ledger.tx import Call, Deploy, SignedTx, Transfer
 
 REPLACE_BUMP_PERCENT = 10
 
@@ -29,7 +29,12 @@ class MempoolLimits:
 def _cost(stx: SignedTx) -> int:
     """The most native coin a transaction can take from its sender."""
     payload = stx.tx.payload
-    value = payload.amount if isinstance(payload, Transfer) and not payload.token else 0
+    if isinstance(payload, Transfer):
+        value = 0 if payload.token else payload.amount
+    elif isinstance(payload, Deploy | Call):
+        value = payload.value
+    else:
+        value = 0
     return stx.tx.max_fee + value
 
 

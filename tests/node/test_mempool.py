@@ -5,7 +5,7 @@ import pytest
 from genesis.dev import dev_key
 from ledger.errors import TransactionRejected
 from ledger.state import Account
-from ledger.tx import SignedTx, Transaction, Transfer, TxKind, decode_transaction
+from ledger.tx import Call, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 from node.mempool import Mempool, MempoolLimits
 
 ALICE, BOB = dev_key(0), dev_key(1)
@@ -87,3 +87,11 @@ def test_committed_nonces_are_pruned():
     pool.prune([ALICE.address], lambda sender: 2)
     assert [s.tx.nonce for s in pool.ready(10, lambda sender: 2)] == [2]
     assert pool.size_bytes == len(tx(ALICE, 2).raw)
+
+
+def test_the_value_of_a_call_counts_against_the_funds():
+    call = Transaction(
+        7331, TxKind.CALL, ALICE.pubkey, 0, 30_000, 10**9, Call(BOB.address, "main", (), 10**18)
+    ).signed(ALICE)
+    with pytest.raises(TransactionRejected, match="insufficient funds"):
+        Mempool().add(decode_transaction(call.encode()), Account(0, 10**18))
