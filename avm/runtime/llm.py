@@ -1,0 +1,113 @@
+"""The LLM plugin: GPU_INFER, SEPARATE_PROMPT, MAP_MODEL_CALL, REDUCE_MODEL_CALL and LOAD_MODEL
+through any OpenAI-compatible chat-completions endpoint (the `openai` package).
+
+The client retries with backoff and times out as configured; any error from it is a
+PluginFailure. GPU_INFER's `gas_limit=` operand caps the completion at that many tokens (one gas
+per token); an answer cut off at the cap exceeded its budget and fails (§8.5: the call may not
+exceed GAS_LIMIT). An answer that parses as JSON becomes structured data, so IR can read
+`Rdec.action`; anything else is a string.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import openai
+
+from avm.host import PluginFailure
+from avm.runtime.config import LlmConfig, OpenAIEndpoint
+from avm.runtime.plugin import plain
+from avm.values import Value
+
+MAP_ITEM_PROMPT = "Apply the model to this item and answer with the result only, as JSON if it is "
+MAP_ITEM_PROMPT += "a number or a structure."
+REDUCE_PROMPT = "Aggregate these partial results ({how}). Answer with JSON only."
+PLACEHOLDER_KEY = "unset"  # local servers take any key; real ones answer 401, a PluginFailure
+
+
+def openai_client(endpoint: OpenAIEndpoint) -> openai.OpenAI:
+    """A client for `endpoint` with its key from the environment, timeout and retries."""
+    return openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_KEY,
+        timeout=endpoint.timeout_sec,
+        max_retries=endpoint.max_retries,
+    )
+
+
+def as_text(value: Value) -> str:
+    """What a model reads for an AVM value: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(plain(value), separators=(",", ":"))
+
+
+def parse_answer(text: str) -> object:
+    """A model's answer as data: JSON when it is JSON (not a bare string), else the text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    return text if isinstance(data, str) else data
+
+
+class LlmPlugin:
+    """Chat completions for the model opcodes."""
+
+    opcodes = frozenset(
+        {"GPU_INFER", "SEPARATE_PROMPT", "MAP_MODEL_CALL", "REDUCE_MODEL_CALL", "LOAD_MODEL"}
+    )
+
+    def __init__(self, config: LlmConfig) -> None:
+        self.config = config
+        self.client = openai_client(config.endpoint)
+
+    def call(self, opcode: str, args: tuple[Value, ...]) -> object:
+        if opcode == "GPU_INFER":
+            model, input_, gas_limit = args
+            cap = gas_limit if type(gas_limit) is int and gas_limit > 0 else None
+            return parse_answer(self.complete(model, [_user(as_text(input_))], cap))
+        if opcode == "SEPARATE_PROMPT":
+            input_, objective = args
+            messages = [_system(as_text(objective)), _user(as_text(input_))]
+            return parse_answer(self.complete(None, messages))
+        if opcode == "MAP_MODEL_CALL":
+            model, dataset = args
+            items = dataset if type(dataset) is tuple else (dataset,)
+            return [
+                parse_answer(self.complete(model, [_system(MAP_ITEM_PROMPT), _user(as_text(x))]))
+                for x in items
+            ]
+        if opcode == "REDUCE_MODEL_CALL":
+            how, results = args
+            messages = [_system(REDUCE_PROMPT.format(how=as_text(how))), _user(as_text(results))]
+            return parse_answer(self.complete(None, messages))
+        if opcode == "LOAD_MODEL":
+            return self.config.model_for(args[0])
+        raise PluginFailure(f"the LLM plugin does not serve {opcode}")
+
+    def complete(self, model: Value, messages: list[dict[str, str]], cap: int | None = None) -> str:
+        """One chat completion; raises PluginFailure on any error or an answer cut at `cap`."""
+        name = self.config.model_for(model)
+        try:
+            response = self.client.chat.completions.create(
+                model=name, messages=messages, max_tokens=cap
+            )
+        except openai.OpenAIError as exc:
+            raise PluginFailure(f"model {name}: {type(exc).__name__}: {exc}") from None
+        if not response.choices:
+            raise PluginFailure(f"model {name} answered with no choices")
+        choice = response.choices[0]
+        if cap is not None and choice.finish_reason == "length":
+            raise PluginFailure(f"model {name} exceeded gas_limit={cap} (answer cut off)")
+        text = choice.message.content
+        if text is None:
+            raise PluginFailure(f"model {name} answered with no text")
+        return text
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def _system(text: str) -> dict[str, str]:
+    return {"role": "system", "content": text}
