@@ -1,0 +1,443 @@
+"""Identities: a unique name, an X25519 key certified by the ed25519 key, roles and metadata.
+
+A `register` transaction (kind REGISTER = 2) sets or updates the sender's identity; a name is
+first come, first served, and its owner may hand it to another registered identity. Plain
+functions over a store of state entries (a `State`, or anything with its `get`/`put`), as in
+ledger/governance.py: no I/O, no clock, no iteration over unordered containers.
+
+Payload: `[op, ...]`, op a `RegisterOp`:
+
+    SET       [0, name, certificate | None, roles, metadata]
+              name "" holds no name (and releases the one held); certificate None keeps the
+              current one; roles and metadata replace the current ones.
+    TRANSFER  [1, name, to address]   the owner gives `name` to `to`, a registered identity
+              without a name.
+
+The state tables are these one-byte key prefixes (already taken elsewhere: a t b v c g k l q in
+ledger/state.py, P M N Q I S V X E in ledger/governance.py; channels use w e o u in
+ledger/channels.py):
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from ledger.crypto import (
+    ADDRESS_SIZE,
+    PUBKEY_SIZE,
+    SigningKey,
+    address_of,
+    hash32,
+    to_checksum_address,
+)
+from ledger.encoding import Value, decode, encode
+from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from p2p.swarm_keys import (
+    EncryptionKey,
+    InvalidCertificateError,
+    X25519Certificate,
+    certify,
+    verify_certificate,
+)
+
+if TYPE_CHECKING:
+    from ledger.block import Log
+
+IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles, metadata, since]
+NAME = b"d"  # + name (utf-8) -> owner address (20 bytes)
+
+# Names: a lowercase label (letters, digits, inner hyphens) and the `.avm` suffix.
+NAME_SUFFIX = ".avm"
+MAX_LABEL = 32
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?\.avm$")
+MAX_NAME = MAX_LABEL + len(NAME_SUFFIX)
+ROLE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+MAX_ROLES = 8
+METADATA_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+MAX_METADATA = 16
+MAX_METADATA_VALUE = 256  # bytes of utf-8 per value
+
+# Gas beyond the intrinsic per-byte cost: a certificate costs a signature check and a curve
+# multiplication; everything else is a few state writes. Move to ledger/gas.py when wiring.
+REGISTER_GAS = 20_000
+REGISTER_CERT_GAS = 30_000
+
+
+class Store(Protocol):
+    """What identities need of state: a `State`, or an AVM chain host."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def put(self, key: bytes, value: bytes | None) -> None: ...
+
+
+def _log(name: str, values: tuple) -> Log:
+    # Imported late: ledger.block imports ledger.tx, which imports this module for its payloads.
+    from ledger.block import Log
+
+    return Log(name, values)
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+class IdentityError(ExecutionFailed):
+    """A register transaction whose effect cannot apply (the fee is still paid)."""
+
+
+class NameTaken(IdentityError):
+    """The name belongs to another identity."""
+
+
+class NotNameOwner(IdentityError):
+    """Only a name's owner can transfer it."""
+
+
+class UnknownIdentity(IdentityError):
+    """The address never registered."""
+
+
+class BadCertificate(IdentityError):
+    """The X25519 certificate is not the sender's, is badly signed, weak, or not newer."""
+
+
+class NameHeld(IdentityError):
+    """The recipient of a name already holds one."""
+
+
+# ---- payloads ----------------------------------------------------------------------------------
+
+
+class RegisterOp(enum.IntEnum):
+    SET = 0
+    TRANSFER = 1
+
+
+class RegisterPayload:
+    """The payload of a REGISTER transaction; `from_value` returns the op's own class.
+
+    tx.py maps `TxKind.REGISTER` to this class: `PAYLOADS[TxKind.REGISTER] = RegisterPayload`.
+    """
+
+    __slots__ = ()
+    op: ClassVar[RegisterOp]
+
+    def to_value(self) -> list[Value]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_value(cls, value: Value) -> SetIdentity | TransferName:
+        """Raises InvalidTransaction (or DecodeError) naming what is wrong."""
+        if not isinstance(value, list) or not value:
+            raise DecodeError("a register payload is [op, ...]")
+        op = value[0]
+        if type(op) is not int or op not in iter(RegisterOp):
+            raise InvalidTransaction(f"unknown register op {op!r} (0 set, 1 transfer)")
+        if op == RegisterOp.SET:
+            return SetIdentity.from_value(value)
+        return TransferName.from_value(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SetIdentity(RegisterPayload):
+    """Set the sender's name (or none), certificate (None keeps it), roles and metadata."""
+
+    op: ClassVar[RegisterOp] = RegisterOp.SET
+    name: str
+    certificate: X25519Certificate | None = None
+    roles: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    def to_value(self) -> list[Value]:
+        cert = None if self.certificate is None else self.certificate.to_value()
+        meta: list[Value] = [[k, v] for k, v in self.metadata]
+        return [int(self.op), self.name, cert, list(self.roles), meta]
+
+    @classmethod
+    def from_value(cls, value: Value) -> SetIdentity:
+        _, name, cert, roles, metadata = _fields(value, 5, "register set")
+        _require(isinstance(name, str) and (name == "" or is_name(name)), _NAME_RULE)
+        certificate = None if cert is None else _certificate(cert)
+        return cls(name, certificate, _roles(roles), _metadata(metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class TransferName(RegisterPayload):
+    """Give the sender's name to `to`."""
+
+    op: ClassVar[RegisterOp] = RegisterOp.TRANSFER
+    name: str
+    to: bytes
+
+    def to_value(self) -> list[Value]:
+        return [int(self.op), self.name, self.to]
+
+    @classmethod
+    def from_value(cls, value: Value) -> TransferName:
+        _, name, to = _fields(value, 3, "register transfer")
+        _require(isinstance(name, str) and is_name(name), _NAME_RULE)
+        _require(isinstance(to, bytes) and len(to) == ADDRESS_SIZE, "recipient must be 20 bytes")
+        return cls(name, to)
+
+
+# What transition.py dispatches on (its `_LEDGER_EFFECTS`: no agent code runs).
+PAYLOAD_TYPES = (SetIdentity, TransferName)
+
+_NAME_RULE = (
+    f"a name is a lowercase label of 1..{MAX_LABEL} letters, digits and inner hyphens, "
+    f"then {NAME_SUFFIX} (say masha-trader.avm)"
+)
+
+
+def is_name(text: str) -> bool:
+    return len(text) <= MAX_NAME and NAME_PATTERN.match(text) is not None
+
+
+def _certificate(value: Value) -> X25519Certificate:
+    try:
+        return X25519Certificate.from_value(value)
+    except DecodeError as exc:
+        raise InvalidTransaction(f"certificate: {exc}") from None
+
+
+def _roles(value: Value) -> tuple[str, ...]:
+    _require(
+        isinstance(value, list) and len(value) <= MAX_ROLES,
+        f"roles must be a list of at most {MAX_ROLES} role names",
+    )
+    assert isinstance(value, list)
+    for role in value:
+        _require(
+            isinstance(role, str) and ROLE_PATTERN.match(role) is not None,
+            f"{role!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')",
+        )
+    _require(len(set(value)) == len(value), "a role is listed twice")
+    return tuple(value)  # type: ignore[arg-type]
+
+
+def _metadata(value: Value) -> tuple[tuple[str, str], ...]:
+    _require(
+        isinstance(value, list) and len(value) <= MAX_METADATA,
+        f"metadata must be a list of at most {MAX_METADATA} [key, value] pairs",
+    )
+    assert isinstance(value, list)
+    pairs: list[tuple[str, str]] = []
+    for entry in value:
+        _require(
+            isinstance(entry, list) and len(entry) == 2, "a metadata entry is [key, value] text"
+        )
+        key, text = entry
+        _require(
+            isinstance(key, str) and METADATA_KEY_PATTERN.match(key) is not None,
+            f"{key!r} is not a metadata key (lowercase, up to 32 of a-z 0-9 _ . -)",
+        )
+        _require(
+            isinstance(text, str) and len(text.encode()) <= MAX_METADATA_VALUE,
+            f"metadata {key}: the value must be text of at most {MAX_METADATA_VALUE} bytes",
+        )
+        assert isinstance(key, str) and isinstance(text, str)
+        # One encoding per metadata set, and no key twice.
+        _require(not pairs or key > pairs[-1][0], "metadata keys must be unique and ascending")
+        pairs.append((key, text))
+    return tuple(pairs)
+
+
+def _fields(value: Value, count: int, what: str) -> list[Value]:
+    if not isinstance(value, list) or len(value) != count:
+        raise DecodeError(f"{what} must be a list of {count} fields")
+    return value
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise InvalidTransaction(reason)
+
+
+# ---- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A registered identity as the chain keeps it."""
+
+    address: bytes
+    pubkey: bytes
+    name: str = ""
+    certificate: X25519Certificate | None = None
+    roles: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    since: int = 0  # height of the first registration
+
+    def to_value(self) -> list[Value]:
+        cert = None if self.certificate is None else self.certificate.to_value()
+        meta: list[Value] = [[k, v] for k, v in self.metadata]
+        return [self.pubkey, self.name, cert, list(self.roles), meta, self.since]
+
+    @classmethod
+    def from_value(cls, address: bytes, value: Value) -> Identity:
+        pubkey, name, cert, roles, metadata, since = _fields(value, 6, "identity record")
+        assert isinstance(pubkey, bytes) and isinstance(name, str) and isinstance(since, int)
+        certificate = None if cert is None else X25519Certificate.from_value(cert)
+        assert isinstance(roles, list) and isinstance(metadata, list)
+        meta = tuple((k, v) for k, v in metadata)  # type: ignore[misc]
+        return cls(address, pubkey, name, certificate, tuple(roles), meta, since)  # type: ignore[arg-type]
+
+    @property
+    def box_pubkey(self) -> bytes | None:
+        """The certified X25519 key, None before the identity certified one."""
+        return None if self.certificate is None else self.certificate.x25519_pubkey
+
+    def to_json(self) -> dict[str, object]:
+        cert = self.certificate
+        return {
+            "address": to_checksum_address(self.address),
+            "publicKey": "0x" + self.pubkey.hex(),
+            "name": self.name or None,
+            "encryptionKey": None if cert is None else "0x" + cert.x25519_pubkey.hex(),
+            "encryptionKeyValidFrom": None if cert is None else cert.valid_from,
+            "roles": list(self.roles),
+            "metadata": dict(self.metadata),
+            "since": self.since,
+        }
+
+
+# ---- encryption keys ---------------------------------------------------------------------------
+
+ENCRYPTION_KEY_DOMAIN = b"aither/x25519-from-ed25519-seed/v1"
+
+
+def derive_encryption_key(identity: SigningKey, valid_from: int) -> EncryptionKey:
+    """The X25519 key an identity certifies for `valid_from`, derived from its ed25519 seed.
+
+    A keyed hash, not the ed25519-to-X25519 birational map: the two keys are independent as
+    libsodium advises, yet the keystore needs no new field, and a node that unlocks the
+    ed25519 key re-derives the X25519 key of any `valid_from` (so, after a certificate
+    rotation, the keys of older epochs too). A new `valid_from` gives an unrelated key.
+    """
+    return EncryptionKey(
+        hash32(ENCRYPTION_KEY_DOMAIN + identity.seed + valid_from.to_bytes(8, "big"))
+    )
+
+
+def derived_certificate(identity: SigningKey, valid_from: int) -> X25519Certificate:
+    """The certificate of `derive_encryption_key(identity, valid_from)`, for a register tx."""
+    return certify(identity, derive_encryption_key(identity, valid_from), valid_from)
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+def load_identity(store: Store, address: bytes) -> Identity | None:
+    raw = store.get(IDENTITY + address)
+    return None if raw is None else Identity.from_value(address, decode(raw))
+
+
+def resolve_name(store: Store, name: str) -> bytes | None:
+    """The address that owns `name`, or None."""
+    if not isinstance(name, str) or not is_name(name):
+        return None
+    return store.get(NAME + name.encode())
+
+
+def lookup(store: Store, name_or_address: str | bytes) -> Identity | None:
+    """An identity by name (`x.avm`) or by 20-byte address."""
+    if isinstance(name_or_address, str):
+        address = resolve_name(store, name_or_address)
+        return None if address is None else load_identity(store, address)
+    return load_identity(store, name_or_address)
+
+
+# ---- the transition ----------------------------------------------------------------------------
+
+
+def execution_gas(payload: SetIdentity | TransferName) -> int:
+    extra = REGISTER_CERT_GAS if isinstance(payload, SetIdentity) and payload.certificate else 0
+    return REGISTER_GAS + extra
+
+
+def apply_register(
+    store: Store, sender_pubkey: bytes, payload: SetIdentity | TransferName, height: int
+) -> tuple[Log, ...]:
+    """Apply a register transaction from `sender_pubkey` in block `height`.
+
+    Raises an IdentityError (an ExecutionFailed: the caller rolls the effect back) before any
+    write if it cannot apply.
+    """
+    if len(sender_pubkey) != PUBKEY_SIZE:
+        raise IdentityError("the sender's key is not an ed25519 public key")
+    sender = address_of(sender_pubkey)
+    if isinstance(payload, TransferName):
+        return _transfer(store, sender, payload)
+    return _set(store, sender, sender_pubkey, payload, height)
+
+
+def _set(
+    store: Store, sender: bytes, pubkey: bytes, payload: SetIdentity, height: int
+) -> tuple[Log, ...]:
+    current = load_identity(store, sender)
+    certificate = None if current is None else current.certificate
+    if payload.certificate is not None:
+        cert = payload.certificate
+        if cert.address != sender:
+            raise BadCertificate("the certificate names another address than the sender")
+        try:
+            verify_certificate(cert, pubkey)
+        except InvalidCertificateError as exc:
+            raise BadCertificate(f"certificate: {exc}") from None
+        if certificate is not None and cert.valid_from <= certificate.valid_from:
+            raise BadCertificate(
+                f"certificate valid_from {cert.valid_from} is not after the current one's "
+                f"({certificate.valid_from})"
+            )
+        certificate = cert
+    old_name = "" if current is None else current.name
+    if payload.name and payload.name != old_name:
+        owner = store.get(NAME + payload.name.encode())
+        if owner is not None:
+            raise NameTaken(f"{payload.name} belongs to {to_checksum_address(owner)}")
+    if old_name and old_name != payload.name:
+        store.put(NAME + old_name.encode(), None)
+    if payload.name:
+        store.put(NAME + payload.name.encode(), sender)
+    since = height if current is None else current.since
+    record = Identity(
+        sender, pubkey, payload.name, certificate, payload.roles, payload.metadata, since
+    )
+    store.put(IDENTITY + sender, encode(record.to_value()))
+    return (_log("IdentityRegistered", (sender, payload.name)),)
+
+
+def _transfer(store: Store, sender: bytes, payload: TransferName) -> tuple[Log, ...]:
+    owner = store.get(NAME + payload.name.encode())
+    if owner != sender:
+        raise NotNameOwner(f"{payload.name} is not the sender's to transfer")
+    if payload.to == sender:
+        raise IdentityError(f"{payload.name} already belongs to the recipient")
+    recipient = load_identity(store, payload.to)
+    if recipient is None:
+        raise UnknownIdentity(
+            f"{to_checksum_address(payload.to)} has not registered: it must register (without "
+            "a name) before it can receive one"
+        )
+    if recipient.name:
+        raise NameHeld(f"{to_checksum_address(payload.to)} already holds {recipient.name}")
+    current = load_identity(store, sender)
+    assert current is not None, "a name's owner has an identity record"
+    store.put(IDENTITY + sender, encode(_renamed(current, "").to_value()))
+    store.put(IDENTITY + payload.to, encode(_renamed(recipient, payload.name).to_value()))
+    store.put(NAME + payload.name.encode(), payload.to)
+    return (_log("NameTransferred", (payload.name, sender, payload.to)),)
+
+
+def _renamed(identity: Identity, name: str) -> Identity:
+    return Identity(
+        identity.address,
+        identity.pubkey,
+        name,
+        identity.certificate,
+        identity.roles,
+        identity.metadata,
+        identity.since,
+    )
