@@ -54,6 +54,9 @@ class Schedule:
 
     empty_blocks: bool
     block_time: float = 0.0  # dev: also start a height this often even without transactions
+    # A proposal's body travels by gossip, whose messages stop at 1 MiB: a block over that could
+    # never reach the other validators, and every proposer would build the same one again.
+    max_block_bytes: int = 512 * 1024
 
 
 class Broadcaster:
@@ -240,7 +243,13 @@ class ConsensusDriver:
     async def _propose(self, height: int, round_: int) -> None:
         if height != self.height:
             return
-        candidates = self.node.ready()
+        candidates = []
+        size = 0
+        for stx in self.node.ready():
+            size += len(stx.raw)
+            if size > self.schedule.max_block_bytes:
+                break
+            candidates.append(stx)
         pending = await asyncio.to_thread(
             self.ledger.build_block,
             candidates,

@@ -310,7 +310,7 @@ class P2PHost:
         if isinstance(network, Swarm):
             network.unblock_peer(info.peer_id)
         with trio.fail_after(self.config.dial_timeout):
-            await host.connect(info)
+            await host.connect(await _resolved(info))
 
     def _bridge_nursery(self) -> trio.Nursery | None:
         bridge = self._bridge
@@ -443,6 +443,32 @@ def _check_port_free(addr: str) -> None:
             probe.bind((host, port))
         except OSError as error:
             raise P2PError(f"cannot listen on {addr}: {error.strerror}") from error
+
+
+async def _resolved(info: PeerInfo) -> PeerInfo:
+    """`info` with /dns4, /dns6 and /dns names turned into IP addresses by the system resolver.
+
+    0.8.1's resolver asks DNS servers only, so names from /etc/hosts (and some container
+    setups) never resolved and the dial failed; getaddrinfo sees what the system sees.
+    """
+    addrs = []
+    for maddr in info.addrs:
+        protocols = [p.name for p in maddr.protocols()]
+        name_proto = next((p for p in ("dns4", "dns6", "dns") if p in protocols), None)
+        if name_proto is None or "tcp" not in protocols:
+            addrs.append(maddr)
+            continue
+        name, port = maddr.value_for_protocol(name_proto), maddr.value_for_protocol("tcp")
+        family = socket.AF_INET6 if name_proto == "dns6" else socket.AF_INET
+        try:
+            found = await trio.socket.getaddrinfo(name, int(port), family, socket.SOCK_STREAM)
+        except OSError as error:
+            log.info("p2p cannot resolve %s: %s", name, error)
+            continue
+        for _, _, _, _, sockaddr in found[:1]:
+            ip_proto = "ip6" if family == socket.AF_INET6 else "ip4"
+            addrs.append(multiaddr.Multiaddr(f"/{ip_proto}/{sockaddr[0]}/tcp/{port}"))
+    return PeerInfo(info.peer_id, addrs)
 
 
 def _peer_info(addr: str) -> PeerInfo:

@@ -26,11 +26,13 @@ def raw_transfer(nonce: int, amount: int = 1, key=ALICE, chain_id=GENESIS.chain_
 class DevChain:
     """A node and its one-validator consensus driver, as `aither node start --dev` runs them."""
 
-    def __init__(self, path, block_time: float = 0.0) -> None:
+    def __init__(self, path, block_time: float = 0.0, max_block_bytes: int = 512 * 1024) -> None:
         self.ledger = Ledger(path, GENESIS)
         self.store = ConsensusStore(path)
         self.node = Node(self.ledger)
-        schedule = Schedule(empty_blocks=False, block_time=block_time)
+        schedule = Schedule(
+            empty_blocks=False, block_time=block_time, max_block_bytes=max_block_bytes
+        )
         self.driver = ConsensusDriver(self.node, GENESIS, self.store, dev_validator_key(), schedule)
 
     def start(self) -> None:
@@ -112,5 +114,19 @@ async def test_blocks_come_at_the_block_time_even_when_empty(tmp_path):
     try:
         await wait_for(lambda: chain.ledger.height >= 3)
         assert chain.ledger.block(3).transactions == ()
+    finally:
+        await chain.close()
+
+
+@pytest.mark.asyncio
+async def test_blocks_stay_under_the_size_that_gossip_can_carry(tmp_path):
+    size = len(raw_transfer(0))
+    chain = DevChain(tmp_path, max_block_bytes=3 * size)
+    hashes = [await chain.node.submit(raw_transfer(n)) for n in range(7)]
+    chain.start()
+    try:
+        await wait_for(lambda: all(chain.ledger.receipt(h) is not None for h in hashes))
+        sizes = [len(chain.ledger.block(h).transactions) for h in range(1, chain.ledger.height + 1)]
+        assert sizes == [3, 3, 1]
     finally:
         await chain.close()
