@@ -8,6 +8,7 @@ from __future__ import annotations
 from genesis.spec import Allocation, Genesis, Validator
 from ledger.amounts import UNIT
 from ledger.crypto import SigningKey, hash32
+from ledger.governance_types import CouncilMember, GovernanceParams, Role
 
 DEV_SEED = "aither dev seed: these keys are public, never send them real value"
 DEV_CHAIN_ID = 7331
@@ -24,6 +25,26 @@ def dev_validator_key() -> SigningKey:
     return SigningKey(hash32(DEV_SEED.encode() + b"validator"))
 
 
+# The dev council: dev accounts 5..9, one per role, in this order.
+DEV_COUNCIL_ROLES: tuple[tuple[int, Role], ...] = (
+    (5, Role.SECURITY_AUDITOR),
+    (6, Role.LATENCY_PROFILER),
+    (7, Role.MEMORY_OPTIMIZER),
+    (8, Role.REGRESSION_HUNTER),
+    (9, Role.STANDARDS_ENFORCER),
+)
+# Short periods, in blocks. The dev node makes a block whenever transactions wait, so each of
+# the five members' votes may take a block of its own: the periods leave room for all of them.
+DEV_GOVERNANCE = GovernanceParams(voting_period=10, emergency_voting_period=6, enactment_delay=2)
+
+
+def dev_council(params: GovernanceParams = DEV_GOVERNANCE) -> tuple[CouncilMember, ...]:
+    return tuple(
+        CouncilMember(dev_key(index).address, role, params.initial_accuracy_ppm)
+        for index, role in DEV_COUNCIL_ROLES
+    )
+
+
 def dev_genesis(accounts: int = 10) -> Genesis:
     return Genesis(
         name="aither-dev",
@@ -31,4 +52,6 @@ def dev_genesis(accounts: int = 10) -> Genesis:
         timestamp=DEV_TIMESTAMP,
         validators=(Validator(dev_validator_key().pubkey, 1),),
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
+        governance=DEV_GOVERNANCE,
+        council=dev_council(),
     )

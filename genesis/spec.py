@@ -1,4 +1,5 @@
-"""The genesis file: chain id, validators, pre-funded accounts and chain parameters.
+"""The genesis file: chain id, validators, pre-funded accounts, chain parameters, and the
+governance rules with the initial council (ledger/governance_types.py).
 
 JSON for people (amounts as decimal strings of base units, keys and addresses as 0x-hex); its
 canonical encoding's hash identifies the chain, so a data directory cannot be reopened under a
@@ -15,6 +16,12 @@ from ledger import gas
 from ledger.crypto import hash32, parse_address, to_checksum_address
 from ledger.encoding import Value, encode
 from ledger.errors import AitherError
+from ledger.governance_types import (
+    CouncilMember,
+    GovernanceError,
+    GovernanceParams,
+    parse_member_json,
+)
 
 
 class GenesisError(AitherError):
@@ -76,6 +83,8 @@ class Genesis:
     block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
     name: str = field(default="aither")
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    governance: GovernanceParams = field(default_factory=GovernanceParams)
+    council: tuple[CouncilMember, ...] = ()  # changed later only by passed council proposals
 
     def to_value(self) -> list[Value]:
         return [
@@ -87,6 +96,8 @@ class Genesis:
             self.min_gas_price,
             self.block_gas_limit,
             self.consensus.to_value(),
+            self.governance.to_value(),
+            [[m.address, *m.to_value()] for m in self.council],
         ]
 
     @property
@@ -112,6 +123,8 @@ class Genesis:
             "min_gas_price": str(self.min_gas_price),
             "block_gas_limit": self.block_gas_limit,
             "consensus": self.consensus.to_json(),
+            "governance": self.governance.to_json(),
+            "council": [_member_json(m) for m in self.council],
         }
         return json.dumps(doc, indent=2) + "\n"
 
@@ -126,6 +139,8 @@ class Genesis:
                 Allocation(parse_address(a["address"]), int(a["balance"]))
                 for a in doc["allocations"]
             )
+            governance = GovernanceParams.from_json(doc.get("governance", {}))
+            council = tuple(parse_member_json(m, governance) for m in doc.get("council", []))
             genesis = cls(
                 chain_id=int(doc["chain_id"]),
                 timestamp=int(doc["timestamp"]),
@@ -135,8 +150,10 @@ class Genesis:
                 block_gas_limit=int(doc.get("block_gas_limit", gas.DEFAULT_BLOCK_GAS_LIMIT)),
                 name=str(doc.get("name", "aither")),
                 consensus=ConsensusParams.from_json(doc.get("consensus", {})),
+                governance=governance,
+                council=council,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, GovernanceError) as exc:
             raise GenesisError(f"bad genesis file: {exc}") from None
         genesis.validate()
         return genesis
@@ -161,6 +178,29 @@ class Genesis:
             raise GenesisError("allocations must not be negative")
         if min(self.consensus.to_value()) < 0:
             raise GenesisError("consensus timeouts must not be negative")
+        try:
+            self.governance.validate()
+        except GovernanceError as exc:
+            raise GenesisError(f"governance: {exc}") from None
+        addresses = [m.address for m in self.council]
+        if len(set(addresses)) != len(addresses):
+            raise GenesisError("a council member is listed twice")
+        if len(addresses) > self.governance.max_council_size:
+            raise GenesisError(f"the council has at most {self.governance.max_council_size}")
+        low, high = self.governance.min_accuracy_ppm, self.governance.max_accuracy_ppm
+        if any(not low <= m.accuracy_ppm <= high for m in self.council):
+            raise GenesisError(f"a council member's accuracyPpm must be in {low}..{high}")
+
+
+def _member_json(member: CouncilMember) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "address": to_checksum_address(member.address),
+        "role": member.role.value,
+        "accuracyPpm": member.accuracy_ppm,
+    }
+    if member.role_name:
+        doc["roleName"] = member.role_name
+    return doc
 
 
 def _hex_bytes(text: str, size: int) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesis.dev import DEV_BALANCE, DEV_TIMESTAMP, dev_key
+from genesis.dev import DEV_BALANCE, DEV_GOVERNANCE, DEV_TIMESTAMP, dev_council, dev_key
 from genesis.keyfile import write_key_file
 from genesis.spec import Allocation, ConsensusParams, Genesis, GenesisError, Validator
 from ledger.crypto import SigningKey
@@ -71,6 +71,8 @@ def new_testnet(
         validators=tuple(Validator(validator.pubkey, 1) for validator, _ in keys),
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
         consensus=consensus or ConsensusParams(commit_ms=1_000),
+        governance=DEV_GOVERNANCE,
+        council=dev_council(),  # the dev council's keys, as the funded accounts are dev keys
     )
     nodes = [
         TestnetNode(

@@ -2,8 +2,9 @@
 
 An agent is an account (its coins live in the ACCOUNT table) plus code and storage, all of it
 state entries under the tables that ledger/state.py documents: code objects by code id (every
-version stays readable), an agent record, flat per-agent storage, the lineage of code changes
-and pending code proposals. The state root therefore commits to every agent.
+version stays readable), an agent record, flat per-agent storage and the lineage of code changes
+(proposals to change a `council` region are governance's, in ledger/governance.py). The state
+root therefore commits to every agent.
 
 `ChainHost` is the AVM's `Host` over a ledger `State`: time and height come from the block, the
 caller is the transaction's sender (no opcode calls another agent yet), and every state change an
@@ -37,12 +38,13 @@ from ledger.block import Log
 from ledger.crypto import ADDRESS_SIZE, hash32
 from ledger.encoding import Value, decode, encode
 from ledger.errors import AitherError, DecodeError, ExecutionFailed
+from ledger.governance import GovernanceContext, submit_agent_proposal
+from ledger.governance_types import GovernanceError
 from ledger.state import (
     ACCOUNT,
     AGENT,
     CODE,
     LINEAGE,
-    PROPOSAL,
     STORAGE,
     TOKEN,
     TOKEN_BALANCE,
@@ -157,6 +159,25 @@ def create_agent(
         raise ExecutionFailed(f"an agent already exists at 0x{address.hex()}")
     store.put(AGENT + address, AgentRecord(code.code_id, deployer, height, 0, channel).encode())
     append_lineage(store, address, code, change)
+
+
+class LedgerAgents:
+    """The agent tables as governance sees them (`governance.AgentCode`), over any store."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def code_of(self, agent: bytes) -> CodeObject | None:
+        record = load_agent(self._store, agent)
+        return None if record is None else load_code(self._store, record.code_id)
+
+    def code_by_id(self, code_id: bytes) -> CodeObject | None:
+        return load_code(self._store, code_id)
+
+    def set_code(self, agent: bytes, code: CodeObject, change: CodeChange) -> None:
+        append_lineage(self._store, agent, code, change)
 
 
 def storage_key(agent: bytes, key: bytes) -> bytes:
@@ -382,10 +403,15 @@ class ChainHost:
         return load_lineage(self, address)
 
     def propose_code_change(self, proposal: CodeProposal) -> bytes:
-        proposal_id = proposal.proposal_id
-        store_code(self, proposal.new_code)
-        value = [proposal.agent, proposal.region, proposal.base_code_id, proposal.new_code.code_id]
-        self.put(PROPOSAL + proposal_id, encode(value))
+        """SELF_MODIFY on a `council` region: file a governance proposal on the agent's behalf
+        (the agent pays the minimum deposit). A refusal traps with its reason."""
+        ctx = GovernanceContext(self._call.height, LedgerAgents(self))
+        try:
+            proposal_id = submit_agent_proposal(self, ctx, proposal)
+        except GovernanceError as exc:
+            raise PermissionDenied(f"the proposal is refused: {exc}") from None
+        log = Log("ProposalSubmitted", (proposal_id, self.address, "code", self.address))
+        self._call.events.append(log)
         return proposal_id
 
     def deploy_agent(self, code: CodeObject, change: CodeChange, channel: str | None) -> bytes:

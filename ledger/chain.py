@@ -7,6 +7,7 @@ A block is executed over an in-memory overlay (`State`) and committed with every
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -18,11 +19,13 @@ import plyvel
 from avm.code import CodeObject
 from avm.host import CodeChange
 from genesis.spec import Genesis
-from ledger import agents
+from ledger import agents, governance
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
 from ledger.crypto import HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, InvalidBlock
+from ledger.governance import GovernanceEvent
+from ledger.governance_types import ProposePayload
 from ledger.merkle import EMPTY_ROOT, Proof, StateTree
 from ledger.state import (
     ACCOUNT,
@@ -51,6 +54,8 @@ _META_GENESIS = b"m:genesis"
 _PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in a block
 _REPLAY = b"R"  # + tx hash -> an agent call's replay record, for its trace (ledger/agents.py)
 
+log = logging.getLogger("aither.governance")
+
 
 class DataDirError(AitherError):
     """A data directory that cannot be opened for this chain."""
@@ -72,6 +77,8 @@ class PendingBlock:
     left_out: tuple[tuple[SignedTx, str], ...] = ()
     root_seconds: float = 0.0  # time spent updating the state root, for the block log line
     replays: Replays = field(default_factory=dict)  # agent calls' replay records by tx hash
+    # What governance did at the block's end (sandboxes, tallies, enactments), for the log.
+    governance_events: tuple[GovernanceEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +214,12 @@ class Ledger:
     def lineage(self, address: bytes) -> tuple[CodeChange, ...]:
         return agents.load_lineage(State(self), address)
 
+    def governance_state(self) -> tuple[BlockHeader, State, agents.LedgerAgents]:
+        """The head, its state (for governance's views) and its agents, all of one moment."""
+        head, reader = self.head_state()
+        state = State(reader)
+        return head, state, agents.LedgerAgents(state)
+
     def replay_record(self, tx_hash: bytes) -> bytes | None:
         """The replay record of a committed agent call (None for other transactions)."""
         if self.transaction(tx_hash) is None:
@@ -254,9 +267,10 @@ class Ledger:
         ctx = self._context(parent.height + 1, max(timestamp, parent.timestamp), proposer)
         state = State(self)
         replays: Replays = {}
-        included, receipts, left_out = apply_transactions(state, candidates, ctx, replays)
+        events: list[GovernanceEvent] = []
+        included, receipts, left_out = apply_transactions(state, candidates, ctx, replays, events)
         return self._seal(
-            parent, ctx, state, included, receipts, last_commit, tuple(left_out), replays
+            parent, ctx, state, included, receipts, last_commit, tuple(left_out), replays, events
         )
 
     def execute_block(self, block: Block) -> PendingBlock:
@@ -273,11 +287,12 @@ class Ledger:
         ctx = self._context(header.height, header.timestamp, header.proposer)
         state = State(self)
         replays: Replays = {}
-        included, receipts, left_out = apply_transactions(state, txs, ctx, replays)
+        events: list[GovernanceEvent] = []
+        included, receipts, left_out = apply_transactions(state, txs, ctx, replays, events)
         if left_out:
             raise InvalidBlock(f"block includes a transaction that is not valid: {left_out[0][1]}")
         pending = self._seal(
-            parent, ctx, state, included, receipts, header.last_commit, (), replays
+            parent, ctx, state, included, receipts, header.last_commit, (), replays, events
         )
         if pending.block.hash != block.hash:
             raise InvalidBlock("executing the block gives another header (state or receipts root)")
@@ -319,6 +334,15 @@ class Ledger:
                     batch.delete(_PENDING + stx.hash)
                 batch.put(_META_HEAD, height)
             self._head = block.header
+        for event in pending.governance_events:
+            log.info(
+                "block %d governance: %s 0x%s %s %s",
+                block.height,
+                event.topic,
+                event.proposal_id.hex(),
+                event.status.value,
+                event.detail,
+            )
 
     def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
         genesis = self.genesis
@@ -341,6 +365,7 @@ class Ledger:
         last_commit: CommitCertificate | None,
         left_out: tuple[tuple[SignedTx, str], ...] = (),
         replays: Replays | None = None,
+        events: list[GovernanceEvent] | None = None,
     ) -> PendingBlock:
         changes = state.changes()
         started = time.perf_counter()
@@ -368,6 +393,7 @@ class Ledger:
             left_out,
             root_seconds,
             replays or {},
+            tuple(events or ()),
         )
 
     def _commit_genesis(self) -> None:
@@ -377,6 +403,7 @@ class Ledger:
             state.set_validator(validator.pubkey, validator.power)
         for allocation in genesis.allocations:
             state.set_account(allocation.address, Account(0, allocation.balance))
+        governance.init_council(state, genesis.council, genesis.governance)
         changes = state.changes()
         state_root, nodes = self._tree.update(EMPTY_ROOT, changes)
         header = BlockHeader(
@@ -437,4 +464,8 @@ def _parties(stx: SignedTx) -> list[bytes]:
         return [stx.sender, payload.agent]
     if isinstance(payload, Deploy):
         return [stx.sender, agents.agent_address(stx.sender, stx.tx.nonce)]
+    if isinstance(payload, ProposePayload):  # a code proposal shows in its agent's history
+        agent = getattr(payload.spec, "agent", None)
+        if isinstance(agent, bytes) and agent != stx.sender:
+            return [stx.sender, agent]
     return [stx.sender]

@@ -22,7 +22,7 @@ electorate (members and weights) and the tally rules are fixed at submission.
 Agents' code is reached only through `AgentCode` (in the context), which the ledger implements
 over its agent tables, so this module does not depend on how agents are stored.
 
-The state tables are the one-byte key prefixes below (ledger/state.py holds a t b v c g k l q).
+The state tables are the one-byte key prefixes below (ledger/state.py holds a t b v c g k l).
 """
 
 from __future__ import annotations

@@ -530,24 +530,33 @@ class ProposePayload:
         return cls(spec_from_value(value))
 
 
+# A vote's choice on the wire: 0 yes, 1 no, 2 abstain, 3 veto (what the reviewer service sends).
+CHOICE_CODES: tuple[Choice, ...] = (Choice.YES, Choice.NO, Choice.ABSTAIN, Choice.VETO)
+
+
 @dataclass(frozen=True, slots=True)
 class VotePayload:
-    """A `vote` transaction: [proposal id (32 B), choice ("yes"|"no"|"abstain"|"veto"), text]."""
+    """A `vote` transaction: [proposal id (32 B), choice (int: 0 yes, 1 no, 2 abstain, 3 veto),
+    explanation text]."""
 
     proposal_id: bytes
     choice: Choice
     explanation: str = ""
 
     def to_value(self) -> list[Value]:
-        return [self.proposal_id, self.choice.value, self.explanation]
+        return [self.proposal_id, CHOICE_CODES.index(self.choice), self.explanation]
 
     @classmethod
     def from_value(cls, value: Value) -> VotePayload:
         pid, choice, explanation = _fields(value, 3, "vote")
-        _require(choice in {c.value for c in Choice}, "choice must be yes, no, abstain or veto")
+        _require(
+            type(choice) is int and 0 <= choice < len(CHOICE_CODES),
+            "choice must be 0 yes, 1 no, 2 abstain or 3 veto",
+        )
+        assert isinstance(choice, int)
         return cls(
             _hash(pid, "proposal id"),
-            Choice(choice),
+            CHOICE_CODES[choice],
             _text(explanation, MAX_TEXT_FIELD, "explanation"),
         )
 

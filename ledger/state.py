@@ -25,7 +25,6 @@ CODE = b"c"  # + code id -> code object bytes; every version ever deployed, neve
 AGENT = b"g"  # + address -> [code id, deployer, created at height, lineage length, channel]
 STORAGE = b"k"  # + address + key -> value: the agent's flat storage (the AVM namespaces keys)
 LINEAGE = b"l"  # + address + index (4 bytes) -> one code change, oldest first
-PROPOSAL = b"q"  # + proposal id -> [agent, region, base code id, new code id], pending
 
 
 class StateReader(Protocol):

@@ -9,16 +9,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger import agents, gas
+from ledger import agents, gas, governance
 from ledger.amounts import MAX_AMOUNT
 from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.errors import ExecutionFailed, TransactionRejected
+from ledger.governance import GovernanceContext, GovernanceEvent
+from ledger.governance_types import (
+    CancelPayload,
+    CodeChangeSpec,
+    GovernanceError,
+    ProposePayload,
+    RevertSpec,
+    VotePayload,
+)
 from ledger.state import Account, State, Token
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 # Replay records of a block's agent calls, by transaction hash (see ledger/agents.py).
 Replays = dict[bytes, bytes]
-_LEDGER_EFFECTS = frozenset({Transfer, TokenCreate})  # the kinds that run no agent code
+# The kinds that run no agent code.
+_LEDGER_EFFECTS = frozenset({Transfer, TokenCreate, ProposePayload, VotePayload, CancelPayload})
+_GOVERNANCE_GAS: dict[type, int] = {
+    ProposePayload: gas.GOV_PROPOSE,
+    VotePayload: gas.GOV_VOTE,
+    CancelPayload: gas.GOV_CANCEL,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,9 @@ def execution_gas(stx: SignedTx) -> int:
             for _, value in payload.storage
         )
         return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
+    governance_gas = _GOVERNANCE_GAS.get(type(payload))
+    if governance_gas is not None:
+        return governance_gas
     return 0  # a call's AVM gas is known once it has run
 
 
@@ -104,7 +122,7 @@ def apply_transaction(
         if gas_used > tx.gas_limit:
             raise ExecutionFailed(f"out of gas: needs {gas_used}, limit {tx.gas_limit}")
         if type(tx.payload) in _LEDGER_EFFECTS:
-            logs = _apply_effect(state, stx)
+            logs = _apply_effect(state, stx, ctx)
         else:
             outcome = _apply_agent_effect(state, stx, ctx, tx.gas_limit - gas_used)
             gas_used += outcome.gas_used
@@ -126,14 +144,22 @@ def apply_transaction(
 
 
 def apply_transactions(
-    state: State, txs: Iterable[SignedTx], ctx: BlockContext, replays: Replays | None = None
+    state: State,
+    txs: Iterable[SignedTx],
+    ctx: BlockContext,
+    replays: Replays | None = None,
+    events: list[GovernanceEvent] | None = None,
 ) -> tuple[list[SignedTx], list[Receipt], list[tuple[SignedTx, str]]]:
-    """Apply transactions in order, leaving out those that cannot be included.
+    """Apply transactions in order, leaving out those that cannot be included, then end the
+    block for governance.
 
     Returns (included, receipts, left out with the reason); agent calls' replay records go to
-    `replays`. A block producer uses this;
+    `replays`, what governance did at the block's end (sandboxes, tallies, enactments) to
+    `events`. A block producer uses this;
     a validator checking someone else's block requires that nothing is left out. The fees of
-    the block are paid to the proposer once, after the last transaction.
+    the block are paid to the proposer once, after the last transaction; governance's block
+    boundary comes after that, outside any transaction's journal, so building a block and
+    checking it take the same steps.
     """
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
@@ -147,16 +173,47 @@ def apply_transactions(
         included.append(stx)
         receipts.append(receipt)
     _credit(state, ctx.proposer, sum(receipt.fee for receipt in receipts))
+    done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
+    if events is not None:
+        events.extend(done)
     return included, receipts, left_out
 
 
-def _apply_effect(state: State, stx: SignedTx) -> tuple[Log, ...]:
+def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, ...]:
     payload = stx.tx.payload
     if isinstance(payload, Transfer):
         return _transfer(state, stx.sender, payload)
     if isinstance(payload, TokenCreate):
         return _token_create(state, stx.sender, payload)
+    if isinstance(payload, ProposePayload | VotePayload | CancelPayload):
+        return _governance(state, stx.sender, payload, ctx)
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
+
+
+def _governance(
+    state: State,
+    sender: bytes,
+    payload: ProposePayload | VotePayload | CancelPayload,
+    ctx: BlockContext,
+) -> tuple[Log, ...]:
+    """File, vote on or cancel a proposal. A refusal fails the transaction with its reason
+    (the fee is paid, nothing else changes)."""
+    gov_ctx = GovernanceContext(ctx.height, agents.LedgerAgents(state))
+    try:
+        if isinstance(payload, ProposePayload):
+            spec = payload.spec
+            pid = governance.submit(state, gov_ctx, sender, spec)
+            target = spec.agent if isinstance(spec, CodeChangeSpec | RevertSpec) else b""
+            return (Log("ProposalSubmitted", (pid, sender, spec.kind.value, target)),)
+        if isinstance(payload, VotePayload):
+            governance.vote(
+                state, gov_ctx, sender, payload.proposal_id, payload.choice, payload.explanation
+            )
+            return (Log("Voted", (payload.proposal_id, sender, payload.choice.value)),)
+        governance.cancel(state, gov_ctx, sender, payload.proposal_id)
+        return (Log("ProposalCancelled", (payload.proposal_id, sender)),)
+    except GovernanceError as exc:
+        raise ExecutionFailed(str(exc)) from None
 
 
 def _apply_agent_effect(

@@ -31,6 +31,7 @@ from ledger.crypto import (
 )
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, InvalidTransaction
+from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 
 MAX_TX_SIZE = 64 * 1024
 MAX_U64 = 2**64 - 1
@@ -52,6 +53,7 @@ class TxKind(enum.IntEnum):
     VOTE = 6
     CHANNEL = 7
     COUNCIL = 8
+    CANCEL = 9  # withdraw a governance proposal (its proposer, before voting ends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +177,18 @@ class Call:
         return cls(agent, entry, decoded, amount)
 
 
-Payload = Transfer | TokenCreate | Deploy | Call
+# Governance payloads (ledger/governance_types.py): PROPOSE carries a proposal spec, VOTE
+# [proposal id, choice 0 yes | 1 no | 2 abstain | 3 veto, explanation], CANCEL [proposal id].
+Payload = Transfer | TokenCreate | Deploy | Call | ProposePayload | VotePayload | CancelPayload
 
 PAYLOADS: dict[TxKind, type[Payload]] = {
     TxKind.TRANSFER: Transfer,
     TxKind.TOKEN_CREATE: TokenCreate,
     TxKind.DEPLOY: Deploy,
     TxKind.CALL: Call,
+    TxKind.PROPOSE: ProposePayload,
+    TxKind.VOTE: VotePayload,
+    TxKind.CANCEL: CancelPayload,
 }
 
 

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from avm.assembler import assemble, parse_constant
+from avm.assembler import assemble, assemble_fragment, parse_constant
 from avm.code import CodeObject
 from avm.host import check_deployable
 from avm.instructions.storage import kv_key
@@ -27,13 +27,17 @@ from genesis.dev import dev_key
 from ledger.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
 from ledger.crypto import SigningKey, parse_address, to_checksum_address
 from ledger.errors import AitherError
-from wallet.client import DEFAULT_RPC, RpcClient
+from ledger.governance_types import Choice, CodeChangeSpec, RevertSpec
+from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
 from wallet.keystore import Keystore, parse_private_key
 from wallet.txbuilder import (
     build_call,
+    build_cancel,
     build_deploy,
+    build_propose,
     build_token_create,
     build_transfer,
+    build_vote,
     call_spec,
 )
 
@@ -588,3 +592,207 @@ def call(
     _emit(as_json, result, human)
     if result["status"] == "failed":
         raise typer.Exit(1)
+
+
+# Governance
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"cannot read {what} {path}: {reason}") from None
+
+
+def _proposal_id(text: str, what: str = "a proposal id") -> bytes:
+    raw = text.removeprefix("0x").removeprefix("0X")
+    try:
+        pid = bytes.fromhex(raw)
+    except ValueError:
+        pid = b""
+    if len(pid) != 32:
+        raise ValueError(f"{text!r} is not {what} (0x and 64 hex digits)")
+    return pid
+
+
+def _min_deposit(client: RpcClient) -> int:
+    council = client.call("aither_getCouncil")
+    assert isinstance(council, dict)
+    return int(str(council["params"]["min_deposit"]))  # type: ignore[index]
+
+
+NOT_FOUND = -32001
+
+
+def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
+    """Refuse, before a fee is spent, a target the chain would refuse: no agent, no such region,
+    a region that is not `council`. The chain checks again when it executes the proposal."""
+    where = to_checksum_address(agent)
+    try:
+        info = client.call("aither_getAgent", where)
+    except RpcClientError as exc:
+        if exc.code == NOT_FOUND:
+            raise ValueError(f"no agent at {where}") from None
+        raise
+    assert isinstance(info, dict)
+    regions = {r["name"]: r["policy"] for r in info["regions"]}
+    if region not in regions:
+        names = ", ".join(regions) or "none"
+        raise ValueError(f"the agent has no region {region} (its regions: {names})")
+    if regions[region] == "locked":
+        raise ValueError(f"region {region} is locked: no proposal may rewrite it")
+    if regions[region] != "council":
+        raise ValueError(f"region {region} is a `{regions[region]}` region: the agent rewrites it")
+
+
+def _check_voting(client: RpcClient, pid: bytes) -> None:
+    """Refuse, before a fee is spent, a vote on an unknown proposal or one not in voting."""
+    try:
+        found = client.call("aither_getProposal", "0x" + pid.hex())
+    except RpcClientError as exc:
+        if exc.code == NOT_FOUND:
+            raise ValueError(f"no proposal 0x{pid.hex()}") from None
+        raise
+    assert isinstance(found, dict)
+    if found["status"] != "voting":
+        raise ValueError(f"the proposal is {found['status']}, not in its voting period")
+
+
+def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
+    if result["status"] != "ok":
+        return None
+    receipt = client.call("aither_getTransactionReceipt", result["hash"])
+    assert isinstance(receipt, dict)
+    for entry in receipt["logs"]:
+        if entry["event"] == "ProposalSubmitted":
+            return str(entry["args"][0])
+    return None
+
+
+@app.command("propose")
+@friendly_errors
+def propose(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address or key name.")],
+    region: Annotated[str, typer.Argument(help="A `council` region of the agent.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE.air", help="The region's new body (IR text)."),
+    ] = None,
+    rationale: Annotated[str, typer.Option("--rationale", help="Why, for the council.")] = "",
+    tests: Annotated[
+        Path | None, typer.Option("--tests", help="IR file of .test blocks to add.")
+    ] = None,
+    deposit: Annotated[
+        str | None,
+        typer.Option("--deposit", help="AVM to escrow (default: the chain's minimum)."),
+    ] = None,
+    revert_to: Annotated[
+        str | None,
+        typer.Option("--revert-to", help="Instead of FILE: restore the region from this code id."),
+    ] = None,
+    normal_track: Annotated[
+        bool,
+        typer.Option("--normal-track", help="With --revert-to: not the emergency track."),
+    ] = False,
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Propose a new body for an agent's `council` region (or, with --revert-to, an earlier
+    one); prints the proposal id. The council votes on it after the chain's sandbox run."""
+    target = _resolve(agent, keystore)
+    if (file is None) == (revert_to is None):
+        raise ValueError("give the new IR as FILE.air, or --revert-to CODE_ID (not both)")
+    if normal_track and revert_to is None:
+        raise ValueError("--normal-track applies to a revert (--revert-to)")
+    new_ir = tests_ir = ""
+    if file is not None:
+        new_ir = _read_text(file, "IR file")
+        assemble_fragment(new_ir, str(file))  # a file:line:col error before anything is sent
+    if tests is not None:
+        if revert_to is not None:
+            raise ValueError("a revert brings back the snapshot's tests: --tests does not apply")
+        tests_ir = _read_text(tests, "tests file")
+    key = _signer(sender, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        minimum = _min_deposit(client)
+        units = minimum if deposit is None else parse_amount(deposit)
+        if units < minimum:
+            raise ValueError(
+                f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)}"
+            )
+        _check_region(client, target, region)
+        if revert_to is not None:
+            snapshot = _proposal_id(revert_to, "a code id")
+            spec: CodeChangeSpec | RevertSpec = RevertSpec(
+                target, region, snapshot, rationale, units, not normal_track
+            )
+        else:
+            spec = CodeChangeSpec(target, region, new_ir, rationale, tests_ir, units)
+        result = _submit(client, build_propose(client, key, spec), wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(agent=to_checksum_address(target), region=region, deposit=format_amount(units))
+
+    def human() -> None:
+        _print_result(result, f"proposed a change to {region}")
+        if result.get("proposal"):
+            console.print(f"  proposal {result['proposal']}")
+
+    _emit(as_json, result, human)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("vote")
+@friendly_errors
+def vote(
+    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    choice: Annotated[str, typer.Argument(metavar="yes|no|abstain|veto")],
+    why: Annotated[str, typer.Option("--why", help="The explanation the council reads.")] = "",
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Vote on a proposal in its voting period, as a council member (a later vote replaces an
+    earlier one until the period ends)."""
+    pid = _proposal_id(proposal)
+    try:
+        picked = Choice(choice.lower())
+    except ValueError:
+        raise ValueError(f"unknown choice {choice!r}; use yes, no, abstain or veto") from None
+    key = _signer(sender, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        _check_voting(client, pid)
+        result = _submit(client, build_vote(client, key, pid, picked, why), wait)
+    result.update(proposal="0x" + pid.hex(), choice=picked.value)
+    _finish(as_json, result, f"voted {picked.value}")
+
+
+@app.command("cancel")
+@friendly_errors
+def cancel(
+    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Withdraw your proposal before its voting ends (part of the deposit is burnt)."""
+    pid = _proposal_id(proposal)
+    key = _signer(sender, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        result = _submit(client, build_cancel(client, key, pid), wait)
+    result.update(proposal="0x" + pid.hex())
+    _finish(as_json, result, "cancelled the proposal")

@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 from avm.values import Value, to_python
+from ledger.amounts import MAX_AMOUNT
 from ledger.crypto import SigningKey, to_checksum_address
-from ledger.tx import Call, Deploy, Payload, TokenCreate, Transaction, Transfer, TxKind
+from ledger.governance_types import (
+    CancelPayload,
+    Choice,
+    ProposalSpec,
+    ProposePayload,
+    VotePayload,
+)
+from ledger.transition import execution_gas, intrinsic_gas
+from ledger.tx import (
+    MAX_U64,
+    Call,
+    Deploy,
+    Payload,
+    SignedTx,
+    TokenCreate,
+    Transaction,
+    Transfer,
+    TxKind,
+)
 from wallet.client import RpcClient
 
 # An agent call's gas depends on the state it meets, which may change before it is included:
@@ -98,3 +117,28 @@ def build_call(
     spec = {"kind": "call", "from": to_checksum_address(key.address)}
     spec.update(call_spec(agent, entry, args, value))
     return _sign(client, key, TxKind.CALL, payload, spec, gas_limit)
+
+
+def static_gas(kind: TxKind, payload: Payload) -> int:
+    """The gas of a transaction whose cost the payload alone fixes (governance kinds): intrinsic
+    gas at the widest encodings of the other fields, plus the kind's execution gas."""
+    widest = Transaction(MAX_U64, kind, bytes(32), MAX_U64, MAX_U64, MAX_AMOUNT, payload)
+    stx = SignedTx(widest, widest.encode() + bytes(64))
+    return intrinsic_gas(stx) + execution_gas(stx)
+
+
+def build_propose(client: RpcClient, key: SigningKey, spec: ProposalSpec) -> bytes:
+    payload = ProposePayload(spec)
+    return _sign(client, key, TxKind.PROPOSE, payload, {}, static_gas(TxKind.PROPOSE, payload))
+
+
+def build_vote(
+    client: RpcClient, key: SigningKey, proposal_id: bytes, choice: Choice, explanation: str
+) -> bytes:
+    payload = VotePayload(proposal_id, choice, explanation)
+    return _sign(client, key, TxKind.VOTE, payload, {}, static_gas(TxKind.VOTE, payload))
+
+
+def build_cancel(client: RpcClient, key: SigningKey, proposal_id: bytes) -> bytes:
+    payload = CancelPayload(proposal_id)
+    return _sign(client, key, TxKind.CANCEL, payload, {}, static_gas(TxKind.CANCEL, payload))

@@ -12,10 +12,11 @@ import asyncio
 
 from avm.disassembler import disassemble
 from avm.errors import Trap
+from avm.host import LineageKind
 from avm.instructions.storage import kv_key
 from avm.trace import trace_hash
 from avm.values import Value, check_key, from_python, from_wire, to_python
-from ledger import agents
+from ledger import agents, governance_views
 from ledger.amounts import MAX_AMOUNT
 from ledger.block import Log
 from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
@@ -303,19 +304,32 @@ def get_storage(node: Node, args: Params) -> dict[str, object]:
 
 @method("aither_getLineage")
 def get_lineage(node: Node, args: Params) -> list[dict[str, object]]:
-    """An agent's code changes, oldest (its deploy) first."""
+    """An agent's code changes, oldest (its deploy) first: a tree of code ids, each change
+    naming its parents. A change the council enacted (kind "proposal") also carries
+    `governance`: its proposal id, kind, enacted height, tally, votes with explanations, sandbox
+    results and the gas of the tests before and after (see LineageView.to_json)."""
     _max_args(args, 1)
     address, _ = _agent(node, _arg(args, 0, "agent"))
-    return [
-        {
+    _, state, ledger_agents = node.ledger.governance_state()
+    view = governance_views.get_lineage(state, address, ledger_agents).to_json()
+    edges = view["edges"]
+    assert isinstance(edges, list)
+    entries: list[dict[str, object]] = []
+    enacted = iter(edges)  # governance edges, in the order their lineage steps were appended
+    for change in agents.load_lineage(state, address):
+        entry: dict[str, object] = {
             "kind": change.kind.value,
             "codeId": views.hexbytes(change.code_id),
             "parents": [views.hexbytes(p) for p in change.parents],
             "region": change.region,
             "parentAgents": [to_checksum_address(a) for a in change.parent_agents],
         }
-        for change in node.ledger.lineage(address)
-    ]
+        if change.kind is LineageKind.PROPOSAL:
+            edge = next(enacted, None)
+            if edge is not None and edge["to"] == entry["codeId"]:
+                entry["governance"] = edge
+        entries.append(entry)
+    return entries
 
 
 # ---- traces ------------------------------------------------------------------------------------

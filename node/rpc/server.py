@@ -17,7 +17,10 @@ from fastapi.responses import Response
 
 from ledger.errors import AitherError
 from node.node import Node
-from node.rpc import agent_methods  # noqa: F401  (registers the agent methods)
+from node.rpc import (
+    agent_methods,  # noqa: F401  (registers the agent methods)
+    gov_methods,  # noqa: F401  (registers the governance methods)
+)
 from node.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,

@@ -393,6 +393,11 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_getStorage": [address(UNTOUCHED.address), "key", False],
     "aither_getLineage": [address(UNTOUCHED.address)],
     "aither_traceTransaction": [UNKNOWN_HASH],
+    "aither_getProposal": [UNKNOWN_HASH],
+    "aither_listProposals": ["voting", address(UNTOUCHED.address)],
+    "aither_getVotes": [UNKNOWN_HASH],
+    "aither_getCouncil": [],
+    "aither_getArchive": [0, 10],
 }
 
 

@@ -20,12 +20,12 @@ from avm.instructions.storage import KV_PREFIX, kv_key
 from avm.trace import trace_hash
 from avm.values import encode_value, from_wire, to_wire
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
-from ledger import agents, gas
+from ledger import agents, gas, governance
 from ledger.chain import Ledger, PendingBlock
 from ledger.crypto import SigningKey
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, InvalidTransaction
-from ledger.state import PROPOSAL, State
+from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import (
     Call,
@@ -378,15 +378,25 @@ def test_crossover_deploys_a_child_with_both_parents_in_its_lineage(chain):
     assert output(receipt) == 5
 
 
-def test_self_modify_of_a_council_region_records_a_pending_proposal(chain):
+def test_self_modify_of_a_council_region_files_a_governance_proposal(chain):
     code = assemble(PARENT.format(n=1)).code
-    agent = chain.deploy(code=code)
+    deposit = GENESIS.governance.min_deposit
+    poor = chain.deploy(code=code)
+    _, receipt = chain.call(poor, "propose")
+    assert not receipt.ok and "the deposit is" in receipt.error  # it cannot pay the deposit
+    agent = chain.deploy(code=code, value=deposit)
     _, receipt = chain.call(agent, "propose")
     assert receipt.ok, receipt.error
     proposal_id = output(receipt)
-    stored = decode(chain.ledger.get_state(PROPOSAL + proposal_id))
-    assert stored[:3] == [agent, "GOV", code.code_id]
-    assert chain.ledger.code(stored[3]) is not None  # the proposed code is readable by id
+    proposal = governance.load_proposal(State(chain.ledger), proposal_id)
+    assert (proposal.proposer, proposal.region, proposal.base_code_id) == (
+        agent,
+        "GOV",
+        code.code_id,
+    )
+    assert proposal.spec.deposit == deposit and chain.ledger.account(agent).balance == 0
+    assert proposal.status.value == "voting"  # sandboxed at the end of its block
+    assert [log.name for log in receipt.logs] == ["ProposalSubmitted"]
     assert chain.ledger.agent(agent).code_id == code.code_id  # nothing changes until enacted
 
 

@@ -639,7 +639,10 @@ def test_payloads_round_trip() -> None:
         wire = ProposePayload(spec).to_value()
         assert encode(ProposePayload.from_value(wire).to_value()) == encode(wire)
     vote = VotePayload(b"\x01" * 32, Choice.VETO, "why")
+    assert vote.to_value() == [b"\x01" * 32, 3, "why"]  # the reviewer service's numbering
     assert VotePayload.from_value(vote.to_value()) == vote
+    for number, choice in enumerate((Choice.YES, Choice.NO, Choice.ABSTAIN, Choice.VETO)):
+        assert VotePayload.from_value([b"\x01" * 32, number, ""]).choice is choice
     assert CancelPayload.from_value([b"\x01" * 32]) == CancelPayload(b"\x01" * 32)
     bad = [
         ["code", AGENT, "R", "", "", "", -1],
@@ -652,7 +655,10 @@ def test_payloads_round_trip() -> None:
         with pytest.raises(InvalidTransaction):
             spec_from_value(value)
     with pytest.raises(InvalidTransaction, match="choice"):
-        VotePayload.from_value([b"\x01" * 32, "maybe", ""])
+        VotePayload.from_value([b"\x01" * 32, "yes", ""])
+    for bad_choice in (4, -1, True):
+        with pytest.raises(InvalidTransaction, match="choice"):
+            VotePayload.from_value([b"\x01" * 32, bad_choice, ""])
 
 
 def test_params_json_round_trip_and_defaults() -> None:

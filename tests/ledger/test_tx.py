@@ -76,9 +76,30 @@ def test_bad_token_payloads_are_refused(payload, reason):
 
 
 def test_kinds_of_later_issues_are_refused_with_a_reason():
-    value = [7331, int(TxKind.PROPOSE), KEY.pubkey, 0, 1, 1, [], bytes(64)]
-    with pytest.raises(InvalidTransaction, match="propose transactions are not supported"):
+    value = [7331, int(TxKind.CHANNEL), KEY.pubkey, 0, 1, 1, [], bytes(64)]
+    with pytest.raises(InvalidTransaction, match="channel transactions are not supported"):
         decode_transaction(encode(value))
+
+
+def test_governance_payloads_decode_and_bad_ones_name_the_field():
+    pid = bytes(range(32))
+    for kind, payload in (
+        (TxKind.VOTE, [pid, 3, "harmful"]),
+        (TxKind.CANCEL, [pid]),
+        (TxKind.PROPOSE, ["code", bytes(20), "STRATEGY", ":s\n  RET\n", "", "why", 10]),
+    ):
+        value = [7331, int(kind), KEY.pubkey, 0, 1, 1, payload, bytes(64)]
+        stx = decode_transaction(encode(value))
+        assert stx.tx.kind is kind and stx.tx.payload.to_value() == payload
+    for kind, payload, reason in (
+        (TxKind.VOTE, [pid, "yes", ""], "choice must be 0 yes"),
+        (TxKind.VOTE, [pid[:31], 0, ""], "proposal id must be 32 bytes"),
+        (TxKind.CANCEL, [], "cancel must be a list of 1"),
+        (TxKind.PROPOSE, ["poll"], "unknown proposal kind"),
+    ):
+        value = [7331, int(kind), KEY.pubkey, 0, 1, 1, payload, bytes(64)]
+        with pytest.raises(InvalidTransaction, match=reason):
+            decode_transaction(encode(value))
 
 
 @settings(max_examples=300)

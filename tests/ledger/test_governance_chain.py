@@ -1,0 +1,313 @@
+"""Governance on a real ledger: propose, vote and cancel transactions, SELF_MODIFY on a `council`
+region, the block boundary in both building and checking a block, and bad input refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from solo import SoloValidator
+
+from avm.assembler import assemble
+from avm.values import from_wire
+from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
+from genesis.spec import Genesis, GenesisError
+from ledger import agents, gas, governance
+from ledger.chain import Ledger, PendingBlock
+from ledger.crypto import SigningKey
+from ledger.encoding import decode
+from ledger.governance_types import (
+    CancelPayload,
+    Choice,
+    CodeChangeSpec,
+    ProposePayload,
+    RevertSpec,
+    Status,
+    VotePayload,
+)
+from ledger.governance_views import get_lineage, get_proposal
+from ledger.state import State
+from ledger.transition import intrinsic_gas
+from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
+
+GENESIS = dev_genesis()
+PARAMS = GENESIS.governance
+ALICE, BOB = dev_key(0), dev_key(1)
+SA, LP, MO, RH, SE = (dev_key(i) for i, _ in DEV_COUNCIL_ROLES)
+STRANGER = SigningKey(b"\x07" * 32)
+PRICE = GENESIS.min_gas_price
+GAS = 5_000_000
+DEPOSIT = PARAMS.min_deposit
+KINDS = {
+    Transfer: TxKind.TRANSFER,
+    Deploy: TxKind.DEPLOY,
+    Call: TxKind.CALL,
+    ProposePayload: TxKind.PROPOSE,
+    VotePayload: TxKind.VOTE,
+    CancelPayload: TxKind.CANCEL,
+}
+
+AGENT_IR = """
+:main
+  CALL strategy
+  RETURN ACC
+:improve
+  SELF_MODIFY "STRATEGY", ARGS[0] -> proposal
+  RETURN proposal
+.region STRATEGY council
+:strategy
+  SET ACC = 1
+  RET
+.test gives_one
+  entry main
+  expect 1
+.endtest
+.endregion
+.region CORE locked
+:core
+  HALT
+.endregion
+"""
+SLOWER = ":strategy\n  SET ACC = 1\n  NOP\n  RET\n"
+RETURNS_TWO = ":strategy\n  SET ACC = 2\n  RET\n"
+CODE = assemble(AGENT_IR).code
+
+
+def tx(key: SigningKey, nonce: int, payload: object, gas_limit: int = GAS) -> SignedTx:
+    raw = Transaction(
+        GENESIS.chain_id, KINDS[type(payload)], key.pubkey, nonce, gas_limit, PRICE, payload
+    )
+    return decode_transaction(raw.signed(key).encode())
+
+
+class Chain:
+    def __init__(self, path: Path, genesis: Genesis = GENESIS) -> None:
+        self.ledger = Ledger(path, genesis)
+        self.validator = SoloValidator(
+            dev_validator_key(), genesis.chain_id, self.ledger.validators()
+        )
+        self.nonces: dict[bytes, int] = {}
+        self.blocks: list[PendingBlock] = []
+
+    def produce(self, *txs: SignedTx) -> PendingBlock:
+        last = self.ledger.commit_certificate(self.ledger.height)
+        timestamp = GENESIS.timestamp + 10 * (self.ledger.height + 1)
+        pending = self.ledger.build_block(txs, timestamp, self.validator.proposer, last)
+        assert not pending.left_out, pending.left_out
+        self.ledger.commit(pending, self.validator.certify(pending))
+        self.blocks.append(pending)
+        return pending
+
+    def send(self, key: SigningKey, payload: object):
+        nonce = self.nonces.get(key.address, 0)
+        self.nonces[key.address] = nonce + 1
+        stx = tx(key, nonce, payload)
+        self.produce(stx)
+        receipt = self.ledger.receipt(stx.hash)
+        assert receipt is not None
+        return stx, receipt
+
+    def until(self, height: int) -> None:
+        """Empty blocks up to `height` (the dev node makes them only when asked)."""
+        while self.ledger.height < height:
+            self.produce()
+
+    @property
+    def state(self) -> State:
+        return State(self.ledger)
+
+    def proposal(self, pid: bytes):
+        return governance.load_proposal(self.state, pid)
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[Chain]:
+    c = Chain(tmp_path / "a")
+    yield c
+    c.ledger.close()
+
+
+def deploy(chain: Chain) -> bytes:
+    _, receipt = chain.send(ALICE, Deploy(CODE.to_bytes(), (), 3 * DEPOSIT))
+    assert receipt.ok, receipt.error
+    return from_wire(decode(receipt.output))
+
+
+def run_main(chain: Chain, agent: bytes) -> object:
+    _, receipt = chain.send(BOB, Call(agent, "main", ()))
+    assert receipt.ok, receipt.error
+    return from_wire(decode(receipt.output))
+
+
+def vote_all(chain: Chain, pid: bytes, choice: Choice = Choice.YES) -> None:
+    for member in (SA, LP, MO, RH, SE):
+        _, receipt = chain.send(member, VotePayload(pid, choice, f"{choice.value} from the test"))
+        assert receipt.ok, receipt.error
+        assert receipt.gas_used <= intrinsic_gas(tx(member, 0, VotePayload(pid, choice))) + 50_000
+
+
+def test_genesis_holds_the_dev_council_and_parameters(chain: Chain) -> None:
+    council = governance.load_council(chain.state)
+    assert {m.address for m in council} == {k.address for k in (SA, LP, MO, RH, SE)}
+    assert {m.role for m in council} == {role for _, role in DEV_COUNCIL_ROLES}
+    assert governance.load_params(chain.state) == PARAMS
+    assert Genesis.from_json(GENESIS.to_json()) == GENESIS
+    doc = json.loads(GENESIS.to_json())
+    for change, reason in (
+        (lambda d: d["council"].append(d["council"][0]), "listed twice"),
+        (lambda d: d["council"][0].update(role="Pope"), "bad council member"),
+        (lambda d: d["governance"].update(voting_period=0), "voting_period"),
+        (lambda d: d["governance"].update(quorum=1), "unknown governance parameter"),
+    ):
+        bad = json.loads(json.dumps(doc))
+        change(bad)
+        with pytest.raises(GenesisError, match=reason):
+            Genesis.from_json(json.dumps(bad))
+    del doc["governance"], doc["council"]  # an older genesis file: defaults, no council
+    older = Genesis.from_json(json.dumps(doc))
+    assert older.council == () and older.governance == type(PARAMS)()
+
+
+def test_self_modify_proposal_passes_is_enacted_and_the_agent_runs_the_new_code(
+    chain: Chain, tmp_path: Path
+) -> None:
+    agent = deploy(chain)
+    _, receipt = chain.send(ALICE, Call(agent, "improve", (SLOWER,)))
+    assert receipt.ok, receipt.error
+    pid = from_wire(decode(receipt.output))
+    submitted = chain.ledger.height
+    p = chain.proposal(pid)
+    assert (
+        p.status is Status.VOTING
+        and p.proposer == agent
+        and p.voting_end_height == (submitted + PARAMS.voting_period)
+    )
+    assert [(s.test, s.passed) for s in p.sandbox] == [("gives_one", True)]
+    assert p.sandbox[0].gas_after > p.sandbox[0].gas_before
+    assert chain.ledger.account(agent).balance == 2 * DEPOSIT  # the deposit is in escrow
+    vote_all(chain, pid)
+    chain.until(p.voting_end_height)
+    p = chain.proposal(pid)
+    assert p.status is Status.PASSED and p.enact_height == submitted + PARAMS.voting_period + 2
+    assert chain.ledger.account(agent).balance == 3 * DEPOSIT  # returned when it passed
+    assert chain.ledger.agent(agent).code_id == CODE.code_id  # not yet
+    chain.until(p.enact_height)
+    p = chain.proposal(pid)
+    assert p.status is Status.ENACTED and chain.ledger.agent(agent).code_id == p.new_code_id
+    assert any(e.topic == "ProposalEnacted" for e in chain.blocks[-1].governance_events)
+    assert run_main(chain, agent) == 1
+    lineage = chain.ledger.lineage(agent)
+    assert [c.kind.value for c in lineage] == ["deploy", "proposal"]
+    view = get_lineage(chain.state, agent, agents.LedgerAgents(chain.state)).to_json()
+    assert view["edges"][0]["enactedHeight"] == p.enact_height
+    # A validator re-executing every block (end_block included) gets the same blocks.
+    replica = Ledger(tmp_path / "replica", GENESIS)
+    try:
+        for pending in chain.blocks:
+            again = replica.execute_block(pending.block)
+            assert again.governance_events == pending.governance_events
+            replica.commit(again, chain.ledger.commit_certificate(pending.block.height))
+        assert replica.head.state_root == chain.ledger.head.state_root
+    finally:
+        replica.close()
+    # The SELF_MODIFY call's replay record replays (governance reads are in its witness).
+    first_call = chain.blocks[1].transactions[0]
+    replayed = agents.replay(chain.ledger.replay_record(first_call.hash), chain.ledger)
+    assert replayed.result.value == pid
+
+
+def test_votes_change_until_the_period_ends_and_a_revert_adjusts_accuracy(chain: Chain) -> None:
+    agent = deploy(chain)
+    spec = CodeChangeSpec(agent, "STRATEGY", SLOWER, "slower but clearer", "", DEPOSIT)
+    stx, receipt = chain.send(BOB, ProposePayload(spec))
+    assert receipt.ok, receipt.error
+    assert chain.ledger.history(agent)[0] == stx.hash  # in the agent's history too
+    assert [log.name for log in receipt.logs] == ["ProposalSubmitted"]
+    pid = receipt.logs[0].values[0]
+    assert receipt.gas_used == intrinsic_gas(tx(BOB, 0, ProposePayload(spec))) + gas.GOV_PROPOSE
+    _, receipt = chain.send(SA, VotePayload(pid, Choice.NO, "first look"))
+    vote_all(chain, pid)  # SA changes its vote to yes
+    votes = governance.load_votes(chain.state, chain.proposal(pid))
+    assert {v.choice for v in votes} == {Choice.YES} and len(votes) == 5
+    chain.until(chain.proposal(pid).voting_end_height)
+    chain.until(chain.proposal(pid).enact_height)
+    first = chain.proposal(pid)
+    assert first.status is Status.ENACTED
+    revert = RevertSpec(agent, "STRATEGY", CODE.code_id, "undo", DEPOSIT, emergency=True)
+    _, receipt = chain.send(BOB, ProposePayload(revert))
+    rid = receipt.logs[0].values[0]
+    assert chain.proposal(rid).rules.voting_period == PARAMS.emergency_voting_period
+    vote_all(chain, rid)
+    chain.until(chain.proposal(rid).voting_end_height)
+    done = chain.proposal(rid)
+    assert done.status is Status.ENACTED and done.undoes == (pid,)
+    assert chain.ledger.agent(agent).code_id == CODE.code_id
+    step = PARAMS.accuracy_step_ppm
+    for member in governance.load_council(chain.state):
+        assert member.accuracy_ppm == PARAMS.initial_accuracy_ppm - step  # all voted yes
+    assert chain.proposal(pid).reverted_by == rid
+    doc = get_proposal(chain.state, rid, agents.LedgerAgents(chain.state)).to_json()
+    assert doc["kind"] == "revert" and "NOP" in str(doc["oldIr"]) and "NOP" not in str(doc["newIr"])
+
+
+def test_cancel_by_the_proposer_only(chain: Chain) -> None:
+    agent = deploy(chain)
+    spec = CodeChangeSpec(agent, "STRATEGY", SLOWER, "", "", DEPOSIT)
+    _, receipt = chain.send(BOB, ProposePayload(spec))
+    pid = receipt.logs[0].values[0]
+    _, receipt = chain.send(ALICE, CancelPayload(pid))
+    assert not receipt.ok and "only the proposer" in receipt.error
+    before = chain.ledger.account(BOB.address).balance
+    _, receipt = chain.send(BOB, CancelPayload(pid))
+    assert receipt.ok, receipt.error
+    assert chain.proposal(pid).status is Status.CANCELLED
+    burnt = DEPOSIT * PARAMS.cancel_burn_ppm // 1_000_000
+    assert chain.ledger.account(BOB.address).balance == before - receipt.fee + DEPOSIT - burnt
+
+
+def test_bad_input_is_refused_with_the_reason_and_changes_nothing(chain: Chain) -> None:
+    agent = deploy(chain)
+    _, receipt = chain.send(
+        BOB, ProposePayload(CodeChangeSpec(agent, "STRATEGY", SLOWER, "", "", DEPOSIT))
+    )
+    pid = receipt.logs[0].values[0]
+    missing = b"\x99" * 20
+    cases = [
+        (STRANGER, VotePayload(pid, Choice.YES, ""), "was not a council member"),
+        (BOB, ProposePayload(CodeChangeSpec(agent, "CORE", "HALT", "", "", DEPOSIT)), "locked"),
+        (
+            BOB,
+            ProposePayload(CodeChangeSpec(missing, "STRATEGY", SLOWER, "", "", DEPOSIT)),
+            "no agent",
+        ),
+        (
+            BOB,
+            ProposePayload(CodeChangeSpec(agent, "STRATEGY", "SET ACC =", "", "", DEPOSIT)),
+            "does not assemble",
+        ),
+        (
+            BOB,
+            ProposePayload(CodeChangeSpec(agent, "STRATEGY", SLOWER, "", "", DEPOSIT - 1)),
+            "minimum",
+        ),
+        (
+            BOB,
+            ProposePayload(CodeChangeSpec(agent, "NOPE", SLOWER, "", "", DEPOSIT)),
+            "no region NOPE",
+        ),
+    ]
+    chain.send(ALICE, Transfer(STRANGER.address, 10**18))  # the stranger pays its fees
+    for key, payload, reason in cases:
+        count = governance.proposal_count(chain.state)
+        votes = governance.load_votes(chain.state, chain.proposal(pid))
+        before = chain.ledger.account(key.address).balance
+        _, receipt = chain.send(key, payload)
+        assert not receipt.ok and reason in receipt.error, (reason, receipt.error)
+        assert governance.proposal_count(chain.state) == count
+        assert governance.load_votes(chain.state, chain.proposal(pid)) == votes
+        assert chain.ledger.account(key.address).balance == before - receipt.fee  # only the fee
+    chain.until(chain.proposal(pid).voting_end_height)
+    _, receipt = chain.send(SA, VotePayload(pid, Choice.YES, "late"))
+    assert not receipt.ok and "not in its voting period" in receipt.error
