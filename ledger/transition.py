@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger import agents, gas, governance
+from ledger import agents, channels, gas, governance, identity
 from ledger.amounts import MAX_AMOUNT
 from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.errors import ExecutionFailed, TransactionRejected
@@ -28,7 +28,11 @@ from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 # Replay records of a block's agent calls, by transaction hash (see ledger/agents.py).
 Replays = dict[bytes, bytes]
 # The kinds that run no agent code.
-_LEDGER_EFFECTS = frozenset({Transfer, TokenCreate, ProposePayload, VotePayload, CancelPayload})
+_LEDGER_EFFECTS = frozenset(
+    {Transfer, TokenCreate, ProposePayload, VotePayload, CancelPayload}
+    | set(identity.PAYLOAD_TYPES)
+    | set(channels.PAYLOAD_TYPES)
+)
 _GOVERNANCE_GAS: dict[type, int] = {
     ProposePayload: gas.GOV_PROPOSE,
     VotePayload: gas.GOV_VOTE,
@@ -64,6 +68,10 @@ def execution_gas(stx: SignedTx) -> int:
             for _, value in payload.storage
         )
         return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
+    if isinstance(payload, identity.RegisterPayload):
+        return identity.execution_gas(payload)  # type: ignore[arg-type]
+    if isinstance(payload, channels.ChannelPayload):
+        return channels.execution_gas(payload)  # type: ignore[arg-type]
     governance_gas = _GOVERNANCE_GAS.get(type(payload))
     if governance_gas is not None:
         return governance_gas
@@ -176,6 +184,7 @@ def apply_transactions(
     done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
     if events is not None:
         events.extend(done)
+    channels.end_block(state, ctx.height)  # unclaimed rewards go back to their requesters
     return included, receipts, left_out
 
 
@@ -187,6 +196,11 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
         return _token_create(state, stx.sender, payload)
     if isinstance(payload, ProposePayload | VotePayload | CancelPayload):
         return _governance(state, stx.sender, payload, ctx)
+    if isinstance(payload, identity.RegisterPayload):
+        return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)  # type: ignore[arg-type]
+    if isinstance(payload, channels.ChannelPayload):
+        channel_ctx = channels.ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
+        return channels.apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)  # type: ignore[arg-type]
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
 
 

@@ -20,6 +20,7 @@ from avm.instructions.storage import KV_PREFIX, STATE_KEY
 from avm.values import MAX_ITEMS, from_wire, to_wire
 from avm.values import Value as AvmValue
 from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from ledger.channels import AnyChannelPayload, ChannelPayload
 from ledger.crypto import (
     ADDRESS_SIZE,
     PUBKEY_SIZE,
@@ -32,6 +33,7 @@ from ledger.crypto import (
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, InvalidTransaction
 from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
+from ledger.identity import RegisterPayload, SetIdentity, TransferName
 
 MAX_TX_SIZE = 64 * 1024
 MAX_U64 = 2**64 - 1
@@ -179,7 +181,18 @@ class Call:
 
 # Governance payloads (ledger/governance_types.py): PROPOSE carries a proposal spec, VOTE
 # [proposal id, choice 0 yes | 1 no | 2 abstain | 3 veto, explanation], CANCEL [proposal id].
-Payload = Transfer | TokenCreate | Deploy | Call | ProposePayload | VotePayload | CancelPayload
+Payload = (
+    Transfer
+    | TokenCreate
+    | Deploy
+    | Call
+    | ProposePayload
+    | VotePayload
+    | CancelPayload
+    | SetIdentity
+    | TransferName
+    | AnyChannelPayload
+)
 
 PAYLOADS: dict[TxKind, type[Payload]] = {
     TxKind.TRANSFER: Transfer,
@@ -189,6 +202,8 @@ PAYLOADS: dict[TxKind, type[Payload]] = {
     TxKind.PROPOSE: ProposePayload,
     TxKind.VOTE: VotePayload,
     TxKind.CANCEL: CancelPayload,
+    TxKind.REGISTER: RegisterPayload,  # type: ignore[dict-item]
+    TxKind.CHANNEL: ChannelPayload,  # type: ignore[dict-item]
 }
 
 

@@ -9,6 +9,7 @@ from avm.runtime.cli import app as agent_app
 from genesis.cli import app as genesis_app
 from node.cli_gov import app as gov_app
 from node.cli_node import app as node_app
+from node.cli_swarm import app as swarm_app
 from node.cli_testnet import app as testnet_app
 from node.council.cli import app as council_app
 from wallet.cli import app as wallet_app
@@ -30,3 +31,4 @@ app.add_typer(gov_app, name="gov", help="Proposals, votes and agents' lineage.")
 app.add_typer(
     agent_app, name="agent", help="Run agents locally with model, embedding and tool plugins."
 )
+app.add_typer(swarm_app, name="swarm", help="Swarm channels and encrypted messages.")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -28,6 +29,14 @@ from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
 from node.node import Node
 from node.rpc.server import create_app
+from node.swarm import (
+    GossipPublisher,
+    LocalIdentity,
+    NullPublisher,
+    StateChannels,
+    SwarmService,
+    channel_payloads,
+)
 
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -67,6 +76,15 @@ def start(
     reset: bool = typer.Option(False, "--reset", help="Delete the chain in the data dir first."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     json_output: bool = typer.Option(False, "--json", help="Print the start-up summary as JSON."),
+    swarm_key: list[str] = typer.Option(
+        [], "--swarm-key", help="Keystore key whose swarm identity this node holds (repeat)."
+    ),
+    swarm_dev_account: list[int] = typer.Option(
+        [], "--swarm-dev-account", help="Dev: hold dev account N's swarm identity (repeat)."
+    ),
+    swarm_password_file: Path | None = typer.Option(
+        None, "--swarm-password-file", help="Password of the --swarm-key keys (first line)."
+    ),
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
     _setup_logging(log_level)
@@ -88,6 +106,9 @@ def start(
         if reset:
             for name in ("chain.ldb", "consensus.ldb"):
                 shutil.rmtree(setup.data_dir / name, ignore_errors=True)
+        swarm_keys = [dev_key(n) for n in swarm_dev_account] + _unlock(
+            swarm_key, swarm_password_file
+        )
         ledger = Ledger(setup.data_dir, setup.genesis)
     except AitherError as exc:
         err.print(f"error: {exc}")
@@ -106,7 +127,7 @@ def start(
     else:
         _print_network_banner(ledger, setup, url, json_output)
     try:
-        uvloop.run(_serve(ledger, setup, listener, log_level))
+        uvloop.run(_serve(ledger, setup, listener, log_level, swarm_keys))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     except AitherError as exc:
@@ -129,7 +150,26 @@ def _from_config(config: NodeConfig, rpc_host: str, rpc_port: int | None) -> Set
     )
 
 
-async def _serve(ledger: Ledger, setup: Setup, listener: socket.socket, log_level: str) -> None:
+def _unlock(names: list[str], password_file: Path | None) -> list[SigningKey]:
+    if not names:
+        return []
+    from wallet.keystore import Keystore
+
+    if password_file is not None:
+        password = password_file.read_text().splitlines()[0]
+    else:
+        password = typer.prompt("Swarm keys' password", hide_input=True)
+    store = Keystore()
+    return [store.unlock(name, password) for name in names]
+
+
+async def _serve(
+    ledger: Ledger,
+    setup: Setup,
+    listener: socket.socket,
+    log_level: str,
+    swarm_keys: list[SigningKey] | None = None,
+) -> None:
     store = ConsensusStore(setup.data_dir)
     node = Node(ledger)
     driver = ConsensusDriver(node, setup.genesis, store, setup.validator_key, setup.schedule)
@@ -156,6 +196,23 @@ async def _serve(ledger: Ledger, setup: Setup, listener: socket.socket, log_leve
             lifespan="off",
         )
     )
+    swarm = SwarmService(
+        StateChannels(ledger.chain_id, ledger.get_state),
+        NullPublisher() if network is None else GossipPublisher(network.gossip),
+        setup.data_dir / "swarm",
+    )
+    for key in swarm_keys or []:
+        swarm.add_identity(LocalIdentity(key, derive=True))
+    node.swarm = swarm  # type: ignore[attr-defined]
+    # Follow the channels already on chain (relays relay them all), then those of each block.
+    await swarm.on_block(
+        channel_payloads(raw for block in ledger.iter_blocks() for raw in block.transactions)
+    )
+    node.on_block(
+        lambda event: asyncio.get_running_loop().create_task(
+            swarm.on_block(channel_payloads(event.block.transactions))
+        )
+    )
     node.restore_pending()
     try:
         if network is not None:
@@ -171,6 +228,7 @@ async def _serve(ledger: Ledger, setup: Setup, listener: socket.socket, log_leve
         await driver.stop()
         if network is not None:
             await network.stop()
+        swarm.close()
         node.close()
         store.close()
 

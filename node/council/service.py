@@ -286,6 +286,8 @@ class ReviewerService:
         except RpcClientError as exc:
             self.events("council-unknown", {"error": str(exc)})
             return
+        if isinstance(council, dict):  # {members, totalWeight, params, blockNumber}
+            council = council.get("members", [])
         members = council if isinstance(council, list) else []
         me = next(
             (

@@ -20,6 +20,7 @@ from node.node import Node
 from node.rpc import (
     agent_methods,  # noqa: F401  (registers the agent methods)
     gov_methods,  # noqa: F401  (registers the governance methods)
+    swarm_methods,  # noqa: F401  (registers the swarm and identity methods)
 )
 from node.rpc.errors import (
     INTERNAL_ERROR,

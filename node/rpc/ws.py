@@ -24,7 +24,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from ledger.chain import TxLocation
 from ledger.tx import Transfer, decode_transaction
 from node.node import BlockCommitted, Node
-from node.rpc import params, views
+from node.rpc import params, swarm_methods, views
 from node.rpc.errors import INVALID_PARAMS, PARSE_ERROR, RpcError
 
 log = logging.getLogger("aither.rpc")
@@ -39,6 +39,7 @@ class Subscription:
     id: str
     kind: str
     address: bytes | None = None
+    stop: Callable[[], None] | None = None  # ends a "swarm" subscription's listener
 
 
 class Subscriptions:
@@ -47,6 +48,7 @@ class Subscriptions:
     def __init__(self, node: Node) -> None:
         self._connections: dict[int, tuple[asyncio.Queue[str | None], dict[str, Subscription]]] = {}
         self._ids = itertools.count(1)
+        self._node = node
         node.on_block(self._on_block)
 
     def open(self) -> tuple[int, asyncio.Queue[str | None]]:
@@ -56,7 +58,10 @@ class Subscriptions:
         return handle, queue
 
     def close(self, handle: int) -> None:
-        self._connections.pop(handle, None)
+        _, subs = self._connections.pop(handle, (None, {}))
+        for sub in subs.values():
+            if sub.stop is not None:
+                sub.stop()
 
     def subscribe(self, handle: int, args: list[object]) -> str:
         _, subs = self._connections[handle]
@@ -71,17 +76,29 @@ class Subscriptions:
             if len(args) != 2:
                 raise RpcError(INVALID_PARAMS, 'invalid params: "receipts" takes an address')
             sub = Subscription(hex(next(self._ids)), "receipts", params.address(args[1]))
+        elif kind == "swarm":
+            queue, _ = self._connections[handle]
+            sub_id = hex(next(self._ids))
+
+            def push(result: object) -> None:
+                self._push(handle, queue, sub_id, result)
+
+            stop = swarm_methods.swarm_subscription(self._node, args, push)
+            sub = Subscription(sub_id, "swarm", stop=stop)
         else:
             raise RpcError(
                 INVALID_PARAMS,
-                f'invalid params: cannot subscribe to {kind!r} ("newHeads", "receipts")',
+                f'invalid params: cannot subscribe to {kind!r} ("newHeads", "receipts", "swarm")',
             )
         subs[sub.id] = sub
         return sub.id
 
     def unsubscribe(self, handle: int, subscription: object) -> bool:
         _, subs = self._connections[handle]
-        return subs.pop(str(subscription), None) is not None
+        sub = subs.pop(str(subscription), None)
+        if sub is not None and sub.stop is not None:
+            sub.stop()
+        return sub is not None
 
     def _on_block(self, event: BlockCommitted) -> None:
         if not self._connections:

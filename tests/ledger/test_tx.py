@@ -76,8 +76,8 @@ def test_bad_token_payloads_are_refused(payload, reason):
 
 
 def test_kinds_of_later_issues_are_refused_with_a_reason():
-    value = [7331, int(TxKind.CHANNEL), KEY.pubkey, 0, 1, 1, [], bytes(64)]
-    with pytest.raises(InvalidTransaction, match="channel transactions are not supported"):
+    value = [7331, int(TxKind.COUNCIL), KEY.pubkey, 0, 1, 1, [], bytes(64)]
+    with pytest.raises(InvalidTransaction, match="council transactions are not supported"):
         decode_transaction(encode(value))
 
 
