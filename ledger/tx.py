@@ -58,6 +58,9 @@ class TxKind(enum.IntEnum):
     CANCEL = 9  # withdraw a governance proposal (its proposer, before voting ends)
 
 
+_MAX_KIND = max(TxKind)  # decoding checks every kind against it: computed once
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """Move `amount` base units of `token` (empty = the native coin) to `to`."""
@@ -260,7 +263,7 @@ class Transaction:
         fields = _fields(value, 8, "transaction")
         chain_id, kind, pubkey, nonce, gas_limit, gas_price, payload, signature = fields
         _require(_is_uint(chain_id, MAX_U64), "chain id must be a 64-bit unsigned integer")
-        _require(_is_uint(kind, max(TxKind)), f"unknown transaction kind {kind!r}")
+        _require(_is_uint(kind, _MAX_KIND), f"unknown transaction kind {kind!r}")
         _require(isinstance(pubkey, bytes) and len(pubkey) == PUBKEY_SIZE, "bad sender key")
         _require(_is_uint(nonce, MAX_U64), "nonce must be a 64-bit unsigned integer")
         _require(_is_uint(gas_limit, MAX_U64), "gas limit must be a 64-bit unsigned integer")

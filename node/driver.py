@@ -22,6 +22,7 @@ from ledger.block import Block, CommitCertificate
 from ledger.chain import PendingBlock
 from ledger.crypto import SigningKey, address_of
 from ledger.errors import AitherError, DecodeError, InvalidBlock
+from ledger.tx import decode_transaction
 from node.consensus.core import (
     Broadcast,
     Consensus,
@@ -281,13 +282,23 @@ class ConsensusDriver:
             log.info("rejected block %s: timestamp in the future", block.hash.hex()[:16])
             return False
         try:
-            pending = await asyncio.to_thread(self.ledger.execute_block, block)
+            await self._check_signatures(block)
+            pending = await asyncio.to_thread(
+                self.ledger.execute_block, block, signatures_checked=True
+            )
         except (InvalidBlock, DecodeError, AitherError) as exc:
             log.info("rejected block %d %s: %s", block.height, block.hash.hex()[:16], exc)
             return False
         self._executed[block.hash] = pending
         await asyncio.to_thread(self.store.save_body, block)
         return True
+
+    async def _check_signatures(self, block: Block) -> None:
+        """Verify the signatures the mempool has not verified already, on the verifier threads."""
+        txs = [decode_transaction(raw) for raw in block.transactions]
+        unknown = [stx for stx in txs if stx.hash not in self.node.mempool]
+        if not all(await self.node.verifier.verify_many(unknown)):
+            raise InvalidBlock("a transaction's signature does not verify")
 
     async def _body_arrived(self, block: Block) -> list[Effect]:
         if block.height != self.height or block.hash in self._bodies:

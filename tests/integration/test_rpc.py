@@ -398,6 +398,15 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_getVotes": [UNKNOWN_HASH],
     "aither_getCouncil": [],
     "aither_getArchive": [0, 10],
+    "aither_resolveName": ["masha-trader.avm"],
+    "aither_getIdentity": ["masha-trader.avm"],
+    "aither_getChannel": ["general", 0],
+    "aither_getReward": [UNKNOWN_HASH],
+    "swarm_send": ["general", "hello", address(UNTOUCHED.address)],
+    "swarm_messages": ["general", 0, address(UNTOUCHED.address)],
+    "swarm_message": [UNKNOWN_HASH],
+    "swarm_identities": [],
+    "swarm_follow": ["general"],
 }
 
 
