@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ from avm.assembler import assemble
 from genesis.dev import DEV_COUNCIL_ROLES, DEV_GOVERNANCE, dev_key
 from ledger.crypto import to_checksum_address
 from wallet.keystore import Keystore
+
+# The console script of this venv (conftest's copy is not importable from a fixture: pytest
+# keeps one `conftest` module name for every directory's conftest).
+AITHER = str(Path(sys.executable).with_name("aither"))
 
 if TYPE_CHECKING:
     from conftest import DevNode
@@ -141,11 +146,9 @@ class Council:
 
 @pytest.fixture
 def council(tmp_path: Path, dev_node: DevNode) -> Iterator[Council]:
-    from conftest import AITHER
-
     members = Council(tmp_path, dev_node)
-    members.import_keys(str(AITHER))
-    members.serve(str(AITHER))
+    members.import_keys(AITHER)
+    members.serve(AITHER)
     try:
         yield members
     finally:

@@ -1,12 +1,17 @@
 """Subscriptions over WebSocket on a live node: new heads and an address's receipts."""
 
-import json
+from __future__ import annotations
 
-from conftest import DevNode
+import json
+from typing import TYPE_CHECKING
+
 from websockets.sync.client import connect
 
 from genesis.dev import dev_key
 from ledger.crypto import to_checksum_address
+
+if TYPE_CHECKING:
+    from conftest import DevNode
 
 RECIPIENT = bytes.fromhex("00" * 19 + "ab")
 
