@@ -12,13 +12,12 @@ Every command takes `--rpc URL` and `--json`; errors print one line and exit 1.
 from __future__ import annotations
 
 import difflib
-import functools
 import html
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,31 +25,14 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ledger.amounts import NATIVE_SYMBOL, format_amount
-from ledger.errors import AitherError
+from wallet.cli import AsJson, Rpc, friendly_errors
 from wallet.client import DEFAULT_RPC, RpcClient
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
-Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 PPM = 1_000_000
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (AitherError, ValueError, OSError) as exc:
-            err.print(f"error: {exc}")
-            raise typer.Exit(1) from None
-
-    return run
 
 
 def _emit(as_json: bool, data: object, human: Callable[[], None]) -> None:

@@ -10,13 +10,12 @@ node's swarm service for an identity whose keys it holds (`--as NAME|ADDRESS`).
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -40,11 +39,20 @@ from ledger.channels import (
     is_channel_name,
 )
 from ledger.crypto import SigningKey, parse_address, to_checksum_address
-from ledger.errors import AitherError
 from ledger.identity import SetIdentity, TransferName, derived_certificate, is_name
 from ledger.identity import execution_gas as identity_gas
 from ledger.tx import Transaction, TxKind
 from p2p.swarm_keys import MemberKeys, rotate
+from wallet.cli import (
+    AsJson,
+    DevAccount,
+    FromName,
+    KeystoreDir,
+    PasswordFile,
+    Rpc,
+    Wait,
+    friendly_errors,
+)
 from wallet.client import DEFAULT_RPC, RpcClient
 from wallet.keystore import Keystore
 
@@ -54,44 +62,14 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
-Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-KeystoreDir = Annotated[
-    Path | None, typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore directory.")
-]
-PasswordFile = Annotated[
-    Path | None, typer.Option("--password-file", help="Read the password from this file.")
-]
-DevAccount = Annotated[
-    int | None, typer.Option("--dev-account", min=0, help="Sign with dev account N.")
-]
-FromName = Annotated[str | None, typer.Option("--from", help="Keystore key that signs.")]
 AsIdentity = Annotated[
     str | None,
     typer.Option("--as", help="The node's swarm identity (name or address) to act as."),
 ]
-Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the receipt.")]
 
 # Signed for more than the computed gas: the limit's own encoding changes the size a little.
 GAS_MARGIN = 2_000
 DEFAULT_REWARD_BLOCKS = 1_000
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """The project's errors as one line on stderr and exit code 1."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (AitherError, ValueError) as exc:
-            err.print(f"error: {exc}")
-            raise typer.Exit(1) from None
-
-    return run
 
 
 # ---- keys and transactions ---------------------------------------------------------------------
