@@ -110,7 +110,7 @@ def receipt_everywhere(testnet: Testnet, tx_hash: str, timeout: float = 20.0) ->
     def on_all() -> bool:
         for v in testnet.validators:
             if v.name not in found:
-                got = v.rpc("aither_getTransactionReceipt", tx_hash)
+                got = v.receipt(tx_hash)
                 if isinstance(got, dict):
                     found[v.name] = got
         return len(found) == len(testnet.validators)

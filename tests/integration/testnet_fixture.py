@@ -181,6 +181,17 @@ class Validator:
     def rpc(self, method: str, *params: object) -> object:
         return self.batch([(method, list(params))])[0]
 
+    def receipt(self, tx_hash: str) -> dict[str, object] | None:
+        """The receipt, or None while this node has not seen the transaction in a block yet
+        (pending here, or not even gossiped here: -32001 is an answer, not a failure)."""
+        self._ids += 1
+        call = {"jsonrpc": "2.0", "id": self._ids, "method": "aither_getTransactionReceipt"}
+        answer = self.http.post(self.url, json={**call, "params": [tx_hash]}).json()
+        if "error" in answer:
+            assert answer["error"]["code"] == -32001, f"{self.name}: {answer['error']}"
+            return None
+        return answer["result"]
+
     def blocks(self, heights: Iterable[int]) -> list[dict[str, object]]:
         found = self.batch([("aither_getBlockByNumber", [hex(h)]) for h in heights])
         assert all(isinstance(b, dict) for b in found)
