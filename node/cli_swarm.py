@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genesis.dev import dev_key
 from ledger import gas
 from ledger.amounts import parse_amount
 from ledger.channels import (
@@ -52,9 +51,9 @@ from wallet.cli import (
     Rpc,
     Wait,
     friendly_errors,
+    signing_key,
 )
 from wallet.client import DEFAULT_RPC, RpcClient
-from wallet.keystore import Keystore
 
 app = typer.Typer(
     help="Swarm channels: membership, keys and encrypted messages.", no_args_is_help=True
@@ -73,23 +72,6 @@ DEFAULT_REWARD_BLOCKS = 1_000
 
 
 # ---- keys and transactions ---------------------------------------------------------------------
-
-
-def _signer(
-    name: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
-) -> SigningKey:
-    if (name is None) == (dev_account is None):
-        raise ValueError("say who signs: --from NAME or --dev-account N")
-    if dev_account is not None:
-        return dev_key(dev_account)
-    assert name is not None
-    store = Keystore(keystore)
-    store.info(name)  # a missing key is reported before a password is asked for
-    if password_file is not None:
-        password = password_file.read_text().splitlines()[0] if password_file.stat().st_size else ""
-    else:
-        password = typer.prompt(f"Password for {name}", hide_input=True)
-    return store.unlock(name, password)
 
 
 def channel_gas(payload: AnyChannelPayload, size: int) -> int:
@@ -143,7 +125,7 @@ def _post(
     as_json: bool,
     what: str,
 ) -> None:
-    key = _signer(*signer)
+    key = signing_key(*signer)
     with RpcClient(rpc) as client:
         payload = make(client, key)
         result = _submit(client, build_channel_tx(client, key, payload), wait)
@@ -397,7 +379,7 @@ def send(
         assert isinstance(sent, dict)
         result: dict[str, object] = {"sent": sent}
         if amount:
-            key = _signer(from_name, dev_account, keystore, password_file)
+            key = signing_key(from_name, dev_account, keystore, password_file)
             height = int(str(client.call("aither_blockNumber")), 16)
             payload = OfferReward(
                 bytes.fromhex(channel_id[2:]),
@@ -554,7 +536,7 @@ def register(
             certificate = None  # keep the certified key
         return SetIdentity(name, certificate, tuple(role), _metadata(meta))
 
-    key = _signer(from_name, dev_account, keystore, password_file)
+    key = signing_key(from_name, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         result = _submit(client, build_register_tx(client, key, make(client, key)), wait)
     if as_json:

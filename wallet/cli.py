@@ -109,9 +109,10 @@ def _resolve(target: str, keystore: Path | None) -> bytes:
     return parse_address(Keystore(keystore).info(target).address)
 
 
-def _signer(
+def signing_key(
     name: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
 ) -> SigningKey:
+    """The key that signs: dev account N, or a keystore key unlocked with its password."""
     if (name is None) == (dev_account is None):
         raise ValueError("say who signs: --from NAME or --dev-account N")
     if dev_account is not None:
@@ -353,7 +354,7 @@ def send(
 ) -> None:
     """Send AVM or a token."""
     recipient = _resolve(to, keystore)
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     symbol = "" if token == NATIVE_SYMBOL else token
     with RpcClient(rpc) as client:
         units = parse_amount(amount, _token_decimals(client, symbol))
@@ -380,7 +381,7 @@ def token_create(
     as_json: AsJson = False,
 ) -> None:
     """Create a token; its whole supply goes to the creator."""
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     units = parse_amount(supply, decimals)
     with RpcClient(rpc) as client:
         raw = build_token_create(client, key, symbol, name or symbol, units, decimals)
@@ -524,7 +525,7 @@ def deploy(
     code = _load_code(file)
     entries = _storage(storage or [])
     units = parse_amount(value)
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         raw = build_deploy(client, key, code.to_bytes(), entries, units, gas)
         result = _agent_receipt(client, _submit(client, raw, wait))
@@ -576,7 +577,7 @@ def call(
         spec = call_spec(target, label, values, units)
         _dry_run(spec, gas, trace, sender, dev_account, rpc, keystore, as_json)
         return
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         raw = build_call(client, key, target, label, values, units, gas)
         result = _agent_receipt(client, _submit(client, raw, wait))
@@ -718,7 +719,7 @@ def propose(
         if revert_to is not None:
             raise ValueError("a revert brings back the snapshot's tests: --tests does not apply")
         tests_ir = _read_text(tests, "tests file")
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         minimum = _min_deposit(client)
         units = minimum if deposit is None else parse_amount(deposit)
@@ -769,7 +770,7 @@ def vote(
         picked = Choice(choice.lower())
     except ValueError:
         raise ValueError(f"unknown choice {choice!r}; use yes, no, abstain or veto") from None
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         _check_voting(client, pid)
         result = _submit(client, build_vote(client, key, pid, picked, why), wait)
@@ -791,7 +792,7 @@ def cancel(
 ) -> None:
     """Withdraw your proposal before its voting ends (part of the deposit is burnt)."""
     pid = _proposal_id(proposal)
-    key = _signer(sender, dev_account, keystore, password_file)
+    key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
         result = _submit(client, build_cancel(client, key, pid), wait)
     result.update(proposal="0x" + pid.hex())
