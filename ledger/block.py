@@ -12,6 +12,7 @@ from functools import cached_property
 from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, hash32, verify
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, InvalidBlock
+from ledger.schema import fields as _fields
 from ledger.tx import MAX_TX_SIZE, MAX_U64
 
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
@@ -235,12 +236,6 @@ class Receipt:
             error,
             output,
         )
-
-
-def _fields(value: Value, count: int, what: str) -> list[Value]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"{what} must be a list of {count} fields")
-    return value
 
 
 def _uint(value: Value) -> bool:

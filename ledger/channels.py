@@ -49,6 +49,9 @@ from ledger.crypto import (
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from ledger.identity import Store, load_identity
+from ledger.schema import fields as _fields
+from ledger.schema import is_uint as _is_uint
+from ledger.schema import require as _require
 from ledger.state import ACCOUNT, Account, decode_account, encode_account
 from p2p.swarm_keys import MAX_MEMBERS, MAX_U64, MemberKeys, Rotation
 from p2p.swarm_wire import signed_statement
@@ -388,21 +391,6 @@ def _is_hash(value: Value) -> bool:
 
 def _is_address(value: Value) -> bool:
     return isinstance(value, bytes) and len(value) == ADDRESS_SIZE
-
-
-def _is_uint(value: Value, bound: int) -> bool:
-    return type(value) is int and 0 <= value <= bound
-
-
-def _fields(value: Value, count: int, what: str) -> list[Value]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"{what} must be a list of {count} fields")
-    return value
-
-
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise InvalidTransaction(reason)
 
 
 # ---- records -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ledger.amounts import MAX_AMOUNT, UNIT
 from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, parse_address, to_checksum_address
 from ledger.encoding import Value
 from ledger.errors import AitherError, InvalidTransaction
+from ledger.schema import require as _require
 
 PPM = 1_000_000
 # Hard caps on payload fields, whatever the parameters say: a transaction is at most 64 KiB.
@@ -791,11 +792,6 @@ def _fields(value: Value, count: int, what: str) -> list[Value]:
     if not isinstance(value, list) or len(value) != count:
         raise InvalidTransaction(f"{what} must be a list of {count} fields")
     return value
-
-
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise InvalidTransaction(reason)
 
 
 def _address(value: Value, what: str) -> bytes:

@@ -35,6 +35,8 @@ from ledger.crypto import (
 )
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from ledger.schema import fields as _fields
+from ledger.schema import require as _require
 from p2p.swarm_keys import (
     EncryptionKey,
     InvalidCertificateError,
@@ -242,17 +244,6 @@ def _metadata(value: Value) -> tuple[tuple[str, str], ...]:
         _require(not pairs or key > pairs[-1][0], "metadata keys must be unique and ascending")
         pairs.append((key, text))
     return tuple(pairs)
-
-
-def _fields(value: Value, count: int, what: str) -> list[Value]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"{what} must be a list of {count} fields")
-    return value
-
-
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise InvalidTransaction(reason)
 
 
 # ---- records -----------------------------------------------------------------------------------

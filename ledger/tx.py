@@ -34,6 +34,9 @@ from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, InvalidTransaction
 from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
+from ledger.schema import fields as _fields
+from ledger.schema import is_uint as _is_uint
+from ledger.schema import require as _require
 
 MAX_TX_SIZE = 64 * 1024
 MAX_U64 = 2**64 - 1
@@ -359,18 +362,3 @@ def _is_avm_encoding(data: bytes) -> bool:
     except (DecodeError, AvmError):
         return False
     return True
-
-
-def _fields(value: Value, count: int, what: str) -> list[Value]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"{what} must be a list of {count} fields")
-    return value
-
-
-def _is_uint(value: Value, bound: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= bound
-
-
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        raise InvalidTransaction(reason)
