@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import re
 import shutil
 import signal
@@ -125,6 +126,15 @@ def start(nodes: list[TestnetNode]) -> list[subprocess.Popen[bytes]]:
                 )
             )
     return processes
+
+
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU time the node processes have used so far (from /proc)."""
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def height(client: httpx.Client, url: str) -> int | None:
@@ -262,6 +272,7 @@ def main() -> None:
         watcher.start()
         first_height = max(seen, default=0) + 1
         sockets_before = p2p_bytes_sent(p2p_ports)
+        cpu_before = cpu_seconds(processes)
         interval = args.batch * VALIDATORS / args.rate  # per endpoint, so the sum is --rate
         results = [Sent() for _ in range(VALIDATORS)]
         with Progress(
@@ -296,6 +307,7 @@ def main() -> None:
                         break
                     time.sleep(0.1)
         observed_until = time.perf_counter()
+        cpu_used = cpu_seconds(processes) - cpu_before
         last_height = max(seen)
         time.sleep(HEAD_POLL * 5)  # one more poll of the watcher for the last block
         stop.set()
@@ -349,6 +361,10 @@ def main() -> None:
     table.add_row("mean block size", f"{statistics.mean(sizes.values()) / 1024:,.0f} KiB")
     table.add_row("gossip bytes per tx (measured)", f"{p2p_bytes / committed:,.0f} B")
     table.add_row("  floor: tx size x peers x (batch + block)", f"{floor:,.0f} B")
+    cores = os.cpu_count() or 1
+    busy = cpu_used / ((observed_until - first_submit) * cores)
+    table.add_row("node CPU per 1,000 committed tx", f"{cpu_used * 1000 / committed:.2f} s")
+    table.add_row(f"node CPU use of the {cores} cores", f"{busy:.0%}")
     table.add_row("transfer size", f"{tx_size:,.0f} B")
     console.print(table)
     if errors:

@@ -177,6 +177,45 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class CompactBlock:
+    """A block told by its header and its transactions' hashes (a proposal on the wire).
+
+    Peers hold nearly all of a proposal's transactions already, from transaction gossip: they
+    rebuild the body from those and fetch only the few they miss, so a block's transactions
+    cross the network once instead of twice. Rebuilding cannot change the block: its header
+    commits to the transaction hashes (tx_root).
+    """
+
+    header: BlockHeader
+    tx_hashes: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, block: Block) -> CompactBlock:
+        return cls(block.header, tuple(hash32(raw) for raw in block.transactions))
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def encode(self) -> bytes:
+        return encode([self.header.to_value(), list(self.tx_hashes)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> CompactBlock:
+        header, hashes = _fields(decode(data, MAX_BLOCK_SIZE), 2, "compact block")
+        _check(isinstance(hashes, list) and len(hashes) <= MAX_BLOCK_TXS, "bad hash list")
+        _check(
+            all(isinstance(h, bytes) and len(h) == HASH_SIZE for h in hashes),
+            "transaction hashes must be 32 bytes",
+        )
+        return cls(BlockHeader.from_value(header), tuple(hashes))
+
+    def assemble(self, raws: dict[bytes, bytes]) -> Block:
+        """The full block from transactions by hash; KeyError names the first one missing."""
+        return Block(self.header, tuple(raws[tx_hash] for tx_hash in self.tx_hashes))
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """An event a transaction emitted: a name and canonical values."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,11 +273,14 @@ class Ledger:
             parent, ctx, state, included, receipts, last_commit, tuple(left_out), replays, events
         )
 
-    def execute_block(self, block: Block, *, signatures_checked: bool = False) -> PendingBlock:
+    def execute_block(
+        self, block: Block, *, verified: Sequence[SignedTx] | None = None
+    ) -> PendingBlock:
         """Re-execute a block someone else built; raise InvalidBlock unless it checks out.
 
-        `signatures_checked`: the caller has verified every transaction's signature already
-        (at admission, or on its verifier threads), so they are not checked again here.
+        `verified`: the block's transactions, in order, already decoded and their signatures
+        checked by the caller (at admission, or on its verifier threads): they are neither
+        decoded nor verified again here.
         """
         parent = self._head
         header = block.header
@@ -285,9 +288,14 @@ class Ledger:
             raise InvalidBlock(f"block {header.height} does not extend the head {parent.height}")
         if header.timestamp < parent.timestamp:
             raise InvalidBlock("block timestamp is before its parent's")
-        txs = [decode_transaction(raw) for raw in block.transactions]
-        if not signatures_checked and not all(stx.tx.has_valid_signature() for stx in txs):
-            raise InvalidBlock("a transaction's signature does not verify")
+        if verified is None:
+            txs = [decode_transaction(raw) for raw in block.transactions]
+            if not all(stx.tx.has_valid_signature() for stx in txs):
+                raise InvalidBlock("a transaction's signature does not verify")
+        else:
+            txs = list(verified)
+            if [stx.raw for stx in txs] != list(block.transactions):
+                raise InvalidBlock("the verified transactions are not the block's")
         ctx = self._context(header.height, header.timestamp, header.proposer)
         state = State(self)
         replays: Replays = {}

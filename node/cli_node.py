@@ -210,7 +210,7 @@ async def _serve(
     )
     node.on_block(
         lambda event: asyncio.get_running_loop().create_task(
-            swarm.on_block(channel_payloads(event.block.transactions))
+            swarm.on_block(stx.tx.payload for stx in event.transactions)
         )
     )
     node.restore_pending()

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from genesis.spec import Genesis
 from ledger.block import Block, CommitCertificate
 from ledger.chain import PendingBlock
-from ledger.crypto import SigningKey, address_of
+from ledger.crypto import SigningKey, address_of, hash32
 from ledger.errors import AitherError, DecodeError, InvalidBlock
-from ledger.tx import decode_transaction
+from ledger.tx import SignedTx, decode_transaction
 from node.consensus.core import (
     Broadcast,
     Consensus,
@@ -282,10 +282,8 @@ class ConsensusDriver:
             log.info("rejected block %s: timestamp in the future", block.hash.hex()[:16])
             return False
         try:
-            await self._check_signatures(block)
-            pending = await asyncio.to_thread(
-                self.ledger.execute_block, block, signatures_checked=True
-            )
+            txs = await self._verified_transactions(block)
+            pending = await asyncio.to_thread(self.ledger.execute_block, block, verified=txs)
         except (InvalidBlock, DecodeError, AitherError) as exc:
             log.info("rejected block %d %s: %s", block.height, block.hash.hex()[:16], exc)
             return False
@@ -293,12 +291,23 @@ class ConsensusDriver:
         await asyncio.to_thread(self.store.save_body, block)
         return True
 
-    async def _check_signatures(self, block: Block) -> None:
-        """Verify the signatures the mempool has not verified already, on the verifier threads."""
-        txs = [decode_transaction(raw) for raw in block.transactions]
-        unknown = [stx for stx in txs if stx.hash not in self.node.mempool]
+    async def _verified_transactions(self, block: Block) -> list[SignedTx]:
+        """The block's transactions decoded, with verified signatures.
+
+        Those the mempool admitted are taken from it as they are (decoded and verified then);
+        only the others are decoded here, and verified on the verifier threads.
+        """
+        txs: list[SignedTx] = []
+        unknown: list[SignedTx] = []
+        for raw in block.transactions:
+            stx = self.node.mempool.get(hash32(raw))
+            if stx is None:
+                stx = decode_transaction(raw)
+                unknown.append(stx)
+            txs.append(stx)
         if not all(await self.node.verifier.verify_many(unknown)):
             raise InvalidBlock("a transaction's signature does not verify")
+        return txs
 
     async def _body_arrived(self, block: Block) -> list[Effect]:
         if block.height != self.height or block.hash in self._bodies:

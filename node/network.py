@@ -2,9 +2,11 @@
 
 Everything that arrives is screened on the p2p thread before it is relayed (size, chain id,
 signatures and validator membership for consensus, structure for blocks and transactions) and
-then handed to the node on its asyncio loop. Transactions are gossiped in batches; consensus
-messages travel in an envelope with a sequence number so that a re-sent vote is not mistaken by
-gossip for one already seen; blocks the node missed are fetched with their certificates by sync.
+then handed to the node on its asyncio loop. Transactions are gossiped in batches; a proposal's
+body travels as a compact block (header and transaction hashes), rebuilt from the mempool with
+the few missing transactions fetched from peers; consensus messages travel in an envelope with a
+sequence number so that a re-sent vote is not mistaken by gossip for one already seen; blocks
+the node missed are fetched with their certificates by sync.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import itertools
 import logging
 import time
 
-from ledger.block import Block, CommitCertificate
+from ledger.block import Block, CommitCertificate, CompactBlock
+from ledger.crypto import hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, DecodeError
 from ledger.tx import MAX_TX_SIZE, SignedTx
@@ -48,7 +51,7 @@ class NodeNetwork:
         self.driver = driver
         self.chain_id = node.chain_id
         self.gossip = Gossip(host)
-        self.sync = SyncProtocol(host, self._status, self._blocks)
+        self.sync = SyncProtocol(host, self._status, self._blocks, txs_handler=self._txs)
         self._topics = {kind: topic_name(self.chain_id, kind) for kind in TopicKind}
         # Start the sequence from the clock so a restarted node's envelopes are new to gossip.
         self._sequence = itertools.count(time.time_ns())
@@ -85,7 +88,7 @@ class NodeNetwork:
         await self._publish(TopicKind.CONSENSUS, encode([next(self._sequence), data]))
 
     async def publish_block(self, block: Block) -> None:
-        await self._publish(TopicKind.BLOCKS, block.encode())
+        await self._publish(TopicKind.BLOCKS, CompactBlock.of(block).encode())
 
     async def _publish(self, kind: TopicKind, data: bytes) -> None:
         try:
@@ -109,19 +112,58 @@ class NodeNetwork:
         if verdict.verdict is Admit.ACCEPT and verdict.message is not None:
             self.driver.on_message(verdict.message)
 
-    # Block bodies of proposals
+    # Block bodies of proposals, as compact blocks
 
     def _check_block(self, data: bytes, peer: str) -> Verdict:
         try:
-            block = Block.decode(data)
+            block = CompactBlock.decode(data)
         except DecodeError:
             return Verdict.REJECT
         if block.header.chain_id != self.chain_id:
             return Verdict.REJECT
         return Verdict.ACCEPT if block.height == self.driver.height else Verdict.IGNORE
 
-    def _on_block(self, data: bytes, peer: str) -> None:
-        self.driver.on_block_body(Block.decode(data))
+    async def _on_block(self, data: bytes, peer: str) -> None:
+        compact = CompactBlock.decode(data)
+        mempool = self.node.mempool
+        raws = {h: stx.raw for h in compact.tx_hashes if (stx := mempool.get(h)) is not None}
+        missing = [h for h in compact.tx_hashes if h not in raws]
+        if missing:
+            raws |= await self._fetch_txs(missing, first=peer)
+            log.info(
+                "block %d %s: %d of %d transactions fetched from peers, %d found nowhere",
+                compact.height,
+                compact.header.hash.hex()[:16],
+                len(missing) - len(set(compact.tx_hashes) - raws.keys()),
+                len(compact.tx_hashes),
+                len(set(compact.tx_hashes) - raws.keys()),
+            )
+        try:
+            block = compact.assemble(raws)
+        except KeyError:
+            return  # its proposal times out; if decided anyway, sync fetches the block
+        self.driver.on_block_body(block)
+
+    async def _fetch_txs(self, hashes: list[bytes], first: str) -> dict[bytes, bytes]:
+        """Transactions by hash from the peer that relayed the block, then from the others."""
+        found: dict[bytes, bytes] = {}
+        for peer in [first, *(p for p in self.host.peers() if p != first)]:
+            wanted = [h for h in hashes if h not in found][: self.sync.config.max_tx_hashes]
+            if not wanted:
+                break
+            try:
+                answer = await self.sync.request_txs(peer, wanted)
+            except (P2PError, ValueError) as exc:
+                log.info("fetching transactions from %s failed: %s", peer[-8:], exc)
+                continue
+            asked = set(wanted)
+            found |= {h: raw for raw in answer if (h := hash32(raw)) in asked}
+        return found
+
+    def _txs(self, hashes: list[bytes]) -> list[bytes]:
+        """Serve transactions by hash: those in the mempool (a proposal's, until committed)."""
+        mempool = self.node.mempool
+        return [stx.raw for h in hashes if (stx := mempool.get(h)) is not None]
 
     # Transactions: batched both ways; admission checks every signature
 

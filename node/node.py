@@ -28,6 +28,7 @@ MAX_BLOCK_TXS = 20_000
 @dataclass(frozen=True, slots=True)
 class BlockCommitted:
     block: Block
+    transactions: tuple[SignedTx, ...]  # the block's, decoded
     receipts: tuple[Receipt, ...]
     round: int
     seconds: float
@@ -215,7 +216,12 @@ class Node:
         for stx, reason in pending.left_out:
             log.info("dropped tx %s: %s", stx.hash.hex(), reason)
         event = BlockCommitted(
-            pending.block, pending.receipts, round_, seconds, pending.root_seconds
+            pending.block,
+            pending.transactions,
+            pending.receipts,
+            round_,
+            seconds,
+            pending.root_seconds,
         )
         log.info(
             "block %d committed: %d txs, %.3f s (state root %.3f s)",

@@ -20,10 +20,17 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import trio
+from libp2p.abc import IHost
+from libp2p.peer import peerstore
 from libp2p.peer.id import ID
+from libp2p.pubsub import floodsub as floodsub_module
+from libp2p.pubsub import gossipsub as gossipsub_module
+from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import rpc_queue
+from libp2p.pubsub import utils as pubsub_utils
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
@@ -35,6 +42,9 @@ from p2p.host import HostRuntime, P2PHost
 from p2p.ratelimit import TokenBucket
 
 log = logging.getLogger("aither.p2p.gossip")
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Verdict(enum.Enum):
@@ -71,6 +81,51 @@ def _widen_outbound_queues() -> None:
 
 
 _widen_outbound_queues()
+
+# 0.8.1 attaches the host's signed peer record to every RPC it sends, re-deriving the envelope
+# from the listen addresses each time, and verifies the ed25519 signature of the record in every
+# RPC it receives: together about 6 % of the p2p thread under load, for a record that does not
+# change between RPCs. Build ours once a second at most; verify each peer's distinct record once.
+RECORD_REFRESH_SECONDS = 1.0
+RECORDS_REMEMBERED = 4096
+
+
+def _remember_peer_records() -> None:
+    build, consume = peerstore.env_to_send_in_RPC, pubsub_utils.maybe_consume_signed_record
+    built: dict[ID, tuple[float, bytes]] = {}  # local peer -> (when, envelope)
+    verified: OrderedDict[tuple[ID, ID], bytes] = OrderedDict()  # (local, remote) -> record
+
+    def cached_build(host: IHost) -> tuple[bytes, bool]:
+        now = time.monotonic()
+        when, envelope = built.get(host.get_id(), (-RECORD_REFRESH_SECONDS, b""))
+        if now - when < RECORD_REFRESH_SECONDS:
+            return envelope, False
+        envelope, fresh = build(host)
+        built[host.get_id()] = (now, envelope)
+        return envelope, fresh
+
+    def cached_consume(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bool:
+        if not msg.HasField("senderRecord"):
+            return consume(msg, host, peer_id)
+        key = (host.get_id(), peer_id)
+        if verified.get(key) == msg.senderRecord:
+            return True
+        accepted = consume(msg, host, peer_id)
+        if accepted:
+            _remember(verified, key, msg.senderRecord, RECORDS_REMEMBERED)
+        return accepted
+
+    for module in (pubsub_module, gossipsub_module, floodsub_module):
+        if getattr(module, "env_to_send_in_RPC", None) is not build or getattr(
+            module, "maybe_consume_signed_record", None
+        ) is not consume:
+            log.warning("libp2p %s changed: peer records are built and checked per RPC", module)
+            continue
+        module.env_to_send_in_RPC = cached_build  # type: ignore[attr-defined]
+        module.maybe_consume_signed_record = cached_consume  # type: ignore[attr-defined]
+
+
+_remember_peer_records()
 
 # Our own publications wait while any peer's queue is this deep: a burst from this node is
 # paced at the source, and the queue keeps room for what we relay for others.
@@ -474,7 +529,7 @@ def _judge(validator: Validator | None, data: bytes, peer: str) -> Verdict:
     return Verdict.ACCEPT if answer is True else Verdict.REJECT
 
 
-def _remember(cache: OrderedDict[bytes, object], key: bytes, value: object, cap: int) -> None:
+def _remember(cache: OrderedDict[K, V], key: K, value: V, cap: int) -> None:
     cache[key] = value
     cache.move_to_end(key)
     while len(cache) > cap:

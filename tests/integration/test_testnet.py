@@ -385,14 +385,24 @@ def test_partition_in_network_namespaces(namespaced: tuple[Testnet, Namespaces])
     net, lab = namespaced
     isolated, majority = net[0], net.validators[1:]
 
-    # One cut off: the other three keep finalizing; it cannot, then it catches up.
+    # One cut off: the other three keep finalizing; it cannot, then it catches up, and a
+    # transfer sent to it meanwhile is committed everywhere.
     lab.partition([0], [1, 2, 3])
     cut_at = net.head()
+    recipient = hash32(b"testnet: paid through the isolated validator")[:20]
+    tx = send(isolated, dev_key(6), recipient, 4321)
     net.wait_for_height(cut_at + PROGRESS_BLOCKS, majority, timeout=30)
     assert (isolated.height() or 0) <= cut_at + 1, "an isolated validator finalized alone"
+    assert all(v.receipt(tx) is None for v in majority)
     lab.heal()
     net.wait_for_height(net.head(majority), [isolated], timeout=40)
     net.assert_same_chain(min(h or 0 for h in net.heights()))
+    wait_fn(
+        lambda: all(v.receipt(tx) for v in net.validators),
+        30,
+        lambda: f"the isolated validator's transfer on every node\n{net.tails()}",
+    )
+    assert {balance(v, recipient) for v in net.validators} == {4321}
 
     # Two and two: nobody has more than 2/3, nobody finalizes, nothing forks; healed, it goes on.
     lab.partition([0, 1], [2, 3])

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.amounts import format_amount, parse_amount
-from ledger.block import Block, BlockHeader
-from ledger.crypto import SigningKey, parse_address, to_checksum_address
+from ledger.block import Block, BlockHeader, CompactBlock
+from ledger.crypto import SigningKey, hash32, parse_address, to_checksum_address
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, DecodeError, InvalidTransaction
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind, decode_transaction
@@ -140,6 +140,37 @@ def test_mutated_blocks_decode_or_fail_cleanly(position, byte):
     except DecodeError:
         return
     assert isinstance(block.header.hash, bytes)
+
+
+def test_a_compact_block_rebuilds_the_same_block_from_transactions_by_hash():
+    header = BlockHeader(7331, 1, bytes(32), 5, bytes(20), bytes(32), bytes(32), bytes(32), 0, None)
+    raws = tuple(transfer(amount=n + 1).signed(KEY).encode() for n in range(3))
+    block = Block(header, raws)
+    compact = CompactBlock.decode(CompactBlock.of(block).encode())
+    assert compact.tx_hashes == tuple(hash32(raw) for raw in raws)
+    assert compact.assemble({hash32(raw): raw for raw in raws}) == block
+    with pytest.raises(KeyError):
+        compact.assemble({hash32(raw): raw for raw in raws[1:]})
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=600))
+def test_random_bytes_never_crash_the_compact_block_decoder(data):
+    with contextlib.suppress(DecodeError):
+        CompactBlock.decode(data)
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
+def test_mutated_compact_blocks_decode_or_fail_cleanly(position, byte):
+    header = BlockHeader(7331, 1, bytes(32), 5, bytes(20), bytes(32), bytes(32), bytes(32), 0, None)
+    raw = bytearray(CompactBlock.of(Block(header, (transfer().signed(KEY).encode(),))).encode())
+    raw[position % len(raw)] = byte
+    try:
+        compact = CompactBlock.decode(bytes(raw))
+    except DecodeError:
+        return
+    assert all(len(h) == 32 for h in compact.tx_hashes)
 
 
 def test_addresses_use_eip55_checksums():

@@ -67,6 +67,7 @@ def make_node(
     sync: SyncConfig | None = None,
     status: Callable[[], bytes] = lambda: b"status",
     blocks: Callable[[int, int], list[bytes]] = lambda start, count: [],
+    txs: Callable[[list[bytes]], list[bytes]] | None = None,
     **host_options: float,
 ) -> Node:
     host = P2PHost(
@@ -79,7 +80,9 @@ def make_node(
             **host_options,
         )
     )
-    return Node(host, Gossip(host, gossip), SyncProtocol(host, status, blocks, sync))
+    return Node(
+        host, Gossip(host, gossip), SyncProtocol(host, status, blocks, sync, txs_handler=txs)
+    )
 
 
 async def start(nodes: list[Node], node: Node) -> Node:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 
 import msgpack
@@ -42,6 +43,30 @@ async def test_status_and_blocks(nodes: list[Node]) -> None:
     assert await client.sync.request_blocks(server.peer_id, 3, 4) == CHAIN[3:7]
     assert await client.sync.request_blocks(server.peer_id, 8, 5) == CHAIN[8:]  # near the head
     assert await client.sync.request_blocks(server.peer_id, 50, 5) == []  # beyond the head
+
+
+@pytest.mark.asyncio
+async def test_transactions_by_hash_come_back_for_those_the_peer_holds(nodes: list[Node]) -> None:
+    held = {hashlib.blake2b(raw, digest_size=32).digest(): raw for raw in (b"tx-a", b"tx-b")}
+
+    def txs(hashes: list[bytes]) -> list[bytes]:
+        return [held[h] for h in hashes if h in held]
+
+    client, server = await pair(nodes, txs=txs)
+    unknown = b"\x00" * 32
+    assert await client.sync.request_txs(server.peer_id, [unknown, *held]) == list(held.values())
+    assert await client.sync.request_txs(server.peer_id, [unknown]) == []
+    with pytest.raises(ValueError, match="32 bytes"):
+        await client.sync.request_txs(server.peer_id, [b"short"])
+    with pytest.raises(ValueError, match=r"1\.\.8192"):
+        await client.sync.request_txs(server.peer_id, [])
+
+
+@pytest.mark.asyncio
+async def test_a_peer_that_serves_no_transactions_refuses_the_request(nodes: list[Node]) -> None:
+    client, server = await pair(nodes, status=status, blocks=blocks)
+    with pytest.raises(RequestFailedError):
+        await client.sync.request_txs(server.peer_id, [b"\x01" * 32])
 
 
 @pytest.mark.asyncio
