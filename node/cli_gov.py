@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import html
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -263,114 +264,203 @@ def gas_trend(steps: list[dict]) -> list[tuple[str, int]]:
     """(version label, gas of its sandbox tests) for the versions governance measured: the code
     before the first council change, then the code after each."""
     points: list[tuple[str, int]] = []
-    for i, step in enumerate(steps):
+    for i, (parent, step) in enumerate(_steps(steps)):
         gov = step.get("governance")
         if not gov:
             continue
         if not points:
-            points.append((f"v{i - 1} {step['parents'][0][:8]}", int(gov["gasBefore"])))
+            before = "v?" if parent is None else f"v{parent}"
+            points.append((f"{before} {step['parents'][0][:8]}", int(gov["gasBefore"])))
         points.append((f"v{i} {step['codeId'][:8]}", int(gov["gasAfter"])))
     return points
 
 
-def _svg_tree(steps: list[dict]) -> str:
-    rows = _steps(steps)
-    depth: list[int] = []
+# How each kind of lineage step reads in the page (governance steps name their proposal kind).
+_STEP_NAMES = {
+    "deploy": "deployed",
+    "self_modify": "self-modified",
+    "revert_code": "self-reverted",
+    "fork": "forked",
+    "crossover": "crossover",
+}
+_PROPOSAL_NAMES = {"code": "code change", "revert": "revert"}
+_FILL_DEPLOY, _FILL_COUNCIL, _FILL_REVERTED = "#eeeeee", "#e3f0ff", "#fde2e2"
+
+
+def _fit(text: str, chars: int) -> str:
+    """`text` cut to `chars` characters with an ellipsis, so that it stays inside its box."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _columns(rows: list[tuple[int | None, dict]]) -> list[int]:
+    """A column per step: a step continues its parent's column when it is the parent's first
+    child, and opens a new column otherwise, so a straight history stays one column."""
+    columns: list[int] = []
+    continued: set[int] = set()
     for parent, _ in rows:
-        depth.append(0 if parent is None else depth[parent] + 1)
-    box_w, box_h, gap_x, gap_y = 300, 44, 40, 18
-    width = (max(depth, default=0) + 1) * (box_w + gap_x) + gap_x
+        if parent is not None and parent not in continued:
+            continued.add(parent)
+            columns.append(columns[parent])
+        else:
+            columns.append(max(columns, default=-1) + 1)
+    return columns
+
+
+def _step_lines(index: int, step: dict) -> tuple[str, str, str]:
+    """(title, detail, fill colour) of a version's box."""
+    gov = step.get("governance")
+    what = _STEP_NAMES.get(step["kind"], step["kind"])
+    if gov:
+        what = _PROPOSAL_NAMES.get(gov["kind"], gov["kind"])
+    title = f"v{index}  {step['codeId'][:18]}  {what}"
+    details = [step["region"]] if step["region"] else []
+    if gov:
+        details.append(f"proposal {gov['proposalId'][:10]}, enacted at {gov['enactedHeight']}")
+        if gov["revertedBy"]:
+            details.append("reverted")
+    elif step["kind"] == "deploy":
+        details.append("the first version")
+    fill = _FILL_DEPLOY
+    if gov:
+        fill = _FILL_REVERTED if gov["revertedBy"] else _FILL_COUNCIL
+    return title, " · ".join(details), fill
+
+
+def _svg_tree(steps: list[dict]) -> str:
+    """One box per version, top to bottom in the order they ran, each joined to its parent."""
+    rows = _steps(steps)
+    columns = _columns(rows)
+    box_w, box_h, gap_x, gap_y, stem = 390, 44, 40, 18, 24
+    width = (max(columns, default=0) + 1) * (box_w + gap_x) + gap_x
     height = len(rows) * (box_h + gap_y) + gap_y
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
-    centre: list[tuple[int, int]] = []
+    boxes: list[tuple[int, int]] = []
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" '
+        f'height="{height}" font-family="sans-serif">'
+    ]
     for i, (parent, step) in enumerate(rows):
-        x = gap_x + depth[i] * (box_w + gap_x)
+        x = gap_x + columns[i] * (box_w + gap_x)
         y = gap_y + i * (box_h + gap_y)
-        centre.append((x, y + box_h // 2))
+        boxes.append((x, y))
         if parent is not None:
-            px, py = centre[parent]
+            px, py = boxes[parent]
+            # Straight down within a column; a branch leaves the parent's right side and runs
+            # down the gutter left of its own column (each row holds one box, so it crosses none).
+            path = f"M{px + stem} {py + box_h} V{y}"
+            if px != x:
+                mid = y + box_h // 2
+                path = f"M{px + box_w} {py + box_h // 2} H{x - gap_x // 2} V{mid} H{x}"
             parts.append(
-                f'<path d="M{px + 12} {py + box_h // 2} V{y + box_h // 2} H{x}" '
-                'fill="none" stroke="#888"/>'
+                f'<path class="edge" data-from="{rows[parent][1]["codeId"]}" '
+                f'data-to="{step["codeId"]}" d="{path}" fill="none" stroke="#789" '
+                'stroke-width="1.5"/>'
             )
-        gov = step.get("governance")
-        fill = "#fde2e2" if gov and gov["revertedBy"] else "#e3f0ff" if gov else "#eee"
+        title, detail, fill = _step_lines(i, step)
         parts.append(
+            f'<g class="version" data-code-id="{step["codeId"]}">'
+            f"<title>{html.escape(title)}\n{html.escape(detail)}</title>"
             f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" '
             'stroke="#456"/>'
+            f'<text x="{x + 8}" y="{y + 18}" font-size="13">{html.escape(_fit(title, 50))}</text>'
         )
-        title = f"{step['kind']} {step['codeId'][:18]}"
-        sub = step["region"] or ""
-        if gov:
-            sub = f"{sub} #{gov['proposalId'][:10]} at {gov['enactedHeight']}"
-        parts.append(
-            f'<text x="{x + 8}" y="{y + 18}" font-size="13">{html.escape(title)}</text>'
-            f'<text x="{x + 8}" y="{y + 35}" font-size="11" fill="#555">{html.escape(sub)}</text>'
-        )
+        if detail:
+            parts.append(
+                f'<text x="{x + 8}" y="{y + 35}" font-size="11" fill="#555">'
+                f"{html.escape(_fit(detail, 62))}</text>"
+            )
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
 
 
+def _legend() -> str:
+    keys = (
+        (_FILL_DEPLOY, "deployed or changed by the agent"),
+        (_FILL_COUNCIL, "enacted by the council"),
+        (_FILL_REVERTED, "enacted, later reverted"),
+    )
+    return (
+        '<p class="legend">'
+        + "".join(f'<span><i style="background:{fill}"></i>{text}</span>' for fill, text in keys)
+        + "</p>"
+    )
+
+
+def _labelled(count: int, every: int) -> set[int]:
+    """The indexes of the points that get labels: every `every`-th and the last."""
+    shown = set(range(0, count, every))
+    if count - 1 not in shown:
+        shown.discard(max(i for i in shown if count - 1 - i < every))
+        shown.add(count - 1)
+    return shown
+
+
 def _svg_gas(points: list[tuple[str, int]]) -> str:
+    """A line of the sandbox tests' gas, one point per measured version, from zero up. A long
+    history keeps the chart's width and labels fewer points (each has its figure as a tooltip)."""
     if not points:
         return "<p>No council change has sandbox figures yet.</p>"
-    width, height, pad = 640, 260, 50
+    pad, height, label_w = 60, 260, 90
+    width = min(max(640, 2 * pad + label_w * (len(points) - 1)), 1000)
     top = max(g for _, g in points) or 1
     step = (width - 2 * pad) / max(len(points) - 1, 1)
-    xy = [
-        (pad + i * step, height - pad - (height - 2 * pad) * g / top)
-        for i, (_, g) in enumerate(points)
-    ]
+    shown = _labelled(len(points), math.ceil(label_w / step))
+    base = height - pad
+    xy = [(pad + i * step, base - (height - 2 * pad) * g / top) for i, (_, g) in enumerate(points)]
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-        'stroke="#333"/>',
-        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#333"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="gas-trend" width="{width}" '
+        f'height="{height}" font-family="sans-serif">',
+        f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{base}" stroke="#333"/>',
+        f'<text x="{pad - 6}" y="{base + 4}" font-size="10" text-anchor="end">0</text>',
         '<polyline fill="none" stroke="#1565c0" stroke-width="2" points="'
         + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         + '"/>',
     ]
-    for (label, gas), (x, y) in zip(points, xy, strict=True):
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1565c0"/>')
+    for i, ((label, gas), (x, y)) in enumerate(zip(points, xy, strict=True)):
         parts.append(
-            f'<text x="{x:.1f}" y="{y - 8:.1f}" font-size="11" text-anchor="middle">{gas}</text>'
+            f'<circle class="gas-point" data-gas="{gas}" data-version="{html.escape(label)}" '
+            f'cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1565c0"><title>{html.escape(label)}: '
+            f"{gas} milligas</title></circle>"
         )
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - pad + 16}" font-size="10" text-anchor="middle">'
-            f"{html.escape(label)}</text>"
-        )
+        if i in shown:
+            parts.append(
+                f'<text x="{x:.1f}" y="{y - 9:.1f}" font-size="11" text-anchor="middle">{gas}'
+                f'</text><text x="{x:.1f}" y="{base + 18}" font-size="10" '
+                f'text-anchor="middle">{html.escape(label)}</text>'
+            )
     parts.append(
-        f'<text x="12" y="{pad - 14}" font-size="11">milligas of the sandbox tests</text></svg>'
+        f'<text x="{pad}" y="{pad - 24}" font-size="11" fill="#555">'
+        "milligas of the sandbox tests that ran on both versions</text></svg>"
     )
     return "".join(parts)
 
 
 def render_html(agent: str, steps: list[dict]) -> str:
-    """A page with no external assets: inline CSS and two inline SVGs."""
+    """A page with no external assets and no script: inline CSS and two inline SVGs."""
     rows = []
-    for step in steps:
+    for i, step in enumerate(steps):
         gov = step.get("governance")
         if not gov:
             continue
         votes = "; ".join(
             f"{v['roleName']}: {v['choice']} ({v['explanation'][:120]})" for v in gov["votes"]
         )
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(cell))}</td>"
-                for cell in (
-                    gov["proposalId"][:18],
-                    gov["kind"],
-                    gov["enactedHeight"],
-                    f"{gov['gasBefore']} -> {gov['gasAfter']}",
-                    votes,
-                )
-            )
-            + "</tr>"
+        cells = (
+            f"v{i}",
+            gov["proposalId"][:18],
+            _PROPOSAL_NAMES.get(gov["kind"], gov["kind"]),
+            gov["enactedHeight"],
+            f"{gov['gasBefore']} → {gov['gasAfter']}",
+            (gov["revertedBy"] or "")[:18],
+            votes,
         )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = ("version", "proposal", "kind", "enacted at", "gas", "reverted by", "votes")
     table = (
-        "<table><tr><th>proposal</th><th>kind</th><th>enacted</th><th>gas</th><th>votes</th></tr>"
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
         + "".join(rows)
         + "</table>"
         if rows
@@ -379,12 +469,17 @@ def render_html(agent: str, steps: list[dict]) -> str:
     return (
         '<!doctype html>\n<html><head><meta charset="utf-8">'
         f"<title>Lineage of {html.escape(agent)}</title><style>"
-        "body{font-family:sans-serif;margin:2em;color:#222}"
+        "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}"
+        "h1{font-size:22px;word-break:break-all}h2{font-size:17px;margin-top:1.6em}"
+        ".legend{font-size:12px;color:#444}.legend span{margin-right:1.5em;white-space:nowrap}"
+        ".legend i{display:inline-block;width:12px;height:12px;border:1px solid #456;"
+        "border-radius:3px;margin-right:5px;vertical-align:-2px}"
         "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;"
-        "font-size:13px;text-align:left;vertical-align:top}"
+        "font-size:13px;text-align:left;vertical-align:top}td:not(:last-child),th"
+        "{white-space:nowrap}td:nth-child(2),td:nth-child(6){font-family:monospace}"
         "</style></head><body>"
         f"<h1>Agent {html.escape(agent)}</h1>"
-        f"<h2>Lineage</h2>{_svg_tree(steps)}"
+        f"<h2>Lineage</h2>{_legend()}{_svg_tree(steps)}"
         f"<h2>Gas of each version</h2>{_svg_gas(gas_trend(steps))}"
         f"<h2>Council changes</h2>{table}"
         "</body></html>\n"

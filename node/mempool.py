@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ledger.errors import TransactionRejected
+from ledger.governance_types import ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, Deploy, SignedTx, Transfer
 
@@ -27,12 +28,15 @@ class MempoolLimits:
 
 
 def _cost(stx: SignedTx) -> int:
-    """The most native coin a transaction can take from its sender."""
+    """The most native coin a transaction can take from its sender: its fee, plus the value it
+    moves (a transfer's amount, an agent's value, a proposal's deposit into escrow)."""
     payload = stx.tx.payload
     if isinstance(payload, Transfer):
         value = 0 if payload.token else payload.amount
     elif isinstance(payload, Deploy | Call):
         value = payload.value
+    elif isinstance(payload, ProposePayload):
+        value = payload.spec.deposit
     else:
         value = 0
     return stx.tx.max_fee + value

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -27,7 +28,16 @@ from genesis.dev import dev_key
 from ledger.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
 from ledger.crypto import SigningKey, parse_address, to_checksum_address
 from ledger.errors import AitherError
-from ledger.governance_types import Choice, CodeChangeSpec, RevertSpec
+from ledger.governance_types import (
+    Choice,
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    GovernanceParams,
+    NewMember,
+    ParamsChangeSpec,
+    RevertSpec,
+    Role,
+)
 from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
 from wallet.keystore import Keystore, parse_private_key
 from wallet.txbuilder import (
@@ -671,6 +681,38 @@ def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
     return None
 
 
+def _deposit_units(client: RpcClient, deposit: str | None) -> int:
+    """The deposit in base units: the chain's minimum unless given; refused below it."""
+    minimum = _min_deposit(client)
+    units = minimum if deposit is None else parse_amount(deposit)
+    if units < minimum:
+        raise ValueError(
+            f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)}"
+        )
+    return units
+
+
+def _finish_proposal(
+    as_json: bool, result: dict[str, object], what: str, summary: list[str]
+) -> None:
+    def human() -> None:
+        _print_result(result, what)
+        for line in summary:
+            console.print(f"  {line}", markup=False)
+        if result.get("proposal"):
+            console.print(f"  proposal {result['proposal']}")
+
+    _emit(as_json, result, human)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+Deposit = Annotated[
+    str | None, typer.Option("--deposit", help="AVM to escrow (default: the chain's minimum).")
+]
+Rationale = Annotated[str, typer.Option("--rationale", help="Why, for the council.")]
+
+
 @app.command("propose")
 @friendly_errors
 def propose(
@@ -721,12 +763,7 @@ def propose(
         tests_ir = _read_text(tests, "tests file")
     key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
-        minimum = _min_deposit(client)
-        units = minimum if deposit is None else parse_amount(deposit)
-        if units < minimum:
-            raise ValueError(
-                f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)}"
-            )
+        units = _deposit_units(client, deposit)
         _check_region(client, target, region)
         if revert_to is not None:
             snapshot = _proposal_id(revert_to, "a code id")
@@ -738,15 +775,195 @@ def propose(
         result = _submit(client, build_propose(client, key, spec), wait)
         result["proposal"] = _submitted_id(client, result)
     result.update(agent=to_checksum_address(target), region=region, deposit=format_amount(units))
+    _finish_proposal(as_json, result, f"proposed a change to {region}", [])
 
-    def human() -> None:
-        _print_result(result, f"proposed a change to {region}")
-        if result.get("proposal"):
-            console.print(f"  proposal {result['proposal']}")
 
-    _emit(as_json, result, human)
-    if result["status"] == "failed":
-        raise typer.Exit(1)
+# The parameters a `--set` may name, as aither_getCouncil shows them.
+_PARAM_NAMES = tuple(f.name for f in fields(GovernanceParams) if f.name != "role_weights")
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _changed_params(current: dict[str, object], sets: list[str]) -> dict[str, object]:
+    """The genesis-form parameters with each NAME=VALUE of `sets` applied (role weights as
+    role_weights.ROLE=PPM). Raises ValueError for a malformed or unknown entry."""
+    current_weights = current["role_weights"]
+    assert isinstance(current_weights, dict)
+    weights = dict(current_weights)
+    doc = {**current, "role_weights": weights}
+    for entry in sets:
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not value:
+            raise ValueError(f"--set {entry!r}: write NAME=VALUE, such as voting_period=20")
+        if name.startswith("role_weights."):
+            role = name.removeprefix("role_weights.")
+            if role not in weights:
+                roles = ", ".join(r.value for r in Role)
+                raise ValueError(f"--set {name}: no role {role!r} (roles: {roles})")
+            if not _INT.match(value):
+                raise ValueError(f"--set {name}: a role weight is an integer (ppm)")
+            weights[role] = int(value)
+        elif name == "burn_deposit_on_expiry":
+            if value.lower() not in _BOOLEANS:
+                raise ValueError(f"--set {name}: write true or false")
+            doc[name] = _BOOLEANS[value.lower()]
+        elif name in _PARAM_NAMES:
+            doc[name] = value  # an integer in text; GovernanceParams.from_json checks it
+        else:
+            raise ValueError(f"--set {name}: no such parameter (see aither_getCouncil's params)")
+    return doc
+
+
+def _param_changes(old: dict[str, object], new: dict[str, object]) -> dict[str, list[object]]:
+    changes: dict[str, list[object]] = {}
+    for name, value in new.items():
+        if isinstance(value, dict):
+            before = old[name]
+            assert isinstance(before, dict)
+            for key, weight in value.items():
+                if before[key] != weight:
+                    changes[f"{name}.{key}"] = [before[key], weight]
+        elif old[name] != value:
+            changes[name] = [old[name], value]
+    return changes
+
+
+@app.command("propose-params")
+@friendly_errors
+def propose_params(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE (repeatable), as aither_getCouncil's params show them: blocks, "
+            "ppm, base units; role weights as role_weights.ROLE=PPM.",
+        ),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Propose new governance parameters: the current ones with each --set applied. Prints the
+    proposal id; the council votes on it, and it applies when enacted."""
+    if not sets:
+        raise ValueError("say what changes: --set NAME=VALUE, such as --set voting_period=20")
+    key = signing_key(sender, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        council = client.call("aither_getCouncil")
+        assert isinstance(council, dict)
+        current = council["params"]
+        assert isinstance(current, dict)
+        params = GovernanceParams.from_json(_changed_params(current, sets))
+        changes = _param_changes(current, params.to_json())
+        if not changes:
+            raise ValueError("nothing changes: every --set value is the current one")
+        units = _deposit_units(client, deposit)
+        spec = ParamsChangeSpec(params, rationale, units)
+        result = _submit(client, build_propose(client, key, spec), wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="params", changes=changes, deposit=format_amount(units))
+    summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
+    _finish_proposal(as_json, result, "proposed new parameters", summary)
+
+
+def _new_member(entry: str, keystore: Path | None) -> NewMember:
+    target, sep, role_text = entry.partition("=")
+    if not sep or not target or not role_text:
+        raise ValueError(f"--add {entry!r}: write ADDRESS=ROLE, such as 0x...=SecurityAuditor")
+    kind, _, custom = role_text.partition(":")
+    if kind.lower() == "custom":
+        if not custom.strip() or len(custom.encode()) > 64:
+            raise ValueError(f"--add {entry!r}: a custom role needs a name of 1..64 bytes")
+        return NewMember(_resolve(target, keystore), Role.CUSTOM, custom.strip())
+    found = next((r for r in Role if r.value.lower() == role_text.lower()), None)
+    if found is None or found is Role.CUSTOM:
+        roles = ", ".join(r.value for r in Role if r is not Role.CUSTOM)
+        raise ValueError(f"--add {entry!r}: unknown role; use {roles} or custom:NAME")
+    return NewMember(_resolve(target, keystore), found)
+
+
+def _check_council_change(council: dict, add: list[NewMember], remove: list[bytes]) -> None:
+    """Refuse, before a fee is spent, a change the chain would refuse against the council as it
+    is now. The chain checks again when it files the proposal and when it enacts it."""
+    members = {parse_address(m["address"]) for m in council["members"]}
+    added = [m.address for m in add]
+    if len(set(added)) != len(added) or len(set(remove)) != len(remove):
+        raise ValueError("a member is listed twice in the change")
+    both = set(added) & set(remove)
+    if both:
+        raise ValueError(f"{to_checksum_address(both.pop())} cannot be added and removed at once")
+    for address in added:
+        if address in members:
+            raise ValueError(f"{to_checksum_address(address)} is already a council member")
+    for address in remove:
+        if address not in members:
+            raise ValueError(f"{to_checksum_address(address)} is not a council member")
+    size = len(members) + len(added) - len(remove)
+    if size == 0:
+        raise ValueError("the council cannot be left empty")
+    limit = int(council["params"]["max_council_size"])
+    if size > limit:
+        raise ValueError(f"the council has at most {limit} members")
+
+
+@app.command("propose-council")
+@friendly_errors
+def propose_council(
+    add: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add",
+            help="ADDRESS_OR_NAME=ROLE (repeatable): SecurityAuditor, LatencyProfiler, "
+            "MemoryOptimizer, RegressionHunter, StandardsEnforcer or custom:NAME.",
+        ),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="ADDRESS_OR_NAME of a member to remove (repeatable)."),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    sender: FromName = None,
+    dev_account: DevAccount = None,
+    wait: Wait = True,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Propose council members to add (at the initial accuracy) or remove. Prints the proposal
+    id; the council votes on it, and the change applies when enacted."""
+    if not add and not remove:
+        raise ValueError("say who joins or leaves: --add ADDRESS=ROLE or --remove ADDRESS")
+    joining = [_new_member(entry, keystore) for entry in add or []]
+    leaving = [_resolve(target, keystore) for target in remove or []]
+    key = signing_key(sender, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        council = client.call("aither_getCouncil")
+        assert isinstance(council, dict)
+        _check_council_change(council, joining, leaving)
+        units = _deposit_units(client, deposit)
+        spec = CouncilChangeSpec(tuple(joining), tuple(leaving), rationale, units)
+        result = _submit(client, build_propose(client, key, spec), wait)
+        result["proposal"] = _submitted_id(client, result)
+    added = [
+        {
+            "address": to_checksum_address(m.address),
+            "role": m.role.value,
+            "roleName": m.role_name or m.role.value,
+        }
+        for m in joining
+    ]
+    removed = [to_checksum_address(a) for a in leaving]
+    result.update(kind="council", add=added, remove=removed, deposit=format_amount(units))
+    summary = [f"add {m['address']} as {m['roleName']}" for m in added]
+    summary += [f"remove {a}" for a in removed]
+    _finish_proposal(as_json, result, "proposed a council change", summary)
 
 
 @app.command("vote")

@@ -8,8 +8,26 @@ address is -32602.
 
 from __future__ import annotations
 
+from ledger.amounts import MAX_AMOUNT
 from ledger.governance import proposal_count
-from ledger.governance_types import Status, UnknownProposal
+from ledger.governance_types import (
+    CancelPayload,
+    Choice,
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    GovernanceParams,
+    InvalidSpec,
+    NewMember,
+    ParamsChangeSpec,
+    ProposalKind,
+    ProposalSpec,
+    ProposePayload,
+    RevertSpec,
+    Role,
+    Status,
+    UnknownProposal,
+    VotePayload,
+)
 from ledger.governance_views import (
     get_council,
     get_proposal,
@@ -102,3 +120,114 @@ def get_archive(node: Node, args: Params) -> dict[str, object]:
         "proposals": [v.to_json() for v in page],
         "blockNumber": views.hx(head.height),
     }
+
+
+# ---- gas estimates (aither_estimateGas for propose, vote and cancel) ---------------------------
+
+GovernancePayload = ProposePayload | VotePayload | CancelPayload
+CHOICES = ", ".join(c.value for c in Choice)
+KINDS = ", ".join(k.value for k in ProposalKind)
+ROLES = ", ".join(r.value for r in Role)
+
+
+def _text(value: object, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid_params(f"{name} must be text")
+    return value
+
+
+def _list(value: object, name: str) -> list[object]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid_params(f"{name} must be a list")
+    return value
+
+
+def _new_member(entry: object) -> NewMember:
+    if not isinstance(entry, dict):
+        raise invalid_params("council.add entries must be objects {address, role, roleName?}")
+    try:
+        role = Role(entry.get("role"))
+    except ValueError:
+        raise invalid_params(f"council.add role must be one of {ROLES}") from None
+    name = _text(entry.get("roleName"), "council.add roleName")
+    return NewMember(params.address(entry.get("address"), "council.add address"), role,
+                     "" if name == role.value else name)  # fmt: skip
+
+
+def proposal_spec(doc: object) -> ProposalSpec:
+    """A proposal described with the field names of `aither_getProposal`'s view:
+
+    {kind: "code", agent, region, newIr, tests?, rationale?, deposit?}
+    {kind: "params", params (the genesis form, as aither_getCouncil shows it), rationale?, deposit?}
+    {kind: "council", council: {add: [{address, role, roleName?}], remove: [address]}, ...}
+    {kind: "revert", agent, region, snapshot (a code id), emergency? (default true), ...}
+
+    A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
+    Raises RpcError (invalid params) naming the bad field.
+    """
+    if not isinstance(doc, dict):
+        raise invalid_params("spec must be an object, as aither_getProposal shows a proposal")
+    rationale = _text(doc.get("rationale"), "rationale")
+    raw_deposit = doc.get("deposit")
+    deposit = MAX_AMOUNT if raw_deposit is None else params.quantity(raw_deposit, "deposit")
+    kind = doc.get("kind")
+    if kind == ProposalKind.CODE.value:
+        return CodeChangeSpec(
+            params.address(doc.get("agent"), "agent"),
+            _text(doc.get("region"), "region"),
+            _text(doc.get("newIr"), "newIr"),
+            rationale,
+            _text(doc.get("tests"), "tests"),
+            deposit,
+        )
+    if kind == ProposalKind.PARAMS.value:
+        rules = doc.get("params")
+        if not isinstance(rules, dict):
+            raise invalid_params("params must be an object (the genesis form)")
+        try:
+            return ParamsChangeSpec(GovernanceParams.from_json(rules), rationale, deposit)
+        except InvalidSpec as exc:
+            raise invalid_params(f"params: {exc}") from None
+    if kind == ProposalKind.COUNCIL.value:
+        change = doc.get("council")
+        if not isinstance(change, dict):
+            raise invalid_params("council must be an object {add, remove}")
+        return CouncilChangeSpec(
+            tuple(_new_member(m) for m in _list(change.get("add"), "council.add")),
+            tuple(
+                params.address(a, "council.remove address")
+                for a in _list(change.get("remove"), "council.remove")
+            ),
+            rationale,
+            deposit,
+        )
+    if kind == ProposalKind.REVERT.value:
+        emergency = doc.get("emergency", True)
+        return RevertSpec(
+            params.address(doc.get("agent"), "agent"),
+            _text(doc.get("region"), "region"),
+            params.hash32(doc.get("snapshot"), "snapshot"),
+            rationale,
+            deposit,
+            params.flag(emergency, "emergency"),
+        )
+    raise invalid_params(f"spec.kind must be one of {KINDS}")
+
+
+def governance_payload(kind: str, spec: dict[str, object]) -> GovernancePayload:
+    """The payload of a `propose` ({spec}), `vote` ({proposal, choice, explanation?}) or `cancel`
+    ({proposal}) transaction described in an aither_estimateGas object. Raises RpcError."""
+    if kind == "propose":
+        return ProposePayload(proposal_spec(spec.get("spec")))
+    proposal = params.hash32(spec.get("proposal"), "proposal")
+    if kind == "cancel":
+        return CancelPayload(proposal)
+    try:
+        choice = Choice(spec.get("choice"))
+    except ValueError:
+        raise invalid_params(f"choice must be one of {CHOICES}") from None
+    return VotePayload(proposal, choice, _text(spec.get("explanation"), "explanation"))

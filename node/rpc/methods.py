@@ -18,6 +18,7 @@ from ledger.tx import (
     MAX_TX_SIZE,
     MAX_U64,
     SYMBOL_PATTERN,
+    Payload,
     SignedTx,
     TokenCreate,
     Transaction,
@@ -264,10 +265,12 @@ def get_history(node: Node, args: Params) -> list[dict[str, object]]:
 async def estimate_gas(node: Node, args: Params) -> str:
     """Gas for a transaction described as in aither_getTransaction's view.
 
-    Fields: kind ("transfer" default, "token_create", "deploy" or "call"); for a transfer `to`,
-    `value`, optional `token`; for a token `symbol`, `name`, `supply`, `decimals`; for a deploy
-    `code`, `storage`, `value`; for a call the fields of aither_call, which it runs on the head
-    state (an error if the call would trap).
+    Fields: kind ("transfer" default, "token_create", "deploy", "call", "propose", "vote" or
+    "cancel"); for a transfer `to`, `value`, optional `token`; for a token `symbol`, `name`,
+    `supply`, `decimals`; for a deploy `code`, `storage`, `value`; for a call the fields of
+    aither_call, which it runs on the head state (an error if the call would trap); for a
+    proposal `spec` (see gov_methods.proposal_spec); for a vote `proposal`, `choice`,
+    `explanation`; for a cancel `proposal`.
     """
     _max_args(args, 1)
     spec = _arg(args, 0, "transaction object")
@@ -283,7 +286,7 @@ async def estimate_gas(node: Node, args: Params) -> str:
         token = spec.get("token") or ""
         if token and not SYMBOL_PATTERN.match(str(token)):
             raise invalid_params(f"{token!r} is not a token symbol")
-        payload: Transfer | TokenCreate = Transfer(
+        payload: Payload = Transfer(
             params.address(spec.get("to"), "to"),
             params.quantity(spec.get("value", 0), "value"),
             str(token),
@@ -295,6 +298,10 @@ async def estimate_gas(node: Node, args: Params) -> str:
             params.quantity(spec.get("supply", 0), "supply"),
             params.quantity(spec.get("decimals", 18), "decimals"),
         )
+    elif kind in ("propose", "vote", "cancel"):
+        from node.rpc.gov_methods import governance_payload  # late, as agent_methods above
+
+        payload = governance_payload(kind, spec)
     else:
         raise invalid_params(f"cannot estimate {kind!r} transactions")
     # The widest encodings of the other fields, so the estimate is never short.

@@ -350,6 +350,31 @@ def test_emergency_revert_restores_the_snapshot_and_adjusts_accuracy(world: Worl
     assert dict(world.proposal(first).electorate)[A] == 1_500_000 * 800_000 // PPM
 
 
+def test_the_emergency_track_needs_its_higher_threshold(world: World) -> None:
+    first = world.submit(code_spec())
+    world.blocks(1, 1)
+    for voter in (A, B, C):
+        world.vote(first, voter, Choice.YES, 2)
+    world.blocks(2, 6)
+    assert world.proposal(first).status is Status.ENACTED
+    snapshot = world.code.code_id
+    emergency = world.submit(RevertSpec(AGENT, "STRATEGY", snapshot, "", 100), 7)
+    normal = world.submit(RevertSpec(AGENT, "STRATEGY", snapshot, "", 100, emergency=False), 7)
+    world.blocks(7, 7)
+    # The same votes on both: yes is 57% of the deciding weight, above the normal threshold
+    # (50%) and below the emergency one (66.7%).
+    for pid in (emergency, normal):
+        for voter, choice in ((A, Choice.YES), (D, Choice.YES), (B, Choice.NO), (C, Choice.NO)):
+            world.vote(pid, voter, choice, 8)
+    world.blocks(8, 8)
+    assert world.proposal(emergency).status is Status.REJECTED
+    assert world.agents.code_of(AGENT).code_id != snapshot
+    world.blocks(9, 12)
+    passed = world.proposal(normal)
+    assert passed.status is Status.ENACTED and passed.enact_height == 12  # after the delay
+    assert world.agents.code_of(AGENT).code_id == snapshot
+
+
 def test_accuracy_stays_within_bounds() -> None:
     world = World(params=replace(PARAMS, accuracy_step_ppm=900_000))
     first = world.submit(code_spec())

@@ -1,12 +1,16 @@
-"""Mempool admission rules: nonce order, gaps, funds, replacement and bounds."""
+"""Mempool admission rules: nonce order, gaps, funds (fees, values and proposal deposits),
+replacement and bounds."""
 
 import pytest
 
-from genesis.dev import dev_key
+from genesis.dev import DEV_BALANCE, dev_genesis, dev_key
+from ledger.chain import Ledger
 from ledger.errors import TransactionRejected
+from ledger.governance_types import GovernanceParams, ParamsChangeSpec, ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 from node.mempool import Mempool, MempoolLimits
+from node.node import Node
 
 ALICE, BOB = dev_key(0), dev_key(1)
 RICH = Account(0, 10**30)
@@ -95,3 +99,59 @@ def test_the_value_of_a_call_counts_against_the_funds():
     ).signed(ALICE)
     with pytest.raises(TransactionRejected, match="insufficient funds"):
         Mempool().add(decode_transaction(call.encode()), Account(0, 10**18))
+
+
+def propose(key, nonce, deposit, price=10**9) -> SignedTx:
+    spec = ParamsChangeSpec(GovernanceParams(voting_period=20), "longer votes", deposit)
+    raw = Transaction(
+        7331, TxKind.PROPOSE, key.pubkey, nonce, PROPOSE_GAS, price, ProposePayload(spec)
+    ).signed(key)
+    return decode_transaction(raw.encode())
+
+
+PROPOSE_GAS = 400_000
+
+
+def test_a_proposal_deposit_counts_against_the_sender_funds():
+    fee, deposit = PROPOSE_GAS * 10**9, 10**20
+    account = Account(0, 2 * fee + deposit + deposit // 2)  # fees for two, one and a half deposits
+    pool = Mempool()
+    pool.add(propose(ALICE, 0, deposit), account)
+    with pytest.raises(TransactionRejected, match="insufficient funds"):
+        pool.add(propose(ALICE, 1, deposit), account)
+    with pytest.raises(TransactionRejected, match="insufficient funds"):  # nor a transfer past it
+        pool.add(tx(ALICE, 1, amount=deposit), account)
+    pool.add(propose(ALICE, 1, deposit // 2), account)  # what is left still covers this one
+    assert len(pool) == 2
+
+
+def test_a_replaced_proposal_no_longer_holds_its_deposit():
+    fee, deposit = PROPOSE_GAS * 2 * 10**9, 10**20
+    account = Account(0, fee + deposit)
+    pool = Mempool()
+    pool.add(propose(ALICE, 0, deposit), account)
+    pool.add(propose(ALICE, 0, deposit, price=2 * 10**9), account)  # replaces it, not added to it
+    assert len(pool) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_node_refuses_a_second_proposal_its_sender_cannot_fund(tmp_path):
+    genesis = dev_genesis(2)
+    ledger = Ledger(tmp_path, genesis)
+    node = Node(ledger)  # no consensus driver: nothing leaves the pool for a block
+    try:
+        deposit = DEV_BALANCE * 6 // 10
+        first, second = (
+            Transaction(
+                genesis.chain_id, TxKind.PROPOSE, ALICE.pubkey, nonce, PROPOSE_GAS, 10**9,
+                ProposePayload(ParamsChangeSpec(GovernanceParams(voting_period=20), "", deposit)),
+            ).signed(ALICE).encode()
+            for nonce in (0, 1)
+        )  # fmt: skip
+        await node.submit(first)
+        with pytest.raises(TransactionRejected, match="insufficient funds"):
+            await node.submit(second)
+        assert len(node.mempool) == 1
+    finally:
+        node.close()
+        ledger.close()

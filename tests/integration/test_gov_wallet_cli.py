@@ -1,0 +1,375 @@
+"""Governance proposals beyond code, from the wallet, and gas estimates for governance
+transactions, against a live dev node.
+
+`aither wallet propose-params` and `aither wallet propose-council` run as subprocesses; the
+council (dev accounts 5-9 in the dev genesis) votes with `aither wallet vote` or with transactions
+the wallet's builder signs, and each test drives the heights itself with transfers, as the live
+governance test does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from avm.assembler import assemble
+from genesis.dev import DEV_CHAIN_ID, DEV_GOVERNANCE, dev_key
+from ledger.crypto import SigningKey, to_checksum_address
+from ledger.gas import DEFAULT_GAS_PRICE
+from ledger.governance_types import (
+    CancelPayload,
+    Choice,
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    GovernanceParams,
+    NewMember,
+    ParamsChangeSpec,
+    ProposePayload,
+    RevertSpec,
+    Role,
+    VotePayload,
+)
+from ledger.tx import Payload, Transaction, TxKind
+from wallet.client import RpcClient
+from wallet.txbuilder import build_propose, build_vote, static_gas
+
+if TYPE_CHECKING:
+    from conftest import DevNode
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+PARAMS = DEV_GOVERNANCE
+PROPOSER = dev_key(1)
+VOTERS = (5, 6, 8)  # SecurityAuditor, LatencyProfiler, RegressionHunter: a quorum, all yes
+AGENT_IR = """\
+:main
+  SET x = ARGS[0]
+  CALL strategy
+  RETURN ACC
+.region STRATEGY council
+:strategy
+  MUL x, 2 -> ACC
+  RET
+.test doubles
+  entry main
+  args 21
+  expect 42
+.endtest
+.endregion
+"""
+V1 = ":strategy\n  ADD x, x -> ACC\n  RET\n"
+SLACK = 16 * 40  # payload-byte gas of the widest nonce, gas limit, price and chain id encodings
+
+
+def address(index: int) -> str:
+    return to_checksum_address(dev_key(index).address)
+
+
+def cli(run: Run, node: DevNode, *args: str) -> subprocess.CompletedProcess[str]:
+    done = run("wallet", *args, "--rpc", node.url)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def cli_json(run: Run, node: DevNode, *args: str) -> dict:
+    done = cli(run, node, *args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def tick_to(node: DevNode, height: int) -> None:
+    """Blocks up to `height`: the dev node makes one per batch of waiting transactions."""
+    while node.height() < height:
+        assert node.transfer(dev_key(3), dev_key(4).address, 1)["status"] == "0x1"
+
+
+def enacted(node: DevNode, proposal: str) -> dict:
+    found = node.rpc("aither_getProposal", proposal)
+    tick_to(node, found["votingEndHeight"] + PARAMS.enactment_delay)
+    done = node.rpc("aither_getProposal", proposal)
+    assert done["status"] == "enacted", done
+    return done
+
+
+def send(node: DevNode, key: SigningKey, kind: TxKind, payload: Payload, gas: int) -> dict:
+    nonce = node.nonce(key.address, "pending")
+    tx = Transaction(DEV_CHAIN_ID, kind, key.pubkey, nonce, gas, DEFAULT_GAS_PRICE, payload)
+    return node.wait_for_receipt(node.send_raw(tx.signed(key).encode()))
+
+
+def test_the_wallet_files_a_parameter_change_the_council_enacts(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    before = node.balance(PROPOSER.address)
+    filed = cli_json(
+        run_aither, node, "propose-params", "--set", "voting_period=12",
+        "--set", "role_weights.Custom=900000", "--set", "burn_deposit_on_expiry=true",
+        "--rationale", "longer votes", "--dev-account", "1",
+    )  # fmt: skip
+    assert filed["status"] == "ok" and filed["kind"] == "params", filed
+    assert filed["changes"] == {
+        "voting_period": [PARAMS.voting_period, 12],
+        "burn_deposit_on_expiry": [False, True],
+        "role_weights.Custom": [PARAMS.role_weight(Role.CUSTOM), 900_000],
+    }
+    pid = str(filed["proposal"])
+    proposal = node.rpc("aither_getProposal", pid)
+    assert proposal["kind"] == "params" and proposal["status"] == "voting", proposal
+    assert proposal["rationale"] == "longer votes" and proposal["proposer"] == address(1)
+    assert proposal["params"] == {
+        **PARAMS.to_json(),
+        "voting_period": 12,
+        "burn_deposit_on_expiry": True,
+        "role_weights": {**PARAMS.to_json()["role_weights"], "Custom": 900_000},
+    }
+    fee = int(node.rpc("aither_getTransactionReceipt", filed["hash"])["fee"], 16)
+    assert node.balance(PROPOSER.address) == before - fee - PARAMS.min_deposit  # in escrow
+
+    for member in VOTERS:
+        voted = cli_json(run_aither, node, "vote", pid, "yes", "--why", "ok",
+                         "--dev-account", str(member))  # fmt: skip
+        assert voted["status"] == "ok", voted
+    enacted(node, pid)
+    rules = node.rpc("aither_getCouncil")["params"]
+    assert rules["voting_period"] == 12 and rules["burn_deposit_on_expiry"] is True
+    assert rules["role_weights"]["Custom"] == 900_000
+    assert rules["quorum_ppm"] == PARAMS.quorum_ppm  # what no --set named is kept
+
+
+def test_the_wallet_files_a_council_change_the_council_enacts(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    done = cli(
+        run_aither, node, "propose-council", "--add", f"{address(2)}=custom:Fuzz tester",
+        "--add", f"{address(3)}=memoryoptimizer", "--remove", address(9),
+        "--rationale", "rotate the standards seat", "--dev-account", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("proposed a council change: ok in block"), done.stdout
+    assert f"  add {address(2)} as Fuzz tester" in lines
+    assert f"  add {address(3)} as MemoryOptimizer" in lines
+    assert f"  remove {address(9)}" in lines
+    pid = next(line.split()[-1] for line in lines if line.startswith("  proposal 0x"))
+    proposal = node.rpc("aither_getProposal", pid)
+    assert proposal["kind"] == "council" and proposal["status"] == "voting", proposal
+    assert proposal["council"] == {
+        "add": [
+            {"address": address(2), "role": "Custom", "roleName": "Fuzz tester"},
+            {"address": address(3), "role": "MemoryOptimizer", "roleName": "MemoryOptimizer"},
+        ],
+        "remove": [address(9)],
+    }
+
+    with RpcClient(node.url) as client:
+        for member in VOTERS:
+            raw = build_vote(client, dev_key(member), bytes.fromhex(pid[2:]), Choice.YES, "ok")
+            assert node.wait_for_receipt(node.send_raw(raw))["status"] == "0x1"
+    done_at = enacted(node, pid)["closedHeight"]
+    members = {m["address"]: m for m in node.rpc("aither_getCouncil")["members"]}
+    assert address(9) not in members and len(members) == 6
+    assert members[address(2)]["role"] == "Custom"
+    assert members[address(2)]["roleName"] == "Fuzz tester"
+    assert members[address(3)]["role"] == "MemoryOptimizer"
+    for joined in (address(2), address(3)):
+        assert members[joined]["accuracyPpm"] == PARAMS.initial_accuracy_ppm
+        assert members[joined]["since"] == done_at
+
+
+def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    balance = node.balance(PROPOSER.address)
+    nobody = to_checksum_address(b"\x42" * 20)
+    cases = [
+        (("propose-params",), "say what changes: --set NAME=VALUE"),
+        (("propose-params", "--set", "voting_period"), "write NAME=VALUE"),
+        (("propose-params", "--set", "quorum=1"), "--set quorum: no such parameter"),
+        (("propose-params", "--set", "voting_period=soon"), "voting_period must be an integer"),
+        (("propose-params", "--set", "voting_period=0"), "voting_period must be an integer in 1"),
+        (("propose-params", "--set", "quorum_ppm=2000000"), "quorum_ppm must be an integer in 0"),
+        (("propose-params", "--set", "role_weights.Oracle=1"), "no role 'Oracle'"),
+        (("propose-params", "--set", "burn_deposit_on_expiry=maybe"), "write true or false"),
+        (
+            (
+                "propose-params",
+                "--set",
+                "threshold_ppm=700000",
+                "--set",
+                "emergency_threshold_ppm=600000",
+            ),
+            "emergency_threshold_ppm must not be below threshold_ppm",
+        ),
+        (
+            ("propose-params", "--set", f"voting_period={PARAMS.voting_period}"),
+            "nothing changes",
+        ),
+        (
+            ("propose-params", "--set", "voting_period=20", "--deposit", "0.5"),
+            "the deposit is 0.5 AVM, the minimum 10",
+        ),
+        (("propose-council",), "say who joins or leaves"),
+        (("propose-council", "--add", address(2)), "write ADDRESS=ROLE"),
+        (("propose-council", "--add", f"{address(2)}=Oracle"), "unknown role"),
+        (("propose-council", "--add", f"{address(2)}=custom:"), "a custom role needs a name"),
+        (("propose-council", "--add", "0x1234=SecurityAuditor"), "0x1234"),
+        (("propose-council", "--add", f"{address(5)}=SecurityAuditor"), "already a council member"),
+        (("propose-council", "--remove", nobody), f"{nobody} is not a council member"),
+        (
+            (
+                "propose-council",
+                "--add",
+                f"{address(2)}=RegressionHunter",
+                "--add",
+                f"{address(2)}=MemoryOptimizer",
+            ),
+            "listed twice",
+        ),
+        (
+            ("propose-council", *(a for i in range(5, 10) for a in ("--remove", address(i)))),
+            "the council cannot be left empty",
+        ),
+        (
+            ("propose-council", "--remove", address(9), "--deposit", "1"),
+            "the deposit is 1 AVM, the minimum 10",
+        ),
+    ]
+    for args, reason in cases:
+        done = cli(run_aither, node, *args, "--dev-account", "1")
+        assert done.returncode == 1 and done.stdout == "", (args, done.stdout)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)
+        assert reason in lines[0], (args, lines[0])
+    assert node.rpc("aither_getArchive", 0, 1)["total"] == 0
+    assert node.balance(PROPOSER.address) == balance
+    assert node.rpc("aither_getCouncil")["params"] == PARAMS.to_json()
+
+
+def test_estimate_gas_covers_governance_transactions(
+    dev_node: DevNode, run_aither: Run, tmp_path: Path
+) -> None:
+    node = dev_node
+    source = tmp_path / "agent.air"
+    source.write_text(AGENT_IR)
+    agent_hex = str(
+        cli_json(run_aither, node, "deploy", str(source), "--dev-account", "0")["agent"]
+    )
+    agent = bytes.fromhex(agent_hex[2:])
+    v0 = assemble(AGENT_IR).code.code_id
+    deposit = PARAMS.min_deposit
+
+    def estimate(spec: dict) -> int:
+        return int(str(node.rpc("aither_estimateGas", spec)), 16)
+
+    code = CodeChangeSpec(agent, "STRATEGY", V1, "cheaper", "", deposit)
+    params = ParamsChangeSpec(GovernanceParams(voting_period=12), "longer votes", deposit)
+    council = CouncilChangeSpec(
+        (NewMember(dev_key(2).address, Role.CUSTOM, "Fuzz"),), (), "", deposit
+    )
+    cases = [
+        (
+            code,
+            {"kind": "code", "agent": agent_hex, "region": "STRATEGY", "newIr": V1,
+             "rationale": "cheaper", "deposit": hex(deposit)},
+        ),
+        (
+            params,
+            {"kind": "params", "params": GovernanceParams(voting_period=12).to_json(),
+             "rationale": "longer votes", "deposit": hex(deposit)},
+        ),
+        (
+            council,
+            {"kind": "council", "council": {"add": [{"address": address(2), "role": "Custom",
+             "roleName": "Fuzz"}]}, "deposit": hex(deposit)},
+        ),
+    ]  # fmt: skip
+    proposals = []
+    for spec, described in cases:
+        payload = ProposePayload(spec)
+        gas = estimate({"kind": "propose", "spec": described})
+        assert gas == static_gas(TxKind.PROPOSE, payload), described["kind"]
+        # Without a deposit the widest one is assumed: never less.
+        assert estimate({"kind": "propose", "spec": {**described, "deposit": None}}) >= gas
+        # Enough, and close: the estimate assumes the widest nonce, gas and price encodings.
+        receipt = send(node, PROPOSER, TxKind.PROPOSE, payload, gas)
+        assert receipt["status"] == "0x1", receipt
+        assert 0 <= gas - int(receipt["gasUsed"], 16) <= SLACK, (gas, receipt["gasUsed"])
+        proposals.append(
+            next(e["args"][0] for e in receipt["logs"] if e["event"] == "ProposalSubmitted")
+        )
+
+    revert = RevertSpec(agent, "STRATEGY", v0, "undo", deposit, emergency=False)
+    described = {"kind": "revert", "agent": agent_hex, "region": "STRATEGY",
+                 "snapshot": "0x" + v0.hex(), "rationale": "undo", "emergency": False,
+                 "deposit": deposit}  # fmt: skip
+    gas = estimate({"kind": "propose", "spec": described})
+    assert gas == static_gas(TxKind.PROPOSE, ProposePayload(revert))
+
+    why = "the sandbox figures look right"
+    vote = VotePayload(bytes.fromhex(proposals[1][2:]), Choice.VETO, why)
+    gas = estimate({"kind": "vote", "proposal": proposals[1], "choice": "veto", "explanation": why})
+    receipt = send(node, dev_key(5), TxKind.VOTE, vote, gas)
+    assert receipt["status"] == "0x1" and int(receipt["gasUsed"], 16) <= gas, receipt
+    assert node.rpc("aither_getVotes", proposals[1])[0]["choice"] == "veto"
+
+    cancel = CancelPayload(bytes.fromhex(proposals[0][2:]))
+    gas = estimate({"kind": "cancel", "proposal": proposals[0]})
+    receipt = send(node, PROPOSER, TxKind.CANCEL, cancel, gas)
+    assert receipt["status"] == "0x1" and int(receipt["gasUsed"], 16) <= gas, receipt
+    assert node.rpc("aither_getProposal", proposals[0])["status"] == "cancelled"
+
+    for bad, reason in (
+        ({"kind": "propose", "spec": {"kind": "law"}}, "spec.kind must be one of code"),
+        ({"kind": "propose"}, "spec must be an object"),
+        ({"kind": "propose", "spec": {"kind": "params", "params": {"voting_period": 0}}},
+         "params: voting_period must be an integer in 1"),
+        ({"kind": "propose", "spec": {"kind": "council", "council": {"add": [
+            {"address": address(2), "role": "Oracle"}]}}}, "council.add role must be one of"),
+        ({"kind": "vote", "proposal": proposals[1], "choice": "maybe"}, "choice must be one of"),
+        ({"kind": "cancel", "proposal": "0x12"}, "proposal must be 32 bytes"),
+    ):  # fmt: skip
+        error = node.rpc_error("aither_estimateGas", bad)
+        assert error["code"] == -32602 and reason in str(error["message"]), (bad, error)
+
+
+def test_the_archive_pages_over_rpc(dev_node: DevNode) -> None:
+    node = dev_node
+    filed = []
+    with RpcClient(node.url) as client:
+        for period in (11, 12, 13):
+            spec = ParamsChangeSpec(GovernanceParams(voting_period=period), "", PARAMS.min_deposit)
+            receipt = node.wait_for_receipt(node.send_raw(build_propose(client, PROPOSER, spec)))
+            filed.append(receipt["logs"][0]["args"][0])
+    page = node.rpc("aither_getArchive", 1, 2)
+    assert (page["total"], page["offset"], page["limit"]) == (3, 1, 2)
+    assert [p["id"] for p in page["proposals"]] == filed[1:]
+    assert [p["params"]["voting_period"] for p in page["proposals"]] == [12, 13]
+    assert node.rpc("aither_getArchive", 3, 2)["proposals"] == []
+    assert [p["id"] for p in node.rpc("aither_getArchive")["proposals"]] == filed
+    error = node.rpc_error("aither_getArchive", 0, 101)
+    assert error["code"] == -32602 and "limit must be 1..100" in str(error["message"])
+
+
+def test_the_proposer_cancels_from_the_wallet_and_gets_part_of_the_deposit_back(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    filed = cli_json(run_aither, node, "propose-params", "--set", "voting_period=20",
+                     "--dev-account", "1")  # fmt: skip
+    pid = str(filed["proposal"])
+    stranger = cli(run_aither, node, "cancel", pid, "--dev-account", "2")
+    assert stranger.returncode == 1 and "only the proposer may cancel" in stranger.stdout
+    before = node.balance(PROPOSER.address)
+    cancelled = cli_json(run_aither, node, "cancel", pid, "--dev-account", "1")
+    assert cancelled["status"] == "ok" and cancelled["proposal"] == pid, cancelled
+    proposal = node.rpc("aither_getProposal", pid)
+    assert proposal["status"] == "cancelled"
+    fee = int(node.rpc("aither_getTransactionReceipt", cancelled["hash"])["fee"], 16)
+    burnt = PARAMS.min_deposit * PARAMS.cancel_burn_ppm // 1_000_000
+    assert node.balance(PROPOSER.address) == before - fee + PARAMS.min_deposit - burnt
