@@ -5,7 +5,7 @@ These keys are public. Anyone can spend what they hold on any chain that funds t
 
 from __future__ import annotations
 
-from genesis.spec import Allocation, Genesis, Validator
+from genesis.spec import Allocation, Genesis, GenesisIdentity, Validator
 from ledger.amounts import UNIT
 from ledger.crypto import SigningKey, hash32
 from ledger.governance_types import CouncilMember, GovernanceParams, Role
@@ -33,6 +33,14 @@ DEV_COUNCIL_ROLES: tuple[tuple[int, Role], ...] = (
     (8, Role.REGRESSION_HUNTER),
     (9, Role.STANDARDS_ENFORCER),
 )
+# Council members are registered identities: genesis registers the dev council's by these names.
+DEV_COUNCIL_NAMES: tuple[tuple[int, str], ...] = (
+    (5, "security-auditor.avm"),
+    (6, "latency-profiler.avm"),
+    (7, "memory-optimizer.avm"),
+    (8, "regression-hunter.avm"),
+    (9, "standards-enforcer.avm"),
+)
 # Short periods, in blocks. The dev node makes a block whenever transactions wait, so each of
 # the five members' votes may take a block of its own: the periods leave room for all of them.
 DEV_GOVERNANCE = GovernanceParams(voting_period=10, emergency_voting_period=6, enactment_delay=2)
@@ -45,6 +53,15 @@ def dev_council(params: GovernanceParams = DEV_GOVERNANCE) -> tuple[CouncilMembe
     )
 
 
+def dev_council_identities() -> tuple[GenesisIdentity, ...]:
+    """The dev council's identities: its name, and its council role as the identity's role."""
+    names = dict(DEV_COUNCIL_NAMES)
+    return tuple(
+        GenesisIdentity(dev_key(index).pubkey, names[index], (role.value,))
+        for index, role in DEV_COUNCIL_ROLES
+    )
+
+
 def dev_genesis(accounts: int = 10) -> Genesis:
     return Genesis(
         name="aither-dev",
@@ -53,5 +70,6 @@ def dev_genesis(accounts: int = 10) -> Genesis:
         validators=(Validator(dev_validator_key().pubkey, 1),),
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
         governance=DEV_GOVERNANCE,
+        identities=dev_council_identities(),
         council=dev_council(),
     )

@@ -1,5 +1,6 @@
-"""The genesis file: chain id, validators, pre-funded accounts, chain parameters, and the
-governance rules with the initial council (ledger/governance_types.py).
+"""The genesis file: chain id, validators, pre-funded accounts, chain parameters, identities,
+and the governance rules with the initial council (ledger/governance_types.py), every member of
+which is one of the genesis identities.
 
 JSON for people (amounts as decimal strings of base units, keys and addresses as 0x-hex); its
 canonical encoding's hash identifies the chain, so a data directory cannot be reopened under a
@@ -13,15 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger import gas
-from ledger.crypto import hash32, parse_address, to_checksum_address
+from ledger.crypto import PUBKEY_SIZE, address_of, hash32, parse_address, to_checksum_address
 from ledger.encoding import Value, encode
-from ledger.errors import AitherError
+from ledger.errors import AitherError, DecodeError, InvalidTransaction
 from ledger.governance_types import (
     CouncilMember,
     GovernanceError,
     GovernanceParams,
     parse_member_json,
 )
+from ledger.identity import SetIdentity
 
 
 class GenesisError(AitherError):
@@ -38,6 +40,75 @@ class Validator:
 class Allocation:
     address: bytes
     balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisIdentity:
+    """An identity registered in the genesis state, as a `register` transaction from `pubkey`
+    in block 0 would register it. It has no X25519 certificate: its owner certifies one later
+    with a register transaction of its own (genesis holds no signatures)."""
+
+    pubkey: bytes
+    name: str = ""
+    roles: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()  # keys ascending
+
+    @property
+    def address(self) -> bytes:
+        return address_of(self.pubkey)
+
+    @property
+    def registration(self) -> SetIdentity:
+        return SetIdentity(self.name, None, self.roles, self.metadata)
+
+    def to_value(self) -> list[Value]:
+        return [self.pubkey, *self.registration.to_value()[1:]]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "address": to_checksum_address(self.address),  # for people; checked when read
+            "publicKey": "0x" + self.pubkey.hex(),
+            "name": self.name,
+            "roles": list(self.roles),
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> GenesisIdentity:
+        """Raises GenesisError naming the identity and what is wrong with it."""
+        pubkey = _hex_bytes(str(doc["publicKey"]), PUBKEY_SIZE)
+        metadata = doc.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise GenesisError(f"identity 0x{pubkey.hex()}: metadata must map keys to text")
+        wire = [
+            0,
+            doc.get("name", ""),
+            None,
+            doc.get("roles", []),
+            sorted(map(list, metadata.items())),
+        ]
+        registration = _registration(to_checksum_address(address_of(pubkey)), wire)
+        identity = cls(pubkey, registration.name, registration.roles, registration.metadata)
+        given = doc.get("address")
+        if given is not None and parse_address(str(given)) != identity.address:
+            raise GenesisError(
+                f"identity {given}: the address is not the public key's "
+                f"({to_checksum_address(identity.address)})"
+            )
+        return identity
+
+    def check(self) -> None:
+        """Raises GenesisError unless a register transaction could carry this identity."""
+        _registration(to_checksum_address(self.address), self.registration.to_value())
+
+
+def _registration(who: str, wire: list[Value]) -> SetIdentity:
+    """The register payload `wire` decoded by the transaction's own rules (name, roles,
+    metadata), or GenesisError naming the identity and the rule it breaks."""
+    try:
+        return SetIdentity.from_value(wire)
+    except (InvalidTransaction, DecodeError) as exc:
+        raise GenesisError(f"identity {who}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +155,7 @@ class Genesis:
     name: str = field(default="aither")
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
     governance: GovernanceParams = field(default_factory=GovernanceParams)
+    identities: tuple[GenesisIdentity, ...] = ()  # registered in this order at height 0
     council: tuple[CouncilMember, ...] = ()  # changed later only by passed council proposals
 
     def to_value(self) -> list[Value]:
@@ -97,6 +169,7 @@ class Genesis:
             self.block_gas_limit,
             self.consensus.to_value(),
             self.governance.to_value(),
+            [i.to_value() for i in self.identities],
             [[m.address, *m.to_value()] for m in self.council],
         ]
 
@@ -124,6 +197,7 @@ class Genesis:
             "block_gas_limit": self.block_gas_limit,
             "consensus": self.consensus.to_json(),
             "governance": self.governance.to_json(),
+            "identities": [i.to_json() for i in self.identities],
             "council": [_member_json(m) for m in self.council],
         }
         return json.dumps(doc, indent=2) + "\n"
@@ -140,6 +214,7 @@ class Genesis:
                 for a in doc["allocations"]
             )
             governance = GovernanceParams.from_json(doc.get("governance", {}))
+            identities = tuple(GenesisIdentity.from_json(i) for i in doc.get("identities", []))
             council = tuple(parse_member_json(m, governance) for m in doc.get("council", []))
             genesis = cls(
                 chain_id=int(doc["chain_id"]),
@@ -151,6 +226,7 @@ class Genesis:
                 name=str(doc.get("name", "aither")),
                 consensus=ConsensusParams.from_json(doc.get("consensus", {})),
                 governance=governance,
+                identities=identities,
                 council=council,
             )
         except (KeyError, TypeError, ValueError, AttributeError, GovernanceError) as exc:
@@ -182,9 +258,24 @@ class Genesis:
             self.governance.validate()
         except GovernanceError as exc:
             raise GenesisError(f"governance: {exc}") from None
+        for identity in self.identities:
+            identity.check()
+        registered = {i.address for i in self.identities}
+        if len(registered) != len(self.identities):
+            raise GenesisError("an identity is listed twice")
+        names = [i.name for i in self.identities if i.name]
+        taken = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if taken is not None:
+            raise GenesisError(f"two identities are named {taken}")
         addresses = [m.address for m in self.council]
         if len(set(addresses)) != len(addresses):
             raise GenesisError("a council member is listed twice")
+        stranger = next((a for a in addresses if a not in registered), None)
+        if stranger is not None:
+            raise GenesisError(
+                f"council member {to_checksum_address(stranger)} has no identity: every member "
+                "must be one of the genesis `identities` (with its public key)"
+            )
         if len(addresses) > self.governance.max_council_size:
             raise GenesisError(f"the council has at most {self.governance.max_council_size}")
         low, high = self.governance.min_accuracy_ppm, self.governance.max_accuracy_ppm

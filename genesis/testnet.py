@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesis.dev import DEV_BALANCE, DEV_GOVERNANCE, DEV_TIMESTAMP, dev_council, dev_key
+from genesis.dev import (
+    DEV_BALANCE,
+    DEV_GOVERNANCE,
+    DEV_TIMESTAMP,
+    dev_council,
+    dev_council_identities,
+    dev_key,
+)
 from genesis.keyfile import write_key_file
 from genesis.spec import Allocation, ConsensusParams, Genesis, GenesisError, Validator
 from ledger.crypto import SigningKey
@@ -72,7 +79,9 @@ def new_testnet(
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
         consensus=consensus or ConsensusParams(commit_ms=1_000),
         governance=DEV_GOVERNANCE,
-        council=dev_council(),  # the dev council's keys, as the funded accounts are dev keys
+        # The dev council's keys and identities, as the funded accounts are dev keys.
+        identities=dev_council_identities(),
+        council=dev_council(),
     )
     nodes = [
         TestnetNode(

@@ -19,7 +19,7 @@ import plyvel
 from avm.code import CodeObject
 from avm.host import CodeChange
 from genesis.spec import Genesis
-from ledger import agents, governance
+from ledger import agents, governance, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
 from ledger.crypto import HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
@@ -415,6 +415,8 @@ class Ledger:
             state.set_validator(validator.pubkey, validator.power)
         for allocation in genesis.allocations:
             state.set_account(allocation.address, Account(0, allocation.balance))
+        for entry in genesis.identities:  # before the council: its members must be registered
+            identity.apply_register(state, entry.pubkey, entry.registration, 0)
         governance.init_council(state, genesis.council, genesis.governance)
         changes = state.changes()
         state_root, nodes = self._tree.update(EMPTY_ROOT, changes)

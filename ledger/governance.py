@@ -19,6 +19,12 @@ h+1 .. h+voting_period, is tallied at the end of block h+voting_period and enact
 block h+voting_period+enactment_delay (emergency reverts: their own period, no delay). The
 electorate (members and weights) and the tally rules are fixed at submission.
 
+Every council member is a registered identity (ledger/identity.py): genesis registers the
+initial council's, and a council proposal may add only addresses that have registered. An
+identity is never removed (a name can be released or handed on, the record stays), so a member
+that was registered when a proposal was filed still is when it is enacted; enactment checks
+again all the same, as it checks every part of a council change.
+
 Agents' code is reached only through `AgentCode` (in the context), which the ledger implements
 over its agent tables, so this module does not depend on how agents are stored.
 
@@ -58,6 +64,7 @@ from ledger.governance_types import (
     NotAMember,
     NotCancellable,
     NotCouncilRegion,
+    NotRegistered,
     ParamsChangeSpec,
     Proposal,
     ProposalKind,
@@ -74,6 +81,7 @@ from ledger.governance_types import (
     Vote,
     VotingClosed,
 )
+from ledger.identity import load_identity
 from ledger.state import ACCOUNT, Account, decode_account, encode_account
 
 PARAMS = b"P"  # (the key itself) -> GovernanceParams
@@ -171,8 +179,9 @@ def load_council(store: Store) -> tuple[CouncilMember, ...]:
 def init_council(
     store: Store, members: Iterable[CouncilMember], params: GovernanceParams, height: int = 0
 ) -> None:
-    """Genesis: write the parameters and the initial council. Raises InvalidSpec (bad
-    parameters, a member twice, accuracy out of bounds, too many members) before writing."""
+    """Genesis: write the parameters and the initial council, whose identities the store must
+    hold already. Raises InvalidSpec (bad parameters, a member twice, accuracy out of bounds,
+    too many members) or NotRegistered (a member without an identity) before writing."""
     params.validate()
     chosen = sorted(members, key=lambda m: m.address)
     addresses = [m.address for m in chosen]
@@ -187,10 +196,21 @@ def init_council(
             raise InvalidSpec(
                 f"member {to_checksum_address(member.address)}: accuracy out of bounds"
             )
+    _check_registered(store, addresses)
     store.put(PARAMS, encode(params.to_value()))
     for member in chosen:
         _put_member(store, replace(member, since=height))
     store.put(ROSTER, encode(addresses))
+
+
+def _check_registered(store: Store, addresses: Iterable[bytes]) -> None:
+    """Raises NotRegistered naming the first address without a registered identity."""
+    missing = next((a for a in addresses if load_identity(store, a) is None), None)
+    if missing is not None:
+        raise NotRegistered(
+            f"{to_checksum_address(missing)} has no registered identity: only a registered "
+            "identity can sit on the council (it registers with a register transaction)"
+        )
 
 
 def _roster(store: Store) -> list[bytes]:
@@ -301,7 +321,8 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
 
     Raises, before changing anything: FieldTooLarge, DepositTooSmall, TooManyProposals,
     UnknownAgent, UnknownRegion, LockedRegion, NotCouncilRegion, BadIR (with line and col when
-    the submitted text is at fault), InvalidSpec, InsufficientFunds.
+    the submitted text is at fault), InvalidSpec (NotRegistered: a council change adds an
+    address without a registered identity), InsufficientFunds.
     """
     params = load_params(store)
     _check_size("rationale", spec.rationale, params.max_rationale_bytes)
@@ -452,7 +473,8 @@ def _assemble_tests(text: str, code: CodeObject, region: str) -> list[TestCase]:
 
 
 def _check_council_change(store: Store, params: GovernanceParams, spec: CouncilChangeSpec) -> None:
-    """Raises InvalidSpec unless the change applies to the council as it is now."""
+    """Raises InvalidSpec unless the change applies to the council as it is now (NotRegistered
+    when it adds an address without a registered identity)."""
     roster = set(_roster(store))
     added = [m.address for m in spec.add]
     if not added and not spec.remove:
@@ -472,6 +494,7 @@ def _check_council_change(store: Store, params: GovernanceParams, spec: CouncilC
         raise InvalidSpec("the council cannot be left empty")
     if size > params.max_council_size:
         raise InvalidSpec(f"the council has at most {params.max_council_size} members")
+    _check_registered(store, added)
 
 
 # ---- votes and cancel --------------------------------------------------------------------------

@@ -97,6 +97,11 @@ class InvalidSpec(GovernanceError):
     """A proposal whose content cannot apply (bad parameters, bad council change, no snapshot)."""
 
 
+class NotRegistered(InvalidSpec):
+    """A council member without a registered identity (ledger/identity.py): only registered
+    identities sit on the council."""
+
+
 class TooManyProposals(GovernanceError):
     """The number of open proposals is at `max_active_proposals`."""
 

@@ -2,7 +2,8 @@
 
 Each view has `to_json()`: camelCase names, ids and code ids as 0x-hex, addresses EIP-55,
 heights and gas (milligas) and weights as JSON integers, amounts as 0x-hex quantities (as
-`eth_getBalance`), ratios in ppm. No floats. Shapes are in each `to_json` docstring.
+`eth_getBalance`), ratios in ppm. No floats. Shapes are in each `to_json` docstring. A council
+member's address comes with its identity's name (`name`, null when it holds none).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ledger.governance_types import (
     Tally,
     Vote,
 )
+from ledger.identity import load_identity
 
 
 def _hex(raw: bytes | None) -> str | None:
@@ -48,17 +50,25 @@ def _address(raw: bytes | None) -> str | None:
     return None if raw is None else to_checksum_address(raw)
 
 
+def identity_name(store: Store, address: bytes) -> str | None:
+    """The name `address`'s identity holds, None when it holds none or never registered."""
+    found = load_identity(store, address)
+    return None if found is None or not found.name else found.name
+
+
 @dataclass(frozen=True, slots=True)
 class VoteView:
     vote: Vote
     role: Role | None  # None: no longer on the council
     role_name: str
     weight: int  # as fixed at the proposal's submission
+    name: str | None = None  # the member's identity name
 
     def to_json(self) -> dict[str, object]:
-        """{member, role, roleName, weight, choice, explanation, height}"""
+        """{member, name, role, roleName, weight, choice, explanation, height}"""
         return {
             "member": to_checksum_address(self.vote.member),
+            "name": self.name,
             "role": None if self.role is None else self.role.value,
             "roleName": self.role_name,
             "weight": self.weight,
@@ -75,6 +85,9 @@ class ProposalView:
     votes: tuple[VoteView, ...]
     old_ir: str | None  # the region's body before the change (None when unknown)
     new_ir: str | None  # the region's body the proposal brings
+    # The identity names of the members a council change adds and removes, in its order.
+    added_names: tuple[str | None, ...] = ()
+    removed_names: tuple[str | None, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The whole record, for `aither_getProposal` and the reviewer service:
@@ -85,7 +98,7 @@ class ProposalView:
          enactHeight, closedHeight, baseCodeId, newCodeId, enactedCodeId, snapshot,
          oldIr, newIr, tests,
          params (GovernanceParams.to_json, for "params") | null,
-         council: {add: [{address, role, roleName}], remove: [address]} | null,
+         council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
                  quorumPpm, thresholdPpm, vetoPpm, final},
@@ -101,12 +114,16 @@ class ProposalView:
                 "add": [
                     {
                         "address": to_checksum_address(m.address),
+                        "name": name,
                         "role": m.role.value,
                         "roleName": m.role_name or m.role.value,
                     }
-                    for m in spec.add
+                    for m, name in zip(spec.add, self.added_names, strict=True)
                 ],
-                "remove": [to_checksum_address(a) for a in spec.remove],
+                "remove": [
+                    {"address": to_checksum_address(a), "name": name}
+                    for a, name in zip(spec.remove, self.removed_names, strict=True)
+                ],
             }
         t = self.tally
         return {
@@ -158,12 +175,16 @@ class ProposalView:
 class CouncilView:
     params: GovernanceParams
     members: tuple[CouncilMember, ...]
+    names: tuple[str | None, ...]  # each member's identity name, in the members' order
 
     def to_json(self) -> dict[str, object]:
-        """{members: [{address, role, roleName, accuracyPpm, weight, since}], totalWeight,
-        params (GovernanceParams.to_json)}"""
+        """{members: [{address, name, role, roleName, accuracyPpm, weight, since}],
+        totalWeight, params (GovernanceParams.to_json)}"""
         return {
-            "members": [m.to_json(self.params) for m in self.members],
+            "members": [
+                {**m.to_json(self.params), "name": name}
+                for m, name in zip(self.members, self.names, strict=True)
+            ],
             "totalWeight": sum(m.weight(self.params) for m in self.members),
             "params": self.params.to_json(),
         }
@@ -215,7 +236,8 @@ def _vote_views(store: Store, proposal: Proposal) -> list[VoteView]:
         member = members.get(v.member)
         role = None if member is None else member.role
         role_name = "" if member is None else (member.role_name or member.role.value)
-        views.append(VoteView(v, role, role_name, weights[v.member]))
+        name = identity_name(store, v.member)
+        views.append(VoteView(v, role, role_name, weights[v.member], name))
     return views
 
 
@@ -239,7 +261,12 @@ def _view(store: Store, p: Proposal, agents: AgentCode | None) -> ProposalView:
             if snapshot is not None and snapshot.region(spec.region) is not None:
                 new_ir = disassemble_region(snapshot, spec.region)
     votes = tuple(_vote_views(store, p))
-    return ProposalView(p, current_tally(store, p), votes, old_ir, new_ir)
+    added: tuple[str | None, ...] = ()
+    removed: tuple[str | None, ...] = ()
+    if isinstance(spec, CouncilChangeSpec):
+        added = tuple(identity_name(store, m.address) for m in spec.add)
+        removed = tuple(identity_name(store, a) for a in spec.remove)
+    return ProposalView(p, current_tally(store, p), votes, old_ir, new_ir, added, removed)
 
 
 def list_proposals(
@@ -268,7 +295,9 @@ def list_proposals(
 
 
 def get_council(store: Store) -> CouncilView:
-    return CouncilView(load_params(store), load_council(store))
+    members = load_council(store)
+    names = tuple(identity_name(store, m.address) for m in members)
+    return CouncilView(load_params(store), members, names)
 
 
 def get_lineage(store: Store, agent: bytes, agents: AgentCode | None = None) -> LineageView:

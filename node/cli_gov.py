@@ -2,6 +2,7 @@
 
     aither gov list [--status S] [--agent A]
     aither gov show ID          the diff, the sandbox table, the votes and the tally
+    aither gov council          the members (address and identity name), roles and weights
     aither gov lineage AGENT    the agent's code versions as a tree
     aither gov export AGENT --html FILE
                                 a self-contained page: the lineage tree and the gas trend
@@ -49,6 +50,17 @@ def _short(hex_id: object) -> str:
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _name(member: dict) -> str:
+    """A member's identity name, or "-" when it holds none."""
+    return member.get("name") or "-"
+
+
+def _named(member: dict) -> str:
+    """`0x... (name.avm)`, or the address alone when it holds no name."""
+    name = member.get("name")
+    return f"{member['address']} ({name})" if name else member["address"]
 
 
 def _gas_change(before: object, after: object) -> str:
@@ -147,6 +159,12 @@ def _print_proposal(p: dict) -> None:
         console.print(f"  reverted by {p['revertedBy']}")
     if p["undoes"]:
         console.print(f"  undoes {', '.join(p['undoes'])}")
+    if p["council"]:
+        console.print("\n[bold]council change[/bold]")
+        for m in p["council"]["add"]:
+            console.print(f"  add {_named(m)} as {m['roleName']}", markup=False)
+        for m in p["council"]["remove"]:
+            console.print(f"  remove {_named(m)}", markup=False)
     lines = _diff(p["oldIr"], p["newIr"])
     if lines:
         console.print("\n[bold]diff[/bold]")
@@ -173,10 +191,11 @@ def _print_proposal(p: dict) -> None:
         console.print("  not run yet" if p["status"] == "submitted" else "  no tests")
     console.print("\n[bold]votes[/bold]")
     if p["votes"]:
-        table = Table("member", "role", "weight", "choice", "height", "explanation")
+        table = Table("member", "name", "role", "weight", "choice", "height", "explanation")
         for v in p["votes"]:
             table.add_row(
                 v["member"],
+                _name(v),
                 v["roleName"] or "-",
                 str(v["weight"]),
                 v["choice"],
@@ -196,6 +215,34 @@ def _print_proposal(p: dict) -> None:
         f"(must be above {t['thresholdPpm'] / 10_000:g}%), "
         f"veto share {_pct(t['veto'], t['voted'])} (bar {t['vetoPpm'] / 10_000:g}%)"
     )
+
+
+# ---- council -------------------------------------------------------------------------------------
+
+
+@app.command("council")
+@friendly_errors
+def council(rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+    """The council: each member's address and identity name, role, accuracy and weight."""
+    with RpcClient(rpc) as client:
+        doc = client.call("aither_getCouncil")
+    assert isinstance(doc, dict)
+
+    def human() -> None:
+        table = Table("member", "name", "role", "accuracy", "weight", "since")
+        for m in doc["members"]:
+            table.add_row(
+                m["address"],
+                _name(m),
+                m["roleName"],
+                f"{m['accuracyPpm'] / 10_000:g}%",
+                str(m["weight"]),
+                str(m["since"]),
+            )
+        console.print(table)
+        console.print(f"total weight {doc['totalWeight']}")
+
+    _emit(as_json, doc, human)
 
 
 # ---- lineage -------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ledger.governance_types import (
     RevertSpec,
     Role,
 )
+from ledger.identity import is_name
 from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
 from wallet.keystore import Keystore, parse_private_key
 from wallet.txbuilder import (
@@ -112,10 +113,17 @@ def _read_password(password_file: Path | None, confirm: bool = False) -> str:
     return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
 
 
-def _resolve(target: str, keystore: Path | None) -> bytes:
-    """An address from 0x-hex or a keystore key name."""
+def _resolve(target: str, keystore: Path | None, rpc: str = DEFAULT_RPC) -> bytes:
+    """An address from 0x-hex, a registered identity name (x.avm: resolved on chain through the
+    node at `rpc`, never looked up in the keystore) or a keystore key name."""
     if target.startswith(("0x", "0X")):
         return parse_address(target)
+    if is_name(target):
+        with RpcClient(rpc) as client:
+            found = client.call("aither_resolveName", target)
+        if not isinstance(found, str):
+            raise ValueError(f"{target} is not a registered name on the chain at {rpc}")
+        return parse_address(found)
     return parse_address(Keystore(keystore).info(target).address)
 
 
@@ -221,8 +229,9 @@ def balance(
     keystore: KeystoreDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show an account's balance of AVM or a token."""
-    who = _resolve(target, keystore)
+    """Show an account's balance of AVM or a token (ADDRESS_OR_NAME: 0x-hex, a registered name
+    such as masha-trader.avm, or a keystore key)."""
+    who = _resolve(target, keystore, rpc)
     with RpcClient(rpc) as client:
         decimals = _token_decimals(client, token)
         units = int(str(client.call("aither_getBalance", to_checksum_address(who), token)), 16)
@@ -286,7 +295,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """List the transactions that touched an account, newest first."""
-    who = to_checksum_address(_resolve(target, keystore))
+    who = to_checksum_address(_resolve(target, keystore, rpc))
     with RpcClient(rpc) as client:
         entries = client.call("aither_getHistory", who, limit)
     assert isinstance(entries, list)
@@ -352,7 +361,9 @@ def _print_result(result: dict[str, object], what: str) -> None:
 @friendly_errors
 def send(
     amount: Annotated[str, typer.Argument(help="Human amount, such as 1.5")],
-    to: Annotated[str, typer.Option("--to", help="Recipient address or key name.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Recipient: address, registered name (x.avm) or key name.")
+    ],
     sender: FromName = None,
     dev_account: DevAccount = None,
     token: Annotated[str, typer.Option("--token", help="Token symbol (default: AVM).")] = "",
@@ -363,7 +374,7 @@ def send(
     as_json: AsJson = False,
 ) -> None:
     """Send AVM or a token."""
-    recipient = _resolve(to, keystore)
+    recipient = _resolve(to, keystore, rpc)
     key = signing_key(sender, dev_account, keystore, password_file)
     symbol = "" if token == NATIVE_SYMBOL else token
     with RpcClient(rpc) as client:
@@ -557,7 +568,9 @@ def deploy(
 @app.command("call")
 @friendly_errors
 def call(
-    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address or key name.")],
+    agent: Annotated[
+        str, typer.Argument(metavar="AGENT", help="Agent address, registered name or key name.")
+    ],
     label: Annotated[str, typer.Argument(help="Entry label.")],
     args: Annotated[
         list[str] | None,
@@ -580,7 +593,7 @@ def call(
     as_json: AsJson = False,
 ) -> None:
     """Call an agent's entry label; prints the return value, gas and any trap."""
-    target = _resolve(agent, keystore)
+    target = _resolve(agent, keystore, rpc)
     values = tuple(parse_value(a) for a in args or [])
     units = parse_amount(value)
     if dry_run:
@@ -716,7 +729,9 @@ Rationale = Annotated[str, typer.Option("--rationale", help="Why, for the counci
 @app.command("propose")
 @friendly_errors
 def propose(
-    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address or key name.")],
+    agent: Annotated[
+        str, typer.Argument(metavar="AGENT", help="Agent address, registered name or key name.")
+    ],
     region: Annotated[str, typer.Argument(help="A `council` region of the agent.")],
     file: Annotated[
         Path | None,
@@ -748,7 +763,7 @@ def propose(
 ) -> None:
     """Propose a new body for an agent's `council` region (or, with --revert-to, an earlier
     one); prints the proposal id. The council votes on it after the chain's sandbox run."""
-    target = _resolve(agent, keystore)
+    target = _resolve(agent, keystore, rpc)
     if (file is None) == (revert_to is None):
         raise ValueError("give the new IR as FILE.air, or --revert-to CODE_ID (not both)")
     if normal_track and revert_to is None:
@@ -871,7 +886,9 @@ def propose_params(
     _finish_proposal(as_json, result, "proposed new parameters", summary)
 
 
-def _new_member(entry: str, keystore: Path | None) -> NewMember:
+def _new_member(entry: str) -> tuple[str, Role, str]:
+    """An --add entry ADDRESS=ROLE as (who, role, custom role name); `who` is
+    resolved to an address once the node is reached (`_member_address`)."""
     target, sep, role_text = entry.partition("=")
     if not sep or not target or not role_text:
         raise ValueError(f"--add {entry!r}: write ADDRESS=ROLE, such as 0x...=SecurityAuditor")
@@ -879,12 +896,39 @@ def _new_member(entry: str, keystore: Path | None) -> NewMember:
     if kind.lower() == "custom":
         if not custom.strip() or len(custom.encode()) > 64:
             raise ValueError(f"--add {entry!r}: a custom role needs a name of 1..64 bytes")
-        return NewMember(_resolve(target, keystore), Role.CUSTOM, custom.strip())
+        return target, Role.CUSTOM, custom.strip()
     found = next((r for r in Role if r.value.lower() == role_text.lower()), None)
     if found is None or found is Role.CUSTOM:
         roles = ", ".join(r.value for r in Role if r is not Role.CUSTOM)
         raise ValueError(f"--add {entry!r}: unknown role; use {roles} or custom:NAME")
-    return NewMember(_resolve(target, keystore), found)
+    return target, found, ""
+
+
+def _member_address(client: RpcClient, who: str, keystore: Path | None) -> bytes:
+    """An address from 0x-hex, a registered name (x.avm, resolved on chain) or a keystore key
+    name."""
+    if is_name(who):
+        found = client.call("aither_resolveName", who)
+        if not isinstance(found, str):
+            raise ValueError(f"{who} is not a registered name")
+        return parse_address(found)
+    return _resolve(who, keystore)
+
+
+def _identity_names(client: RpcClient, add: list[NewMember]) -> list[str | None]:
+    """The identity names of the members to add; refuses, before a fee is spent, one that has
+    no registered identity (the chain refuses it too, when it files the proposal)."""
+    names = []
+    for member in add:
+        where = to_checksum_address(member.address)
+        found = client.call("aither_getIdentity", where)
+        if not isinstance(found, dict):
+            raise ValueError(
+                f"{where} has no registered identity: only a registered identity can join the "
+                "council (it registers first, with aither swarm register)"
+            )
+        names.append(found.get("name") or None)
+    return names
 
 
 def _check_council_change(council: dict, add: list[NewMember], remove: list[bytes]) -> None:
@@ -911,6 +955,11 @@ def _check_council_change(council: dict, add: list[NewMember], remove: list[byte
         raise ValueError(f"the council has at most {limit} members")
 
 
+def _named(member: dict[str, object]) -> str:
+    """`0x... (name.avm)`, or the address alone when it holds no name."""
+    return f"{member['address']} ({member['name']})" if member["name"] else str(member["address"])
+
+
 @app.command("propose-council")
 @friendly_errors
 def propose_council(
@@ -918,13 +967,14 @@ def propose_council(
         list[str] | None,
         typer.Option(
             "--add",
-            help="ADDRESS_OR_NAME=ROLE (repeatable): SecurityAuditor, LatencyProfiler, "
-            "MemoryOptimizer, RegressionHunter, StandardsEnforcer or custom:NAME.",
+            help="ADDRESS=ROLE (repeatable); ADDRESS is 0x-hex, a registered name (x.avm) or a "
+            "keystore key and must have a registered identity; ROLE is SecurityAuditor, "
+            "LatencyProfiler, MemoryOptimizer, RegressionHunter, StandardsEnforcer or custom:NAME.",
         ),
     ] = None,
     remove: Annotated[
         list[str] | None,
-        typer.Option("--remove", help="ADDRESS_OR_NAME of a member to remove (repeatable)."),
+        typer.Option("--remove", help="ADDRESS of a member to remove (repeatable), as for --add."),
     ] = None,
     rationale: Rationale = "",
     deposit: Deposit = None,
@@ -936,17 +986,24 @@ def propose_council(
     password_file: PasswordFile = None,
     as_json: AsJson = False,
 ) -> None:
-    """Propose council members to add (at the initial accuracy) or remove. Prints the proposal
-    id; the council votes on it, and the change applies when enacted."""
+    """Propose council members to add (registered identities, at the initial accuracy) or
+    remove. Prints the proposal id; the council votes on it, and the change applies when
+    enacted."""
     if not add and not remove:
         raise ValueError("say who joins or leaves: --add ADDRESS=ROLE or --remove ADDRESS")
-    joining = [_new_member(entry, keystore) for entry in add or []]
-    leaving = [_resolve(target, keystore) for target in remove or []]
+    entries = [_new_member(entry) for entry in add or []]
     key = signing_key(sender, dev_account, keystore, password_file)
     with RpcClient(rpc) as client:
+        joining = [
+            NewMember(_member_address(client, who, keystore), role, role_name)
+            for who, role, role_name in entries
+        ]
+        leaving = [_member_address(client, who, keystore) for who in remove or []]
         council = client.call("aither_getCouncil")
         assert isinstance(council, dict)
         _check_council_change(council, joining, leaving)
+        names = _identity_names(client, joining)
+        current = {parse_address(m["address"]): m.get("name") for m in council["members"]}
         units = _deposit_units(client, deposit)
         spec = CouncilChangeSpec(tuple(joining), tuple(leaving), rationale, units)
         result = _submit(client, build_propose(client, key, spec), wait)
@@ -954,15 +1011,16 @@ def propose_council(
     added = [
         {
             "address": to_checksum_address(m.address),
+            "name": name,
             "role": m.role.value,
             "roleName": m.role_name or m.role.value,
         }
-        for m in joining
+        for m, name in zip(joining, names, strict=True)
     ]
-    removed = [to_checksum_address(a) for a in leaving]
+    removed = [{"address": to_checksum_address(a), "name": current.get(a)} for a in leaving]
     result.update(kind="council", add=added, remove=removed, deposit=format_amount(units))
-    summary = [f"add {m['address']} as {m['roleName']}" for m in added]
-    summary += [f"remove {a}" for a in removed]
+    summary = [f"add {_named(m)} as {m['roleName']}" for m in added]
+    summary += [f"remove {_named(m)}" for m in removed]
     _finish_proposal(as_json, result, "proposed a council change", summary)
 
 

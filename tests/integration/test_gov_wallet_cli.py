@@ -2,9 +2,10 @@
 transactions, against a live dev node.
 
 `aither wallet propose-params` and `aither wallet propose-council` run as subprocesses; the
-council (dev accounts 5-9 in the dev genesis) votes with `aither wallet vote` or with transactions
-the wallet's builder signs, and each test drives the heights itself with transfers, as the live
-governance test does.
+council (dev accounts 5-9 in the dev genesis, registered there as identities by name) votes with
+`aither wallet vote` or with transactions the wallet's builder signs, and each test drives the
+heights itself with transfers, as the live governance test does. Only a registered identity joins
+the council: a test registers the accounts it adds with `aither swarm register`.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def cli(run: Run, node: DevNode, *args: str) -> subprocess.CompletedProcess[str]
     done = run("wallet", *args, "--rpc", node.url)
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     return done
+
+
+def register(run: Run, node: DevNode, index: int, name: str) -> None:
+    """Dev account `index` registers an identity (named `name`, or none for "")."""
+    done = run("swarm", "register", name, "--dev-account", str(index), "--rpc", node.url)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def cli_json(run: Run, node: DevNode, *args: str) -> dict:
@@ -144,27 +151,43 @@ def test_the_wallet_files_a_council_change_the_council_enacts(
     dev_node: DevNode, run_aither: Run
 ) -> None:
     node = dev_node
+    register(run_aither, node, 2, "fuzz-tester.avm")
+    register(run_aither, node, 3, "")  # an identity without a name
     done = cli(
-        run_aither, node, "propose-council", "--add", f"{address(2)}=custom:Fuzz tester",
-        "--add", f"{address(3)}=memoryoptimizer", "--remove", address(9),
+        run_aither, node, "propose-council", "--add", "fuzz-tester.avm=custom:Fuzz tester",
+        "--add", f"{address(3)}=memoryoptimizer", "--remove", "standards-enforcer.avm",
         "--rationale", "rotate the standards seat", "--dev-account", "1",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("proposed a council change: ok in block"), done.stdout
-    assert f"  add {address(2)} as Fuzz tester" in lines
+    assert f"  add {address(2)} (fuzz-tester.avm) as Fuzz tester" in lines
     assert f"  add {address(3)} as MemoryOptimizer" in lines
-    assert f"  remove {address(9)}" in lines
+    assert f"  remove {address(9)} (standards-enforcer.avm)" in lines
     pid = next(line.split()[-1] for line in lines if line.startswith("  proposal 0x"))
     proposal = node.rpc("aither_getProposal", pid)
     assert proposal["kind"] == "council" and proposal["status"] == "voting", proposal
     assert proposal["council"] == {
         "add": [
-            {"address": address(2), "role": "Custom", "roleName": "Fuzz tester"},
-            {"address": address(3), "role": "MemoryOptimizer", "roleName": "MemoryOptimizer"},
+            {
+                "address": address(2),
+                "name": "fuzz-tester.avm",
+                "role": "Custom",
+                "roleName": "Fuzz tester",
+            },
+            {
+                "address": address(3),
+                "name": None,
+                "role": "MemoryOptimizer",
+                "roleName": "MemoryOptimizer",
+            },
         ],
-        "remove": [address(9)],
+        "remove": [{"address": address(9), "name": "standards-enforcer.avm"}],
     }
+    shown = run_aither("gov", "show", pid, "--rpc", node.url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"  add {address(2)} (fuzz-tester.avm) as Fuzz tester" in shown.stdout.splitlines()
+    assert f"  remove {address(9)} (standards-enforcer.avm)" in shown.stdout.splitlines()
 
     with RpcClient(node.url) as client:
         for member in VOTERS:
@@ -173,12 +196,19 @@ def test_the_wallet_files_a_council_change_the_council_enacts(
     done_at = enacted(node, pid)["closedHeight"]
     members = {m["address"]: m for m in node.rpc("aither_getCouncil")["members"]}
     assert address(9) not in members and len(members) == 6
+    assert members[address(2)]["name"] == "fuzz-tester.avm" and members[address(3)]["name"] is None
+    assert members[address(5)]["name"] == "security-auditor.avm"
     assert members[address(2)]["role"] == "Custom"
     assert members[address(2)]["roleName"] == "Fuzz tester"
     assert members[address(3)]["role"] == "MemoryOptimizer"
     for joined in (address(2), address(3)):
         assert members[joined]["accuracyPpm"] == PARAMS.initial_accuracy_ppm
         assert members[joined]["since"] == done_at
+    table = run_aither("gov", "council", "--rpc", node.url)
+    assert table.returncode == 0, table.stderr
+    rows = {word: line.split() for line in table.stdout.splitlines() for word in line.split()}
+    assert "fuzz-tester.avm" in rows[address(2)] and "-" in rows[address(3)]
+    assert "security-auditor.avm" in rows[address(5)] and address(9) not in rows
 
 
 def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
@@ -220,6 +250,11 @@ def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
         (("propose-council", "--add", f"{address(2)}=custom:"), "a custom role needs a name"),
         (("propose-council", "--add", "0x1234=SecurityAuditor"), "0x1234"),
         (("propose-council", "--add", f"{address(5)}=SecurityAuditor"), "already a council member"),
+        (
+            ("propose-council", "--add", f"{address(2)}=SecurityAuditor"),
+            f"{address(2)} has no registered identity",
+        ),
+        (("propose-council", "--add", "nobody.avm=SecurityAuditor"), "nobody.avm is not a regis"),
         (("propose-council", "--remove", nobody), f"{nobody} is not a council member"),
         (
             (
@@ -255,6 +290,7 @@ def test_estimate_gas_covers_governance_transactions(
     dev_node: DevNode, run_aither: Run, tmp_path: Path
 ) -> None:
     node = dev_node
+    register(run_aither, node, 2, "")  # the council proposal adds it
     source = tmp_path / "agent.air"
     source.write_text(AGENT_IR)
     agent_hex = str(

@@ -25,7 +25,7 @@ import nacl.pwhash.argon2id as argon2id
 import pytest
 
 from avm.assembler import assemble
-from genesis.dev import DEV_COUNCIL_ROLES, DEV_GOVERNANCE, dev_key
+from genesis.dev import DEV_COUNCIL_NAMES, DEV_COUNCIL_ROLES, DEV_GOVERNANCE, dev_key
 from ledger.crypto import to_checksum_address
 from wallet.keystore import Keystore
 
@@ -197,6 +197,10 @@ def test_code_changes_by_council_end_to_end(
         MEMBERS[i].value for i in sorted(MEMBERS, key=lambda i: dev_key(i).address)
     ]
     assert council_doc["params"]["voting_period"] == PARAMS.voting_period
+    # Every member is a registered identity, shown by name next to its address.
+    assert {m["address"]: m["name"] for m in council_doc["members"]} == {
+        to_checksum_address(dev_key(i).address): name for i, name in DEV_COUNCIL_NAMES
+    }
 
     # ---- the agent, and its own proposal through SELF_MODIFY -------------------------------------
     source = tmp_path / "agent.air"
@@ -242,6 +246,7 @@ def test_code_changes_by_council_end_to_end(
     for text in ("enacted", "-  MUL x, 2 -> ACC", "+  ADD x, x -> ACC", "doubles", "tally"):
         assert text in shown, shown
     assert "prefers the constant" in shown
+    assert all(name in shown for _, name in DEV_COUNCIL_NAMES), shown  # the votes' names
 
     # ---- a proposal whose test fails is rejected in the sandbox ----------------------------------
     (tmp_path / "v2.air").write_text(V2)

@@ -18,7 +18,8 @@ from avm.host import CodeChange, LineageKind, MemoryHost
 from avm.interpreter import execute
 from avm.selfmod import replace_region
 from ledger import governance as gov
-from ledger.crypto import to_checksum_address
+from ledger import identity as ident
+from ledger.crypto import SigningKey, to_checksum_address
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidTransaction
 from ledger.governance_types import (
@@ -39,6 +40,7 @@ from ledger.governance_types import (
     NotAMember,
     NotCancellable,
     NotCouncilRegion,
+    NotRegistered,
     ParamsChangeSpec,
     ProposePayload,
     RevertSpec,
@@ -93,15 +95,19 @@ NEW_TESTS = ".test strategy_via_main\n  entry main\n  expect 1\n.endtest\n"
 
 AGENT = b"\xa1" * 20
 PROPOSER = b"\xb2" * 20
-STRANGER = b"\xc3" * 20
+STRANGER = b"\xc3" * 20  # never registered an identity
+# Council members are registered identities: keys 1..5 sit on the council, key 6 may join it.
+KEYS = tuple(SigningKey(bytes([n]) * 32) for n in range(1, 7))
+NAMES = ("auditor.avm", "profiler.avm", "optimizer.avm", "hunter.avm", "golfer.avm", "new.avm")
 MEMBERS = (
-    CouncilMember(b"\x01" * 20, Role.SECURITY_AUDITOR, 800_000),
-    CouncilMember(b"\x02" * 20, Role.LATENCY_PROFILER, 800_000),
-    CouncilMember(b"\x03" * 20, Role.MEMORY_OPTIMIZER, 800_000),
-    CouncilMember(b"\x04" * 20, Role.REGRESSION_HUNTER, 800_000),
-    CouncilMember(b"\x05" * 20, Role.CUSTOM, 800_000, "GasGolfer"),
+    CouncilMember(KEYS[0].address, Role.SECURITY_AUDITOR, 800_000),
+    CouncilMember(KEYS[1].address, Role.LATENCY_PROFILER, 800_000),
+    CouncilMember(KEYS[2].address, Role.MEMORY_OPTIMIZER, 800_000),
+    CouncilMember(KEYS[3].address, Role.REGRESSION_HUNTER, 800_000),
+    CouncilMember(KEYS[4].address, Role.CUSTOM, 800_000, "GasGolfer"),
 )
 A, B, C, D, E = (m.address for m in MEMBERS)
+NEWCOMER = KEYS[5].address
 PARAMS = GovernanceParams(
     voting_period=3, emergency_voting_period=1, enactment_delay=2, min_deposit=100
 )
@@ -151,6 +157,8 @@ class World:
         self.agents = Agents()
         self.code = assemble(AGENT_IR).code
         self.agents.install(AGENT, self.code)
+        for key, name in zip(KEYS, NAMES, strict=True):
+            ident.apply_register(self.state, key.pubkey, ident.SetIdentity(name), 0)
         gov.init_council(self.state, members, params)
         for address in (PROPOSER, AGENT, STRANGER):
             self.state.set_account(address, Account(0, FUNDS))
@@ -418,7 +426,7 @@ def test_cancel_before_voting_ends(world: World) -> None:
 
 
 def test_params_and_council_proposals(world: World) -> None:
-    newcomer = b"\x06" * 20
+    newcomer = NEWCOMER
     params = replace(PARAMS, voting_period=5)
     p1 = world.submit(ParamsChangeSpec(params, "longer votes", DEPOSIT))
     p2 = world.submit(
@@ -434,7 +442,7 @@ def test_params_and_council_proposals(world: World) -> None:
     assert world.proposal(p2).status is Status.ENACTED
     assert gov.load_params(world.state) == params
     council = {m.address: m for m in gov.load_council(world.state)}
-    assert sorted(council) == [A, B, C, D, newcomer]
+    assert sorted(council) == sorted([A, B, C, D, newcomer])
     assert council[newcomer].accuracy_ppm == PARAMS.initial_accuracy_ppm
     assert council[newcomer].since == 6
     doc = get_proposal(world.state, p1).to_json()
@@ -444,11 +452,12 @@ def test_params_and_council_proposals(world: World) -> None:
         "add": [
             {
                 "address": to_checksum_address(newcomer),
+                "name": "new.avm",
                 "role": "StandardsEnforcer",
                 "roleName": "StandardsEnforcer",
             }
         ],
-        "remove": [to_checksum_address(E)],
+        "remove": [{"address": to_checksum_address(E), "name": "golfer.avm"}],
     }
 
 
@@ -508,6 +517,26 @@ def test_a_council_change_that_no_longer_applies_fails(world: World) -> None:
     failed = world.proposal(second)
     assert failed.status is Status.FAILED and "is not a council member" in failed.reason
     assert world.balance(PROPOSER) == FUNDS  # both passed: both deposits came back
+
+
+def test_a_member_that_handed_its_name_on_still_joins_under_no_name(world: World) -> None:
+    # Identities are never removed: a name can change hands, the record stays registered.
+    pid = world.submit(
+        CouncilChangeSpec((NewMember(NEWCOMER, Role.CUSTOM, "Fuzzer"),), (), "", DEPOSIT)
+    )
+    heir = SigningKey(b"\x07" * 32)
+    ident.apply_register(world.state, heir.pubkey, ident.SetIdentity(""), 1)
+    ident.apply_register(
+        world.state, KEYS[5].pubkey, ident.TransferName("new.avm", heir.address), 1
+    )
+    world.blocks(1, 1)
+    for voter in (A, B, C):
+        world.vote(pid, voter, Choice.YES, 2)
+    world.blocks(2, 6)
+    assert world.proposal(pid).status is Status.ENACTED
+    names = {m["address"]: m["name"] for m in get_council(world.state).to_json()["members"]}
+    assert names[to_checksum_address(NEWCOMER)] is None
+    assert to_checksum_address(heir.address) not in names
 
 
 def test_enactment_fails_when_the_region_is_gone(world: World) -> None:
@@ -579,6 +608,11 @@ def test_bad_proposals(world: World) -> None:
         (CouncilChangeSpec((), (STRANGER,), "", DEPOSIT), InvalidSpec, "not a council member"),
         (CouncilChangeSpec((), (A, B, C, D, E), "", DEPOSIT), InvalidSpec, "left empty"),
         (
+            CouncilChangeSpec((NewMember(STRANGER, Role.CUSTOM, "x"),), (), "", DEPOSIT),
+            NotRegistered,
+            f"{to_checksum_address(STRANGER)} has no registered identity",
+        ),
+        (
             ParamsChangeSpec(replace(PARAMS, quorum_ppm=PPM + 1), "", DEPOSIT),
             InvalidSpec,
             "quorum_ppm",
@@ -631,7 +665,7 @@ def test_no_vote_before_the_sandbox(world: World) -> None:
 
 def test_a_member_who_joined_later_does_not_vote() -> None:
     world = World(params=replace(PARAMS, enactment_delay=0))
-    newcomer = b"\x06" * 20
+    newcomer = NEWCOMER
     council = CouncilChangeSpec((NewMember(newcomer, Role.CUSTOM, "Auditor2"),), (), "", DEPOSIT)
     cid = world.submit(council, 1)
     world.blocks(1, 1)
@@ -706,6 +740,16 @@ def test_params_json_round_trip_and_defaults() -> None:
     assert member.accuracy_ppm == defaults.initial_accuracy_ppm
 
 
+def test_init_council_refuses_a_member_without_an_identity() -> None:
+    state = State(Reader())
+    for key, name in zip(KEYS[:4], NAMES, strict=False):
+        ident.apply_register(state, key.pubkey, ident.SetIdentity(name), 0)
+    registered = dict(state.changes())
+    with pytest.raises(NotRegistered, match=f"{to_checksum_address(E)} has no registered"):
+        gov.init_council(state, MEMBERS, PARAMS)
+    assert state.changes() == registered
+
+
 def test_init_council_refuses_duplicates() -> None:
     state = State(Reader())
     with pytest.raises(InvalidSpec, match="twice"):
@@ -732,8 +776,12 @@ def test_views_json(world: World) -> None:
     assert doc["tally"]["final"] is False
     assert [v["choice"] for v in doc["votes"]] == ["yes", "abstain"]
     assert doc["votes"][1]["roleName"] == "GasGolfer"
+    assert [(v["member"], v["name"]) for v in doc["votes"]] == [
+        (to_checksum_address(A), "auditor.avm"),
+        (to_checksum_address(E), "golfer.avm"),
+    ]
     assert (doc["submittedHeight"], doc["votingEndHeight"], doc["enactHeight"]) == (1, 4, None)
-    assert [v.vote.member for v in get_votes(world.state, pid)] == [A, E]
+    assert [v.vote.member for v in get_votes(world.state, pid)] == sorted([A, E])
     for voter in (B, C):
         world.vote(pid, voter, Choice.YES, 3)
     world.blocks(2, 6)
@@ -743,6 +791,9 @@ def test_views_json(world: World) -> None:
     assert edge["gasAfter"] > edge["gasBefore"]
     council = get_council(world.state).to_json()
     assert len(council["members"]) == 5 and council["totalWeight"] > 0
+    assert {m["address"]: m["name"] for m in council["members"]} == {
+        to_checksum_address(m.address): name for m, name in zip(MEMBERS, NAMES, strict=False)
+    }
     assert [v.proposal.id for v in list_proposals(world.state, Status.ENACTED)] == [pid]
     assert list_proposals(world.state, agent=STRANGER) == []
     second = world.submit(code_spec(SLOWER.replace("NOP", "NOP\n  NOP")), 7)

@@ -16,18 +16,22 @@ from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_k
 from genesis.spec import Genesis, GenesisError
 from ledger import agents, gas, governance
 from ledger.chain import Ledger, PendingBlock
-from ledger.crypto import SigningKey
+from ledger.crypto import SigningKey, to_checksum_address
 from ledger.encoding import decode
 from ledger.governance_types import (
     CancelPayload,
     Choice,
     CodeChangeSpec,
+    CouncilChangeSpec,
+    NewMember,
     ProposePayload,
     RevertSpec,
+    Role,
     Status,
     VotePayload,
 )
-from ledger.governance_views import get_lineage, get_proposal
+from ledger.governance_views import get_council, get_lineage, get_proposal
+from ledger.identity import SetIdentity
 from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
@@ -47,6 +51,7 @@ KINDS = {
     ProposePayload: TxKind.PROPOSE,
     VotePayload: TxKind.VOTE,
     CancelPayload: TxKind.CANCEL,
+    SetIdentity: TxKind.REGISTER,
 }
 
 AGENT_IR = """
@@ -265,6 +270,31 @@ def test_cancel_by_the_proposer_only(chain: Chain) -> None:
     assert chain.proposal(pid).status is Status.CANCELLED
     burnt = DEPOSIT * PARAMS.cancel_burn_ppm // 1_000_000
     assert chain.ledger.account(BOB.address).balance == before - receipt.fee + DEPOSIT - burnt
+
+
+def test_only_a_registered_identity_joins_the_council(chain: Chain) -> None:
+    joins = ProposePayload(
+        CouncilChangeSpec((NewMember(STRANGER.address, Role.CUSTOM, "Fuzzer"),), (), "", DEPOSIT)
+    )
+    before = chain.ledger.account(BOB.address).balance
+    _, receipt = chain.send(BOB, joins)
+    assert not receipt.ok and "has no registered identity" in receipt.error, receipt.error
+    assert governance.proposal_count(chain.state) == 0
+    assert chain.ledger.account(BOB.address).balance == before - receipt.fee  # only the fee
+
+    chain.send(ALICE, Transfer(STRANGER.address, 10**18))  # the stranger pays its fee
+    _, receipt = chain.send(STRANGER, SetIdentity("fuzzer.avm"))
+    assert receipt.ok, receipt.error
+    _, receipt = chain.send(BOB, joins)
+    assert receipt.ok, receipt.error
+    pid = receipt.logs[0].values[0]
+    vote_all(chain, pid)
+    chain.until(chain.proposal(pid).voting_end_height)
+    chain.until(chain.proposal(pid).enact_height)
+    assert chain.proposal(pid).status is Status.ENACTED
+    members = {m["address"]: m for m in get_council(chain.state).to_json()["members"]}
+    assert members[to_checksum_address(STRANGER.address)]["name"] == "fuzzer.avm"
+    assert members[to_checksum_address(SA.address)]["name"] == "security-auditor.avm"
 
 
 def test_bad_input_is_refused_with_the_reason_and_changes_nothing(chain: Chain) -> None:
