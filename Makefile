@@ -48,6 +48,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/transfers.py
 	$(BIN)/python bench/avm.py
 	$(BIN)/python bench/testnet.py
+	$(BIN)/python bench/swarm.py
 
 clean:
 	rm -rf $(VENV) .aither .pytest_cache

@@ -60,6 +60,13 @@ class GasSchedule:
     reduce_model_call_base: int = 1000  # aggTypeCost + 0.01 * resultCount
     reduce_model_call_per_item: int = 10
 
+    # Model usage (§8.2 "usage-based fees"): the tokens a model endpoint reports for a call,
+    # charged after it by the opcode's family; GPU_INFER's gas_limit= operand caps them.
+    gpu_infer_per_token: int = 1000  # §11.8: 1 gas per token
+    map_model_call_per_token: int = 1000  # §11.3
+    reduce_model_call_per_token: int = 1000  # §11.3, an aggregation a model makes ("improve")
+    separate_prompt_per_token: int = 1000  # §11.5, SEPARATE_PROMPT is priced like CALL_PLUGIN
+
     # §11.4 execution state
     load_execution_state: int = 10_000  # 10
     save_execution_state: int = 15_000  # 15

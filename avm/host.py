@@ -77,6 +77,15 @@ class PluginFailure(Exception):
     """A plugin, tool or model call that failed; the AVM sets its failure flag and continues."""
 
 
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """A plugin result with the usage it is charged for: a model's tokens. The opcode that made
+    the call prices the units (`Machine.external_units`) by its family's gas."""
+
+    value: Value
+    units: int
+
+
 class Host(Protocol):
     """Everything the interpreter may ask of the world, always on behalf of the running agent.
 
@@ -168,23 +177,24 @@ class Host(Protocol):
         ...
 
     # -- the non-deterministic opcodes (local host only) --
-    def external(self, opcode: str, args: tuple[Value, ...]) -> Value:
-        """Serve a model/tool/plugin opcode. Raises PluginFailure (the AVM sets its failure flag
-        and continues) or HostUnavailable (a trap; what the chain host always does)."""
+    def external(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
+        """Serve a model/tool/plugin opcode (a model's answer comes Metered with its tokens).
+        Raises PluginFailure (the AVM sets its failure flag and continues) or HostUnavailable (a
+        trap; what the chain host always does)."""
         ...
 
 
 class Plugins(Protocol):
     """The local host's plugin interface (LLM, embeddings, tools, HPC): one call per opcode."""
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value: ...
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered: ...
 
 
 @dataclass(frozen=True, slots=True)
 class PluginCall:
     opcode: str
     args: tuple[Value, ...]
-    result: Value
+    result: Value | Metered
     failed: bool = False
 
 
@@ -195,7 +205,7 @@ class PluginRecorder:
         self.inner = inner
         self.calls: list[PluginCall] = []
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         try:
             result = self.inner.call(opcode, args)
         except PluginFailure:
@@ -212,7 +222,7 @@ class ReplayPlugins:
         self.calls = list(calls)
         self.position = 0
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         if self.position >= len(self.calls):
             raise PluginFailure(f"{opcode}: no recorded result left")
         rec = self.calls[self.position]
@@ -419,7 +429,7 @@ class MemoryHost:
         )
 
     # non-deterministic opcodes
-    def external(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def external(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         if self.plugins is None:
             raise HostUnavailable(f"{opcode} needs a local host with plugins")
         return self.plugins.call(opcode, args)

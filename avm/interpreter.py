@@ -36,7 +36,7 @@ from avm.errors import (
     ValueTooLarge,
 )
 from avm.gas import CURRENT, GasSchedule
-from avm.host import Host, PluginFailure
+from avm.host import Host, Metered, PluginFailure
 from avm.instructions import OPCODES
 from avm.opcodes import Control, OperandType, OpSpec
 from avm.trace import TraceEntry
@@ -217,6 +217,7 @@ class Machine:
         self.call_stack: list[int] = []
         self.observer = False
         self.external_failed = False
+        self.external_units = 0  # usage metered by the last external call (a model's tokens)
         self.logs: list[Value] = []
         self.result: Value = None
         self.tracing = tracing
@@ -237,26 +238,35 @@ class Machine:
             self.notes.append((key, value))
 
     def external(self, opcode: str, *args: Value) -> Value:
-        """Ask the host for a non-deterministic result; a plugin failure gives null and a flag."""
+        """Ask the host for a non-deterministic result; a plugin failure gives null and a flag.
+
+        `external_units` is then the usage the host metered (a model's tokens; 0 otherwise),
+        which the calling opcode prices by its family's gas."""
+        self.external_units = 0
         try:
             raw = self.host.external(opcode, args)
         except Trap:
             raise  # HostUnavailable: the chain host refuses the opcode
         except Exception as exc:  # the plugin boundary: any failure out there is a failed call
-            self.external_failed = True
             reason = str(exc) if isinstance(exc, PluginFailure) else f"{type(exc).__name__}: {exc}"
-            self.note("plugin_failed", f"{opcode}: {reason}")
-            return None
+            return self.fail_external(opcode, reason)
+        if isinstance(raw, Metered):
+            raw, self.external_units = raw.value, raw.units
         try:
             result = from_python(raw)
             to_wire(result)  # within the nesting bound, so it can be stored and traced
         except (Trap, TypeError, ValueError, RecursionError) as exc:
-            self.external_failed = True
-            self.note("plugin_failed", f"{opcode}: the plugin returned no AVM value: {exc}")
-            return None
+            return self.fail_external(opcode, f"the plugin returned no AVM value: {exc}")
         self.external_failed = False
         self.note("external", (opcode, result))
+        if self.external_units:
+            self.note("usage", self.external_units)
         return result
+
+    def fail_external(self, opcode: str, reason: str) -> None:
+        """A failed external call: null result, the plugin-failed flag set, the reason noted."""
+        self.external_failed = True
+        self.note("plugin_failed", f"{opcode}: {reason}")
 
     def named_registers(self) -> list[tuple[str, Value]]:
         return [(name, self.registers[i]) for i, name in self.program.named]

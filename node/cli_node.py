@@ -28,6 +28,7 @@ from node.config import NodeConfig
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
 from node.node import Node
+from node.rpc.admin import TOKEN_FILE, AdminToken
 from node.rpc.server import create_app
 from node.swarm import (
     GossipPublisher,
@@ -121,13 +122,21 @@ def start(
             f"error: cannot serve JSON-RPC on {setup.rpc_host}:{setup.rpc_port}: {exc.strerror}"
         )
         raise typer.Exit(1) from None
+    try:
+        # Written before the banner names it: a client never reads the last run's token.
+        admin_token = AdminToken.create(setup.data_dir)
+    except OSError as exc:
+        ledger.close()
+        listener.close()
+        err.print(f"error: cannot write {setup.data_dir / TOKEN_FILE}: {exc.strerror}")
+        raise typer.Exit(1) from None
     url = f"http://{setup.rpc_host}:{listener.getsockname()[1]}"
     if dev:
         _print_dev_banner(ledger, setup.data_dir, url, accounts, json_output)
     else:
         _print_network_banner(ledger, setup, url, json_output)
     try:
-        uvloop.run(_serve(ledger, setup, listener, log_level, swarm_keys))
+        uvloop.run(_serve(ledger, setup, listener, log_level, admin_token, swarm_keys))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     except AitherError as exc:
@@ -168,6 +177,7 @@ async def _serve(
     setup: Setup,
     listener: socket.socket,
     log_level: str,
+    admin_token: AdminToken,
     swarm_keys: list[SigningKey] | None = None,
 ) -> None:
     store = ConsensusStore(setup.data_dir)
@@ -189,7 +199,7 @@ async def _serve(
         network = NodeNetwork(host, node, driver)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(node),
+            create_app(node, admin_token=admin_token),
             loop="none",
             log_level="warning" if log_level.lower() != "debug" else "info",
             access_log=False,
@@ -273,6 +283,7 @@ def _print_network_banner(ledger: Ledger, setup: Setup, url: str, as_json: bool)
         if setup.validator_key is None
         else to_checksum_address(setup.validator_key.address),
         "p2p": list(setup.config.p2p_listen),
+        "adminTokenFile": str(setup.data_dir / TOKEN_FILE),
     }
     if as_json:
         print(json.dumps(summary), flush=True)
@@ -280,6 +291,7 @@ def _print_network_banner(ledger: Ledger, setup: Setup, url: str, as_json: bool)
     console.print(f"[bold]Aither node {setup.config.name}[/bold]")
     for key in ("chainId", "rpcUrl", "dataDir", "height", "validator"):
         console.print(f"  {key:<10} {summary[key]}")
+    console.print(f"  admin      {summary['adminTokenFile']} (token for swarm_* methods)")
     console.print(f"  p2p        {', '.join(setup.config.p2p_listen)}")
 
 
@@ -295,6 +307,7 @@ def _print_dev_banner(
                     "rpcUrl": url,
                     "dataDir": str(data_dir),
                     "height": ledger.height,
+                    "adminTokenFile": str(data_dir / TOKEN_FILE),
                     "accounts": [
                         {
                             "address": to_checksum_address(k.address),
@@ -312,6 +325,7 @@ def _print_dev_banner(
     console.print(f"  RPC URL    {url}")
     console.print(f"  data dir   {data_dir.resolve()}")
     console.print(f"  height     {ledger.height}")
+    console.print(f"  admin      {(data_dir / TOKEN_FILE).resolve()} (token for swarm_* methods)")
     console.print(f"\n[bold]Dev accounts[/bold] ({format_amount(DEV_BALANCE)} AVM each at genesis)")
     for index, key in enumerate(keys):
         console.print(f"  ({index}) {to_checksum_address(key.address)}")

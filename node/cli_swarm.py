@@ -5,7 +5,8 @@ built and signed here, like wallet/txbuilder.py does for the other kinds, with a
 keystore (`--from NAME`) or a public dev key (`--dev-account N`). Rotations are made here too:
 the epoch key is generated, sealed to each member's certified X25519 key (read over RPC) and
 forgotten; member nodes unseal their copies from the chain. Messages are sent and read by the
-node's swarm service for an identity whose keys it holds (`--as NAME|ADDRESS`).
+node's swarm service for an identity whose keys it holds (`--as NAME|ADDRESS`); those calls are
+admin methods, so `send`, `listen` and `accept` pass the node's admin token (`--token-file`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from ledger.crypto import SigningKey, parse_address, to_checksum_address
 from ledger.identity import SetIdentity, TransferName, derived_certificate, is_name
 from ledger.identity import execution_gas as identity_gas
 from ledger.tx import Transaction, TxKind
+from node.rpc.admin import TOKEN_FILE
+from node.rpc.errors import UNAUTHORIZED
 from p2p.swarm_keys import MemberKeys, rotate
 from wallet.cli import (
     AsJson,
@@ -53,7 +56,7 @@ from wallet.cli import (
     friendly_errors,
     signing_key,
 )
-from wallet.client import DEFAULT_RPC, RpcClient
+from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
 
 app = typer.Typer(
     help="Swarm channels: membership, keys and encrypted messages.", no_args_is_help=True
@@ -64,6 +67,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 AsIdentity = Annotated[
     str | None,
     typer.Option("--as", help="The node's swarm identity (name or address) to act as."),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="AITHER_ADMIN_TOKEN_FILE",
+        help=f"The node's admin token file (DATA_DIR/{TOKEN_FILE}, printed at node start).",
+    ),
 ]
 
 # Signed for more than the computed gas: the limit's own encoding changes the size a little.
@@ -124,9 +135,10 @@ def _post(
     wait: bool,
     as_json: bool,
     what: str,
+    token: str | None = None,
 ) -> None:
     key = signing_key(*signer)
-    with RpcClient(rpc) as client:
+    with RpcClient(rpc, token=token) as client:
         payload = make(client, key)
         result = _submit(client, build_channel_tx(client, key, payload), wait)
     if as_json:
@@ -163,7 +175,9 @@ def _address(client: RpcClient, who: str) -> bytes:
     return parse_address(found)
 
 
-def _member_keys(client: RpcClient, addresses: list[bytes]) -> list[MemberKeys]:
+def member_keys(client: RpcClient, addresses: list[bytes]) -> list[MemberKeys]:
+    """The chain's keys of `addresses`, to seal an epoch key to; ValueError if one has no
+    certified encryption key."""
     keys = []
     for address in addresses:
         found = client.call("aither_getIdentity", to_checksum_address(address))
@@ -213,7 +227,7 @@ def create(
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
         channel_id = _channel_id(client, channel)
-        _, rotation = rotate(channel_id, 0, _member_keys(client, [key.address]))
+        _, rotation = rotate(channel_id, 0, member_keys(client, [key.address]))
         mode = ChannelMode.INVITE if invite else ChannelMode.OPEN
         return CreateChannel(channel, mode, rotation)
 
@@ -285,7 +299,7 @@ def remove(
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
         view = _channel(client, channel)
         removed = _address(client, member)
-        members = _member_keys(client, next_members(view, removed))
+        members = member_keys(client, next_members(view, removed))
         channel_id = bytes.fromhex(str(view["id"])[2:])
         _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
         return RemoveMember(channel_id, removed, rotation)
@@ -310,7 +324,7 @@ def rotate_key(
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
         view = _channel(client, channel)
-        members = _member_keys(client, next_members(view))
+        members = member_keys(client, next_members(view))
         channel_id = bytes.fromhex(str(view["id"])[2:])
         _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
         return RotateKey(channel_id, rotation)
@@ -344,6 +358,40 @@ def members(channel: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> No
     console.print(table)
 
 
+# ---- the node's admin methods ------------------------------------------------------------------
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The admin token in `token_file` (None when no file is given)."""
+    if token_file is None:
+        return None
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read admin token file {token_file}: {exc.strerror}") from None
+    if not token:
+        raise ValueError(f"admin token file {token_file} is empty")
+    return token
+
+
+def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: object) -> object:
+    """Call admin method `method`; a refused token becomes what to do about it."""
+    try:
+        return client.call(method, *args)
+    except RpcClientError as exc:
+        if exc.code != UNAUTHORIZED:
+            raise
+        if token_file is None:
+            raise ValueError(
+                f"{method} needs the node's admin token: pass --token-file DATA_DIR/{TOKEN_FILE} "
+                "(the node prints the path at start)"
+            ) from None
+        raise ValueError(
+            f"the node refused the admin token in {token_file}: it writes a new one at each "
+            "start (is it this node's data dir?)"
+        ) from None
+
+
 # ---- commands: messages ------------------------------------------------------------------------
 
 
@@ -359,6 +407,7 @@ def send(
     timeout_blocks: int = typer.Option(
         DEFAULT_REWARD_BLOCKS, "--timeout", min=1, help="Blocks before an unpaid reward returns."
     ),
+    token_file: TokenFile = None,
     from_name: FromName = None,
     dev_account: DevAccount = None,
     keystore: KeystoreDir = None,
@@ -370,12 +419,12 @@ def send(
     """Send TEXT on CHANNEL as the node's identity; with --reward, escrow a reward on chain
     (signed with --from / --dev-account, which must be the same identity)."""
     amount = None if reward is None else parse_amount(reward)
-    with RpcClient(rpc) as client:
+    with RpcClient(rpc, token=read_token(token_file)) as client:
         channel_id = "0x" + _channel_id(client, channel).hex()
         args: list[object] = [channel_id, "0x" + text.encode().hex()]
         if as_identity is not None:
             args.append(as_identity)
-        sent = client.call("swarm_send", *args)
+        sent = admin_call(client, token_file, "swarm_send", *args)
         assert isinstance(sent, dict)
         result: dict[str, object] = {"sent": sent}
         if amount:
@@ -420,22 +469,30 @@ def format_message(message: dict[str, object]) -> str:
 def listen(
     channel: str,
     as_identity: AsIdentity = None,
+    token_file: TokenFile = None,
     rpc: Rpc = DEFAULT_RPC,
     as_json: AsJson = False,
 ) -> None:
     """Print CHANNEL's messages as the node decrypts them, with sender names, until Ctrl-C."""
     from websockets.sync.client import connect  # only this command needs it
 
+    token = read_token(token_file)
     with RpcClient(rpc) as client:
         channel_id = "0x" + _channel_id(client, channel).hex()
     params: list[object] = ["swarm", channel_id]
     if as_identity is not None:
         params.append(as_identity)
-    with connect(_ws_url(rpc), max_size=2**21) as socket:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with connect(_ws_url(rpc), max_size=2**21, additional_headers=headers) as socket:
         request = {"jsonrpc": "2.0", "id": 1, "method": "aither_subscribe", "params": params}
         socket.send(json.dumps(request))
         answer = json.loads(socket.recv())
         if "error" in answer:
+            if answer["error"].get("code") == UNAUTHORIZED and token is None:
+                raise ValueError(
+                    f"listening needs the node's admin token: pass --token-file "
+                    f"DATA_DIR/{TOKEN_FILE} (the node prints the path at start)"
+                )
             raise ValueError(answer["error"].get("message", "subscription refused"))
         if not as_json:
             err.print(f"listening on {channel} (Ctrl-C to stop)")
@@ -457,6 +514,7 @@ def accept(
     request: str = typer.Option(
         ..., "--for", help="Hash of your rewarded message that this one answers."
     ),
+    token_file: TokenFile = None,
     from_name: FromName = None,
     dev_account: DevAccount = None,
     keystore: KeystoreDir = None,
@@ -472,7 +530,7 @@ def accept(
     """
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
-        found = client.call("swarm_message", message_hash)
+        found = admin_call(client, token_file, "swarm_message", message_hash)
         if not isinstance(found, dict):
             raise ValueError(f"this node has not decrypted a message {message_hash}")
         return AcceptAnswer(
@@ -487,7 +545,8 @@ def accept(
         )
 
     signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"accepted {message_hash[:18]}; reward paid")
+    what = f"accepted {message_hash[:18]}; reward paid"
+    _post(rpc, signer, make, wait, as_json, what, read_token(token_file))
 
 
 # ---- identities --------------------------------------------------------------------------------

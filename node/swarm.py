@@ -4,8 +4,10 @@ Around the sans-I/O core of p2p/swarm.py, this holds what a running node needs:
 
 - Local identities, unlocked from the keystore at start (ed25519 and X25519 secrets): their keys
   never leave this object; RPC callers name an identity, they never send a key.
-- One gossip topic per followed channel, `aither/<chain id>/swarm/<channel id hex>`. Every
-  arrival is screened by `check_envelope` before it is relayed (malformed, misaddressed and
+- One gossip topic per followed channel, `aither/<chain id>/swarm/<channel id hex>`. Envelopes
+  leave in batches (`Outbox`: at most one gossip message per channel every `batch_interval`
+  from a node), since each gossip message costs far more than the crypto of an envelope.
+  Every arrival is screened by `check_batch` before it is relayed (malformed, misaddressed and
   stale envelopes are dropped); per-peer rates and sizes are the gossip layer's `TopicLimits`.
 - Decryption for local members: one `ChannelReader` per channel per node (every member of an
   epoch holds the same key, so a node hosting several members opens each message once). The
@@ -23,8 +25,10 @@ reads channel state from the ledger; `GossipPublisher` adapts `p2p.gossip.Gossip
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
+import functools
 import itertools
 import json
 import logging
@@ -46,8 +50,9 @@ from ledger.channels import (
     channel_id_of,
 )
 from ledger.crypto import HASH_SIZE, SigningKey, hash32, to_checksum_address
-from ledger.errors import AitherError
+from ledger.errors import AitherError, DecodeError
 from ledger.identity import Identity, derive_encryption_key, load_identity
+from p2p.errors import P2PError
 from p2p.ratelimit import TokenBucket
 from p2p.swarm import (
     ChannelReader,
@@ -59,10 +64,17 @@ from p2p.swarm import (
     Rejected,
     Rejection,
     SwarmSendError,
-    check_envelope,
+    check_batch,
 )
 from p2p.swarm_keys import EncryptionKey, MemberKeys, UnsealError, rotate, unseal
-from p2p.swarm_wire import MAX_ENVELOPE, MAX_PAYLOAD
+from p2p.swarm_wire import (
+    MAX_BATCH,
+    MAX_BATCH_ENVELOPES,
+    MAX_PAYLOAD,
+    batch_size,
+    decode_batch,
+    encode_batch,
+)
 
 if TYPE_CHECKING:
     from p2p.gossip import Gossip
@@ -160,6 +172,12 @@ class SwarmConfig:
     persist_every: int = 256  # accepted messages between writes of the readers' high water
     disk_bytes: int = 4 * 1024 * 1024  # ciphertext kept per channel file (two files at most)
     relay_all: bool = True  # follow (relay) every channel on chain, not only local members'
+    # At most one gossip message per channel per this many seconds from this node: envelopes
+    # sent meanwhile share the next one (`Outbox`); 0 sends each alone at once. Measured with
+    # bench/swarm.py: at 25 ms, senders of one message per call swamped libp2p with gossip
+    # messages; at 100 ms, batched senders' median latency doubled.
+    batch_interval: float = 0.05
+    batch_bytes: int = MAX_BATCH  # a batch is published at once when it would grow past this
 
     policy: ReaderPolicy = field(default_factory=ReaderPolicy)
 
@@ -206,7 +224,7 @@ class SwarmMessage:
             "index": self.index,
             "channel": "0x" + self.channel_id.hex(),
             "epoch": self.epoch,
-            "sender": to_checksum_address(self.sender),
+            "sender": _address_text(self.sender),
             "senderName": self.sender_name or None,
             "sequence": self.sequence,
             "timestamp": self.timestamp,
@@ -215,7 +233,12 @@ class SwarmMessage:
             "payloadHash": "0x" + hash32(self.payload).hex(),
             "signature": "0x" + self.signature.hex(),
             "messageHash": "0x" + self.message_hash.hex(),
+            "readers": sorted(_address_text(r) for r in self.readers),
         }
+
+
+# Every message shows its sender and readers: a few addresses, each hashed (EIP-55) once.
+_address_text = functools.lru_cache(maxsize=4096)(to_checksum_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,11 +261,24 @@ class Sent:
 
 @dataclass(slots=True)
 class SwarmStats:
-    relayed: int = 0  # arrivals the validator passed
-    dropped: int = 0  # arrivals the validator refused
+    relayed: int = 0  # gossip messages (batches of envelopes) the validator passed
+    dropped: int = 0  # gossip messages the validator refused
+    arrived: int = 0  # envelopes in the batches passed
     accepted: int = 0  # messages a local member decrypted and accepted
     rejected: dict[str, int] = field(default_factory=dict)  # by Rejection reason
-    sent: int = 0
+    sent: int = 0  # messages this node's identities sent
+    batches: int = 0  # gossip messages this node published
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "relayed": self.relayed,
+            "dropped": self.dropped,
+            "arrived": self.arrived,
+            "accepted": self.accepted,
+            "rejected": dict(sorted(self.rejected.items())),
+            "sent": self.sent,
+            "batches": self.batches,
+        }
 
 
 @dataclass(slots=True)
@@ -354,6 +390,98 @@ class Disk:
         return found
 
 
+class Outbox:
+    """Envelopes waiting to share a gossip message, per topic.
+
+    At most one batch per topic leaves every `interval` seconds: an envelope leaves on the
+    event loop's next turn if the topic's last batch left longer ago (a lone message waits for
+    nothing, and sends made together share it), else with the next batch, when the interval
+    is up. A batch that would grow past `max_bytes` or MAX_BATCH_ENVELOPES leaves at once. So
+    a quiet channel costs no latency and a busy one at most `1 / interval` gossip messages
+    per second from this node, however many envelopes it sends. With `interval` 0 each
+    envelope goes out alone, at once.
+
+    Gossip is best effort: a failed publication is logged, not raised to the sender.
+    """
+
+    def __init__(
+        self, publisher: Publisher, interval: float, max_bytes: int, stats: SwarmStats
+    ) -> None:
+        self._publisher = publisher
+        self.interval = interval
+        self.max_bytes = max_bytes
+        self._stats = stats
+        self._pending: dict[str, list[bytes]] = {}
+        self._bytes: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._last: dict[str, float] = {}  # loop time the topic's last batch left
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def add(self, topic: str, envelope: bytes) -> None:
+        """Queue `envelope` for `topic`. Returns once it is queued; a batch it filled, or with
+        `interval` 0 the envelope itself, is published before that."""
+        loop = asyncio.get_running_loop()
+        # Every change to the queues happens before the first await: adds never interleave.
+        full: list[bytes] = []
+        pending = self._pending.get(topic, [])
+        grown = batch_size(self._bytes.get(topic, 0) + len(envelope), len(pending) + 1)
+        if pending and (grown > self.max_bytes or len(pending) >= MAX_BATCH_ENVELOPES):
+            full = self._take(topic)
+        self._pending.setdefault(topic, []).append(envelope)
+        self._bytes[topic] = self._bytes.get(topic, 0) + len(envelope)
+        alone: list[bytes] = []
+        if self.interval <= 0:
+            alone = self._take(topic)
+        elif topic not in self._timers:
+            # Even when the interval is already up, the batch leaves on the loop's next turn:
+            # the other sends of the same JSON-RPC batch (run together) join it first.
+            wait = self._last.get(topic, -self.interval) + self.interval - loop.time()
+            self._timers[topic] = loop.call_later(max(wait, 0.0), self._due, topic)
+        for batch in (full, alone):
+            if batch:
+                await self._publish(topic, batch)
+
+    async def flush(self) -> None:
+        """Publish every pending batch now, and wait for those already on their way."""
+        for topic in list(self._pending):
+            await self._publish(topic, self._take(topic))
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
+
+    def close(self) -> None:
+        """Drop what is pending (at node stop: the network is gone)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending.clear()
+        self._bytes.clear()
+        self._last.clear()
+
+    def _due(self, topic: str) -> None:
+        batch = self._take(topic)
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._publish(topic, batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    def _take(self, topic: str) -> list[bytes]:
+        """The topic's pending batch, which leaves now."""
+        timer = self._timers.pop(topic, None)
+        if timer is not None:
+            timer.cancel()
+        self._bytes.pop(topic, None)
+        self._last[topic] = asyncio.get_running_loop().time()
+        return self._pending.pop(topic, [])
+
+    async def _publish(self, topic: str, envelopes: list[bytes]) -> None:
+        try:
+            await self._publisher.publish(topic, encode_batch(envelopes))
+        except P2PError as exc:
+            log.warning("could not gossip %d swarm messages on %s: %s", len(envelopes), topic, exc)
+            return
+        self._stats.batches += 1
+
+
 Listener = Callable[[SwarmMessage], None]
 
 
@@ -375,6 +503,9 @@ class SwarmService:
         self.stats = SwarmStats()
         self._clock = clock
         self._disk = None if directory is None else Disk(directory, self.config.disk_bytes)
+        self._outbox = Outbox(
+            publisher, self.config.batch_interval, self.config.batch_bytes, self.stats
+        )
         self._identities: dict[bytes, LocalIdentity] = {}
         self._followed: dict[bytes, _Followed] = {}
         self._writers: dict[tuple[bytes, bytes], ChannelWriter] = {}
@@ -382,6 +513,7 @@ class SwarmService:
         self._keys: dict[tuple[bytes, int], bytes] = {}  # unsealed epoch keys
         self._listeners: dict[int, tuple[bytes, Listener]] = {}
         self._listener_ids = itertools.count(1)
+        self._names: dict[bytes, str] = {}  # senders' names, read again after each block
         self._since_persist = 0
         # valid_from of every certificate seen per derived identity: the keys of older ones
         # open the epochs sealed before a certificate rotation, across restarts too.
@@ -418,7 +550,13 @@ class SwarmService:
         self._refresh_channel(entry)
 
         async def handle(data: bytes, peer: str) -> None:
-            self._arrived(entry, data)
+            try:
+                envelopes = decode_batch(data)
+            except DecodeError:
+                return  # the validator refuses these; a publisher without one may not
+            self.stats.arrived += len(envelopes)
+            for envelope in envelopes:
+                self._arrived(entry, envelope)
 
         await self.publisher.subscribe(entry.topic, handle, lambda d, p: self.validator(entry, d))
 
@@ -456,6 +594,7 @@ class SwarmService:
         """Re-read every followed channel from the chain (after each committed block), and
         write the readers' high water if messages arrived: a crash then reopens the replay
         window for at most one block's messages (the timestamp window still bounds those)."""
+        self._names.clear()
         for entry in self._followed.values():
             self._refresh_channel(entry)
         if self._since_persist:
@@ -543,8 +682,9 @@ class SwarmService:
     # ---- relaying and receiving ----
 
     def validator(self, entry: _Followed, data: bytes) -> RelayVerdict:
-        """Before relaying: the envelope is well formed, for this channel, in an open epoch."""
-        reason = check_envelope(data, entry.channel_id, entry.open_epochs)
+        """Before relaying a gossip message: a batch of envelopes, each well formed, for this
+        channel, in an open epoch."""
+        reason = check_batch(data, entry.channel_id, entry.open_epochs)
         if reason is None:
             self.stats.relayed += 1
             return RelayVerdict.ACCEPT
@@ -567,13 +707,12 @@ class SwarmService:
         return self._store(entry, outcome)
 
     def _store(self, entry: _Followed, received: Received) -> SwarmMessage:
-        sender = self.source.identity(received.sender)
         message = SwarmMessage(
             entry.next_index,
             received.channel_id,
             received.epoch,
             received.sender,
-            "" if sender is None else sender.name,
+            self._name_of(received.sender),
             received.sequence,
             received.timestamp,
             received.payload,
@@ -596,6 +735,13 @@ class SwarmService:
                 except Exception:
                     log.exception("swarm listener failed")
         return message
+
+    def _name_of(self, address: bytes) -> str:
+        name = self._names.get(address)
+        if name is None:
+            record = self.source.identity(address)
+            name = self._names[address] = "" if record is None else record.name
+        return name
 
     # ---- sending ----
 
@@ -644,11 +790,11 @@ class SwarmService:
             envelope = writer.encrypt(payload, current, int(self._clock()))
         except SwarmSendError as exc:
             raise SwarmError(str(exc)) from None
-        await self.publisher.publish(entry.topic, envelope)
         self.stats.sent += 1
         # Gossip does not hand our own publications back: the other local members (and the
         # sender's own `listen`) get it here, through the same checks as any arrival.
         self._arrived(entry, envelope)
+        await self._outbox.add(entry.topic, envelope)
         return Sent(hash32(envelope), channel_id, current.number, sequence, len(envelope))
 
     def _writer(self, identity: LocalIdentity, channel_id: bytes) -> ChannelWriter:
@@ -750,8 +896,13 @@ class SwarmService:
         self._disk.save(self._reserved, high, self._valid_from)
         self._disk.flush()
 
+    async def flush(self) -> None:
+        """Publish the envelopes waiting for their batch's turn now."""
+        await self._outbox.flush()
+
     def close(self) -> None:
-        """Persist and close the files (at node stop)."""
+        """Persist and close the files (at node stop; envelopes still waiting are dropped)."""
+        self._outbox.close()
         self.persist()
         if self._disk is not None:
             self._disk.close()
@@ -793,8 +944,8 @@ class NullPublisher:
 
 # ---- libp2p adapter ------------------------------------------------------------------------------
 
-# Swarm topics get explicit limits: the fallback (100 msgs/s per forwarding peer) is below the
-# 500 msgs/s target, and no envelope is larger than MAX_ENVELOPE.
+# Swarm topics get explicit limits: no gossip message is larger than a batch, and the rate (of
+# batches, each of up to MAX_BATCH_ENVELOPES) leaves room for every node's senders at once.
 SWARM_RATE = 2_000.0
 SWARM_BURST = 4_000
 
@@ -813,7 +964,7 @@ class GossipPublisher:
             RelayVerdict.REJECT: Verdict.REJECT,
             RelayVerdict.IGNORE: Verdict.IGNORE,
         }
-        limits = TopicLimits(max_size=MAX_ENVELOPE, rate=SWARM_RATE, burst=SWARM_BURST)
+        limits = TopicLimits(max_size=MAX_BATCH, rate=SWARM_RATE, burst=SWARM_BURST)
         await self._gossip.subscribe(
             topic, handler, lambda data, peer: verdicts[validator(data, peer)], limits
         )

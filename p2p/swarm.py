@@ -8,7 +8,8 @@ One channel, seen by one identity:
 - `ChannelReader` opens what arrives and accepts a message only once, from a member of its
   epoch, correctly signed, stamped within `max_skew` of the `now` it is given; every refusal is
   a `Rejected` with a `Rejection` reason, never an exception.
-- `check_envelope` is all a relay (a node that is not a member) can check before relaying.
+- `check_envelope` is all a relay (a node that is not a member) can check before relaying;
+  `check_batch` checks a gossip message's batch of envelopes the same way.
 
 Nothing here reads a clock, a file or a socket: times come in as arguments, so the simulator,
 the tests and the node drive the same code. Key material: `p2p.swarm_keys`; bytes on the wire:
@@ -29,6 +30,7 @@ from p2p.swarm_wire import (
     Envelope,
     MessageSigner,
     SignedMessage,
+    decode_batch,
     open_envelope,
     seal_message,
     signed_statement,
@@ -200,6 +202,28 @@ def check_envelope(data: bytes, channel_id: bytes, open_epochs: Container[int]) 
     if envelope.epoch not in open_epochs:
         return Rejection.UNKNOWN_EPOCH
     return None
+
+
+def check_batch(data: bytes, channel_id: bytes, open_epochs: Container[int]) -> Rejection | None:
+    """`check_envelope` for a gossip message's batch: None to relay it whole, else the worst
+    reason any envelope gives (MALFORMED or WRONG_CHANNEL before UNKNOWN_EPOCH).
+
+    A batch is relayed whole or dropped whole: its origin built it, so one malformed or
+    misaddressed envelope condemns the batch, and one of an epoch this node does not accept
+    (its chain may lag the origin's at a rotation) makes it drop the batch without blame.
+    """
+    try:
+        envelopes = decode_batch(data)
+    except DecodeError:
+        return Rejection.MALFORMED
+    stale = None
+    for envelope in envelopes:
+        reason = check_envelope(envelope, channel_id, open_epochs)
+        if reason is Rejection.UNKNOWN_EPOCH:
+            stale = reason
+        elif reason is not None:
+            return reason
+    return stale
 
 
 class ChannelWriter:

@@ -9,7 +9,13 @@ by the sender's ed25519 key over `[SIGN_DOMAIN, channel_id, epoch, sender, seque
 hash32(payload)]`. Signing the payload's hash binds the payload just as well, and lets a member
 later prove authorship on chain (a reward claim) from the hash alone, without the plaintext.
 
-Both layers use the canonical encoding, bounded sizes and strict decoding: anything `encode_*`
+On gossip, envelopes travel in batches: one gossip message is `[envelope, ...]`, the envelopes a
+node had ready for the channel within a short window (each gossip message costs a libp2p
+signature, a check at every hop and a frame on every link, so hundreds of envelopes share one).
+A relay learns nothing more from a batch than from its envelopes: that they left one node within
+the window, which the forwarding peer already tells it.
+
+Every layer uses the canonical encoding, bounded sizes and strict decoding: anything `encode_*`
 would not have produced raises DecodeError. Pure: no I/O, no clock; nonces are random.
 """
 
@@ -36,6 +42,11 @@ MAX_CIPHERTEXT = NONCE_SIZE + MAX_INNER + TAG_SIZE
 MIN_CIPHERTEXT = NONCE_SIZE + TAG_SIZE
 # The envelope: array header, the 32-byte channel id, a u64 epoch, the ciphertext's bin header.
 MAX_ENVELOPE = MAX_CIPHERTEXT + 64
+# A batch: at most this many bytes encoded (a largest envelope fits three times) and envelopes.
+MAX_BATCH = 256 * 1024
+MAX_BATCH_ENVELOPES = 1024
+BATCH_HEADER = 5  # a msgpack array32 header
+ENVELOPE_HEADER = 5  # a msgpack bin32 header, per envelope
 
 AAD_DOMAIN = b"aither/swarm-envelope/v1"
 SIGN_DOMAIN = b"aither/swarm-message/v1"
@@ -179,3 +190,33 @@ def open_envelope(envelope: Envelope, key: bytes) -> bytes | None:
         )
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         return None
+
+
+def batch_size(envelopes_bytes: int, count: int) -> int:
+    """An upper bound of the encoded size of `count` envelopes of `envelopes_bytes` in all."""
+    return BATCH_HEADER + envelopes_bytes + ENVELOPE_HEADER * count
+
+
+def encode_batch(envelopes: list[bytes]) -> bytes:
+    """One gossip message's bytes. Raises ValueError on an empty or oversize batch."""
+    if not 0 < len(envelopes) <= MAX_BATCH_ENVELOPES:
+        raise ValueError(f"a batch holds 1..{MAX_BATCH_ENVELOPES} envelopes")
+    data = encode(envelopes)
+    if len(data) > MAX_BATCH:
+        raise ValueError(f"a batch is at most {MAX_BATCH} bytes, got {len(data)}")
+    return data
+
+
+def decode_batch(data: bytes) -> list[bytes]:
+    """The envelopes of a batch, still encoded (each is checked by `Envelope.decode`).
+
+    Raises DecodeError on anything but a canonical list of 1..MAX_BATCH_ENVELOPES byte strings
+    of at most MAX_ENVELOPE bytes each, MAX_BATCH bytes in all.
+    """
+    value = decode(data, max_size=MAX_BATCH)
+    if type(value) is not list or not 0 < len(value) <= MAX_BATCH_ENVELOPES:
+        raise DecodeError(f"a batch is a list of 1..{MAX_BATCH_ENVELOPES} envelopes")
+    for envelope in value:
+        if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE:
+            raise DecodeError(f"a batch holds envelopes of at most {MAX_ENVELOPE} bytes")
+    return value

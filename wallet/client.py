@@ -21,9 +21,14 @@ class RpcClientError(AitherError):
 
 
 class RpcClient:
-    def __init__(self, url: str = DEFAULT_RPC, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str = DEFAULT_RPC, timeout: float = 30.0, token: str | None = None
+    ) -> None:
+        """A client of the node at `url`; with `token` (the node's admin token), every call
+        carries it, as admin methods require."""
         self.url = url
-        self._http = httpx.Client(timeout=timeout)
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self._http = httpx.Client(timeout=timeout, headers=headers)
         self._ids = itertools.count(1)
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from avm.values import Value, to_python
 from ledger.amounts import MAX_AMOUNT
+from ledger.channels import AnyChannelPayload
 from ledger.crypto import SigningKey, to_checksum_address
 from ledger.governance_types import (
     CancelPayload,
@@ -142,3 +143,8 @@ def build_vote(
 def build_cancel(client: RpcClient, key: SigningKey, proposal_id: bytes) -> bytes:
     payload = CancelPayload(proposal_id)
     return _sign(client, key, TxKind.CANCEL, payload, {}, static_gas(TxKind.CANCEL, payload))
+
+
+def build_channel(client: RpcClient, key: SigningKey, payload: AnyChannelPayload) -> bytes:
+    """A CHANNEL transaction (create, join, leave, remove, rotate, reward, accept)."""
+    return _sign(client, key, TxKind.CHANNEL, payload, {}, static_gas(TxKind.CHANNEL, payload))

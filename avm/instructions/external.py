@@ -3,14 +3,15 @@ waiting and scheduling (§11.1, §11.3, §11.5, §11.6, §11.8, §11.10, §11.11
 
 Every opcode here asks the host (`Machine.external`); the chain host refuses them at deploy time.
 A failed plugin call gives null and sets the flag that JUMP_IF_PLUGIN_FAILED tests. Gas follows
-§11, charged after the call where it depends on the response.
+§11, charged after the call where it depends on the response; a model's tokens (the usage its
+endpoint reports) are charged by the opcode's family, and GPU_INFER's `gas_limit=` caps them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from avm.gas import per_unit
+from avm.gas import MILLIGAS_PER_GAS, per_unit
 from avm.opcodes import Family, P
 from avm.values import Value, size_of
 
@@ -28,9 +29,10 @@ def _items(value: Value) -> int:
     return len(value) if type(value) is tuple else 1
 
 
-@_op("WAIT_FOR_RESPONSE", P("handle"), gas="wait_for_response")
-def wait_for_response(vm: Machine, handle: Value) -> Value:
-    return vm.external("WAIT_FOR_RESPONSE", handle)
+@_op("WAIT_FOR_RESPONSE", P("handle"), P("timeout_sec", None), gas="wait_for_response")
+def wait_for_response(vm: Machine, handle: Value, timeout_sec: Value = None) -> Value:
+    """Null timeout: the host's default. No answer in time is a failed call."""
+    return vm.external("WAIT_FOR_RESPONSE", handle, timeout_sec)
 
 
 @_op("WAIT_FOR_TASK", P("task_id"), gas="wait_for_response")
@@ -51,13 +53,17 @@ def schedule_task(vm: Machine, task_id: Value, interval: Value) -> Value:
 @_op("MAP_MODEL_CALL", P("model"), P("dataset"), gas="simple")
 def map_model_call(vm: Machine, model: Value, dataset: Value) -> Value:
     vm.charge(vm.sched.map_model_call_per_item * _items(dataset))
-    return vm.external("MAP_MODEL_CALL", model, dataset)
+    results = vm.external("MAP_MODEL_CALL", model, dataset)
+    vm.charge(vm.sched.map_model_call_per_token * vm.external_units)
+    return results
 
 
 @_op("REDUCE_MODEL_CALL", P("agg_type"), P("results"), gas="reduce_model_call_base")
 def reduce_model_call(vm: Machine, agg_type: Value, results: Value) -> Value:
     vm.charge(vm.sched.reduce_model_call_per_item * _items(results))
-    return vm.external("REDUCE_MODEL_CALL", agg_type, results)
+    consolidated = vm.external("REDUCE_MODEL_CALL", agg_type, results)
+    vm.charge(vm.sched.reduce_model_call_per_token * vm.external_units)
+    return consolidated
 
 
 @_op("GET_TOOLS_LIST", gas="get_tools_list")
@@ -87,7 +93,9 @@ def call_plugin(vm: Machine, plugin: Value, func: Value, args: Value) -> Value:
 @_op("SEPARATE_PROMPT", P("input"), P("objective"), gas="call_plugin_base")
 def separate_prompt(vm: Machine, input_: Value, objective: Value) -> Value:
     vm.charge(vm.sched.call_plugin_per_byte * size_of(input_))
-    return vm.external("SEPARATE_PROMPT", input_, objective)
+    answer = vm.external("SEPARATE_PROMPT", input_, objective)
+    vm.charge(vm.sched.separate_prompt_per_token * vm.external_units)
+    return answer
 
 
 @_op("SQL_EXECUTE", P("query"))
@@ -121,8 +129,19 @@ def check_gpu_load(vm: Machine, gpu_id: Value) -> Value:
 
 @_op("GPU_INFER", P("model"), P("input"), P("gas_limit", None))
 def gpu_infer(vm: Machine, model: Value, input_: Value, gas_limit: Value) -> Value:
+    """A model call whose tokens may cost at most `gas_limit` gas (§8.5); a call over it is
+    charged the whole budget and fails (the model's answer is dropped)."""
     vm.charge(vm.sched.gpu_infer_per_byte * size_of(input_))
-    return vm.external("GPU_INFER", model, input_, gas_limit)
+    answer = vm.external("GPU_INFER", model, input_, gas_limit)
+    tokens = vm.external_units
+    used = vm.sched.gpu_infer_per_token * tokens
+    if type(gas_limit) is int and gas_limit > 0 and used > gas_limit * MILLIGAS_PER_GAS:
+        vm.charge(gas_limit * MILLIGAS_PER_GAS)
+        return vm.fail_external(
+            "GPU_INFER", f"the model used {tokens} tokens, over gas_limit={gas_limit}"
+        )
+    vm.charge(used)
+    return answer
 
 
 @_op("HPC_MIGRATE", P("to_subnet"), P("payload"), P("hpc_credits", 0), gas="hpc_migrate_base")

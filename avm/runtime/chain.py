@@ -3,6 +3,7 @@
 web3.py does the talking, so any Ethereum-compatible node works (the Aither node's eth_* subset
 does too). Only reads are served: an agent that wants to move value on another chain signs that
 itself, outside the AVM, so a write action fails with a PluginFailure naming the reads there are.
+The chain named "aither" is the run's own node, served by the local host (`avm.runtime.onchain`).
 """
 
 from __future__ import annotations

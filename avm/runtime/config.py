@@ -28,8 +28,12 @@ url = "http://127.0.0.1:9000/twitter"
 kind = "python"
 entry = "mypackage.critic:handle"   # or "critic.py:handle", a file beside this one
 
-[swarm]                       # WAIT_FOR_RESPONSE / WAIT_FOR_TASK answered by a tool
-responses_tool = "SwarmInbox"
+[swarm]
+wait_timeout_sec = 30         # WAIT_FOR_RESPONSE without a timeout operand waits this long
+min_responses = 1             # ... or until this many answers came
+reward_timeout_blocks = 1000  # an escrowed reward returns if unpaid this many blocks later
+responses_tool = "SwarmInbox" # answers WAIT_FOR_TASK, and WAIT_FOR_RESPONSE when the node
+                              # does not hold the agent's swarm key (see avm.runtime.swarm)
 
 [hpc]                         # HPC_MIGRATE / HPC_EXTENDED_ANALYSIS sent to a tool
 tool = "HpcGateway"
@@ -47,6 +51,7 @@ from enum import Enum
 from pathlib import Path
 
 from avm.runtime.errors import RuntimeConfigError
+from avm.runtime.swarm import SwarmSettings
 
 DEFAULT_TIMEOUT_SEC = 30.0
 DEFAULT_RETRIES = 2
@@ -110,6 +115,7 @@ class RuntimeConfig:
     responses_tool: str | None = None
     hpc_tool: str | None = None
     max_wait_sec: float = DEFAULT_MAX_WAIT_SEC
+    swarm: SwarmSettings = field(default_factory=SwarmSettings)
     source: str = field(default="(defaults)", compare=False)
 
     def tool(self, name: str) -> ToolConfig | None:
@@ -158,6 +164,7 @@ def parse_config(
         responses_tool=where.optional_str(swarm, "responses_tool", "swarm"),
         hpc_tool=where.optional_str(hpc, "tool", "hpc"),
         max_wait_sec=where.number(runtime, "max_wait_sec", "runtime", DEFAULT_MAX_WAIT_SEC),
+        swarm=_swarm(where, swarm),
         source=source,
     )
     for table, name in (
@@ -202,10 +209,14 @@ class _Where:
             raise self.fail(f"[{table}] {key} must be a non-negative number")
         return float(value)
 
+    def count(self, data: dict, key: str, table: str, default: int) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(f"[{table}] {key} must be a non-negative integer")
+        return value
+
     def endpoint(self, data: dict, table: str) -> OpenAIEndpoint:
-        retries = data.get("max_retries", DEFAULT_RETRIES)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise self.fail(f"[{table}] max_retries must be a non-negative integer")
+        retries = self.count(data, "max_retries", table, DEFAULT_RETRIES)
         return OpenAIEndpoint(
             base_url=self.string(data, "base_url", table),
             model=self.string(data, "model", table),
@@ -237,6 +248,18 @@ def _embed(where: _Where, data: dict) -> EmbedConfig:
         raise where.fail('[plugins.embed] kind = "openai" needs base_url and model')
     fallback = where.endpoint(data, "plugins.embed") if has_endpoint else None
     return EmbedConfig(kind, fallback)
+
+
+def _swarm(where: _Where, data: dict) -> SwarmSettings:
+    defaults = SwarmSettings()
+    settings = SwarmSettings(
+        where.number(data, "wait_timeout_sec", "swarm", defaults.wait_timeout_sec),
+        where.count(data, "min_responses", "swarm", defaults.min_responses),
+        where.count(data, "reward_timeout_blocks", "swarm", defaults.reward_timeout_blocks),
+    )
+    if settings.min_responses < 1 or settings.reward_timeout_blocks < 1:
+        raise where.fail("[swarm] min_responses and reward_timeout_blocks must be at least 1")
+    return settings
 
 
 def _tool(where: _Where, name: str, data: dict) -> ToolConfig:

@@ -89,12 +89,15 @@ class OpenAIEmbedder:
         return response.data[0].embedding
 
 
-def embedder_for(config: EmbedConfig) -> Embedder:
-    """The local model when asked for and installed, else the configured endpoint.
+def embedder_for(config: EmbedConfig, local_installed: bool | None = None) -> Embedder:
+    """The local model when asked for and installed (`local_installed`, checked when None),
+    else the configured endpoint.
 
     Raises PluginFailure at the first call (not here) when neither can serve.
     """
-    if config.kind is EmbedKind.LOCAL and (LocalEmbedder.available() or config.fallback is None):
+    if local_installed is None:
+        local_installed = LocalEmbedder.available()
+    if config.kind is EmbedKind.LOCAL and (local_installed or config.fallback is None):
         return LocalEmbedder()
     assert config.fallback is not None
     return OpenAIEmbedder(config.fallback)

@@ -14,4 +14,4 @@ class TraceFileError(AitherError):
 
 
 class ChainEffectError(AitherError):
-    """A transaction the run produced was refused by the node or failed on chain."""
+    """The node cannot give a run what it starts from (its chain's head block)."""

@@ -2,9 +2,10 @@
 
 REDUCE_MODEL_CALL with a numeric aggregation ("average", "sum", "min", "max", "count",
 "majority") is computed here in integers, with no model; any other aggregation (the paper's
-"improve") goes to the LLM when one is configured. There is no GPU pool, scheduler or SQL
-database behind a local run: those opcodes fail with a message saying so, which the agent sees as
-its plugin-failed flag. (HPC goes to a tool: see `avm.runtime.tools`.)
+"improve") goes to the LLM when one is configured. There is no GPU pool or SQL database behind a
+local run: those opcodes fail with a message saying so, which the agent sees as its
+plugin-failed flag. (HPC goes to a tool, see `avm.runtime.tools`; SCHEDULE_TASK is the local
+host's own, see `avm.runtime.schedule`.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from avm.values import Value
 
 NUMERIC = ("average", "mean", "sum", "min", "max", "count")
 REFUSED = {
-    "SCHEDULE_TASK": "a one-shot local run cannot schedule repeats (run it from cron or a timer)",
     "ALLOCATE_GPU": "no GPU pool is configured for local runs",
     "CHECK_GPU_LOAD": "no GPU pool is configured for local runs",
     "SQL_EXECUTE": "no SQL database is configured for local runs",

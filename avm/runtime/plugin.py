@@ -1,7 +1,8 @@
 """The one interface every plugin implements, and the router that serves the AVM from them.
 
 A plugin names the opcodes it serves and answers `call(opcode, args)` with plain data (which the
-router turns into an AVM value) or raises PluginFailure. The router is what `avm.host.Plugins`
+router turns into an AVM value), Metered plain data (a model's answer with its tokens, which the
+opcode charges as gas), or raises PluginFailure. The router is what `avm.host.Plugins`
 asks for: an opcode no configured plugin serves is a PluginFailure, so the agent takes its
 JUMP_IF_PLUGIN_FAILED path instead of crashing.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from avm.host import PluginFailure
+from avm.host import Metered, PluginFailure
 from avm.values import FIXED_SCALE, Value, from_python, to_python
 
 
@@ -21,7 +22,8 @@ class Plugin(Protocol):
     opcodes: frozenset[str]
 
     def call(self, opcode: str, args: tuple[Value, ...]) -> object:
-        """Serve one non-deterministic opcode. Raises PluginFailure when it cannot."""
+        """Serve one non-deterministic opcode (plain data, or Metered plain data). Raises
+        PluginFailure when it cannot."""
         ...
 
 
@@ -34,11 +36,14 @@ class PluginRouter:
             for opcode in plugin.opcodes:
                 self.routes.setdefault(opcode, plugin)
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         plugin = self.routes.get(opcode)
         if plugin is None:
             raise PluginFailure(f"no plugin serves {opcode} (see --plugins CONFIG.toml)")
-        return as_value(plugin.call(opcode, args))
+        answer = plugin.call(opcode, args)
+        if isinstance(answer, Metered):
+            return Metered(as_value(answer.value), answer.units)
+        return as_value(answer)
 
 
 def as_value(obj: object) -> Value:

@@ -2,13 +2,14 @@
 
 Unlike `avm.host.PluginRecorder`, a failure is recorded with its reason: the interpreter notes
 the reason in the trace, so a replay must fail with the very same words to give the same hash.
+A model's usage (its tokens) is recorded with its answer, so a replay charges the same gas.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from avm.host import PluginFailure, Plugins
+from avm.host import Metered, PluginFailure, Plugins
 from avm.runtime.plugin import as_value
 from avm.values import Value, values_equal
 
@@ -19,6 +20,10 @@ class RecordedCall:
     args: tuple[Value, ...]
     result: Value
     failure: str | None = None  # the reason, as the interpreter notes it
+    units: int = 0  # metered usage: a model's tokens
+
+    def answer(self) -> Value | Metered:
+        return Metered(self.result, self.units) if self.units else self.result
 
 
 def failure_reason(exc: Exception) -> str:
@@ -33,14 +38,19 @@ class RecordingPlugins:
         self.inner = inner
         self.calls: list[RecordedCall] = []
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         try:
-            result = as_value(self.inner.call(opcode, args))
+            answer = self.inner.call(opcode, args)
+            units = 0
+            if isinstance(answer, Metered):
+                answer, units = answer.value, answer.units
+            result = as_value(answer)
         except Exception as exc:  # the plugin boundary, as in the interpreter
             self.calls.append(RecordedCall(opcode, args, None, failure_reason(exc)))
             raise PluginFailure(failure_reason(exc)) from None
-        self.calls.append(RecordedCall(opcode, args, result))
-        return result
+        recorded = RecordedCall(opcode, args, result, units=units)
+        self.calls.append(recorded)
+        return recorded.answer()
 
 
 class ReplayingPlugins:
@@ -50,7 +60,7 @@ class ReplayingPlugins:
         self.calls = list(calls)
         self.position = 0
 
-    def call(self, opcode: str, args: tuple[Value, ...]) -> Value:
+    def call(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         if self.position >= len(self.calls):
             raise PluginFailure(f"{opcode}: no recorded result left")
         recorded = self.calls[self.position]
@@ -59,4 +69,4 @@ class ReplayingPlugins:
         self.position += 1
         if recorded.failure is not None:
             raise PluginFailure(recorded.failure)
-        return recorded.result
+        return recorded.answer()

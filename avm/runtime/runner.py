@@ -1,75 +1,50 @@
-"""Running an agent locally against a node, and replaying a trace file.
+"""Running an agent locally against a node, replaying a trace file, and running due tasks.
 
 `run_agent`: load the agent's storage, read the chain's head, run the program with recording
-plugins on a LocalHost, and when the call ends well send its payments as signed transfers (each
-awaited to its receipt) and only then save its storage (and its code, if it rewrote itself).
-`replay` runs a trace file's program again from what the file recorded, calling no plugin and
-no node, and checks the trace hash.
+plugins on a LocalHost, and when the call ends well send its on-chain effects as signed
+transactions (each awaited to its receipt) and only then save its storage, its code if it
+rewrote itself, and the tasks it scheduled. `replay` runs a trace file's program again from what
+the file recorded, calling no plugin and no node, and checks the trace hash and the effects.
+`run_due` runs an agent's scheduled tasks that are due.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from avm.code import CodeObject
 from avm.host import Plugins, World
 from avm.interpreter import Result, execute
-from avm.runtime.errors import ChainEffectError, TraceFileError
-from avm.runtime.host import LocalHost, Payment
+from avm.runtime.effects import Effect
+from avm.runtime.errors import ChainEffectError
+from avm.runtime.host import LocalHost, RunSettings
+from avm.runtime.nodelink import LiveNode, RecordedNode
 from avm.runtime.record import RecordingPlugins, ReplayingPlugins
+from avm.runtime.schedule import Schedule, advanced, due, merged
 from avm.runtime.state import AgentState
 from avm.runtime.tracefile import TraceFile
+from avm.runtime.transactions import Receipt, SentTransaction, send_effects
 from avm.trace import trace_hash
 from avm.values import Value
-from ledger.crypto import SigningKey, to_checksum_address
+from ledger.crypto import SigningKey
 from wallet.client import RpcClient
-from wallet.txbuilder import build_transfer
-
-RECEIPT_TIMEOUT_SEC = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class SentTransaction:
-    payment: Payment
-    tx_hash: str
-    block: int
-    gas_used: int
 
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
     result: Result
     trace: TraceFile
-    transactions: tuple[SentTransaction, ...]
+    effects: tuple[Effect, ...]  # what the run asked of the chain, in order
+    sent: tuple[SentTransaction, ...]  # their transactions, as far as they were sent
     events: tuple[tuple[str, bytes], ...]  # (topic, data) the agent emitted, in order
     new_code: CodeObject | None = None  # what the agent rewrote itself into, if it did
+    failure: str | None = None  # why sending stopped: the run's state was not saved
+    swarm_note: str | None = None  # why swarm messages stayed local events, if they did
 
-
-class NodeBalances:
-    """Balances read from an Aither node over JSON-RPC."""
-
-    def __init__(self, client: RpcClient) -> None:
-        self.client = client
-
-    def balance(self, address: bytes, token: str) -> int:
-        return int(
-            str(self.client.call("aither_getBalance", to_checksum_address(address), token)), 16
-        )
-
-
-class RecordedBalances:
-    """The balances a trace file recorded; a read it did not record means the run diverged."""
-
-    def __init__(self, reads: tuple[tuple[bytes, str, int], ...]) -> None:
-        self.reads = {(a, t): n for a, t, n in reads}
-
-    def balance(self, address: bytes, token: str) -> int:
-        try:
-            return self.reads[(address, token)]
-        except KeyError:
-            raise TraceFileError(
-                f"the replay read a balance the run did not ({to_checksum_address(address)})"
-            ) from None
+    @property
+    def ok(self) -> bool:
+        return self.result.ok and self.failure is None
 
 
 def chain_head(client: RpcClient) -> tuple[int, int]:
@@ -108,26 +83,30 @@ def run_agent(
     entry: str | None = None,
     args: tuple[Value, ...] = (),
     gas_limit: int = 10_000_000,
+    settings: RunSettings | None = None,
 ) -> RunReport:
-    """Run `code` as the agent of `key`. Raises ChainEffectError if a payment is refused or
-    fails on chain (storage is then left as it was before the run), RpcClientError if the node
-    cannot be reached."""
+    """Run `code` as the agent of `key`. A transaction the node refuses or the chain fails is
+    reported in `failure` (storage is then left as it was before the run). Raises
+    RpcClientError if the node cannot be reached, RuntimeConfigError for damaged state."""
+    settings = settings or RunSettings()
     agent = key.address
     before = state.load()
     height, time = chain_head(client)
     recorder = RecordingPlugins(plugins)
-    host = LocalHost(
-        _world(before, agent, time, height), agent, agent, recorder, NodeBalances(client)
-    )
+    node = LiveNode(client)
+    host = LocalHost(_world(before, agent, time, height), agent, agent, recorder, node, settings)
     result = _execute(code, host, entry, args, gas_limit)
     assert result.trace is not None
-    sent = [_send(client, key, p) for p in host.payments] if result.ok else []
+    effects = list(host.effects)  # a trap has rolled its effects back with the rest
+    sent, failure = send_effects(client, key, effects) if effects else ([], None)
     rewritten = host.code_of(agent)
     new_code = rewritten if rewritten is not None and rewritten.code_id != code.code_id else None
-    if result.ok:
+    if result.ok and failure is None:
         state.save(host.storage_items(agent))
         if new_code is not None:
             state.save_code(new_code.to_bytes())
+        if host.schedules:
+            state.save_schedules(merged(state.load_schedules(), host.schedules))
     trace = TraceFile(
         code=code,
         entry=entry,
@@ -137,28 +116,26 @@ def run_agent(
         caller=agent,
         time=time,
         height=height,
+        settings=settings,
         storage=tuple(sorted(before.items())),
-        balances=tuple((a, t, n) for (a, t), n in sorted(host.balance_reads.items())),
         calls=tuple(recorder.calls),
+        node=tuple(node.exchanges),
         trace_hash=trace_hash(result.trace),
+        effects=tuple(e.to_json() for e in effects),
+        receipts=tuple(s.receipt for s in sent),
+        schedules=tuple(host.schedules),
         trace=tuple(e.to_json() for e in result.trace),
-        transactions=tuple(s.tx_hash for s in sent),
     )
     events = tuple((topic, data) for who, topic, data in host.world.events if who == agent)
-    return RunReport(result, trace, tuple(sent), events, new_code if result.ok else None)
-
-
-def _send(client: RpcClient, key: SigningKey, payment: Payment) -> SentTransaction:
-    raw = build_transfer(client, key, payment.to, payment.amount, payment.token)
-    tx_hash = str(client.call("aither_sendRawTransaction", "0x" + raw.hex()))
-    receipt = client.wait_for_receipt(tx_hash, RECEIPT_TIMEOUT_SEC)
-    if receipt.get("status") != "0x1":
-        raise ChainEffectError(
-            f"payment of {payment.amount} to {to_checksum_address(payment.to)} failed on chain "
-            f"({tx_hash}): {receipt.get('error')}"
-        )
-    return SentTransaction(
-        payment, tx_hash, int(str(receipt["blockNumber"]), 16), int(str(receipt["gasUsed"]), 16)
+    return RunReport(
+        result,
+        trace,
+        tuple(effects),
+        tuple(sent),
+        events,
+        new_code if result.ok else None,
+        failure,
+        host.swarm.local_reason,
     )
 
 
@@ -167,22 +144,68 @@ class ReplayReport:
     result: Result
     trace_hash: bytes
     expected: bytes
-    unused_calls: int  # recorded plugin results the replay never asked for
+    unused_calls: int  # recorded plugin results and node answers the replay never asked for
+    effects_match: bool  # the replay made the effects the run recorded, in order
+    schedules_match: bool
+    receipts: tuple[Receipt, ...]  # what the chain did with them, as recorded
 
     @property
     def matches(self) -> bool:
-        return self.trace_hash == self.expected and self.unused_calls == 0
+        return (
+            self.trace_hash == self.expected
+            and self.unused_calls == 0
+            and self.effects_match
+            and self.schedules_match
+        )
+
+
+def _as_json(value: object) -> object:
+    return json.loads(json.dumps(value))
 
 
 def replay(trace: TraceFile) -> ReplayReport:
     """Run a trace file's program again with its recorded inputs; no plugin, no node.
 
-    Raises TraceFileError when the run reads a balance the file did not record.
+    Raises TraceFileError when the run asks the node something the file did not record.
     """
     plugins = ReplayingPlugins(list(trace.calls))
+    node = RecordedNode(trace.node)
     world = _world(dict(trace.storage), trace.agent, trace.time, trace.height)
-    host = LocalHost(world, trace.agent, trace.caller, plugins, RecordedBalances(trace.balances))
+    host = LocalHost(world, trace.agent, trace.caller, plugins, node, trace.settings)
     result = _execute(trace.code, host, trace.entry, trace.args, trace.gas_limit)
     assert result.trace is not None
-    unused = len(plugins.calls) - plugins.position
-    return ReplayReport(result, trace_hash(result.trace), trace.trace_hash, unused)
+    unused = len(plugins.calls) - plugins.position + node.unused
+    effects = _as_json([e.to_json() for e in host.effects])
+    return ReplayReport(
+        result,
+        trace_hash(result.trace),
+        trace.trace_hash,
+        unused,
+        effects == _as_json(list(trace.effects)),
+        list(host.schedules) == list(trace.schedules),
+        trace.receipts,
+    )
+
+
+def run_due(
+    code: CodeObject,
+    key: SigningKey,
+    client: RpcClient,
+    plugins: Plugins,
+    state: AgentState,
+    now: int,
+    args: tuple[Value, ...] = (),
+    gas_limit: int = 10_000_000,
+    settings: RunSettings | None = None,
+) -> list[tuple[Schedule, RunReport]]:
+    """Run each of the agent's tasks due at `now` (unix seconds) once, earliest first, with
+    `args`, and move each to its next due time (unless its own run rescheduled or cancelled
+    it)."""
+    ran = []
+    for task in due(state.load_schedules(), now):
+        report = run_agent(code, key, client, plugins, state, task.task, args, gas_limit, settings)
+        ran.append((task, report))
+        current = state.load_schedules()
+        if task in current:  # its run did not register it anew
+            state.save_schedules([advanced(s, now) if s == task else s for s in current])
+    return ran

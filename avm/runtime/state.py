@@ -2,8 +2,9 @@
 
 `STATE_DIR/<agent address hex>/storage.bin` holds the canonical encoding of the sorted
 (key, value) pairs; `code.bin` the code object an agent rewrote itself into (SELF_MODIFY on a
-`self` region), which `aither agent run` accepts as FILE. Files are replaced atomically (write,
-fsync, rename), so a crash leaves the state before or after a run, never half of one.
+`self` region), which `aither agent run` accepts as FILE; `schedule.json` its scheduled tasks
+(SCHEDULE_TASK, see `avm.runtime.schedule`). Files are replaced atomically (write, fsync,
+rename), so a crash leaves the state before or after a run, never half of one.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 from pathlib import Path
 
 from avm.runtime.errors import RuntimeConfigError
+from avm.runtime.schedule import Schedule, read_schedules, write_schedules
 from ledger.encoding import DecodeError, decode, encode
 
 STORAGE_FILE = "storage.bin"
 CODE_FILE = "code.bin"
+SCHEDULE_FILE = "schedule.json"
 
 
 def default_state_dir() -> Path:
@@ -49,6 +52,23 @@ class AgentState:
 
     def save_code(self, code: bytes) -> None:
         _replace(self.code_path, code)
+
+    @property
+    def schedule_path(self) -> Path:
+        return self.path.with_name(SCHEDULE_FILE)
+
+    def load_schedules(self) -> list[Schedule]:
+        """The agent's scheduled tasks ([] for none). Raises RuntimeConfigError if unreadable."""
+        try:
+            text = self.schedule_path.read_text()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise RuntimeConfigError(f"{self.schedule_path}: {exc.strerror or exc}") from None
+        return read_schedules(text, str(self.schedule_path))
+
+    def save_schedules(self, schedules: list[Schedule]) -> None:
+        _replace(self.schedule_path, write_schedules(schedules).encode())
 
 
 def _replace(path: Path, data: bytes) -> None:

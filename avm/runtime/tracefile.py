@@ -1,10 +1,12 @@
 """Trace files: everything a replay needs to run a program again without the outside world.
 
 A trace file is JSON. Its inputs are the code object, the entry, arguments and gas limit, the
-agent's storage and the chain's time, height and balances as the run met them, and every plugin
-result in order; its output is the trace hash (plus the readable trace and the transactions the
-run sent, for people). AVM values are kept as hex of their canonical encoding, so a replay gets
-back exactly the values the run saw.
+run's settings (`--agent`, `[swarm]`), the agent's storage and the chain's time and height as the
+run met them, every plugin result in order (with a model's tokens), and every question the run
+asked the node with its answer (balances, channels, agents, swarm messages sent and awaited).
+Its outputs are the trace hash, the on-chain effects the run made with the receipts of their
+transactions, and the tasks it scheduled (plus the readable trace, for people). AVM values are
+kept as hex of their canonical encoding, so a replay gets back exactly the values the run saw.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from pathlib import Path
 
 from avm.code import CodeObject
 from avm.runtime.errors import TraceFileError
+from avm.runtime.host import RunSettings
+from avm.runtime.nodelink import Exchange
 from avm.runtime.record import RecordedCall
+from avm.runtime.schedule import Schedule
+from avm.runtime.swarm import SwarmSettings
+from avm.runtime.transactions import Receipt
 from avm.values import Value, encode_value, from_wire
 from ledger.encoding import decode
 
-FORMAT = "aither-agent-trace/1"
+FORMAT = "aither-agent-trace/2"
 
 
 def value_hex(value: Value) -> str:
@@ -28,6 +35,22 @@ def value_hex(value: Value) -> str:
 
 def hex_value(text: str) -> Value:
     return from_wire(decode(bytes.fromhex(text)))
+
+
+def _settings_json(settings: RunSettings) -> dict[str, object]:
+    home = settings.home_agent
+    return {
+        "homeAgent": None if home is None else home.hex(),
+        "swarm": settings.swarm.to_json(),
+    }
+
+
+def _settings(doc: dict[str, object]) -> RunSettings:
+    home = doc["homeAgent"]
+    return RunSettings(
+        None if home is None else bytes.fromhex(str(home)),
+        SwarmSettings.from_json(doc["swarm"]),  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +63,15 @@ class TraceFile:
     caller: bytes
     time: int
     height: int
+    settings: RunSettings
     storage: tuple[tuple[bytes, bytes], ...]  # the agent's storage before the run
-    balances: tuple[tuple[bytes, str, int], ...]  # (address, chain token, amount) as read
     calls: tuple[RecordedCall, ...]
+    node: tuple[Exchange, ...]  # every question asked of the node, in order
     trace_hash: bytes
+    effects: tuple[dict[str, object], ...] = ()  # the on-chain effects' descriptions, in order
+    receipts: tuple[Receipt, ...] = ()  # of the effects' transactions, as far as they were sent
+    schedules: tuple[Schedule, ...] = ()  # tasks the run registered
     trace: tuple[dict[str, object], ...] = ()  # readable entries; not read back
-    transactions: tuple[str, ...] = ()  # hashes of the transactions the run sent
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -58,19 +84,23 @@ class TraceFile:
             "caller": self.caller.hex(),
             "time": self.time,
             "height": self.height,
+            "settings": _settings_json(self.settings),
             "storage": [[k.hex(), v.hex()] for k, v in self.storage],
-            "balances": [[a.hex(), t, n] for a, t, n in self.balances],
             "calls": [
                 {
                     "opcode": c.opcode,
                     "args": value_hex(c.args),
                     "result": value_hex(c.result),
                     "failure": c.failure,
+                    "units": c.units,
                 }
                 for c in self.calls
             ],
+            "node": [e.to_json() for e in self.node],
             "trace_hash": self.trace_hash.hex(),
-            "transactions": list(self.transactions),
+            "effects": list(self.effects),
+            "receipts": [r.to_json() for r in self.receipts],
+            "schedules": [s.to_json() for s in self.schedules],
             "trace": list(self.trace),
         }
 
@@ -92,16 +122,23 @@ class TraceFile:
                 caller=bytes.fromhex(data["caller"]),
                 time=int(data["time"]),
                 height=int(data["height"]),
+                settings=_settings(data["settings"]),
                 storage=tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in data["storage"]),
-                balances=tuple((bytes.fromhex(a), str(t), int(n)) for a, t, n in data["balances"]),
                 calls=tuple(
                     RecordedCall(
-                        c["opcode"], hex_value(c["args"]), hex_value(c["result"]), c["failure"]
+                        c["opcode"],
+                        hex_value(c["args"]),
+                        hex_value(c["result"]),
+                        c["failure"],
+                        int(c.get("units", 0)),
                     )
                     for c in data["calls"]
                 ),
+                node=tuple(Exchange.from_json(e) for e in data["node"]),
                 trace_hash=bytes.fromhex(data["trace_hash"]),
-                transactions=tuple(data.get("transactions", ())),
+                effects=tuple(data["effects"]),
+                receipts=tuple(Receipt.from_json(r) for r in data["receipts"]),
+                schedules=tuple(Schedule.from_json(s) for s in data["schedules"]),
             )
         except Exception as exc:  # any malformed field: one message, not a traceback
             raise TraceFileError(

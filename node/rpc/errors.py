@@ -12,6 +12,7 @@ INTERNAL_ERROR = -32603
 NOT_FOUND = -32001
 LIMIT_EXCEEDED = -32005
 TX_REJECTED = -32003
+UNAUTHORIZED = -32010  # an admin method called without the node's admin token (node/rpc/admin.py)
 
 
 class RpcError(AitherError):

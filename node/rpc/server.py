@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from ledger.errors import AitherError
 from node.node import Node
 from node.rpc import (
+    admin,
     agent_methods,  # noqa: F401  (registers the agent methods)
     gov_methods,  # noqa: F401  (registers the governance methods)
     swarm_methods,  # noqa: F401  (registers the swarm and identity methods)
@@ -52,8 +53,9 @@ def _json(payload: object, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-async def dispatch(node: Node, call: object) -> dict[str, object] | None:
-    """Run one JSON-RPC call. Returns the response object, or None for a notification."""
+async def dispatch(node: Node, call: object, access: admin.Access) -> dict[str, object] | None:
+    """Run one JSON-RPC call with the caller's `access` (admin methods need the admin token).
+    Returns the response object, or None for a notification."""
     if not isinstance(call, dict):
         return _error(None, RpcError(INVALID_REQUEST, "invalid request: expected an object"))
     request_id = call.get("id")
@@ -72,6 +74,7 @@ async def dispatch(node: Node, call: object) -> dict[str, object] | None:
         handler = METHODS.get(name)
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"method not found: {name[:64]}")
+        admin.check(name, access)
         result = handler(node, args)
         if inspect.isawaitable(result):
             result = await result
@@ -87,7 +90,9 @@ async def dispatch(node: Node, call: object) -> dict[str, object] | None:
     return None if "id" not in call else response
 
 
-async def dispatch_batch(node: Node, calls: list[object]) -> list[dict[str, object] | None]:
+async def dispatch_batch(
+    node: Node, calls: list[object], access: admin.Access
+) -> list[dict[str, object] | None]:
     """Run a batch. Transactions in it are admitted together so their signatures are checked
     in one pass on the verifier's threads; the other calls run concurrently. Order is kept."""
     responses: list[dict[str, object] | None] = [None] * len(calls)
@@ -108,7 +113,7 @@ async def dispatch_batch(node: Node, calls: list[object]) -> list[dict[str, obje
                 responses[index] = {"jsonrpc": "2.0", "id": request_id, "result": result}
             else:
                 responses[index] = _error(request_id, rejected(outcome))
-    answers = await asyncio.gather(*(dispatch(node, calls[i]) for i in others))
+    answers = await asyncio.gather(*(dispatch(node, calls[i], access) for i in others))
     for index, answer in zip(others, answers, strict=True):
         responses[index] = answer
     return responses
@@ -131,7 +136,11 @@ def _raw_transaction(call: object) -> bytes | None:
         return None  # the general path reports the bad params
 
 
-def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
+def create_app(
+    node: Node, limits: RpcLimits | None = None, admin_token: admin.AdminToken | None = None
+) -> FastAPI:
+    """The node's JSON-RPC app. Admin methods answer only requests carrying `admin_token`
+    (none without it)."""
     limits = limits or RpcLimits()
     app = FastAPI(title="Aither JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -139,7 +148,12 @@ def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
 
     @app.websocket("/ws")
     async def websocket(socket: WebSocket) -> None:
-        await serve_websocket(socket, node, subscriptions, dispatch)
+        access = admin.access_for(admin_token, socket.headers.get("authorization"))
+
+        async def answer(node: Node, call: object) -> dict[str, object] | None:
+            return await dispatch(node, call, access)
+
+        await serve_websocket(socket, node, subscriptions, answer, access)
 
     @app.get("/health")
     async def health() -> Response:
@@ -155,6 +169,7 @@ def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
 
     @app.post("/")
     async def rpc(request: Request) -> Response:
+        access = admin.access_for(admin_token, request.headers.get("authorization"))
         body = await _read_body(request, limits.max_body_bytes)
         if body is None:
             message = f"request body exceeds {limits.max_body_bytes} bytes"
@@ -171,10 +186,10 @@ def create_app(node: Node, limits: RpcLimits | None = None) -> FastAPI:
             if len(payload) > limits.max_batch:
                 message = f"batch of {len(payload)} exceeds the limit of {limits.max_batch}"
                 return _json(_error(None, RpcError(LIMIT_EXCEEDED, message)))
-            responses = await dispatch_batch(node, payload)
+            responses = await dispatch_batch(node, payload, access)
             answered = [r for r in responses if r is not None]
             return _json(answered) if answered else Response(status_code=204)
-        response = await dispatch(node, payload)
+        response = await dispatch(node, payload, access)
         return _json(response) if response is not None else Response(status_code=204)
 
     return app

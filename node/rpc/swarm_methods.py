@@ -4,7 +4,8 @@ Chain reads (`aither_resolveName`, `aither_getIdentity`, `aither_getChannel`, `a
 work on every node. The `swarm_*` methods need the node's swarm service (`node.swarm`), which
 holds the keys of the local identities unlocked at start: a caller names an identity (address or
 name), never sends a key, and plaintext is served only here, on the node's own RPC (bound to
-127.0.0.1 unless configured otherwise).
+127.0.0.1 unless configured otherwise). They are admin methods (node/rpc/admin.py): sending signs
+with a local key and reading returns plaintext, so each call must carry the node's admin token.
 
 Registered on import, like node/rpc/agent_methods.py: server.py imports this module.
 """
@@ -17,6 +18,7 @@ from ledger import channels, identity
 from ledger.crypto import to_checksum_address
 from node.node import Node
 from node.rpc import params
+from node.rpc.admin import admin_method
 from node.rpc.errors import (
     INVALID_PARAMS,
     LIMIT_EXCEEDED,
@@ -163,7 +165,7 @@ def _sender(node: Node, service: SwarmService, value: object) -> bytes:
     )
 
 
-@method("swarm_send")
+@admin_method("swarm_send")
 async def swarm_send(node: Node, args: Params) -> dict[str, object]:
     """`swarm_send(channel, payload[, from])`: sign, encrypt and publish for a local identity."""
     _max_args(args, 3)
@@ -178,7 +180,7 @@ async def swarm_send(node: Node, args: Params) -> dict[str, object]:
     return sent.to_json()
 
 
-@method("swarm_messages")
+@admin_method("swarm_messages")
 def swarm_messages(node: Node, args: Params) -> list[dict[str, object]]:
     """`swarm_messages(channel[, since[, reader]])`: decrypted messages after index `since`."""
     _max_args(args, 3)
@@ -194,7 +196,7 @@ def swarm_messages(node: Node, args: Params) -> list[dict[str, object]]:
     return [message.to_json() for message in found]
 
 
-@method("swarm_message")
+@admin_method("swarm_message")
 def swarm_message(node: Node, args: Params) -> dict[str, object] | None:
     """A decrypted message by its hash (what `aither swarm accept` cites on chain)."""
     _max_args(args, 1)
@@ -203,7 +205,7 @@ def swarm_message(node: Node, args: Params) -> dict[str, object] | None:
     return None if found is None else found.to_json()
 
 
-@method("swarm_identities")
+@admin_method("swarm_identities")
 def swarm_identities(node: Node, args: Params) -> list[dict[str, object]]:
     """The identities whose keys this node holds, with their names and followed channels."""
     _max_args(args, 0)
@@ -221,7 +223,15 @@ def swarm_identities(node: Node, args: Params) -> list[dict[str, object]]:
     return found
 
 
-@method("swarm_follow")
+@admin_method("swarm_stats")
+def swarm_stats(node: Node, args: Params) -> dict[str, object]:
+    """The swarm service's counters since start: what it relayed, dropped, sent, accepted, and
+    rejected by reason."""
+    _max_args(args, 0)
+    return _swarm(node).stats.to_json()
+
+
+@admin_method("swarm_follow")
 async def swarm_follow(node: Node, args: Params) -> bool:
     """Relay (and, for local members, read) a channel's topic from now on."""
     _max_args(args, 1)

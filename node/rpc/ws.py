@@ -2,6 +2,8 @@
 
 `aither_subscribe("newHeads")` pushes each committed block's header; `aither_subscribe(
 "receipts", address)` pushes the receipt of every transaction that touches `address`.
+`aither_subscribe("swarm", channel[, reader])` pushes the messages local members decrypt (an admin
+subscription: the handshake must carry the admin token, see node/rpc/admin.py).
 `aither_unsubscribe(id)` ends one. Notifications have Ethereum's shape:
 `{"jsonrpc": "2.0", "method": "aither_subscription", "params": {"subscription": id, "result": …}}`.
 
@@ -25,6 +27,7 @@ from ledger.chain import TxLocation
 from ledger.tx import Transfer, decode_transaction
 from node.node import BlockCommitted, Node
 from node.rpc import params, swarm_methods, views
+from node.rpc.admin import Access
 from node.rpc.errors import INVALID_PARAMS, PARSE_ERROR, RpcError
 
 log = logging.getLogger("aither.rpc")
@@ -47,18 +50,21 @@ class Subscriptions:
 
     def __init__(self, node: Node) -> None:
         self._connections: dict[int, tuple[asyncio.Queue[str | None], dict[str, Subscription]]] = {}
+        self._access: dict[int, Access] = {}
         self._ids = itertools.count(1)
         self._node = node
         node.on_block(self._on_block)
 
-    def open(self) -> tuple[int, asyncio.Queue[str | None]]:
+    def open(self, access: Access) -> tuple[int, asyncio.Queue[str | None]]:
         handle = next(self._ids)
         queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
         self._connections[handle] = (queue, {})
+        self._access[handle] = access
         return handle, queue
 
     def close(self, handle: int) -> None:
         _, subs = self._connections.pop(handle, (None, {}))
+        self._access.pop(handle, None)
         for sub in subs.values():
             if sub.stop is not None:
                 sub.stop()
@@ -77,6 +83,7 @@ class Subscriptions:
                 raise RpcError(INVALID_PARAMS, 'invalid params: "receipts" takes an address')
             sub = Subscription(hex(next(self._ids)), "receipts", params.address(args[1]))
         elif kind == "swarm":
+            self._access[handle].require('aither_subscribe("swarm")')
             queue, _ = self._connections[handle]
             sub_id = hex(next(self._ids))
 
@@ -143,12 +150,17 @@ Dispatch = Callable[[Node, object], Awaitable[Answer]]
 
 
 async def serve_websocket(
-    websocket: WebSocket, node: Node, subscriptions: Subscriptions, dispatch: Dispatch
+    websocket: WebSocket,
+    node: Node,
+    subscriptions: Subscriptions,
+    dispatch: Dispatch,
+    access: Access,
 ) -> None:
     """Answer JSON-RPC calls on one connection (with `dispatch`, as over HTTP) and push its
-    subscriptions' notifications, until the client goes away."""
+    subscriptions' notifications, until the client goes away. `access` is what the handshake's
+    Authorization header allows."""
     await websocket.accept()
-    handle, queue = subscriptions.open()
+    handle, queue = subscriptions.open(access)
 
     async def pump() -> None:
         while (message := await queue.get()) is not None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
+AITHER = Path(sys.executable).with_name("aither")
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE / "agent_examples"
 PAPER = HERE.parents[1] / "avm" / "examples"
@@ -45,9 +46,9 @@ CLI_TIMEOUT = 180.0  # a run that embeds loads the model first
 
 
 def agent(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`aither agent ...` as its own process (the sub-app, until node/cli.py mounts it)."""
+    """`aither agent ...` as its own process."""
     result = subprocess.run(
-        [sys.executable, "-m", "avm.runtime.cli", *args],
+        [str(AITHER), "agent", *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -240,6 +241,8 @@ def test_swarm_sentiment_runs_as_printed(dev_node: DevNode, tmp_path: Path) -> N
     assert request == {"op": "wait", "tool": "SwarmInbox", "func": "WAIT_FOR_RESPONSE",
                        "args": "REQ_SENTIMENT"}  # fmt: skip
     assert [c["opcode"] for c in out["plugin_calls"]] == ["WAIT_FOR_RESPONSE", "REDUCE_MODEL_CALL"]
+    # No admin token and no swarm key on the node: the messages stayed the AVM's events.
+    assert out["swarm"].startswith("local events") and out["transactions"] == []
     stored = AgentState(state, dev_key(4).address).load()[kv_key("collab_sentiment")]
     assert from_wire(decode(stored)) == 7 * FIXED_SCALE // 10  # the average of the partials
     assert_replays(trace, tmp_path)

@@ -57,6 +57,10 @@ class Prepared:
 
 @pytest.fixture(scope="module")
 def node(shared_node: DevNode) -> DevNode:
+    # Every call carries the admin token, so the swarm_* (admin) methods reach their params
+    # checks too; tests/integration/test_swarm_admin.py covers calls without it.
+    token = (shared_node.data_dir / "admin-token").read_text().strip()
+    shared_node.http.headers["Authorization"] = f"Bearer {token}"
     return shared_node
 
 
@@ -406,6 +410,7 @@ VALID_CALLS: dict[str, list[object]] = {
     "swarm_messages": ["general", 0, address(UNTOUCHED.address)],
     "swarm_message": [UNKNOWN_HASH],
     "swarm_identities": [],
+    "swarm_stats": [],
     "swarm_follow": ["general"],
 }
 

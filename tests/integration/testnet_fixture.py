@@ -81,6 +81,7 @@ class Validator:
         self.log_path = directory / "node.log"
         self.url = f"http://{host}:{rpc_port}"
         self.prefix = prefix  # such as `ip netns exec NAME`
+        self.args: tuple[str, ...] = ()  # extra `aither node start` flags, such as swarm keys
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(timeout=10.0)
         self._ids = 0
@@ -92,7 +93,7 @@ class Validator:
     def spawn(self) -> None:
         """Start the process; `wait_serving` waits until it answers."""
         assert not self.running, f"{self.name} is already running"
-        command = [*self.prefix, str(AITHER), *NODE_COMMAND[1:], str(self.config)]
+        command = [*self.prefix, str(AITHER), *NODE_COMMAND[1:], str(self.config), *self.args]
         with self.log_path.open("ab") as log:
             log.write(f"\n$ {' '.join(command)}\n".encode())
             log.flush()

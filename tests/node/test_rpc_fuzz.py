@@ -16,6 +16,7 @@ from genesis.dev import dev_genesis, dev_key
 from ledger.chain import Ledger
 from ledger.tx import Transaction, Transfer, TxKind
 from node.node import Node
+from node.rpc.admin import AdminToken
 from node.rpc.methods import METHODS
 from node.rpc.server import create_app
 
@@ -52,8 +53,12 @@ def endpoint(tmp_path_factory):
         return Node(ledger)
 
     node = loop.run_until_complete(make())
+    # With the admin token, so that the admin methods' params are fuzzed too.
+    app = create_app(node, admin_token=AdminToken("fuzz"))
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(node)), base_url="http://t"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://t",
+        headers={"Authorization": "Bearer fuzz"},
     )
 
     def post(body: bytes) -> httpx.Response:

@@ -2,19 +2,22 @@
 
 Nodes 1 and 2 host members, node 3 only relays. The bus runs each subscriber's validator
 before its handler, as gossip does; libp2p itself is exercised by the integration tests.
+Services publish each envelope at once (`batch_interval=0`, a batch of one) unless a test is
+about batching.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger import channels as ch
 from ledger import identity as ident
-from ledger.crypto import SigningKey, to_checksum_address
+from ledger.crypto import SigningKey, hash32, to_checksum_address
 from ledger.errors import ExecutionFailed
 from ledger.state import Account, State
 from node.swarm import (
@@ -32,7 +35,7 @@ from node.swarm import (
     touched_channels,
 )
 from p2p.swarm_keys import EncryptionKey, certify, rotate
-from p2p.swarm_wire import Envelope
+from p2p.swarm_wire import Envelope, decode_batch, encode_batch
 
 CHAIN = 4242
 NOW = 1_700_000_000
@@ -115,7 +118,7 @@ class World:
             self.source(),
             self.bus.port(name),
             self.tmp / name,
-            SwarmConfig(**config),  # type: ignore[arg-type]
+            SwarmConfig(**{"batch_interval": 0, **config}),  # type: ignore[arg-type]
             self.clock,
         )
         for who in identities:
@@ -205,6 +208,58 @@ async def test_replayed_envelope_is_rejected(world: World) -> None:
     assert two.stats.rejected == {"replayed": 1}
 
 
+async def _until(condition: Callable[[], object], what: str) -> None:
+    """Let the event loop run until `condition` holds (10 s at most)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.001)
+
+
+@pytest.mark.asyncio
+async def test_sends_made_together_share_one_gossip_message_on_the_next_turn(
+    world: World,
+) -> None:
+    one = world.service("one", "alice", batch_interval=3600)  # after the first, no turn comes
+    two, relay = world.service("two", "bob"), world.service("relay")
+    await _channel(world, one, two, relay)
+    alice = world.who["alice"].address
+    sent = await asyncio.gather(*(one.send(alice, world.cid, b"m%d" % n) for n in range(3)))
+    assert world.bus.published == []  # queued: it leaves on the loop's next turn
+    await _until(lambda: world.bus.published, "the first batch")
+    [batch] = world.bus.published
+    assert [hash32(e) for e in decode_batch(batch)] == [s.message_hash for s in sent]
+    assert [m.payload for m in two.messages(world.cid)] == [b"m0", b"m1", b"m2"]
+    assert relay.stored_envelopes(world.cid) == decode_batch(batch)
+    assert one.stats.batches == 1 and two.stats.relayed == 1 and two.stats.arrived == 3
+    # Within the interval, what is sent waits for the next batch (here: for flush()).
+    later = await one.send(alice, world.cid, b"later")
+    for _ in range(10):
+        await asyncio.sleep(0)  # turns of the loop: nothing is due for an hour
+    assert len(world.bus.published) == 1
+    await one.flush()
+    assert [hash32(e) for e in decode_batch(world.bus.published[-1])] == [later.message_hash]
+    assert [m.payload for m in two.messages(world.cid)][-1] == b"later"
+
+
+@pytest.mark.asyncio
+async def test_a_full_batch_leaves_at_once_and_the_interval_sends_the_rest(
+    world: World,
+) -> None:
+    one = world.service("one", "alice", batch_interval=0.01, batch_bytes=3_000)
+    two = world.service("two", "bob")
+    await _channel(world, one, two)
+    alice = world.who["alice"].address
+    for n in range(4):
+        await one.send(alice, world.cid, bytes([n]) * 1_000)
+    # Two 1 KB envelopes fill 3,000 bytes: the third left them as a batch at once and
+    # started the next one, which leaves when the interval is up.
+    assert [len(decode_batch(b)) for b in world.bus.published] == [2]
+    await _until(lambda: len(world.bus.published) == 2, "the interval to end")
+    assert [len(decode_batch(b)) for b in world.bus.published] == [2, 2]
+    assert len(two.messages(world.cid)) == 4
+
+
 @pytest.mark.asyncio
 async def test_relay_validator_verdicts(world: World) -> None:
     one, relay = world.service("one", "alice"), world.service("relay")
@@ -212,12 +267,19 @@ async def test_relay_validator_verdicts(world: World) -> None:
     entry = relay._followed[world.cid]  # the validator gossip runs
     await one.send(world.who["alice"].address, world.cid, b"x")
     good = world.bus.published[-1]
+    [envelope] = decode_batch(good)
+    ciphertext = Envelope.decode(envelope).ciphertext
     assert relay.validator(entry, good) is RelayVerdict.ACCEPT
     assert relay.validator(entry, b"\x93garbage") is RelayVerdict.REJECT
-    other = Envelope(bytes(32), 1, Envelope.decode(good).ciphertext).encode()
-    assert relay.validator(entry, other) is RelayVerdict.REJECT
-    future = Envelope(world.cid, 7, Envelope.decode(good).ciphertext).encode()
-    assert relay.validator(entry, future) is RelayVerdict.IGNORE
+    assert relay.validator(entry, envelope) is RelayVerdict.REJECT  # not in a batch
+    other = Envelope(bytes(32), 1, ciphertext).encode()
+    assert relay.validator(entry, encode_batch([other])) is RelayVerdict.REJECT
+    future = Envelope(world.cid, 7, ciphertext).encode()
+    assert relay.validator(entry, encode_batch([future])) is RelayVerdict.IGNORE
+    # A batch is relayed or dropped whole: one bad envelope condemns it, a stale one drops it.
+    assert relay.validator(entry, encode_batch([envelope, other])) is RelayVerdict.REJECT
+    assert relay.validator(entry, encode_batch([envelope, future])) is RelayVerdict.IGNORE
+    assert relay.validator(entry, encode_batch([envelope, envelope])) is RelayVerdict.ACCEPT
 
 
 @pytest.mark.asyncio
@@ -556,6 +618,7 @@ def _wired() -> bool:
 @pytest.mark.skipif(not _wired(), reason="swarm is not wired into the node and tx.py yet")
 def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
     import json
+    import os
     import signal
     import socket
     import subprocess
@@ -584,6 +647,10 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
         assert "error" not in answer, answer
         return answer["result"]
 
+    # send, listen and accept call admin methods: the CLI reads the token the node wrote.
+    token_file = data / "admin-token"
+    env = {**os.environ, "AITHER_ADMIN_TOKEN_FILE": str(token_file)}
+
     def cli(*args: str) -> dict:
         done = subprocess.run(
             [sys.executable, "-m", "node", "swarm", *args, "--rpc", rpc, "--json"],
@@ -591,6 +658,7 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
@@ -609,7 +677,8 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
         cli("create", "lab", "--dev-account", "0")
         cli("join", "lab", "--dev-account", "1")
         cli("rotate", "lab", "--dev-account", "1")
-        with connect(rpc.replace("http", "ws") + "/ws") as ws:
+        bearer = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        with connect(rpc.replace("http", "ws") + "/ws", additional_headers=bearer) as ws:
             ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "aither_subscribe",
                                 "params": ["swarm", "lab", "bob.avm"]}))  # fmt: skip
             assert "result" in json.loads(ws.recv())
@@ -644,7 +713,7 @@ async def test_ciphertext_store_is_bounded_on_disk(world: World) -> None:
     for n in range(40):
         await one.send(world.who["alice"].address, world.cid, b"%d" % n)
     kept = relay.stored_envelopes(world.cid)
-    assert 0 < len(kept) < 40 and kept[-1] == world.bus.published[-1]
+    assert 0 < len(kept) < 40 and [kept[-1]] == decode_batch(world.bus.published[-1])
     relay.close()
     files = list((world.tmp / "relay").glob("*.env*"))
     assert len(files) == 2 and all(f.stat().st_size <= 2_000 for f in files)

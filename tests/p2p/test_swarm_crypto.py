@@ -25,6 +25,7 @@ from p2p.swarm import (
     Rejection,
     ReplayWindow,
     SwarmSendError,
+    check_batch,
     check_envelope,
 )
 from p2p.swarm_keys import (
@@ -42,11 +43,16 @@ from p2p.swarm_keys import (
     verify_certificate,
 )
 from p2p.swarm_wire import (
+    MAX_BATCH,
+    MAX_BATCH_ENVELOPES,
+    MAX_ENVELOPE,
     MAX_PAYLOAD,
     NONCE_SIZE,
     Envelope,
     SignedMessage,
     associated_data,
+    decode_batch,
+    encode_batch,
     open_envelope,
     signed_statement,
 )
@@ -535,13 +541,54 @@ def _fuzz_reader() -> ChannelReader:
     return ChannelReader(ChannelView(CHANNEL, (_FUZZ_EPOCH,)))
 
 
+# -- batches: one gossip message carries many envelopes --
+
+
+def test_batch_round_trip_and_bounds(team: list[Party], first: tuple[Rotation, bytes]) -> None:
+    _, key = first
+    envelopes = [raw_envelope(team[0].identity, key, sequence=n) for n in range(3)]
+    assert decode_batch(encode_batch(envelopes)) == envelopes
+    with pytest.raises(ValueError, match="holds 1"):
+        encode_batch([])
+    with pytest.raises(ValueError, match="holds 1"):
+        encode_batch([envelopes[0]] * (MAX_BATCH_ENVELOPES + 1))
+    with pytest.raises(ValueError, match="at most"):
+        encode_batch([bytes(MAX_ENVELOPE)] * 4)
+    refused = [
+        encode([]),  # empty
+        encode(envelopes[0]),  # not a list
+        encode([1]),  # not bytes
+        encode([bytes(MAX_ENVELOPE + 1)]),  # one envelope too large
+        encode_batch(envelopes) + b"\x00",  # trailing bytes
+        bytes(MAX_BATCH + 1),  # too large as a whole
+    ]
+    for data in refused:
+        with pytest.raises(DecodeError):
+            decode_batch(data)
+
+
+def test_check_batch_takes_the_worst_envelope(
+    team: list[Party], first: tuple[Rotation, bytes]
+) -> None:
+    _, key = first
+    good = raw_envelope(team[0].identity, key)
+    stale = raw_envelope(team[0].identity, key, epoch=2)
+    foreign = Envelope(hash32(b"elsewhere"), 1, Envelope.decode(good).ciphertext).encode()
+    assert check_batch(encode_batch([good, good]), CHANNEL, {1}) is None
+    assert check_batch(encode_batch([good, stale]), CHANNEL, {1}) is Rejection.UNKNOWN_EPOCH
+    assert check_batch(encode_batch([stale, foreign]), CHANNEL, {1}) is Rejection.WRONG_CHANNEL
+    assert check_batch(encode_batch([good, b"junk"]), CHANNEL, {1}) is Rejection.MALFORMED
+    assert check_batch(good, CHANNEL, {1}) is Rejection.MALFORMED  # an envelope, not a batch
+
+
 @fuzz
 @given(st.binary(max_size=2000))
 def test_random_bytes_are_rejected_never_raised(data: bytes) -> None:
     reader = _fuzz_reader()
     assert isinstance(reader.receive(data, NOW), Rejected)
     check_envelope(data, CHANNEL, {1})
-    for decoder in (Envelope.decode, SignedMessage.decode):
+    check_batch(data, CHANNEL, {1})
+    for decoder in (Envelope.decode, SignedMessage.decode, decode_batch):
         with contextlib.suppress(DecodeError):
             decoder(data)
 

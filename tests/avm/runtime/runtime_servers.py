@@ -76,7 +76,8 @@ def fake_embedding(text: str, dims: int = 16) -> list[float]:
 
 
 def openai_server(answer: Answer, delay: float = 0.0) -> JsonServer:
-    """Chat completions answered by `answer`, cut at max_tokens words; embeddings from words."""
+    """Chat completions answered by `answer`, cut at max_tokens words, with usage of 1 prompt
+    token plus one per word of the answer; embeddings from words."""
 
     def chat(body: dict) -> object:
         text = answer(body["model"], body["messages"])
@@ -97,7 +98,11 @@ def openai_server(answer: Answer, delay: float = 0.0) -> JsonServer:
                     "finish_reason": finish,
                 }
             ],
-            "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 2},
+            "usage": {
+                "prompt_tokens": 1,
+                "completion_tokens": len(words),
+                "total_tokens": 1 + len(words),
+            },
         }
 
     def embeddings(body: dict) -> object:

@@ -10,8 +10,9 @@ import pytest
 from runtime_servers import JsonServer, last_user, openai_server
 
 from avm.assembler import assemble
-from avm.host import MemoryHost, PluginFailure
-from avm.interpreter import execute
+from avm.gas import MILLIGAS_PER_GAS, V1
+from avm.host import MemoryHost, Metered, PluginFailure
+from avm.interpreter import Result, execute
 from avm.runtime.chain import ChainPlugin
 from avm.runtime.config import EmbedConfig, EmbedKind, OpenAIEndpoint, parse_config
 from avm.runtime.embeddings import EmbeddingsPlugin, OpenAIEmbedder, to_fixed_vector
@@ -21,7 +22,8 @@ from avm.runtime.local import LocalPlugin, reduce_numbers
 from avm.runtime.plugin import PluginRouter, as_value
 from avm.runtime.registry import build_router
 from avm.runtime.tools import ToolsPlugin
-from avm.values import FIXED_SCALE, AvmMap
+from avm.trace import TraceEntry
+from avm.values import FIXED_SCALE, AvmMap, size_of
 
 
 def sentiment(model: str, messages: list[dict[str, str]]) -> str:
@@ -76,25 +78,75 @@ def test_config_parses_every_table_and_names_bad_keys() -> None:
         parse_config({"swarm": {"responses_tool": "missing"}})
 
 
-def test_llm_plugin_answers_text_json_and_maps_over_a_dataset() -> None:
+def test_llm_plugin_answers_text_json_and_maps_over_a_dataset_with_their_tokens() -> None:
     with openai_server(sentiment) as server:
         llm = LlmPlugin(parse_config(llm_config(server.url)).llm)  # type: ignore[arg-type]
-        assert llm.call("GPU_INFER", ("LLama", "to the moon", None)) == 0.9
-        assert llm.call("GPU_INFER", ("DecisionModel", "x", 200)) == {"action": "BUY", "size": 2}
-        assert llm.call("MAP_MODEL_CALL", ("s", ("great coin", "meh", "moon"))) == [0.9, 0.1, 0.9]
+        # The test server reports 1 prompt token plus one per word of the answer.
+        assert llm.call("GPU_INFER", ("LLama", "to the moon", None)) == Metered(0.9, 2)
+        decision = llm.call("GPU_INFER", ("DecisionModel", "x", 200))
+        assert decision == Metered({"action": "BUY", "size": 2}, 5)
+        mapped = llm.call("MAP_MODEL_CALL", ("s", ("great coin", "meh", "moon")))
+        assert mapped == Metered([0.9, 0.1, 0.9], 6)  # the tokens of all three calls
         assert llm.call("LOAD_MODEL", ("Chatty",)) == "chatty"
-        # The IR model name is mapped, and gas_limit became max_tokens.
+        # The IR model name is mapped, and gas_limit became max_tokens (1 gas per token).
         path, body = server.requests[1]
         assert path == "/v1/chat/completions"
         assert body["model"] == "decision" and body["max_tokens"] == 200
 
 
-def test_gpu_infer_over_its_gas_limit_fails_instead_of_running_on() -> None:
+METERED = """
+:infer
+  GPU_INFER ARGS[0], "talk", out=answer, gas_limit=ARGS[1]
+  JUMP_IF_PLUGIN_FAILED over
+  RETURN answer
+:over
+  RETURN "over budget"
+:families
+  SEPARATE_PROMPT "the moon", "Rate it" -> a
+  MAP_MODEL_CALL "s", ["moon", "meh"] -> b
+  REDUCE_MODEL_CALL "improve", [a] -> c
+  RETURN [a, b, c]
+"""
+
+
+def opcode_entry(result: Result, opcode: str) -> TraceEntry:
+    return next(e for e in result.trace or () if e.opcode == opcode)
+
+
+def test_model_tokens_are_charged_as_gas_and_gas_limit_caps_them() -> None:
+    per_byte = V1.gpu_infer_per_byte * size_of("talk")
     with openai_server(sentiment) as server:
-        llm = LlmPlugin(parse_config(llm_config(server.url)).llm)  # type: ignore[arg-type]
-        with pytest.raises(PluginFailure, match="exceeded gas_limit=3"):
-            llm.call("GPU_INFER", ("Chatty", "talk", 3))
-        assert "eight" in llm.call("GPU_INFER", ("Chatty", "talk", 100))  # type: ignore[operator]
+        router = build_router(parse_config(llm_config(server.url)))
+        code = assemble(METERED).code
+        ok = execute(code, MemoryHost(plugins=router), "infer", ["Chatty", 100], trace=True)
+        assert ok.ok and ok.value == "one two three four five six seven eight"
+        entry = opcode_entry(ok, "GPU_INFER")
+        assert ("usage", 9) in entry.notes  # 1 prompt token + 8 words
+        assert entry.gas == V1.simple + per_byte + 9 * V1.gpu_infer_per_token
+        # gas_limit=3 buys 3 tokens: the answer is cut, the call fails, the budget is spent.
+        over = execute(code, MemoryHost(plugins=router), "infer", ["Chatty", 3], trace=True)
+        assert over.ok and over.value == "over budget"
+        entry = opcode_entry(over, "GPU_INFER")
+        assert entry.gas == V1.simple + per_byte + 3 * MILLIGAS_PER_GAS
+        assert "over gas_limit=3" in str(dict(entry.notes)["plugin_failed"])
+        assert server.requests[-1][1]["max_tokens"] == 3
+        each = execute(code, MemoryHost(plugins=router), "families", trace=True)
+    assert each.ok, each.trap
+    separate, mapped, reduced = (
+        opcode_entry(each, name)
+        for name in ("SEPARATE_PROMPT", "MAP_MODEL_CALL", "REDUCE_MODEL_CALL")
+    )
+    assert ("usage", 2) in separate.notes and ("usage", 4) in mapped.notes
+    assert ("usage", 2) in reduced.notes
+    assert (
+        separate.gas
+        == V1.call_plugin_base
+        + V1.call_plugin_per_byte * size_of("the moon")
+        + 2 * V1.separate_prompt_per_token
+    )
+    assert mapped.gas == V1.simple + 2 * V1.map_model_call_per_item + 4 * (
+        V1.map_model_call_per_token
+    )
 
 
 TIMEOUT_PROGRAM = """
@@ -141,7 +193,7 @@ def test_reduce_is_numeric_locally_and_asks_the_model_otherwise() -> None:
         router = build_router(config)
         assert router.call("REDUCE_MODEL_CALL", ("average", (2, 4))) == 3
         assert server.requests == []  # no model for a numeric aggregation
-        assert router.call("REDUCE_MODEL_CALL", ("improve", ("great",))) == 900_000
+        assert router.call("REDUCE_MODEL_CALL", ("improve", ("great",))) == Metered(900_000, 2)
         assert len(server.requests) == 1
     with pytest.raises(PluginFailure, match=r"needs \[plugins.llm\]"):
         LocalPlugin(1.0).call("REDUCE_MODEL_CALL", ("improve", (1,)))
@@ -152,8 +204,8 @@ def test_wait_sleeps_at_most_the_configured_cap_and_hpc_is_refused_clearly() -> 
     started = time.monotonic()
     assert local.call("WAIT", (30,)) is None
     assert time.monotonic() - started < 1.0
-    for opcode in ("ALLOCATE_GPU", "SCHEDULE_TASK", "SQL_FETCH"):
-        with pytest.raises(PluginFailure, match=r"local runs|cannot schedule"):
+    for opcode in ("ALLOCATE_GPU", "SQL_FETCH"):
+        with pytest.raises(PluginFailure, match=r"local runs"):
             local.call(opcode, ("a", "b", 0))
     assert local.call("RELEASE_GPU", ("gpu0",)) is None
 

@@ -1,18 +1,30 @@
-"""`aither agent run` and `replay` through the Typer app: local state between runs, trace files,
-and replays that reproduce the trace hash with every plugin and the node gone."""
+"""`aither agent run`, `replay` and `tick` through the Typer app against a real dev node: local
+state between runs, trace files, replays that reproduce the trace hash with every plugin and the
+node gone, scheduled tasks, and one-line errors."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from runtime_servers import JsonServer, last_user, openai_server
 from typer.testing import CliRunner
 
 from avm.runtime.cli import app
+from avm.runtime.schedule import Schedule
+from avm.runtime.state import AgentState
 from avm.runtime.tracefile import TraceFile
-from genesis.dev import dev_key
+from genesis.dev import DEV_TIMESTAMP, dev_key
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "avm" / "runtime"))
+from runtime_servers import JsonServer, last_user, openai_server
+
+if TYPE_CHECKING:
+    from conftest import DevNode
+
+pytestmark = pytest.mark.slow
 
 AGENT = """
 :main
@@ -32,19 +44,6 @@ AGENT = """
   LOG "model failed"
   RETURN [runs, NULL, false]
 """
-
-
-def fake_node(balance: int) -> JsonServer:
-    """The two reads a run makes of an Aither node: the head block and balances."""
-
-    def rpc(body: dict) -> object:
-        answers = {
-            "eth_getBlockByNumber": {"number": "0x7", "timestamp": hex(1_767_225_700)},
-            "aither_getBalance": hex(balance),
-        }
-        return {"jsonrpc": "2.0", "id": body["id"], "result": answers[body["method"]]}
-
-    return JsonServer({"/": rpc})
 
 
 @pytest.fixture
@@ -82,45 +81,49 @@ def summarise(model: str, messages: list[dict[str, str]]) -> str:
     return "summary of " + last_user(messages)
 
 
-def test_run_keeps_state_writes_a_trace_and_replay_reproduces_it(
-    files: dict[str, Path], tmp_path: Path
+def test_run_keeps_state_writes_a_trace_and_replay_reproduces_it_without_the_node(
+    dev_node: DevNode, files: dict[str, Path], tmp_path: Path
 ) -> None:
     tool = JsonServer({"/news": lambda body: [f"{body['args'][0]} ships an agent runtime"]})
-    with fake_node(10**18) as node, openai_server(summarise) as llm, tool:
+    with openai_server(summarise) as llm, tool:
         plugins = write_plugins(tmp_path / "plugins.toml", llm.url, tool.url)
-        common = ["--dev-account", "0", "--rpc", node.url, "--plugins", str(plugins)]
+        common = ["--dev-account", "0", "--rpc", dev_node.url, "--plugins", str(plugins)]
         common += ["--state-dir", str(files["state"]), "--entry", "main"]
         code, out = run("run", str(files["program"]), *common, "--json")
         assert code == 0, out
         first = json.loads(out)
         assert first["value"][0] == 1 and first["value"][2] is True
         assert first["value"][1] == 'summary of ["AVM ships an agent runtime"]'
+        words = len(first["value"][1].split(" "))
+        assert first["plugin_calls"][1]["units"] == 1 + words  # the model's tokens, as gas
         code, out = run("run", str(files["program"]), *common, "--trace", str(files["trace"]))
         assert code == 0, out
         assert "plugin READ_FROM_TOOL: ok" in out and "plugin GPU_INFER: ok" in out
-        requests_before_replay = len(llm.requests) + len(tool.requests) + len(node.requests)
+        requests_before_replay = len(llm.requests) + len(tool.requests)
     state_file = files["state"] / dev_key(0).address.hex() / "storage.bin"
     assert state_file.exists()  # the counter survived between the two runs
     trace = TraceFile.read(files["trace"])
     assert [c.opcode for c in trace.calls] == ["READ_FROM_TOOL", "GPU_INFER"]
+    assert [e.question for e in trace.node] == ["aither_getBalance"]
     assert trace.storage  # the second run started from the first run's storage
 
-    code, out = run("replay", str(files["trace"]), "--json")  # every server is shut down now
+    dev_node.stop()  # every server is shut down now
+    code, out = run("replay", str(files["trace"]), "--json")
     assert code == 0, out
     report = json.loads(out)
     assert report["matches"] and report["trace_hash"] == trace.trace_hash.hex()
     assert report["value"][0] == 2
-    assert requests_before_replay == len(llm.requests) + len(tool.requests) + len(node.requests)
+    assert requests_before_replay == len(llm.requests) + len(tool.requests)
 
 
 def test_a_failed_plugin_replays_with_the_same_hash_and_tampering_is_caught(
-    files: dict[str, Path], tmp_path: Path
+    dev_node: DevNode, files: dict[str, Path], tmp_path: Path
 ) -> None:
     tool = JsonServer({"/news": lambda body: ["slow news"]})
-    with fake_node(0) as node, openai_server(summarise, delay=1.5) as llm, tool:
+    with openai_server(summarise, delay=1.5) as llm, tool:
         plugins = write_plugins(tmp_path / "plugins.toml", llm.url, tool.url, timeout=0.2)
         code, out = run(
-            "run", str(files["program"]), "--dev-account", "1", "--rpc", node.url,
+            "run", str(files["program"]), "--dev-account", "1", "--rpc", dev_node.url,
             "--plugins", str(plugins), "--state-dir", str(files["state"]), "--entry", "main",
             "--trace", str(files["trace"]), "--json",
         )  # fmt: skip
@@ -136,6 +139,48 @@ def test_a_failed_plugin_replays_with_the_same_hash_and_tampering_is_caught(
     assert code == 1 and "replay DIFFERS" in out, out
 
 
+TASKS = """
+:setup
+  SCHEDULE_TASK "report", 3600 -> ok
+  RETURN ok
+:report
+  KV_FETCH "reports" -> n
+  IF n == NULL THEN
+    SET n = 0
+  ENDIF
+  ADD n, 1 -> n
+  KV_STORE "reports", n
+  RETURN n
+"""
+
+
+def test_tick_runs_each_due_task_once_and_moves_it_to_its_next_period(
+    dev_node: DevNode, tmp_path: Path
+) -> None:
+    program = tmp_path / "tasks.air"
+    program.write_text(TASKS)
+    state = tmp_path / "state"
+    common = ["--dev-account", "2", "--rpc", dev_node.url, "--state-dir", str(state)]
+    code, out = run("run", str(program), *common, "--entry", "setup")
+    assert code == 0 and "task report: every 3600 s" in out, out
+    schedules = AgentState(state, dev_key(2).address).load_schedules()
+    # Registered from the run's block time: the dev chain's genesis, long past, so it is due.
+    assert schedules == [Schedule("report", 3600, DEV_TIMESTAMP + 3600)]
+
+    traces = tmp_path / "traces"
+    code, out = run("tick", str(program), *common, "--trace-dir", str(traces))
+    assert code == 0 and "task report" in out and "ok; value 1" in out, out
+    (moved,) = AgentState(state, dev_key(2).address).load_schedules()
+    assert moved.task == "report" and moved.interval_sec == 3600
+    assert (moved.next_due - DEV_TIMESTAMP) % 3600 == 0 and moved.next_due > DEV_TIMESTAMP + 3600
+    code, out = run("tick", str(program), *common)
+    assert code == 0 and out.strip() == "no task is due", out  # one run per period, not more
+
+    (trace,) = traces.iterdir()
+    code, out = run("replay", str(trace))
+    assert code == 0 and "replay matches" in out, out
+
+
 def test_errors_are_one_line_without_a_traceback(files: dict[str, Path], tmp_path: Path) -> None:
     missing = tmp_path / "nope.air"
     cases = [
@@ -145,6 +190,9 @@ def test_errors_are_one_line_without_a_traceback(files: dict[str, Path], tmp_pat
          "cannot reach a node"),
         (["run", str(files["program"]), "--dev-account", "0", "--plugins", str(missing)],
          "nope.air"),
+        (["run", str(files["program"]), "--dev-account", "0", "--agent", "0x12"],
+         "address"),
+        (["tick", str(missing), "--dev-account", "0"], "nope.air"),
         (["replay", str(missing)], "nope.air"),
     ]  # fmt: skip
     bad_trace = tmp_path / "bad.json"
