@@ -966,7 +966,11 @@ class GossipPublisher:
         }
         limits = TopicLimits(max_size=MAX_BATCH, rate=SWARM_RATE, burst=SWARM_BURST)
         await self._gossip.subscribe(
-            topic, handler, lambda data, peer: verdicts[validator(data, peer)], limits
+            topic,
+            handler,
+            lambda data, peer: verdicts[validator(data, peer)],
+            limits,
+            anonymous=True,  # the wire names no author: envelopes are signed inside
         )
 
     async def publish(self, topic: str, data: bytes) -> None:

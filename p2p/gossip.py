@@ -15,6 +15,7 @@ import asyncio
 import enum
 import hashlib
 import inspect
+import itertools
 import logging
 import time
 from collections import OrderedDict, deque
@@ -24,7 +25,6 @@ from typing import TypeVar
 
 import trio
 from libp2p.abc import IHost
-from libp2p.peer import peerstore
 from libp2p.peer.id import ID
 from libp2p.pubsub import floodsub as floodsub_module
 from libp2p.pubsub import gossipsub as gossipsub_module
@@ -33,7 +33,8 @@ from libp2p.pubsub import rpc_queue
 from libp2p.pubsub import utils as pubsub_utils
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX, Pubsub
+from libp2p.pubsub.validators import signature_validator
 from libp2p.tools.anyio_service import background_trio_service
 
 from p2p.bridge import snapshot
@@ -82,27 +83,15 @@ def _widen_outbound_queues() -> None:
 
 _widen_outbound_queues()
 
-# 0.8.1 attaches the host's signed peer record to every RPC it sends, re-deriving the envelope
-# from the listen addresses each time, and verifies the ed25519 signature of the record in every
-# RPC it receives: together about 6 % of the p2p thread under load, for a record that does not
-# change between RPCs. Build ours once a second at most; verify each peer's distinct record once.
-RECORD_REFRESH_SECONDS = 1.0
+# 0.8.1 verifies the ed25519 signature of the sender's signed peer record in every RPC it
+# receives (about 3 % of the p2p thread under load), for a record that does not change between
+# RPCs: verify each peer's distinct record once.
 RECORDS_REMEMBERED = 4096
 
 
 def _remember_peer_records() -> None:
-    build, consume = peerstore.env_to_send_in_RPC, pubsub_utils.maybe_consume_signed_record
-    built: dict[ID, tuple[float, bytes]] = {}  # local peer -> (when, envelope)
+    consume = pubsub_utils.maybe_consume_signed_record
     verified: OrderedDict[tuple[ID, ID], bytes] = OrderedDict()  # (local, remote) -> record
-
-    def cached_build(host: IHost) -> tuple[bytes, bool]:
-        now = time.monotonic()
-        when, envelope = built.get(host.get_id(), (-RECORD_REFRESH_SECONDS, b""))
-        if now - when < RECORD_REFRESH_SECONDS:
-            return envelope, False
-        envelope, fresh = build(host)
-        built[host.get_id()] = (now, envelope)
-        return envelope, fresh
 
     def cached_consume(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bool:
         if not msg.HasField("senderRecord"):
@@ -116,12 +105,9 @@ def _remember_peer_records() -> None:
         return accepted
 
     for module in (pubsub_module, gossipsub_module, floodsub_module):
-        if getattr(module, "env_to_send_in_RPC", None) is not build or getattr(
-            module, "maybe_consume_signed_record", None
-        ) is not consume:
-            log.warning("libp2p %s changed: peer records are built and checked per RPC", module)
+        if getattr(module, "maybe_consume_signed_record", None) is not consume:
+            log.warning("libp2p %s changed: peer records are checked per RPC", module)
             continue
-        module.env_to_send_in_RPC = cached_build  # type: ignore[attr-defined]
         module.maybe_consume_signed_record = cached_consume  # type: ignore[attr-defined]
 
 
@@ -175,13 +161,6 @@ class GossipConfig:
     degree_low: int = 4
     degree_high: int = 12
     heartbeat_interval: int = 1  # seconds; the library default is 120
-    # Signed: every message carries its origin's peer id, key and signature, checked at each
-    # hop. Anonymous (for swarm topics, whose payloads the node signs and encrypts itself): no
-    # origin, key or signature, only the forwarding neighbour is known. 0.8.1 has no such mode
-    # (`publish` always sets `from` and a counter `seqno`, and its message cache and
-    # equivocation check key on them), so we publish those messages ourselves with an empty
-    # `from` and a `seqno` derived from the content. It is per host: one pubsub per host.
-    anonymous: bool = False
     max_size: int = MAX_MESSAGE  # the largest message on any topic; at most MAX_MESSAGE
     invalid_threshold: int = 10  # invalid messages within `invalid_window` s before a ban
     invalid_window: float = 60.0
@@ -223,6 +202,10 @@ class _Topic:
     handler: Handler
     validator: Validator | None
     limits: TopicLimits
+    # Signed topics: every message carries its origin's peer id, a counter, its key and its
+    # signature, checked at each hop. Anonymous topics (swarm channels, whose payloads the
+    # node signs and encrypts itself): none of these, only the forwarding neighbour is known.
+    anonymous: bool = False
     queue: asyncio.Queue[tuple[bytes, str]] | None = None
     consumer: asyncio.Task[None] | None = None
     buckets: dict[ID, TokenBucket] = field(default_factory=dict)
@@ -245,6 +228,8 @@ class Gossip:
         self._strikes: dict[ID, deque[float]] = {}
         self._publishing = trio.Lock()
         self._slow: set[ID] = set()
+        # Our signed messages' seqno: from the clock, so a restarted node's are new to peers.
+        self._seqno = itertools.count(time.time_ns())
         host.attach(self)
 
     # -- asyncio side --
@@ -255,8 +240,12 @@ class Gossip:
         handler: Handler,
         validator: Validator | None = None,
         limits: TopicLimits | None = None,
+        anonymous: bool = False,
     ) -> None:
         """Deliver every distinct valid message on `topic` to `handler(data, from_peer)`.
+
+        With `anonymous`, messages on `topic` carry no author (`from`, `seqno`, `key`,
+        `signature`): ours are published without, and others' that carry any are refused.
 
         `validator(data, from_peer)` runs on the p2p thread before the message is relayed or
         delivered: True accepts, False (or Verdict.REJECT) drops it and counts against the
@@ -265,7 +254,7 @@ class Gossip:
         """
         if topic in self._topics:
             raise P2PError(f"already subscribed to {topic}")
-        entry = _Topic(topic, handler, validator, limits or _limits_for(topic))
+        entry = _Topic(topic, handler, validator, limits or _limits_for(topic), anonymous)
         if entry.limits.max_size > self.config.max_size:
             raise ValueError(f"{topic}: max_size over GossipConfig.max_size")
         entry.queue = asyncio.Queue(self.config.delivery_queue)
@@ -358,7 +347,9 @@ class Gossip:
         pubsub = Pubsub(
             runtime.libp2p,
             router,
-            strict_signing=not cfg.anonymous,
+            # 0.8.1 applies `strict_signing` to every topic of the pubsub: signatures are
+            # checked per topic instead, by our validator (`_validator_for`).
+            strict_signing=False,
             msg_id_constructor=message_id,
             seen_ttl=cfg.seen_ttl,
             # Its cache remembers rejections per message id for 300 s, so one rate-limited
@@ -393,10 +384,29 @@ class Gossip:
         # The lock (FIFO in trio) keeps our publications in order and lets one waiter poll.
         async with self._publishing:
             await self._wait_for_room(pubsub)
-            if self.config.anonymous:
-                await pubsub.push_msg(self._my_id, _anonymous_message(topic, data))
+            entry = self._topics.get(topic)
+            if entry is not None and entry.anonymous:
+                msg = _anonymous_message(topic, data)
             else:
-                await pubsub.publish(topic, data)
+                msg = self._signed_message(topic, data)
+            await pubsub.push_msg(self._my_id, msg)
+
+    def _signed_message(self, topic: str, data: bytes) -> rpc_pb2.Message:
+        """What 0.8.1's `Pubsub.publish` builds with strict signing: our peer id, a counter,
+        our public key, and our signature over the rest."""
+        runtime = self._runtime
+        assert runtime is not None
+        msg = rpc_pb2.Message(
+            data=data,
+            topicIDs=[topic],
+            from_id=self._my_id.to_bytes(),
+            seqno=next(self._seqno).to_bytes(8, "big"),
+        )
+        host = runtime.libp2p
+        signed = PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString()
+        msg.signature = host.get_private_key().sign(signed)
+        msg.key = host.get_public_key().serialize()
+        return msg
 
     async def _wait_for_room(self, pubsub: Pubsub) -> None:
         """Hold our publication while a peer's outbound queue is deep.
@@ -457,6 +467,14 @@ class Gossip:
             if len(msg.data) > limits.max_size:
                 self.stats.oversize += 1
                 self._strike(forwarder, f"oversize message on {entry.name}")
+                return False
+            if entry.anonymous and (msg.from_id or msg.key or msg.signature):
+                self.stats.invalid += 1
+                self._strike(forwarder, f"author fields on anonymous topic {entry.name}")
+                return False
+            if not entry.anonymous and not (msg.from_id and signature_validator(msg)):
+                self.stats.invalid += 1
+                self._strike(forwarder, f"unsigned or badly signed message on {entry.name}")
                 return False
             bucket = entry.buckets.get(forwarder)
             if bucket is None:

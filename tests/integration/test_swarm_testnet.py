@@ -74,10 +74,17 @@ class Tap:
         self._thread.start()
         self.host = P2PHost(HostConfig(os.urandom(32), bootstrap=(bootstrap,)))
         self.gossip = Gossip(self.host)
+        self.authors: list[bytes] = []  # the libp2p `from` of every message on the topic
         self._run(
-            self.gossip.subscribe(topic, lambda data, peer: self.captured.append((data, peer)))
+            self.gossip.subscribe(
+                topic, lambda data, peer: self.captured.append((data, peer)), anonymous=True
+            )
         )
         self._run(self.host.start())
+        pubsub = self.gossip._pubsub
+        assert pubsub is not None
+        notify = pubsub.notify_subscriptions
+        pubsub.notify_subscriptions = lambda msg: (self.authors.append(msg.from_id), notify(msg))[1]
 
     def _run(self, coroutine: object) -> object:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(WAIT)  # type: ignore[arg-type]
@@ -296,6 +303,7 @@ def test_members_read_relays_see_ciphertext_replays_rewards_and_removal(net: Tes
         wait_until(lambda: sent_hashes <= tapped(), WAIT, "the tap to capture both messages")
         relay_peer = p2p_address(relay).rsplit("/", 1)[-1]
         assert {peer for _, peer in tap.captured} == {relay_peer}
+        assert tap.authors and set(tap.authors) == {b""}  # no node is named as the origin
         assert all(marker.encode() not in data for data, _ in tap.captured)
         envelopes = [e for data, _ in tap.captured for e in decode_batch(data)]
         assert all(Envelope.decode(e).channel_id == channel_id for e in envelopes)

@@ -6,13 +6,16 @@ import asyncio
 import logging
 
 import pytest
+from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.validators import signature_validator
 from p2p_testnet import Node, link, make_node, start, wait_for
 
 from p2p.errors import MessageTooLargeError
 from p2p.gossip import GossipConfig, TopicKind, TopicLimits, Verdict, message_id, topic_name
 
 TXS = topic_name("testnet-1", TopicKind.TXS)
+SWARM = "aither/testnet-1/swarm/" + "00" * 32
 
 
 def reject_bad(data: bytes, from_peer: str) -> bool:
@@ -198,26 +201,52 @@ async def test_banned_peer_cannot_come_back(nodes: list[Node]) -> None:
 
 
 @pytest.mark.asyncio
-async def test_anonymous_mode_carries_no_origin(nodes: list[Node]) -> None:
-    config = GossipConfig(anonymous=True)
-    a, b, c = [make_node(gossip=config) for _ in range(3)]
+async def test_an_anonymous_topic_carries_no_origin_while_others_stay_signed(
+    nodes: list[Node],
+) -> None:
+    a, b, c = [make_node() for _ in range(3)]
     seen: list[rpc_pb2.Message] = []
-    for node in (a, b):
+    for node in (a, b, c):
+        await node.subscribe(SWARM, anonymous=True)
         await node.subscribe(TXS)
-    await c.subscribe(TXS, validator=lambda d, p: True)
-    await link(nodes, [a, b, c], TXS)
+    await link(nodes, [a, b, c], SWARM)
+    for left, right in ((a, b), (b, c)):
+        await wait_for(lambda x=left, y=right: y.peer_id in x.gossip.mesh_peers(TXS), "mesh")
     # Look at what C's library received, as a relay would see it.
     pubsub = c.gossip._pubsub
     assert pubsub is not None
     original = pubsub.notify_subscriptions
     pubsub.notify_subscriptions = lambda msg: (seen.append(msg), original(msg))[1]
 
-    await a.gossip.publish(TXS, b"sealed-1")
-    await a.gossip.publish(TXS, b"sealed-2")
-    await wait_for(lambda: c.got(TXS) == [b"sealed-1", b"sealed-2"], "C to get both")
-    assert [(m.from_id, m.key, m.signature) for m in seen] == [(b"", b"", b"")] * 2
-    assert c.received[TXS][0][1] == b.peer_id  # only the forwarding neighbour is known
-    assert b.got(TXS) == [b"sealed-1", b"sealed-2"]
+    await a.gossip.publish(SWARM, b"sealed-1")
+    await a.gossip.publish(SWARM, b"sealed-2")
+    await a.gossip.publish(TXS, b"signed")
+    await wait_for(lambda: c.got(SWARM) == [b"sealed-1", b"sealed-2"], "C to get both")
+    await wait_for(lambda: c.got(TXS) == [b"signed"], "C to get the signed one")
+    anonymous = [m for m in seen if SWARM in m.topicIDs]
+    assert [(m.from_id, m.key, m.signature) for m in anonymous] == [(b"", b"", b"")] * 2
+    assert c.received[SWARM][0][1] == b.peer_id  # only the forwarding neighbour is known
+    [signed] = [m for m in seen if TXS in m.topicIDs]
+    assert signed.from_id == ID.from_base58(a.peer_id).to_bytes()
+    assert signature_validator(signed)
+
+
+@pytest.mark.asyncio
+async def test_author_fields_on_an_anonymous_topic_or_none_on_a_signed_one_are_refused(
+    nodes: list[Node],
+) -> None:
+    honest, rogue = make_node(), make_node()
+    await honest.subscribe(SWARM, anonymous=True)
+    await honest.subscribe(TXS)
+    # The rogue gets each topic's rule backwards: it signs on SWARM and does not on TXS.
+    await rogue.subscribe(SWARM)
+    await rogue.subscribe(TXS, anonymous=True)
+    await link(nodes, [rogue, honest], SWARM)
+    await wait_for(lambda: honest.peer_id in rogue.gossip.mesh_peers(TXS), "the TXS mesh")
+    await rogue.gossip.publish(SWARM, b"signed where nobody signs")
+    await rogue.gossip.publish(TXS, b"unsigned where everyone signs")
+    await wait_for(lambda: honest.gossip.stats.invalid == 2, "both to be refused")
+    assert honest.got(SWARM) == [] and honest.got(TXS) == []
 
 
 @pytest.mark.asyncio
