@@ -44,7 +44,7 @@ from ledger.identity import execution_gas as identity_gas
 from ledger.tx import Transaction, TxKind
 from node.rpc.admin import TOKEN_FILE
 from node.rpc.errors import UNAUTHORIZED
-from p2p.swarm_keys import MemberKeys, rotate
+from p2p.swarm_keys import rotate
 from wallet.cli import (
     AsJson,
     DevAccount,
@@ -57,6 +57,7 @@ from wallet.cli import (
     signing_key,
 )
 from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
+from wallet.txbuilder import member_keys, next_members
 
 app = typer.Typer(
     help="Swarm channels: membership, keys and encrypted messages.", no_args_is_help=True
@@ -173,36 +174,6 @@ def _address(client: RpcClient, who: str) -> bytes:
     if not isinstance(found, str):
         raise ValueError(f"{who} is not a registered name")
     return parse_address(found)
-
-
-def member_keys(client: RpcClient, addresses: list[bytes]) -> list[MemberKeys]:
-    """The chain's keys of `addresses`, to seal an epoch key to; ValueError if one has no
-    certified encryption key."""
-    keys = []
-    for address in addresses:
-        found = client.call("aither_getIdentity", to_checksum_address(address))
-        if not isinstance(found, dict) or not found.get("encryptionKey"):
-            raise ValueError(
-                f"{to_checksum_address(address)} has no certified encryption key on chain"
-            )
-        keys.append(
-            MemberKeys(
-                address,
-                bytes.fromhex(str(found["publicKey"])[2:]),
-                bytes.fromhex(str(found["encryptionKey"])[2:]),
-            )
-        )
-    return keys
-
-
-def next_members(view: dict[str, object], removed: bytes | None = None) -> list[bytes]:
-    """The next epoch's members as the chain will check them: members + pending - leaving."""
-    members = {parse_address(str(a)) for a in view["members"]}  # type: ignore[attr-defined]
-    pending = {parse_address(str(a)) for a in view["pendingJoins"]}  # type: ignore[attr-defined]
-    leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}  # type: ignore[attr-defined]
-    chosen = (members | pending) - leaving
-    chosen.discard(removed)  # type: ignore[arg-type]
-    return sorted(chosen)
 
 
 # ---- commands: membership ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from avm.values import Value, to_python
 from ledger.amounts import MAX_AMOUNT
 from ledger.channels import AnyChannelPayload
-from ledger.crypto import SigningKey, to_checksum_address
+from ledger.crypto import SigningKey, parse_address, to_checksum_address
 from ledger.governance_types import (
     CancelPayload,
     Choice,
@@ -25,7 +25,8 @@ from ledger.tx import (
     Transfer,
     TxKind,
 )
-from wallet.client import RpcClient
+from p2p.swarm_keys import MemberKeys
+from wallet.client import RpcClient, RpcClientError
 
 # An agent call's gas depends on the state it meets, which may change before it is included:
 # sign for this much more than the estimate (unused gas is refunded).
@@ -148,3 +149,35 @@ def build_cancel(client: RpcClient, key: SigningKey, proposal_id: bytes) -> byte
 def build_channel(client: RpcClient, key: SigningKey, payload: AnyChannelPayload) -> bytes:
     """A CHANNEL transaction (create, join, leave, remove, rotate, reward, accept)."""
     return _sign(client, key, TxKind.CHANNEL, payload, {}, static_gas(TxKind.CHANNEL, payload))
+
+
+def next_members(view: dict[str, object], removed: bytes | None = None) -> list[bytes]:
+    """The members of a channel's next epoch as the chain checks a rotation (`view` as
+    aither_getChannel returns it): the current ones plus pending joins minus pending leaves,
+    without `removed`."""
+    members = {parse_address(str(a)) for a in view["members"]}  # type: ignore[attr-defined]
+    pending = {parse_address(str(a)) for a in view["pendingJoins"]}  # type: ignore[attr-defined]
+    leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}  # type: ignore[attr-defined]
+    chosen = (members | pending) - leaving
+    chosen.discard(removed)  # type: ignore[arg-type]
+    return sorted(chosen)
+
+
+def member_keys(client: RpcClient, addresses: list[bytes]) -> list[MemberKeys]:
+    """The chain's keys of `addresses`, to seal a channel's epoch key to. Raises
+    RpcClientError if one has no certified encryption key."""
+    keys = []
+    for address in addresses:
+        found = client.call("aither_getIdentity", to_checksum_address(address))
+        if not isinstance(found, dict) or not found.get("encryptionKey"):
+            raise RpcClientError(
+                f"{to_checksum_address(address)} has no certified encryption key on chain"
+            )
+        keys.append(
+            MemberKeys(
+                address,
+                bytes.fromhex(str(found["publicKey"])[2:]),
+                bytes.fromhex(str(found["encryptionKey"])[2:]),
+            )
+        )
+    return keys

@@ -21,15 +21,17 @@ from avm.runtime.effects import (
     RewardOffer,
 )
 from ledger.channels import AcceptAnswer, JoinChannel, OfferReward, RotateKey
-from ledger.crypto import SigningKey, parse_address, to_checksum_address
+from ledger.crypto import SigningKey
 from ledger.governance_types import CodeChangeSpec
-from p2p.swarm_keys import MemberKeys, rotate
+from p2p.swarm_keys import rotate
 from wallet.client import RpcClient, RpcClientError
 from wallet.txbuilder import (
     build_call,
     build_channel,
     build_propose,
     build_transfer,
+    member_keys,
+    next_members,
 )
 
 RECEIPT_TIMEOUT_SEC = 60.0
@@ -75,35 +77,6 @@ class Receipt:
 class SentTransaction:
     effect: Effect
     receipt: Receipt
-
-
-def next_members(view: dict[str, object]) -> list[bytes]:
-    """The members of a channel's next epoch as the chain checks a rotation: the current ones
-    plus pending joins minus pending leaves."""
-    members = {parse_address(str(a)) for a in view["members"]}  # type: ignore[attr-defined]
-    pending = {parse_address(str(a)) for a in view["pendingJoins"]}  # type: ignore[attr-defined]
-    leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}  # type: ignore[attr-defined]
-    return sorted((members | pending) - leaving)
-
-
-def member_keys(client: RpcClient, addresses: list[bytes]) -> list[MemberKeys]:
-    """The chain's keys of `addresses`, to seal a channel key to. Raises RpcClientError if one
-    has no certified encryption key."""
-    keys = []
-    for address in addresses:
-        found = client.call("aither_getIdentity", to_checksum_address(address))
-        if not isinstance(found, dict) or not found.get("encryptionKey"):
-            raise RpcClientError(
-                f"{to_checksum_address(address)} has no certified encryption key on chain"
-            )
-        keys.append(
-            MemberKeys(
-                address,
-                bytes.fromhex(str(found["publicKey"])[2:]),
-                bytes.fromhex(str(found["encryptionKey"])[2:]),
-            )
-        )
-    return keys
 
 
 def _rotation(client: RpcClient, channel_id: bytes) -> RotateKey:

@@ -520,7 +520,8 @@ def test_cli_builds_signed_channel_transactions(world: World) -> None:
     from ledger.encoding import decode
     from ledger.transition import intrinsic_gas
     from ledger.tx import Transaction, TxKind
-    from node.cli_swarm import build_channel_tx, next_members
+    from node.cli_swarm import build_channel_tx
+    from wallet.txbuilder import next_members
 
     key = world.who["alice"].key
     payload = ch.JoinChannel(world.cid)
