@@ -24,13 +24,10 @@ members, and says which (the message's readers). Prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,12 +40,20 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import (  # bench/common.py, beside this file
+    counting_progress,
+    cpu_seconds,
+    free_ports,
+    start_node,
+    stop_nodes,
+)
 
 from genesis.dev import dev_key
 from genesis.spec import ConsensusParams
@@ -56,11 +61,12 @@ from genesis.testnet import TestnetNode, new_testnet
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
 from ledger.crypto import SigningKey, hash32, to_checksum_address
 from ledger.identity import SetIdentity, derived_certificate
-from node.cli_swarm import build_channel_tx, build_register_tx, member_keys, next_members
+from node.cli_swarm import build_channel_tx, build_register_tx
 from node.rpc.admin import TOKEN_FILE
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
 from p2p.swarm_keys import EncryptionKey, MemberKeys, rotate
 from wallet.client import RpcClient
+from wallet.txbuilder import member_keys, next_members
 
 NODES = 4
 CHANNEL = "bench"
@@ -102,21 +108,6 @@ class Node:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
-def free_ports(count: int, rng: random.Random) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1 right now (random:
-    other testnets on this machine pick from the same range)."""
-    for _ in range(200):
-        base = rng.randrange(20_000, 32_000 - count)
-        with contextlib.ExitStack() as probes:
-            try:
-                for port in range(base, base + count):
-                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise SystemExit("no free ports")
-
-
 def wait_for(condition: Callable[[], object], what: str, timeout: float = SETUP_TIMEOUT) -> object:
     deadline = time.monotonic() + timeout
     while True:
@@ -129,49 +120,19 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = SETUP_
 
 
 def start(nodes: list[Node]) -> None:
-    aither = Path(sys.executable).with_name("aither")
     for node in nodes:
         flags = [f"--swarm-dev-account={m.index}" for m in node.members]
-        with (node.spec.directory / "node.log").open("wb") as log:
-            node.process = subprocess.Popen(
-                [str(aither), "node", "start", "--config", str(node.spec.config), *flags],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        node.process = start_node(node.spec.config, node.spec.directory / "node.log", *flags)
 
 
 def stop(nodes: list[Node]) -> None:
-    for node in nodes:
-        if node.process is not None:
-            node.process.send_signal(signal.SIGINT)
-    for node in nodes:
-        if node.process is not None:
-            try:
-                node.process.wait(30)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
+    stop_nodes(node.process for node in nodes if node.process is not None)
 
 
-def cpu_seconds(nodes: list[Node]) -> tuple[float, float]:
-    """CPU seconds the node processes have used so far: (main threads, all other threads).
-
-    A node's main thread runs asyncio (RPC, WebSocket, decryption, consensus); its libp2p host
-    runs in a thread of its own (with a few helper threads beside it).
-    """
-    main = total = 0
-    for node in nodes:
-        assert node.process is not None
-        pid = node.process.pid
-        main += _ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
-        total += _ticks(Path(f"/proc/{pid}/stat"))
-    tick = os.sysconf("SC_CLK_TCK")
-    return main / tick, (total - main) / tick
-
-
-def _ticks(stat: Path) -> int:
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
+def node_cpu(nodes: list[Node]) -> tuple[float, float]:
+    """CPU seconds the nodes have used so far: (main threads, all other threads)."""
+    main, total = cpu_seconds(node.process.pid for node in nodes if node.process is not None)
+    return main, total - main
 
 
 def serving(node: Node) -> bool:
@@ -409,15 +370,9 @@ def main() -> None:
             text = f"{n}:"
             payloads[n % NODES].append(text + filler[len(text) :])
         interval = args.batch * NODES / args.rate  # per node, so the sum is --rate
-        cpu_before = cpu_seconds(nodes)
+        cpu_before = node_cpu(nodes)
         client_before = time.process_time()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with counting_progress(console) as progress:
             sent_task = progress.add_task("sent", total=total)
             done_task = progress.add_task("delivered to all", total=total)
             started = time.perf_counter() + 0.1
@@ -454,7 +409,7 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         break
                 time.sleep(0.1)
-        main_after, others_after = cpu_seconds(nodes)
+        main_after, others_after = node_cpu(nodes)
         main_used, others_used = main_after - cpu_before[0], others_after - cpu_before[1]
         cpu_used = main_used + others_used
         client_used = time.process_time() - client_before

@@ -27,8 +27,6 @@ import itertools
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,14 +38,22 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import (  # bench/common.py, beside this file
+    counting_progress,
+    cpu_seconds,
+    free_ports,
+    start_node,
+    stop_nodes,
+)
+
 from genesis.dev import dev_key
 from genesis.spec import ConsensusParams
-from genesis.testnet import TESTNET_CHAIN_ID, TestnetNode, new_testnet
+from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
 from ledger.crypto import hash32
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
@@ -67,23 +73,6 @@ class Sent:
 
     batches: list[tuple[float, list[bytes]]] = field(default_factory=list)  # (t0, tx hashes)
     errors: list[str] = field(default_factory=list)
-
-
-def free_base_port(count: int) -> int:
-    for base in range(20_000, 32_000, 17):
-        try:
-            probes = []
-            for port in range(base, base + count):
-                probe = socket.socket()
-                probes.append(probe)
-                probe.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
-    raise SystemExit("no free ports")
 
 
 def presign(count: int, senders: int) -> list[list[tuple[bytes, bytes]]]:
@@ -112,31 +101,6 @@ def presign(count: int, senders: int) -> list[list[tuple[bytes, bytes]]]:
         )
         streams[sender % VALIDATORS].append((hash32(raw), raw))
     return streams
-
-
-def start(nodes: list[TestnetNode]) -> list[subprocess.Popen[bytes]]:
-    aither = Path(sys.executable).with_name("aither")
-    processes = []
-    for node in nodes:
-        with (node.directory / "node.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [str(aither), "node", "start", "--config", str(node.config)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    return processes
-
-
-def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
-    """User + system CPU time the node processes have used so far (from /proc)."""
-    total = 0
-    for process in processes:
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def height(client: httpx.Client, url: str) -> int | None:
@@ -253,7 +217,7 @@ def main() -> None:
     tx_size = statistics.mean(len(raw) for stream in streams for _, raw in stream[:200])
 
     tmp = Path(tempfile.mkdtemp(prefix="aither-testnet-bench-"))
-    base, rpc_base = free_base_port(VALIDATORS), free_base_port(VALIDATORS) + 3000
+    base, rpc_base = free_ports(VALIDATORS), free_ports(VALIDATORS) + 3000
     _, nodes = new_testnet(
         tmp,
         VALIDATORS,
@@ -264,7 +228,7 @@ def main() -> None:
     )
     urls = [f"http://127.0.0.1:{n.rpc_port}" for n in nodes]
     p2p_ports = {n.p2p_port for n in nodes}
-    processes = start(nodes)
+    processes = [start_node(n.config, n.directory / "node.log") for n in nodes]
     try:
         console.print(f"starting {VALIDATORS} validators in {tmp}...")
         wait_for_blocks(urls, 2, 60)
@@ -274,16 +238,10 @@ def main() -> None:
         watcher.start()
         first_height = max(seen, default=0) + 1
         sockets_before = p2p_bytes_sent(p2p_ports)
-        cpu_before = cpu_seconds(processes)
+        cpu_before = cpu_seconds(p.pid for p in processes)[1]
         interval = args.batch * VALIDATORS / args.rate  # per endpoint, so the sum is --rate
         results = [Sent() for _ in range(VALIDATORS)]
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with counting_progress(console) as progress:
             submitted = progress.add_task("submitted", total=total)
             committed_task = progress.add_task("committed", total=total)
             started = time.perf_counter() + 0.1
@@ -309,7 +267,7 @@ def main() -> None:
                         break
                     time.sleep(0.1)
         observed_until = time.perf_counter()
-        cpu_used = cpu_seconds(processes) - cpu_before
+        cpu_used = cpu_seconds(p.pid for p in processes)[1] - cpu_before
         last_height = max(seen)
         time.sleep(HEAD_POLL * 5)  # one more poll of the watcher for the last block
         stop.set()
@@ -317,13 +275,7 @@ def main() -> None:
         sockets_after = p2p_bytes_sent(p2p_ports)
         where, sizes = block_txs(urls[0], first_height, last_height)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_nodes(processes)
 
     errors = [e for s in results for e in s.errors]
     sent_at = {h: t0 for s in results for t0, hashes in s.batches for h in hashes}
