@@ -63,6 +63,15 @@ class TrapKind(Enum):
     HOST_UNAVAILABLE = "host_unavailable"
 
 
+class TraceTooLong(AvmError):
+    """A traced run reached its entry limit. Not a trap: the call itself did nothing wrong, the
+    tracer refused to hold more (a run on chain is never traced with a limit)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the trace would exceed {limit:,} instructions")
+        self.limit = limit
+
+
 class Trap(AvmError):
     """A precise stop of a running call. Subclasses fix the kind."""
 

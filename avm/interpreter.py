@@ -31,6 +31,7 @@ from avm.errors import (
     BadOperand,
     CallDepthExceeded,
     OutOfGas,
+    TraceTooLong,
     Trap,
     UnknownLabel,
     ValueTooLarge,
@@ -207,6 +208,7 @@ class Machine:
         gas: int,
         tracing: bool = False,
         depth: int = 0,
+        trace_limit: int | None = None,
     ) -> None:
         self.program = program
         self.code = program.code
@@ -223,6 +225,7 @@ class Machine:
         self.tracing = tracing
         self.notes: list[tuple[str, Value]] = []
         self.trace: list[TraceEntry] = []
+        self.trace_limit = trace_limit  # entries; past it the run stops with TraceTooLong
         self.depth = depth  # nesting of sandboxed runs (tests of a patch or a crossover child)
 
     def charge(self, amount: int) -> None:
@@ -303,6 +306,7 @@ def execute(
     schedule: GasSchedule = CURRENT,
     depth: int = 0,
     exact: bool = False,
+    trace_limit: int | None = None,
 ) -> Result:
     """Run `code` from label `entry` (or pc 0) with `args` in register ARGS.
 
@@ -310,12 +314,13 @@ def execute(
     which changes nothing but speed.
 
     Never raises a Trap: a trap ends the call with its state changes rolled back and is reported
-    in the result. Raises ValueError only for a negative gas limit.
+    in the result. Raises ValueError for a negative gas limit, and TraceTooLong (state rolled
+    back) when a traced run would record more than `trace_limit` instructions.
     """
     if gas_limit < 0:
         raise ValueError("gas limit must not be negative")
     program = prepare(code, schedule)
-    vm = Machine(program, host, gas_limit, trace, depth)
+    vm = Machine(program, host, gas_limit, trace, depth, trace_limit)
     checkpoint = host.checkpoint()
     try:
         pc = 0
@@ -474,7 +479,10 @@ def _run_exact(vm: Machine, pc: int) -> None:
 def _run_traced(vm: Machine, pc: int) -> None:
     decoded = vm.program.decoded
     R = vm.registers
+    limit = vm.trace_limit
     while pc >= 0:
+        if limit is not None and len(vm.trace) >= limit:
+            raise TraceTooLong(limit)
         if pc >= len(decoded):
             vm.trace.append(TraceEntry(pc, "HALT", 0, (), ()))
             _step(vm, pc)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from avm.code import CodeObject
-from avm.errors import HostUnavailable, NotDeployable, PermissionDenied
+from avm.errors import HostUnavailable, NotDeployable, PermissionDenied, TraceTooLong
 from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
 from avm.interpreter import Result, execute
 from avm.trace import TraceEntry
@@ -483,11 +483,13 @@ def call(
     height: int,
     timestamp: int,
     trace: bool = False,
+    trace_limit: int | None = None,
 ) -> Outcome:
     """Run an agent call over an open journal of `state` with `gas` milligas for the AVM.
 
-    Raises ExecutionFailed before the AVM runs (no agent, value not payable). A trap is an
-    Outcome with an error, its state changes already rolled back by the AVM.
+    Raises ExecutionFailed before the AVM runs (no agent, value not payable), TraceTooLong when
+    a traced run passes `trace_limit` instructions. A trap is an Outcome with an error, its state
+    changes already rolled back by the AVM.
     """
     witness: dict[bytes, bytes | None] = {}
     host = ChainHost(state, payload.agent, caller, height, timestamp, witness)
@@ -498,7 +500,11 @@ def call(
     code = load_code(host, record.code_id)
     assert code is not None, "an agent record names code the state does not hold"
     try:
-        result = execute(code, host, payload.entry, payload.args, gas, trace=trace)
+        result = execute(
+            code, host, payload.entry, payload.args, gas, trace=trace, trace_limit=trace_limit
+        )
+    except TraceTooLong:
+        raise  # the tracer's limit (dry runs over RPC), not the call's fault
     except AitherError as exc:
         # A defect of the AVM, raised the same way on every node: the call fails, all gas used.
         return Outcome(gas, error=f"agent error: {exc}")
@@ -571,9 +577,10 @@ class _WitnessReader:
         return self.entries[key]
 
 
-def replay(record: bytes, codes: StateReader) -> Replay:
+def replay(record: bytes, codes: StateReader, trace_limit: int | None = None) -> Replay:
     """Run a recorded call again with tracing on. `codes` serves code objects (the head state
-    holds every version). Raises ReplayError or DecodeError for a record that does not replay."""
+    holds every version). Raises ReplayError or DecodeError for a record that does not replay,
+    TraceTooLong when the trace would pass `trace_limit` instructions."""
     fields = decode(record)
     if not isinstance(fields, list) or len(fields) != 9 or fields[0] != REPLAY_VERSION:
         raise DecodeError("not a replay record")
@@ -605,5 +612,5 @@ def replay(record: bytes, codes: StateReader) -> Replay:
     code = host.code_of(agent)
     if code is None:
         raise ReplayError("the recorded agent has no code")
-    result = execute(code, host, entry, arguments, gas, trace=True)
+    result = execute(code, host, entry, arguments, gas, trace=True, trace_limit=trace_limit)
     return Replay(caller, agent, entry, arguments, gas, result, host.events)

@@ -1,34 +1,66 @@
-"""`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov."""
+"""`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov, swarm.
+
+Each command group is imported only when it is used: the agent runtime pulls in web3, openai and
+their dependencies (py_ecc raises the process's recursion limit to 100,000 on import, which lets
+deeply nested input overflow the C stack), and a node or a wallet command needs none of them.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from dataclasses import dataclass
 
-from avm.cli import app as avm_app
-from avm.runtime.cli import app as agent_app
-from genesis.cli import app as genesis_app
-from node.cli_gov import app as gov_app
-from node.cli_node import app as node_app
-from node.cli_swarm import app as swarm_app
-from node.cli_testnet import app as testnet_app
-from node.council.cli import app as council_app
-from wallet.cli import app as wallet_app
+import click
+import typer
+from typer.core import TyperGroup
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    module: str  # holds a Typer `app`
+    help: str | None = None  # overrides the app's own help in `aither --help`
+
+
+GROUPS = {
+    "node": Group("node.cli_node"),
+    "wallet": Group("wallet.cli"),
+    "genesis": Group("genesis.cli"),
+    "testnet": Group("node.cli_testnet"),
+    "council": Group("node.council.cli", "Review code-change proposals as a council member."),
+    "avm": Group("avm.cli", "Assemble, disassemble and run AVM programs."),
+    "gov": Group("node.cli_gov", "Proposals, votes and agents' lineage."),
+    "agent": Group("avm.runtime.cli", "Run agents locally with model, embedding and tool plugins."),
+    "swarm": Group("node.cli_swarm", "Swarm channels and encrypted messages."),
+}
+
+
+class LazyGroups(TyperGroup):
+    """The top-level group: its subcommands are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        group = GROUPS.get(cmd_name)
+        if group is None:
+            return None
+        command = typer.main.get_group(importlib.import_module(group.module).app)
+        command.name = cmd_name
+        if group.help is not None:
+            command.help = group.help
+        return command
+
 
 app = typer.Typer(
     name="aither",
     help="Aither: a node for the agent chain.",
+    cls=LazyGroups,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(node_app, name="node")
-app.add_typer(wallet_app, name="wallet")
-app.add_typer(genesis_app, name="genesis")
-app.add_typer(testnet_app, name="testnet")
-app.add_typer(council_app, name="council", help="Review code-change proposals as a council member.")
-app.add_typer(avm_app, name="avm", help="Assemble, disassemble and run AVM programs.")
-app.add_typer(gov_app, name="gov", help="Proposals, votes and agents' lineage.")
-app.add_typer(
-    agent_app, name="agent", help="Run agents locally with model, embedding and tool plugins."
-)
-app.add_typer(swarm_app, name="swarm", help="Swarm channels and encrypted messages.")
+
+
+@app.callback()
+def _root() -> None:
+    """Aither: a node for the agent chain."""

@@ -30,6 +30,7 @@ from node.driver import ConsensusDriver, Schedule
 from node.node import Node
 from node.rpc.admin import TOKEN_FILE, AdminToken
 from node.rpc.server import create_app
+from node.rpc.ws import MAX_MESSAGE as WS_MAX_MESSAGE
 from node.swarm import (
     GossipPublisher,
     LocalIdentity,
@@ -44,6 +45,12 @@ app = typer.Typer(help="Run a node.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 log = logging.getLogger("aither.node")
+
+# Connections and requests in progress at once; past it uvicorn answers 503 at once.
+HTTP_MAX_CONCURRENCY = 1024
+# Some libraries raise the limit on import (py_ecc sets 100,000): then deeply nested input could
+# overflow the C stack before Python raises RecursionError. The node runs with this one.
+RECURSION_LIMIT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ def start(
     ),
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
+    sys.setrecursionlimit(RECURSION_LIMIT)
     _setup_logging(log_level)
     if dev == (config is not None):
         err.print("error: say which chain: --dev for a dev chain, or --config FILE for a network")
@@ -201,6 +209,9 @@ async def _serve(
         uvicorn.Config(
             create_app(node, admin_token=admin_token),
             loop="none",
+            ws_max_size=WS_MAX_MESSAGE,  # uvicorn's own default is 16 MiB
+            ws_max_queue=8,  # frames received and not yet read, per connection
+            limit_concurrency=HTTP_MAX_CONCURRENCY,
             log_level="warning" if log_level.lower() != "debug" else "info",
             access_log=False,
             lifespan="off",

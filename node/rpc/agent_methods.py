@@ -8,10 +8,8 @@ as the next block would see it (the head's height + 1, its timestamp) and commit
 
 from __future__ import annotations
 
-import asyncio
-
 from avm.disassembler import disassemble
-from avm.errors import Trap
+from avm.errors import TraceTooLong, Trap
 from avm.host import LineageKind
 from avm.instructions.storage import kv_key
 from avm.trace import trace_hash
@@ -35,11 +33,16 @@ from ledger.tx import (
 )
 from node.node import Node
 from node.rpc import params, views
-from node.rpc.errors import RpcError, invalid_params, not_found
+from node.rpc.errors import LIMIT_EXCEEDED, RpcError, invalid_params, not_found
 from node.rpc.methods import Params, _arg, _max_args, method
+from node.rpc.workers import run_expensive
 
 CALL_FAILED = -32015  # a dry run that trapped, where a result was needed (estimateGas)
 DRY_RUN_GAS = 50_000_000  # ledger gas (= AVM milligas) of a dry run unless the caller says
+# The most gas a dry run or an estimate may use, as geth's --rpc.gascap: about 0.4 s of a tight
+# AVM loop on the fast path here. Dry runs are free, so they get less than a block may use.
+RPC_GAS_CAP = 500_000_000
+MAX_TRACE_ENTRIES = 100_000  # instructions in one trace (~15 MB of JSON)
 MAX_STORAGE_KEY_HEX = 4096
 
 
@@ -108,7 +111,7 @@ def _call_payload(spec: object) -> tuple[Call, bytes]:
     payload = Call(agent, entry, args, value)
     try:
         Call.from_value(payload.to_value())  # the checks a real transaction gets
-    except InvalidTransaction as exc:
+    except (InvalidTransaction, Trap) as exc:
         raise invalid_params(str(exc)) from None
     return payload, sender
 
@@ -133,8 +136,17 @@ def dry_run(node: Node, payload: Call, sender: bytes, gas: int, trace: bool) -> 
     state.begin()
     try:
         outcome = agents.call(
-            state, sender, payload, gas - intrinsic, head.height + 1, head.timestamp, trace
+            state,
+            sender,
+            payload,
+            gas - intrinsic,
+            head.height + 1,
+            head.timestamp,
+            trace,
+            MAX_TRACE_ENTRIES,
         )
+    except TraceTooLong as exc:
+        raise _trace_too_long(exc) from None
     except ExecutionFailed as exc:
         if agents.load_agent(state, payload.agent) is None:
             raise not_found(f"agent {to_checksum_address(payload.agent)}") from None
@@ -167,10 +179,10 @@ async def call(node: Node, args: Params) -> dict[str, object]:
     spec = _arg(args, 0, "call object")
     payload, sender = _call_payload(spec)
     assert isinstance(spec, dict)
-    gas = params.quantity(spec.get("gas", DRY_RUN_GAS), "gas")
-    gas = min(gas, node.ledger.genesis.block_gas_limit)
+    gas = params.quantity(spec.get("gas", DRY_RUN_GAS), "gas", MAX_U64)
+    gas = min(gas, node.ledger.genesis.block_gas_limit, RPC_GAS_CAP)
     trace = params.flag(spec.get("trace", False), "trace")
-    return await asyncio.to_thread(dry_run, node, payload, sender, gas, trace)
+    return await run_expensive(dry_run, node, payload, sender, gas, trace)
 
 
 async def estimate_agent_gas(node: Node, kind: str, spec: dict[str, object]) -> int:
@@ -180,10 +192,12 @@ async def estimate_agent_gas(node: Node, kind: str, spec: dict[str, object]) -> 
         stx = widest(TxKind.DEPLOY, _deploy_payload(spec))
         return intrinsic_gas(stx) + execution_gas(stx)
     call_payload, sender = _call_payload(spec)
-    gas = node.ledger.genesis.block_gas_limit
-    result = await asyncio.to_thread(dry_run, node, call_payload, sender, gas, False)
+    gas = min(node.ledger.genesis.block_gas_limit, RPC_GAS_CAP)
+    result = await run_expensive(dry_run, node, call_payload, sender, gas, False)
     if not result["ok"]:
-        raise RpcError(CALL_FAILED, f"execution would fail: {result['trap']}")
+        raise RpcError(
+            CALL_FAILED, f"execution would fail within the RPC gas cap {gas:,}: {result['trap']}"
+        )
     return int(str(result["gasUsed"]), 16)
 
 
@@ -362,7 +376,10 @@ def trace_transaction(node: Node, tx_hash: bytes) -> dict[str, object]:
     if record is None:
         view.update(trace=[], value=None)  # it failed before the agent ran (no agent, no value)
         return view
-    replayed = agents.replay(record, node.ledger)
+    try:
+        replayed = agents.replay(record, node.ledger, MAX_TRACE_ENTRIES)
+    except TraceTooLong as exc:
+        raise _trace_too_long(exc) from None
     intrinsic = receipt.gas_used - replayed.result.gas_used
     if intrinsic != intrinsic_gas(stx):
         raise RpcError(-32603, "internal error: the replayed call used different gas")
@@ -384,4 +401,11 @@ async def get_trace(node: Node, args: Params) -> dict[str, object]:
     inputs, outputs), recomputed from the call's replay record (see ledger/agents.py)."""
     _max_args(args, 1)
     tx_hash = params.hash32(_arg(args, 0, "transaction hash"))
-    return await asyncio.to_thread(trace_transaction, node, tx_hash)
+    return await run_expensive(trace_transaction, node, tx_hash)
+
+
+def _trace_too_long(exc: TraceTooLong) -> RpcError:
+    return RpcError(
+        LIMIT_EXCEEDED,
+        f"{exc}: trace a call with less gas, or run it without a trace",
+    )

@@ -30,12 +30,13 @@ from node import __version__
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import TX_REJECTED, RpcError, invalid_params, not_found
+from node.rpc.workers import run_expensive
 
 Params: TypeAlias = list[object]
 Handler: TypeAlias = Callable[[Node, Params], object | Awaitable[object]]
 METHODS: dict[str, Handler] = {}
 
-HISTORY_LIMIT = 1_000
+HISTORY_LIMIT = 1_000  # entries in one aither_getHistory page
 
 
 def method(name: str) -> Callable[[Handler], Handler]:
@@ -243,12 +244,17 @@ def get_transaction_receipt(node: Node, args: Params) -> dict[str, object] | Non
 
 
 @method("aither_getHistory")
-def get_history(node: Node, args: Params) -> list[dict[str, object]]:
+async def get_history(node: Node, args: Params) -> list[dict[str, object]]:
+    """The transactions that touched an address, newest first (at most HISTORY_LIMIT)."""
     _max_args(args, 2)
     address = params.address(_arg(args, 0, "address"))
     limit = params.quantity(_arg(args, 1, "limit", 100), "limit")
     if not 1 <= limit <= HISTORY_LIMIT:
         raise invalid_params(f"limit must be 1..{HISTORY_LIMIT}")
+    return await run_expensive(_history, node, address, limit)
+
+
+def _history(node: Node, address: bytes, limit: int) -> list[dict[str, object]]:
     entries = []
     for tx_hash in node.ledger.history(address, limit):
         found = node.ledger.transaction(tx_hash)

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+from ledger.amounts import MAX_AMOUNT
 from ledger.crypto import HASH_SIZE, parse_address
+from ledger.tx import MAX_U64
 from node.rpc.errors import invalid_params
 
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
+_MAX_QUANTITY_DIGITS = 80  # enough for any 256-bit number in hex or decimal; int() of more is work
 
 
-def quantity(value: object, name: str) -> int:
-    """An integer given as 0x-hex (Ethereum style) or decimal, as a string or a JSON number."""
+def quantity(value: object, name: str, maximum: int = MAX_AMOUNT) -> int:
+    """An integer in 0..`maximum` given as 0x-hex (Ethereum style) or decimal, as a string or a
+    JSON number. Amounts are bounded by the ledger's largest amount by default."""
     if isinstance(value, bool):
         raise invalid_params(f"{name} must be a number")
-    if isinstance(value, int):
-        if value < 0:
-            raise invalid_params(f"{name} must not be negative")
-        return value
     if isinstance(value, str):
+        if len(value) > _MAX_QUANTITY_DIGITS:
+            raise invalid_params(f"{name} is too large (at most {maximum})")
         try:
-            number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+            value = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
         except ValueError:
-            raise invalid_params(f"{name} {value!r} is not a number") from None
-        if number < 0:
-            raise invalid_params(f"{name} must not be negative")
-        return number
-    raise invalid_params(f"{name} must be a hex or decimal number")
+            raise invalid_params(f"{name} {value[:80]!r} is not a number") from None
+    if not isinstance(value, int):
+        raise invalid_params(f"{name} must be a hex or decimal number")
+    if value < 0:
+        raise invalid_params(f"{name} must not be negative")
+    if value > maximum:
+        raise invalid_params(f"{name} is too large (at most {maximum})")
+    return value
 
 
 def address(value: object, name: str = "address") -> bytes:
@@ -58,7 +63,7 @@ def block_number(value: object, head: int) -> int:
     """A block number or tag; `latest`, `pending`, `safe` and `finalized` are the head."""
     if isinstance(value, str) and value in BLOCK_TAGS:
         return 0 if value == "earliest" else head
-    return quantity(value, "block number")
+    return quantity(value, "block number", MAX_U64)
 
 
 def state_block(value: object, head: int) -> None:

@@ -24,17 +24,18 @@ from dataclasses import dataclass
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ledger.chain import TxLocation
-from ledger.tx import Transfer, decode_transaction
+from ledger.tx import Transfer
 from node.node import BlockCommitted, Node
-from node.rpc import params, swarm_methods, views
+from node.rpc import bounded_json, params, swarm_methods, views
 from node.rpc.admin import Access
-from node.rpc.errors import INVALID_PARAMS, PARSE_ERROR, RpcError
+from node.rpc.errors import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
 
 log = logging.getLogger("aither.rpc")
 
+MAX_CONNECTIONS = 256  # open WebSocket connections, all clients together
 MAX_SUBSCRIPTIONS = 32  # per connection
-QUEUE_SIZE = 1024  # notifications waiting per connection
-MAX_MESSAGE = 1024 * 1024
+QUEUE_SIZE = 256  # notifications waiting per connection; a client this far behind is cut off
+MAX_MESSAGE = 1024 * 1024  # the frame limit, also given to uvicorn (ws_max_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Subscriptions:
         self._access: dict[int, Access] = {}
         self._ids = itertools.count(1)
         self._node = node
+        self.open_sockets = 0  # accepted and not yet gone, subscribed or not
         node.on_block(self._on_block)
 
     def open(self, access: Access) -> tuple[int, asyncio.Queue[str | None]]:
@@ -111,38 +113,53 @@ class Subscriptions:
         if not self._connections:
             return
         block = event.block
-        head = views.block(block, [], len(block.encode()))
-        touched: dict[bytes, list[dict[str, object]]] = {}
-        for index, (raw, receipt) in enumerate(
-            zip(block.transactions, event.receipts, strict=True)
+        watched = {sub.address for _, subs in self._connections.values() for sub in subs.values()}
+        head = _dumps(views.block(block, [], len(block.encode())))
+        touched: dict[bytes, list[str]] = {}
+        for index, (stx, receipt) in enumerate(
+            zip(event.transactions, event.receipts, strict=True)
         ):
-            stx = decode_transaction(raw)
-            view = views.receipt(receipt, stx, TxLocation(block.height, index, block.hash))
             payload = stx.tx.payload
-            for party in {stx.sender, payload.to if isinstance(payload, Transfer) else stx.sender}:
+            parties = {stx.sender, payload.to if isinstance(payload, Transfer) else stx.sender}
+            if parties.isdisjoint(watched):
+                continue  # views are built only for addresses someone follows
+            view = _dumps(views.receipt(receipt, stx, TxLocation(block.height, index, block.hash)))
+            for party in parties:
                 touched.setdefault(party, []).append(view)
         for handle, (queue, subs) in list(self._connections.items()):
-            for sub in subs.values():
+            for sub in list(subs.values()):
                 results = [head] if sub.kind == "newHeads" else touched.get(sub.address or b"", [])
                 for result in results:
-                    self._push(handle, queue, sub.id, result)
+                    self._push_encoded(handle, queue, sub.id, result)
 
     def _push(
         self, handle: int, queue: asyncio.Queue[str | None], sub_id: str, result: object
     ) -> None:
-        message = {
-            "jsonrpc": "2.0",
-            "method": "aither_subscription",
-            "params": {"subscription": sub_id, "result": result},
-        }
+        self._push_encoded(handle, queue, sub_id, _dumps(result))
+
+    def _push_encoded(
+        self, handle: int, queue: asyncio.Queue[str | None], sub_id: str, result: str
+    ) -> None:
+        """Queue a notification whose result is already JSON text (one encoding per block,
+        however many subscribers)."""
+        if handle not in self._connections:
+            return  # cut off earlier in this block
+        message = (
+            '{"jsonrpc":"2.0","method":"aither_subscription","params":'
+            f'{{"subscription":"{sub_id}","result":{result}}}}}'
+        )
         try:
-            queue.put_nowait(json.dumps(message, separators=(",", ":")))
+            queue.put_nowait(message)
         except asyncio.QueueFull:
             log.info("websocket client %d fell behind; disconnecting it", handle)
             self.close(handle)
             with contextlib.suppress(asyncio.QueueFull):
                 queue.get_nowait()
                 queue.put_nowait(None)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 Answer = dict[str, object] | None
@@ -159,6 +176,24 @@ async def serve_websocket(
     """Answer JSON-RPC calls on one connection (with `dispatch`, as over HTTP) and push its
     subscriptions' notifications, until the client goes away. `access` is what the handshake's
     Authorization header allows."""
+    if subscriptions.open_sockets >= MAX_CONNECTIONS:
+        log.info("websocket refused: %d connections open", subscriptions.open_sockets)
+        await websocket.close(code=1013, reason="too many connections, try again later")
+        return
+    subscriptions.open_sockets += 1
+    try:
+        await _serve(websocket, node, subscriptions, dispatch, access)
+    finally:
+        subscriptions.open_sockets -= 1
+
+
+async def _serve(
+    websocket: WebSocket,
+    node: Node,
+    subscriptions: Subscriptions,
+    dispatch: Dispatch,
+    access: Access,
+) -> None:
     await websocket.accept()
     handle, queue = subscriptions.open(access)
 
@@ -170,14 +205,21 @@ async def serve_websocket(
     sender = asyncio.create_task(pump())
     try:
         while True:
-            text = await websocket.receive_text()
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            text = frame.get("text")
+            if text is None:
+                message = "binary frames are not JSON-RPC: send text frames"
+                await _send(websocket, _error(None, RpcError(PARSE_ERROR, message)))
+                continue
             if len(text) > MAX_MESSAGE:
-                await _send(websocket, _error(None, RpcError(PARSE_ERROR, "message too large")))
+                await _send(websocket, _error(None, RpcError(LIMIT_EXCEEDED, "message too large")))
                 continue
             try:
-                call = json.loads(text)
-            except ValueError:
-                await _send(websocket, _error(None, RpcError(PARSE_ERROR, "parse error: not JSON")))
+                call = bounded_json.loads(text)
+            except RpcError as exc:
+                await _send(websocket, _error(None, exc))
                 continue
             await _send(websocket, await _answer(call, handle, node, subscriptions, dispatch))
     except WebSocketDisconnect:
