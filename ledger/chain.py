@@ -21,7 +21,7 @@ from avm.host import CodeChange
 from genesis.spec import Genesis
 from ledger import agents, governance, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
-from ledger.crypto import HASH_SIZE, address_of, hash32
+from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, InvalidBlock
 from ledger.governance import GovernanceEvent
@@ -262,15 +262,24 @@ class Ledger:
         proposer: bytes,
         last_commit: CommitCertificate | None,
     ) -> PendingBlock:
-        """Execute candidates on the head state into a new block; drop those not includable."""
+        """Execute candidates on the head state into a new block; leave out those not includable
+        (`left_out`, for the mempool to drop) and those past the block gas limit (they wait)."""
         parent = self._head
         ctx = self._context(parent.height + 1, max(timestamp, parent.timestamp), proposer)
         state = State(self)
         replays: Replays = {}
         events: list[GovernanceEvent] = []
-        included, receipts, left_out = apply_transactions(state, candidates, ctx, replays, events)
+        applied = apply_transactions(state, candidates, ctx, replays, events)
         return self._seal(
-            parent, ctx, state, included, receipts, last_commit, tuple(left_out), replays, events
+            parent,
+            ctx,
+            state,
+            applied.included,
+            applied.receipts,
+            last_commit,
+            tuple(applied.left_out),
+            replays,
+            events,
         )
 
     def execute_block(
@@ -300,11 +309,22 @@ class Ledger:
         state = State(self)
         replays: Replays = {}
         events: list[GovernanceEvent] = []
-        included, receipts, left_out = apply_transactions(state, txs, ctx, replays, events)
-        if left_out:
-            raise InvalidBlock(f"block includes a transaction that is not valid: {left_out[0][1]}")
+        applied = apply_transactions(state, txs, ctx, replays, events)
+        if applied.left_out:
+            reason = applied.left_out[0][1]
+            raise InvalidBlock(f"block includes a transaction that is not valid: {reason}")
+        if applied.deferred:
+            raise InvalidBlock(f"block exceeds the block gas limit {ctx.block_gas_limit:,}")
         pending = self._seal(
-            parent, ctx, state, included, receipts, header.last_commit, (), replays, events
+            parent,
+            ctx,
+            state,
+            applied.included,
+            applied.receipts,
+            header.last_commit,
+            (),
+            replays,
+            events,
         )
         if pending.block.hash != block.hash:
             raise InvalidBlock("executing the block gives another header (state or receipts root)")
@@ -355,6 +375,11 @@ class Ledger:
                 event.status.value,
                 event.detail,
             )
+
+    def next_context(self) -> BlockContext:
+        """The rules of the next block as the head knows them (for admission to the mempool)."""
+        head = self._head
+        return self._context(head.height + 1, head.timestamp, bytes(ADDRESS_SIZE))
 
     def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
         genesis = self.genesis

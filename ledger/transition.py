@@ -78,19 +78,14 @@ def execution_gas(stx: SignedTx) -> int:
     return 0  # a call's AVM gas is known once it has run
 
 
-def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None:
-    """Raise TransactionRejected if the transaction cannot be part of a block.
-
-    `account` is the sender's account before the transaction. A transaction that passes is
-    included: even if its effect fails it pays and uses its nonce.
-    """
+def check_admissible(stx: SignedTx, ctx: BlockContext) -> None:
+    """Raise TransactionRejected for what no block under `ctx`'s rules could include, whatever
+    the state: another chain, a gas price below the minimum, a gas limit below the intrinsic gas
+    or above the block gas limit. Mempool admission runs this (as CheckTx does), and so does
+    inclusion."""
     tx = stx.tx
     if tx.chain_id != ctx.chain_id:
         raise TransactionRejected(f"wrong chain id {tx.chain_id}, this chain is {ctx.chain_id}")
-    if tx.nonce < account.nonce:
-        raise TransactionRejected(f"nonce {tx.nonce} already used (account nonce {account.nonce})")
-    if tx.nonce > account.nonce:
-        raise TransactionRejected(f"nonce {tx.nonce} is ahead of account nonce {account.nonce}")
     if tx.gas_price < ctx.min_gas_price:
         raise TransactionRejected(f"gas price {tx.gas_price} below minimum {ctx.min_gas_price}")
     if tx.gas_limit > ctx.block_gas_limit:
@@ -100,6 +95,20 @@ def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None
     needed = intrinsic_gas(stx)
     if tx.gas_limit < needed:
         raise TransactionRejected(f"gas limit {tx.gas_limit} below intrinsic gas {needed}")
+
+
+def check_includable(account: Account, stx: SignedTx, ctx: BlockContext) -> None:
+    """Raise TransactionRejected if the transaction cannot be part of a block.
+
+    `account` is the sender's account before the transaction. A transaction that passes is
+    included: even if its effect fails it pays and uses its nonce.
+    """
+    tx = stx.tx
+    check_admissible(stx, ctx)
+    if tx.nonce < account.nonce:
+        raise TransactionRejected(f"nonce {tx.nonce} already used (account nonce {account.nonce})")
+    if tx.nonce > account.nonce:
+        raise TransactionRejected(f"nonce {tx.nonce} is ahead of account nonce {account.nonce}")
     if account.balance < tx.max_fee:
         raise TransactionRejected(
             f"insufficient funds for gas: balance {account.balance}, max fee {tx.max_fee}"
@@ -151,17 +160,27 @@ def apply_transaction(
     return Receipt(stx.hash, status, gas_used, fee, logs, error, output)
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedTransactions:
+    included: list[SignedTx]
+    receipts: list[Receipt]
+    left_out: list[tuple[SignedTx, str]]  # cannot be included, with the reason
+    deferred: list[SignedTx]  # valid perhaps, but past the block gas limit: for a later block
+
+
 def apply_transactions(
     state: State,
     txs: Iterable[SignedTx],
     ctx: BlockContext,
     replays: Replays | None = None,
     events: list[GovernanceEvent] | None = None,
-) -> tuple[list[SignedTx], list[Receipt], list[tuple[SignedTx, str]]]:
+) -> AppliedTransactions:
     """Apply transactions in order, leaving out those that cannot be included, then end the
     block for governance.
 
-    Returns (included, receipts, left out with the reason); agent calls' replay records go to
+    A transaction whose gas limit exceeds the block's gas left (the block gas limit less the gas
+    the block has used) is deferred to a later block, with its sender's later transactions.
+    Agent calls' replay records go to
     `replays`, what governance did at the block's end (sandboxes, tallies, enactments) to
     `events`. A block producer uses this;
     a validator checking someone else's block requires that nothing is left out. The fees of
@@ -172,7 +191,15 @@ def apply_transactions(
     included: list[SignedTx] = []
     receipts: list[Receipt] = []
     left_out: list[tuple[SignedTx, str]] = []
+    deferred: list[SignedTx] = []
+    waiting: set[bytes] = set()  # senders with a deferred transaction: their later ones wait too
+    gas_left = ctx.block_gas_limit
     for stx in txs:
+        fits_no_block = stx.tx.gas_limit > ctx.block_gas_limit  # left out below, with the reason
+        if stx.sender in waiting or (stx.tx.gas_limit > gas_left and not fits_no_block):
+            deferred.append(stx)  # as Ethereum: every transaction's limit fits the gas left
+            waiting.add(stx.sender)
+            continue
         try:
             receipt = apply_transaction(state, stx, ctx, replays)
         except TransactionRejected as exc:
@@ -180,12 +207,13 @@ def apply_transactions(
             continue
         included.append(stx)
         receipts.append(receipt)
+        gas_left -= receipt.gas_used
     _credit(state, ctx.proposer, sum(receipt.fee for receipt in receipts))
     done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
     if events is not None:
         events.extend(done)
     channels.end_block(state, ctx.height)  # unclaimed rewards go back to their requesters
-    return included, receipts, left_out
+    return AppliedTransactions(included, receipts, left_out, deferred)
 
 
 def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, ...]:

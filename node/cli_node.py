@@ -27,6 +27,7 @@ from ledger.errors import AitherError
 from node.config import NodeConfig
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
+from node.mempool import Mempool, MempoolLimits
 from node.node import Node
 from node.rpc.admin import TOKEN_FILE, AdminToken
 from node.rpc.server import create_app
@@ -51,6 +52,7 @@ HTTP_MAX_CONCURRENCY = 1024
 # Some libraries raise the limit on import (py_ecc sets 100,000): then deeply nested input could
 # overflow the C stack before Python raises RecursionError. The node runs with this one.
 RECURSION_LIMIT = 4000
+DEFAULT_MEMPOOL = MempoolLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,21 @@ def start(
     ),
     swarm_password_file: Path | None = typer.Option(
         None, "--swarm-password-file", help="Password of the --swarm-key keys (first line)."
+    ),
+    mempool_max_txs: int = typer.Option(
+        DEFAULT_MEMPOOL.max_txs, "--mempool-max-txs", min=1, help="Transactions the pool holds."
+    ),
+    mempool_max_queued: int = typer.Option(
+        DEFAULT_MEMPOOL.max_queued,
+        "--mempool-max-queued",
+        min=0,
+        help="Of those, how many may wait behind a nonce gap.",
+    ),
+    mempool_queued_lifetime: float = typer.Option(
+        DEFAULT_MEMPOOL.queued_lifetime,
+        "--mempool-queued-lifetime",
+        min=1.0,
+        help="Seconds a transaction may wait behind a nonce gap.",
     ),
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
@@ -144,7 +161,12 @@ def start(
     else:
         _print_network_banner(ledger, setup, url, json_output)
     try:
-        uvloop.run(_serve(ledger, setup, listener, log_level, admin_token, swarm_keys))
+        limits = MempoolLimits(
+            max_txs=mempool_max_txs,
+            max_queued=mempool_max_queued,
+            queued_lifetime=mempool_queued_lifetime,
+        )
+        uvloop.run(_serve(ledger, setup, listener, log_level, admin_token, swarm_keys, limits))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     except AitherError as exc:
@@ -187,9 +209,10 @@ async def _serve(
     log_level: str,
     admin_token: AdminToken,
     swarm_keys: list[SigningKey] | None = None,
+    mempool_limits: MempoolLimits | None = None,
 ) -> None:
     store = ConsensusStore(setup.data_dir)
-    node = Node(ledger)
+    node = Node(ledger, mempool=Mempool(mempool_limits))
     driver = ConsensusDriver(node, setup.genesis, store, setup.validator_key, setup.schedule)
     network = None
     if setup.config is not None:

@@ -1,13 +1,28 @@
 """The mempool: admitted transactions waiting for a block, ordered by nonce per sender.
 
-Admission (signature, chain id, size) happens before `add`; here the pool checks nonce order,
-funds for everything the sender has pending, and its own bounds. A transaction admitted stays
-until a block includes it or it can no longer be included (its nonce was used, its sender can no
-longer pay).
+Admission (signature, chain id, gas price, intrinsic gas, block gas limit) happens before `add`;
+here the pool checks nonce order, funds for everything the sender has pending, and its own
+bounds, as geth's transaction pool does:
+
+- A sender's transactions from its account nonce on without a gap are *executable*; those past
+  a gap are *queued*. Queued transactions cost their sender nothing until they run, so they are
+  bounded apart: per sender (`max_nonce_gap`), in all (`max_queued`, oldest dropped first) and in
+  time (`queued_lifetime`, after which they are dropped).
+- A full pool makes room for a transaction that pays a higher gas price than the cheapest one
+  held: that one leaves, with the sender's later transactions (they could not run without it).
+  Queued transactions are evicted before executable ones. A transaction that would itself be the
+  cheapest is refused.
+
+What leaves the pool other than into a block is returned to the caller, which forgets it from the
+journal too.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,10 +36,12 @@ REPLACE_BUMP_PERCENT = 10
 
 @dataclass(frozen=True, slots=True)
 class MempoolLimits:
-    max_txs: int = 100_000
-    max_bytes: int = 128 * 1024 * 1024
+    max_txs: int = 50_000
+    max_bytes: int = 64 * 1024 * 1024
     max_nonce_gap: int = 64  # how far ahead of the account nonce a transaction may wait
     max_per_sender: int = 4_096
+    max_queued: int = 4_096  # transactions behind a nonce gap, all senders together
+    queued_lifetime: float = 3 * 3600.0  # seconds a transaction may wait behind a gap (geth: 3 h)
 
 
 def _cost(stx: SignedTx) -> int:
@@ -43,12 +60,18 @@ def _cost(stx: SignedTx) -> int:
 
 
 class Mempool:
-    def __init__(self, limits: MempoolLimits | None = None) -> None:
+    def __init__(
+        self, limits: MempoolLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limits = limits or MempoolLimits()
+        self._clock = clock  # local bookkeeping only: the pool is not consensus
         self._by_hash: dict[bytes, SignedTx] = {}
         # sender -> nonce -> tx; senders in the order they first arrived (local, not consensus)
         self._by_sender: dict[bytes, dict[int, SignedTx]] = {}
         self._costs: dict[bytes, int] = {}  # sender -> sum of its pending transactions' costs
+        self._queued: OrderedDict[bytes, float] = OrderedDict()  # hash -> when queued, oldest first
+        self._by_price: list[tuple[int, int, bytes]] = []  # (gas price, arrival, hash), lazy heap
+        self._arrivals = itertools.count()
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -64,18 +87,45 @@ class Mempool:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def add(self, stx: SignedTx, account: Account) -> None:
-        """Admit `stx` given its sender's committed account. Raises TransactionRejected."""
-        replaced = self.check(stx, account)
+    @property
+    def queued_count(self) -> int:
+        return len(self._queued)
+
+    def add(self, stx: SignedTx, account: Account) -> list[SignedTx]:
+        """Admit `stx` given its sender's committed account; return the transactions it pushed
+        out (a replaced one, evicted cheaper ones, the oldest queued). Raises
+        TransactionRejected."""
+        replaced, victims = self._admission(stx, account)
+        dropped = [] if replaced is None else [replaced]
         if replaced is not None:
             self._discard(replaced)
+        for victim in victims:
+            dropped += self._discard_with_successors(victim)
         self._by_sender.setdefault(stx.sender, {})[stx.tx.nonce] = stx
         self._by_hash[stx.hash] = stx
         self._costs[stx.sender] = self._costs.get(stx.sender, 0) + _cost(stx)
         self._bytes += len(stx.raw)
+        heapq.heappush(self._by_price, (stx.tx.gas_price, next(self._arrivals), stx.hash))
+        if len(self._by_price) > 2 * len(self._by_hash) + 1024:  # drop entries of departed txs
+            self._by_price = [e for e in self._by_price if e[2] in self._by_hash]
+            heapq.heapify(self._by_price)
+        self._reclassify(stx.sender, account.nonce)
+        while len(self._queued) > self.limits.max_queued:
+            oldest = next((s for s in self._queued_oldest_first() if s.sender != stx.sender), None)
+            if oldest is None:
+                break  # all queued are this sender's: max_nonce_gap bounds them
+            dropped += self._discard_with_successors(oldest)
+        return dropped
+
+    def _queued_oldest_first(self) -> Iterable[SignedTx]:
+        return (self._by_hash[tx_hash] for tx_hash in self._queued)
 
     def check(self, stx: SignedTx, account: Account) -> SignedTx | None:
         """Raise TransactionRejected unless `add` would admit `stx`; return what it replaces."""
+        return self._admission(stx, account)[0]
+
+    def _admission(self, stx: SignedTx, account: Account) -> tuple[SignedTx | None, list[SignedTx]]:
+        """What admitting `stx` replaces and evicts; raises TransactionRejected if it may not."""
         tx = stx.tx
         if tx.nonce < account.nonce:
             raise TransactionRejected(f"nonce too low: {tx.nonce}, account nonce {account.nonce}")
@@ -95,17 +145,54 @@ class Mempool:
                 )
         elif len(queue) >= self.limits.max_per_sender:
             raise TransactionRejected("too many pending transactions from this sender")
-        if len(self._by_hash) >= self.limits.max_txs or self._bytes + len(stx.raw) > (
-            self.limits.max_bytes
-        ):
-            raise TransactionRejected("mempool is full, try again after the next block")
         committed = self._costs.get(stx.sender, 0) - (0 if replaced is None else _cost(replaced))
         if account.balance < committed + _cost(stx):
             raise TransactionRejected(
                 f"insufficient funds: balance {account.balance}, pending costs {committed}, "
                 f"this transaction up to {_cost(stx)}"
             )
-        return replaced
+        victims = [] if replaced is not None else self._room_for(stx)
+        return replaced, victims
+
+    def _room_for(self, stx: SignedTx) -> list[SignedTx]:
+        """The transactions to evict so that `stx` fits: queued ones first, then the cheapest.
+        Raises TransactionRejected if `stx` does not pay more than what it would push out."""
+        count, size = len(self._by_hash) + 1, self._bytes + len(stx.raw)
+        victims: list[SignedTx] = []
+        if count <= self.limits.max_txs and size <= self.limits.max_bytes:
+            return victims
+        for victim in self._eviction_order(stx.sender):
+            queued = victim.hash in self._queued
+            if not queued and victim.tx.gas_price >= stx.tx.gas_price:
+                break
+            victims.append(victim)
+            count, size = count - 1, size - len(victim.raw)
+            if count <= self.limits.max_txs and size <= self.limits.max_bytes:
+                return victims
+        if count <= self.limits.max_txs and size <= self.limits.max_bytes:
+            return victims
+        raise TransactionRejected(
+            "mempool is full: a transaction needs a gas price above "
+            f"{self._lowest_price()} to take the place of the cheapest, or try after a block"
+        )
+
+    def _eviction_order(self, newcomer: bytes) -> Iterable[SignedTx]:
+        """Queued transactions oldest first, then the cheapest by gas price (never the
+        newcomer's own). Stale heap entries are dropped as they surface."""
+        for stx in list(self._queued_oldest_first()):
+            if stx.sender != newcomer:
+                yield stx
+        heap = list(self._by_price)  # a copy: a rejected newcomer must change nothing
+        while heap:
+            _, _, tx_hash = heapq.heappop(heap)
+            stx = self._by_hash.get(tx_hash)
+            if stx is not None and stx.sender != newcomer and tx_hash not in self._queued:
+                yield stx
+
+    def _lowest_price(self) -> int:
+        while self._by_price and self._by_price[0][2] not in self._by_hash:
+            heapq.heappop(self._by_price)
+        return self._by_price[0][0] if self._by_price else 0
 
     def pending_nonce(self, sender: bytes, account_nonce: int) -> int:
         """The next nonce after the sender's contiguous run of pending transactions."""
@@ -136,20 +223,55 @@ class Mempool:
                 self._discard(stx)
 
     def prune(self, senders: Iterable[bytes], nonce_of: Callable[[bytes], int]) -> list[SignedTx]:
-        """Drop transactions of `senders` whose nonce a block has used; return them."""
+        """Drop transactions of `senders` whose nonce a block has used, and note which of their
+        others can now run; return those dropped."""
         dropped: list[SignedTx] = []
         for sender in set(senders):
             queue = self._by_sender.get(sender)
             if not queue:
                 continue
             nonce = nonce_of(sender)
-            dropped.extend(stx for n, stx in queue.items() if n < nonce)
-        for stale in dropped:
-            self._discard(stale)
+            stale = [stx for n, stx in queue.items() if n < nonce]
+            for old in stale:
+                self._discard(old)
+            dropped += stale
+            if sender in self._by_sender:
+                self._reclassify(sender, nonce)
         return dropped
+
+    def expire(self) -> list[SignedTx]:
+        """Drop the transactions that waited behind a gap longer than `queued_lifetime`."""
+        deadline = self._clock() - self.limits.queued_lifetime
+        dropped: list[SignedTx] = []
+        while self._queued:
+            tx_hash, since = next(iter(self._queued.items()))
+            if since > deadline:
+                break
+            dropped += self._discard_with_successors(self._by_hash[tx_hash])
+        return dropped
+
+    def _reclassify(self, sender: bytes, account_nonce: int) -> None:
+        """Mark the sender's transactions past its first nonce gap as queued, the rest not."""
+        queue = self._by_sender.get(sender, {})
+        runnable = self.pending_nonce(sender, account_nonce)
+        now = self._clock()
+        for nonce, stx in queue.items():
+            if nonce < runnable:
+                self._queued.pop(stx.hash, None)
+            elif stx.hash not in self._queued:
+                self._queued[stx.hash] = now
+
+    def _discard_with_successors(self, stx: SignedTx) -> list[SignedTx]:
+        """Drop `stx` and the sender's later transactions (they cannot run without it)."""
+        queue = self._by_sender.get(stx.sender, {})
+        gone = sorted((s for n, s in queue.items() if n >= stx.tx.nonce), key=lambda s: s.tx.nonce)
+        for victim in gone:
+            self._discard(victim)
+        return gone
 
     def _discard(self, stx: SignedTx) -> None:
         del self._by_hash[stx.hash]
+        self._queued.pop(stx.hash, None)
         self._bytes -= len(stx.raw)
         queue = self._by_sender[stx.sender]
         del queue[stx.tx.nonce]

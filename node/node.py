@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from ledger.block import Block, Receipt
 from ledger.chain import Ledger, PendingBlock
 from ledger.crypto import hash32
-from ledger.errors import AitherError, InvalidTransaction, TransactionRejected
+from ledger.errors import AitherError, InvalidTransaction
+from ledger.transition import check_admissible
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
 from node.verifier import SignatureVerifier
@@ -44,12 +45,13 @@ class Node:
         verifier_threads: int = 2,
     ) -> None:
         self.ledger = ledger
-        self.mempool = mempool or Mempool()
+        self.mempool = Mempool() if mempool is None else mempool  # an empty pool is falsy
         self.verifier = SignatureVerifier(verifier_threads)
         self.work = asyncio.Event()  # set when a transaction is admitted
         self.peer_count: Callable[[], int] = lambda: 0
         self._listeners: list[Callable[[BlockCommitted], None]] = []
         self._admitted: list[Callable[[list[SignedTx]], None]] = []
+        self._dropped: list[SignedTx] = []  # pushed out of the pool, still in the journal
 
     @property
     def chain_id(self) -> int:
@@ -114,15 +116,14 @@ class Node:
         return outcomes
 
     def _precheck(self, raw: bytes) -> SignedTx:
+        """Decode a transaction and refuse what no block could include (the checks that need
+        no state: chain id, gas price, intrinsic gas, block gas limit)."""
         stx = decode_transaction(raw)
         if stx.tx.chain_id != self.chain_id:
             raise InvalidTransaction(
                 f"wrong chain id {stx.tx.chain_id}, this chain is {self.chain_id}"
             )
-        if stx.tx.gas_price < self.ledger.genesis.min_gas_price:
-            raise TransactionRejected(
-                f"gas price {stx.tx.gas_price} below minimum {self.ledger.genesis.min_gas_price}"
-            )
+        check_admissible(stx, self.ledger.next_context())
         return stx
 
     def _known(self, stx: SignedTx) -> bool:
@@ -147,6 +148,7 @@ class Node:
                 refused[stx.hash] = exc
         if refused:
             self.ledger.forget_pending(refused)
+        self._forget_dropped()
         admitted = [stx for stx in txs if stx.hash not in refused]
         if admitted and gossip:
             for listener in self._admitted:
@@ -156,8 +158,15 @@ class Node:
         return refused
 
     def _admit(self, stx: SignedTx) -> None:
-        self.mempool.add(stx, self.ledger.account(stx.sender))
+        self._dropped += self.mempool.add(stx, self.ledger.account(stx.sender))
         self.work.set()
+
+    def _forget_dropped(self) -> None:
+        """The journal keeps only what the pool keeps: forget what admission pushed out."""
+        if self._dropped:
+            log.info("mempool full: %d transactions evicted", len(self._dropped))
+            self.ledger.forget_pending(stx.hash for stx in self._dropped)
+            self._dropped = []
 
     def restore_pending(self) -> int:
         """Re-admit the transactions journaled before a stop or crash; forget invalid ones."""
@@ -183,6 +192,8 @@ class Node:
                 pass
             invalid.append(stx.hash)
         self.ledger.forget_pending(invalid)
+        restored -= len(self._dropped)
+        self._forget_dropped()
         if restored:
             log.info("restored %d pending transactions from the journal", restored)
         return restored
@@ -211,8 +222,11 @@ class Node:
         self.mempool.remove(pending.transactions)
         self.mempool.remove(stx for stx, _ in pending.left_out)
         pruned = self.mempool.prune((stx.sender for stx in pending.transactions), self.nonce_of)
-        if pruned:
-            self.ledger.forget_pending(stx.hash for stx in pruned)
+        expired = self.mempool.expire()
+        if expired:
+            log.info("mempool: %d transactions waited behind a nonce gap too long", len(expired))
+        if pruned or expired:
+            self.ledger.forget_pending(stx.hash for stx in pruned + expired)
         for stx, reason in pending.left_out:
             log.info("dropped tx %s: %s", stx.hash.hex(), reason)
         event = BlockCommitted(
