@@ -16,9 +16,10 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import OrderedDict
 
 from ledger.block import Block, CommitCertificate, CompactBlock
-from ledger.crypto import hash32
+from ledger.crypto import address_of, hash32
 from ledger.encoding import decode, encode
 from ledger.errors import AitherError, DecodeError
 from ledger.tx import MAX_TX_SIZE, SignedTx
@@ -27,13 +28,20 @@ from node.consensus.admission import admit
 from node.driver import ConsensusDriver
 from node.node import Node
 from p2p.errors import P2PError
-from p2p.gossip import Gossip, TopicKind, Verdict, topic_name
+from p2p.gossip import Gossip, TopicKind, Verdict, remember, topic_name
 from p2p.host import P2PHost
+from p2p.ratelimit import TokenBucket
 from p2p.reqresp import SyncProtocol
 
 log = logging.getLogger("aither.network")
 
 TX_BATCH = 256  # transactions per gossip message
+# Signature checks a peer's transaction batches may cost us, per second (about a fifth of a
+# core), with a burst of a few full batches; past it its batches are dropped unread.
+SIG_CHECKS_PER_PEER = 4_000.0
+SIG_CHECKS_BURST = 8 * TX_BATCH
+SCREENED_CAPACITY = 65_536
+MAX_TRACKED_PEERS = 1_024
 TX_FLUSH_SECONDS = 0.02
 SYNC_INTERVAL = 1.0
 SYNC_BATCH = 64
@@ -56,6 +64,11 @@ class NodeNetwork:
         # Start the sequence from the clock so a restarted node's envelopes are new to gossip.
         self._sequence = itertools.count(time.time_ns())
         self._outgoing_txs: list[bytes] = []
+        # Transactions the tx topic's validator decoded and verified (p2p thread), by hash, so
+        # that admission on the asyncio side does not verify them again.
+        self._screened: OrderedDict[bytes, SignedTx] = OrderedDict()
+        self._sig_budgets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._addresses_of: tuple[object, frozenset[bytes]] = (None, frozenset())
         self._tasks: list[asyncio.Task[None]] = []
         driver.network = self
         node.on_admitted(self._queue_txs)
@@ -115,13 +128,32 @@ class NodeNetwork:
     # Block bodies of proposals, as compact blocks
 
     def _check_block(self, data: bytes, peer: str) -> Verdict:
+        """A proposal's body for the height being decided: it must extend our head and name a
+        current validator as its proposer (headers are unsigned; the proposal that names the
+        block is, and only a proposed block is ever executed). Anything else for this height is
+        junk, and strikes the peer."""
         try:
             block = CompactBlock.decode(data)
         except DecodeError:
             return Verdict.REJECT
-        if block.header.chain_id != self.chain_id:
+        header = block.header
+        if header.chain_id != self.chain_id:
             return Verdict.REJECT
-        return Verdict.ACCEPT if block.height == self.driver.height else Verdict.IGNORE
+        if block.height != self.driver.height:
+            return Verdict.IGNORE
+        if header.parent_hash != self.node.ledger.head.hash:
+            return Verdict.IGNORE  # we may be behind: sync will tell
+        if header.proposer not in self._validator_addresses():
+            return Verdict.REJECT
+        if len(set(block.tx_hashes)) != len(block.tx_hashes):
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    def _validator_addresses(self) -> frozenset[bytes]:
+        validators = self.driver.validators
+        if self._addresses_of[0] is not validators:
+            self._addresses_of = (validators, frozenset(map(address_of, validators.powers)))
+        return self._addresses_of[1]
 
     async def _on_block(self, data: bytes, peer: str) -> None:
         compact = CompactBlock.decode(data)
@@ -180,21 +212,57 @@ class NodeNetwork:
             self.driver.rebroadcast_if_stalled()
 
     def _check_txs(self, data: bytes, peer: str) -> Verdict:
+        """Admission before relaying, as for RPC submissions: every transaction decodes, is for
+        this chain, could enter a block (gas price, intrinsic gas, block gas limit), has a
+        valid signature and a sender that can pay its fee. A forged or malformed one strikes
+        the peer; one whose sender cannot pay at our head is dropped without blame (the peer
+        may be a block behind or ahead). Signatures are checked within a per-peer budget, and
+        only for transactions this node does not know yet."""
         try:
-            txs = decode(data)
+            raws = decode(data)
         except DecodeError:
             return Verdict.REJECT
-        well_formed = (
-            isinstance(txs, list)
-            and 0 < len(txs) <= TX_BATCH
-            and all(isinstance(t, bytes) and len(t) <= MAX_TX_SIZE for t in txs)
-        )
-        return Verdict.ACCEPT if well_formed else Verdict.REJECT
+        if not (
+            isinstance(raws, list)
+            and 0 < len(raws) <= TX_BATCH
+            and all(isinstance(t, bytes) and len(t) <= MAX_TX_SIZE for t in raws)
+        ):
+            return Verdict.REJECT
+        fresh: list[tuple[bytes, bytes]] = []
+        for raw in raws:
+            tx_hash = hash32(raw)
+            if tx_hash not in self._screened and tx_hash not in self.node.mempool:
+                fresh.append((tx_hash, raw))
+        if not self._signature_budget(peer).take(time.monotonic(), len(fresh)):
+            return Verdict.IGNORE  # over its budget of signature checks: not relayed, no work
+        screened: list[tuple[bytes, SignedTx]] = []
+        for tx_hash, raw in fresh:
+            try:
+                stx = self.node.precheck(raw)
+            except AitherError:
+                return Verdict.REJECT
+            if not stx.tx.has_valid_signature():
+                return Verdict.REJECT
+            if self.node.ledger.account(stx.sender).balance < stx.tx.max_fee:
+                return Verdict.IGNORE
+            screened.append((tx_hash, stx))
+        for tx_hash, stx in screened:
+            remember(self._screened, tx_hash, stx, SCREENED_CAPACITY)
+        return Verdict.ACCEPT
+
+    def _signature_budget(self, peer: str) -> TokenBucket:
+        bucket = self._sig_budgets.get(peer)
+        if bucket is None:
+            if len(self._sig_budgets) >= MAX_TRACKED_PEERS:
+                self._sig_budgets.popitem(last=False)
+            bucket = self._sig_budgets[peer] = TokenBucket(SIG_CHECKS_PER_PEER, SIG_CHECKS_BURST)
+        return bucket
 
     async def _on_txs(self, data: bytes, peer: str) -> None:
         raws = decode(data)
         assert isinstance(raws, list)
-        await self.node.submit_many(raws, gossip=False)
+        verified = {h for raw in raws if (h := hash32(raw)) in self._screened}
+        await self.node.submit_many(raws, gossip=False, verified=verified)
 
     # Sync: serve our blocks with their certificates; fetch what we miss
 

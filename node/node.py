@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from ledger.block import Block, Receipt
@@ -72,7 +72,7 @@ class Node:
         Raises InvalidTransaction or TransactionRejected (both with a reason for a person).
         Submitting a transaction that is already pending or committed returns its hash again.
         """
-        stx = self._precheck(raw)
+        stx = self.precheck(raw)
         if self._known(stx):
             return stx.hash
         if not await self.verifier.verify(stx):
@@ -82,26 +82,30 @@ class Node:
         return stx.hash
 
     async def submit_many(
-        self, raws: list[bytes], *, gossip: bool = True
+        self, raws: list[bytes], *, gossip: bool = True, verified: Container[bytes] = ()
     ) -> list[bytes | AitherError]:
         """Admit a batch, verifying its signatures together; one hash or error per input.
 
         `gossip=False` for transactions that came from gossip: the network relays them already.
+        `verified`: hashes of transactions whose signatures the caller has checked (the gossip
+        topic's validator does, before relaying).
         """
         outcomes: list[bytes | AitherError] = []
         to_verify: list[tuple[int, SignedTx]] = []
         for raw in raws:
             try:
-                stx = self._precheck(raw)
+                stx = self.precheck(raw)
             except AitherError as exc:
                 outcomes.append(exc)
                 continue
             outcomes.append(stx.hash)
             if not self._known(stx):
                 to_verify.append((len(outcomes) - 1, stx))
-        verified = await self.verifier.verify_many([stx for _, stx in to_verify])
+        unverified = [stx for _, stx in to_verify if stx.hash not in verified]
+        checked = iter(await self.verifier.verify_many(unverified))
+        valid = [stx.hash in verified or next(checked) for _, stx in to_verify]
         accepted: list[tuple[int, SignedTx]] = []
-        for (index, stx), ok in zip(to_verify, verified, strict=True):
+        for (index, stx), ok in zip(to_verify, valid, strict=True):
             try:
                 if not ok:
                     raise InvalidTransaction("bad signature")
@@ -115,7 +119,7 @@ class Node:
                 outcomes[index] = refused[stx.hash]
         return outcomes
 
-    def _precheck(self, raw: bytes) -> SignedTx:
+    def precheck(self, raw: bytes) -> SignedTx:
         """Decode a transaction and refuse what no block could include (the checks that need
         no state: chain id, gas price, intrinsic gas, block gas limit)."""
         stx = decode_transaction(raw)
@@ -176,7 +180,7 @@ class Node:
         stxs = []
         for raw in raws:
             try:
-                stxs.append(self._precheck(raw))
+                stxs.append(self.precheck(raw))
             except AitherError:
                 invalid.append(hash32(raw))
         # Lower nonces first, so that no transaction waits behind a gap it could fill itself.

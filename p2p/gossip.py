@@ -101,7 +101,7 @@ def _remember_peer_records() -> None:
             return True
         accepted = consume(msg, host, peer_id)
         if accepted:
-            _remember(verified, key, msg.senderRecord, RECORDS_REMEMBERED)
+            remember(verified, key, msg.senderRecord, RECORDS_REMEMBERED)
         return accepted
 
     for module in (pubsub_module, gossipsub_module, floodsub_module):
@@ -453,7 +453,7 @@ class Gossip:
                 # New peers get recent messages replayed after the seen-cache forgot them.
                 self.stats.duplicates += 1
                 continue
-            _remember(self._delivered, mid, None, self.config.dedup_capacity)
+            remember(self._delivered, mid, None, self.config.dedup_capacity)
             self.stats.delivered += 1
             bridge.post(self._enqueue, entry, msg.data, forwarder.to_base58())
 
@@ -462,7 +462,7 @@ class Gossip:
 
         def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
             if forwarder == self._my_id:
-                _remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
+                remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
                 return True
             if len(msg.data) > limits.max_size:
                 self.stats.oversize += 1
@@ -490,7 +490,7 @@ class Gossip:
                 self.stats.invalid += 1
                 self._strike(forwarder, f"invalid messages on {entry.name}")
                 return False
-            _remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
+            remember(self._forwarders, message_id(msg), forwarder, self.config.dedup_capacity)
             return True
 
         return validate
@@ -547,7 +547,8 @@ def _judge(validator: Validator | None, data: bytes, peer: str) -> Verdict:
     return Verdict.ACCEPT if answer is True else Verdict.REJECT
 
 
-def _remember(cache: OrderedDict[K, V], key: K, value: V, cap: int) -> None:
+def remember(cache: OrderedDict[K, V], key: K, value: V, cap: int) -> None:
+    """Put `key` in a bounded cache as its newest entry, dropping the oldest past `cap`."""
     cache[key] = value
     cache.move_to_end(key)
     while len(cache) > cap:

@@ -16,12 +16,13 @@ class TokenBucket:
         self._tokens = float(burst)
         self._at: float | None = None
 
-    def take(self, now: float) -> bool:
-        """Spend one token at time `now` (monotonic seconds); False when none is left."""
+    def take(self, now: float, count: int = 1) -> bool:
+        """Spend `count` tokens at time `now` (monotonic seconds); False (and nothing spent)
+        when fewer are left."""
         if self._at is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
-        if self._tokens < 1.0:
+        if self._tokens < count:
             return False
-        self._tokens -= 1.0
+        self._tokens -= count
         return True

@@ -197,7 +197,6 @@ class SyncProtocol:
         blocks = await runtime.bridge.to_asyncio(self._blocks_handler, start, count)
         return _pack_within(list(blocks)[:count], self.config.max_response_size)
 
-
     async def _answer_txs(
         self, request: list[object], context: RequestContext, runtime: HostRuntime
     ) -> bytes:
