@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from p2p_testnet import free_port, wait_for
 
-from genesis.dev import dev_genesis, dev_key
+from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
 from ledger.crypto import hash32
 from ledger.gas import DEFAULT_GAS_PRICE
@@ -51,8 +51,10 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[NodeNetwork, NodeNetwork]]
         await peer.host.connect(proposer.host.listen_addrs[0])
         blocks = topic_name(GENESIS.chain_id, TopicKind.BLOCKS)
         await wait_for(
-            lambda: proposer.host.peer_id in peer.gossip.mesh_peers(blocks)
-            and peer.host.peer_id in proposer.gossip.mesh_peers(blocks),
+            lambda: (
+                proposer.host.peer_id in peer.gossip.mesh_peers(blocks)
+                and peer.host.peer_id in proposer.gossip.mesh_peers(blocks)
+            ),
             "the two nodes in each other's blocks mesh",
         )
         yield proposer, peer
@@ -92,7 +94,7 @@ async def test_a_proposal_is_rebuilt_with_the_transactions_the_node_lacks_fetche
     assert hash32(private) not in peer.node.mempool
 
     block = proposer.node.ledger.build_block(
-        proposer.node.ready(), GENESIS.timestamp + 1, bytes(20), None
+        proposer.node.ready(), GENESIS.timestamp + 1, dev_validator_key().address, None
     ).block
     assert block.transactions == (gossiped, private)
     with caplog.at_level(logging.INFO, logger="aither.network"):
