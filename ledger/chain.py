@@ -23,10 +23,10 @@ from ledger import agents, governance, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
 from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from ledger.encoding import decode, encode
-from ledger.errors import AitherError, InvalidBlock
+from ledger.errors import AitherError, DecodeError, InvalidBlock
 from ledger.governance import GovernanceEvent
 from ledger.governance_types import ProposePayload
-from ledger.merkle import EMPTY_ROOT, Proof, StateTree
+from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
 from ledger.state import (
     ACCOUNT,
     TOKEN,
@@ -55,14 +55,38 @@ _PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in 
 _REPLAY = b"R"  # + tx hash -> an agent call's replay record, for its trace (ledger/agents.py)
 
 log = logging.getLogger("aither.governance")
+storage_log = logging.getLogger("aither.ledger")
 
 
 class DataDirError(AitherError):
     """A data directory that cannot be opened for this chain."""
 
 
+RESTORE_HINT = "restore the data dir from a backup, or start over with --reset"
+
+
+class DamagedDataDir(DataDirError):
+    """The chain's storage disagrees with itself: what it says is wrong, and what to do."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"the chain in {path} is damaged: {problem}; {RESTORE_HINT}")
+
+
 def _h(height: int) -> bytes:
     return height.to_bytes(8, "big")
+
+
+def open_database(path: Path) -> plyvel.DB:
+    """Open (or create) a LevelDB with paranoid checks: LevelDB refuses damaged files instead
+    of skipping them. Raises DataDirError with what to do."""
+    try:
+        return plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+    except plyvel.CorruptionError as exc:
+        raise DataDirError(f"the database {path} is damaged ({exc}); {RESTORE_HINT}") from None
+    except plyvel.IOError as exc:
+        raise DataDirError(f"cannot open the database {path}: {exc}") from None
+    except plyvel.Error as exc:
+        raise DataDirError(f"cannot open the database {path}: {exc}; {RESTORE_HINT}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +127,17 @@ class Ledger:
 
     def __init__(self, path: Path, genesis: Genesis) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = plyvel.DB(str(path / "chain.ldb"), create_if_missing=True)
-        except plyvel.IOError as exc:
-            raise DataDirError(f"cannot open the database in {path}: {exc}") from None
+        self._db = open_database(path / "chain.ldb")
+        self.path = path
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self._tree = StateTree(self)  # used by the one thread that builds blocks
         self._proof_tree = StateTree(self)  # used by RPC; the trees' caches are not thread-safe
         self._write_lock = threading.Lock()
         stored = self._db.get(_META_GENESIS)
+        if stored is None and self._db.get(_META_HEAD) is not None:
+            self._db.close()
+            raise DamagedDataDir(path, "the genesis marker is missing")
         if stored is None:
             self._commit_genesis()
         elif stored != genesis.hash:
@@ -121,7 +146,62 @@ class Ledger:
                 f"{path} holds a different chain (genesis {stored.hex()[:16]}...); "
                 "use another --data-dir or --reset"
             )
-        self._head = self._load_header(int.from_bytes(self._db.get(_META_HEAD), "big"))
+        try:
+            self._head = self._check_storage()
+        except DataDirError:
+            self._db.close()
+            raise
+
+    def _check_storage(self) -> BlockHeader:
+        """The head block, once the storage has been checked against itself: every record
+        readable (LevelDB checksums), every block from genesis to the head present with its
+        certificate, and the state entries hashing to the head's state root. Raises
+        DamagedDataDir naming the first disagreement."""
+        started = time.perf_counter()
+        try:
+            counts: dict[bytes, int] = {}
+            with self._db.iterator(include_value=False, verify_checksums=True) as keys:
+                for key in keys:
+                    counts[key[:1]] = counts.get(key[:1], 0) + 1
+            raw_head = self._db.get(_META_HEAD)
+            if raw_head is None or len(raw_head) != 8:
+                raise DamagedDataDir(self.path, "the head pointer is missing")
+            height = int.from_bytes(raw_head, "big")
+            if counts.get(_BLOCK, 0) != height + 1:
+                raise DamagedDataDir(
+                    self.path, f"{counts.get(_BLOCK, 0)} blocks stored for a head at {height}"
+                )
+            if counts.get(_COMMIT, 0) != height:
+                raise DamagedDataDir(
+                    self.path, f"{counts.get(_COMMIT, 0)} commit certificates for {height} blocks"
+                )
+            header = self._load_header(height)
+            if self._db.get(_BLOCK_HEIGHT + header.hash) != raw_head:
+                raise DamagedDataDir(self.path, f"block {height} is not indexed by its hash")
+            if height and self.commit_certificate(height) is None:
+                raise DamagedDataDir(self.path, f"block {height} has no commit certificate")
+            entries = {
+                key[len(_STATE) :]: value
+                for key, value in self._db.iterator(prefix=_STATE, verify_checksums=True)
+            }
+        except plyvel.CorruptionError as exc:
+            raise DamagedDataDir(self.path, f"LevelDB reports corruption ({exc})") from None
+        except (DecodeError, InvalidBlock, TypeError, ValueError) as exc:
+            raise DamagedDataDir(self.path, f"the head block does not decode ({exc})") from None
+        root, _ = StateTree(MemoryNodeStore()).update(EMPTY_ROOT, entries)
+        if root != header.state_root:
+            raise DamagedDataDir(
+                self.path, f"the state does not hash to block {height}'s state root"
+            )
+        if self.get_node(root) is None and root != EMPTY_ROOT:
+            raise DamagedDataDir(self.path, "the state tree's root node is missing")
+        storage_log.info(
+            "chain checked: %d blocks, %d state entries, state root ok (%.2f s)",
+            height + 1,
+            len(entries),
+            time.perf_counter() - started,
+        )
+        return header
 
     def close(self) -> None:
         self._db.close()

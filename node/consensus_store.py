@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import plyvel
-
 from ledger.block import Block
+from ledger.chain import open_database
 from ledger.crypto import hash32
 from node.consensus.messages import Evidence
 from node.consensus.validators import ValidatorSet
@@ -31,7 +30,8 @@ def _h(height: int) -> bytes:
 class ConsensusStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self._db = plyvel.DB(str(path / "consensus.ldb"), create_if_missing=True)
+        self.path = path / "consensus.ldb"
+        self._db = open_database(self.path)
 
     def close(self) -> None:
         self._db.close()

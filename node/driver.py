@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from genesis.spec import Genesis
 from ledger.block import Block, CommitCertificate
-from ledger.chain import PendingBlock
+from ledger.chain import RESTORE_HINT, DataDirError, PendingBlock
 from ledger.crypto import SigningKey, address_of, hash32
 from ledger.errors import AitherError, DecodeError, InvalidBlock
 from ledger.tx import SignedTx, decode_transaction
@@ -94,7 +94,21 @@ class ConsensusDriver:
         signer = None
         if key is not None:
             saved = store.signer_state()
-            signer = SignerGuard(key) if saved is None else SignerGuard.from_bytes(key, saved)
+            try:
+                signer = SignerGuard(key) if saved is None else SignerGuard.from_bytes(key, saved)
+            except DecodeError as exc:
+                raise DataDirError(
+                    f"the signer state in {store.path} is damaged ({exc}); {RESTORE_HINT}"
+                ) from None
+            signed = signer.state.height
+            if signed > self.ledger.height + 1:
+                # It would refuse to sign the heights it signed before (they may have had other
+                # blocks), so the chain could never move: blocks it committed were lost.
+                raise DataDirError(
+                    f"the chain in {self.ledger.path} ends at block {self.ledger.height} but this "
+                    f"validator has signed block {signed}: committed blocks were lost; "
+                    f"{RESTORE_HINT}"
+                )
         self.key = key
         self.core = Consensus(genesis.chain_id, signer, self.timeouts)
         self.validators = self._validators_at(self.ledger.height + 1)
