@@ -151,7 +151,6 @@ class Genesis:
     validators: tuple[Validator, ...]
     allocations: tuple[Allocation, ...]
     min_gas_price: int = gas.DEFAULT_GAS_PRICE
-    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
     name: str = field(default="aither")
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
     governance: GovernanceParams = field(default_factory=GovernanceParams)
@@ -166,12 +165,16 @@ class Genesis:
             [[v.pubkey, v.power] for v in self.validators],
             [[a.address, a.balance] for a in self.allocations],
             self.min_gas_price,
-            self.block_gas_limit,
             self.consensus.to_value(),
             self.governance.to_value(),
             [i.to_value() for i in self.identities],
             [[m.address, *m.to_value()] for m in self.council],
         ]
+
+    @property
+    def block_gas_limit(self) -> int:
+        """The block gas limit at genesis; a governance parameter, changed by proposal."""
+        return self.governance.block_gas_limit
 
     @property
     def hash(self) -> bytes:
@@ -194,7 +197,6 @@ class Genesis:
                 for a in self.allocations
             ],
             "min_gas_price": str(self.min_gas_price),
-            "block_gas_limit": self.block_gas_limit,
             "consensus": self.consensus.to_json(),
             "governance": self.governance.to_json(),
             "identities": [i.to_json() for i in self.identities],
@@ -213,7 +215,10 @@ class Genesis:
                 Allocation(parse_address(a["address"]), int(a["balance"]))
                 for a in doc["allocations"]
             )
-            governance = GovernanceParams.from_json(doc.get("governance", {}))
+            governance_doc = dict(doc.get("governance", {}))
+            if "block_gas_limit" in doc:  # files from before it was a governance parameter
+                governance_doc.setdefault("block_gas_limit", doc["block_gas_limit"])
+            governance = GovernanceParams.from_json(governance_doc)
             identities = tuple(GenesisIdentity.from_json(i) for i in doc.get("identities", []))
             council = tuple(parse_member_json(m, governance) for m in doc.get("council", []))
             genesis = cls(
@@ -222,7 +227,6 @@ class Genesis:
                 validators=validators,
                 allocations=allocations,
                 min_gas_price=int(doc.get("min_gas_price", gas.DEFAULT_GAS_PRICE)),
-                block_gas_limit=int(doc.get("block_gas_limit", gas.DEFAULT_BLOCK_GAS_LIMIT)),
                 name=str(doc.get("name", "aither")),
                 consensus=ConsensusParams.from_json(doc.get("consensus", {})),
                 governance=governance,

@@ -134,6 +134,7 @@ class Ledger:
         self._tree = StateTree(self)  # used by the one thread that builds blocks
         self._proof_tree = StateTree(self)  # used by RPC; the trees' caches are not thread-safe
         self._write_lock = threading.Lock()
+        self._gas_limit_at: tuple[bytes, int] = (b"", 0)  # (head hash, its block gas limit)
         stored = self._db.get(_META_GENESIS)
         if stored is None and self._db.get(_META_HEAD) is not None:
             self._db.close()
@@ -469,8 +470,17 @@ class Ledger:
             timestamp,
             proposer,
             genesis.min_gas_price,
-            genesis.block_gas_limit,
+            self.block_gas_limit(),
         )
+
+    def block_gas_limit(self) -> int:
+        """The block gas limit in force for the next block: a governance parameter, as the
+        head state holds it (a passed proposal changes it from the block after enactment)."""
+        head_hash, limit = self._gas_limit_at
+        if head_hash != self._head.hash:
+            limit = governance.load_params(State(self)).block_gas_limit
+            self._gas_limit_at = (self._head.hash, limit)
+        return limit
 
     def _seal(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ledger import gas
 from ledger.amounts import MAX_AMOUNT, UNIT
 from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, parse_address, to_checksum_address
 from ledger.encoding import Value
@@ -186,6 +187,7 @@ _INT_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("max_accuracy_ppm", 0, PPM),
     ("max_council_size", 1, 1024),
     ("max_active_proposals", 1, 1024),
+    ("block_gas_limit", gas.TX_BASE, 2**62),
 )
 
 
@@ -218,6 +220,9 @@ class GovernanceParams:
     max_accuracy_ppm: int = PPM
     max_council_size: int = 64
     max_active_proposals: int = 32
+    # Gas all of a block's transactions may use together (ledger gas = AVM milligas): about a
+    # second of the tightest AVM loop on the machines the project measures on (README).
+    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
     role_weights: tuple[tuple[Role, int], ...] = DEFAULT_ROLE_WEIGHTS  # every Role, in order
 
     def role_weight(self, role: Role) -> int:

@@ -180,7 +180,7 @@ async def call(node: Node, args: Params) -> dict[str, object]:
     payload, sender = _call_payload(spec)
     assert isinstance(spec, dict)
     gas = params.quantity(spec.get("gas", DRY_RUN_GAS), "gas", MAX_U64)
-    gas = min(gas, node.ledger.genesis.block_gas_limit, RPC_GAS_CAP)
+    gas = min(gas, node.ledger.block_gas_limit(), RPC_GAS_CAP)
     trace = params.flag(spec.get("trace", False), "trace")
     return await run_expensive(dry_run, node, payload, sender, gas, trace)
 
@@ -192,7 +192,7 @@ async def estimate_agent_gas(node: Node, kind: str, spec: dict[str, object]) -> 
         stx = widest(TxKind.DEPLOY, _deploy_payload(spec))
         return intrinsic_gas(stx) + execution_gas(stx)
     call_payload, sender = _call_payload(spec)
-    gas = min(node.ledger.genesis.block_gas_limit, RPC_GAS_CAP)
+    gas = min(node.ledger.block_gas_limit(), RPC_GAS_CAP)
     result = await run_expensive(dry_run, node, call_payload, sender, gas, False)
     if not result["ok"]:
         raise RpcError(

@@ -3,6 +3,7 @@ region, the block boundary in both building and checking a block, and bad input 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from ledger.governance_types import (
     CodeChangeSpec,
     CouncilChangeSpec,
     NewMember,
+    ParamsChangeSpec,
     ProposePayload,
     RevertSpec,
     Role,
@@ -341,3 +343,24 @@ def test_bad_input_is_refused_with_the_reason_and_changes_nothing(chain: Chain) 
     chain.until(chain.proposal(pid).voting_end_height)
     _, receipt = chain.send(SA, VotePayload(pid, Choice.YES, "late"))
     assert not receipt.ok and "not in its voting period" in receipt.error
+
+
+def test_a_params_proposal_changes_the_block_gas_limit(chain: Chain) -> None:
+    lower = 3_000_000
+    spec = ParamsChangeSpec(
+        dataclasses.replace(PARAMS, block_gas_limit=lower), "blocks of 3 M gas", DEPOSIT
+    )
+    _, receipt = chain.send(ALICE, ProposePayload(spec))
+    assert receipt.ok, receipt.error
+    pid = receipt.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    vote_all(chain, pid)
+    chain.until(chain.proposal(pid).voting_end_height)
+    assert chain.ledger.block_gas_limit() == GENESIS.block_gas_limit  # passed, not yet enacted
+    chain.until(chain.proposal(pid).enact_height)
+    assert chain.proposal(pid).status is Status.ENACTED
+    assert chain.ledger.block_gas_limit() == lower
+    greedy = tx(BOB, 0, Transfer(ALICE.address, 1), lower + 1)
+    last = chain.ledger.commit_certificate(chain.ledger.height)
+    pending = chain.ledger.build_block([greedy], GENESIS.timestamp + 10**6, bytes(20), last)
+    assert "above the block gas limit 3000000" in pending.left_out[0][1]
