@@ -40,15 +40,19 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_ports  # bench/common.py, beside this file
+from common import free_ports, start_node, stop_nodes  # bench/common.py, beside this file
 
 from avm.assembler import assemble
 from genesis.dev import DEV_CHAIN_ID, dev_key
+from genesis.spec import ConsensusParams
+from genesis.testnet import TESTNET_CHAIN_ID as TESTNET
+from genesis.testnet import new_testnet
 from ledger.agents import agent_address
 from ledger.crypto import SigningKey, to_checksum_address
 from ledger.tx import Call, Deploy, Transaction, Transfer, TxKind
 
 GAS_PRICE = 10**9
+ATTACKER = Path(__file__).resolve().parents[1] / "tests" / "security" / "attacker_peer.py"
 TRANSFER_GAS = 30_000
 NESTING = 70_000
 LOOP = """\
@@ -121,8 +125,10 @@ def rpc(client: httpx.Client, url: str, method: str, *params: object) -> object:
     return answer["result"]
 
 
-def signed(key: SigningKey, nonce: int, payload: object, kind: TxKind, gas: int) -> str:
-    tx = Transaction(DEV_CHAIN_ID, kind, key.pubkey, nonce, gas, GAS_PRICE, payload)  # type: ignore[arg-type]
+def signed(
+    key: SigningKey, nonce: int, payload: object, kind: TxKind, gas: int, chain: int = DEV_CHAIN_ID
+) -> str:
+    tx = Transaction(chain, kind, key.pubkey, nonce, gas, GAS_PRICE, payload)  # type: ignore[arg-type]
     return "0x" + tx.signed(key).encode().hex()
 
 
@@ -143,7 +149,9 @@ class Latency:
         return f"{statistics.median(ordered):.3f} s", f"{p95:.3f} s", f"{len(ordered)} ok{failed}"
 
 
-def honest_transfers(url: str, samples: int, deadline: float, per_tx_timeout: float) -> Latency:
+def honest_transfers(
+    url: str, samples: int, deadline: float, per_tx_timeout: float, chain: int = DEV_CHAIN_ID
+) -> Latency:
     """Sequential transfers from dev account 0, each waited for; stops at `deadline`."""
     key, sink = dev_key(0), SigningKey(b"\x07" * 32).address
     result = Latency()
@@ -169,7 +177,7 @@ def honest_transfers(url: str, samples: int, deadline: float, per_tx_timeout: fl
                     client,
                     url,
                     "aither_sendRawTransaction",
-                    signed(key, nonce, Transfer(sink, 1, ""), TxKind.TRANSFER, TRANSFER_GAS),
+                    signed(key, nonce, Transfer(sink, 1, ""), TxKind.TRANSFER, TRANSFER_GAS, chain),
                 )
                 while rpc(client, url, "aither_getTransactionReceipt", tx_hash) is None:
                     if time.perf_counter() - started > per_tx_timeout:
@@ -357,6 +365,65 @@ def max_call_gas(url: str) -> int:
     return limit or 1_000_000_000
 
 
+def gossip_flood(addresses: list[str], rpc_url: str) -> Attack:
+    """A libp2p peer (tests/security/attacker_peer.py) publishing 40 batches of 256 forged
+    transactions a second and junk compact blocks to every validator."""
+
+    def attack(url: str, stop: threading.Event, seen: Counter[str]) -> None:
+        command = [sys.executable, str(ATTACKER), "--chain-id", str(TESTNET), "--rpc", rpc_url]
+        for address in addresses:
+            command += ["--connect", address]
+        with tempfile.TemporaryFile() as out:
+            attacker = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                stop.wait()
+            finally:
+                attacker.kill()
+                attacker.wait()
+            out.seek(0)
+            sent = [line for line in out.read().decode().splitlines() if line[:5] == "SENT "]
+        if sent:
+            batches, blocks = sent[-1].split()[1:3]
+            seen["forged tx batches sent"] = int(batches)
+            seen["junk blocks sent"] = int(blocks)
+
+    return attack
+
+
+@contextlib.contextmanager
+def testnet_target() -> Iterator[tuple[Target, list[str], str]]:
+    """Four validators on loopback; the target is validator 1 (the attacker asks validator 0
+    for the height)."""
+    with tempfile.TemporaryDirectory(prefix="aither-hostile-net-") as root:
+        _, nodes = new_testnet(
+            Path(root),
+            4,
+            base_port=free_ports(4),
+            rpc_base_port=free_ports(4),
+            consensus=ConsensusParams(commit_ms=500),
+        )
+        processes = [start_node(n.config, n.directory / "node.log") for n in nodes]
+        try:
+            urls = [f"http://127.0.0.1:{n.rpc_port}" for n in nodes]
+            target = Target(urls[1], processes[1].pid, processes[1])
+            wait_serving(target, nodes[1].directory / "node.log")
+            with httpx.Client(timeout=5) as client:
+                deadline = time.monotonic() + 60
+                while int(str(rpc(client, urls[1], "aither_blockNumber")), 16) < 2:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the testnet made no blocks in 60 s")
+                    time.sleep(0.2)
+            yield target, [n.multiaddr for n in nodes], urls[0]
+            banned = sum(
+                "banned" in line
+                for n in nodes
+                for line in (n.directory / "node.log").read_text().splitlines()
+            )
+            console.print(f"testnet: the attacker was banned {banned} times (all validators)")
+        finally:
+            stop_nodes(processes)
+
+
 # Phases
 
 
@@ -371,7 +438,12 @@ class Phase:
 
 
 def run_phase(
-    name: str, target: Target, attack: Attack | None, samples: int, seconds: float
+    name: str,
+    target: Target,
+    attack: Attack | None,
+    samples: int,
+    seconds: float,
+    chain: int = DEV_CHAIN_ID,
 ) -> Phase:
     console.print(f"[bold]{name}[/]")
     before = target.rss_mib()
@@ -384,7 +456,7 @@ def run_phase(
             thread.start()
         time.sleep(min(2.0, seconds / 4))  # let the attack take hold before measuring
     deadline = time.monotonic() + seconds
-    latency = honest_transfers(target.url, samples, deadline, per_tx_timeout=max(10.0, seconds))
+    latency = honest_transfers(target.url, samples, deadline, max(10.0, seconds), chain)
     stop.set()
     for thread in threads:
         thread.join(60)
@@ -452,9 +524,13 @@ def main() -> None:
             phases.append(run_phase(name, target, chosen, args.samples, args.seconds))
     console.print(f"max gas: {gas:,} (the block gas limit the node reports)")
     if args.testnet:
-        from bench.hostile_gossip import gossip_flood_phase
-
-        phases.append(gossip_flood_phase(args.samples, args.seconds, run_phase, Target))
+        with testnet_target() as (target, addresses, rpc_url):
+            phases.append(
+                run_phase("testnet at rest", target, None, args.samples, args.seconds, TESTNET)
+            )
+            flood = gossip_flood(addresses, rpc_url)
+            name = "testnet, gossip flood"
+            phases.append(run_phase(name, target, flood, args.samples, args.seconds, TESTNET))
     report(phases)
 
 
