@@ -72,6 +72,7 @@ class Mempool:
         self._queued: OrderedDict[bytes, float] = OrderedDict()  # hash -> when queued, oldest first
         self._by_price: list[tuple[int, int, bytes]] = []  # (gas price, arrival, hash), lazy heap
         self._arrivals = itertools.count()
+        self._arrival: dict[bytes, int] = {}  # hash -> arrival order
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -105,7 +106,8 @@ class Mempool:
         self._by_hash[stx.hash] = stx
         self._costs[stx.sender] = self._costs.get(stx.sender, 0) + _cost(stx)
         self._bytes += len(stx.raw)
-        heapq.heappush(self._by_price, (stx.tx.gas_price, next(self._arrivals), stx.hash))
+        self._arrival[stx.hash] = arrival = next(self._arrivals)
+        heapq.heappush(self._by_price, (stx.tx.gas_price, arrival, stx.hash))
         if len(self._by_price) > 2 * len(self._by_hash) + 1024:  # drop entries of departed txs
             self._by_price = [e for e in self._by_price if e[2] in self._by_hash]
             heapq.heapify(self._by_price)
@@ -203,16 +205,27 @@ class Mempool:
         return nonce
 
     def ready(self, limit: int, nonce_of: Callable[[bytes], int]) -> list[SignedTx]:
-        """Up to `limit` transactions that can run now, each sender's in nonce order."""
-        picked: list[SignedTx] = []
+        """Up to `limit` transactions that can run now, best first: each sender's in nonce
+        order, and across senders by gas price (highest first), then by gas limit (smallest
+        first, so that a block filled by one large call still takes the small ones that fit),
+        then by arrival. As geth's price-and-nonce ordering; none of it is consensus."""
+        heads: list[tuple[int, int, int, bytes, int]] = []
         for sender, queue in self._by_sender.items():
             nonce = nonce_of(sender)
-            while nonce in queue and len(picked) < limit:
-                picked.append(queue[nonce])
-                nonce += 1
-            if len(picked) >= limit:
-                break
+            if nonce in queue:
+                heads.append(self._rank(queue[nonce], nonce))
+        heapq.heapify(heads)
+        picked: list[SignedTx] = []
+        while heads and len(picked) < limit:
+            *_, sender, nonce = heapq.heappop(heads)
+            queue = self._by_sender[sender]
+            picked.append(queue[nonce])
+            if nonce + 1 in queue:
+                heapq.heappush(heads, self._rank(queue[nonce + 1], nonce + 1))
         return picked
+
+    def _rank(self, stx: SignedTx, nonce: int) -> tuple[int, int, int, bytes, int]:
+        return (-stx.tx.gas_price, stx.tx.gas_limit, self._arrival[stx.hash], stx.sender, nonce)
 
     def has_ready(self, nonce_of: Callable[[bytes], int]) -> bool:
         return any(nonce_of(sender) in queue for sender, queue in self._by_sender.items())
@@ -271,6 +284,7 @@ class Mempool:
 
     def _discard(self, stx: SignedTx) -> None:
         del self._by_hash[stx.hash]
+        del self._arrival[stx.hash]
         self._queued.pop(stx.hash, None)
         self._bytes -= len(stx.raw)
         queue = self._by_sender[stx.sender]

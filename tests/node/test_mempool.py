@@ -281,3 +281,21 @@ async def test_the_journal_keeps_only_what_the_pool_keeps(tmp_path):
     finally:
         node.close()
         ledger.close()
+
+
+def test_ready_puts_better_prices_and_smaller_limits_first():
+    pool = Mempool()
+    big = Transaction(
+        7331, TxKind.CALL, ALICE.pubkey, 0, 10**9, 10**9, Call(BOB.address, "spin")
+    ).signed(ALICE)
+    pool.add(decode_transaction(big.encode()), RICH)
+    small = tx(BOB, 0)
+    pool.add(small, RICH)
+    generous = tx(dev_key(2), 0, price=2 * 10**9)
+    pool.add(generous, RICH)
+    ready = pool.ready(10, lambda sender: 0)
+    assert [s.hash for s in ready] == [
+        generous.hash,
+        small.hash,
+        decode_transaction(big.encode()).hash,
+    ]
