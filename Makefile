@@ -49,6 +49,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/avm.py
 	$(BIN)/python bench/testnet.py
 	$(BIN)/python bench/swarm.py
+	$(BIN)/python bench/hostile.py --testnet
 
 clean:
 	rm -rf $(VENV) .aither .pytest_cache
