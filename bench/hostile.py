@@ -8,6 +8,7 @@ against the same node from other threads:
 - mempool flood: transfers from fresh unfunded keys, gas limit 0, nonces far ahead;
 - looping calls: an agent that loops forever, called at the largest gas a transaction may ask;
 - traced dry runs: `aither_call` with `trace: true` at the highest gas, in batches;
+- idle subscribers: 300 WebSocket connections with 32 subscriptions each that never read;
 - gossip flood (with `--testnet`): a libp2p peer publishing bad-signature transaction batches
   and junk compact blocks to a 4-validator testnet, latency measured on an honest validator.
 
@@ -238,6 +239,36 @@ def _websocket_nesting(url: str, body: bytes, seen: Counter[str]) -> None:
                 seen["ws " + classify(json.loads(await ws.recv()))] += 1
 
     asyncio.run(send())
+
+
+def idle_subscribers(url: str, stop: threading.Event, seen: Counter[str]) -> None:
+    """300 WebSocket connections with 32 `newHeads` subscriptions each, never read."""
+    from websockets.exceptions import InvalidStatus, WebSocketException
+    from websockets.sync.client import connect
+
+    with contextlib.ExitStack() as sockets:
+        for _ in range(300):
+            try:
+                ws = sockets.enter_context(connect(url.replace("http", "ws") + "/ws", max_queue=1))
+            except InvalidStatus:
+                seen["refused"] += 1
+                continue
+            except (OSError, WebSocketException) as exc:
+                seen[type(exc).__name__] += 1
+                continue
+            seen["connected"] += 1
+            for n in range(32):
+                ws.send(
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": n,
+                            "method": "aither_subscribe",
+                            "params": ["newHeads"],
+                        }
+                    )
+                )
+        stop.wait()
 
 
 def mempool_flood(url: str, stop: threading.Event, seen: Counter[str]) -> None:
@@ -510,6 +541,7 @@ def main() -> None:
     attacks: list[tuple[str, Callable[[bytes], Attack] | None]] = [
         ("at rest", None),
         ("RPC nesting, 70,000 deep", lambda _: rpc_nesting),
+        ("WebSocket: 300 x 32 subscriptions never read", lambda _: idle_subscribers),
         ("mempool flood, unfunded keys", lambda _: mempool_flood),
         ("looping calls at max gas", lambda agent: looping_calls(agent, gas)),
         ("traced dry runs at max gas", lambda agent: traced_dry_runs(agent, gas)),

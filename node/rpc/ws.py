@@ -34,6 +34,8 @@ log = logging.getLogger("aither.rpc")
 
 MAX_CONNECTIONS = 256  # open WebSocket connections, all clients together
 MAX_SUBSCRIPTIONS = 32  # per connection
+# All connections together: each is a notification per block to encode and send on the loop.
+MAX_TOTAL_SUBSCRIPTIONS = 2_048
 QUEUE_SIZE = 256  # notifications waiting per connection; a client this far behind is cut off
 MAX_MESSAGE = 1024 * 1024  # the frame limit, also given to uvicorn (ws_max_size)
 
@@ -77,6 +79,11 @@ class Subscriptions:
             raise RpcError(
                 INVALID_PARAMS, f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
             )
+        if self.total() >= MAX_TOTAL_SUBSCRIPTIONS:
+            raise RpcError(
+                LIMIT_EXCEEDED,
+                f"the node serves {MAX_TOTAL_SUBSCRIPTIONS} subscriptions already: try later",
+            )
         kind = args[0] if args else None
         if kind == "newHeads":
             sub = Subscription(hex(next(self._ids)), "newHeads")
@@ -101,6 +108,9 @@ class Subscriptions:
             )
         subs[sub.id] = sub
         return sub.id
+
+    def total(self) -> int:
+        return sum(len(subs) for _, subs in self._connections.values())
 
     def unsubscribe(self, handle: int, subscription: object) -> bool:
         _, subs = self._connections[handle]

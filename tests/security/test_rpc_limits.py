@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from integration_conftest import wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -22,7 +23,7 @@ from ledger.crypto import to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Deploy, Transaction, TxKind
 from node.rpc.agent_methods import MAX_TRACE_ENTRIES, RPC_GAS_CAP
-from node.rpc.ws import MAX_CONNECTIONS
+from node.rpc.ws import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS, MAX_TOTAL_SUBSCRIPTIONS
 
 if TYPE_CHECKING:
     from conftest import DevNode
@@ -202,3 +203,26 @@ def test_websocket_connections_are_capped(shared_node: DevNode) -> None:
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "aither_chainId"}))
         assert json.loads(ws.recv(timeout=10))["result"] == hex(DEV_CHAIN_ID)
     still_serving(shared_node, 5)
+
+
+def test_subscriptions_are_capped_node_wide(shared_node: DevNode) -> None:
+    def subscribe(ws, count: int) -> list[dict]:
+        for n in range(count):
+            call = {"jsonrpc": "2.0", "id": n, "method": "aither_subscribe", "params": ["newHeads"]}
+            ws.send(json.dumps(call))
+        return [json.loads(ws.recv(timeout=10)) for _ in range(count)]
+
+    with contextlib.ExitStack() as sockets:
+        for _ in range(MAX_TOTAL_SUBSCRIPTIONS // MAX_SUBSCRIPTIONS):
+            ws = sockets.enter_context(connect(ws_url(shared_node)))
+            assert all("result" in a for a in subscribe(ws, MAX_SUBSCRIPTIONS))
+        one_more = sockets.enter_context(connect(ws_url(shared_node)))
+        [answer] = subscribe(one_more, 1)
+        assert answer["error"]["code"] == LIMIT_EXCEEDED, answer
+        still_serving(shared_node, 6)  # a block notifies all 2,048 subscriptions
+
+    def room_again() -> bool:  # the subscriptions go with their connections
+        with connect(ws_url(shared_node)) as ws:
+            return "result" in subscribe(ws, 1)[0]
+
+    wait_until(room_again, 10, "subscriptions to be released with their connections")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import plyvel
 import pytest
-from conftest import DevNode, NodeLauncher
+from integration_conftest import DevNode, NodeLauncher
 
 from genesis.dev import dev_key
 
