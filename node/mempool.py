@@ -38,8 +38,9 @@ REPLACE_BUMP_PERCENT = 10
 class MempoolLimits:
     max_txs: int = 50_000
     max_bytes: int = 64 * 1024 * 1024
-    max_nonce_gap: int = 64  # how far ahead of the account nonce a transaction may wait
-    max_per_sender: int = 4_096
+    # How far ahead of the account nonce a transaction may wait: also the most transactions one
+    # sender can hold in the pool (geth: 16 executable + 64 queued per account).
+    max_nonce_gap: int = 64
     max_queued: int = 4_096  # transactions behind a nonce gap, all senders together
     queued_lifetime: float = 3 * 3600.0  # seconds a transaction may wait behind a gap (geth: 3 h)
 
@@ -145,8 +146,6 @@ class Mempool:
                     f"nonce {tx.nonce} is already pending; "
                     f"a replacement needs gas price >= {bumped}"
                 )
-        elif len(queue) >= self.limits.max_per_sender:
-            raise TransactionRejected("too many pending transactions from this sender")
         committed = self._costs.get(stx.sender, 0) - (0 if replaced is None else _cost(replaced))
         if account.balance < committed + _cost(stx):
             raise TransactionRejected(
