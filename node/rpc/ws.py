@@ -38,6 +38,8 @@ MAX_SUBSCRIPTIONS = 32  # per connection
 MAX_TOTAL_SUBSCRIPTIONS = 2_048
 QUEUE_SIZE = 256  # notifications waiting per connection; a client this far behind is cut off
 MAX_MESSAGE = 1024 * 1024  # the frame limit, also given to uvicorn (ws_max_size)
+SEND_TIMEOUT = 10.0  # seconds one notification may wait on a client that does not read
+CLOSE_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,16 +210,16 @@ async def _serve(
     handle, queue = subscriptions.open(access)
 
     async def pump() -> None:
+        """Send notifications; returns when the client fell too far behind (None queued),
+        raises TimeoutError when one send waits too long on a client that does not read."""
         while (message := await queue.get()) is not None:
-            await websocket.send_text(message)
-        await websocket.close(code=1008, reason="too slow: notifications dropped")
+            await asyncio.wait_for(websocket.send_text(message), SEND_TIMEOUT)
 
-    sender = asyncio.create_task(pump())
-    try:
+    async def answer_calls() -> None:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
-                break
+                return
             text = frame.get("text")
             if text is None:
                 message = "binary frames are not JSON-RPC: send text frames"
@@ -232,13 +234,24 @@ async def _serve(
                 await _send(websocket, _error(None, exc))
                 continue
             await _send(websocket, await _answer(call, handle, node, subscriptions, dispatch))
-    except WebSocketDisconnect:
-        pass
+
+    receiver = asyncio.create_task(answer_calls())
+    sender = asyncio.create_task(pump())
+    try:
+        await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done() and not receiver.done():
+            # A client that does not read loses its connection (and its slot), not only its
+            # subscriptions; it can reconnect and read what it missed over HTTP.
+            log.info("websocket client %d too slow to read: disconnected", handle)
+            with contextlib.suppress(Exception):
+                reason = "too slow: notifications dropped"
+                await asyncio.wait_for(websocket.close(code=1008, reason=reason), CLOSE_TIMEOUT)
     finally:
         subscriptions.close(handle)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in (receiver, sender):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
 
 
 async def _answer(

@@ -6,8 +6,11 @@ JSON-RPC code, writes no traceback, stays up and still commits an honest transfe
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -226,3 +229,42 @@ def test_subscriptions_are_capped_node_wide(shared_node: DevNode) -> None:
             return "result" in subscribe(ws, 1)[0]
 
     wait_until(room_again, 10, "subscriptions to be released with their connections")
+
+
+def silent_websocket(node: DevNode, frames: list[str]) -> socket.socket:
+    """A WebSocket client at the socket level: handshake, send `frames`, then never read."""
+    sock = socket.create_connection(("127.0.0.1", node.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{node.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(1)  # byte by byte: nothing after the handshake is read
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    for text in frames:
+        payload, mask = text.encode(), os.urandom(4)
+        assert len(payload) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+def test_a_client_that_never_reads_is_disconnected(shared_node: DevNode) -> None:
+    subscribe = '{"jsonrpc":"2.0","id":%d,"method":"aither_subscribe","params":["newHeads"]}'
+    sock = silent_websocket(shared_node, [subscribe % n for n in range(MAX_SUBSCRIPTIONS)])
+    try:
+
+        def cut_off() -> bool:
+            shared_node.transfer(dev_key(7), RECIPIENT, 1)  # a block: 32 notifications
+            return "too slow to read: disconnected" in shared_node.output()
+
+        wait_until(cut_off, 120, "the server to disconnect a client that does not read")
+    finally:
+        sock.close()
+    still_serving(shared_node, 8)
