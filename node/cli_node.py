@@ -30,8 +30,8 @@ from node.driver import ConsensusDriver, Schedule
 from node.mempool import Mempool, MempoolLimits
 from node.node import Node
 from node.rpc.admin import TOKEN_FILE, AdminToken
+from node.rpc.limits import HTTP_MAX_CONCURRENCY, WS_MAX_MESSAGE
 from node.rpc.server import create_app
-from node.rpc.ws import MAX_MESSAGE as WS_MAX_MESSAGE
 from node.swarm import (
     GossipPublisher,
     LocalIdentity,
@@ -47,8 +47,6 @@ console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isat
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 log = logging.getLogger("aither.node")
 
-# Connections and requests in progress at once; past it uvicorn answers 503 at once.
-HTTP_MAX_CONCURRENCY = 1024
 # Some libraries raise the limit on import (py_ecc sets 100,000): then deeply nested input could
 # overflow the C stack before Python raises RecursionError. The node runs with this one.
 RECURSION_LIMIT = 4000

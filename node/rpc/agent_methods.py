@@ -34,15 +34,11 @@ from ledger.tx import (
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import LIMIT_EXCEEDED, RpcError, invalid_params, not_found
+from node.rpc.limits import DRY_RUN_GAS, MAX_TRACE_ENTRIES, RPC_GAS_CAP
 from node.rpc.methods import Params, _arg, _max_args, method
 from node.rpc.workers import run_expensive
 
 CALL_FAILED = -32015  # a dry run that trapped, where a result was needed (estimateGas)
-DRY_RUN_GAS = 50_000_000  # ledger gas (= AVM milligas) of a dry run unless the caller says
-# The most gas a dry run or an estimate may use, as geth's --rpc.gascap: about 0.4 s of a tight
-# AVM loop on the fast path here. Dry runs are free, so they get less than a block may use.
-RPC_GAS_CAP = 500_000_000
-MAX_TRACE_ENTRIES = 100_000  # instructions in one trace (~15 MB of JSON)
 MAX_STORAGE_KEY_HEX = 4096
 
 

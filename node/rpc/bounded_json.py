@@ -14,8 +14,7 @@ import re
 from itertools import accumulate
 
 from node.rpc.errors import LIMIT_EXCEEDED, PARSE_ERROR, RpcError
-
-MAX_JSON_DEPTH = 64  # a JSON-RPC request needs a handful of levels; AVM arguments a few more
+from node.rpc.limits import MAX_JSON_DEPTH
 
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")

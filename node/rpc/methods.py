@@ -30,13 +30,12 @@ from node import __version__
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import TX_REJECTED, RpcError, invalid_params, not_found
+from node.rpc.limits import HISTORY_LIMIT
 from node.rpc.workers import run_expensive
 
 Params: TypeAlias = list[object]
 Handler: TypeAlias = Callable[[Node, Params], object | Awaitable[object]]
 METHODS: dict[str, Handler] = {}
-
-HISTORY_LIMIT = 1_000  # entries in one aither_getHistory page
 
 
 def method(name: str) -> Callable[[Handler], Handler]:

@@ -10,7 +10,6 @@ import asyncio
 import inspect
 import json
 import logging
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
@@ -32,16 +31,11 @@ from node.rpc.errors import (
     METHOD_NOT_FOUND,
     RpcError,
 )
+from node.rpc.limits import RpcLimits
 from node.rpc.methods import METHODS, SEND_RAW_TRANSACTION, raw_transaction_param, rejected
 from node.rpc.ws import Subscriptions, serve_websocket
 
 log = logging.getLogger("aither.rpc")
-
-
-@dataclass(frozen=True, slots=True)
-class RpcLimits:
-    max_body_bytes: int = 8 * 1024 * 1024  # a full batch of 5,000 transfers is ~3.3 MiB
-    max_batch: int = 5_000
 
 
 def _error(request_id: object, error: RpcError) -> dict[str, object]:

@@ -13,19 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
 from node.rpc.errors import LIMIT_EXCEEDED, RpcError
+from node.rpc.limits import WorkerLimits
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerLimits:
-    threads: int = 1  # of the two cores, one stays with admission and block production
-    max_waiting: int = 8  # queued or running; more are refused
-    timeout: float = 10.0  # seconds a caller waits for its answer
 
 
 class ExpensiveReads:

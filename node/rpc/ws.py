@@ -29,17 +29,17 @@ from node.node import BlockCommitted, Node
 from node.rpc import bounded_json, params, swarm_methods, views
 from node.rpc.admin import Access
 from node.rpc.errors import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
+from node.rpc.limits import (
+    WS_CLOSE_TIMEOUT,
+    WS_MAX_CONNECTIONS,
+    WS_MAX_MESSAGE,
+    WS_MAX_SUBSCRIPTIONS,
+    WS_MAX_TOTAL_SUBSCRIPTIONS,
+    WS_QUEUE_SIZE,
+    WS_SEND_TIMEOUT,
+)
 
 log = logging.getLogger("aither.rpc")
-
-MAX_CONNECTIONS = 256  # open WebSocket connections, all clients together
-MAX_SUBSCRIPTIONS = 32  # per connection
-# All connections together: each is a notification per block to encode and send on the loop.
-MAX_TOTAL_SUBSCRIPTIONS = 2_048
-QUEUE_SIZE = 256  # notifications waiting per connection; a client this far behind is cut off
-MAX_MESSAGE = 1024 * 1024  # the frame limit, also given to uvicorn (ws_max_size)
-SEND_TIMEOUT = 10.0  # seconds one notification may wait on a client that does not read
-CLOSE_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class Subscriptions:
 
     def open(self, access: Access) -> tuple[int, asyncio.Queue[str | None]]:
         handle = next(self._ids)
-        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(WS_QUEUE_SIZE)
         self._connections[handle] = (queue, {})
         self._access[handle] = access
         return handle, queue
@@ -77,14 +77,14 @@ class Subscriptions:
 
     def subscribe(self, handle: int, args: list[object]) -> str:
         _, subs = self._connections[handle]
-        if len(subs) >= MAX_SUBSCRIPTIONS:
+        if len(subs) >= WS_MAX_SUBSCRIPTIONS:
             raise RpcError(
-                INVALID_PARAMS, f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+                INVALID_PARAMS, f"at most {WS_MAX_SUBSCRIPTIONS} subscriptions per connection"
             )
-        if self.total() >= MAX_TOTAL_SUBSCRIPTIONS:
+        if self.total() >= WS_MAX_TOTAL_SUBSCRIPTIONS:
             raise RpcError(
                 LIMIT_EXCEEDED,
-                f"the node serves {MAX_TOTAL_SUBSCRIPTIONS} subscriptions already: try later",
+                f"the node serves {WS_MAX_TOTAL_SUBSCRIPTIONS} subscriptions already: try later",
             )
         kind = args[0] if args else None
         if kind == "newHeads":
@@ -188,7 +188,7 @@ async def serve_websocket(
     """Answer JSON-RPC calls on one connection (with `dispatch`, as over HTTP) and push its
     subscriptions' notifications, until the client goes away. `access` is what the handshake's
     Authorization header allows."""
-    if subscriptions.open_sockets >= MAX_CONNECTIONS:
+    if subscriptions.open_sockets >= WS_MAX_CONNECTIONS:
         log.info("websocket refused: %d connections open", subscriptions.open_sockets)
         await websocket.close(code=1013, reason="too many connections, try again later")
         return
@@ -213,7 +213,7 @@ async def _serve(
         """Send notifications; returns when the client fell too far behind (None queued),
         raises TimeoutError when one send waits too long on a client that does not read."""
         while (message := await queue.get()) is not None:
-            await asyncio.wait_for(websocket.send_text(message), SEND_TIMEOUT)
+            await asyncio.wait_for(websocket.send_text(message), WS_SEND_TIMEOUT)
 
     async def answer_calls() -> None:
         while True:
@@ -225,7 +225,7 @@ async def _serve(
                 message = "binary frames are not JSON-RPC: send text frames"
                 await _send(websocket, _error(None, RpcError(PARSE_ERROR, message)))
                 continue
-            if len(text) > MAX_MESSAGE:
+            if len(text) > WS_MAX_MESSAGE:
                 await _send(websocket, _error(None, RpcError(LIMIT_EXCEEDED, "message too large")))
                 continue
             try:
@@ -245,7 +245,7 @@ async def _serve(
             log.info("websocket client %d too slow to read: disconnected", handle)
             with contextlib.suppress(Exception):
                 reason = "too slow: notifications dropped"
-                await asyncio.wait_for(websocket.close(code=1008, reason=reason), CLOSE_TIMEOUT)
+                await asyncio.wait_for(websocket.close(code=1008, reason=reason), WS_CLOSE_TIMEOUT)
     finally:
         subscriptions.close(handle)
         for task in (receiver, sender):

@@ -22,8 +22,8 @@ from ledger.merkle import Proof, verify_proof
 from ledger.state import Account, decode_account, encode_account
 from ledger.tx import decode_transaction
 from node import __version__
+from node.rpc.limits import RpcLimits
 from node.rpc.methods import METHODS
-from node.rpc.server import RpcLimits
 
 if TYPE_CHECKING:
     from conftest import DevNode

@@ -25,8 +25,13 @@ from ledger.agents import agent_address
 from ledger.crypto import to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Deploy, Transaction, TxKind
-from node.rpc.agent_methods import MAX_TRACE_ENTRIES, RPC_GAS_CAP
-from node.rpc.ws import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS, MAX_TOTAL_SUBSCRIPTIONS
+from node.rpc.limits import (
+    MAX_TRACE_ENTRIES,
+    RPC_GAS_CAP,
+    WS_MAX_CONNECTIONS,
+    WS_MAX_SUBSCRIPTIONS,
+    WS_MAX_TOTAL_SUBSCRIPTIONS,
+)
 
 if TYPE_CHECKING:
     from conftest import DevNode
@@ -198,7 +203,7 @@ def test_a_frame_over_one_mib_closes_the_connection(shared_node: DevNode) -> Non
 
 def test_websocket_connections_are_capped(shared_node: DevNode) -> None:
     with contextlib.ExitStack() as sockets:
-        for _ in range(MAX_CONNECTIONS):
+        for _ in range(WS_MAX_CONNECTIONS):
             sockets.enter_context(connect(ws_url(shared_node)))
         with pytest.raises(InvalidStatus), connect(ws_url(shared_node)):
             pass
@@ -216,9 +221,9 @@ def test_subscriptions_are_capped_node_wide(shared_node: DevNode) -> None:
         return [json.loads(ws.recv(timeout=10)) for _ in range(count)]
 
     with contextlib.ExitStack() as sockets:
-        for _ in range(MAX_TOTAL_SUBSCRIPTIONS // MAX_SUBSCRIPTIONS):
+        for _ in range(WS_MAX_TOTAL_SUBSCRIPTIONS // WS_MAX_SUBSCRIPTIONS):
             ws = sockets.enter_context(connect(ws_url(shared_node)))
-            assert all("result" in a for a in subscribe(ws, MAX_SUBSCRIPTIONS))
+            assert all("result" in a for a in subscribe(ws, WS_MAX_SUBSCRIPTIONS))
         one_more = sockets.enter_context(connect(ws_url(shared_node)))
         [answer] = subscribe(one_more, 1)
         assert answer["error"]["code"] == LIMIT_EXCEEDED, answer
@@ -257,7 +262,7 @@ def silent_websocket(node: DevNode, frames: list[str]) -> socket.socket:
 
 def test_a_client_that_never_reads_is_disconnected(shared_node: DevNode) -> None:
     subscribe = '{"jsonrpc":"2.0","id":%d,"method":"aither_subscribe","params":["newHeads"]}'
-    sock = silent_websocket(shared_node, [subscribe % n for n in range(MAX_SUBSCRIPTIONS)])
+    sock = silent_websocket(shared_node, [subscribe % n for n in range(WS_MAX_SUBSCRIPTIONS)])
     try:
 
         def cut_off() -> bool:
