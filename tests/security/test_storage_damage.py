@@ -112,9 +112,7 @@ def test_a_changed_state_entry_is_refused(run_aither: Run, damaged: Path) -> Non
     refused(run_aither, damaged, "state root")
 
 
-def test_a_truncated_log_refuses_or_starts_at_a_block_boundary(
-    run_aither: Run, damaged: Path
-) -> None:
+def test_a_truncated_log_that_lost_signed_blocks_is_refused(run_aither: Run, damaged: Path) -> None:
     """LevelDB drops a log's torn tail as a crash would leave it. Blocks this validator signed
     are then gone, so it refuses to start (it could never sign those heights again); had it
     lost nothing it signed, it would start, consistent, and commit."""
