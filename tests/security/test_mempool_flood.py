@@ -6,16 +6,13 @@ ahead) and a flood of funded transactions behind nonce gaps, against real dev no
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from avm.assembler import assemble
 from genesis.dev import DEV_CHAIN_ID, dev_key
-from ledger.agents import agent_address
 from ledger.crypto import SigningKey
 from ledger.gas import DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_GAS_PRICE
-from ledger.tx import Call, Deploy, Transaction, Transfer, TxKind
+from ledger.tx import Transaction, Transfer, TxKind
 
 if TYPE_CHECKING:
     from conftest import DevNode
@@ -23,7 +20,6 @@ if TYPE_CHECKING:
 TX_REJECTED = -32003
 RECIPIENT = bytes.fromhex("00" * 19 + "ef")
 HONEST_SECONDS = 15.0
-LOOP = ":spin\n  SET n = 0\n:again\n  ADD n, 1 -> n\n  JUMP again\n"
 
 
 def signed(key: SigningKey, nonce: int, payload: object, kind: TxKind, gas_limit: int) -> str:
@@ -106,23 +102,3 @@ def test_transactions_behind_nonce_gaps_are_bounded_and_do_not_come_back(start_n
     node.restart()
     assert node.health()["pending"] == pending  # the journal held only what the pool held
     honest_transfer(node, 0)
-
-
-def test_looping_calls_at_max_gas_do_not_stall_transfers(dev_node: DevNode) -> None:
-    deployer = dev_key(9)
-    code = assemble(LOOP).code.to_bytes()
-    deploy = signed(deployer, 0, Deploy(code), TxKind.DEPLOY, 5_000_000)
-    assert dev_node.wait_for_receipt(dev_node.rpc("aither_sendRawTransaction", deploy))
-    agent = agent_address(deployer.address, 0)
-    calls = [
-        signed(dev_key(k), 0, Call(agent, "spin"), TxKind.CALL, DEFAULT_BLOCK_GAS_LIMIT)
-        for k in range(1, 7)
-    ]
-    assert all("result" in a for a in send_batch(dev_node, calls))
-    started = time.monotonic()
-    receipt = honest_transfer(dev_node, 0)
-    assert time.monotonic() - started < HONEST_SECONDS
-    for height in range(1, int(str(receipt["blockNumber"]), 16) + 1):
-        block = dev_node.rpc("aither_getBlockByNumber", hex(height))
-        assert isinstance(block, dict)
-        assert int(str(block["gasUsed"]), 16) <= DEFAULT_BLOCK_GAS_LIMIT, block
