@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser lint bench clean
+.PHONY: run test test-fast browser lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,14 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The quick loop: lint and every test that starts no node process (integration, security, p2p
+# processes and benchmarks aside).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests/avm tests/ledger tests/genesis tests/node tests/wallet
 
 # `aither gov export --html` is checked in a real browser: Debian's Chromium, installed here
 # when missing (CI runs as root). Elsewhere, without root, the browser test skips and says why.
