@@ -18,14 +18,14 @@ from typer.core import TyperGroup
 @dataclass(frozen=True, slots=True)
 class Group:
     module: str  # holds a Typer `app`
-    help: str | None = None  # overrides the app's own help in `aither --help`
+    help: str  # its line in `aither --help`
 
 
 GROUPS = {
-    "node": Group("node.cli_node"),
-    "wallet": Group("wallet.cli"),
-    "genesis": Group("genesis.cli"),
-    "testnet": Group("node.cli_testnet"),
+    "node": Group("node.cli_node", "Run a node."),
+    "wallet": Group("wallet.cli", "Keys, balances and transfers."),
+    "genesis": Group("genesis.cli", "Generate genesis files."),
+    "testnet": Group("node.cli_testnet", "Run a local multi-validator testnet."),
     "council": Group("node.council.cli", "Review code-change proposals as a council member."),
     "avm": Group("avm.cli", "Assemble, disassemble and run AVM programs."),
     "gov": Group("node.cli_gov", "Proposals, votes and agents' lineage."),
@@ -35,7 +35,10 @@ GROUPS = {
 
 
 class LazyGroups(TyperGroup):
-    """The top-level group: its subcommands are imported by name, on first use."""
+    """The top-level group: its subcommands are imported by name, on first use. Listing them
+    (`aither --help`) imports none."""
+
+    listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(GROUPS)
@@ -44,11 +47,19 @@ class LazyGroups(TyperGroup):
         group = GROUPS.get(cmd_name)
         if group is None:
             return None
+        if self.listing:
+            return click.Group(cmd_name, help=group.help)  # a name and a line, nothing to run
         command = typer.main.get_group(importlib.import_module(group.module).app)
         command.name = cmd_name
-        if group.help is not None:
-            command.help = group.help
+        command.help = group.help
         return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
 
 
 app = typer.Typer(
