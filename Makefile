@@ -57,6 +57,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/testnet.py
 	$(BIN)/python bench/swarm.py
 	$(BIN)/python bench/hostile.py --testnet
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) .aither .pytest_cache
