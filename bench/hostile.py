@@ -22,6 +22,7 @@ at rest in the same run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import statistics
@@ -36,8 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import websockets
 from rich.console import Console
 from rich.table import Table
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -126,6 +130,11 @@ def rpc(client: httpx.Client, url: str, method: str, *params: object) -> object:
     return answer["result"]
 
 
+def pending_nonce(client: httpx.Client, url: str, key: SigningKey) -> int:
+    who = to_checksum_address(key.address)
+    return int(str(rpc(client, url, "eth_getTransactionCount", who, "pending")), 16)
+
+
 def signed(
     key: SigningKey, nonce: int, payload: object, kind: TxKind, gas: int, chain: int = DEV_CHAIN_ID
 ) -> str:
@@ -161,18 +170,7 @@ def honest_transfers(
             if time.monotonic() > deadline:
                 break
             try:
-                nonce = int(
-                    str(
-                        rpc(
-                            client,
-                            url,
-                            "eth_getTransactionCount",
-                            to_checksum_address(key.address),
-                            "pending",
-                        )
-                    ),
-                    16,
-                )
+                nonce = pending_nonce(client, url, key)
                 started = time.perf_counter()
                 tx_hash = rpc(
                     client,
@@ -228,10 +226,6 @@ def rpc_nesting(url: str, stop: threading.Event, seen: Counter[str]) -> None:
 
 
 def _websocket_nesting(url: str, body: bytes, seen: Counter[str]) -> None:
-    import asyncio
-
-    import websockets
-
     async def send() -> None:
         async with websockets.connect(url.replace("http", "ws") + "/ws", max_size=None) as ws:
             for _ in range(20):
@@ -243,9 +237,6 @@ def _websocket_nesting(url: str, body: bytes, seen: Counter[str]) -> None:
 
 def idle_subscribers(url: str, stop: threading.Event, seen: Counter[str]) -> None:
     """300 WebSocket connections with 32 `newHeads` subscriptions each, never read."""
-    from websockets.exceptions import InvalidStatus, WebSocketException
-    from websockets.sync.client import connect
-
     with contextlib.ExitStack() as sockets:
         for _ in range(300):
             try:
@@ -303,21 +294,7 @@ def looping_calls(agent: bytes, gas: int) -> Attack:
     def attack(url: str, stop: threading.Event, seen: Counter[str]) -> None:
         keys = [dev_key(i) for i in range(1, 5)]
         with httpx.Client(timeout=30) as client:
-            nonces = {
-                k.address: int(
-                    str(
-                        rpc(
-                            client,
-                            url,
-                            "eth_getTransactionCount",
-                            to_checksum_address(k.address),
-                            "pending",
-                        )
-                    ),
-                    16,
-                )
-                for k in keys
-            }
+            nonces = {k.address: pending_nonce(client, url, k) for k in keys}
             while not stop.is_set():
                 for key in keys:
                     raw = signed(key, nonces[key.address], Call(agent, "spin"), TxKind.CALL, gas)
@@ -362,18 +339,7 @@ def deploy_loop(url: str) -> bytes:
     key = dev_key(9)
     code = assemble(LOOP).code.to_bytes()
     with httpx.Client(timeout=30) as client:
-        nonce = int(
-            str(
-                rpc(
-                    client,
-                    url,
-                    "eth_getTransactionCount",
-                    to_checksum_address(key.address),
-                    "pending",
-                )
-            ),
-            16,
-        )
+        nonce = pending_nonce(client, url, key)
         tx_hash = rpc(
             client,
             url,

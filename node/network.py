@@ -64,9 +64,9 @@ class NodeNetwork:
         # Start the sequence from the clock so a restarted node's envelopes are new to gossip.
         self._sequence = itertools.count(time.time_ns())
         self._outgoing_txs: list[bytes] = []
-        # Transactions the tx topic's validator decoded and verified (p2p thread), by hash, so
-        # that admission on the asyncio side does not verify them again.
-        self._screened: OrderedDict[bytes, SignedTx] = OrderedDict()
+        # Hashes of the transactions the tx topic's validator verified (p2p thread), so that
+        # admission on the asyncio side does not verify them again.
+        self._screened: OrderedDict[bytes, None] = OrderedDict()
         self._sig_budgets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._addresses_of: tuple[object, frozenset[bytes]] = (None, frozenset())
         self._tasks: list[asyncio.Task[None]] = []
@@ -235,7 +235,7 @@ class NodeNetwork:
                 fresh.append((tx_hash, raw))
         if not self._signature_budget(peer).take(time.monotonic(), len(fresh)):
             return Verdict.IGNORE  # over its budget of signature checks: not relayed, no work
-        screened: list[tuple[bytes, SignedTx]] = []
+        screened: list[bytes] = []
         for tx_hash, raw in fresh:
             try:
                 stx = self.node.precheck(raw)
@@ -245,9 +245,9 @@ class NodeNetwork:
                 return Verdict.REJECT
             if self.node.ledger.account(stx.sender).balance < stx.tx.max_fee:
                 return Verdict.IGNORE
-            screened.append((tx_hash, stx))
-        for tx_hash, stx in screened:
-            remember(self._screened, tx_hash, stx, SCREENED_CAPACITY)
+            screened.append(tx_hash)
+        for tx_hash in screened:
+            remember(self._screened, tx_hash, None, SCREENED_CAPACITY)
         return Verdict.ACCEPT
 
     def _signature_budget(self, peer: str) -> TokenBucket:

@@ -51,7 +51,6 @@ class Node:
         self.peer_count: Callable[[], int] = lambda: 0
         self._listeners: list[Callable[[BlockCommitted], None]] = []
         self._admitted: list[Callable[[list[SignedTx]], None]] = []
-        self._dropped: list[SignedTx] = []  # pushed out of the pool, still in the journal
 
     @property
     def chain_id(self) -> int:
@@ -145,14 +144,15 @@ class Node:
             return {}
         await asyncio.to_thread(self.ledger.journal_pending, txs)
         refused: dict[bytes, AitherError] = {}
+        dropped: list[SignedTx] = []
         for stx in txs:
             try:
-                self._admit(stx)
+                dropped += self._admit(stx)
             except AitherError as exc:  # the pool changed while the journal was written
                 refused[stx.hash] = exc
         if refused:
             self.ledger.forget_pending(refused)
-        self._forget_dropped()
+        self._forget_dropped(dropped)
         admitted = [stx for stx in txs if stx.hash not in refused]
         if admitted and gossip:
             for listener in self._admitted:
@@ -161,20 +161,22 @@ class Node:
             raise next(iter(refused.values()))
         return refused
 
-    def _admit(self, stx: SignedTx) -> None:
-        self._dropped += self.mempool.add(stx, self.ledger.account(stx.sender))
+    def _admit(self, stx: SignedTx) -> list[SignedTx]:
+        """Add `stx` to the pool; what it pushed out (replaced or evicted)."""
+        dropped = self.mempool.add(stx, self.ledger.account(stx.sender))
         self.work.set()
+        return dropped
 
-    def _forget_dropped(self) -> None:
+    def _forget_dropped(self, dropped: list[SignedTx]) -> None:
         """The journal keeps only what the pool keeps: forget what admission pushed out."""
-        if self._dropped:
-            log.info("mempool full: %d transactions evicted", len(self._dropped))
-            self.ledger.forget_pending(stx.hash for stx in self._dropped)
-            self._dropped = []
+        if dropped:
+            log.info("mempool: %d transactions replaced or evicted", len(dropped))
+            self.ledger.forget_pending(stx.hash for stx in dropped)
 
     def restore_pending(self) -> int:
         """Re-admit the transactions journaled before a stop or crash; forget invalid ones."""
         invalid: list[bytes] = []
+        dropped: list[SignedTx] = []
         restored = 0
         raws = self.ledger.pending_journal()
         stxs = []
@@ -189,15 +191,15 @@ class Node:
                 if not stx.tx.has_valid_signature():
                     raise InvalidTransaction("bad signature")
                 if self.ledger.receipt(stx.hash) is None:
-                    self._admit(stx)
+                    dropped += self._admit(stx)
                     restored += 1
                     continue
             except AitherError:
                 pass
             invalid.append(stx.hash)
         self.ledger.forget_pending(invalid)
-        restored -= len(self._dropped)
-        self._forget_dropped()
+        restored -= len(dropped)
+        self._forget_dropped(dropped)
         if restored:
             log.info("restored %d pending transactions from the journal", restored)
         return restored

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import WebSocket
 
 from ledger.chain import TxLocation
 from ledger.tx import Transfer
@@ -192,21 +192,8 @@ async def serve_websocket(
         log.info("websocket refused: %d connections open", subscriptions.open_sockets)
         await websocket.close(code=1013, reason="too many connections, try again later")
         return
-    subscriptions.open_sockets += 1
-    try:
-        await _serve(websocket, node, subscriptions, dispatch, access)
-    finally:
-        subscriptions.open_sockets -= 1
-
-
-async def _serve(
-    websocket: WebSocket,
-    node: Node,
-    subscriptions: Subscriptions,
-    dispatch: Dispatch,
-    access: Access,
-) -> None:
     await websocket.accept()
+    subscriptions.open_sockets += 1  # given back in the `finally` below
     handle, queue = subscriptions.open(access)
 
     async def pump() -> None:
@@ -247,10 +234,11 @@ async def _serve(
                 reason = "too slow: notifications dropped"
                 await asyncio.wait_for(websocket.close(code=1008, reason=reason), WS_CLOSE_TIMEOUT)
     finally:
+        subscriptions.open_sockets -= 1
         subscriptions.close(handle)
         for task in (receiver, sender):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,13 +69,11 @@ def test_a_flooding_peer_is_banned_and_finality_continues(testnet: Testnet, tmp_
             f"validators to ban the attacker\n{log_path.read_text()[-2000:]}\n{testnet.tails()}",
         )
         assert banned
-        deadline = time.monotonic() + HONEST_SECONDS
         wait_until(
             lambda: testnet[1].receipt(tx_hash),
             HONEST_SECONDS,
             f"an honest transfer during the attack\n{testnet.tails()}",
         )
-        assert time.monotonic() < deadline
         testnet.wait_for_height(started_at + PROGRESS_BLOCKS, timeout=60)
         assert attacker.poll() is None  # it kept trying the whole time
         assert int(log_path.read_text().split("SENT ")[-1].split()[0]) >= 20
