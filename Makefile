@@ -25,7 +25,7 @@ test: $(STAMP) browser
 # processes and benchmarks aside).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests/avm tests/ledger tests/genesis tests/node tests/wallet
+	$(BIN)/python -m pytest tests/core tests/avm tests/ledger tests/genesis tests/node tests/wallet tests/agent tests/council
 
 # `aither gov export --html` is checked in a real browser: Debian's Chromium, installed here
 # when missing (CI runs as root). Elsewhere, without root, the browser test skips and says why.

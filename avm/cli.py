@@ -19,7 +19,7 @@ from avm.host import MemoryHost
 from avm.interpreter import execute
 from avm.trace import trace_hash
 from avm.values import Value, to_python
-from ledger.errors import AitherError
+from core.errors import AitherError
 
 app = typer.Typer(help="Assemble, disassemble and run AVM programs locally.", no_args_is_help=True)
 

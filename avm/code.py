@@ -16,9 +16,9 @@ from enum import Enum
 
 from avm.errors import CodeFormatError
 from avm.values import MAX_ITEMS, Value, from_wire, to_wire, values_equal
-from ledger.crypto import hash32
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError
+from core.crypto import hash32
+from core.encoding import decode, encode
+from core.errors import DecodeError
 
 FORMAT_VERSION = 1
 MAX_INSTRUCTIONS = 65536

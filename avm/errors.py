@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ledger.errors import AitherError, DecodeError
+from core.errors import AitherError, DecodeError
 
 
 class AvmError(AitherError):

@@ -22,8 +22,8 @@ from typing import Protocol
 from avm.code import CodeObject
 from avm.errors import HostUnavailable, NotDeployable
 from avm.values import Value, values_equal
-from ledger.crypto import ADDRESS_SIZE, hash32
-from ledger.encoding import encode
+from core.crypto import ADDRESS_SIZE, hash32
+from core.encoding import encode
 
 
 class LineageKind(Enum):

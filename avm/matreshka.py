@@ -15,7 +15,7 @@ from avm.gas import CURRENT, GasSchedule
 from avm.host import MemoryHost, World, check_deployable
 from avm.instructions.storage import kv_key
 from avm.values import encode_value, from_wire, values_equal
-from ledger.encoding import decode
+from core.encoding import decode
 
 TEST_AGENT = b"\x7a" * 20
 TEST_CALLER = b"\x7b" * 20

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avm.values import Value, to_python, to_wire
-from ledger.crypto import hash32
-from ledger.encoding import encode
+from core.crypto import hash32
+from core.encoding import encode
 
 
 @dataclass(frozen=True, slots=True)

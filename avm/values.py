@@ -4,7 +4,7 @@ Registers hold plain Python objects for speed: `int`, `bool`, `str`, `bytes`, `N
 (an AVM list; immutable, so values never alias) and `AvmMap`. Integers are bounded to 256-bit
 signed; decimals in source become fixed-point integers scaled by `FIXED_SCALE`.
 
-Wire form (for storage, constants and hashing) is the canonical encoding of `ledger.encoding`:
+Wire form (for storage, constants and hashing) is the canonical encoding of `core.encoding`:
 scalars as themselves (an integer beyond msgpack's 64-bit range as `[BIGINT_TAG, bytes]`), a
 list as `[LIST_TAG, [items]]`, a map as `[MAP_TAG, [[k, v], ...]]` with keys in canonical order,
 so equal values always give equal bytes.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from avm.errors import BadOperand, CodeFormatError, ValueTooLarge
-from ledger.encoding import encode
+from core.encoding import encode
 
 FIXED_DECIMALS = 6
 FIXED_SCALE = 10**FIXED_DECIMALS

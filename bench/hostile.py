@@ -48,12 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import free_ports, start_node, stop_nodes  # bench/common.py, beside this file
 
 from avm.assembler import assemble
+from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, dev_key
-from genesis.spec import ConsensusParams
 from genesis.testnet import TESTNET_CHAIN_ID as TESTNET
 from genesis.testnet import new_testnet
 from ledger.agents import agent_address
-from ledger.crypto import SigningKey, to_checksum_address
+from ledger.genesis import ConsensusParams
 from ledger.tx import Call, Deploy, Transaction, Transfer, TxKind
 
 GAS_PRICE = 10**9

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import free_ports  # bench/common.py, beside this file
 
+from core.crypto import to_checksum_address
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
 
 AITHER = str(Path(sys.executable).with_name("aither"))
 console = Console()

@@ -55,16 +55,16 @@ from common import (  # bench/common.py, beside this file
     stop_nodes,
 )
 
+from core.crypto import SigningKey, hash32, to_checksum_address
+from core.swarm_keys import EncryptionKey, MemberKeys, rotate
 from genesis.dev import dev_key
-from genesis.spec import ConsensusParams
 from genesis.testnet import TestnetNode, new_testnet
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
-from ledger.crypto import SigningKey, hash32, to_checksum_address
+from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
-from node.cli_swarm import build_channel_tx, build_register_tx
 from node.rpc.admin import TOKEN_FILE
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
-from p2p.swarm_keys import EncryptionKey, MemberKeys, rotate
+from wallet.cli_swarm import build_channel_tx, build_register_tx
 from wallet.client import RpcClient
 from wallet.txbuilder import member_keys, next_members
 

@@ -24,11 +24,11 @@ import nacl.utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.crypto import SigningKey, hash32
-from ledger.encoding import decode, encode
+from core.crypto import SigningKey, hash32
+from core.encoding import decode, encode
+from core.swarm_keys import EncryptionKey, MemberKeys, rotate, unseal
+from core.swarm_wire import MessageSigner
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy, Received
-from p2p.swarm_keys import EncryptionKey, MemberKeys, rotate, unseal
-from p2p.swarm_wire import MessageSigner
 
 CHANNEL = hash32(b"bench channel")
 NOW = 1_800_000_000

@@ -51,11 +51,11 @@ from common import (  # bench/common.py, beside this file
     stop_nodes,
 )
 
+from core.crypto import hash32
 from genesis.dev import dev_key
-from genesis.spec import ConsensusParams
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
-from ledger.crypto import hash32
 from ledger.gas import DEFAULT_GAS_PRICE
+from ledger.genesis import ConsensusParams
 from ledger.tx import Transaction, Transfer, TxKind
 
 VALIDATORS = 4

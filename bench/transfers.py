@@ -29,8 +29,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.crypto import SigningKey
 from genesis.dev import DEV_CHAIN_ID, dev_key
-from ledger.crypto import SigningKey
 from ledger.tx import Transaction, Transfer, TxKind
 
 GAS_PRICE = 10**9

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.crypto import to_checksum_address
+from core.errors import AitherError
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
-from ledger.crypto import to_checksum_address
-from ledger.errors import AitherError
 
 app = typer.Typer(help="Generate genesis files.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.

@@ -5,9 +5,9 @@ These keys are public. Anyone can spend what they hold on any chain that funds t
 
 from __future__ import annotations
 
-from genesis.spec import Allocation, Genesis, GenesisIdentity, Validator
-from ledger.amounts import UNIT
-from ledger.crypto import SigningKey, hash32
+from core.amounts import UNIT
+from core.crypto import SigningKey, hash32
+from ledger.genesis import Allocation, Genesis, GenesisIdentity, Validator
 from ledger.governance_types import CouncilMember, GovernanceParams, Role
 
 DEV_SEED = "aither dev seed: these keys are public, never send them real value"

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from ledger.crypto import SigningKey
-from ledger.errors import AitherError
+from core.crypto import SigningKey
+from core.errors import AitherError
 
 
 class KeyFileError(AitherError):

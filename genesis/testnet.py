@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.crypto import SigningKey
 from genesis.dev import (
     DEV_BALANCE,
     DEV_GOVERNANCE,
@@ -21,8 +22,7 @@ from genesis.dev import (
     dev_key,
 )
 from genesis.keyfile import write_key_file
-from genesis.spec import Allocation, ConsensusParams, Genesis, GenesisError, Validator
-from ledger.crypto import SigningKey
+from ledger.genesis import Allocation, ConsensusParams, Genesis, GenesisError, Validator
 
 TESTNET_CHAIN_ID = 7332
 

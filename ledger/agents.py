@@ -33,11 +33,11 @@ from avm.interpreter import Result, execute
 from avm.trace import TraceEntry
 from avm.values import Value as AvmValue
 from avm.values import encode_value, from_wire
-from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from core.crypto import ADDRESS_SIZE, hash32
+from core.encoding import Value, decode, encode
+from core.errors import AitherError, DecodeError, ExecutionFailed
 from ledger.block import Log
-from ledger.crypto import ADDRESS_SIZE, hash32
-from ledger.encoding import Value, decode, encode
-from ledger.errors import AitherError, DecodeError, ExecutionFailed
 from ledger.governance import GovernanceContext, submit_agent_proposal
 from ledger.governance_types import GovernanceError
 from ledger.state import (

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, hash32, verify
-from ledger.encoding import Value, decode, encode
-from ledger.errors import DecodeError, InvalidBlock
-from ledger.schema import fields as _fields
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, hash32, verify
+from core.encoding import Value, decode, encode
+from core.errors import DecodeError, InvalidBlock
+from core.schema import fields as _fields
 from ledger.tx import MAX_TX_SIZE, MAX_U64
 
 MAX_BLOCK_SIZE = 16 * 1024 * 1024

@@ -18,12 +18,12 @@ import plyvel
 
 from avm.code import CodeObject
 from avm.host import CodeChange
-from genesis.spec import Genesis
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
+from core.encoding import decode, encode
+from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger import agents, governance, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
-from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
-from ledger.encoding import decode, encode
-from ledger.errors import AitherError, DecodeError, InvalidBlock
+from ledger.genesis import Genesis
 from ledger.governance import GovernanceEvent
 from ledger.governance_types import ProposePayload
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree

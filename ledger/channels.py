@@ -18,7 +18,7 @@ the sealed copies; members check them against the rotation's commitment when the
 Joins and leaves wait for the next rotation because a joiner cannot seal the key to itself.
 
 Rewards: REWARD moves `amount` from the requester into the escrow account `REWARD_ESCROW`.
-ACCEPT rebuilds `p2p.swarm_wire.signed_statement` from the answer's fields and checks the
+ACCEPT rebuilds `core.swarm_wire.signed_statement` from the answer's fields and checks the
 signature with the answer sender's key and its membership at that epoch: the chain pays without
 ever seeing the plaintext. `end_block` returns what is still held when the timeout height ends.
 
@@ -35,8 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
-from ledger.amounts import MAX_AMOUNT
-from ledger.crypto import (
+from core.amounts import MAX_AMOUNT
+from core.crypto import (
     ADDRESS_SIZE,
     HASH_SIZE,
     PUBKEY_SIZE,
@@ -46,15 +46,15 @@ from ledger.crypto import (
     to_checksum_address,
     verify,
 )
-from ledger.encoding import Value, decode, encode
-from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.encoding import Value, decode, encode
+from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.schema import fields as _fields
+from core.schema import is_uint as _is_uint
+from core.schema import require as _require
+from core.swarm_keys import MAX_MEMBERS, MAX_U64, MemberKeys, Rotation
+from core.swarm_wire import signed_statement
 from ledger.identity import Store, load_identity
-from ledger.schema import fields as _fields
-from ledger.schema import is_uint as _is_uint
-from ledger.schema import require as _require
 from ledger.state import ACCOUNT, Account, decode_account, encode_account
-from p2p.swarm_keys import MAX_MEMBERS, MAX_U64, MemberKeys, Rotation
-from p2p.swarm_wire import signed_statement
 
 if TYPE_CHECKING:
     from ledger.block import Log

@@ -22,7 +22,7 @@ DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 
 # Governance (ledger/governance.py). A proposal is checked (its IR assembled, the patched code
 # built) when it is filed; its sandbox run at the block's end is paid for by its deposit. A vote
-# must stay within the reviewer service's allowance (node/council/service.py: 50,000).
+# must stay within the reviewer service's allowance (council/service.py: 50,000).
 GOV_PROPOSE = 200_000
 GOV_VOTE = 20_000
 GOV_CANCEL = 20_000

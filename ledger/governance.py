@@ -44,9 +44,9 @@ from avm.errors import AssemblyError, CodeFormatError, NotDeployable
 from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
 from avm.matreshka import run_tests
 from avm.selfmod import region_body, replace_region
-from ledger.crypto import ADDRESS_SIZE, hash32, to_checksum_address
-from ledger.encoding import Value, decode, encode
-from ledger.errors import AitherError
+from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
+from core.encoding import Value, decode, encode
+from core.errors import AitherError
 from ledger.governance_types import (
     PPM,
     BadIR,

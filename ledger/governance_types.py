@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from core.amounts import MAX_AMOUNT, UNIT
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, parse_address, to_checksum_address
+from core.encoding import Value
+from core.errors import AitherError, InvalidTransaction
+from core.schema import require as _require
 from ledger import gas
-from ledger.amounts import MAX_AMOUNT, UNIT
-from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, parse_address, to_checksum_address
-from ledger.encoding import Value
-from ledger.errors import AitherError, InvalidTransaction
-from ledger.schema import require as _require
 
 PPM = 1_000_000
 # Hard caps on payload fields, whatever the parameters say: a transaction is at most 64 KiB.

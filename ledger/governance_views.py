@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avm.disassembler import disassemble_region
-from ledger.crypto import to_checksum_address
+from core.crypto import to_checksum_address
 from ledger.governance import (
     AgentCode,
     LineageEdge,

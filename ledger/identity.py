@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from ledger.crypto import (
+from core.crypto import (
     ADDRESS_SIZE,
     PUBKEY_SIZE,
     SigningKey,
@@ -33,11 +33,11 @@ from ledger.crypto import (
     hash32,
     to_checksum_address,
 )
-from ledger.encoding import Value, decode, encode
-from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
-from ledger.schema import fields as _fields
-from ledger.schema import require as _require
-from p2p.swarm_keys import (
+from core.encoding import Value, decode, encode
+from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.schema import fields as _fields
+from core.schema import require as _require
+from core.swarm_keys import (
     EncryptionKey,
     InvalidCertificateError,
     X25519Certificate,

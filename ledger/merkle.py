@@ -29,9 +29,9 @@ from typing import Protocol
 
 import msgpack
 
-from ledger.crypto import HASH_SIZE, hash32
-from ledger.encoding import Value, encode
-from ledger.errors import AitherError, DecodeError
+from core.crypto import HASH_SIZE, hash32
+from core.encoding import Value, encode
+from core.errors import AitherError, DecodeError
 
 EMPTY_ROOT = bytes(HASH_SIZE)
 RADIX = 16
@@ -134,7 +134,7 @@ def node_hash(node: Node) -> bytes:
 
 def decode_node(data: bytes) -> Node:
     """Decode a stored node. Raises DecodeError unless it is exactly what `encode_node` makes."""
-    # Not ledger.encoding.decode: that one walks values of any shape and re-encodes them, and this
+    # Not core.encoding.decode: that one walks values of any shape and re-encodes them, and this
     # runs for every node an update reads. The shape here is fixed, so it is checked directly.
     if type(data) is not bytes or len(data) > MAX_NODE_SIZE:
         raise DecodeError(f"a tree node is at most {MAX_NODE_SIZE} bytes")

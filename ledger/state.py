@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError
+from core.encoding import decode, encode
+from core.errors import DecodeError
 
 ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
 TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.amounts import MAX_AMOUNT
+from core.errors import ExecutionFailed, TransactionRejected
 from ledger import agents, channels, gas, governance, identity
-from ledger.amounts import MAX_AMOUNT
 from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
-from ledger.errors import ExecutionFailed, TransactionRejected
 from ledger.governance import GovernanceContext, GovernanceEvent
 from ledger.governance_types import (
     CancelPayload,

@@ -19,9 +19,8 @@ from avm.errors import AvmError
 from avm.instructions.storage import KV_PREFIX, STATE_KEY
 from avm.values import MAX_ITEMS, from_wire, to_wire
 from avm.values import Value as AvmValue
-from ledger.amounts import MAX_AMOUNT, NATIVE_SYMBOL
-from ledger.channels import AnyChannelPayload, ChannelPayload
-from ledger.crypto import (
+from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
+from core.crypto import (
     ADDRESS_SIZE,
     PUBKEY_SIZE,
     SIGNATURE_SIZE,
@@ -30,13 +29,14 @@ from ledger.crypto import (
     hash32,
     verify,
 )
-from ledger.encoding import Value, decode, encode
-from ledger.errors import DecodeError, InvalidTransaction
+from core.encoding import Value, decode, encode
+from core.errors import DecodeError, InvalidTransaction
+from core.schema import fields as _fields
+from core.schema import is_uint as _is_uint
+from core.schema import require as _require
+from ledger.channels import AnyChannelPayload, ChannelPayload
 from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
-from ledger.schema import fields as _fields
-from ledger.schema import is_uint as _is_uint
-from ledger.schema import require as _require
 
 MAX_TX_SIZE = 64 * 1024
 MAX_U64 = 2**64 - 1

@@ -17,13 +17,13 @@ import uvicorn
 import uvloop
 from rich.console import Console
 
+from core.amounts import format_amount
+from core.crypto import SigningKey, to_checksum_address
+from core.errors import AitherError
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
 from genesis.keyfile import read_key_file
-from genesis.spec import Genesis
-from ledger.amounts import format_amount
 from ledger.chain import Ledger
-from ledger.crypto import SigningKey, to_checksum_address
-from ledger.errors import AitherError
+from ledger.genesis import Genesis
 from node.config import NodeConfig
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from ledger.errors import AitherError
+from core.errors import AitherError
 from node import testnet
 from node.testnet import NodeStatus
 

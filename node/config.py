@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.errors import AitherError
+from core.errors import AitherError
 
 
 class ConfigError(AitherError):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.crypto import hash32
 from ledger.block import Block
 from ledger.chain import open_database
-from ledger.crypto import hash32
 from node.consensus.messages import Evidence
 from node.consensus.validators import ValidatorSet
 

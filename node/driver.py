@@ -17,11 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from genesis.spec import Genesis
+from core.crypto import SigningKey, address_of, hash32
+from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger.block import Block, CommitCertificate
 from ledger.chain import RESTORE_HINT, DataDirError, PendingBlock
-from ledger.crypto import SigningKey, address_of, hash32
-from ledger.errors import AitherError, DecodeError, InvalidBlock
+from ledger.genesis import Genesis
 from ledger.tx import SignedTx, decode_transaction
 from node.consensus.core import (
     Broadcast,

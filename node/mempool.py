@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ledger.errors import TransactionRejected
+from core.errors import TransactionRejected
 from ledger.governance_types import ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, Deploy, SignedTx, Transfer

@@ -18,10 +18,10 @@ import logging
 import time
 from collections import OrderedDict
 
+from core.crypto import address_of, hash32
+from core.encoding import decode, encode
+from core.errors import AitherError, DecodeError
 from ledger.block import Block, CommitCertificate, CompactBlock
-from ledger.crypto import address_of, hash32
-from ledger.encoding import decode, encode
-from ledger.errors import AitherError, DecodeError
 from ledger.tx import MAX_TX_SIZE, SignedTx
 from node.consensus.admission import Verdict as Admit
 from node.consensus.admission import admit

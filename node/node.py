@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 
+from core.crypto import hash32
+from core.errors import AitherError, InvalidTransaction
 from ledger.block import Block, Receipt
 from ledger.chain import Ledger, PendingBlock
-from ledger.crypto import hash32
-from ledger.errors import AitherError, InvalidTransaction
 from ledger.transition import check_admissible
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool

@@ -40,6 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.crypto import HASH_SIZE, SigningKey, hash32, to_checksum_address
+from core.errors import AitherError, DecodeError
+from core.swarm_keys import EncryptionKey, MemberKeys, UnsealError, rotate, unseal
+from core.swarm_wire import (
+    MAX_BATCH,
+    MAX_BATCH_ENVELOPES,
+    MAX_PAYLOAD,
+    batch_size,
+    decode_batch,
+    encode_batch,
+)
 from ledger import channels as chain_channels
 from ledger.channels import (
     AnyChannelPayload,
@@ -49,8 +60,6 @@ from ledger.channels import (
     RotateKey,
     channel_id_of,
 )
-from ledger.crypto import HASH_SIZE, SigningKey, hash32, to_checksum_address
-from ledger.errors import AitherError, DecodeError
 from ledger.identity import Identity, derive_encryption_key, load_identity
 from p2p.errors import P2PError
 from p2p.ratelimit import TokenBucket
@@ -65,15 +74,6 @@ from p2p.swarm import (
     Rejection,
     SwarmSendError,
     check_batch,
-)
-from p2p.swarm_keys import EncryptionKey, MemberKeys, UnsealError, rotate, unseal
-from p2p.swarm_wire import (
-    MAX_BATCH,
-    MAX_BATCH_ENVELOPES,
-    MAX_PAYLOAD,
-    batch_size,
-    decode_batch,
-    encode_batch,
 )
 
 if TYPE_CHECKING:

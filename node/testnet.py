@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 
 from genesis.keyfile import KeyFileError, read_key_file
-from genesis.spec import GenesisError
 from genesis.testnet import new_testnet
+from ledger.genesis import GenesisError
 from node.config import NodeConfig
 
 STOP_SECONDS = 20.0
@@ -75,7 +75,7 @@ def start_nodes(directory: Path) -> list[int]:
                 [
                     sys.executable,
                     "-m",
-                    "node",
+                    "aither",
                     "node",
                     "start",
                     "--config",

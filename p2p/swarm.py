@@ -12,8 +12,8 @@ One channel, seen by one identity:
   `check_batch` checks a gossip message's batch of envelopes the same way.
 
 Nothing here reads a clock, a file or a socket: times come in as arguments, so the simulator,
-the tests and the node drive the same code. Key material: `p2p.swarm_keys`; bytes on the wire:
-`p2p.swarm_wire`. See docs/swarm-encryption.md for the scheme and why it was chosen.
+the tests and the node drive the same code. Key material: `core.swarm_keys`; bytes on the wire:
+`core.swarm_wire`. See docs/swarm-encryption.md for the scheme and why it was chosen.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import enum
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 
-from ledger.crypto import HASH_SIZE, SigningKey, hash32, verify
-from ledger.errors import DecodeError
-from p2p.errors import P2PError
-from p2p.swarm_keys import EPOCH_KEY_SIZE, MAX_MEMBERS, MAX_U64, MemberKeys
-from p2p.swarm_wire import (
+from core.crypto import HASH_SIZE, SigningKey, hash32, verify
+from core.errors import DecodeError
+from core.swarm_keys import EPOCH_KEY_SIZE, MAX_MEMBERS, MAX_U64, MemberKeys
+from core.swarm_wire import (
     Envelope,
     MessageSigner,
     SignedMessage,
@@ -35,6 +34,7 @@ from p2p.swarm_wire import (
     seal_message,
     signed_statement,
 )
+from p2p.errors import P2PError
 
 
 class SwarmSendError(P2PError):

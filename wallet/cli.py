@@ -24,10 +24,10 @@ from avm.code import CodeObject
 from avm.host import check_deployable
 from avm.instructions.storage import kv_key
 from avm.values import Value, check_key, encode_value
+from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
+from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.errors import AitherError
 from genesis.dev import dev_key
-from ledger.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
-from ledger.crypto import SigningKey, parse_address, to_checksum_address
-from ledger.errors import AitherError
 from ledger.governance_types import (
     Choice,
     CodeChangeSpec,

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from ledger.errors import AitherError
+from core.errors import AitherError
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 

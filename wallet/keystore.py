@@ -23,8 +23,8 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
-from ledger.crypto import SigningKey, address_of, to_checksum_address
-from ledger.errors import AitherError
+from core.crypto import SigningKey, address_of, to_checksum_address
+from core.errors import AitherError
 
 FORMAT_VERSION = 1
 KEYSTORE_ENV = "AITHER_KEYSTORE"

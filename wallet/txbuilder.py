@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from avm.values import Value, to_python
-from ledger.amounts import MAX_AMOUNT
+from core.amounts import MAX_AMOUNT
+from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.swarm_keys import MemberKeys
 from ledger.channels import AnyChannelPayload
-from ledger.crypto import SigningKey, parse_address, to_checksum_address
 from ledger.governance_types import (
     CancelPayload,
     Choice,
@@ -25,7 +26,6 @@ from ledger.tx import (
     Transfer,
     TxKind,
 )
-from p2p.swarm_keys import MemberKeys
 from wallet.client import RpcClient, RpcClientError
 
 # An agent call's gas depends on the state it meets, which may change before it is included:

@@ -13,7 +13,7 @@ from avm.host import CodeChange, LineageKind, check_deployable
 from avm.instructions.self_modify import current_code
 from avm.opcodes import Family, P
 from avm.values import AvmMap, Value, type_name
-from ledger.crypto import ADDRESS_SIZE, HASH_SIZE
+from core.crypto import ADDRESS_SIZE, HASH_SIZE
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

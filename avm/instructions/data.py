@@ -23,7 +23,7 @@ from avm.values import (
     size_of,
     type_name,
 )
-from ledger.crypto import hash32
+from core.crypto import hash32
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from avm.errors import BadOperand, PermissionDenied
 from avm.opcodes import Family, P
 from avm.values import Value, encode_value, type_name
-from ledger.crypto import verify
+from core.crypto import verify
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from avm.opcodes import Family, P
 from avm.values import AvmMap, Value, check_key, encode_value, from_wire
-from ledger.encoding import decode
+from core.encoding import decode
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

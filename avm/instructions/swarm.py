@@ -13,7 +13,7 @@ from avm.errors import BadOperand
 from avm.instructions.wallet import want_amount
 from avm.opcodes import Family, P
 from avm.values import Value, encode_value, size_of, type_name
-from ledger.crypto import hash32
+from core.crypto import hash32
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

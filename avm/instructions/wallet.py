@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from avm.errors import BadOperand
 from avm.opcodes import Family, P
 from avm.values import Value, type_name
-from ledger.crypto import ADDRESS_SIZE
+from core.crypto import ADDRESS_SIZE
 
 if TYPE_CHECKING:
     from avm.interpreter import Machine

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ledger.errors import DecodeError
+from core.errors import DecodeError
 from node.consensus.messages import Evidence, InvalidEvidence, Message, Proposal, decode_message
 from node.consensus.validators import ValidatorSet
 

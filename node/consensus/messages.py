@@ -13,10 +13,10 @@ from collections.abc import Container
 from dataclasses import dataclass
 from functools import lru_cache
 
+from core.crypto import HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
+from core.encoding import Value, decode, encode
+from core.errors import AitherError, DecodeError
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
-from ledger.crypto import HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
-from ledger.encoding import Value, decode, encode
-from ledger.errors import AitherError, DecodeError
 from ledger.tx import MAX_U64
 
 MAX_MESSAGE_SIZE = 1024

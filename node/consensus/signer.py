@@ -19,10 +19,10 @@ from typing import TypeVar
 
 import nacl.signing
 
+from core.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
+from core.encoding import decode, encode
+from core.errors import DecodeError
 from ledger.block import MAX_VALIDATORS
-from ledger.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError
 from ledger.tx import MAX_U64
 from node.consensus.messages import (
     MAX_ROUND,

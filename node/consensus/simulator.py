@@ -20,8 +20,8 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from ledger.crypto import SigningKey, hash32
-from ledger.encoding import encode
+from core.crypto import SigningKey, hash32
+from core.encoding import encode
 from node.consensus.core import (
     Broadcast,
     Consensus,

@@ -13,10 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from core.crypto import PUBKEY_SIZE
+from core.encoding import decode, encode
+from core.errors import AitherError, DecodeError
 from ledger.block import MAX_VALIDATORS
-from ledger.crypto import PUBKEY_SIZE
-from ledger.encoding import decode, encode
-from ledger.errors import AitherError, DecodeError
 
 # Priorities of validators are kept within this many times the total power of each other.
 PRIORITY_WINDOW_FACTOR = 2

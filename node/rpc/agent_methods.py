@@ -14,12 +14,12 @@ from avm.host import LineageKind
 from avm.instructions.storage import kv_key
 from avm.trace import trace_hash
 from avm.values import Value, check_key, from_python, from_wire, to_python
+from core.amounts import MAX_AMOUNT
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
+from core.encoding import decode
+from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from ledger import agents, governance_views
-from ledger.amounts import MAX_AMOUNT
 from ledger.block import Log
-from ledger.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
-from ledger.encoding import decode
-from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from ledger.state import State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.errors import AitherError
+from core.errors import AitherError
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

@@ -8,7 +8,7 @@ address is -32602.
 
 from __future__ import annotations
 
-from ledger.amounts import MAX_AMOUNT
+from core.amounts import MAX_AMOUNT
 from ledger.governance import proposal_count
 from ledger.governance_types import (
     CancelPayload,

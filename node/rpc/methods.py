@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
-from ledger.amounts import MAX_AMOUNT
+from core.amounts import MAX_AMOUNT
+from core.crypto import to_checksum_address
+from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from ledger.block import Block
 from ledger.chain import TxLocation
-from ledger.crypto import to_checksum_address
-from ledger.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
     MAX_TX_SIZE,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.amounts import MAX_AMOUNT
-from ledger.crypto import HASH_SIZE, parse_address
+from core.amounts import MAX_AMOUNT
+from core.crypto import HASH_SIZE, parse_address
 from ledger.tx import MAX_U64
 from node.rpc.errors import invalid_params
 

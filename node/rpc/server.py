@@ -14,7 +14,7 @@ import logging
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
-from ledger.errors import AitherError
+from core.errors import AitherError
 from node.node import Node
 from node.rpc import (
     admin,

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.crypto import to_checksum_address
+from core.swarm_keys import MAX_U64
+from core.swarm_wire import MAX_PAYLOAD
 from ledger import channels, identity
-from ledger.crypto import to_checksum_address
 from node.node import Node
 from node.rpc import params
 from node.rpc.admin import admin_method
@@ -37,8 +39,6 @@ from node.swarm import (
     SwarmService,
     UnknownChannelError,
 )
-from p2p.swarm_keys import MAX_U64
-from p2p.swarm_wire import MAX_PAYLOAD
 
 # Codes clients already know: a node without a swarm service lacks these methods, as geth
 # answers for a disabled API namespace; refusals name what is wrong with the request.

@@ -183,7 +183,7 @@ def test_append_message_updates_the_conversation_path(run) -> None:
 
 
 def test_hash_is_blake2b_of_canonical_encoding(run) -> None:
-    from ledger.crypto import hash32
+    from core.crypto import hash32
 
     assert run('HASH [1, "a"] -> h\nRETURN h\n').value == hash32(encode_value((1, "a")))
 
@@ -263,7 +263,7 @@ def test_payment_rolled_back_on_trap(run, host: MemoryHost) -> None:
 
 
 def test_identity_time_and_signatures(run, host: MemoryHost) -> None:
-    from ledger.crypto import SigningKey
+    from core.crypto import SigningKey
 
     key = SigningKey(b"\x11" * 32)
     sig = key.sign(b"hello")

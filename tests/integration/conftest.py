@@ -20,8 +20,8 @@ from typing import TypeAlias
 import httpx
 import pytest
 
+from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID
-from ledger.crypto import SigningKey, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE as GAS_PRICE
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
 

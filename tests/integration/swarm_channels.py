@@ -4,11 +4,11 @@ a CLI process per step."""
 
 from __future__ import annotations
 
+from core.crypto import SigningKey
+from core.swarm_keys import rotate
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
-from ledger.crypto import SigningKey
 from ledger.identity import SetIdentity, derived_certificate
-from node.cli_swarm import build_register_tx
-from p2p.swarm_keys import rotate
+from wallet.cli_swarm import build_register_tx
 from wallet.client import RpcClient
 from wallet.txbuilder import build_channel, member_keys, next_members
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner
 
-from avm.runtime.cli import app
-from avm.runtime.schedule import Schedule
-from avm.runtime.state import AgentState
-from avm.runtime.tracefile import TraceFile
+from agent.cli import app
+from agent.schedule import Schedule
+from agent.state import AgentState
+from agent.tracefile import TraceFile
 from genesis.dev import DEV_TIMESTAMP, dev_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "avm" / "runtime"))

@@ -16,8 +16,8 @@ import pytest
 from swarm_channels import create_channel, register
 
 from avm.assembler import assemble
+from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import dev_key
-from ledger.crypto import SigningKey, to_checksum_address
 from wallet.client import RpcClient
 from wallet.txbuilder import build_deploy
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from agent.config import parse_config
+from agent.registry import build_router
+from agent.runner import run_agent
+from agent.state import AgentState
 from avm.assembler import assemble_file
 from avm.instructions.storage import kv_key
-from avm.runtime.config import parse_config
-from avm.runtime.registry import build_router
-from avm.runtime.runner import run_agent
-from avm.runtime.state import AgentState
 from avm.values import FIXED_SCALE, from_wire
+from core.crypto import to_checksum_address
+from core.encoding import decode
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
-from ledger.encoding import decode
 from wallet.client import RpcClient
 from wallet.keystore import Keystore
 

@@ -18,12 +18,12 @@ import httpx
 import pytest
 from swarm_channels import create_channel, join_and_rotate, register
 
+from agent.state import AgentState
 from avm.instructions.storage import kv_key
-from avm.runtime.state import AgentState
 from avm.values import FIXED_SCALE, from_wire
+from core.crypto import to_checksum_address
+from core.encoding import decode
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
-from ledger.encoding import decode
 
 if TYPE_CHECKING:
     from conftest import DevNode, WaitUntil

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from avm.assembler import assemble
+from core.crypto import to_checksum_address
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
 
 if TYPE_CHECKING:
     from conftest import DevNode

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from core.crypto import SigningKey, hash32, to_checksum_address
 from genesis.dev import DEV_BALANCE, DEV_CHAIN_ID, dev_genesis, dev_key
 from ledger.chain import Ledger
-from ledger.crypto import SigningKey, hash32, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avm.assembler import assemble
+from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, DEV_GOVERNANCE, dev_key
-from ledger.crypto import SigningKey, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.governance_types import (
     CancelPayload,

@@ -25,8 +25,8 @@ import nacl.pwhash.argon2id as argon2id
 import pytest
 
 from avm.assembler import assemble
+from core.crypto import to_checksum_address
 from genesis.dev import DEV_COUNCIL_NAMES, DEV_COUNCIL_ROLES, DEV_GOVERNANCE, dev_key
-from ledger.crypto import to_checksum_address
 from wallet.keystore import Keystore
 
 # The console script of this venv (conftest's copy is not importable from a fixture: pytest

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from core.crypto import hash32, to_checksum_address
 from genesis.dev import DEV_BALANCE, dev_key
-from ledger.crypto import hash32, to_checksum_address
 
 if TYPE_CHECKING:
     from conftest import DevNode, NodeLauncher

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from core.crypto import hash32, to_checksum_address
 from genesis.dev import DEV_BALANCE, DEV_CHAIN_ID, dev_key
-from ledger.crypto import hash32, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.merkle import Proof, verify_proof
 from ledger.state import Account, decode_account, encode_account

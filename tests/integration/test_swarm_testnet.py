@@ -26,6 +26,9 @@ import pytest
 from testnet_fixture import Testnet, Validator, wait_until
 from websockets.sync.client import connect
 
+from core.crypto import SigningKey, hash32, parse_address, to_checksum_address
+from core.swarm_keys import rotate
+from core.swarm_wire import Envelope, decode_batch, encode_batch
 from genesis.dev import dev_key
 from genesis.keyfile import read_key_file
 from ledger.channels import (
@@ -38,16 +41,13 @@ from ledger.channels import (
     RotateKey,
     channel_id_of,
 )
-from ledger.crypto import SigningKey, hash32, parse_address, to_checksum_address
 from ledger.identity import SetIdentity, derived_certificate
-from node.cli_swarm import build_channel_tx, build_register_tx, member_keys
 from node.config import NodeConfig
 from node.rpc.admin import TOKEN_FILE
 from node.swarm import topic_for
 from p2p.gossip import Gossip
 from p2p.host import HostConfig, P2PHost, peer_id_from_seed
-from p2p.swarm_keys import rotate
-from p2p.swarm_wire import Envelope, decode_batch, encode_batch
+from wallet.cli_swarm import build_channel_tx, build_register_tx, member_keys
 from wallet.client import RpcClient, RpcClientError
 
 pytestmark = pytest.mark.slow

@@ -30,10 +30,10 @@ from testnet_fixture import (
     free_port_range,
 )
 
+from core.crypto import SigningKey, hash32, to_checksum_address
 from genesis.dev import dev_key
 from genesis.keyfile import read_key_file
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
-from ledger.crypto import SigningKey, hash32, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 from node.config import NodeConfig

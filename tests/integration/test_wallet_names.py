@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from core.crypto import to_checksum_address
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
 
 if TYPE_CHECKING:
     from conftest import DevNode

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 from web3 import Web3
 
+from core.crypto import hash32, to_checksum_address
 from genesis.dev import DEV_BALANCE, DEV_CHAIN_ID, dev_key
-from ledger.crypto import hash32, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from websockets.sync.client import connect
 
+from core.crypto import to_checksum_address
 from genesis.dev import dev_key
-from ledger.crypto import to_checksum_address
 
 if TYPE_CHECKING:
     from conftest import DevNode

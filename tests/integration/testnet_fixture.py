@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from genesis.spec import ConsensusParams
 from genesis.testnet import new_testnet
+from ledger.genesis import ConsensusParams
 
 # The docker image's entry command runs exactly this, with /testnet/nodeI/config.toml.
 NODE_COMMAND = ("aither", "node", "start", "--config")

@@ -3,9 +3,9 @@ running consensus (the node itself runs `node.consensus`, which yields the same 
 
 from __future__ import annotations
 
+from core.crypto import SigningKey
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
 from ledger.chain import PendingBlock
-from ledger.crypto import SigningKey
 
 
 class SoloValidator:

@@ -19,12 +19,12 @@ from avm.host import LineageKind
 from avm.instructions.storage import KV_PREFIX, kv_key
 from avm.trace import trace_hash
 from avm.values import encode_value, from_wire, to_wire
+from core.crypto import SigningKey
+from core.encoding import decode, encode
+from core.errors import DecodeError, InvalidTransaction
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas, governance
 from ledger.chain import Ledger, PendingBlock
-from ledger.crypto import SigningKey
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError, InvalidTransaction
 from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import (

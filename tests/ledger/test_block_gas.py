@@ -11,10 +11,10 @@ import pytest
 from solo import SoloValidator
 
 from avm.assembler import assemble
+from core.errors import InvalidBlock
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.agents import agent_address
 from ledger.chain import Ledger
-from ledger.errors import InvalidBlock
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 
 LIMIT = 2_000_000

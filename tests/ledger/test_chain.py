@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 from solo import SoloValidator
 
+from core.crypto import SigningKey
+from core.errors import InvalidBlock
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger.block import Block
 from ledger.chain import DataDirError, Ledger
-from ledger.crypto import SigningKey
-from ledger.errors import InvalidBlock
 from ledger.merkle import verify_proof
 from ledger.state import ACCOUNT
 from ledger.transition import intrinsic_gas

@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
+from core.crypto import SigningKey, hash32
+from core.encoding import decode, encode
+from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.swarm_keys import EncryptionKey, MemberKeys, certify, rotate, unseal
 from ledger import channels as ch
 from ledger import identity as ident
-from ledger.crypto import SigningKey, hash32
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from ledger.state import Account, State
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, Received
-from p2p.swarm_keys import EncryptionKey, MemberKeys, certify, rotate, unseal
 
 CHAIN = 1337
 NOW = 1_700_000_000

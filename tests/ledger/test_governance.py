@@ -17,11 +17,11 @@ from avm.disassembler import disassemble_region
 from avm.host import CodeChange, LineageKind, MemoryHost
 from avm.interpreter import execute
 from avm.selfmod import replace_region
+from core.crypto import SigningKey, to_checksum_address
+from core.encoding import decode, encode
+from core.errors import InvalidTransaction
 from ledger import governance as gov
 from ledger import identity as ident
-from ledger.crypto import SigningKey, to_checksum_address
-from ledger.encoding import decode, encode
-from ledger.errors import InvalidTransaction
 from ledger.governance_types import (
     PPM,
     BadIR,

@@ -13,12 +13,12 @@ from solo import SoloValidator
 
 from avm.assembler import assemble
 from avm.values import from_wire
+from core.crypto import SigningKey, to_checksum_address
+from core.encoding import decode
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
-from genesis.spec import Genesis, GenesisError
 from ledger import agents, gas, governance
 from ledger.chain import Ledger, PendingBlock
-from ledger.crypto import SigningKey, to_checksum_address
-from ledger.encoding import decode
+from ledger.genesis import Genesis, GenesisError
 from ledger.governance_types import (
     CancelPayload,
     Choice,

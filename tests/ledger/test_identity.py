@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from core.crypto import SigningKey
+from core.encoding import decode, encode
+from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.swarm_keys import EncryptionKey, X25519Certificate, certify
 from ledger import identity as ident
-from ledger.crypto import SigningKey
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from ledger.state import State
-from p2p.swarm_keys import EncryptionKey, X25519Certificate, certify
 
 
 class Memory:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.crypto import hash32
-from ledger.encoding import decode, encode
-from ledger.errors import DecodeError
+from core.crypto import hash32
+from core.encoding import decode, encode
+from core.errors import DecodeError
 from ledger.merkle import (
     EMPTY_ROOT,
     Internal,

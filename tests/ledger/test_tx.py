@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.amounts import format_amount, parse_amount
+from core.amounts import format_amount, parse_amount
+from core.crypto import SigningKey, hash32, parse_address, to_checksum_address
+from core.encoding import decode, encode
+from core.errors import AitherError, DecodeError, InvalidTransaction
 from ledger.block import Block, BlockHeader, CompactBlock
-from ledger.crypto import SigningKey, hash32, parse_address, to_checksum_address
-from ledger.encoding import decode, encode
-from ledger.errors import AitherError, DecodeError, InvalidTransaction
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind, decode_transaction
 
 KEY = SigningKey(b"\x07" * 32)

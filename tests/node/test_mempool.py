@@ -3,10 +3,10 @@ replacement and bounds."""
 
 import pytest
 
+from core.crypto import SigningKey
+from core.errors import TransactionRejected
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key
 from ledger.chain import Ledger
-from ledger.crypto import SigningKey
-from ledger.errors import TransactionRejected
 from ledger.governance_types import GovernanceParams, ParamsChangeSpec, ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, SignedTx, Transaction, Transfer, TxKind, decode_transaction

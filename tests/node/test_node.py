@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
+from core.errors import InvalidTransaction, TransactionRejected
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
-from ledger.errors import InvalidTransaction, TransactionRejected
 from ledger.tx import Transaction, Transfer, TxKind
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from core.crypto import SigningKey, hash32, to_checksum_address
+from core.errors import ExecutionFailed
+from core.swarm_keys import EncryptionKey, certify, rotate
+from core.swarm_wire import Envelope, decode_batch, encode_batch
 from ledger import channels as ch
 from ledger import identity as ident
-from ledger.crypto import SigningKey, hash32, to_checksum_address
-from ledger.errors import ExecutionFailed
 from ledger.state import Account, State
 from node.swarm import (
     LocalIdentity,
@@ -34,8 +36,6 @@ from node.swarm import (
     topic_for,
     touched_channels,
 )
-from p2p.swarm_keys import EncryptionKey, certify, rotate
-from p2p.swarm_wire import Envelope, decode_batch, encode_batch
 
 CHAIN = 4242
 NOW = 1_700_000_000
@@ -517,10 +517,10 @@ class FakeClient:
 
 
 def test_cli_builds_signed_channel_transactions(world: World) -> None:
-    from ledger.encoding import decode
+    from core.encoding import decode
     from ledger.transition import intrinsic_gas
     from ledger.tx import Transaction, TxKind
-    from node.cli_swarm import build_channel_tx
+    from wallet.cli_swarm import build_channel_tx
     from wallet.txbuilder import next_members
 
     key = world.who["alice"].key
@@ -544,7 +544,7 @@ def test_cli_builds_signed_channel_transactions(world: World) -> None:
 
 
 def test_cli_formats_messages() -> None:
-    from node.cli_swarm import _ws_url, format_message
+    from wallet.cli_swarm import _ws_url, format_message
 
     line = format_message(
         {"timestamp": NOW, "senderName": "alice.avm", "sender": "0x1", "text": "hi",
@@ -636,7 +636,7 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     data = tmp_path / "dev"
     log = open(tmp_path / "node.log", "w")  # noqa: SIM115  (lives as long as the node)
-    start = [sys.executable, "-m", "node", "node", "start", "--dev", "--data-dir", str(data)]
+    start = [sys.executable, "-m", "aither", "node", "start", "--dev", "--data-dir", str(data)]
     identities = ["--swarm-dev-account", "0", "--swarm-dev-account", "1"]
     node = subprocess.Popen(
         [*start, "--rpc-port", str(port), *identities], cwd=root, stdout=log, stderr=log
@@ -654,7 +654,7 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
 
     def cli(*args: str) -> dict:
         done = subprocess.run(
-            [sys.executable, "-m", "node", "swarm", *args, "--rpc", rpc, "--json"],
+            [sys.executable, "-m", "aither", "swarm", *args, "--rpc", rpc, "--json"],
             cwd=root,
             capture_output=True,
             text=True,

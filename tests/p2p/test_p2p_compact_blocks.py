@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from p2p_testnet import free_port, wait_for
 
+from core.crypto import hash32
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
-from ledger.crypto import hash32
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 from node.consensus_store import ConsensusStore

@@ -23,9 +23,9 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.crypto import SigningKey
+from core.encoding import encode
 from ledger.block import BlockHeader, CompactBlock
-from ledger.crypto import SigningKey
-from ledger.encoding import encode
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 from p2p.gossip import Gossip, TopicKind, topic_name

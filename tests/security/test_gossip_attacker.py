@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from testnet_fixture import Testnet, running_testnet, wait_until
 
+from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import dev_key
 from genesis.testnet import TESTNET_CHAIN_ID
-from ledger.crypto import SigningKey, to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 from node.config import NodeConfig

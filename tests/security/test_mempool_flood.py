@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from core.crypto import SigningKey
 from genesis.dev import DEV_CHAIN_ID, dev_key
-from ledger.crypto import SigningKey
 from ledger.gas import DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_GAS_PRICE
 from ledger.tx import Transaction, Transfer, TxKind
 

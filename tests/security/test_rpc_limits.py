@@ -20,9 +20,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from avm.assembler import assemble
+from core.crypto import to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, dev_key
 from ledger.agents import agent_address
-from ledger.crypto import to_checksum_address
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.tx import Deploy, Transaction, TxKind
 from node.rpc.limits import (

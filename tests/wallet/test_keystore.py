@@ -10,7 +10,7 @@ from pathlib import Path
 import nacl.pwhash.argon2id as argon2id
 import pytest
 
-from ledger.crypto import SigningKey, to_checksum_address, verify
+from core.crypto import SigningKey, to_checksum_address, verify
 from wallet.keystore import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,

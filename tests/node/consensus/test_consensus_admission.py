@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.crypto import SigningKey, hash32
+from core.crypto import SigningKey, hash32
 from node.consensus.admission import Verdict, admit
 from node.consensus.messages import Evidence, Proposal, Vote, VoteKind
 from node.consensus.validators import ValidatorSet

@@ -7,7 +7,7 @@ from typing import TypeVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.crypto import SigningKey, hash32
+from core.crypto import SigningKey, hash32
 from node.consensus.core import (
     Broadcast,
     Consensus,

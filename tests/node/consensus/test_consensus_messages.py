@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.crypto import SigningKey, hash32
+from core.errors import DecodeError
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
-from ledger.crypto import SigningKey, hash32
-from ledger.errors import DecodeError
 from node.consensus.messages import (
     MAX_ROUND,
     Evidence,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.crypto import SigningKey, hash32
-from ledger.errors import DecodeError
+from core.crypto import SigningKey, hash32
+from core.errors import DecodeError
 from node.consensus.messages import Proposal, Vote, VoteKind
 from node.consensus.signer import SignerGuard, SignStep
 

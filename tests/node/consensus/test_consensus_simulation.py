@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from core.errors import InvalidBlock
 from ledger.block import CommitCertificate
-from ledger.errors import InvalidBlock
 from node.consensus.core import TimeoutKind
 from node.consensus.simulator import CHAIN_ID, Crash, Outcome, Scenario, Simulation, run_seed
 

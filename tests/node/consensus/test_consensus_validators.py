@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.crypto import hash32
-from ledger.errors import DecodeError
+from core.crypto import hash32
+from core.errors import DecodeError
 from node.consensus.validators import InvalidValidatorSet, ValidatorSet
 
 power_lists = st.lists(st.integers(1, 40), min_size=1, max_size=9)

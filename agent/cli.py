@@ -1,0 +1,414 @@
+"""`aither agent`: run an AVM agent on this machine with real plugins, replay its traces, and
+run its scheduled tasks.
+
+Mounted by the node CLI as a Typer sub-app. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.config import RuntimeConfig, load_config
+from agent.host import RunSettings
+from agent.registry import build_router
+from agent.runner import ReplayReport, RunReport, replay, run_agent, run_due
+from agent.state import AgentState, default_state_dir
+from agent.tracefile import TraceFile
+from agent.transactions import SentTransaction
+from avm.assembler import assemble, parse_constant
+from avm.code import CodeObject
+from avm.gas import MILLIGAS_PER_GAS
+from avm.values import Value, to_python
+from core.crypto import SigningKey, parse_address
+from core.errors import AitherError
+from genesis.dev import dev_key
+from wallet.client import DEFAULT_RPC, RpcClient
+from wallet.keystore import Keystore
+
+app = typer.Typer(
+    help="Run agents locally with model, embedding and tool plugins.", no_args_is_help=True
+)
+
+CODE_MAGIC = b"\x98"  # a code object's encoding starts with an 8-element msgpack array
+DEFAULT_GAS = 10_000
+MAX_WATCH_SLEEP_SEC = 60.0
+
+File = Annotated[Path, typer.Argument(help="IR source (.air) or a code object")]
+Key = Annotated[str | None, typer.Option("--key", help="Keystore key: the agent's account.")]
+DevAccount = Annotated[
+    int | None, typer.Option("--dev-account", min=0, help="Use dev account N instead.")
+]
+Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
+RpcToken = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc-token",
+        envvar="AITHER_RPC_TOKEN",
+        help="The node's admin token, for its swarm methods (or --token-file).",
+    ),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="AITHER_ADMIN_TOKEN_FILE",
+        help="The node's admin token file (DATA_DIR/admin-token, printed at node start).",
+    ),
+]
+HomeAgent = Annotated[
+    str | None,
+    typer.Option(
+        "--agent", help="The on-chain agent whose council regions SELF_MODIFY proposes for."
+    ),
+]
+Gas = Annotated[
+    int, typer.Option("--gas", min=0, help="Gas limit of a run (1 gas = 1000 milligas).")
+]
+Plugins = Annotated[Path | None, typer.Option("--plugins", help="Plugins file (TOML).")]
+StateDir = Annotated[
+    Path | None, typer.Option("--state-dir", help="Agents' local state (~/.aither/agents).")
+]
+KeystoreDir = Annotated[
+    Path | None, typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore dir.")
+]
+PasswordFile = Annotated[
+    Path | None, typer.Option("--password-file", help="Read the password from this file.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def load_code(path: Path) -> CodeObject:
+    """IR text or a code object from `path`. Raises AitherError or OSError."""
+    data = path.read_bytes()
+    if data[:1] == CODE_MAGIC:
+        return CodeObject.from_bytes(data)
+    return assemble(data.decode("utf-8"), str(path)).code
+
+
+def _signer(
+    key: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
+) -> SigningKey:
+    if (key is None) == (dev_account is None):
+        raise ValueError("say whose agent this is: --key NAME or --dev-account N")
+    if dev_account is not None:
+        return dev_key(dev_account)
+    assert key is not None
+    store = Keystore(keystore)
+    store.info(key)  # a missing key is reported before a password is asked for
+    if password_file is not None:
+        lines = password_file.read_text().splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = os.environ.get("AITHER_PASSWORD") or typer.prompt("Password", hide_input=True)
+    return store.unlock(key, password)
+
+
+def _token(token: str | None, token_file: Path | None) -> str | None:
+    if token is not None or token_file is None:
+        return token
+    text = token_file.read_text().strip()
+    if not text:
+        raise ValueError(f"admin token file {token_file} is empty")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What `run` and `tick` read from their options before they talk to the node."""
+
+    code: CodeObject
+    config: RuntimeConfig
+    signer: SigningKey
+    state: AgentState
+    settings: RunSettings
+    token: str | None
+
+
+def _setup(
+    file: Path,
+    plugins: Path | None,
+    key: str | None,
+    dev_account: int | None,
+    keystore: Path | None,
+    password_file: Path | None,
+    state_dir: Path | None,
+    home_agent: str | None,
+    token: str | None,
+    token_file: Path | None,
+) -> _Setup:
+    code = load_code(file)
+    config = load_config(plugins)
+    signer = _signer(key, dev_account, keystore, password_file)
+    state = AgentState(state_dir or default_state_dir(), signer.address)
+    home = None if home_agent is None else parse_address(home_agent)
+    settings = RunSettings(home, config.swarm)
+    return _Setup(code, config, signer, state, settings, _token(token, token_file))
+
+
+def _utc(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _transaction_json(sent: SentTransaction) -> dict[str, object]:
+    return {**sent.effect.to_json(), **sent.receipt.to_json()}
+
+
+def _run_json(report: RunReport) -> dict[str, object]:
+    result = report.result
+    return {
+        "ok": report.ok,
+        "value": to_python(result.value),
+        "trap": str(result.trap) if result.trap else None,
+        "gas_used": -(-result.gas_used // MILLIGAS_PER_GAS),
+        "gas_used_milligas": result.gas_used,
+        "logs": [to_python(v) for v in result.logs],
+        "plugin_calls": [
+            {"opcode": c.opcode, "ok": c.failure is None, "failure": c.failure, "units": c.units}
+            for c in report.trace.calls
+        ],
+        "effects": [e.to_json() for e in report.effects],
+        "transactions": [_transaction_json(s) for s in report.sent],
+        "failure": report.failure,
+        "swarm": "node" if report.swarm_note is None else f"local events: {report.swarm_note}",
+        "schedules": [s.to_json() for s in report.trace.schedules],
+        "trace_hash": report.trace.trace_hash.hex(),
+        "new_code_id": report.new_code.code_id.hex() if report.new_code else None,
+    }
+
+
+EFFECT_TEXT = {
+    "transfer": "pay {amount} {token} base units to {to}",
+    "call": "call {entry} {args} of agent {agent}",
+    "propose": "propose a new {region} for agent {agent} (deposit {deposit})",
+    "channel_join": "join channel {name}",
+    "channel_rotate": "rotate the key of channel {name}",
+    "channel_reward": "escrow {amount} for answers to message {message}",
+    "channel_accept": "accept {sender}'s answer: pay the reward for message {reward}",
+}
+
+
+def _describe(sent: SentTransaction) -> str:
+    doc = sent.effect.to_json()
+    doc["token"] = doc.get("token") or "AVM"
+    doc["args"] = json.dumps(doc.get("args"), default=str)
+    receipt = sent.receipt
+    status = "ok" if receipt.ok else f"FAILED {receipt.error}"
+    extra = f", proposal {receipt.proposal_id}" if receipt.proposal_id else ""
+    what = EFFECT_TEXT[str(doc["kind"])].format(**doc)
+    return f"tx {receipt.tx_hash}: {what}, block {receipt.block}, {status}{extra}"
+
+
+def _print_run(report: RunReport, prefix: str = "") -> None:
+    for call in report.trace.calls:
+        status = "ok" if call.failure is None else f"FAILED {call.failure}"
+        typer.echo(f"{prefix}plugin {call.opcode}: {status}")
+    for log in report.result.logs:
+        typer.echo(f"{prefix}log: {json.dumps(to_python(log), default=str)}")
+    for exchange in report.trace.node:
+        if exchange.question == "swarm_send" and isinstance(exchange.result, dict):
+            typer.echo(
+                f"{prefix}swarm: sent message {exchange.result['messageHash']} "
+                f"(epoch {exchange.result['epoch']})"
+            )
+        elif exchange.question == "swarm_wait" and isinstance(exchange.result, list):
+            typer.echo(f"{prefix}swarm: {len(exchange.result)} answers to {exchange.params[1]}")
+    for sent in report.sent:
+        typer.echo(prefix + _describe(sent))
+    if report.swarm_note is not None and any(t.startswith("swarm.") for t, _ in report.events):
+        typer.echo(f"{prefix}swarm: messages stayed local events ({report.swarm_note})")
+    for schedule in report.trace.schedules:
+        every = f"every {schedule.interval_sec} s from {_utc(schedule.next_due)}"
+        typer.echo(f"{prefix}task {schedule.task}: " + (every if schedule.interval_sec else "off"))
+    if report.new_code is not None:
+        typer.echo(f"{prefix}the agent rewrote itself: code {report.new_code.code_id.hex()} saved")
+    if report.failure is not None:
+        typer.echo(f"{prefix}NOT SAVED: {report.failure}")
+    result = report.result
+    status = "ok" if result.ok else f"trap: {result.trap}"
+    gas = -(-result.gas_used // MILLIGAS_PER_GAS)
+    typer.echo(
+        f"{prefix}{status}; value {json.dumps(to_python(result.value), default=str)}; "
+        f"gas used {gas}; trace hash {report.trace.trace_hash.hex()}"
+    )
+
+
+def _arg(text: str) -> Value:
+    try:
+        return parse_constant(text)
+    except AitherError as exc:
+        raise ValueError(f"argument {text!r}: {exc}") from None
+
+
+@app.command("run")
+def run_cmd(
+    file: File,
+    key: Key = None,
+    dev_account: DevAccount = None,
+    rpc: Rpc = DEFAULT_RPC,
+    entry: Annotated[str | None, typer.Option("--entry", "-e", help="Label to start at.")] = None,
+    args: Annotated[list[str], typer.Option("--arg", "-a", help="An argument (IR literal).")] = [],  # noqa: B006
+    gas: Gas = DEFAULT_GAS,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Write the trace file here.")
+    ] = None,
+    plugins: Plugins = None,
+    home_agent: HomeAgent = None,
+    rpc_token: RpcToken = None,
+    token_file: TokenFile = None,
+    state_dir: StateDir = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run FILE as the agent of --key; its on-chain effects become signed transactions."""
+    try:
+        values = tuple(_arg(a) for a in args)
+        setup = _setup(
+            file, plugins, key, dev_account, keystore, password_file, state_dir, home_agent,
+            rpc_token, token_file,
+        )  # fmt: skip
+        with RpcClient(rpc, token=setup.token) as client:
+            report = run_agent(
+                setup.code,
+                setup.signer,
+                client,
+                build_router(setup.config),
+                setup.state,
+                entry,
+                values,
+                gas * MILLIGAS_PER_GAS,
+                setup.settings,
+            )
+        if trace is not None:
+            report.trace.write(trace)
+    except (AitherError, ValueError, OSError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_run_json(report), indent=2, default=str))
+    else:
+        _print_run(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay_cmd(
+    trace: Annotated[Path, typer.Argument(help="A trace file written by `agent run --trace`.")],
+    as_json: AsJson = False,
+) -> None:
+    """Re-run a trace's program with its recorded results; no plugin or node is called."""
+    try:
+        report: ReplayReport = replay(TraceFile.read(trace))
+    except (AitherError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        data = {
+            "matches": report.matches,
+            "trace_hash": report.trace_hash.hex(),
+            "expected": report.expected.hex(),
+            "unused_calls": report.unused_calls,
+            "effects_match": report.effects_match,
+            "schedules_match": report.schedules_match,
+            "receipts": [r.to_json() for r in report.receipts],
+            "ok": report.result.ok,
+            "value": to_python(report.result.value),
+        }
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif report.matches:
+        typer.echo(f"replay matches: trace hash {report.trace_hash.hex()}")
+        for receipt in report.receipts:
+            status = "ok" if receipt.ok else f"FAILED {receipt.error}"
+            typer.echo(f"  tx {receipt.tx_hash}: block {receipt.block}, {status} (recorded)")
+    else:
+        unused = f", {report.unused_calls} recorded results unused" if report.unused_calls else ""
+        effects = "" if report.effects_match else ", other on-chain effects"
+        schedules = "" if report.schedules_match else ", other scheduled tasks"
+        typer.echo(
+            f"replay DIFFERS: trace hash {report.trace_hash.hex()}, "
+            f"recorded {report.expected.hex()}{unused}{effects}{schedules}"
+        )
+    if not report.matches:
+        raise typer.Exit(1)
+
+
+@app.command("tick")
+def tick_cmd(
+    file: File,
+    key: Key = None,
+    dev_account: DevAccount = None,
+    rpc: Rpc = DEFAULT_RPC,
+    args: Annotated[
+        list[str], typer.Option("--arg", "-a", help="An argument of every task (IR literal).")
+    ] = [],  # noqa: B006
+    gas: Gas = DEFAULT_GAS,
+    trace_dir: Annotated[
+        Path | None, typer.Option("--trace-dir", help="Write each task run's trace here.")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running tasks as they fall due (Ctrl-C stops).")
+    ] = False,
+    plugins: Plugins = None,
+    home_agent: HomeAgent = None,
+    rpc_token: RpcToken = None,
+    token_file: TokenFile = None,
+    state_dir: StateDir = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Run the agent's scheduled tasks (SCHEDULE_TASK) that are due, each once."""
+    failed = False
+    try:
+        values = tuple(_arg(a) for a in args)
+        setup = _setup(
+            file, plugins, key, dev_account, keystore, password_file, state_dir, home_agent,
+            rpc_token, token_file,
+        )  # fmt: skip
+        router = build_router(setup.config)
+        with RpcClient(rpc, token=setup.token) as client:
+            while True:
+                now = int(time.time())
+                ran = run_due(
+                    setup.code, setup.signer, client, router, setup.state, now, values,
+                    gas * MILLIGAS_PER_GAS, setup.settings,
+                )  # fmt: skip
+                for task, report in ran:
+                    typer.echo(f"task {task.task} (due {_utc(task.next_due)}):")
+                    _print_run(report, "  ")
+                    failed = failed or not report.ok
+                    if trace_dir is not None:
+                        trace_dir.mkdir(parents=True, exist_ok=True)
+                        report.trace.write(trace_dir / f"{task.task}-{now}.json")
+                schedules = setup.state.load_schedules()
+                if not watch or not schedules:
+                    if not ran:
+                        typer.echo("no task is due" if schedules else "no task is scheduled")
+                    break
+                wait = min(s.next_due for s in schedules) - time.time()
+                time.sleep(min(max(wait, 0.0), MAX_WATCH_SLEEP_SEC))
+    except KeyboardInterrupt:
+        pass
+    except (AitherError, ValueError, OSError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - for `python -m agent.cli`
+    app(prog_name="aither agent")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,77 @@
+"""`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov, swarm.
+
+Each command group is imported only when it is used: the agent runtime pulls in web3, openai and
+their dependencies (py_ecc raises the process's recursion limit to 100,000 on import, which lets
+deeply nested input overflow the C stack), and a node or a wallet command needs none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import click
+import typer
+from typer.core import TyperGroup
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    module: str  # holds a Typer `app`
+    help: str  # its line in `aither --help`
+
+
+GROUPS = {
+    "node": Group("node.cli_node", "Run a node."),
+    "wallet": Group("wallet.cli", "Keys, balances and transfers."),
+    "genesis": Group("genesis.cli", "Generate genesis files."),
+    "testnet": Group("node.cli_testnet", "Run a local multi-validator testnet."),
+    "council": Group("council.cli", "Review code-change proposals as a council member."),
+    "avm": Group("avm.cli", "Assemble, disassemble and run AVM programs."),
+    "gov": Group("wallet.cli_gov", "Proposals, votes and agents' lineage."),
+    "agent": Group("agent.cli", "Run agents locally with model, embedding and tool plugins."),
+    "swarm": Group("wallet.cli_swarm", "Swarm channels and encrypted messages."),
+}
+
+
+class LazyGroups(TyperGroup):
+    """The top-level group: its subcommands are imported by name, on first use. Listing them
+    (`aither --help`) imports none."""
+
+    listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        group = GROUPS.get(cmd_name)
+        if group is None:
+            return None
+        if self.listing:
+            return click.Group(cmd_name, help=group.help)  # a name and a line, nothing to run
+        command = typer.main.get_group(importlib.import_module(group.module).app)
+        command.name = cmd_name
+        command.help = group.help
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+
+app = typer.Typer(
+    name="aither",
+    help="Aither: a node for the agent chain.",
+    cls=LazyGroups,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Aither: a node for the agent chain."""

@@ -1,0 +1,134 @@
+"""`aither council`: run a council member's reviewer service.
+
+`aither council serve --key NAME --role ROLE [--rpc URL] [--model NAME --llm-base-url URL]`
+prints one line per event (or one JSON object per line with `--json`); errors print one line and
+exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.errors import AitherError
+from council.analysis import Role
+from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
+from wallet.client import DEFAULT_RPC
+from wallet.keystore import Keystore
+
+app = typer.Typer(help="Council reviewer service.", no_args_is_help=True)
+
+
+@app.callback()
+def council() -> None:
+    """Council members: review proposals in voting and vote on them."""
+
+
+def _read_password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise ValueError(f"cannot read password file {password_file}: {exc.strerror}") from None
+        return lines[0] if lines else ""
+    if "AITHER_PASSWORD" in os.environ:
+        return os.environ["AITHER_PASSWORD"]
+    return typer.prompt("Password", hide_input=True)
+
+
+def _printer(as_json: bool) -> EventSink:
+    def emit(event: str, fields: dict[str, object]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if as_json:
+            print(json.dumps({"time": stamp, "event": event, **fields}), flush=True)
+            return
+        detail = " ".join(f"{k}={v}" for k, v in fields.items())
+        print(f"{stamp} {event} {detail}".rstrip(), flush=True)
+
+    return emit
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    key: Annotated[str, typer.Option("--key", help="Keystore key of the council member.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="SecurityAuditor, LatencyProfiler, MemoryOptimizer, "
+            "RegressionHunter or StandardsEnforcer.",
+        ),
+    ],
+    rpc: Annotated[
+        str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")
+    ] = DEFAULT_RPC,
+    model: Annotated[str | None, typer.Option("--model", help="Chat model name.")] = None,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option("--llm-base-url", help="OpenAI-compatible base URL (Ollama, vLLM, ...)."),
+    ] = None,
+    llm_timeout: Annotated[
+        float, typer.Option("--llm-timeout", min=1.0, help="Seconds to wait for the model.")
+    ] = 60.0,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Read the password from this file (first line)."),
+    ] = None,
+    keystore: Annotated[
+        Path | None,
+        typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore directory."),
+    ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file", help="Where votes are remembered (default ~/.aither/council)."
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.1, help="Seconds between polls.")
+    ] = DEFAULT_POLL_INTERVAL,
+    once: Annotated[bool, typer.Option("--once", help="One pass over proposals, then exit.")] = (
+        False
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+) -> None:
+    """Watch proposals in voting, review each once and send this member's vote."""
+    try:
+        member_role = Role.parse(role)
+        if (model is None) != (llm_base_url is None):
+            raise ValueError("a model needs both --model and --llm-base-url")
+        store = Keystore(keystore)
+        store.info(key)  # a missing key is reported before a password is asked for
+        signing_key = store.unlock(key, _read_password(password_file))
+        service = ReviewerService(
+            rpc,
+            signing_key,
+            member_role,
+            model=model,
+            llm_base_url=llm_base_url,
+            poll_interval=poll_interval,
+            state_path=state_file,
+            llm_timeout=llm_timeout,
+            events=_printer(as_json),
+        )
+    except (AitherError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        service.run(once=once)
+    except KeyboardInterrupt:
+        service.stop()
+    except (AitherError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        service.close()

@@ -1,0 +1,555 @@
+"""`aither gov`: read governance over JSON-RPC: proposals, votes, an agent's lineage.
+
+    aither gov list [--status S] [--agent A]
+    aither gov show ID          the diff, the sandbox table, the votes and the tally
+    aither gov council          the members (address and identity name), roles and weights
+    aither gov lineage AGENT    the agent's code versions as a tree
+    aither gov export AGENT --html FILE
+                                a self-contained page: the lineage tree and the gas trend
+
+Every command takes `--rpc URL` and `--json`; errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from core.amounts import NATIVE_SYMBOL, format_amount
+from wallet.cli import AsJson, Rpc, friendly_errors
+from wallet.client import DEFAULT_RPC, RpcClient
+
+app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+PPM = 1_000_000
+
+
+def _emit(as_json: bool, data: object, human: Callable[[], None]) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+def _short(hex_id: object) -> str:
+    return "-" if not isinstance(hex_id, str) else hex_id[:10] + "…"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _name(member: dict) -> str:
+    """A member's identity name, or "-" when it holds none."""
+    return member.get("name") or "-"
+
+
+def _named(member: dict) -> str:
+    """`0x... (name.avm)`, or the address alone when it holds no name."""
+    name = member.get("name")
+    return f"{member['address']} ({name})" if name else member["address"]
+
+
+def _gas_change(before: object, after: object) -> str:
+    if not isinstance(before, int) or not isinstance(after, int) or before == 0:
+        return "new" if before is None else "-"
+    return f"{100 * (after - before) / before:+.1f}%"
+
+
+# ---- list ----------------------------------------------------------------------------------------
+
+
+@app.command("list")
+@friendly_errors
+def list_proposals(
+    status: Annotated[
+        str | None, typer.Option("--status", help="voting, passed, enacted, rejected, ...")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's.")] = None,
+    rpc: Rpc = DEFAULT_RPC,
+    as_json: AsJson = False,
+) -> None:
+    """List proposals in submission order."""
+    with RpcClient(rpc) as client:
+        proposals = client.call("aither_listProposals", status, agent)
+    assert isinstance(proposals, list)
+
+    def human() -> None:
+        if not proposals:
+            console.print("no proposals")
+            return
+        table = Table(
+            "#", "id", "kind", "status", "agent", "region", "submitted", "turnout", "yes share"
+        )
+        for p in proposals:
+            tally = p["tally"]
+            table.add_row(
+                str(p["number"]),
+                p["id"],
+                p["kind"] + (" (emergency)" if p["emergency"] else ""),
+                p["status"],
+                p["agent"] or "-",
+                p["region"] or "-",
+                str(p["submittedHeight"]),
+                _pct(tally["voted"], tally["total"]),
+                _pct(tally["yes"], tally["yes"] + tally["no"] + tally["veto"]),
+            )
+        console.print(table)
+
+    _emit(as_json, proposals, human)
+
+
+# ---- show ----------------------------------------------------------------------------------------
+
+
+def _diff(old: str | None, new: str | None) -> list[str]:
+    return list(
+        difflib.unified_diff(
+            (old or "").splitlines(), (new or "").splitlines(), "before", "after", lineterm=""
+        )
+    )
+
+
+@app.command("show")
+@friendly_errors
+def show(
+    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    rpc: Rpc = DEFAULT_RPC,
+    as_json: AsJson = False,
+) -> None:
+    """A proposal: status and heights, the diff, the sandbox table, votes and tally."""
+    with RpcClient(rpc) as client:
+        p = client.call("aither_getProposal", proposal)
+    assert isinstance(p, dict)
+    _emit(as_json, p, lambda: _print_proposal(p))
+
+
+def _print_proposal(p: dict) -> None:
+    kind = p["kind"] + (" (emergency)" if p["emergency"] else "")
+    console.print(f"[bold]proposal {p['id']}[/bold] #{p['number']}: {kind}, {p['status']}")
+    if p["agent"]:
+        console.print(f"  agent {p['agent']} region {p['region']}")
+    deposit = format_amount(int(p["deposit"], 16))
+    console.print(f"  proposer {p['proposer']}, deposit {deposit} {NATIVE_SYMBOL}")
+    heights = [
+        ("submitted", p["submittedHeight"]),
+        ("voting ends", p["votingEndHeight"]),
+        ("enacted at", p["enactHeight"]),
+        ("closed", p["closedHeight"]),
+    ]
+    console.print("  " + ", ".join(f"{name} {h}" for name, h in heights if h is not None))
+    if p["rationale"]:
+        console.print(f"  rationale: {p['rationale']}", markup=False)
+    if p["reason"]:
+        console.print(f"  reason: {p['reason']}", markup=False)
+    if p["revertedBy"]:
+        console.print(f"  reverted by {p['revertedBy']}")
+    if p["undoes"]:
+        console.print(f"  undoes {', '.join(p['undoes'])}")
+    if p["council"]:
+        console.print("\n[bold]council change[/bold]")
+        for m in p["council"]["add"]:
+            console.print(f"  add {_named(m)} as {m['roleName']}", markup=False)
+        for m in p["council"]["remove"]:
+            console.print(f"  remove {_named(m)}", markup=False)
+    lines = _diff(p["oldIr"], p["newIr"])
+    if lines:
+        console.print("\n[bold]diff[/bold]")
+        for line in lines:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            console.print(line, style=style, markup=False)
+    if p["tests"]:
+        console.print("\n[bold]added tests[/bold]")
+        console.print(p["tests"].rstrip(), markup=False)
+    console.print("\n[bold]sandbox[/bold]")
+    if p["sandbox"]:
+        table = Table("test", "result", "gas before", "gas after", "change", "reason")
+        for s in p["sandbox"]:
+            table.add_row(
+                s["test"],
+                "pass" if s["passed"] else "FAIL",
+                "-" if s["gasBefore"] is None else str(s["gasBefore"]),
+                str(s["gasAfter"]),
+                _gas_change(s["gasBefore"], s["gasAfter"]),
+                s["reason"] or "",
+            )
+        console.print(table)
+    else:
+        console.print("  not run yet" if p["status"] == "submitted" else "  no tests")
+    console.print("\n[bold]votes[/bold]")
+    if p["votes"]:
+        table = Table("member", "name", "role", "weight", "choice", "height", "explanation")
+        for v in p["votes"]:
+            table.add_row(
+                v["member"],
+                _name(v),
+                v["roleName"] or "-",
+                str(v["weight"]),
+                v["choice"],
+                str(v["height"]),
+                v["explanation"],
+            )
+        console.print(table)
+    else:
+        console.print("  none yet")
+    t = p["tally"]
+    final = "final" if t["final"] else "so far"
+    console.print(
+        f"\n[bold]tally[/bold] ({final}): yes {t['yes']}, no {t['no']}, abstain {t['abstain']}, "
+        f"veto {t['veto']}; voted {t['voted']} of {t['total']} "
+        f"(quorum {t['quorum']}, {t['quorumPpm'] / 10_000:g}%); "
+        f"yes share {_pct(t['yes'], t['yes'] + t['no'] + t['veto'])} "
+        f"(must be above {t['thresholdPpm'] / 10_000:g}%), "
+        f"veto share {_pct(t['veto'], t['voted'])} (bar {t['vetoPpm'] / 10_000:g}%)"
+    )
+
+
+# ---- council -------------------------------------------------------------------------------------
+
+
+@app.command("council")
+@friendly_errors
+def council(rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+    """The council: each member's address and identity name, role, accuracy and weight."""
+    with RpcClient(rpc) as client:
+        doc = client.call("aither_getCouncil")
+    assert isinstance(doc, dict)
+
+    def human() -> None:
+        table = Table("member", "name", "role", "accuracy", "weight", "since")
+        for m in doc["members"]:
+            table.add_row(
+                m["address"],
+                _name(m),
+                m["roleName"],
+                f"{m['accuracyPpm'] / 10_000:g}%",
+                str(m["weight"]),
+                str(m["since"]),
+            )
+        console.print(table)
+        console.print(f"total weight {doc['totalWeight']}")
+
+    _emit(as_json, doc, human)
+
+
+# ---- lineage -------------------------------------------------------------------------------------
+
+
+def _steps(lineage: list[dict]) -> list[tuple[int | None, dict]]:
+    """(index of the parent step or None, step) for every lineage step, in order: a step's
+    parent is the latest earlier step that ran its first parent code id."""
+    steps: list[tuple[int | None, dict]] = []
+    for i, step in enumerate(lineage):
+        parent = None
+        wanted = step["parents"][0] if step["parents"] else None
+        for j in range(i - 1, -1, -1):
+            if lineage[j]["codeId"] == wanted:
+                parent = j
+                break
+        steps.append((parent, step))
+    return steps
+
+
+def _step_label(step: dict) -> str:
+    text = f"{_short(step['codeId'])} {step['kind']}"
+    if step["region"]:
+        text += f" of {step['region']}"
+    gov = step.get("governance")
+    if gov:
+        tally = gov["tally"]
+        deciding = tally["yes"] + tally["no"] + tally["veto"]
+        text = (
+            f"{_short(step['codeId'])} {gov['kind']} of {step['region']} by proposal "
+            f"{_short(gov['proposalId'])}, enacted at {gov['enactedHeight']},"
+            f" yes {_pct(tally['yes'], deciding)}, gas {gov['gasBefore']} -> {gov['gasAfter']}"
+        )
+        if gov["revertedBy"]:
+            text += f", reverted by {_short(gov['revertedBy'])}"
+    return text
+
+
+@app.command("lineage")
+@friendly_errors
+def lineage(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address.")],
+    rpc: Rpc = DEFAULT_RPC,
+    as_json: AsJson = False,
+) -> None:
+    """The agent's code versions as a tree, with the proposal behind each council change."""
+    with RpcClient(rpc) as client:
+        steps = client.call("aither_getLineage", agent)
+    assert isinstance(steps, list)
+
+    def human() -> None:
+        tree = Tree(f"[bold]{agent}[/bold]")
+        nodes: list[Tree] = []
+        for parent, step in _steps(steps):
+            under = tree if parent is None else nodes[parent]
+            nodes.append(under.add(_step_label(step)))
+        console.print(tree)
+
+    _emit(as_json, steps, human)
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+
+def gas_trend(steps: list[dict]) -> list[tuple[str, int]]:
+    """(version label, gas of its sandbox tests) for the versions governance measured: the code
+    before the first council change, then the code after each."""
+    points: list[tuple[str, int]] = []
+    for i, (parent, step) in enumerate(_steps(steps)):
+        gov = step.get("governance")
+        if not gov:
+            continue
+        if not points:
+            before = "v?" if parent is None else f"v{parent}"
+            points.append((f"{before} {step['parents'][0][:8]}", int(gov["gasBefore"])))
+        points.append((f"v{i} {step['codeId'][:8]}", int(gov["gasAfter"])))
+    return points
+
+
+# How each kind of lineage step reads in the page (governance steps name their proposal kind).
+_STEP_NAMES = {
+    "deploy": "deployed",
+    "self_modify": "self-modified",
+    "revert_code": "self-reverted",
+    "fork": "forked",
+    "crossover": "crossover",
+}
+_PROPOSAL_NAMES = {"code": "code change", "revert": "revert"}
+_FILL_DEPLOY, _FILL_COUNCIL, _FILL_REVERTED = "#eeeeee", "#e3f0ff", "#fde2e2"
+
+
+def _fit(text: str, chars: int) -> str:
+    """`text` cut to `chars` characters with an ellipsis, so that it stays inside its box."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _columns(rows: list[tuple[int | None, dict]]) -> list[int]:
+    """A column per step: a step continues its parent's column when it is the parent's first
+    child, and opens a new column otherwise, so a straight history stays one column."""
+    columns: list[int] = []
+    continued: set[int] = set()
+    for parent, _ in rows:
+        if parent is not None and parent not in continued:
+            continued.add(parent)
+            columns.append(columns[parent])
+        else:
+            columns.append(max(columns, default=-1) + 1)
+    return columns
+
+
+def _step_lines(index: int, step: dict) -> tuple[str, str, str]:
+    """(title, detail, fill colour) of a version's box."""
+    gov = step.get("governance")
+    what = _STEP_NAMES.get(step["kind"], step["kind"])
+    if gov:
+        what = _PROPOSAL_NAMES.get(gov["kind"], gov["kind"])
+    title = f"v{index}  {step['codeId'][:18]}  {what}"
+    details = [step["region"]] if step["region"] else []
+    if gov:
+        details.append(f"proposal {gov['proposalId'][:10]}, enacted at {gov['enactedHeight']}")
+        if gov["revertedBy"]:
+            details.append("reverted")
+    elif step["kind"] == "deploy":
+        details.append("the first version")
+    fill = _FILL_DEPLOY
+    if gov:
+        fill = _FILL_REVERTED if gov["revertedBy"] else _FILL_COUNCIL
+    return title, " · ".join(details), fill
+
+
+def _svg_tree(steps: list[dict]) -> str:
+    """One box per version, top to bottom in the order they ran, each joined to its parent."""
+    rows = _steps(steps)
+    columns = _columns(rows)
+    box_w, box_h, gap_x, gap_y, stem = 390, 44, 40, 18, 24
+    width = (max(columns, default=0) + 1) * (box_w + gap_x) + gap_x
+    height = len(rows) * (box_h + gap_y) + gap_y
+    boxes: list[tuple[int, int]] = []
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" '
+        f'height="{height}" font-family="sans-serif">'
+    ]
+    for i, (parent, step) in enumerate(rows):
+        x = gap_x + columns[i] * (box_w + gap_x)
+        y = gap_y + i * (box_h + gap_y)
+        boxes.append((x, y))
+        if parent is not None:
+            px, py = boxes[parent]
+            # Straight down within a column; a branch leaves the parent's right side and runs
+            # down the gutter left of its own column (each row holds one box, so it crosses none).
+            path = f"M{px + stem} {py + box_h} V{y}"
+            if px != x:
+                mid = y + box_h // 2
+                path = f"M{px + box_w} {py + box_h // 2} H{x - gap_x // 2} V{mid} H{x}"
+            parts.append(
+                f'<path class="edge" data-from="{rows[parent][1]["codeId"]}" '
+                f'data-to="{step["codeId"]}" d="{path}" fill="none" stroke="#789" '
+                'stroke-width="1.5"/>'
+            )
+        title, detail, fill = _step_lines(i, step)
+        parts.append(
+            f'<g class="version" data-code-id="{step["codeId"]}">'
+            f"<title>{html.escape(title)}\n{html.escape(detail)}</title>"
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" '
+            'stroke="#456"/>'
+            f'<text x="{x + 8}" y="{y + 18}" font-size="13">{html.escape(_fit(title, 50))}</text>'
+        )
+        if detail:
+            parts.append(
+                f'<text x="{x + 8}" y="{y + 35}" font-size="11" fill="#555">'
+                f"{html.escape(_fit(detail, 62))}</text>"
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend() -> str:
+    keys = (
+        (_FILL_DEPLOY, "deployed or changed by the agent"),
+        (_FILL_COUNCIL, "enacted by the council"),
+        (_FILL_REVERTED, "enacted, later reverted"),
+    )
+    return (
+        '<p class="legend">'
+        + "".join(f'<span><i style="background:{fill}"></i>{text}</span>' for fill, text in keys)
+        + "</p>"
+    )
+
+
+def _labelled(count: int, every: int) -> set[int]:
+    """The indexes of the points that get labels: every `every`-th and the last."""
+    shown = set(range(0, count, every))
+    if count - 1 not in shown:
+        shown.discard(max(i for i in shown if count - 1 - i < every))
+        shown.add(count - 1)
+    return shown
+
+
+def _svg_gas(points: list[tuple[str, int]]) -> str:
+    """A line of the sandbox tests' gas, one point per measured version, from zero up. A long
+    history keeps the chart's width and labels fewer points (each has its figure as a tooltip)."""
+    if not points:
+        return "<p>No council change has sandbox figures yet.</p>"
+    pad, height, label_w = 60, 260, 90
+    width = min(max(640, 2 * pad + label_w * (len(points) - 1)), 1000)
+    top = max(g for _, g in points) or 1
+    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    shown = _labelled(len(points), math.ceil(label_w / step))
+    base = height - pad
+    xy = [(pad + i * step, base - (height - 2 * pad) * g / top) for i, (_, g) in enumerate(points)]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="gas-trend" width="{width}" '
+        f'height="{height}" font-family="sans-serif">',
+        f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{base}" stroke="#333"/>',
+        f'<text x="{pad - 6}" y="{base + 4}" font-size="10" text-anchor="end">0</text>',
+        '<polyline fill="none" stroke="#1565c0" stroke-width="2" points="'
+        + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+        + '"/>',
+    ]
+    for i, ((label, gas), (x, y)) in enumerate(zip(points, xy, strict=True)):
+        parts.append(
+            f'<circle class="gas-point" data-gas="{gas}" data-version="{html.escape(label)}" '
+            f'cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1565c0"><title>{html.escape(label)}: '
+            f"{gas} milligas</title></circle>"
+        )
+        if i in shown:
+            parts.append(
+                f'<text x="{x:.1f}" y="{y - 9:.1f}" font-size="11" text-anchor="middle">{gas}'
+                f'</text><text x="{x:.1f}" y="{base + 18}" font-size="10" '
+                f'text-anchor="middle">{html.escape(label)}</text>'
+            )
+    parts.append(
+        f'<text x="{pad}" y="{pad - 24}" font-size="11" fill="#555">'
+        "milligas of the sandbox tests that ran on both versions</text></svg>"
+    )
+    return "".join(parts)
+
+
+def render_html(agent: str, steps: list[dict]) -> str:
+    """A page with no external assets and no script: inline CSS and two inline SVGs."""
+    rows = []
+    for i, step in enumerate(steps):
+        gov = step.get("governance")
+        if not gov:
+            continue
+        votes = "; ".join(
+            f"{v['roleName']}: {v['choice']} ({v['explanation'][:120]})" for v in gov["votes"]
+        )
+        cells = (
+            f"v{i}",
+            gov["proposalId"][:18],
+            _PROPOSAL_NAMES.get(gov["kind"], gov["kind"]),
+            gov["enactedHeight"],
+            f"{gov['gasBefore']} → {gov['gasAfter']}",
+            (gov["revertedBy"] or "")[:18],
+            votes,
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = ("version", "proposal", "kind", "enacted at", "gas", "reverted by", "votes")
+    table = (
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+        if rows
+        else "<p>No council change enacted yet.</p>"
+    )
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8">'
+        f"<title>Lineage of {html.escape(agent)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}"
+        "h1{font-size:22px;word-break:break-all}h2{font-size:17px;margin-top:1.6em}"
+        ".legend{font-size:12px;color:#444}.legend span{margin-right:1.5em;white-space:nowrap}"
+        ".legend i{display:inline-block;width:12px;height:12px;border:1px solid #456;"
+        "border-radius:3px;margin-right:5px;vertical-align:-2px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;"
+        "font-size:13px;text-align:left;vertical-align:top}td:not(:last-child),th"
+        "{white-space:nowrap}td:nth-child(2),td:nth-child(6){font-family:monospace}"
+        "</style></head><body>"
+        f"<h1>Agent {html.escape(agent)}</h1>"
+        f"<h2>Lineage</h2>{_legend()}{_svg_tree(steps)}"
+        f"<h2>Gas of each version</h2>{_svg_gas(gas_trend(steps))}"
+        f"<h2>Council changes</h2>{table}"
+        "</body></html>\n"
+    )
+
+
+@app.command("export")
+@friendly_errors
+def export(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address.")],
+    html_file: Annotated[Path, typer.Option("--html", help="Write the page here.")],
+    rpc: Rpc = DEFAULT_RPC,
+    as_json: AsJson = False,
+) -> None:
+    """Write a self-contained HTML page: the lineage tree and the gas trend of the versions."""
+    with RpcClient(rpc) as client:
+        steps = client.call("aither_getLineage", agent)
+    assert isinstance(steps, list)
+    html_file.write_text(render_html(agent, steps))
+    points = gas_trend(steps)
+    data = {
+        "file": str(html_file),
+        "versions": len(steps),
+        "gas": [{"version": label, "gas": gas} for label, gas in points],
+    }
+    _emit(as_json, data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))

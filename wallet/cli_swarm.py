@@ -1,0 +1,575 @@
+"""`aither swarm`: channels and their messages, over a node's JSON-RPC and WebSocket.
+
+Channel transactions (create, join, leave, remove, rotate, accept, and a send's reward) are
+built and signed here, like wallet/txbuilder.py does for the other kinds, with a key from the
+keystore (`--from NAME`) or a public dev key (`--dev-account N`). Rotations are made here too:
+the epoch key is generated, sealed to each member's certified X25519 key (read over RPC) and
+forgotten; member nodes unseal their copies from the chain. Messages are sent and read by the
+node's swarm service for an identity whose keys it holds (`--as NAME|ADDRESS`); those calls are
+admin methods, so `send`, `listen` and `accept` pass the node's admin token (`--token-file`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.amounts import parse_amount
+from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.swarm_keys import rotate
+from ledger import gas
+from ledger.channels import (
+    AcceptAnswer,
+    AnyChannelPayload,
+    ChannelMode,
+    CreateChannel,
+    JoinChannel,
+    LeaveChannel,
+    OfferReward,
+    RemoveMember,
+    RotateKey,
+    channel_id_of,
+    execution_gas,
+    is_channel_name,
+)
+from ledger.identity import SetIdentity, TransferName, derived_certificate, is_name
+from ledger.identity import execution_gas as identity_gas
+from ledger.tx import Transaction, TxKind
+from node.rpc.admin import TOKEN_FILE
+from node.rpc.errors import UNAUTHORIZED
+from wallet.cli import (
+    AsJson,
+    DevAccount,
+    FromName,
+    KeystoreDir,
+    PasswordFile,
+    Rpc,
+    Wait,
+    friendly_errors,
+    signing_key,
+)
+from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
+from wallet.txbuilder import member_keys, next_members
+
+app = typer.Typer(
+    help="Swarm channels: membership, keys and encrypted messages.", no_args_is_help=True
+)
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+AsIdentity = Annotated[
+    str | None,
+    typer.Option("--as", help="The node's swarm identity (name or address) to act as."),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="AITHER_ADMIN_TOKEN_FILE",
+        help=f"The node's admin token file (DATA_DIR/{TOKEN_FILE}, printed at node start).",
+    ),
+]
+
+# Signed for more than the computed gas: the limit's own encoding changes the size a little.
+GAS_MARGIN = 2_000
+DEFAULT_REWARD_BLOCKS = 1_000
+
+
+# ---- keys and transactions ---------------------------------------------------------------------
+
+
+def channel_gas(payload: AnyChannelPayload, size: int) -> int:
+    """Gas for a channel transaction of `size` encoded bytes (intrinsic + effect + margin)."""
+    return gas.TX_BASE + gas.TX_PAYLOAD_BYTE * size + execution_gas(payload) + GAS_MARGIN
+
+
+def _build(
+    client: RpcClient, key: SigningKey, kind: TxKind, payload: object, effect_gas: int
+) -> bytes:
+    chain_id = int(str(client.call("aither_chainId")), 16)
+    account = client.call("aither_getAccount", to_checksum_address(key.address))
+    assert isinstance(account, dict)
+    nonce = int(account["pendingNonce"], 16)
+    gas_price = int(str(client.call("eth_gasPrice")), 16)
+    # Sized with a larger limit than it will carry, so the real encoding is never longer.
+    draft = Transaction(chain_id, kind, key.pubkey, nonce, 2**40, gas_price, payload)  # type: ignore[arg-type]
+    size = len(draft.signed(key).encode())
+    gas_limit = gas.TX_BASE + gas.TX_PAYLOAD_BYTE * size + effect_gas + GAS_MARGIN
+    tx = Transaction(chain_id, kind, key.pubkey, nonce, gas_limit, gas_price, payload)  # type: ignore[arg-type]
+    return tx.signed(key).encode()
+
+
+def build_channel_tx(client: RpcClient, key: SigningKey, payload: AnyChannelPayload) -> bytes:
+    """A signed CHANNEL transaction with the node's chain id, pending nonce and gas price."""
+    return _build(client, key, TxKind.CHANNEL, payload, execution_gas(payload))
+
+
+def build_register_tx(
+    client: RpcClient, key: SigningKey, payload: SetIdentity | TransferName
+) -> bytes:
+    """A signed REGISTER transaction, built the same way."""
+    return _build(client, key, TxKind.REGISTER, payload, identity_gas(payload))
+
+
+def _submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
+    tx_hash = str(client.call("aither_sendRawTransaction", "0x" + raw.hex()))
+    if not wait:
+        return {"hash": tx_hash}
+    receipt = client.wait_for_receipt(tx_hash)
+    if receipt.get("status") not in ("0x1", 1, True):
+        raise ValueError(f"transaction {tx_hash} failed: {receipt.get('error') or 'no reason'}")
+    return {"hash": tx_hash, "receipt": receipt}
+
+
+def _post(
+    rpc: str,
+    signer: tuple[str | None, int | None, Path | None, Path | None],
+    make: Callable[[RpcClient, SigningKey], AnyChannelPayload],
+    wait: bool,
+    as_json: bool,
+    what: str,
+    token: str | None = None,
+) -> None:
+    key = signing_key(*signer)
+    with RpcClient(rpc, token=token) as client:
+        payload = make(client, key)
+        result = _submit(client, build_channel_tx(client, key, payload), wait)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(f"{what}: transaction {result['hash']}")
+
+
+# ---- reading the chain -------------------------------------------------------------------------
+
+
+def _channel_id(client: RpcClient, channel: str) -> bytes:
+    if channel.startswith("0x") and len(channel) == 66:
+        return bytes.fromhex(channel[2:])
+    if not is_channel_name(channel):
+        raise ValueError(f"{channel!r} is neither a channel name nor a 0x channel id")
+    return channel_id_of(int(str(client.call("aither_chainId")), 16), channel)
+
+
+def _channel(client: RpcClient, channel: str) -> dict[str, object]:
+    view = client.call("aither_getChannel", "0x" + _channel_id(client, channel).hex())
+    if not isinstance(view, dict):
+        raise ValueError(f"no channel {channel}")
+    return view
+
+
+def _address(client: RpcClient, who: str) -> bytes:
+    """An address from 0x-hex or a registered name."""
+    if who.startswith("0x"):
+        return parse_address(who)
+    found = client.call("aither_resolveName", who)
+    if not isinstance(found, str):
+        raise ValueError(f"{who} is not a registered name")
+    return parse_address(found)
+
+
+# ---- commands: membership ----------------------------------------------------------------------
+
+
+@app.command("create")
+@friendly_errors
+def create(
+    channel: str,
+    invite: bool = typer.Option(False, "--invite", help="Invite-only: the admin adds members."),
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Create CHANNEL with yourself as admin and only member (epoch 0)."""
+    if not is_channel_name(channel):
+        raise ValueError("a channel name is 1..64 of a-z 0-9 . _ -, starting with a letter/digit")
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        channel_id = _channel_id(client, channel)
+        _, rotation = rotate(channel_id, 0, member_keys(client, [key.address]))
+        mode = ChannelMode.INVITE if invite else ChannelMode.OPEN
+        return CreateChannel(channel, mode, rotation)
+
+    signer = (from_name, dev_account, keystore, password_file)
+    _post(rpc, signer, make, wait, as_json, f"created {channel}")
+
+
+@app.command("join")
+@friendly_errors
+def join(
+    channel: str,
+    member: str | None = typer.Option(
+        None, "--member", help="Admin: add this identity (name or address)."
+    ),
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Join CHANNEL (pending until the next `rotate`), or add --member as its admin."""
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        added = None if member is None else _address(client, member)
+        return JoinChannel(_channel_id(client, channel), added)
+
+    signer = (from_name, dev_account, keystore, password_file)
+    _post(rpc, signer, make, wait, as_json, f"join of {channel} pending until the next rotation")
+
+
+@app.command("leave")
+@friendly_errors
+def leave(
+    channel: str,
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Leave CHANNEL (effective at the next `rotate`)."""
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        return LeaveChannel(_channel_id(client, channel))
+
+    signer = (from_name, dev_account, keystore, password_file)
+    _post(rpc, signer, make, wait, as_json, f"leaving {channel} at the next rotation")
+
+
+@app.command("remove")
+@friendly_errors
+def remove(
+    channel: str,
+    member: str,
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Admin: remove MEMBER and rotate the key in the same transaction."""
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        view = _channel(client, channel)
+        removed = _address(client, member)
+        members = member_keys(client, next_members(view, removed))
+        channel_id = bytes.fromhex(str(view["id"])[2:])
+        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
+        return RemoveMember(channel_id, removed, rotation)
+
+    signer = (from_name, dev_account, keystore, password_file)
+    _post(rpc, signer, make, wait, as_json, f"removed {member} from {channel}; key rotated")
+
+
+@app.command("rotate")
+@friendly_errors
+def rotate_key(
+    channel: str,
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Rotate CHANNEL's key, taking in pending joins and dropping pending leaves."""
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        view = _channel(client, channel)
+        members = member_keys(client, next_members(view))
+        channel_id = bytes.fromhex(str(view["id"])[2:])
+        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
+        return RotateKey(channel_id, rotation)
+
+    signer = (from_name, dev_account, keystore, password_file)
+    _post(rpc, signer, make, wait, as_json, f"rotated the key of {channel}")
+
+
+@app.command("members")
+@friendly_errors
+def members(channel: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+    """CHANNEL's admin, epoch, members (with names) and pending changes."""
+    with RpcClient(rpc) as client:
+        view = _channel(client, channel)
+        names: dict[str, str | None] = {}
+        for address in [*view["members"], *view["pendingJoins"]]:  # type: ignore[misc]
+            found = client.call("aither_getIdentity", address)
+            names[str(address)] = found.get("name") if isinstance(found, dict) else None
+    if as_json:
+        print(json.dumps({**view, "names": names}))
+        return
+    console.print(f"[bold]{view['name']}[/bold] {view['id']}")
+    console.print(f"  mode {view['mode']}, epoch {view['epoch']}, admin {view['admin']}")
+    table = Table("address", "name", "status")
+    leaving = set(view["pendingLeaves"])  # type: ignore[call-overload]
+    for address in view["members"]:  # type: ignore[attr-defined]
+        status = "leaving" if address in leaving else "member"
+        table.add_row(str(address), names.get(str(address)) or "", status)
+    for address in view["pendingJoins"]:  # type: ignore[attr-defined]
+        table.add_row(str(address), names.get(str(address)) or "", "joins at next rotation")
+    console.print(table)
+
+
+# ---- the node's admin methods ------------------------------------------------------------------
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The admin token in `token_file` (None when no file is given)."""
+    if token_file is None:
+        return None
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read admin token file {token_file}: {exc.strerror}") from None
+    if not token:
+        raise ValueError(f"admin token file {token_file} is empty")
+    return token
+
+
+def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: object) -> object:
+    """Call admin method `method`; a refused token becomes what to do about it."""
+    try:
+        return client.call(method, *args)
+    except RpcClientError as exc:
+        if exc.code != UNAUTHORIZED:
+            raise
+        if token_file is None:
+            raise ValueError(
+                f"{method} needs the node's admin token: pass --token-file DATA_DIR/{TOKEN_FILE} "
+                "(the node prints the path at start)"
+            ) from None
+        raise ValueError(
+            f"the node refused the admin token in {token_file}: it writes a new one at each "
+            "start (is it this node's data dir?)"
+        ) from None
+
+
+# ---- commands: messages ------------------------------------------------------------------------
+
+
+@app.command("send")
+@friendly_errors
+def send(
+    channel: str,
+    text: str,
+    as_identity: AsIdentity = None,
+    reward: str | None = typer.Option(
+        None, "--reward", help="Escrow this many AVM for an accepted answer."
+    ),
+    timeout_blocks: int = typer.Option(
+        DEFAULT_REWARD_BLOCKS, "--timeout", min=1, help="Blocks before an unpaid reward returns."
+    ),
+    token_file: TokenFile = None,
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Send TEXT on CHANNEL as the node's identity; with --reward, escrow a reward on chain
+    (signed with --from / --dev-account, which must be the same identity)."""
+    amount = None if reward is None else parse_amount(reward)
+    with RpcClient(rpc, token=read_token(token_file)) as client:
+        channel_id = "0x" + _channel_id(client, channel).hex()
+        args: list[object] = [channel_id, "0x" + text.encode().hex()]
+        if as_identity is not None:
+            args.append(as_identity)
+        sent = admin_call(client, token_file, "swarm_send", *args)
+        assert isinstance(sent, dict)
+        result: dict[str, object] = {"sent": sent}
+        if amount:
+            key = signing_key(from_name, dev_account, keystore, password_file)
+            height = int(str(client.call("aither_blockNumber")), 16)
+            payload = OfferReward(
+                bytes.fromhex(channel_id[2:]),
+                bytes.fromhex(str(sent["messageHash"])[2:]),
+                amount,
+                height + timeout_blocks,
+            )
+            result["reward"] = _submit(client, build_channel_tx(client, key, payload), wait)
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"sent {sent['messageHash']} (epoch {sent['epoch']}, seq {sent['sequence']})")
+    if "reward" in result:
+        console.print(f"reward {reward} AVM escrowed: transaction {result['reward']['hash']}")  # type: ignore[index]
+
+
+def _ws_url(rpc: str) -> str:
+    base = rpc.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/ws"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :] + "/ws"
+    return base + "/ws"
+
+
+def format_message(message: dict[str, object]) -> str:
+    """One line per message: time, sender name (or address), text (or hex)."""
+    stamp = datetime.fromtimestamp(int(message["timestamp"]), UTC).strftime("%H:%M:%S")  # type: ignore[call-overload]
+    who = message.get("senderName") or message["sender"]
+    body = message.get("text")
+    if body is None:
+        body = message["payload"]
+    return f"[{stamp}] {who}: {body}  ({str(message['messageHash'])[:18]})"
+
+
+@app.command("listen")
+@friendly_errors
+def listen(
+    channel: str,
+    as_identity: AsIdentity = None,
+    token_file: TokenFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    as_json: AsJson = False,
+) -> None:
+    """Print CHANNEL's messages as the node decrypts them, with sender names, until Ctrl-C."""
+    from websockets.sync.client import connect  # only this command needs it
+
+    token = read_token(token_file)
+    with RpcClient(rpc) as client:
+        channel_id = "0x" + _channel_id(client, channel).hex()
+    params: list[object] = ["swarm", channel_id]
+    if as_identity is not None:
+        params.append(as_identity)
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with connect(_ws_url(rpc), max_size=2**21, additional_headers=headers) as socket:
+        request = {"jsonrpc": "2.0", "id": 1, "method": "aither_subscribe", "params": params}
+        socket.send(json.dumps(request))
+        answer = json.loads(socket.recv())
+        if "error" in answer:
+            if answer["error"].get("code") == UNAUTHORIZED and token is None:
+                raise ValueError(
+                    f"listening needs the node's admin token: pass --token-file "
+                    f"DATA_DIR/{TOKEN_FILE} (the node prints the path at start)"
+                )
+            raise ValueError(answer["error"].get("message", "subscription refused"))
+        if not as_json:
+            err.print(f"listening on {channel} (Ctrl-C to stop)")
+        try:
+            for raw in socket:
+                note = json.loads(raw)
+                message = note.get("params", {}).get("result")
+                if not isinstance(message, dict):
+                    continue
+                print(json.dumps(message) if as_json else format_message(message), flush=True)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("accept")
+@friendly_errors
+def accept(
+    message_hash: str,
+    request: str = typer.Option(
+        ..., "--for", help="Hash of your rewarded message that this one answers."
+    ),
+    token_file: TokenFile = None,
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Accept MESSAGE_HASH as the answer to your rewarded message: pays its sender on chain.
+
+    The node must have decrypted the answer (you are a member); the chain sees only its signed
+    statement (channel, epoch, sender, sequence, timestamp, payload hash), never the text.
+    """
+
+    def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
+        found = admin_call(client, token_file, "swarm_message", message_hash)
+        if not isinstance(found, dict):
+            raise ValueError(f"this node has not decrypted a message {message_hash}")
+        return AcceptAnswer(
+            bytes.fromhex(request.removeprefix("0x")),
+            bytes.fromhex(str(found["channel"])[2:]),
+            int(found["epoch"]),  # type: ignore[call-overload]
+            parse_address(str(found["sender"])),
+            int(found["sequence"]),  # type: ignore[call-overload]
+            int(found["timestamp"]),  # type: ignore[call-overload]
+            bytes.fromhex(str(found["payloadHash"])[2:]),
+            bytes.fromhex(str(found["signature"])[2:]),
+        )
+
+    signer = (from_name, dev_account, keystore, password_file)
+    what = f"accepted {message_hash[:18]}; reward paid"
+    _post(rpc, signer, make, wait, as_json, what, read_token(token_file))
+
+
+# ---- identities --------------------------------------------------------------------------------
+
+
+def _metadata(entries: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise ValueError(f"metadata {entry!r} is not key=value")
+        pairs.append((key, value))
+    return tuple(sorted(pairs))
+
+
+@app.command("register")
+@friendly_errors
+def register(
+    name: str = typer.Argument("", help="A name such as masha-trader.avm ('' for none)."),
+    role: list[str] = typer.Option([], "--role", help="A role; repeat for several."),
+    meta: list[str] = typer.Option([], "--meta", help="Metadata key=value; repeat."),
+    new_encryption_key: bool = typer.Option(
+        False, "--new-encryption-key", help="Certify a fresh X25519 key (a higher valid_from)."
+    ),
+    from_name: FromName = None,
+    dev_account: DevAccount = None,
+    keystore: KeystoreDir = None,
+    password_file: PasswordFile = None,
+    rpc: Rpc = DEFAULT_RPC,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Register (or update) your identity: NAME, roles, metadata, and the X25519 key that
+    channel keys are sealed to, derived from your key so the node can re-derive it."""
+    if name and not is_name(name):
+        raise ValueError(f"{name!r} is not a name: lowercase label, then .avm (say alice.avm)")
+
+    def make(client: RpcClient, key: SigningKey) -> SetIdentity:
+        current = client.call("aither_getIdentity", to_checksum_address(key.address))
+        valid_from = current.get("encryptionKeyValidFrom") if isinstance(current, dict) else None
+        if valid_from is None:
+            certificate = derived_certificate(key, 1)
+        elif new_encryption_key:
+            certificate = derived_certificate(key, int(valid_from) + 1)
+        else:
+            certificate = None  # keep the certified key
+        return SetIdentity(name, certificate, tuple(role), _metadata(meta))
+
+    key = signing_key(from_name, dev_account, keystore, password_file)
+    with RpcClient(rpc) as client:
+        result = _submit(client, build_register_tx(client, key, make(client, key)), wait)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(f"registered {name or to_checksum_address(key.address)}: {result['hash']}")
