@@ -29,8 +29,9 @@ from avm.gas import MILLIGAS_PER_GAS
 from avm.values import Value, to_python
 from core.crypto import SigningKey, parse_address
 from core.errors import AitherError
+from core.rpc import DEFAULT_RPC
 from genesis.dev import dev_key
-from wallet.client import DEFAULT_RPC, RpcClient
+from wallet.client import RpcClient
 from wallet.keystore import Keystore
 
 app = typer.Typer(

@@ -56,13 +56,13 @@ from common import (  # bench/common.py, beside this file
 )
 
 from core.crypto import SigningKey, hash32, to_checksum_address
+from core.rpc import ADMIN_TOKEN_FILE
 from core.swarm_keys import EncryptionKey, MemberKeys, rotate
 from genesis.dev import dev_key
 from genesis.testnet import TestnetNode, new_testnet
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
 from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
-from node.rpc.admin import TOKEN_FILE
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
 from wallet.cli_swarm import build_channel_tx, build_register_tx
 from wallet.client import RpcClient
@@ -319,7 +319,7 @@ def main() -> None:
         console.print(f"starting {NODES} validators in {tmp}...")
         for node in nodes:
             wait_for(lambda n=node: serving(n), f"{node.spec.name} to serve JSON-RPC")
-            token_file = node.spec.directory / "data" / TOKEN_FILE
+            token_file = node.spec.directory / "data" / ADMIN_TOKEN_FILE
             node.token = token_file.read_text().strip() if token_file.exists() else ""
         console.print(f"registering {args.members} identities and creating channel {CHANNEL}...")
         channel_id = set_up_channel(nodes, members)

@@ -20,7 +20,7 @@ def parse_amount(text: str, decimals: int = NATIVE_DECIMALS) -> int:
     whole, frac = match.group(1), match.group(2) or ""
     if len(frac) > decimals:
         raise ValueError(f"{text} has more than {decimals} decimal places")
-    units = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
+    units: int = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if units > MAX_AMOUNT:
         raise ValueError(f"{text} is larger than the largest amount")
     return units

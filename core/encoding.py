@@ -7,25 +7,29 @@ floats, trailing bytes). Consensus data is built only from the types in `Value`.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Sequence
+from typing import TypeAlias, cast
 
 import msgpack
 
 from core.errors import DecodeError
 
+# What `decode` returns, and what `encode` takes: lists and tuples of values at any depth.
 Value: TypeAlias = "int | bool | bytes | str | list[Value] | None"
+Encodable: TypeAlias = "int | bool | bytes | str | Sequence[Encodable] | None"
 
 MAX_ENCODED_SIZE = 4 * 1024 * 1024
 
 
-def encode(value: Value) -> bytes:
+def encode(value: Encodable) -> bytes:
     """Encode a value canonically. Raises TypeError for anything outside `Value`."""
     _require_value(value)
     return _pack(value)
 
 
-def _pack(value: Value) -> bytes:
-    return msgpack.packb(value, use_bin_type=True, strict_types=True, default=_refuse)
+def _pack(value: Encodable) -> bytes:
+    packed = msgpack.packb(value, use_bin_type=True, strict_types=True, default=_refuse)
+    return cast(bytes, packed)
 
 
 _SCALARS = frozenset({int, bool, bytes, str, type(None)})
@@ -39,7 +43,7 @@ def _require_value(value: object) -> None:
         item = pending.pop()
         kind = type(item)
         if kind in _SEQUENCES:
-            pending.extend(item)
+            pending.extend(cast(Sequence[object], item))
         elif kind not in _SCALARS:
             raise TypeError(f"{kind.__name__} has no canonical encoding")
 
@@ -99,10 +103,10 @@ def decode(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Value:
     _check_types(value)
     if _pack(value) != data:
         raise DecodeError("non-canonical encoding")
-    return value
+    return cast(Value, value)  # msgpack gave only the types `_check_types` allows
 
 
-def _reject_map(_: dict) -> object:
+def _reject_map(_: dict[object, object]) -> object:
     raise DecodeError("maps are not allowed in canonical data")
 
 

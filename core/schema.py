@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from core.encoding import Value
 from core.errors import DecodeError, InvalidTransaction
+
+MAX_U64 = 2**64 - 1
 
 
 def fields(value: Value, count: int, what: str) -> list[Value]:
@@ -13,9 +17,9 @@ def fields(value: Value, count: int, what: str) -> list[Value]:
     return value
 
 
-def is_uint(value: Value, bound: int) -> bool:
+def is_uint(value: object, bound: int = MAX_U64) -> TypeGuard[int]:
     """An integer (not a bool) in 0..bound."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= bound
+    return type(value) is int and 0 <= value <= bound
 
 
 def require(condition: bool, reason: str) -> None:

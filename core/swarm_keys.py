@@ -33,11 +33,11 @@ from core.crypto import (
 )
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError
+from core.schema import is_uint
 
 X25519_SIZE = 32
 EPOCH_KEY_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 SEALED_KEY_SIZE = EPOCH_KEY_SIZE + nacl.bindings.crypto_box_SEALBYTES
-MAX_U64 = 2**64 - 1
 # Bounds one rotation's size: 256 copies of ~105 bytes stay well under a 64 KiB transaction.
 MAX_MEMBERS = 256
 MAX_ROTATION_SIZE = 64 * 1024
@@ -57,11 +57,6 @@ class InvalidCertificateError(SwarmKeyError):
 
 class UnsealError(SwarmKeyError):
     """A rotation holds no usable copy of the epoch key for this member."""
-
-
-def _is_uint(value: object, bound: int = MAX_U64) -> bool:
-    # bool is an int to Python but a different type on the wire.
-    return type(value) is int and 0 <= value <= bound
 
 
 def is_strong_x25519(pubkey: bytes) -> bool:
@@ -137,7 +132,7 @@ class X25519Certificate:
             raise DecodeError("certificate address must be 20 bytes")
         if type(pubkey) is not bytes or len(pubkey) != X25519_SIZE:
             raise DecodeError("certificate X25519 key must be 32 bytes")
-        if not _is_uint(valid_from):
+        if not is_uint(valid_from):
             raise DecodeError("certificate valid_from must be an unsigned 64-bit integer")
         if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
             raise DecodeError("certificate signature must be 64 bytes")
@@ -158,7 +153,7 @@ def _cert_statement(address: bytes, x25519_pubkey: bytes, valid_from: int) -> by
 
 def certify(identity: SigningKey, key: EncryptionKey, valid_from: int) -> X25519Certificate:
     """Certify `key`'s public half with `identity`. Raises ValueError on a bad `valid_from`."""
-    if not _is_uint(valid_from):
+    if not is_uint(valid_from):
         raise ValueError("valid_from must be an unsigned 64-bit integer")
     public = key.public
     signature = identity.sign(_cert_statement(identity.address, public, valid_from))
@@ -240,7 +235,7 @@ class Rotation:
         channel_id, epoch, commitment, copies = value
         if type(channel_id) is not bytes or len(channel_id) != HASH_SIZE:
             raise DecodeError("channel id must be 32 bytes")
-        if not _is_uint(epoch):
+        if not is_uint(epoch):
             raise DecodeError("epoch must be an unsigned 64-bit integer")
         if type(commitment) is not bytes or len(commitment) != HASH_SIZE:
             raise DecodeError("key commitment must be 32 bytes")
@@ -278,7 +273,7 @@ def rotate(channel_id: bytes, epoch: int, members: Iterable[MemberKeys]) -> tupl
     """
     if type(channel_id) is not bytes or len(channel_id) != HASH_SIZE:
         raise ValueError("channel id must be 32 bytes")
-    if not _is_uint(epoch):
+    if not is_uint(epoch):
         raise ValueError("epoch must be an unsigned 64-bit integer")
     ordered = sorted(members, key=lambda m: m.address)
     if not 0 < len(ordered) <= MAX_MEMBERS:

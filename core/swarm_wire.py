@@ -30,7 +30,8 @@ import nacl.utils
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, SIGNATURE_SIZE, SigningKey, address_of, hash32
 from core.encoding import decode, encode
 from core.errors import DecodeError
-from core.swarm_keys import EPOCH_KEY_SIZE, MAX_U64
+from core.schema import is_uint
+from core.swarm_keys import EPOCH_KEY_SIZE
 
 MAX_PAYLOAD = 64 * 1024
 NONCE_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -50,10 +51,6 @@ ENVELOPE_HEADER = 5  # a msgpack bin32 header, per envelope
 
 AAD_DOMAIN = b"aither/swarm-envelope/v1"
 SIGN_DOMAIN = b"aither/swarm-message/v1"
-
-
-def _is_uint(value: object) -> bool:
-    return type(value) is int and 0 <= value <= MAX_U64
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +73,7 @@ class Envelope:
         channel_id, epoch, ciphertext = value
         if type(channel_id) is not bytes or len(channel_id) != HASH_SIZE:
             raise DecodeError("channel id must be 32 bytes")
-        if not _is_uint(epoch):
+        if not is_uint(epoch):
             raise DecodeError("epoch must be an unsigned 64-bit integer")
         if type(ciphertext) is not bytes or not (
             MIN_CIPHERTEXT <= len(ciphertext) <= MAX_CIPHERTEXT
@@ -107,9 +104,9 @@ class SignedMessage:
         sender, sequence, timestamp, payload, signature = value
         if type(sender) is not bytes or len(sender) != ADDRESS_SIZE:
             raise DecodeError("sender must be a 20-byte address")
-        if not _is_uint(sequence):
+        if not is_uint(sequence):
             raise DecodeError("sequence must be an unsigned 64-bit integer")
-        if not _is_uint(timestamp):
+        if not is_uint(timestamp):
             raise DecodeError("timestamp must be an unsigned 64-bit integer")
         if type(payload) is not bytes or len(payload) > MAX_PAYLOAD:
             raise DecodeError(f"payload must be at most {MAX_PAYLOAD} bytes")
@@ -168,7 +165,7 @@ def seal_message(
         raise ValueError(f"payload must be bytes of at most {MAX_PAYLOAD}")
     if len(key) != EPOCH_KEY_SIZE or len(channel_id) != HASH_SIZE:
         raise ValueError("epoch key and channel id are 32 bytes")
-    if not (_is_uint(epoch) and _is_uint(sequence) and _is_uint(timestamp)):
+    if not (is_uint(epoch) and is_uint(sequence) and is_uint(timestamp)):
         raise ValueError("epoch, sequence and timestamp are unsigned 64-bit integers")
     sender = signer.address
     statement = signed_statement(channel_id, epoch, sender, sequence, timestamp, hash32(payload))
@@ -216,7 +213,9 @@ def decode_batch(data: bytes) -> list[bytes]:
     value = decode(data, max_size=MAX_BATCH)
     if type(value) is not list or not 0 < len(value) <= MAX_BATCH_ENVELOPES:
         raise DecodeError(f"a batch is a list of 1..{MAX_BATCH_ENVELOPES} envelopes")
+    envelopes = []
     for envelope in value:
         if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE:
             raise DecodeError(f"a batch holds envelopes of at most {MAX_ENVELOPE} bytes")
-    return value
+        envelopes.append(envelope)
+    return envelopes

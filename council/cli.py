@@ -17,9 +17,9 @@ from typing import Annotated
 import typer
 
 from core.errors import AitherError
+from core.rpc import DEFAULT_RPC
 from council.analysis import Role
 from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
-from wallet.client import DEFAULT_RPC
 from wallet.keystore import Keystore
 
 app = typer.Typer(help="Council reviewer service.", no_args_is_help=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.crypto import SigningKey
+from core.rpc import DEFAULT_RPC_PORT
 from genesis.dev import (
     DEV_BALANCE,
     DEV_GOVERNANCE,
@@ -54,7 +55,7 @@ def new_testnet(
     chain_id: int = TESTNET_CHAIN_ID,
     accounts: int = 10,
     base_port: int = 26656,
-    rpc_base_port: int = 8545,
+    rpc_base_port: int = DEFAULT_RPC_PORT,
     consensus: ConsensusParams | None = None,
     docker: bool = False,
 ) -> tuple[Genesis, list[TestnetNode]]:

@@ -12,8 +12,9 @@ from functools import cached_property
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, hash32, verify
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, InvalidBlock
+from core.schema import MAX_U64
 from core.schema import fields as _fields
-from ledger.tx import MAX_TX_SIZE, MAX_U64
+from ledger.tx import MAX_TX_SIZE
 
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 MAX_BLOCK_TXS = 50_000

@@ -48,10 +48,11 @@ from core.crypto import (
 )
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
 from core.schema import require as _require
-from core.swarm_keys import MAX_MEMBERS, MAX_U64, MemberKeys, Rotation
+from core.swarm_keys import MAX_MEMBERS, MemberKeys, Rotation
 from core.swarm_wire import signed_statement
 from ledger.identity import Store, load_identity
 from ledger.state import ACCOUNT, Account, decode_account, encode_account

@@ -31,6 +31,7 @@ from core.crypto import (
 )
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, InvalidTransaction
+from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
 from core.schema import require as _require
@@ -39,7 +40,6 @@ from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
 
 MAX_TX_SIZE = 64 * 1024
-MAX_U64 = 2**64 - 1
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
 MAX_TOKEN_NAME = 64
 MAX_DECIMALS = 30

@@ -20,6 +20,7 @@ from rich.console import Console
 from core.amounts import format_amount
 from core.crypto import SigningKey, to_checksum_address
 from core.errors import AitherError
+from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC_PORT
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
 from genesis.keyfile import read_key_file
 from ledger.chain import Ledger
@@ -29,7 +30,7 @@ from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
 from node.mempool import Mempool, MempoolLimits
 from node.node import Node
-from node.rpc.admin import TOKEN_FILE, AdminToken
+from node.rpc.admin import AdminToken
 from node.rpc.limits import HTTP_MAX_CONCURRENCY, WS_MAX_MESSAGE
 from node.rpc.server import create_app
 from node.swarm import (
@@ -76,7 +77,9 @@ def start(
     ),
     data_dir: Path = typer.Option(Path(".aither/dev"), "--data-dir", help="Where the chain lives."),
     rpc_host: str = typer.Option("127.0.0.1", "--rpc-host", help="Interface for JSON-RPC."),
-    rpc_port: int | None = typer.Option(None, "--rpc-port", help="Port for JSON-RPC [8545]."),
+    rpc_port: int | None = typer.Option(
+        None, "--rpc-port", help=f"Port for JSON-RPC [{DEFAULT_RPC_PORT}]."
+    ),
     block_time: float = typer.Option(
         0.0, "--block-time", min=0.0, help="Dev: seconds between blocks; 0 = when txs wait."
     ),
@@ -125,7 +128,7 @@ def start(
                 validator_key=dev_validator_key(),
                 schedule=Schedule(empty_blocks=False, block_time=block_time),
                 rpc_host=rpc_host,
-                rpc_port=8545 if rpc_port is None else rpc_port,
+                rpc_port=DEFAULT_RPC_PORT if rpc_port is None else rpc_port,
             )
         if reset:
             for name in ("chain.ldb", "consensus.ldb"):
@@ -151,7 +154,7 @@ def start(
     except OSError as exc:
         ledger.close()
         listener.close()
-        err.print(f"error: cannot write {setup.data_dir / TOKEN_FILE}: {exc.strerror}")
+        err.print(f"error: cannot write {setup.data_dir / ADMIN_TOKEN_FILE}: {exc.strerror}")
         raise typer.Exit(1) from None
     url = f"http://{setup.rpc_host}:{listener.getsockname()[1]}"
     if dev:
@@ -315,7 +318,7 @@ def _print_network_banner(ledger: Ledger, setup: Setup, url: str, as_json: bool)
         if setup.validator_key is None
         else to_checksum_address(setup.validator_key.address),
         "p2p": list(setup.config.p2p_listen),
-        "adminTokenFile": str(setup.data_dir / TOKEN_FILE),
+        "adminTokenFile": str(setup.data_dir / ADMIN_TOKEN_FILE),
     }
     if as_json:
         print(json.dumps(summary), flush=True)
@@ -339,7 +342,7 @@ def _print_dev_banner(
                     "rpcUrl": url,
                     "dataDir": str(data_dir),
                     "height": ledger.height,
-                    "adminTokenFile": str(data_dir / TOKEN_FILE),
+                    "adminTokenFile": str(data_dir / ADMIN_TOKEN_FILE),
                     "accounts": [
                         {
                             "address": to_checksum_address(k.address),
@@ -357,7 +360,9 @@ def _print_dev_banner(
     console.print(f"  RPC URL    {url}")
     console.print(f"  data dir   {data_dir.resolve()}")
     console.print(f"  height     {ledger.height}")
-    console.print(f"  admin      {(data_dir / TOKEN_FILE).resolve()} (token for swarm_* methods)")
+    console.print(
+        f"  admin      {(data_dir / ADMIN_TOKEN_FILE).resolve()} (token for swarm_* methods)"
+    )
     console.print(f"\n[bold]Dev accounts[/bold] ({format_amount(DEV_BALANCE)} AVM each at genesis)")
     for index, key in enumerate(keys):
         console.print(f"  ({index}) {to_checksum_address(key.address)}")

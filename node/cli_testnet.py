@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from core.errors import AitherError
+from core.rpc import DEFAULT_RPC_PORT
 from node import testnet
 from node.testnet import NodeStatus
 
@@ -51,7 +52,9 @@ def up(
     validators: Annotated[int, typer.Option("--validators", min=1, max=32)] = 4,
     directory: Dir = DEFAULT_DIR,
     base_port: Annotated[int, typer.Option("--base-port", help="First libp2p port.")] = 26656,
-    rpc_base_port: Annotated[int, typer.Option("--rpc-base-port", help="First RPC port.")] = 8545,
+    rpc_base_port: Annotated[
+        int, typer.Option("--rpc-base-port", help="First RPC port.")
+    ] = DEFAULT_RPC_PORT,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for blocks.")] = 60,
     as_json: AsJson = False,
 ) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import AitherError
+from core.rpc import DEFAULT_RPC_PORT
 
 
 class ConfigError(AitherError):
@@ -56,7 +57,7 @@ class NodeConfig:
         validator = field(node, "validator_key", str, "node", "")
         listen = field(p2p, "listen", list, "p2p", [])
         bootstrap = field(p2p, "bootstrap", list, "p2p", [])
-        port = field(rpc, "port", int, "rpc", 8545)
+        port = field(rpc, "port", int, "rpc", DEFAULT_RPC_PORT)
         assert isinstance(port, int)
         if not 0 <= port < 65536:
             raise ConfigError(f"{path}: [rpc] `port` must be 0..65535")

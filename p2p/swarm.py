@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from core.crypto import HASH_SIZE, SigningKey, hash32, verify
 from core.errors import DecodeError
-from core.swarm_keys import EPOCH_KEY_SIZE, MAX_MEMBERS, MAX_U64, MemberKeys
+from core.schema import MAX_U64
+from core.swarm_keys import EPOCH_KEY_SIZE, MAX_MEMBERS, MemberKeys
 from core.swarm_wire import (
     Envelope,
     MessageSigner,

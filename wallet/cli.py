@@ -27,6 +27,7 @@ from avm.values import Value, check_key, encode_value
 from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.errors import AitherError
+from core.rpc import DEFAULT_RPC
 from genesis.dev import dev_key
 from ledger.governance_types import (
     Choice,
@@ -39,7 +40,7 @@ from ledger.governance_types import (
     Role,
 )
 from ledger.identity import is_name
-from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
+from wallet.client import RpcClient, RpcClientError
 from wallet.keystore import Keystore, parse_private_key
 from wallet.txbuilder import (
     build_call,

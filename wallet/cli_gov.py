@@ -27,8 +27,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from core.amounts import NATIVE_SYMBOL, format_amount
+from core.rpc import DEFAULT_RPC
 from wallet.cli import AsJson, Rpc, friendly_errors
-from wallet.client import DEFAULT_RPC, RpcClient
+from wallet.client import RpcClient
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from core.amounts import parse_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC, UNAUTHORIZED
 from core.swarm_keys import rotate
 from ledger import gas
 from ledger.channels import (
@@ -43,8 +44,6 @@ from ledger.channels import (
 from ledger.identity import SetIdentity, TransferName, derived_certificate, is_name
 from ledger.identity import execution_gas as identity_gas
 from ledger.tx import Transaction, TxKind
-from node.rpc.admin import TOKEN_FILE
-from node.rpc.errors import UNAUTHORIZED
 from wallet.cli import (
     AsJson,
     DevAccount,
@@ -56,7 +55,7 @@ from wallet.cli import (
     friendly_errors,
     signing_key,
 )
-from wallet.client import DEFAULT_RPC, RpcClient, RpcClientError
+from wallet.client import RpcClient, RpcClientError
 from wallet.txbuilder import member_keys, next_members
 
 app = typer.Typer(
@@ -74,7 +73,7 @@ TokenFile = Annotated[
     typer.Option(
         "--token-file",
         envvar="AITHER_ADMIN_TOKEN_FILE",
-        help=f"The node's admin token file (DATA_DIR/{TOKEN_FILE}, printed at node start).",
+        help=f"The node's admin token file (DATA_DIR/{ADMIN_TOKEN_FILE}, printed at node start).",
     ),
 ]
 
@@ -354,8 +353,8 @@ def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: o
             raise
         if token_file is None:
             raise ValueError(
-                f"{method} needs the node's admin token: pass --token-file DATA_DIR/{TOKEN_FILE} "
-                "(the node prints the path at start)"
+                f"{method} needs the node's admin token: pass --token-file "
+                f"DATA_DIR/{ADMIN_TOKEN_FILE} (the node prints the path at start)"
             ) from None
         raise ValueError(
             f"the node refused the admin token in {token_file}: it writes a new one at each "
@@ -462,7 +461,7 @@ def listen(
             if answer["error"].get("code") == UNAUTHORIZED and token is None:
                 raise ValueError(
                     f"listening needs the node's admin token: pass --token-file "
-                    f"DATA_DIR/{TOKEN_FILE} (the node prints the path at start)"
+                    f"DATA_DIR/{ADMIN_TOKEN_FILE} (the node prints the path at start)"
                 )
             raise ValueError(answer["error"].get("message", "subscription refused"))
         if not as_json:

@@ -8,8 +8,7 @@ import time
 import httpx
 
 from core.errors import AitherError
-
-DEFAULT_RPC = "http://127.0.0.1:8545"
+from core.rpc import DEFAULT_RPC
 
 
 class RpcClientError(AitherError):

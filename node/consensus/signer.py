@@ -22,8 +22,8 @@ import nacl.signing
 from core.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
 from core.encoding import decode, encode
 from core.errors import DecodeError
+from core.schema import MAX_U64
 from ledger.block import MAX_VALIDATORS
-from ledger.tx import MAX_U64
 from node.consensus.messages import (
     MAX_ROUND,
     NIL_ROUND,

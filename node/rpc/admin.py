@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.rpc.errors import UNAUTHORIZED, RpcError
+from core.rpc import ADMIN_TOKEN_FILE, UNAUTHORIZED
+from node.rpc.errors import RpcError
 from node.rpc.methods import Handler, method
 
-TOKEN_FILE = "admin-token"
 TOKEN_BYTES = 32
 ADMIN_METHODS: set[str] = set()
 
@@ -42,8 +42,8 @@ class AdminToken:
     def create(cls, directory: Path) -> AdminToken:
         """A new token, written to `directory/admin-token` (0600), replacing the last one."""
         token = cls(secrets.token_hex(TOKEN_BYTES))
-        path = directory / TOKEN_FILE
-        temporary = path.with_name(TOKEN_FILE + ".tmp")
+        path = directory / ADMIN_TOKEN_FILE
+        temporary = path.with_name(ADMIN_TOKEN_FILE + ".tmp")
         temporary.unlink(missing_ok=True)
         # Created 0600 (not chmod-ed after): no moment at which another user may read it.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -80,7 +80,7 @@ def access_for(token: AdminToken | None, authorization: str | None) -> Access:
         return Access(
             False,
             f"send 'Authorization: Bearer <token>' with the token the node wrote to "
-            f"{TOKEN_FILE} in its data dir",
+            f"{ADMIN_TOKEN_FILE} in its data dir",
         )
     scheme, _, presented = authorization.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -88,7 +88,7 @@ def access_for(token: AdminToken | None, authorization: str | None) -> Access:
     if not token.matches(presented.strip()):
         return Access(
             False,
-            f"the token sent is not this node's (it writes a new one to {TOKEN_FILE} in its "
+            f"the token sent is not this node's (it writes a new one to {ADMIN_TOKEN_FILE} in its "
             "data dir at each start)",
         )
     return ADMIN

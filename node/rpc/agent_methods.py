@@ -18,6 +18,7 @@ from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
 from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.rpc import LIMIT_EXCEEDED
 from ledger import agents, governance_views
 from ledger.block import Log
 from ledger.state import State
@@ -33,7 +34,7 @@ from ledger.tx import (
 )
 from node.node import Node
 from node.rpc import params, views
-from node.rpc.errors import LIMIT_EXCEEDED, RpcError, invalid_params, not_found
+from node.rpc.errors import RpcError, invalid_params, not_found
 from node.rpc.limits import DRY_RUN_GAS, MAX_TRACE_ENTRIES, RPC_GAS_CAP
 from node.rpc.methods import Params, _arg, _max_args, method
 from node.rpc.workers import run_expensive

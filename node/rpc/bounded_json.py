@@ -13,7 +13,8 @@ import json
 import re
 from itertools import accumulate
 
-from node.rpc.errors import LIMIT_EXCEEDED, PARSE_ERROR, RpcError
+from core.rpc import LIMIT_EXCEEDED, PARSE_ERROR
+from node.rpc.errors import RpcError
 from node.rpc.limits import MAX_JSON_DEPTH
 
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')

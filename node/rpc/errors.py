@@ -1,18 +1,9 @@
-"""JSON-RPC 2.0 error codes and the exception that carries one to the client."""
+"""The exception that carries a JSON-RPC error (codes in `core.rpc`) to the client."""
 
 from __future__ import annotations
 
 from core.errors import AitherError
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-NOT_FOUND = -32001
-LIMIT_EXCEEDED = -32005
-TX_REJECTED = -32003
-UNAUTHORIZED = -32010  # an admin method called without the node's admin token (node/rpc/admin.py)
+from core.rpc import INVALID_PARAMS, NOT_FOUND
 
 
 class RpcError(AitherError):

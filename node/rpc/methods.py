@@ -11,6 +11,7 @@ from typing import TypeAlias
 from core.amounts import MAX_AMOUNT
 from core.crypto import to_checksum_address
 from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
+from core.rpc import TX_REJECTED
 from ledger.block import Block
 from ledger.chain import TxLocation
 from ledger.transition import execution_gas, intrinsic_gas
@@ -29,7 +30,7 @@ from ledger.tx import (
 from node import __version__
 from node.node import Node
 from node.rpc import params, views
-from node.rpc.errors import TX_REJECTED, RpcError, invalid_params, not_found
+from node.rpc.errors import RpcError, invalid_params, not_found
 from node.rpc.limits import HISTORY_LIMIT
 from node.rpc.workers import run_expensive
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import HASH_SIZE, parse_address
-from ledger.tx import MAX_U64
+from core.schema import MAX_U64
 from node.rpc.errors import invalid_params
 
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")

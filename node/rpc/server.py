@@ -15,6 +15,13 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
 from core.errors import AitherError
+from core.rpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+)
 from node.node import Node
 from node.rpc import (
     admin,
@@ -23,14 +30,7 @@ from node.rpc import (
     gov_methods,  # noqa: F401  (registers the governance methods)
     swarm_methods,  # noqa: F401  (registers the swarm and identity methods)
 )
-from node.rpc.errors import (
-    INTERNAL_ERROR,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    LIMIT_EXCEEDED,
-    METHOD_NOT_FOUND,
-    RpcError,
-)
+from node.rpc.errors import RpcError
 from node.rpc.limits import RpcLimits
 from node.rpc.methods import METHODS, SEND_RAW_TRANSACTION, raw_transaction_param, rejected
 from node.rpc.ws import Subscriptions, serve_websocket

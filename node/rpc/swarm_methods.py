@@ -15,19 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.crypto import to_checksum_address
-from core.swarm_keys import MAX_U64
+from core.rpc import INVALID_PARAMS, LIMIT_EXCEEDED, METHOD_NOT_FOUND
+from core.schema import MAX_U64
 from core.swarm_wire import MAX_PAYLOAD
 from ledger import channels, identity
 from node.node import Node
 from node.rpc import params
 from node.rpc.admin import admin_method
-from node.rpc.errors import (
-    INVALID_PARAMS,
-    LIMIT_EXCEEDED,
-    METHOD_NOT_FOUND,
-    RpcError,
-    invalid_params,
-)
+from node.rpc.errors import RpcError, invalid_params
 from node.rpc.methods import Params, _arg, _max_args, method
 from node.swarm import (
     NotLocal,

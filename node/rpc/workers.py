@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from node.rpc.errors import LIMIT_EXCEEDED, RpcError
+from core.rpc import LIMIT_EXCEEDED
+from node.rpc.errors import RpcError
 from node.rpc.limits import WorkerLimits
 
 T = TypeVar("T")

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 from fastapi import WebSocket
 
+from core.rpc import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR
 from ledger.chain import TxLocation
 from ledger.tx import Transfer
 from node.node import BlockCommitted, Node
 from node.rpc import bounded_json, params, swarm_methods, views
 from node.rpc.admin import Access
-from node.rpc.errors import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
+from node.rpc.errors import RpcError
 from node.rpc.limits import (
     WS_CLOSE_TIMEOUT,
     WS_MAX_CONNECTIONS,

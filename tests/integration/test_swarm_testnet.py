@@ -27,6 +27,7 @@ from testnet_fixture import Testnet, Validator, wait_until
 from websockets.sync.client import connect
 
 from core.crypto import SigningKey, hash32, parse_address, to_checksum_address
+from core.rpc import ADMIN_TOKEN_FILE
 from core.swarm_keys import rotate
 from core.swarm_wire import Envelope, decode_batch, encode_batch
 from genesis.dev import dev_key
@@ -43,7 +44,6 @@ from ledger.channels import (
 )
 from ledger.identity import SetIdentity, derived_certificate
 from node.config import NodeConfig
-from node.rpc.admin import TOKEN_FILE
 from node.swarm import topic_for
 from p2p.gossip import Gossip
 from p2p.host import HostConfig, P2PHost, peer_id_from_seed
@@ -111,7 +111,9 @@ def p2p_address(validator: Validator) -> str:
 
 def admin(validator: Validator) -> RpcClient:
     """A client of `validator` carrying its admin token (the swarm_* methods need it)."""
-    return RpcClient(validator.url, token=(validator.data_dir / TOKEN_FILE).read_text().strip())
+    return RpcClient(
+        validator.url, token=(validator.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+    )
 
 
 def submit(validator: Validator, raws: list[bytes]) -> list[dict[str, object]]:
@@ -166,7 +168,7 @@ class Subscriber:
     """A WebSocket client of a node's `/ws`: calls, and the notifications that arrive between."""
 
     def __init__(self, validator: Validator) -> None:
-        token = (validator.data_dir / TOKEN_FILE).read_text().strip()
+        token = (validator.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
         self.socket = connect(
             validator.url.replace("http://", "ws://") + "/ws",
             additional_headers={"Authorization": f"Bearer {token}"},
