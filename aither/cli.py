@@ -28,9 +28,9 @@ GROUPS = {
     "testnet": Group("node.cli_testnet", "Run a local multi-validator testnet."),
     "council": Group("council.cli", "Review code-change proposals as a council member."),
     "avm": Group("avm.cli", "Assemble, disassemble and run AVM programs."),
-    "gov": Group("wallet.cli_gov", "Proposals, votes and agents' lineage."),
+    "gov": Group("wallet.commands.gov", "Proposals, votes and agents' lineage."),
     "agent": Group("agent.cli", "Run agents locally with model, embedding and tool plugins."),
-    "swarm": Group("wallet.cli_swarm", "Swarm channels and encrypted messages."),
+    "swarm": Group("wallet.commands.swarm", "Swarm channels and encrypted messages."),
 }
 
 

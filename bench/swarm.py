@@ -64,9 +64,8 @@ from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, 
 from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
-from wallet.cli_swarm import build_channel_tx, build_register_tx
 from wallet.client import RpcClient
-from wallet.txbuilder import member_keys, next_members
+from wallet.txbuilder import build_channel, build_register, member_keys, next_members
 
 NODES = 4
 CHANNEL = "bench"
@@ -166,19 +165,19 @@ def set_up_channel(nodes: list[Node], members: list[Member]) -> bytes:
         submit_all(
             client,
             [
-                build_register_tx(client, m.key, SetIdentity(m.name, derived_certificate(m.key, 1)))
+                build_register(client, m.key, SetIdentity(m.name, derived_certificate(m.key, 1)))
                 for m in members
             ],
         )
         _, rotation = rotate(channel_id, 0, member_keys(client, [admin.key.address]))
         create = CreateChannel(CHANNEL, ChannelMode.OPEN, rotation)
-        submit_all(client, [build_channel_tx(client, admin.key, create)])
-        joins = [build_channel_tx(client, m.key, JoinChannel(channel_id)) for m in members[1:]]
+        submit_all(client, [build_channel(client, admin.key, create)])
+        joins = [build_channel(client, m.key, JoinChannel(channel_id)) for m in members[1:]]
         submit_all(client, joins)
         view = client.call("aither_getChannel", "0x" + channel_id.hex())
         assert isinstance(view, dict)
         _, rotation = rotate(channel_id, 1, member_keys(client, next_members(view)))
-        submit_all(client, [build_channel_tx(client, admin.key, RotateKey(channel_id, rotation))])
+        submit_all(client, [build_channel(client, admin.key, RotateKey(channel_id, rotation))])
 
     def everywhere() -> bool:
         for node in nodes:

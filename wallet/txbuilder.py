@@ -14,6 +14,7 @@ from ledger.governance_types import (
     ProposePayload,
     VotePayload,
 )
+from ledger.identity import SetIdentity, TransferName
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
     MAX_U64,
@@ -149,6 +150,13 @@ def build_cancel(client: RpcClient, key: SigningKey, proposal_id: bytes) -> byte
 def build_channel(client: RpcClient, key: SigningKey, payload: AnyChannelPayload) -> bytes:
     """A CHANNEL transaction (create, join, leave, remove, rotate, reward, accept)."""
     return _sign(client, key, TxKind.CHANNEL, payload, {}, static_gas(TxKind.CHANNEL, payload))
+
+
+def build_register(
+    client: RpcClient, key: SigningKey, payload: SetIdentity | TransferName
+) -> bytes:
+    """A REGISTER transaction (an identity: name, roles, metadata, encryption key)."""
+    return _sign(client, key, TxKind.REGISTER, payload, {}, static_gas(TxKind.REGISTER, payload))
 
 
 def next_members(view: dict[str, object], removed: bytes | None = None) -> list[bytes]:

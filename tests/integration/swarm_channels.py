@@ -8,9 +8,8 @@ from core.crypto import SigningKey
 from core.swarm_keys import rotate
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
 from ledger.identity import SetIdentity, derived_certificate
-from wallet.cli_swarm import build_register_tx
 from wallet.client import RpcClient
-from wallet.txbuilder import build_channel, member_keys, next_members
+from wallet.txbuilder import build_channel, build_register, member_keys, next_members
 
 
 def _send(client: RpcClient, raw: bytes) -> None:
@@ -22,7 +21,7 @@ def _send(client: RpcClient, raw: bytes) -> None:
 def register(url: str, key: SigningKey) -> None:
     """An identity with a certified X25519 key derived from `key` (what the node re-derives)."""
     with RpcClient(url) as client:
-        _send(client, build_register_tx(client, key, SetIdentity("", derived_certificate(key, 1))))
+        _send(client, build_register(client, key, SetIdentity("", derived_certificate(key, 1))))
 
 
 def create_channel(url: str, admin: SigningKey, name: str) -> bytes:

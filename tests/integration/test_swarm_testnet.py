@@ -47,8 +47,8 @@ from node.config import NodeConfig
 from node.swarm import topic_for
 from p2p.gossip import Gossip
 from p2p.host import HostConfig, P2PHost, peer_id_from_seed
-from wallet.cli_swarm import build_channel_tx, build_register_tx, member_keys
 from wallet.client import RpcClient, RpcClientError
+from wallet.txbuilder import build_channel, build_register, member_keys
 
 pytestmark = pytest.mark.slow
 
@@ -239,26 +239,26 @@ def test_members_read_relays_see_ciphertext_replays_rewards_and_removal(net: Tes
         chain_id = int(str(client.call("aither_chainId")), 16)
         channel_id = channel_id_of(chain_id, CHANNEL)
         registers = [
-            build_register_tx(client, key, SetIdentity(name, derived_certificate(key, 1)))
+            build_register(client, key, SetIdentity(name, derived_certificate(key, 1)))
             for name, key in keys.items()
         ]
     submit(net[0], registers)
     with RpcClient(net[0].url) as client:
         _, rotation = rotate(channel_id, 0, member_keys(client, [keys["alice.avm"].address]))
-        create = build_channel_tx(
+        create = build_channel(
             client, keys["alice.avm"], CreateChannel(CHANNEL, ChannelMode.OPEN, rotation)
         )
     submit(net[0], [create])
     with RpcClient(net[0].url) as client:
         joins = [
-            build_channel_tx(client, keys[n], JoinChannel(channel_id))
+            build_channel(client, keys[n], JoinChannel(channel_id))
             for n in ("bob.avm", "carol.avm")
         ]
     submit(net[0], joins)
     addresses = sorted(key.address for key in keys.values())
     with RpcClient(net[0].url) as client:
         _, rotation = rotate(channel_id, 1, member_keys(client, addresses))
-        rotate_tx = build_channel_tx(client, keys["alice.avm"], RotateKey(channel_id, rotation))
+        rotate_tx = build_channel(client, keys["alice.avm"], RotateKey(channel_id, rotation))
     submit(net[0], [rotate_tx])
     wait_for_epoch(net, channel_id, 1)
 
@@ -338,7 +338,7 @@ def test_members_read_relays_see_ciphertext_replays_rewards_and_removal(net: Tes
                 REWARD,
                 height + 1_000,
             )
-            offer_tx = build_channel_tx(client, keys["alice.avm"], offer)
+            offer_tx = build_channel(client, keys["alice.avm"], offer)
         submit(net[0], [offer_tx])
         with RpcClient(net[0].url) as client:
             escrow = client.call("aither_getReward", question["messageHash"])
@@ -365,7 +365,7 @@ def test_members_read_relays_see_ciphertext_replays_rewards_and_removal(net: Tes
                 bytes.fromhex(str(found["payloadHash"])[2:]),
                 bytes.fromhex(str(found["signature"])[2:]),
             )
-            accept_tx = build_channel_tx(client, keys["alice.avm"], accept)
+            accept_tx = build_channel(client, keys["alice.avm"], accept)
         submit(net[0], [accept_tx])
         with RpcClient(net[0].url) as client:
             bob_after = int(
@@ -380,7 +380,7 @@ def test_members_read_relays_see_ciphertext_replays_rewards_and_removal(net: Tes
         with RpcClient(net[0].url) as client:
             _, rotation = rotate(channel_id, 2, member_keys(client, remaining))
             removal = RemoveMember(channel_id, keys["carol.avm"].address, rotation)
-            remove_tx = build_channel_tx(client, keys["alice.avm"], removal)
+            remove_tx = build_channel(client, keys["alice.avm"], removal)
         submit(net[0], [remove_tx])
         wait_for_epoch(net, channel_id, 2)
         after = f"after carol left {secrets.token_hex(8)}"

@@ -505,7 +505,7 @@ async def test_rpc_send_messages_and_subscription(world: World) -> None:
 
 
 class FakeClient:
-    """The RPC answers `build_channel_tx` asks for."""
+    """The RPC answers `build_channel` asks for."""
 
     def call(self, method: str, *args: object) -> object:
         answers = {
@@ -520,12 +520,11 @@ def test_cli_builds_signed_channel_transactions(world: World) -> None:
     from core.encoding import decode
     from ledger.transition import intrinsic_gas
     from ledger.tx import Transaction, TxKind
-    from wallet.cli_swarm import build_channel_tx
-    from wallet.txbuilder import next_members
+    from wallet.txbuilder import build_channel, next_members
 
     key = world.who["alice"].key
     payload = ch.JoinChannel(world.cid)
-    raw = build_channel_tx(FakeClient(), key, payload)  # type: ignore[arg-type]
+    raw = build_channel(FakeClient(), key, payload)  # type: ignore[arg-type]
     fields = decode(raw)
     assert isinstance(fields, list)
     assert fields[:2] == [CHAIN, int(TxKind.CHANNEL)] and fields[3] == 5
@@ -544,7 +543,7 @@ def test_cli_builds_signed_channel_transactions(world: World) -> None:
 
 
 def test_cli_formats_messages() -> None:
-    from wallet.cli_swarm import _ws_url, format_message
+    from wallet.commands.swarm import _ws_url, format_message
 
     line = format_message(
         {"timestamp": NOW, "senderName": "alice.avm", "sender": "0x1", "text": "hi",

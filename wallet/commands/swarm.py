@@ -1,7 +1,7 @@
 """`aither swarm`: channels and their messages, over a node's JSON-RPC and WebSocket.
 
 Channel transactions (create, join, leave, remove, rotate, accept, and a send's reward) are
-built and signed here, like wallet/txbuilder.py does for the other kinds, with a key from the
+built by wallet/txbuilder.py and signed here with a key from the
 keystore (`--from NAME`) or a public dev key (`--dev-account N`). Rotations are made here too:
 the epoch key is generated, sealed to each member's certified X25519 key (read over RPC) and
 forgotten; member nodes unseal their copies from the chain. Messages are sent and read by the
@@ -12,21 +12,18 @@ admin methods, so `send`, `listen` and `accept` pass the node's admin token (`--
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from core.amounts import parse_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC, UNAUTHORIZED
 from core.swarm_keys import rotate
-from ledger import gas
 from ledger.channels import (
     AcceptAnswer,
     AnyChannelPayload,
@@ -38,31 +35,28 @@ from ledger.channels import (
     RemoveMember,
     RotateKey,
     channel_id_of,
-    execution_gas,
     is_channel_name,
 )
-from ledger.identity import SetIdentity, TransferName, derived_certificate, is_name
-from ledger.identity import execution_gas as identity_gas
-from ledger.tx import Transaction, TxKind
-from wallet.cli import (
-    AsJson,
-    DevAccount,
-    FromName,
-    KeystoreDir,
-    PasswordFile,
-    Rpc,
-    Wait,
-    friendly_errors,
-    signing_key,
-)
+from ledger.identity import SetIdentity, derived_certificate, is_name
 from wallet.client import RpcClient, RpcClientError
-from wallet.txbuilder import member_keys, next_members
+from wallet.options import (
+    AsJson,
+    Rpc,
+    Signer,
+    console,
+    err,
+    finish,
+    friendly_errors,
+    print_result,
+    resolve,
+    signed,
+    submit,
+)
+from wallet.txbuilder import build_channel, build_register, member_keys, next_members
 
 app = typer.Typer(
     help="Swarm channels: membership, keys and encrypted messages.", no_args_is_help=True
 )
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 AsIdentity = Annotated[
     str | None,
@@ -77,74 +71,24 @@ TokenFile = Annotated[
     ),
 ]
 
-# Signed for more than the computed gas: the limit's own encoding changes the size a little.
-GAS_MARGIN = 2_000
 DEFAULT_REWARD_BLOCKS = 1_000
 
 
-# ---- keys and transactions ---------------------------------------------------------------------
-
-
-def channel_gas(payload: AnyChannelPayload, size: int) -> int:
-    """Gas for a channel transaction of `size` encoded bytes (intrinsic + effect + margin)."""
-    return gas.TX_BASE + gas.TX_PAYLOAD_BYTE * size + execution_gas(payload) + GAS_MARGIN
-
-
-def _build(
-    client: RpcClient, key: SigningKey, kind: TxKind, payload: object, effect_gas: int
-) -> bytes:
-    chain_id = int(str(client.call("aither_chainId")), 16)
-    account = client.call("aither_getAccount", to_checksum_address(key.address))
-    assert isinstance(account, dict)
-    nonce = int(account["pendingNonce"], 16)
-    gas_price = int(str(client.call("eth_gasPrice")), 16)
-    # Sized with a larger limit than it will carry, so the real encoding is never longer.
-    draft = Transaction(chain_id, kind, key.pubkey, nonce, 2**40, gas_price, payload)  # type: ignore[arg-type]
-    size = len(draft.signed(key).encode())
-    gas_limit = gas.TX_BASE + gas.TX_PAYLOAD_BYTE * size + effect_gas + GAS_MARGIN
-    tx = Transaction(chain_id, kind, key.pubkey, nonce, gas_limit, gas_price, payload)  # type: ignore[arg-type]
-    return tx.signed(key).encode()
-
-
-def build_channel_tx(client: RpcClient, key: SigningKey, payload: AnyChannelPayload) -> bytes:
-    """A signed CHANNEL transaction with the node's chain id, pending nonce and gas price."""
-    return _build(client, key, TxKind.CHANNEL, payload, execution_gas(payload))
-
-
-def build_register_tx(
-    client: RpcClient, key: SigningKey, payload: SetIdentity | TransferName
-) -> bytes:
-    """A signed REGISTER transaction, built the same way."""
-    return _build(client, key, TxKind.REGISTER, payload, identity_gas(payload))
-
-
-def _submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
-    tx_hash = str(client.call("aither_sendRawTransaction", "0x" + raw.hex()))
-    if not wait:
-        return {"hash": tx_hash}
-    receipt = client.wait_for_receipt(tx_hash)
-    if receipt.get("status") not in ("0x1", 1, True):
-        raise ValueError(f"transaction {tx_hash} failed: {receipt.get('error') or 'no reason'}")
-    return {"hash": tx_hash, "receipt": receipt}
+# ---- transactions ------------------------------------------------------------------------------
 
 
 def _post(
-    rpc: str,
-    signer: tuple[str | None, int | None, Path | None, Path | None],
+    signer: Signer,
     make: Callable[[RpcClient, SigningKey], AnyChannelPayload],
-    wait: bool,
-    as_json: bool,
     what: str,
     token: str | None = None,
 ) -> None:
-    key = signing_key(*signer)
-    with RpcClient(rpc, token=token) as client:
+    """Sign and send the CHANNEL transaction `make` builds, and show its outcome."""
+    key = signer.key()
+    with RpcClient(signer.rpc, token=token) as client:
         payload = make(client, key)
-        result = _submit(client, build_channel_tx(client, key, payload), wait)
-    if as_json:
-        print(json.dumps(result))
-    else:
-        console.print(f"{what}: transaction {result['hash']}")
+        result = submit(client, build_channel(client, key, payload), signer.wait)
+    finish(signer.as_json, result, what)
 
 
 # ---- reading the chain -------------------------------------------------------------------------
@@ -165,31 +109,16 @@ def _channel(client: RpcClient, channel: str) -> dict[str, object]:
     return view
 
 
-def _address(client: RpcClient, who: str) -> bytes:
-    """An address from 0x-hex or a registered name."""
-    if who.startswith("0x"):
-        return parse_address(who)
-    found = client.call("aither_resolveName", who)
-    if not isinstance(found, str):
-        raise ValueError(f"{who} is not a registered name")
-    return parse_address(found)
-
-
 # ---- commands: membership ----------------------------------------------------------------------
 
 
 @app.command("create")
-@friendly_errors
+@signed
 def create(
     channel: str,
     invite: bool = typer.Option(False, "--invite", help="Invite-only: the admin adds members."),
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Create CHANNEL with yourself as admin and only member (epoch 0)."""
     if not is_channel_name(channel):
@@ -201,94 +130,70 @@ def create(
         mode = ChannelMode.INVITE if invite else ChannelMode.OPEN
         return CreateChannel(channel, mode, rotation)
 
-    signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"created {channel}")
+    _post(signer, make, f"created {channel}")
 
 
 @app.command("join")
-@friendly_errors
+@signed
 def join(
     channel: str,
     member: str | None = typer.Option(
         None, "--member", help="Admin: add this identity (name or address)."
     ),
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Join CHANNEL (pending until the next `rotate`), or add --member as its admin."""
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
-        added = None if member is None else _address(client, member)
+        added = None if member is None else resolve(member, signer.keystore, signer.rpc)
         return JoinChannel(_channel_id(client, channel), added)
 
-    signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"join of {channel} pending until the next rotation")
+    _post(signer, make, f"join of {channel} pending until the next rotation")
 
 
 @app.command("leave")
-@friendly_errors
+@signed
 def leave(
     channel: str,
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Leave CHANNEL (effective at the next `rotate`)."""
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
         return LeaveChannel(_channel_id(client, channel))
 
-    signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"leaving {channel} at the next rotation")
+    _post(signer, make, f"leaving {channel} at the next rotation")
 
 
 @app.command("remove")
-@friendly_errors
+@signed
 def remove(
     channel: str,
     member: str,
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Admin: remove MEMBER and rotate the key in the same transaction."""
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
         view = _channel(client, channel)
-        removed = _address(client, member)
+        removed = resolve(member, signer.keystore, signer.rpc)
         members = member_keys(client, next_members(view, removed))
         channel_id = bytes.fromhex(str(view["id"])[2:])
         _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
         return RemoveMember(channel_id, removed, rotation)
 
-    signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"removed {member} from {channel}; key rotated")
+    _post(signer, make, f"removed {member} from {channel}; key rotated")
 
 
 @app.command("rotate")
-@friendly_errors
+@signed
 def rotate_key(
     channel: str,
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Rotate CHANNEL's key, taking in pending joins and dropping pending leaves."""
 
@@ -299,8 +204,7 @@ def rotate_key(
         _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
         return RotateKey(channel_id, rotation)
 
-    signer = (from_name, dev_account, keystore, password_file)
-    _post(rpc, signer, make, wait, as_json, f"rotated the key of {channel}")
+    _post(signer, make, f"rotated the key of {channel}")
 
 
 @app.command("members")
@@ -366,7 +270,7 @@ def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: o
 
 
 @app.command("send")
-@friendly_errors
+@signed
 def send(
     channel: str,
     text: str,
@@ -378,27 +282,22 @@ def send(
         DEFAULT_REWARD_BLOCKS, "--timeout", min=1, help="Blocks before an unpaid reward returns."
     ),
     token_file: TokenFile = None,
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Send TEXT on CHANNEL as the node's identity; with --reward, escrow a reward on chain
     (signed with --from / --dev-account, which must be the same identity)."""
     amount = None if reward is None else parse_amount(reward)
-    with RpcClient(rpc, token=read_token(token_file)) as client:
+    with RpcClient(signer.rpc, token=read_token(token_file)) as client:
         channel_id = "0x" + _channel_id(client, channel).hex()
         args: list[object] = [channel_id, "0x" + text.encode().hex()]
         if as_identity is not None:
             args.append(as_identity)
         sent = admin_call(client, token_file, "swarm_send", *args)
         assert isinstance(sent, dict)
-        result: dict[str, object] = {"sent": sent}
+        escrow = None
         if amount:
-            key = signing_key(from_name, dev_account, keystore, password_file)
+            key = signer.key()
             height = int(str(client.call("aither_blockNumber")), 16)
             payload = OfferReward(
                 bytes.fromhex(channel_id[2:]),
@@ -406,13 +305,15 @@ def send(
                 amount,
                 height + timeout_blocks,
             )
-            result["reward"] = _submit(client, build_channel_tx(client, key, payload), wait)
-    if as_json:
-        print(json.dumps(result))
-        return
-    console.print(f"sent {sent['messageHash']} (epoch {sent['epoch']}, seq {sent['sequence']})")
-    if "reward" in result:
-        console.print(f"reward {reward} AVM escrowed: transaction {result['reward']['hash']}")  # type: ignore[index]
+            escrow = submit(client, build_channel(client, key, payload), signer.wait)
+    if signer.as_json:
+        print(json.dumps({"sent": sent} if escrow is None else {"sent": sent, "reward": escrow}))
+    else:
+        console.print(f"sent {sent['messageHash']} (epoch {sent['epoch']}, seq {sent['sequence']})")
+        if escrow is not None:
+            print_result(escrow, f"reward of {reward} AVM escrowed")
+    if escrow is not None and escrow["status"] == "failed":
+        raise typer.Exit(1)
 
 
 def _ws_url(rpc: str) -> str:
@@ -478,20 +379,15 @@ def listen(
 
 
 @app.command("accept")
-@friendly_errors
+@signed
 def accept(
     message_hash: str,
     request: str = typer.Option(
         ..., "--for", help="Hash of your rewarded message that this one answers."
     ),
     token_file: TokenFile = None,
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Accept MESSAGE_HASH as the answer to your rewarded message: pays its sender on chain.
 
@@ -514,9 +410,8 @@ def accept(
             bytes.fromhex(str(found["signature"])[2:]),
         )
 
-    signer = (from_name, dev_account, keystore, password_file)
     what = f"accepted {message_hash[:18]}; reward paid"
-    _post(rpc, signer, make, wait, as_json, what, read_token(token_file))
+    _post(signer, make, what, read_token(token_file))
 
 
 # ---- identities --------------------------------------------------------------------------------
@@ -533,7 +428,7 @@ def _metadata(entries: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 @app.command("register")
-@friendly_errors
+@signed
 def register(
     name: str = typer.Argument("", help="A name such as masha-trader.avm ('' for none)."),
     role: list[str] = typer.Option([], "--role", help="A role; repeat for several."),
@@ -541,13 +436,8 @@ def register(
     new_encryption_key: bool = typer.Option(
         False, "--new-encryption-key", help="Certify a fresh X25519 key (a higher valid_from)."
     ),
-    from_name: FromName = None,
-    dev_account: DevAccount = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
-    rpc: Rpc = DEFAULT_RPC,
-    wait: Wait = True,
-    as_json: AsJson = False,
+    *,
+    signer: Signer,
 ) -> None:
     """Register (or update) your identity: NAME, roles, metadata, and the X25519 key that
     channel keys are sealed to, derived from your key so the node can re-derive it."""
@@ -565,10 +455,7 @@ def register(
             certificate = None  # keep the certified key
         return SetIdentity(name, certificate, tuple(role), _metadata(meta))
 
-    key = signing_key(from_name, dev_account, keystore, password_file)
-    with RpcClient(rpc) as client:
-        result = _submit(client, build_register_tx(client, key, make(client, key)), wait)
-    if as_json:
-        print(json.dumps(result))
-    else:
-        console.print(f"registered {name or to_checksum_address(key.address)}: {result['hash']}")
+    key = signer.key()
+    with signer.client() as client:
+        result = submit(client, build_register(client, key, make(client, key)), signer.wait)
+    finish(signer.as_json, result, f"registered {name or to_checksum_address(key.address)}")

@@ -14,35 +14,22 @@ from __future__ import annotations
 
 import difflib
 import html
-import json
 import math
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 from core.amounts import NATIVE_SYMBOL, format_amount
 from core.rpc import DEFAULT_RPC
-from wallet.cli import AsJson, Rpc, friendly_errors
 from wallet.client import RpcClient
+from wallet.options import AsJson, Rpc, console, emit, friendly_errors
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 PPM = 1_000_000
-
-
-def _emit(as_json: bool, data: object, human: Callable[[], None]) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        human()
 
 
 def _short(hex_id: object) -> str:
@@ -110,7 +97,7 @@ def list_proposals(
             )
         console.print(table)
 
-    _emit(as_json, proposals, human)
+    emit(as_json, proposals, human)
 
 
 # ---- show ----------------------------------------------------------------------------------------
@@ -135,7 +122,7 @@ def show(
     with RpcClient(rpc) as client:
         p = client.call("aither_getProposal", proposal)
     assert isinstance(p, dict)
-    _emit(as_json, p, lambda: _print_proposal(p))
+    emit(as_json, p, lambda: _print_proposal(p))
 
 
 def _print_proposal(p: dict) -> None:
@@ -243,7 +230,7 @@ def council(rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
         console.print(table)
         console.print(f"total weight {doc['totalWeight']}")
 
-    _emit(as_json, doc, human)
+    emit(as_json, doc, human)
 
 
 # ---- lineage -------------------------------------------------------------------------------------
@@ -302,7 +289,7 @@ def lineage(
             nodes.append(under.add(_step_label(step)))
         console.print(tree)
 
-    _emit(as_json, steps, human)
+    emit(as_json, steps, human)
 
 
 # ---- export --------------------------------------------------------------------------------------
@@ -553,4 +540,4 @@ def export(
         "versions": len(steps),
         "gas": [{"version": label, "gas": gas} for label, gas in points],
     }
-    _emit(as_json, data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))
+    emit(as_json, data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))

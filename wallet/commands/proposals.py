@@ -1,0 +1,448 @@
+"""`aither wallet propose|propose-params|propose-council|vote|cancel`: council governance."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avm.assembler import assemble_fragment
+from core.amounts import format_amount, parse_amount
+from core.crypto import parse_address, to_checksum_address
+from core.rpc import NOT_FOUND
+from ledger.governance_types import (
+    Choice,
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    GovernanceParams,
+    NewMember,
+    ParamsChangeSpec,
+    RevertSpec,
+    Role,
+)
+from wallet.client import RpcClient, RpcClientError
+from wallet.options import (
+    Signer,
+    console,
+    finish,
+    resolve,
+    signed,
+    submit,
+)
+from wallet.txbuilder import (
+    build_cancel,
+    build_propose,
+    build_vote,
+)
+
+app = typer.Typer()
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"cannot read {what} {path}: {reason}") from None
+
+
+def _proposal_id(text: str, what: str = "a proposal id") -> bytes:
+    raw = text.removeprefix("0x").removeprefix("0X")
+    try:
+        pid = bytes.fromhex(raw)
+    except ValueError:
+        pid = b""
+    if len(pid) != 32:
+        raise ValueError(f"{text!r} is not {what} (0x and 64 hex digits)")
+    return pid
+
+
+def _min_deposit(client: RpcClient) -> int:
+    council = client.call("aither_getCouncil")
+    assert isinstance(council, dict)
+    return int(str(council["params"]["min_deposit"]))  # type: ignore[index]
+
+
+def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
+    """Refuse, before a fee is spent, a target the chain would refuse: no agent, no such region,
+    a region that is not `council`. The chain checks again when it executes the proposal."""
+    where = to_checksum_address(agent)
+    try:
+        info = client.call("aither_getAgent", where)
+    except RpcClientError as exc:
+        if exc.code == NOT_FOUND:
+            raise ValueError(f"no agent at {where}") from None
+        raise
+    assert isinstance(info, dict)
+    regions = {r["name"]: r["policy"] for r in info["regions"]}
+    if region not in regions:
+        names = ", ".join(regions) or "none"
+        raise ValueError(f"the agent has no region {region} (its regions: {names})")
+    if regions[region] == "locked":
+        raise ValueError(f"region {region} is locked: no proposal may rewrite it")
+    if regions[region] != "council":
+        raise ValueError(f"region {region} is a `{regions[region]}` region: the agent rewrites it")
+
+
+def _check_voting(client: RpcClient, pid: bytes) -> None:
+    """Refuse, before a fee is spent, a vote on an unknown proposal or one not in voting."""
+    try:
+        found = client.call("aither_getProposal", "0x" + pid.hex())
+    except RpcClientError as exc:
+        if exc.code == NOT_FOUND:
+            raise ValueError(f"no proposal 0x{pid.hex()}") from None
+        raise
+    assert isinstance(found, dict)
+    if found["status"] != "voting":
+        raise ValueError(f"the proposal is {found['status']}, not in its voting period")
+
+
+def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
+    if result["status"] != "ok":
+        return None
+    receipt = client.call("aither_getTransactionReceipt", result["hash"])
+    assert isinstance(receipt, dict)
+    for entry in receipt["logs"]:
+        if entry["event"] == "ProposalSubmitted":
+            return str(entry["args"][0])
+    return None
+
+
+def _deposit_units(client: RpcClient, deposit: str | None) -> int:
+    """The deposit in base units: the chain's minimum unless given; refused below it."""
+    minimum = _min_deposit(client)
+    units = minimum if deposit is None else parse_amount(deposit)
+    if units < minimum:
+        raise ValueError(
+            f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)}"
+        )
+    return units
+
+
+def _finish_proposal(
+    as_json: bool, result: dict[str, object], what: str, summary: list[str]
+) -> None:
+    def details() -> None:
+        for line in summary:
+            console.print(f"  {line}", markup=False)
+        if result.get("proposal"):
+            console.print(f"  proposal {result['proposal']}")
+
+    finish(as_json, result, what, details)
+
+
+Deposit = Annotated[
+    str | None, typer.Option("--deposit", help="AVM to escrow (default: the chain's minimum).")
+]
+Rationale = Annotated[str, typer.Option("--rationale", help="Why, for the council.")]
+
+
+@app.command("propose")
+@signed
+def propose(
+    agent: Annotated[
+        str, typer.Argument(metavar="AGENT", help="Agent address, registered name or key name.")
+    ],
+    region: Annotated[str, typer.Argument(help="A `council` region of the agent.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE.air", help="The region's new body (IR text)."),
+    ] = None,
+    rationale: Rationale = "",
+    tests: Annotated[
+        Path | None, typer.Option("--tests", help="IR file of .test blocks to add.")
+    ] = None,
+    deposit: Deposit = None,
+    revert_to: Annotated[
+        str | None,
+        typer.Option("--revert-to", help="Instead of FILE: restore the region from this code id."),
+    ] = None,
+    normal_track: Annotated[
+        bool,
+        typer.Option("--normal-track", help="With --revert-to: not the emergency track."),
+    ] = False,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose a new body for an agent's `council` region (or, with --revert-to, an earlier
+    one); prints the proposal id. The council votes on it after the chain's sandbox run."""
+    target = resolve(agent, signer.keystore, signer.rpc)
+    if (file is None) == (revert_to is None):
+        raise ValueError("give the new IR as FILE.air, or --revert-to CODE_ID (not both)")
+    if normal_track and revert_to is None:
+        raise ValueError("--normal-track applies to a revert (--revert-to)")
+    new_ir = tests_ir = ""
+    if file is not None:
+        new_ir = _read_text(file, "IR file")
+        assemble_fragment(new_ir, str(file))  # a file:line:col error before anything is sent
+    if tests is not None:
+        if revert_to is not None:
+            raise ValueError("a revert brings back the snapshot's tests: --tests does not apply")
+        tests_ir = _read_text(tests, "tests file")
+    key = signer.key()
+    with signer.client() as client:
+        units = _deposit_units(client, deposit)
+        _check_region(client, target, region)
+        if revert_to is not None:
+            snapshot = _proposal_id(revert_to, "a code id")
+            spec: CodeChangeSpec | RevertSpec = RevertSpec(
+                target, region, snapshot, rationale, units, not normal_track
+            )
+        else:
+            spec = CodeChangeSpec(target, region, new_ir, rationale, tests_ir, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(agent=to_checksum_address(target), region=region, deposit=format_amount(units))
+    _finish_proposal(signer.as_json, result, f"proposed a change to {region}", [])
+
+
+# The parameters a `--set` may name, as aither_getCouncil shows them.
+_PARAM_NAMES = tuple(f.name for f in fields(GovernanceParams) if f.name != "role_weights")
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _changed_params(current: dict[str, object], sets: list[str]) -> dict[str, object]:
+    """The genesis-form parameters with each NAME=VALUE of `sets` applied (role weights as
+    role_weights.ROLE=PPM). Raises ValueError for a malformed or unknown entry."""
+    current_weights = current["role_weights"]
+    assert isinstance(current_weights, dict)
+    weights = dict(current_weights)
+    doc = {**current, "role_weights": weights}
+    for entry in sets:
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not value:
+            raise ValueError(f"--set {entry!r}: write NAME=VALUE, such as voting_period=20")
+        if name.startswith("role_weights."):
+            role = name.removeprefix("role_weights.")
+            if role not in weights:
+                roles = ", ".join(r.value for r in Role)
+                raise ValueError(f"--set {name}: no role {role!r} (roles: {roles})")
+            if not value.isdecimal():
+                raise ValueError(f"--set {name}: a role weight is an integer (ppm)")
+            weights[role] = int(value)
+        elif name == "burn_deposit_on_expiry":
+            if value.lower() not in _BOOLEANS:
+                raise ValueError(f"--set {name}: write true or false")
+            doc[name] = _BOOLEANS[value.lower()]
+        elif name in _PARAM_NAMES:
+            doc[name] = value  # an integer in text; GovernanceParams.from_json checks it
+        else:
+            raise ValueError(f"--set {name}: no such parameter (see aither_getCouncil's params)")
+    return doc
+
+
+def _param_changes(old: dict[str, object], new: dict[str, object]) -> dict[str, list[object]]:
+    changes: dict[str, list[object]] = {}
+    for name, value in new.items():
+        if isinstance(value, dict):
+            before = old[name]
+            assert isinstance(before, dict)
+            for key, weight in value.items():
+                if before[key] != weight:
+                    changes[f"{name}.{key}"] = [before[key], weight]
+        elif old[name] != value:
+            changes[name] = [old[name], value]
+    return changes
+
+
+@app.command("propose-params")
+@signed
+def propose_params(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE (repeatable), as aither_getCouncil's params show them: blocks, "
+            "ppm, base units; role weights as role_weights.ROLE=PPM.",
+        ),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose new governance parameters: the current ones with each --set applied. Prints the
+    proposal id; the council votes on it, and it applies when enacted."""
+    if not sets:
+        raise ValueError("say what changes: --set NAME=VALUE, such as --set voting_period=20")
+    key = signer.key()
+    with signer.client() as client:
+        council = client.call("aither_getCouncil")
+        assert isinstance(council, dict)
+        current = council["params"]
+        assert isinstance(current, dict)
+        params = GovernanceParams.from_json(_changed_params(current, sets))
+        changes = _param_changes(current, params.to_json())
+        if not changes:
+            raise ValueError("nothing changes: every --set value is the current one")
+        units = _deposit_units(client, deposit)
+        spec = ParamsChangeSpec(params, rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="params", changes=changes, deposit=format_amount(units))
+    summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
+    _finish_proposal(signer.as_json, result, "proposed new parameters", summary)
+
+
+def _new_member(entry: str) -> tuple[str, Role, str]:
+    """An --add entry ADDRESS=ROLE as (who, role, custom role name); `who` is
+    resolved to an address once the node is reached (`_member_address`)."""
+    target, sep, role_text = entry.partition("=")
+    if not sep or not target or not role_text:
+        raise ValueError(f"--add {entry!r}: write ADDRESS=ROLE, such as 0x...=SecurityAuditor")
+    kind, _, custom = role_text.partition(":")
+    if kind.lower() == "custom":
+        if not custom.strip() or len(custom.encode()) > 64:
+            raise ValueError(f"--add {entry!r}: a custom role needs a name of 1..64 bytes")
+        return target, Role.CUSTOM, custom.strip()
+    found = next((r for r in Role if r.value.lower() == role_text.lower()), None)
+    if found is None or found is Role.CUSTOM:
+        roles = ", ".join(r.value for r in Role if r is not Role.CUSTOM)
+        raise ValueError(f"--add {entry!r}: unknown role; use {roles} or custom:NAME")
+    return target, found, ""
+
+
+def _identity_names(client: RpcClient, add: list[NewMember]) -> list[str | None]:
+    """The identity names of the members to add; refuses, before a fee is spent, one that has
+    no registered identity (the chain refuses it too, when it files the proposal)."""
+    names = []
+    for member in add:
+        where = to_checksum_address(member.address)
+        found = client.call("aither_getIdentity", where)
+        if not isinstance(found, dict):
+            raise ValueError(
+                f"{where} has no registered identity: only a registered identity can join the "
+                "council (it registers first, with aither swarm register)"
+            )
+        names.append(found.get("name") or None)
+    return names
+
+
+def _check_council_change(council: dict, add: list[NewMember], remove: list[bytes]) -> None:
+    """Refuse, before a fee is spent, a change the chain would refuse against the council as it
+    is now. The chain checks again when it files the proposal and when it enacts it."""
+    members = {parse_address(m["address"]) for m in council["members"]}
+    added = [m.address for m in add]
+    if len(set(added)) != len(added) or len(set(remove)) != len(remove):
+        raise ValueError("a member is listed twice in the change")
+    both = set(added) & set(remove)
+    if both:
+        raise ValueError(f"{to_checksum_address(both.pop())} cannot be added and removed at once")
+    for address in added:
+        if address in members:
+            raise ValueError(f"{to_checksum_address(address)} is already a council member")
+    for address in remove:
+        if address not in members:
+            raise ValueError(f"{to_checksum_address(address)} is not a council member")
+    size = len(members) + len(added) - len(remove)
+    if size == 0:
+        raise ValueError("the council cannot be left empty")
+    limit = int(council["params"]["max_council_size"])
+    if size > limit:
+        raise ValueError(f"the council has at most {limit} members")
+
+
+def _named(member: dict[str, object]) -> str:
+    """`0x... (name.avm)`, or the address alone when it holds no name."""
+    return f"{member['address']} ({member['name']})" if member["name"] else str(member["address"])
+
+
+@app.command("propose-council")
+@signed
+def propose_council(
+    add: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add",
+            help="ADDRESS=ROLE (repeatable); ADDRESS is 0x-hex, a registered name (x.avm) or a "
+            "keystore key and must have a registered identity; ROLE is SecurityAuditor, "
+            "LatencyProfiler, MemoryOptimizer, RegressionHunter, StandardsEnforcer or custom:NAME.",
+        ),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="ADDRESS of a member to remove (repeatable), as for --add."),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose council members to add (registered identities, at the initial accuracy) or
+    remove. Prints the proposal id; the council votes on it, and the change applies when
+    enacted."""
+    if not add and not remove:
+        raise ValueError("say who joins or leaves: --add ADDRESS=ROLE or --remove ADDRESS")
+    entries = [_new_member(entry) for entry in add or []]
+    key = signer.key()
+    with signer.client() as client:
+        joining = [
+            NewMember(resolve(who, signer.keystore, signer.rpc), role, role_name)
+            for who, role, role_name in entries
+        ]
+        leaving = [resolve(who, signer.keystore, signer.rpc) for who in remove or []]
+        council = client.call("aither_getCouncil")
+        assert isinstance(council, dict)
+        _check_council_change(council, joining, leaving)
+        names = _identity_names(client, joining)
+        current = {parse_address(m["address"]): m.get("name") for m in council["members"]}
+        units = _deposit_units(client, deposit)
+        spec = CouncilChangeSpec(tuple(joining), tuple(leaving), rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    added = [
+        {
+            "address": to_checksum_address(m.address),
+            "name": name,
+            "role": m.role.value,
+            "roleName": m.role_name or m.role.value,
+        }
+        for m, name in zip(joining, names, strict=True)
+    ]
+    removed = [{"address": to_checksum_address(a), "name": current.get(a)} for a in leaving]
+    result.update(kind="council", add=added, remove=removed, deposit=format_amount(units))
+    summary = [f"add {_named(m)} as {m['roleName']}" for m in added]
+    summary += [f"remove {_named(m)}" for m in removed]
+    _finish_proposal(signer.as_json, result, "proposed a council change", summary)
+
+
+@app.command("vote")
+@signed
+def vote(
+    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    choice: Annotated[str, typer.Argument(metavar="yes|no|abstain|veto")],
+    why: Annotated[str, typer.Option("--why", help="The explanation the council reads.")] = "",
+    *,
+    signer: Signer,
+) -> None:
+    """Vote on a proposal in its voting period, as a council member (a later vote replaces an
+    earlier one until the period ends)."""
+    pid = _proposal_id(proposal)
+    try:
+        picked = Choice(choice.lower())
+    except ValueError:
+        raise ValueError(f"unknown choice {choice!r}; use yes, no, abstain or veto") from None
+    key = signer.key()
+    with signer.client() as client:
+        _check_voting(client, pid)
+        result = submit(client, build_vote(client, key, pid, picked, why), signer.wait)
+    result.update(proposal="0x" + pid.hex(), choice=picked.value)
+    finish(signer.as_json, result, f"voted {picked.value}")
+
+
+@app.command("cancel")
+@signed
+def cancel(
+    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    *,
+    signer: Signer,
+) -> None:
+    """Withdraw your proposal before its voting ends (part of the deposit is burnt)."""
+    pid = _proposal_id(proposal)
+    key = signer.key()
+    with signer.client() as client:
+        result = submit(client, build_cancel(client, key, pid), signer.wait)
+    result.update(proposal="0x" + pid.hex())
+    finish(signer.as_json, result, "cancelled the proposal")

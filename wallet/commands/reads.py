@@ -1,0 +1,126 @@
+"""`aither wallet balance|tx|history`: reads of the chain over JSON-RPC."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from core.amounts import NATIVE_SYMBOL, format_amount
+from core.crypto import to_checksum_address
+from core.rpc import DEFAULT_RPC
+from wallet.client import RpcClient
+from wallet.options import (
+    AsJson,
+    KeystoreDir,
+    Rpc,
+    console,
+    emit,
+    friendly_errors,
+    resolve,
+    token_decimals,
+)
+
+app = typer.Typer()
+
+
+@app.command("balance")
+@friendly_errors
+def balance(
+    target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
+    token: Annotated[str, typer.Option("--token", help="Token symbol (default: AVM).")] = "",
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show an account's balance of AVM or a token (ADDRESS_OR_NAME: 0x-hex, a registered name
+    such as masha-trader.avm, or a keystore key)."""
+    who = resolve(target, keystore, rpc)
+    with RpcClient(rpc) as client:
+        decimals = token_decimals(client, token)
+        units = int(str(client.call("aither_getBalance", to_checksum_address(who), token)), 16)
+    symbol = token or NATIVE_SYMBOL
+    human_amount = format_amount(units, decimals)
+    data = {
+        "address": to_checksum_address(who),
+        "token": symbol,
+        "balance": human_amount,
+        "units": str(units),
+    }
+    emit(as_json, data, lambda: console.print(f"{human_amount} {symbol}"))
+
+
+@app.command("tx")
+@friendly_errors
+def show_tx(tx_hash: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+    """Show a transaction and its receipt."""
+    with RpcClient(rpc) as client:
+        tx = client.call("aither_getTransaction", tx_hash)
+        receipt = client.call("aither_getTransactionReceipt", tx_hash)
+    assert isinstance(tx, dict)
+    data = {"transaction": tx, "receipt": receipt}
+
+    def human() -> None:
+        table = Table(show_header=False)
+        for key in ("hash", "kind", "from", "to", "symbol"):
+            if tx.get(key) is not None:
+                table.add_row(key, str(tx[key]))
+        if tx.get("value") is not None:
+            table.add_row("amount", _amount_text(tx["value"], tx.get("token")))
+        table.add_row("nonce", str(int(tx["nonce"], 16)))
+        if isinstance(receipt, dict):
+            table.add_row("block", str(int(receipt["blockNumber"], 16)))
+            table.add_row("status", "ok" if receipt["status"] == "0x1" else "failed")
+            table.add_row("gas used", str(int(receipt["gasUsed"], 16)))
+            table.add_row("fee", f"{format_amount(int(receipt['fee'], 16))} AVM")
+            if receipt.get("error"):
+                table.add_row("error", receipt["error"])
+        else:
+            table.add_row("status", "pending")
+        console.print(table)
+
+    emit(as_json, data, human)
+
+
+def _amount_text(value: str, token: str | None) -> str:
+    """Native amounts in AVM; token amounts in base units (their decimals live on chain)."""
+    if token:
+        return f"{int(value, 16)} units of {token}"
+    return f"{format_amount(int(value, 16))} {NATIVE_SYMBOL}"
+
+
+@app.command("history")
+@friendly_errors
+def history(
+    target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    rpc: Rpc = DEFAULT_RPC,
+    keystore: KeystoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the transactions that touched an account, newest first."""
+    who = to_checksum_address(resolve(target, keystore, rpc))
+    with RpcClient(rpc) as client:
+        entries = client.call("aither_getHistory", who, limit)
+    assert isinstance(entries, list)
+
+    def human() -> None:
+        if not entries:
+            console.print(f"no transactions for {who}")
+            return
+        table = Table("block", "hash", "kind", "from", "to", "amount", "status")
+        for e in entries:
+            amount = "" if e.get("value") is None else _amount_text(e["value"], e.get("token"))
+            table.add_row(
+                str(int(e["blockNumber"], 16)),
+                e["hash"][:18] + "…",
+                e["kind"],
+                e["from"],
+                e.get("to") or "",
+                amount,
+                "ok" if e["status"] == "0x1" else "failed",
+            )
+        console.print(table)
+
+    emit(as_json, entries, human)

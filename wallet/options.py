@@ -1,0 +1,282 @@
+"""What every client command shares: its output, its errors, its options, who signs, and how a
+transaction's outcome is shown.
+
+A command that signs takes one `signer: Signer` parameter and is decorated with `@signed`: the
+decorator gives it the options `--from`, `--dev-account`, `--keystore`, `--password-file`,
+`--rpc`, `--wait/--no-wait` and `--json`, written once here.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import os
+import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
+from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.errors import AitherError
+from core.rpc import DEFAULT_RPC
+from ledger.identity import is_name
+from wallet.client import RpcClient
+from wallet.keystore import Keystore
+
+# Scripts read whole lines: never wrap or truncate when the output is not a terminal.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+KeystoreDir = Annotated[
+    Path | None,
+    typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore directory."),
+]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option("--password-file", help="Read the password from this file (first line)."),
+]
+DevAccount = Annotated[
+    int | None,
+    typer.Option("--dev-account", min=0, help="Sign with dev account N (public dev keys)."),
+]
+FromName = Annotated[str | None, typer.Option("--from", help="Keystore key that signs.")]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the receipt.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (AitherError, ValueError) as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def emit(as_json: bool, data: object, human: Callable[[], None]) -> None:
+    """Print `data` as JSON for scripts, or call `human` to print it for people."""
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+def read_password(password_file: Path | None, confirm: bool = False) -> str:
+    """The keystore password: the file's first line, $AITHER_PASSWORD, or a prompt."""
+    if password_file is not None:
+        try:
+            return password_file.read_text().splitlines()[0] if password_file.stat().st_size else ""
+        except OSError as exc:
+            raise ValueError(f"cannot read password file {password_file}: {exc.strerror}") from None
+    if "AITHER_PASSWORD" in os.environ:
+        return os.environ["AITHER_PASSWORD"]
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def resolve(target: str, keystore: Path | None, rpc: str = DEFAULT_RPC) -> bytes:
+    """An address from 0x-hex, a registered identity name (x.avm: resolved on chain through the
+    node at `rpc`, never looked up in the keystore) or a keystore key name."""
+    if target.startswith(("0x", "0X")):
+        return parse_address(target)
+    if is_name(target):
+        with RpcClient(rpc) as client:
+            found = client.call("aither_resolveName", target)
+        if not isinstance(found, str):
+            raise ValueError(f"{target} is not a registered name on the chain at {rpc}")
+        return parse_address(found)
+    return parse_address(Keystore(keystore).info(target).address)
+
+
+def dev_key(index: int) -> SigningKey:
+    """Dev account `index` (the dev chain's public keys)."""
+    from genesis.dev import dev_key as derive  # the dev genesis: only for --dev-account
+
+    return derive(index)
+
+
+def signing_key(
+    name: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
+) -> SigningKey:
+    """The key that signs: dev account N, or a keystore key unlocked with its password."""
+    if (name is None) == (dev_account is None):
+        raise ValueError("say who signs: --from NAME or --dev-account N")
+    if dev_account is not None:
+        return dev_key(dev_account)
+    assert name is not None
+    store = Keystore(keystore)
+    store.info(name)  # a missing key is reported before a password is asked for
+    return store.unlock(name, read_password(password_file))
+
+
+def token_decimals(client: RpcClient, symbol: str) -> int:
+    """The decimals of a token (the native AVM's unless `symbol` names another)."""
+    if not symbol or symbol == NATIVE_SYMBOL:
+        return NATIVE_DECIMALS
+    tokens = client.call("aither_getTokens")
+    assert isinstance(tokens, list)
+    for token in tokens:
+        if token["symbol"] == symbol:
+            return int(token["decimals"])
+    raise ValueError(f"unknown token {symbol} (aither_getTokens lists the tokens)")
+
+
+# ---- who signs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Who signs a transaction, where it is sent, and how its outcome is shown."""
+
+    name: str | None
+    dev_account: int | None
+    keystore: Path | None
+    password_file: Path | None
+    rpc: str
+    wait: bool
+    as_json: bool
+
+    def key(self) -> SigningKey:
+        return signing_key(self.name, self.dev_account, self.keystore, self.password_file)
+
+    def address(self) -> str:
+        """The signer's address without unlocking a key; the zero address when none is named
+        (a dry run presents it as the caller)."""
+        if self.dev_account is not None:
+            return to_checksum_address(dev_key(self.dev_account).address)
+        if self.name is not None:
+            return to_checksum_address(
+                parse_address(Keystore(self.keystore).info(self.name).address)
+            )
+        return to_checksum_address(bytes(20))
+
+    def client(self) -> RpcClient:
+        return RpcClient(self.rpc)
+
+
+def _option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+# In Signer's field order.
+_SIGNER_OPTIONS = (
+    _option("from_name", FromName, None),
+    _option("dev_account", DevAccount, None),
+    _option("keystore", KeystoreDir, None),
+    _option("password_file", PasswordFile, None),
+    _option("rpc", Rpc, DEFAULT_RPC),
+    _option("wait", Wait, True),
+    _option("as_json", AsJson, False),
+)
+
+
+def signed(command: Callable[..., R]) -> Callable[..., R]:
+    """A command that signs: `command` takes `signer: Signer`; the command line gets the signer's
+    options in its place. Errors print one line (as `friendly_errors`)."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "signer"
+    ]
+
+    @functools.wraps(command)
+    def run(**kwargs: object) -> R:
+        values = [kwargs.pop(option.name) for option in _SIGNER_OPTIONS]
+        return command(**kwargs, signer=Signer(*values))  # type: ignore[arg-type]  # typer checked
+
+    parameters = [*own, *_SIGNER_OPTIONS]
+    run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return friendly_errors(run)
+
+
+# ---- a transaction's outcome ---------------------------------------------------------------
+
+
+def submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
+    """Send a signed transaction; with `wait`, its outcome from the receipt."""
+    tx_hash = str(client.call("aither_sendRawTransaction", "0x" + raw.hex()))
+    if not wait:
+        return {"hash": tx_hash, "status": "pending"}
+    receipt = client.wait_for_receipt(tx_hash)
+    return {
+        "hash": tx_hash,
+        "status": "ok" if receipt["status"] == "0x1" else "failed",
+        "block": int(str(receipt["blockNumber"]), 16),
+        "gasUsed": int(str(receipt["gasUsed"]), 16),
+        "fee": format_amount(int(str(receipt["fee"]), 16)),
+        "error": receipt.get("error"),
+    }
+
+
+def print_result(result: dict[str, object], what: str) -> None:
+    if result["status"] == "pending":
+        console.print(f"{what}: sent {result['hash']} (pending)")
+        return
+    line = f"{what}: {result['status']} in block {result['block']}, fee {result['fee']} AVM"
+    console.print(line)
+    console.print(f"  tx {result['hash']}")
+    if result.get("error"):
+        console.print(f"  error: {result['error']}")
+
+
+def finish(
+    as_json: bool, result: dict[str, object], what: str, details: Callable[[], None] | None = None
+) -> None:
+    """Print the outcome (then `details`, for people); a transaction that failed on chain exits
+    1, as scripts expect."""
+
+    def human() -> None:
+        print_result(result, what)
+        if details is not None:
+            details()
+
+    emit(as_json, result, human)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+# ---- command groups whose commands are imported on use --------------------------------------
+
+
+class LazyCommands(TyperGroup):
+    """A group whose commands live in other modules (each holding a Typer `app` with them),
+    imported when a command runs. Listing them (`--help`) imports them all."""
+
+    modules: typing.ClassVar[dict[str, str]] = {}  # command name -> module
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.modules)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self.modules.get(cmd_name)
+        if module is None:
+            return None
+        group = typer.main.get_group(importlib.import_module(module).app)
+        return group.get_command(ctx, cmd_name)
+
+
+def lazy_commands(modules: dict[str, str]) -> type[LazyCommands]:
+    """A LazyCommands class over `modules` (command name -> module), for `typer.Typer(cls=...)`."""
+    return type("Commands", (LazyCommands,), {"modules": modules})
