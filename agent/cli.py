@@ -7,7 +7,6 @@ Mounted by the node CLI as a Typer sub-app. Errors print one line and exit non-z
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,9 +29,16 @@ from avm.values import Value, to_python
 from core.crypto import SigningKey, parse_address
 from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
-from genesis.dev import dev_key
 from wallet.client import RpcClient
-from wallet.keystore import Keystore
+from wallet.options import (
+    AsJson,
+    KeystoreDir,
+    PasswordFile,
+    Rpc,
+    TokenFile,
+    read_token,
+    signing_key,
+)
 
 app = typer.Typer(
     help="Run agents locally with model, embedding and tool plugins.", no_args_is_help=True
@@ -47,21 +53,12 @@ Key = Annotated[str | None, typer.Option("--key", help="Keystore key: the agent'
 DevAccount = Annotated[
     int | None, typer.Option("--dev-account", min=0, help="Use dev account N instead.")
 ]
-Rpc = Annotated[str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")]
 RpcToken = Annotated[
     str | None,
     typer.Option(
         "--rpc-token",
         envvar="AITHER_RPC_TOKEN",
         help="The node's admin token, for its swarm methods (or --token-file).",
-    ),
-]
-TokenFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--token-file",
-        envvar="AITHER_ADMIN_TOKEN_FILE",
-        help="The node's admin token file (DATA_DIR/admin-token, printed at node start).",
     ),
 ]
 HomeAgent = Annotated[
@@ -77,13 +74,6 @@ Plugins = Annotated[Path | None, typer.Option("--plugins", help="Plugins file (T
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="Agents' local state (~/.aither/agents).")
 ]
-KeystoreDir = Annotated[
-    Path | None, typer.Option("--keystore", envvar="AITHER_KEYSTORE", help="Keystore dir.")
-]
-PasswordFile = Annotated[
-    Path | None, typer.Option("--password-file", help="Read the password from this file.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -97,33 +87,6 @@ def load_code(path: Path) -> CodeObject:
     if data[:1] == CODE_MAGIC:
         return CodeObject.from_bytes(data)
     return assemble(data.decode("utf-8"), str(path)).code
-
-
-def _signer(
-    key: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
-) -> SigningKey:
-    if (key is None) == (dev_account is None):
-        raise ValueError("say whose agent this is: --key NAME or --dev-account N")
-    if dev_account is not None:
-        return dev_key(dev_account)
-    assert key is not None
-    store = Keystore(keystore)
-    store.info(key)  # a missing key is reported before a password is asked for
-    if password_file is not None:
-        lines = password_file.read_text().splitlines()
-        password = lines[0] if lines else ""
-    else:
-        password = os.environ.get("AITHER_PASSWORD") or typer.prompt("Password", hide_input=True)
-    return store.unlock(key, password)
-
-
-def _token(token: str | None, token_file: Path | None) -> str | None:
-    if token is not None or token_file is None:
-        return token
-    text = token_file.read_text().strip()
-    if not text:
-        raise ValueError(f"admin token file {token_file} is empty")
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +115,18 @@ def _setup(
 ) -> _Setup:
     code = load_code(file)
     config = load_config(plugins)
-    signer = _signer(key, dev_account, keystore, password_file)
+    signer = signing_key(key, dev_account, keystore, password_file, name_option="--key")
     state = AgentState(state_dir or default_state_dir(), signer.address)
     home = None if home_agent is None else parse_address(home_agent)
     settings = RunSettings(home, config.swarm)
-    return _Setup(code, config, signer, state, settings, _token(token, token_file))
+    return _Setup(
+        code,
+        config,
+        signer,
+        state,
+        settings,
+        token if token is not None else read_token(token_file),
+    )
 
 
 def _utc(unix: int) -> str:

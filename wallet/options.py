@@ -28,7 +28,7 @@ from typer.core import TyperGroup
 from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.errors import AitherError
-from core.rpc import DEFAULT_RPC
+from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC
 from ledger.identity import is_name
 from wallet.client import RpcClient
 from wallet.keystore import Keystore
@@ -53,6 +53,14 @@ DevAccount = Annotated[
 ]
 FromName = Annotated[str | None, typer.Option("--from", help="Keystore key that signs.")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the receipt.")]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="AITHER_ADMIN_TOKEN_FILE",
+        help=f"The node's admin token file (DATA_DIR/{ADMIN_TOKEN_FILE}, printed at node start).",
+    ),
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,11 +122,15 @@ def dev_key(index: int) -> SigningKey:
 
 
 def signing_key(
-    name: str | None, dev_account: int | None, keystore: Path | None, password_file: Path | None
+    name: str | None,
+    dev_account: int | None,
+    keystore: Path | None,
+    password_file: Path | None,
+    name_option: str = "--from",
 ) -> SigningKey:
     """The key that signs: dev account N, or a keystore key unlocked with its password."""
     if (name is None) == (dev_account is None):
-        raise ValueError("say who signs: --from NAME or --dev-account N")
+        raise ValueError(f"say who signs: {name_option} NAME or --dev-account N")
     if dev_account is not None:
         return dev_key(dev_account)
     assert name is not None
@@ -137,6 +149,19 @@ def token_decimals(client: RpcClient, symbol: str) -> int:
         if token["symbol"] == symbol:
             return int(token["decimals"])
     raise ValueError(f"unknown token {symbol} (aither_getTokens lists the tokens)")
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The admin token in `token_file` (None when no file is given)."""
+    if token_file is None:
+        return None
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read admin token file {token_file}: {exc.strerror}") from None
+    if not token:
+        raise ValueError(f"admin token file {token_file} is empty")
+    return token
 
 
 # ---- who signs -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from agent.state import AgentState
 from agent.tracefile import TraceFile
 from genesis.dev import DEV_TIMESTAMP, dev_key
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "avm" / "runtime"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 from runtime_servers import JsonServer, last_user, openai_server
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from genesis.dev import dev_key
 from wallet.client import RpcClient
 from wallet.keystore import Keystore
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "avm" / "runtime"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 from runtime_servers import JsonServer, last_user, openai_server
 
 if TYPE_CHECKING:

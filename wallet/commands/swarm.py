@@ -43,11 +43,13 @@ from wallet.options import (
     AsJson,
     Rpc,
     Signer,
+    TokenFile,
     console,
     err,
     finish,
     friendly_errors,
     print_result,
+    read_token,
     resolve,
     signed,
     submit,
@@ -61,14 +63,6 @@ app = typer.Typer(
 AsIdentity = Annotated[
     str | None,
     typer.Option("--as", help="The node's swarm identity (name or address) to act as."),
-]
-TokenFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--token-file",
-        envvar="AITHER_ADMIN_TOKEN_FILE",
-        help=f"The node's admin token file (DATA_DIR/{ADMIN_TOKEN_FILE}, printed at node start).",
-    ),
 ]
 
 DEFAULT_REWARD_BLOCKS = 1_000
@@ -233,19 +227,6 @@ def members(channel: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> No
 
 
 # ---- the node's admin methods ------------------------------------------------------------------
-
-
-def read_token(token_file: Path | None) -> str | None:
-    """The admin token in `token_file` (None when no file is given)."""
-    if token_file is None:
-        return None
-    try:
-        token = token_file.read_text().strip()
-    except OSError as exc:
-        raise ValueError(f"cannot read admin token file {token_file}: {exc.strerror}") from None
-    if not token:
-        raise ValueError(f"admin token file {token_file} is empty")
-    return token
 
 
 def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: object) -> object:
