@@ -39,7 +39,7 @@ def _block_id(args: Value) -> int | str:
     if args is None:
         return "latest"
     if type(args) is int or args in ("latest", "earliest", "pending"):
-        return args  # type: ignore[return-value]
+        return args
     raise PluginFailure(f"a block is a number or 'latest', not {args!r}")
 
 
@@ -74,11 +74,12 @@ class ChainPlugin:
         handler = self.actions.get(key)
         if handler is None:
             reads = ", ".join(sorted(self.actions))
-            raise PluginFailure(f"{opcode} {action!r} on {chain}: only reads are served ({reads})")
+            served = f"only reads are served ({reads})"
+            raise PluginFailure(f"{opcode} {action!r} on {chain!r}: {served}")
         try:
             return handler(action_args)
         except PluginFailure:
             raise
         except (Web3Exception, OSError, ValueError) as exc:
-            reason = f"{opcode} {action} at {self.url}: {type(exc).__name__}: {exc}"
+            reason = f"{opcode} {key} at {self.url}: {type(exc).__name__}: {exc}"
             raise PluginFailure(reason) from None

@@ -88,7 +88,13 @@ class LocalHost(MemoryHost):
 
     def _queue(self, effect: Effect) -> None:
         self.effects.append(effect)
-        self.world.journal.append(self.effects.pop)
+        self.world.journal.append(self._drop_effect)
+
+    def _drop_effect(self) -> None:  # undoes _queue when the interpreter rolls back
+        self.effects.pop()
+
+    def _drop_schedule(self) -> None:
+        self.schedules.pop()
 
     # ---- balances and payments ----
 
@@ -140,7 +146,7 @@ class LocalHost(MemoryHost):
                 raise
             raise PermissionDenied(f"the proposal is refused: no agent {where} on chain") from None
         assert isinstance(found, dict)
-        policies = {r["name"]: r["policy"] for r in found["regions"]}  # type: ignore[attr-defined]
+        policies = {r["name"]: r["policy"] for r in found["regions"]}
         if policies.get(region) != "council":
             have = policies.get(region)
             raise PermissionDenied(
@@ -149,7 +155,7 @@ class LocalHost(MemoryHost):
             )
         council = self.node.call("aither_getCouncil")
         assert isinstance(council, dict)
-        deposit = int(str(council["params"]["min_deposit"]))  # type: ignore[index]
+        deposit = int(str(council["params"]["min_deposit"]))
         self._require_funds(deposit, "the proposal's deposit")
         rationale = f"SELF_MODIFY by a local run of code 0x{proposal.base_code_id.hex()}"
         new_ir = disassemble_region(proposal.new_code, region)
@@ -166,7 +172,8 @@ class LocalHost(MemoryHost):
             for effect in self.swarm.connect(name):
                 self._queue(effect)
         elif topic == "swarm.broadcast":
-            message, payload, reward = from_wire(decode(data))  # type: ignore[misc]
+            message, payload, reward = _event(data, topic)
+            assert type(reward) is int  # the interpreter emits the reward it checked
             body = {
                 "avm": "broadcast",
                 "message": to_python(message),
@@ -175,11 +182,12 @@ class LocalHost(MemoryHost):
             }
             self._send(self.swarm.connected, body, handle_text(message), reward)
         elif topic == "swarm.message" and self.swarm.live():
-            channel, message, reward = from_wire(decode(data))  # type: ignore[misc]
+            channel, message, reward = _event(data, topic)
+            assert type(channel) is str and type(reward) is int
             body = {"avm": "message", "message": to_python(message), "reward": reward}
             self._send([self.swarm.channel(channel)], body, handle_text(message), reward)
         elif topic == "swarm.fetch":
-            _, data_type, request_id = from_wire(decode(data))  # type: ignore[misc]
+            _, data_type, request_id = _event(data, topic)
             handle = "0x" + hash32(data).hex()
             body = {
                 "avm": "fetch",
@@ -222,7 +230,7 @@ class LocalHost(MemoryHost):
         if type(interval) is not int or interval < 0:
             raise PluginFailure(f"SCHEDULE_TASK: an interval is seconds (int), not {interval!r}")
         self.schedules.append(Schedule(task, interval, self.world.time + interval))
-        self.world.journal.append(self.schedules.pop)
+        self.world.journal.append(self._drop_schedule)
         return True
 
     def _wait(self, handle: Value, timeout: Value = None) -> Value:
@@ -250,3 +258,11 @@ class LocalHost(MemoryHost):
             return value
         actions = ", ".join(onchain.ACTIONS)
         raise PluginFailure(f"CHAIN_OP on {onchain.CHAIN_NAME}: {action!r} is not one of {actions}")
+
+
+def _event(data: bytes, topic: str) -> tuple[Value, Value, Value]:
+    """The three fields of a swarm event the interpreter emitted."""
+    match from_wire(decode(data)):
+        case (first, second, third):
+            return first, second, third
+    raise PluginFailure(f"a {topic} event is not three fields")

@@ -16,12 +16,15 @@ import json
 import os
 
 import openai
+from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
 
 from agent.config import LlmConfig, OpenAIEndpoint
 from agent.plugin import plain
 from avm.gas import CURRENT, MILLIGAS_PER_GAS
 from avm.host import Metered, PluginFailure
 from avm.values import Value
+
+Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
 
 MAP_ITEM_PROMPT = "Apply the model to this item and answer with the result only, as JSON if it is "
 MAP_ITEM_PROMPT += "a number or a structure."
@@ -73,7 +76,7 @@ class LlmPlugin:
             return Metered(parse_answer(text), tokens)  # type: ignore[arg-type]
         if opcode == "SEPARATE_PROMPT":
             input_, objective = args
-            messages = [_system(as_text(objective)), _user(as_text(input_))]
+            messages: list[Message] = [_system(as_text(objective)), _user(as_text(input_))]
             text, tokens = self.complete(None, messages)
             return Metered(parse_answer(text), tokens)  # type: ignore[arg-type]
         if opcode == "MAP_MODEL_CALL":
@@ -82,22 +85,26 @@ class LlmPlugin:
             answers = []
             total = 0
             for item in items:
-                messages = [_system(MAP_ITEM_PROMPT), _user(as_text(item))]
-                text, tokens = self.complete(model, messages)
+                text, tokens = self.complete(
+                    model, [_system(MAP_ITEM_PROMPT), _user(as_text(item))]
+                )
                 answers.append(parse_answer(text))
                 total += tokens
             return Metered(answers, total)  # type: ignore[arg-type]
         if opcode == "REDUCE_MODEL_CALL":
             how, results = args
-            messages = [_system(REDUCE_PROMPT.format(how=as_text(how))), _user(as_text(results))]
-            text, tokens = self.complete(None, messages)
+            reduce: list[Message] = [
+                _system(REDUCE_PROMPT.format(how=as_text(how))),
+                _user(as_text(results)),
+            ]
+            text, tokens = self.complete(None, reduce)
             return Metered(parse_answer(text), tokens)  # type: ignore[arg-type]
         if opcode == "LOAD_MODEL":
             return self.config.model_for(args[0])
         raise PluginFailure(f"the LLM plugin does not serve {opcode}")
 
     def complete(
-        self, model: Value, messages: list[dict[str, str]], budget: int | None = None
+        self, model: Value, messages: list[Message], budget: int | None = None
     ) -> tuple[str, int]:
         """One chat completion and the tokens it used, at most `budget` (a cut answer counts
         one more). Raises PluginFailure on any error."""
@@ -118,7 +125,7 @@ class LlmPlugin:
         if usage is not None and usage.total_tokens:
             tokens = usage.total_tokens
         else:
-            chars = sum(len(m["content"]) for m in messages) + len(text)
+            chars = sum(len(str(m["content"])) for m in messages) + len(text)
             tokens = -(-chars // CHARS_PER_TOKEN)
         if budget is not None and choice.finish_reason == "length":
             tokens = max(tokens, budget + 1)  # it wanted more than the budget allowed
@@ -132,9 +139,9 @@ def _token_budget(gas_limit: Value) -> int | None:
     return gas_limit * MILLIGAS_PER_GAS // CURRENT.gpu_infer_per_token
 
 
-def _user(text: str) -> dict[str, str]:
+def _user(text: str) -> ChatCompletionUserMessageParam:
     return {"role": "user", "content": text}
 
 
-def _system(text: str) -> dict[str, str]:
+def _system(text: str) -> ChatCompletionSystemMessageParam:
     return {"role": "system", "content": text}

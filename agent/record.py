@@ -43,7 +43,8 @@ class RecordingPlugins:
             answer = self.inner.call(opcode, args)
             units = 0
             if isinstance(answer, Metered):
-                answer, units = answer.value, answer.units
+                units = answer.units
+                answer = answer.value
             result = as_value(answer)
         except Exception as exc:  # the plugin boundary, as in the interpreter
             self.calls.append(RecordedCall(opcode, args, None, failure_reason(exc)))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from agent.errors import RuntimeConfigError
 from agent.schedule import Schedule, read_schedules, write_schedules
-from core.encoding import DecodeError, decode, encode
+from core.encoding import decode, encode
+from core.errors import DecodeError
 
 STORAGE_FILE = "storage.bin"
 CODE_FILE = "code.bin"
@@ -39,8 +40,17 @@ class AgentState:
             raise RuntimeConfigError(f"{self.path}: {exc.strerror or exc}") from None
         try:
             pairs = decode(raw)
-            return {bytes(k): bytes(v) for k, v in pairs}  # type: ignore[union-attr]
-        except (DecodeError, TypeError, ValueError) as exc:
+            if not isinstance(pairs, list):
+                raise DecodeError("agent state is a list of [key, value] pairs")
+            storage = {}
+            for pair in pairs:
+                match pair:
+                    case [bytes() as key, bytes() as value]:
+                        storage[key] = value
+                    case _:
+                        raise DecodeError("an agent state entry is [key, value], both bytes")
+            return storage
+        except DecodeError as exc:
             raise RuntimeConfigError(f"{self.path}: damaged agent state: {exc}") from None
 
     @property

@@ -192,7 +192,8 @@ class SwarmLink:
                 else:
                     self.local_reason = f"the node refused swarm_identities: {exc}"
                 return False
-            addresses = [str(i.get("address")) for i in held if isinstance(i, dict)]  # type: ignore[union-attr]
+            held = held if isinstance(held, list) else []
+            addresses = [str(i.get("address")) for i in held if isinstance(i, dict)]
             self._live = to_checksum_address(self.agent) in addresses
             if not self._live:
                 self.local_reason = "the node does not hold the agent's swarm key"
@@ -252,7 +253,7 @@ class SwarmLink:
                 client, self.agent, channels, name, mine, self.settings.min_responses, timeout_sec
             ),
         )
-        answers = [a for a in found if isinstance(a, dict)]  # type: ignore[union-attr]
+        answers = [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
         if not answers:
             raise PluginFailure(f"no answer to {name} within {timeout_sec:g} s")
         effects: list[Effect] = []

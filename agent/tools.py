@@ -76,7 +76,7 @@ class ToolsPlugin:
         if opcode in ("HPC_MIGRATE", "HPC_EXTENDED_ANALYSIS"):
             if self.config.hpc_tool is None:
                 raise PluginFailure(f"{opcode}: no HPC gateway ([hpc] tool) is configured")
-            return self.request(self.config.hpc_tool, "hpc", opcode, list(args))
+            return self.request(self.config.hpc_tool, "hpc", opcode, args)
         if opcode == "READ_FROM_TOOL":
             return self.request(args[0], "read", None, args[1])
         if opcode == "WRITE_TO_TOOL":

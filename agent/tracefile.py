@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.errors import TraceFileError
 from agent.host import RunSettings
@@ -124,16 +125,7 @@ class TraceFile:
                 height=int(data["height"]),
                 settings=_settings(data["settings"]),
                 storage=tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in data["storage"]),
-                calls=tuple(
-                    RecordedCall(
-                        c["opcode"],
-                        hex_value(c["args"]),
-                        hex_value(c["result"]),
-                        c["failure"],
-                        int(c.get("units", 0)),
-                    )
-                    for c in data["calls"]
-                ),
+                calls=tuple(_recorded_call(c) for c in data["calls"]),
                 node=tuple(Exchange.from_json(e) for e in data["node"]),
                 trace_hash=bytes.fromhex(data["trace_hash"]),
                 effects=tuple(data["effects"]),
@@ -162,3 +154,12 @@ class TraceFile:
         except ValueError as exc:
             raise TraceFileError(f"{path}: not JSON: {exc}") from None
         return TraceFile.from_json(data)
+
+
+def _recorded_call(data: dict[str, Any]) -> RecordedCall:
+    args = hex_value(data["args"])
+    if not isinstance(args, tuple):
+        raise TypeError("a recorded call's args must be a list")
+    return RecordedCall(
+        data["opcode"], args, hex_value(data["result"]), data["failure"], int(data.get("units", 0))
+    )

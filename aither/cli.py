@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-import click
 import typer
+from typer._click.core import Command, Context  # typer's own click (vendored)
+from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
 
 
@@ -40,21 +41,21 @@ class LazyGroups(TyperGroup):
 
     listing = False
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(GROUPS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         group = GROUPS.get(cmd_name)
         if group is None:
             return None
         if self.listing:
-            return click.Group(cmd_name, help=group.help)  # a name and a line, nothing to run
+            return TyperGroup(name=cmd_name, help=group.help)  # a name and a line, nothing to run
         command = typer.main.get_group(importlib.import_module(group.module).app)
         command.name = cmd_name
         command.help = group.help
         return command
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         self.listing = True
         try:
             super().format_help(ctx, formatter)

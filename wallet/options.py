@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
-import click
 import typer
 from rich.console import Console
+from typer._click.core import Command, Context  # typer's own click (vendored)
 from typer.core import TyperGroup
 
 from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
@@ -97,7 +97,7 @@ def read_password(password_file: Path | None, confirm: bool = False) -> str:
             raise ValueError(f"cannot read password file {password_file}: {exc.strerror}") from None
     if "AITHER_PASSWORD" in os.environ:
         return os.environ["AITHER_PASSWORD"]
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
 
 
 def resolve(target: str, keystore: Path | None, rpc: str = DEFAULT_RPC) -> bytes:
@@ -291,10 +291,10 @@ class LazyCommands(TyperGroup):
 
     modules: typing.ClassVar[dict[str, str]] = {}  # command name -> module
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(self.modules)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         module = self.modules.get(cmd_name)
         if module is None:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from avm.values import Value, to_python
 from core.amounts import MAX_AMOUNT
 from core.crypto import SigningKey, parse_address, to_checksum_address
+from core.schema import MAX_U64
 from core.swarm_keys import MemberKeys
 from ledger.channels import AnyChannelPayload
 from ledger.governance_types import (
@@ -16,17 +17,7 @@ from ledger.governance_types import (
 )
 from ledger.identity import SetIdentity, TransferName
 from ledger.transition import execution_gas, intrinsic_gas
-from ledger.tx import (
-    MAX_U64,
-    Call,
-    Deploy,
-    Payload,
-    SignedTx,
-    TokenCreate,
-    Transaction,
-    Transfer,
-    TxKind,
-)
+from ledger.tx import Call, Deploy, Payload, SignedTx, TokenCreate, Transaction, Transfer, TxKind
 from wallet.client import RpcClient, RpcClientError
 
 # An agent call's gas depends on the state it meets, which may change before it is included:
@@ -167,7 +158,7 @@ def next_members(view: dict[str, object], removed: bytes | None = None) -> list[
     pending = {parse_address(str(a)) for a in view["pendingJoins"]}  # type: ignore[attr-defined]
     leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}  # type: ignore[attr-defined]
     chosen = (members | pending) - leaving
-    chosen.discard(removed)  # type: ignore[arg-type]
+    chosen.discard(removed)
     return sorted(chosen)
 
 

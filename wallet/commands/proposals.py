@@ -62,7 +62,7 @@ def _proposal_id(text: str, what: str = "a proposal id") -> bytes:
 def _min_deposit(client: RpcClient) -> int:
     council = client.call("aither_getCouncil")
     assert isinstance(council, dict)
-    return int(str(council["params"]["min_deposit"]))  # type: ignore[index]
+    return int(str(council["params"]["min_deposit"]))
 
 
 def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
@@ -344,7 +344,7 @@ def _check_council_change(council: dict, add: list[NewMember], remove: list[byte
         raise ValueError(f"the council has at most {limit} members")
 
 
-def _named(member: dict[str, object]) -> str:
+def _named(member: dict[str, str | None]) -> str:
     """`0x... (name.avm)`, or the address alone when it holds no name."""
     return f"{member['address']} ({member['name']})" if member["name"] else str(member["address"])
 

@@ -383,10 +383,10 @@ def accept(
         return AcceptAnswer(
             bytes.fromhex(request.removeprefix("0x")),
             bytes.fromhex(str(found["channel"])[2:]),
-            int(found["epoch"]),  # type: ignore[call-overload]
+            int(found["epoch"]),
             parse_address(str(found["sender"])),
-            int(found["sequence"]),  # type: ignore[call-overload]
-            int(found["timestamp"]),  # type: ignore[call-overload]
+            int(found["sequence"]),
+            int(found["timestamp"]),
             bytes.fromhex(str(found["payloadHash"])[2:]),
             bytes.fromhex(str(found["signature"])[2:]),
         )
