@@ -1,13 +1,9 @@
-"""What the multi-node benchmarks share: free ports, node processes, their CPU time, progress."""
+"""What the multi-node benchmarks share: testnet node processes (node/process.py), their CPU
+time, progress."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
-import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,45 +11,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def free_ports(count: int, rng: random.Random | None = None) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1 right now (random:
-    other testnets on this machine pick from the same range)."""
-    rng = rng or random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 32_000 - count)
-        with contextlib.ExitStack() as probes:
-            try:
-                for port in range(base, base + count):
-                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise SystemExit("no free ports")
+from genesis.testnet import TestnetNode
+from node.process import HOST, NodeProcess
 
 
-def start_node(config: Path, log: Path, *flags: str) -> subprocess.Popen[bytes]:
-    """`aither node start --config CONFIG FLAGS...` with its output in `log`."""
-    aither = Path(sys.executable).with_name("aither")
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(aither), "node", "start", "--config", str(config), *flags],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop_nodes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
-    """Ctrl-C to every node, then SIGKILL those not gone after 30 s."""
-    processes = list(processes)
-    for process in processes:
-        process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def start_node(node: TestnetNode, *flags: str) -> NodeProcess:
+    """Spawn validator `node` of a generated testnet (`aither node start --config`), its output
+    in the node's directory."""
+    url = f"http://{HOST}:{node.rpc_port}"
+    command = ("--config", str(node.config), *flags)
+    process = NodeProcess(command, url, node.directory / "node.log", node.directory.name)
+    process.spawn()
+    return process
 
 
 def cpu_seconds(pids: Iterable[int]) -> tuple[float, float]:

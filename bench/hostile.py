@@ -45,7 +45,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_ports, start_node, stop_nodes  # bench/common.py, beside this file
+from common import start_node  # bench/common.py, beside this file
 
 from avm.assembler import assemble
 from core.crypto import SigningKey, to_checksum_address
@@ -55,6 +55,7 @@ from genesis.testnet import new_testnet
 from ledger.agents import agent_address
 from ledger.genesis import ConsensusParams
 from ledger.tx import Call, Deploy, Transaction, Transfer, TxKind
+from node.process import NodeProcess, free_ports, stop_all
 
 GAS_PRICE = 10**9
 ATTACKER = Path(__file__).resolve().parents[1] / "tests" / "security" / "attacker_peer.py"
@@ -77,10 +78,10 @@ console = Console()
 class Target:
     url: str
     pid: int
-    process: subprocess.Popen[bytes] | None = None
+    process: NodeProcess | None = None
 
     def alive(self) -> bool:
-        return self.process is None or self.process.poll() is None
+        return self.process is None or self.process.running
 
     def rss_mib(self) -> float | None:
         try:
@@ -93,33 +94,10 @@ class Target:
 
 def start_dev_node(root: Path) -> Target:
     port = free_ports(1)
-    aither = Path(sys.executable).with_name("aither")
-    log = root / "node.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(str(aither), "node", "start", "--dev"),
-                *("--data-dir", str(root / "chain"), "--rpc-port", str(port)),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    target = Target(f"http://127.0.0.1:{port}", process.pid, process)
-    wait_serving(target, log)
-    return target
-
-
-def wait_serving(target: Target, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not target.alive():
-            raise SystemExit(f"node exited:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{target.url}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"node did not serve within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+    command = ("--dev", "--data-dir", str(root / "chain"), "--rpc-port", str(port))
+    process = NodeProcess(command, f"http://127.0.0.1:{port}", root / "node.log", "dev node")
+    process.start()
+    return Target(process.url, process.pid, process)
 
 
 def rpc(client: httpx.Client, url: str, method: str, *params: object) -> object:
@@ -399,11 +377,11 @@ def testnet_target() -> Iterator[tuple[Target, list[str], str]]:
             rpc_base_port=free_ports(4),
             consensus=ConsensusParams(commit_ms=500),
         )
-        processes = [start_node(n.config, n.directory / "node.log") for n in nodes]
+        processes = [start_node(n) for n in nodes]
         try:
             urls = [f"http://127.0.0.1:{n.rpc_port}" for n in nodes]
             target = Target(urls[1], processes[1].pid, processes[1])
-            wait_serving(target, nodes[1].directory / "node.log")
+            processes[1].wait_serving(60.0)
             with httpx.Client(timeout=5) as client:
                 deadline = time.monotonic() + 60
                 while int(str(rpc(client, urls[1], "aither_blockNumber")), 16) < 2:
@@ -418,7 +396,7 @@ def testnet_target() -> Iterator[tuple[Target, list[str], str]]:
             )
             console.print(f"testnet: the attacker was banned {banned} times (all validators)")
         finally:
-            stop_nodes(processes)
+            stop_all(processes)
 
 
 # Phases
@@ -492,8 +470,7 @@ def dev_target() -> Iterator[Target]:
             yield target
         finally:
             if target.process is not None:
-                target.process.kill()
-                target.process.wait()
+                target.process.close()
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,9 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (  # bench/common.py, beside this file
     counting_progress,
     cpu_seconds,
-    free_ports,
     start_node,
-    stop_nodes,
 )
 
 from core.crypto import SigningKey, hash32, to_checksum_address
@@ -63,6 +60,7 @@ from genesis.testnet import TestnetNode, new_testnet
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
 from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
+from node.process import NodeProcess, free_ports, stop_all
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
 from wallet.client import RpcClient
 from wallet.txbuilder import build_channel, build_register, member_keys, next_members
@@ -91,7 +89,7 @@ class Member:
 class Node:
     spec: TestnetNode
     members: list[Member]
-    process: subprocess.Popen[bytes] | None = None
+    process: NodeProcess | None = None
     token: str = ""
     # What this node's subscription pushed: message hash -> (arrival time, readers).
     pushed: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
@@ -121,11 +119,11 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = SETUP_
 def start(nodes: list[Node]) -> None:
     for node in nodes:
         flags = [f"--swarm-dev-account={m.index}" for m in node.members]
-        node.process = start_node(node.spec.config, node.spec.directory / "node.log", *flags)
+        node.process = start_node(node.spec, *flags)
 
 
 def stop(nodes: list[Node]) -> None:
-    stop_nodes(node.process for node in nodes if node.process is not None)
+    stop_all([node.process for node in nodes if node.process is not None])
 
 
 def node_cpu(nodes: list[Node]) -> tuple[float, float]:

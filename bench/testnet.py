@@ -46,9 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (  # bench/common.py, beside this file
     counting_progress,
     cpu_seconds,
-    free_ports,
     start_node,
-    stop_nodes,
 )
 
 from core.crypto import hash32
@@ -57,6 +55,7 @@ from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.genesis import ConsensusParams
 from ledger.tx import Transaction, Transfer, TxKind
+from node.process import free_ports, stop_all
 
 VALIDATORS = 4
 GAS_LIMIT = 30_000
@@ -228,7 +227,7 @@ def main() -> None:
     )
     urls = [f"http://127.0.0.1:{n.rpc_port}" for n in nodes]
     p2p_ports = {n.p2p_port for n in nodes}
-    processes = [start_node(n.config, n.directory / "node.log") for n in nodes]
+    processes = [start_node(n) for n in nodes]
     try:
         console.print(f"starting {VALIDATORS} validators in {tmp}...")
         wait_for_blocks(urls, 2, 60)
@@ -275,7 +274,7 @@ def main() -> None:
         sockets_after = p2p_bytes_sent(p2p_ports)
         where, sizes = block_txs(urls[0], first_height, last_height)
     finally:
-        stop_nodes(processes)
+        stop_all(processes)
 
     errors = [e for s in results for e in s.errors]
     sent_at = {h: t0 for s in results for t0, hashes in s.batches for h in hashes}

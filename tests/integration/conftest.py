@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeAlias
@@ -24,31 +21,14 @@ from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID
 from ledger.gas import DEFAULT_GAS_PRICE as GAS_PRICE
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
+from node.process import AITHER, HOST, NodeExited, NodeProcess, wait_until
 
-AITHER = Path(sys.executable).with_name("aither")
-HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
-STOP_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
 GAS_LIMIT = 100_000  # plenty for a transfer or a token creation
-LOG_TAIL_LINES = 40
 
 
 WaitUntil: TypeAlias = Callable[[Callable[[], object], float, str], object]
-
-
-def wait_until(
-    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.02
-) -> object:
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -66,106 +46,44 @@ class RpcFailure(AssertionError):  # an AssertionError, so that tests need not i
         self.message = str(error.get("message"))
 
 
-class DevNode:
+class DevNode(NodeProcess):
     """A dev node process on a data dir; restartable, always cleaned up by its fixture."""
 
     def __init__(self, data_dir: Path, args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
-        self.args = args
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.args = args  # `aither node start --dev` flags of every start
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        log = data_dir.parent / f"{data_dir.name}.log"
+        command = ("--dev", "--data-dir", str(data_dir))
+        super().__init__(command, f"http://{HOST}:{self.port}", log, data_dir.name)
         self.http = httpx.Client(timeout=10.0)
         self._ids = 0
-        self._log_start = 0  # where the current process's output begins in the log
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    # Process control
+    # Process control (kill, interrupt, stop, output, log_tail: NodeProcess)
 
     def start(self, *extra: str) -> DevNode:
         """Start the node and wait until /health answers. `extra` flags apply to this start."""
-        assert self.process is None or self.process.poll() is not None, "already running"
         for _ in range(3):  # another process may take the free port before the node binds it
-            if self._spawn(extra):
-                return self
-            self.port = free_port()
-        pytest.fail(f"node could not bind a port three times\n{self.log_tail()}")
-
-    def _spawn(self, extra: tuple[str, ...]) -> bool:
-        command = [str(AITHER), "node", "start", "--dev", "--data-dir", str(self.data_dir)]
-        command += ["--rpc-port", str(self.port), *self.args, *extra]
-        with self.log_path.open("ab") as log:
-            log.write(f"\n$ {' '.join(command)}\n".encode())
-            log.flush()
-            self._log_start = log.tell()
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                if "Address already in use" in self.output():
-                    return False
-                pytest.fail(
-                    f"node exited with {self.process.returncode} before serving\n{self.log_tail()}"
-                )
+            self.spawn("--rpc-port", str(self.port), *self.args, *extra)
             try:
-                if self.http.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return True
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-        self.process.kill()
-        self.process.wait()
-        pytest.fail(f"node did not answer /health within {START_TIMEOUT:.0f} s\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, with no chance to finish anything."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(STOP_TIMEOUT)
-
-    def interrupt(self) -> int:
-        """SIGINT, as Ctrl-C sends, and wait for the exit code."""
-        assert self.process is not None and self.process.poll() is None, "not running"
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"node ignored SIGINT for {STOP_TIMEOUT:.0f} s\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        """Ctrl-C and require a clean exit (code 0)."""
-        code = self.interrupt()
-        assert code == 0, f"node exited with {code} on SIGINT\n{self.log_tail()}"
+                self.wait_serving(START_TIMEOUT)
+                return self
+            except NodeExited:
+                if "Address already in use" not in self.output():
+                    raise
+            self.port = free_port()
+            self.url = f"http://{HOST}:{self.port}"
+        pytest.fail(f"node could not bind a port three times\n{self.log_tail()}")
 
     def restart(self, *extra: str) -> DevNode:
         """Stop cleanly if running, then start on the same data dir and port."""
-        if self.process is not None and self.process.poll() is None:
+        if self.running:
             self.stop()
         return self.start(*extra)
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        super().close()
         self.http.close()
-
-    def output(self) -> str:
-        """What the current (or last) process printed."""
-        with self.log_path.open("rb") as log:
-            log.seek(self._log_start)
-            return log.read().decode(errors="replace")
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "--- node log tail ---\n" + "\n".join(text.splitlines()[-lines:])
 
     # JSON-RPC
 

@@ -44,7 +44,7 @@ from ledger.channels import (
 )
 from ledger.identity import SetIdentity, derived_certificate
 from node.config import NodeConfig
-from node.swarm import topic_for
+from node.swarm.gossip import topic_for
 from p2p.gossip import Gossip
 from p2p.host import HostConfig, P2PHost, peer_id_from_seed
 from wallet.client import RpcClient, RpcClientError

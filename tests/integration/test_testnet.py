@@ -27,7 +27,6 @@ from testnet_fixture import (
     Namespaces,
     Testnet,
     Validator,
-    free_port_range,
 )
 
 from core.crypto import SigningKey, hash32, to_checksum_address
@@ -39,6 +38,7 @@ from ledger.tx import Transaction, Transfer, TxKind
 from node.config import NodeConfig
 from node.consensus.signer import SignerGuard, SignStep
 from node.consensus_store import ConsensusStore
+from node.process import free_ports
 from node.testnet import stop_nodes
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def test_cli_up_status_logs_down(
 ) -> None:
     directory = tmp_path / "net"
     rng = random.Random(os.getpid())
-    base_port, rpc_base_port = free_port_range(4, rng), free_port_range(4, rng)
+    base_port, rpc_base_port = free_ports(4, rng), free_ports(4, rng)
     where = ("--dir", str(directory))
     try:
         up = run_aither(

@@ -11,19 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from genesis.testnet import new_testnet
 from ledger.genesis import ConsensusParams
+from node.process import HOST, NodeProcess, free_ports, wait_until
 
 # The docker image's entry command runs exactly this, with /testnet/nodeI/config.toml.
 NODE_COMMAND = ("aither", "node", "start", "--config")
@@ -31,124 +27,36 @@ NODE_COMMAND = ("aither", "node", "start", "--config")
 FAST_CONSENSUS = ConsensusParams(
     propose_ms=1000, prevote_ms=500, precommit_ms=500, delta_ms=250, commit_ms=300
 )
-AITHER = Path(sys.executable).with_name("aither")
-HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 20.0
-LOG_TAIL_LINES = 40
-PORT_RANGE = (10_000, 32_000)  # below Linux's ephemeral range, so no outgoing socket takes them
 
 
-def wait_until(
-    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05
-) -> object:
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port_range(count: int, rng: random.Random) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1 right now."""
-    for _ in range(200):
-        base = rng.randrange(*PORT_RANGE)
-        with contextlib.ExitStack() as probes:
-            try:
-                for port in range(base, base + count):
-                    probe = probes.enter_context(socket.socket())
-                    probe.bind((HOST, port))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports in {PORT_RANGE}")
-
-
-class Validator:
+class Validator(NodeProcess):
     """One validator process of a testnet, on its own directory, ports and log."""
 
     def __init__(
         self, directory: Path, rpc_port: int, host: str = HOST, prefix: tuple[str, ...] = ()
     ) -> None:
-        self.name = directory.name
         self.directory = directory
         self.config = directory / "config.toml"
         self.data_dir = directory / "data"
-        self.log_path = directory / "node.log"
-        self.url = f"http://{host}:{rpc_port}"
-        self.prefix = prefix  # such as `ip netns exec NAME`
         self.args: tuple[str, ...] = ()  # extra `aither node start` flags, such as swarm keys
-        self.process: subprocess.Popen[bytes] | None = None
+        url = f"http://{host}:{rpc_port}"
+        super().__init__(
+            ("--config", str(self.config)), url, directory / "node.log", directory.name, prefix
+        )
         self.http = httpx.Client(timeout=10.0)
         self._ids = 0
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def spawn(self, *extra: str) -> None:
+        super().spawn(*self.args, *extra)
 
-    def spawn(self) -> None:
-        """Start the process; `wait_serving` waits until it answers."""
-        assert not self.running, f"{self.name} is already running"
-        command = [*self.prefix, str(AITHER), *NODE_COMMAND[1:], str(self.config), *self.args]
-        with self.log_path.open("ab") as log:
-            log.write(f"\n$ {' '.join(command)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_serving(self) -> None:
-        def serving() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                return self.http.get(f"{self.url}/health", timeout=1.0).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(serving, START_TIMEOUT, f"{self.name} to serve JSON-RPC\n{self.log_tail()}")
-
-    def start(self) -> Validator:
-        self.spawn()
+    def start(self, *extra: str) -> Validator:
+        self.spawn(*extra)
         self.wait_serving()
         return self
 
-    def kill(self) -> None:
-        """SIGKILL: a crash, with no chance to finish a vote or a write."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(STOP_TIMEOUT)
-
-    def stop(self) -> None:
-        """Ctrl-C and require a clean exit."""
-        assert self.process is not None and self.running, f"{self.name} is not running"
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"{self.name} ignored SIGINT for {STOP_TIMEOUT:.0f} s\n{self.log_tail()}")
-        assert code == 0, f"{self.name} exited with {code} on SIGINT\n{self.log_tail()}"
-
     def close(self) -> None:
-        if self.running:
-            self.kill()
+        super().close()
         self.http.close()
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        tail = "\n".join(self.log_text().splitlines()[-lines:])
-        return f"--- {self.name} log tail ---\n{tail}"
 
     # JSON-RPC
 
@@ -211,8 +119,8 @@ class Testnet:
         self, root: Path, size: int = 4, seed: int = 7332, namespaces: Namespaces | None = None
     ) -> None:
         rng = random.Random(seed)
-        base_port = free_port_range(size, rng)
-        rpc_base_port = free_port_range(size, rng)
+        base_port = free_ports(size, rng)
+        rpc_base_port = free_ports(size, rng)
         _, nodes = new_testnet(
             root,
             size,
