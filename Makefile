@@ -16,15 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/aither node start --dev $(ARGS)
 
-test: $(STAMP) browser
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
 # The quick loop: lint and every test that starts no node process (integration, security, p2p
 # processes and benchmarks aside).
-test-fast: $(STAMP)
-	$(BIN)/ruff check .
+test-fast: lint
 	$(BIN)/python -m pytest tests/core tests/avm tests/ledger tests/genesis tests/node tests/wallet tests/agent tests/council
 
 # `aither gov export --html` is checked in a real browser: Debian's Chromium, installed here
@@ -40,9 +37,12 @@ browser:
 	      { echo "$$log"; exit 1; }; \
 	  fi; }
 
+# Style, format, the layer contracts (pyproject.toml [tool.importlinter]) and the type checker.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -60,4 +60,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/startup.py
 
 clean:
-	rm -rf $(VENV) .aither .pytest_cache
+	rm -rf $(VENV) .aither .pytest_cache .mypy_cache .import_linter_cache .ruff_cache
