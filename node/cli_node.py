@@ -33,14 +33,10 @@ from node.node import Node
 from node.rpc.admin import AdminToken
 from node.rpc.limits import HTTP_MAX_CONCURRENCY, WS_MAX_MESSAGE
 from node.rpc.server import create_app
-from node.swarm import (
-    GossipPublisher,
-    LocalIdentity,
-    NullPublisher,
-    StateChannels,
-    SwarmService,
-    channel_payloads,
-)
+from node.swarm.chain import StateChannels, channel_payloads
+from node.swarm.gossip import GossipPublisher, NullPublisher
+from node.swarm.keys import LocalIdentity
+from node.swarm.service import SwarmService
 
 app = typer.Typer(help="Run a node.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -248,7 +244,7 @@ async def _serve(
     )
     for key in swarm_keys or []:
         swarm.add_identity(LocalIdentity(key, derive=True))
-    node.swarm = swarm  # type: ignore[attr-defined]
+    node.swarm = swarm
     # Follow the channels already on chain (relays relay them all), then those of each block.
     await swarm.on_block(
         channel_payloads(raw for block in ledger.iter_blocks() for raw in block.transactions)

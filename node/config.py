@@ -10,9 +10,12 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from core.errors import AitherError
 from core.rpc import DEFAULT_RPC_PORT
+
+_T = TypeVar("_T")
 
 
 class ConfigError(AitherError):
@@ -43,7 +46,9 @@ class NodeConfig:
         base = path.parent
         node, rpc, p2p = doc.get("node", {}), doc.get("rpc", {}), doc.get("p2p", {})
 
-        def field(table: dict, key: str, kind: type, where: str, default: object = ...) -> object:
+        def field(
+            table: dict[str, Any], key: str, kind: type[_T], where: str, default: object = ...
+        ) -> _T:
             value = table.get(key, default)
             if value is ...:
                 raise ConfigError(f"{path}: [{where}] needs `{key}`")
@@ -58,7 +63,6 @@ class NodeConfig:
         listen = field(p2p, "listen", list, "p2p", [])
         bootstrap = field(p2p, "bootstrap", list, "p2p", [])
         port = field(rpc, "port", int, "rpc", DEFAULT_RPC_PORT)
-        assert isinstance(port, int)
         if not 0 <= port < 65536:
             raise ConfigError(f"{path}: [rpc] `port` must be 0..65535")
         return cls(
@@ -70,6 +74,6 @@ class NodeConfig:
             node_key=rel(field(node, "node_key", str, "node")),
             rpc_host=str(field(rpc, "host", str, "rpc", "127.0.0.1")),
             rpc_port=port,
-            p2p_listen=tuple(str(a) for a in listen),  # type: ignore[union-attr]
-            bootstrap=tuple(str(a) for a in bootstrap),  # type: ignore[union-attr]
+            p2p_listen=tuple(str(a) for a in listen),
+            bootstrap=tuple(str(a) for a in bootstrap),
         )

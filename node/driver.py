@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.crypto import SigningKey, address_of, hash32
 from core.errors import AitherError, DecodeError, InvalidBlock
@@ -60,7 +61,7 @@ class Schedule:
     max_block_bytes: int = 512 * 1024
 
 
-class Broadcaster:
+class Broadcaster(Protocol):
     """What the driver needs of the network; the dev node has none."""
 
     async def publish_message(self, data: bytes) -> None: ...
@@ -176,9 +177,8 @@ class ConsensusDriver:
             if item is None:
                 return
             try:
-                effects = item()
-                if asyncio.iscoroutine(effects):
-                    effects = await effects
+                outcome = item()
+                effects = outcome if isinstance(outcome, list) else await outcome
                 await self._carry_out(effects)
             except Exception:
                 log.exception("consensus input failed at height %d", self.height)

@@ -186,9 +186,9 @@ class Mempool:
         heap = list(self._by_price)  # a copy: a rejected newcomer must change nothing
         while heap:
             _, _, tx_hash = heapq.heappop(heap)
-            stx = self._by_hash.get(tx_hash)
-            if stx is not None and stx.sender != newcomer and tx_hash not in self._queued:
-                yield stx
+            cheapest = self._by_hash.get(tx_hash)
+            if cheapest is not None and cheapest.sender != newcomer and tx_hash not in self._queued:
+                yield cheapest
 
     def _lowest_price(self) -> int:
         while self._by_price and self._by_price[0][2] not in self._by_hash:

@@ -21,10 +21,12 @@ from collections import OrderedDict
 from core.crypto import address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError
+from core.schema import fields, is_uint
 from ledger.block import Block, CommitCertificate, CompactBlock
 from ledger.tx import MAX_TX_SIZE, SignedTx
 from node.consensus.admission import Verdict as Admit
 from node.consensus.admission import admit
+from node.decoding import byte_strings
 from node.driver import ConsensusDriver
 from node.node import Node
 from p2p.errors import P2PError
@@ -219,14 +221,10 @@ class NodeNetwork:
         may be a block behind or ahead). Signatures are checked within a per-peer budget, and
         only for transactions this node does not know yet."""
         try:
-            raws = decode(data)
+            raws = byte_strings(decode(data), TX_BATCH, "a batch of transactions")
         except DecodeError:
             return Verdict.REJECT
-        if not (
-            isinstance(raws, list)
-            and 0 < len(raws) <= TX_BATCH
-            and all(isinstance(t, bytes) and len(t) <= MAX_TX_SIZE for t in raws)
-        ):
+        if not raws or any(len(t) > MAX_TX_SIZE for t in raws):
             return Verdict.REJECT
         fresh: list[tuple[bytes, bytes]] = []
         for raw in raws:
@@ -259,8 +257,7 @@ class NodeNetwork:
         return bucket
 
     async def _on_txs(self, data: bytes, peer: str) -> None:
-        raws = decode(data)
-        assert isinstance(raws, list)
+        raws = byte_strings(decode(data), TX_BATCH, "a batch of transactions")  # validated
         verified = {h for raw in raws if (h := hash32(raw)) in self._screened}
         await self.node.submit_many(raws, gossip=False, verified=verified)
 
@@ -290,13 +287,15 @@ class NodeNetwork:
                     log.info("sync from %s failed: %s", peer[-8:], exc)
 
     async def _sync_from(self, peer: str) -> None:
-        height, _ = decode(await self.sync.request_status(peer))
-        while isinstance(height, int) and height >= self.driver.height:
+        height, _ = fields(decode(await self.sync.request_status(peer)), 2, "a sync status")
+        while is_uint(height) and height >= self.driver.height:
             items = await self.sync.request_blocks(peer, self.driver.height, SYNC_BATCH)
             if not items:
                 return
             for item in items:
-                raw_block, raw_certificate = decode(item)
+                raw_block, raw_certificate = fields(decode(item), 2, "a synced block")
+                if not isinstance(raw_block, bytes):
+                    raise DecodeError("a synced block is [encoded block, certificate]")
                 block = Block.decode(raw_block)
                 certificate = CommitCertificate.from_value(raw_certificate)
                 if not await self.driver.apply_synced(block, certificate):

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Container
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.crypto import hash32
 from core.errors import AitherError, InvalidTransaction
@@ -20,6 +21,9 @@ from ledger.transition import check_admissible
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
 from node.verifier import SignatureVerifier
+
+if TYPE_CHECKING:
+    from node.swarm.service import SwarmService
 
 log = logging.getLogger("aither.node")
 
@@ -49,14 +53,15 @@ class Node:
         self.verifier = SignatureVerifier(verifier_threads)
         self.work = asyncio.Event()  # set when a transaction is admitted
         self.peer_count: Callable[[], int] = lambda: 0
-        self._listeners: list[Callable[[BlockCommitted], None]] = []
+        self.swarm: SwarmService | None = None  # set when the node holds swarm identities
+        self._listeners: list[Callable[[BlockCommitted], object]] = []
         self._admitted: list[Callable[[list[SignedTx]], None]] = []
 
     @property
     def chain_id(self) -> int:
         return self.ledger.chain_id
 
-    def on_block(self, listener: Callable[[BlockCommitted], None]) -> None:
+    def on_block(self, listener: Callable[[BlockCommitted], object]) -> None:
         self._listeners.append(listener)
 
     def on_admitted(self, listener: Callable[[list[SignedTx]], None]) -> None:

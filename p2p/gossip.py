@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, ISubscriptionAPI
 from libp2p.peer.id import ID
 from libp2p.pubsub import floodsub as floodsub_module
 from libp2p.pubsub import gossipsub as gossipsub_module
@@ -108,7 +108,7 @@ def _remember_peer_records() -> None:
         if getattr(module, "maybe_consume_signed_record", None) is not consume:
             log.warning("libp2p %s changed: peer records are checked per RPC", module)
             continue
-        module.maybe_consume_signed_record = cached_consume  # type: ignore[attr-defined]
+        module.maybe_consume_signed_record = cached_consume
 
 
 _remember_peer_records()
@@ -439,9 +439,9 @@ class Gossip:
         subscription = await pubsub.subscribe(entry.name)
         runtime.nursery.start_soon(self._pump, entry, subscription)
 
-    async def _pump(self, entry: _Topic, subscription: object) -> None:
+    async def _pump(self, entry: _Topic, subscription: ISubscriptionAPI) -> None:
         """Drain the library's 32-slot subscription queue at once, deduplicating."""
-        get = subscription.get  # type: ignore[attr-defined]
+        get = subscription.get
         bridge = self._host.bridge
         while True:
             msg: rpc_pb2.Message = await get()

@@ -270,7 +270,7 @@ class P2PHost:
             # 0.8.1's AutoConnector dials every peer in the peerstore on each disconnect and
             # every 10 s while under 50 connections, behind the back of bans and forgotten
             # peers. Our keep-connected loops are the one redial policy.
-            network.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
+            network.auto_connector.maybe_connect = _no_auto_connect
         listen = [multiaddr.Multiaddr(a) for a in self.config.listen_addrs]
         async with host.run(listen), trio.open_nursery() as nursery:
             host.get_network().register_notifee(_PeerWatch(self))

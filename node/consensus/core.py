@@ -558,8 +558,8 @@ class Consensus:
             if message.block_hash in proposals:
                 return  # another signature of a proposal already held
             if proposals:
-                earlier = next(iter(proposals.values()))
-                self._record_evidence(earlier, message, 0)
+                held = next(iter(proposals.values()))
+                self._record_evidence(held, message, 0)
                 if len(proposals) >= _PROPOSALS_PER_ROUND:
                     return
             proposals[message.block_hash] = message

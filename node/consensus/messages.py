@@ -16,8 +16,9 @@ from functools import lru_cache
 from core.crypto import HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError
-from core.schema import MAX_U64
+from core.schema import MAX_U64, fields, is_uint
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
+from node.decoding import integer, sized_bytes, uint
 
 MAX_MESSAGE_SIZE = 1024
 # Rounds grow by one per failed round; 2**32 is far beyond any live network and keeps the
@@ -102,18 +103,17 @@ class Proposal:
 
     @classmethod
     def from_value(cls, value: Value) -> Proposal:
-        tag, height, round_, block_hash, pol_round, proposer, signature = _fields(
+        tag, height, round_, block_hash, pol_round, proposer, signature = fields(
             value, 7, "proposal"
         )
         _check(tag == _TAG_PROPOSAL, "not a proposal")
-        _check(_uint(height, MAX_U64) and _uint(round_, MAX_ROUND), "bad proposal height/round")
-        _check(_bytes(block_hash, HASH_SIZE), "proposal block hash must be 32 bytes")
-        _check(
-            _int(pol_round) and NIL_ROUND <= pol_round < round_,
-            "proposal POL round must be -1 or an earlier round",
-        )
-        _check(_bytes(proposer, PUBKEY_SIZE), "proposer must be a 32-byte key")
-        _check(_bytes(signature, SIGNATURE_SIZE), "proposal signature must be 64 bytes")
+        height = uint(height, MAX_U64, "bad proposal height/round")
+        round_ = uint(round_, MAX_ROUND, "bad proposal height/round")
+        block_hash = sized_bytes(block_hash, HASH_SIZE, "proposal block hash must be 32 bytes")
+        pol_round = integer(pol_round, "proposal POL round must be -1 or an earlier round")
+        _check(NIL_ROUND <= pol_round < round_, "proposal POL round must be -1 or an earlier round")
+        proposer = sized_bytes(proposer, PUBKEY_SIZE, "proposer must be a 32-byte key")
+        signature = sized_bytes(signature, SIGNATURE_SIZE, "proposal signature must be 64 bytes")
         return cls(height, round_, block_hash, pol_round, proposer, signature)
 
     def encode(self) -> bytes:
@@ -175,16 +175,18 @@ class Vote:
 
     @classmethod
     def from_value(cls, value: Value) -> Vote:
-        tag, kind, height, round_, block_hash, validator, signature = _fields(value, 7, "vote")
+        tag, kind, height, round_, block_hash, validator, signature = fields(value, 7, "vote")
         _check(tag == _TAG_VOTE, "not a vote")
-        _check(_int(kind) and kind in (1, 2), "vote kind must be 1 (prevote) or 2 (precommit)")
-        _check(_uint(height, MAX_U64) and _uint(round_, MAX_ROUND), "bad vote height/round")
-        _check(
-            block_hash is None or _bytes(block_hash, HASH_SIZE),
-            "vote block hash must be 32 bytes or nil",
-        )
-        _check(_bytes(validator, PUBKEY_SIZE), "vote validator must be a 32-byte key")
-        _check(_bytes(signature, SIGNATURE_SIZE), "vote signature must be 64 bytes")
+        kind = integer(kind, "vote kind must be 1 (prevote) or 2 (precommit)")
+        _check(kind in (1, 2), "vote kind must be 1 (prevote) or 2 (precommit)")
+        height = uint(height, MAX_U64, "bad vote height/round")
+        round_ = uint(round_, MAX_ROUND, "bad vote height/round")
+        if block_hash is not None:
+            block_hash = sized_bytes(
+                block_hash, HASH_SIZE, "vote block hash must be 32 bytes or nil"
+            )
+        validator = sized_bytes(validator, PUBKEY_SIZE, "vote validator must be a 32-byte key")
+        signature = sized_bytes(signature, SIGNATURE_SIZE, "vote signature must be 64 bytes")
         return cls(VoteKind(kind), height, round_, block_hash, validator, signature)
 
     def encode(self) -> bytes:
@@ -246,7 +248,7 @@ class Evidence:
 
     @classmethod
     def from_value(cls, value: Value) -> Evidence:
-        tag, first, second = _fields(value, 3, "evidence")
+        tag, first, second = fields(value, 3, "evidence")
         _check(tag == _TAG_EVIDENCE, "not evidence")
         return cls(_signed_from_value(first), _signed_from_value(second))
 
@@ -260,9 +262,9 @@ Message = Proposal | Vote | Evidence
 def decode_message(data: bytes) -> Message:
     """Decode a consensus message from the wire. Raises DecodeError on anything malformed."""
     value = decode(data, MAX_MESSAGE_SIZE)
-    _check(isinstance(value, list) and len(value) > 0, "a message is a non-empty list")
-    tag = value[0]
-    if _int(tag) and tag == _TAG_EVIDENCE:
+    if not (isinstance(value, list) and value):
+        raise DecodeError("a message is a non-empty list")
+    if is_uint(value[0]) and value[0] == _TAG_EVIDENCE:
         return Evidence.from_value(value)
     return _signed_from_value(value)
 
@@ -294,9 +296,9 @@ def certificate_from_votes(precommits: list[Vote]) -> CommitCertificate:
 
 
 def _signed_from_value(value: Value) -> Signed:
-    _check(isinstance(value, list) and len(value) > 0, "a message is a non-empty list")
-    tag = value[0]
-    _check(_int(tag), "message tag must be an integer")
+    if not (isinstance(value, list) and value):
+        raise DecodeError("a message is a non-empty list")
+    tag = integer(value[0], "message tag must be an integer")
     if tag == _TAG_PROPOSAL:
         return Proposal.from_value(value)
     if tag == _TAG_VOTE:
@@ -306,24 +308,6 @@ def _signed_from_value(value: Value) -> Signed:
 
 def _signer(message: Signed) -> bytes:
     return message.proposer if isinstance(message, Proposal) else message.validator
-
-
-def _fields(value: Value, count: int, what: str) -> list[Value]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"{what} must be a list of {count} fields")
-    return value
-
-
-def _int(value: Value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _uint(value: Value, bound: int) -> bool:
-    return _int(value) and 0 <= value <= bound
-
-
-def _bytes(value: Value, size: int) -> bool:
-    return isinstance(value, bytes) and len(value) == size
 
 
 def _check(condition: bool, reason: str) -> None:

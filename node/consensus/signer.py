@@ -22,7 +22,7 @@ import nacl.signing
 from core.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
 from core.encoding import decode, encode
 from core.errors import DecodeError
-from core.schema import MAX_U64
+from core.schema import MAX_U64, fields
 from ledger.block import MAX_VALIDATORS
 from node.consensus.messages import (
     MAX_ROUND,
@@ -34,6 +34,7 @@ from node.consensus.messages import (
     VoteKind,
     decode_message,
 )
+from node.decoding import byte_strings, integer, sized_bytes
 
 _M = TypeVar("_M", Proposal, Vote)
 
@@ -187,32 +188,35 @@ class SignerGuard:
     def from_bytes(cls, key: SigningKey, data: bytes) -> SignerGuard:
         """Restore a guard for `key`. Raises DecodeError on bytes `to_bytes` did not produce."""
         value = decode(data)
-        if not (isinstance(value, list) and len(value) == 9):
-            raise DecodeError("signer state is a list of 9 fields")
-        height, round_, step, sign_bytes, signature, lock_round, lock_hash, messages, proof = value
-        ints = (height, round_, step, lock_round)
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
-            raise DecodeError("signer state height, round, step and lock round are integers")
+        height, round_, step, sign_bytes, signature, lock_round, lock_hash, messages, proof = (
+            fields(value, 9, "signer state")
+        )
+        ints = "signer state height, round, step and lock round are integers"
+        height, round_ = integer(height, ints), integer(round_, ints)
+        step, lock_round = integer(step, ints), integer(lock_round, ints)
         if not (0 <= height <= MAX_U64 and 0 <= round_ <= MAX_ROUND and 0 <= step <= 3):
             raise DecodeError("signer state height, round or step out of range")
         if not (isinstance(sign_bytes, bytes) and isinstance(signature, bytes)):
             raise DecodeError("signer state sign bytes and signature are bytes")
         if signature and len(signature) != SIGNATURE_SIZE:
             raise DecodeError("signer state signature must be 64 bytes")
-        locked = isinstance(lock_hash, bytes) and len(lock_hash) == HASH_SIZE
-        if not ((lock_hash is None and lock_round == NIL_ROUND) or (locked and lock_round >= 0)):
-            raise DecodeError("signer state lock must be (-1, nil) or (round, 32-byte hash)")
-        if not (isinstance(messages, list) and len(messages) <= len(SignStep)):
-            raise DecodeError("signer state messages must be a short list")
-        for message in messages:
-            if not isinstance(message, bytes):
-                raise DecodeError("signer state messages are encoded messages")
+        lock = "signer state lock must be (-1, nil) or (round, 32-byte hash)"
+        if lock_hash is None:
+            if lock_round != NIL_ROUND:
+                raise DecodeError(lock)
+        else:
+            lock_hash = sized_bytes(lock_hash, HASH_SIZE, lock)
+            if lock_round < 0:
+                raise DecodeError(lock)
+        signed = byte_strings(
+            messages, len(SignStep), "signer state messages must be a short list of messages"
+        )
+        for message in signed:
             _decode_signed(message)
-        if not (isinstance(proof, list) and len(proof) <= MAX_VALIDATORS):
-            raise DecodeError("signer state lock proof must be a list of prevotes")
-        for vote in proof:
-            if not isinstance(vote, bytes):
-                raise DecodeError("signer state lock proof holds encoded prevotes")
+        prevotes = byte_strings(
+            proof, MAX_VALIDATORS, "signer state lock proof must be a list of encoded prevotes"
+        )
+        for vote in prevotes:
             _decode_vote(vote)
         state = SignerState(
             height,
@@ -222,8 +226,8 @@ class SignerGuard:
             signature,
             lock_round,
             lock_hash,
-            tuple(messages),
-            tuple(proof),
+            tuple(signed),
+            tuple(prevotes),
         )
         return cls(key, state)
 

@@ -160,6 +160,18 @@ class _Event(enum.IntEnum):
     RESTART = 6
 
 
+@dataclass(frozen=True, slots=True)
+class _TimeoutDue:
+    epoch: int  # the node's life that set the timer: a restart voids it
+    timeout: ScheduleTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class _StartHeight:
+    epoch: int
+    height: int
+
+
 @dataclass(slots=True)
 class _Node:
     index: int
@@ -215,7 +227,7 @@ class Simulation:
         if deadline_ms is None:
             deadline_ms = s.gst_ms + 120_000 * s.heights
         for node in self.nodes:
-            self._push(0, _Event.START_HEIGHT, node.index, (node.epoch, 1))
+            self._push(0, _Event.START_HEIGHT, node.index, _StartHeight(node.epoch, 1))
             self._push(s.heartbeat_ms, _Event.HEARTBEAT, node.index, node.epoch)
         for crash in s.crashes:
             self._push(crash.at_ms, _Event.CRASH, crash.node, crash)
@@ -269,15 +281,18 @@ class Simulation:
                 assert isinstance(message, Vote)
                 self._execute(node, core.on_vote(message))
         elif event is _Event.TIMEOUT:
-            epoch, kind, height, round_ = payload  # type: ignore[misc]
-            if epoch == node.epoch:
-                self._execute(node, core.on_timeout(kind, height, round_))
+            assert isinstance(payload, _TimeoutDue)
+            timeout = payload.timeout
+            if payload.epoch == node.epoch:
+                self._execute(node, core.on_timeout(timeout.kind, timeout.height, timeout.round))
         elif event is _Event.VALIDITY:
-            height, block_hash = payload  # type: ignore[misc]
-            self._execute(node, core.on_validity(height, block_hash, self.blocks[block_hash]))
+            assert isinstance(payload, ValidateBlock)
+            valid = self.blocks[payload.block_hash]
+            self._execute(node, core.on_validity(payload.height, payload.block_hash, valid))
         elif event is _Event.START_HEIGHT:
-            epoch, height = payload  # type: ignore[misc]
-            if epoch == node.epoch and height <= self.s.heights:
+            assert isinstance(payload, _StartHeight)
+            height = payload.height
+            if payload.epoch == node.epoch and height <= self.s.heights:
                 self._execute(node, core.start_height(height, self.validator_sets[height]))
         elif event is _Event.HEARTBEAT and payload == node.epoch:
             self._heartbeat(node)
@@ -308,7 +323,7 @@ class Simulation:
         node.core = self._new_core(node.key, node.disk)
         height = max(self.decisions[node.index], default=0) + 1
         node.progress_mark = (0, 0, 0)
-        self._push(self.now, _Event.START_HEIGHT, node.index, (node.epoch, height))
+        self._push(self.now, _Event.START_HEIGHT, node.index, _StartHeight(node.epoch, height))
         self._push(self.now + self.s.heartbeat_ms, _Event.HEARTBEAT, node.index, node.epoch)
 
     # The driver: carrying out effects
@@ -327,8 +342,8 @@ class Simulation:
                 else:
                     self._send(node, effect.message)
             elif isinstance(effect, ScheduleTimeout):
-                payload = (node.epoch, effect.kind, effect.height, effect.round)
-                self._push(self.now + effect.duration_ms, _Event.TIMEOUT, node.index, payload)
+                due = _TimeoutDue(node.epoch, effect)
+                self._push(self.now + effect.duration_ms, _Event.TIMEOUT, node.index, due)
             elif isinstance(effect, RequestProposal):
                 block = hash32(
                     encode([b"block", self.s.seed, effect.height, effect.round, node.index])
@@ -337,14 +352,13 @@ class Simulation:
                 if node.up:
                     self._execute(node, node.core.propose(effect.height, effect.round, block))
             elif isinstance(effect, ValidateBlock):
-                payload = (effect.height, effect.block_hash)
-                self._push(self.now + self.rng.randrange(20), _Event.VALIDITY, node.index, payload)
+                self._push(self.now + self.rng.randrange(20), _Event.VALIDITY, node.index, effect)
             elif isinstance(effect, Decide):
                 self.decisions[node.index][effect.height] = effect
                 self.decided_at[node.index][effect.height] = self.now
-                payload = (node.epoch, effect.height + 1)
+                start = _StartHeight(node.epoch, effect.height + 1)
                 self._push(
-                    self.now + self.s.config.commit_ms, _Event.START_HEIGHT, node.index, payload
+                    self.now + self.s.config.commit_ms, _Event.START_HEIGHT, node.index, start
                 )
             elif isinstance(effect, RecordEvidence):
                 self.evidence[node.index].append(effect.evidence)

@@ -178,10 +178,7 @@ class ValidatorSet:
             if not (isinstance(item, list) and len(item) == 3):
                 raise DecodeError("a validator is [pubkey, power, priority]")
             pubkey, power, priority = item
-            if not (
-                isinstance(pubkey, bytes)
-                and all(isinstance(x, int) and not isinstance(x, bool) for x in (power, priority))
-            ):
+            if not (isinstance(pubkey, bytes) and type(power) is int and type(priority) is int):
                 raise DecodeError("a validator is [pubkey, power, priority]")
             validators.append(Validator(pubkey, power, priority))
         try:

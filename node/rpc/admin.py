@@ -16,22 +16,13 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.rpc import ADMIN_TOKEN_FILE, UNAUTHORIZED
 from node.rpc.errors import RpcError
-from node.rpc.methods import Handler, method
 
 TOKEN_BYTES = 32
-ADMIN_METHODS: set[str] = set()
-
-
-def admin_method(name: str) -> Callable[[Handler], Handler]:
-    """Register an RPC method that only a caller with the admin token may call."""
-    ADMIN_METHODS.add(name)
-    return method(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +83,3 @@ def access_for(token: AdminToken | None, authorization: str | None) -> Access:
             "data dir at each start)",
         )
     return ADMIN
-
-
-def check(name: str, access: Access) -> None:
-    """Raise RpcError(UNAUTHORIZED) if `name` is an admin method and `access` is not admin."""
-    if name in ADMIN_METHODS:
-        access.require(name)

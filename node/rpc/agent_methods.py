@@ -19,28 +19,23 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
 from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
+from core.schema import MAX_U64
 from ledger import agents, governance_views
 from ledger.block import Log
 from ledger.state import State
 from ledger.transition import execution_gas, intrinsic_gas
-from ledger.tx import (
-    MAX_TX_SIZE,
-    MAX_U64,
-    Call,
-    Deploy,
-    SignedTx,
-    Transaction,
-    TxKind,
-)
+from ledger.tx import MAX_TX_SIZE, Call, Deploy, SignedTx, Transaction, TxKind
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import RpcError, invalid_params, not_found
 from node.rpc.limits import DRY_RUN_GAS, MAX_TRACE_ENTRIES, RPC_GAS_CAP
-from node.rpc.methods import Params, _arg, _max_args, method
+from node.rpc.method_table import MethodTable
+from node.rpc.params import Params, arg, max_args
 from node.rpc.workers import run_expensive
 
 CALL_FAILED = -32015  # a dry run that trapped, where a result was needed (estimateGas)
 MAX_STORAGE_KEY_HEX = 4096
+TABLE = MethodTable()
 
 
 # ---- JSON <-> AVM values -----------------------------------------------------------------------
@@ -165,15 +160,15 @@ def dry_run(node: Node, payload: Call, sender: bytes, gas: int, trace: bool) -> 
     return view
 
 
-@method("aither_call")
+@TABLE.method("aither_call")
 async def call(node: Node, args: Params) -> dict[str, object]:
     """Run an agent call without a transaction (like eth_call).
 
     Object fields: `to` (agent address), `entry` (label), optional `args` (list), `value`,
     `from`, `gas` (ledger gas, default 50,000,000), `trace` (true to include the trace).
     """
-    _max_args(args, 1)
-    spec = _arg(args, 0, "call object")
+    max_args(args, 1)
+    spec = arg(args, 0, "call object")
     payload, sender = _call_payload(spec)
     assert isinstance(spec, dict)
     gas = params.quantity(spec.get("gas", DRY_RUN_GAS), "gas", MAX_U64)
@@ -232,10 +227,10 @@ def _agent(node: Node, value: object) -> tuple[bytes, agents.AgentRecord]:
     return address, record
 
 
-@method("aither_getAgent")
+@TABLE.method("aither_getAgent")
 def get_agent(node: Node, args: Params) -> dict[str, object]:
-    _max_args(args, 1)
-    address, record = _agent(node, _arg(args, 0, "agent"))
+    max_args(args, 1)
+    address, record = _agent(node, arg(args, 0, "agent"))
     code = node.ledger.code(record.code_id)
     assert code is not None
     account = node.ledger.account(address)
@@ -259,12 +254,12 @@ def get_agent(node: Node, args: Params) -> dict[str, object]:
     }
 
 
-@method("aither_getCode")
+@TABLE.method("aither_getCode")
 def get_code(node: Node, args: Params) -> dict[str, object]:
     """An agent's current code (by address) or any deployed version (by code id), with its
     disassembly, which assembles back to the same code id."""
-    _max_args(args, 1)
-    ref = _arg(args, 0, "agent address or code id")
+    max_args(args, 1)
+    ref = arg(args, 0, "agent address or code id")
     if isinstance(ref, str) and len(ref) == 2 + 2 * HASH_SIZE:
         code_id = params.hash32(ref, "code id")
     else:
@@ -282,14 +277,14 @@ def get_code(node: Node, args: Params) -> dict[str, object]:
     }
 
 
-@method("aither_getStorage")
+@TABLE.method("aither_getStorage")
 def get_storage(node: Node, args: Params) -> dict[str, object]:
     """One entry of an agent's storage: a KV key (as KV_FETCH reads it), or with `raw` true a
     0x-hex key of the agent's flat storage."""
-    _max_args(args, 3)
-    address, _ = _agent(node, _arg(args, 0, "agent"))
-    key_param = _arg(args, 1, "key")
-    if params.flag(_arg(args, 2, "raw", False), "raw"):
+    max_args(args, 3)
+    address, _ = _agent(node, arg(args, 0, "agent"))
+    key_param = arg(args, 1, "key")
+    if params.flag(arg(args, 2, "raw", False), "raw"):
         key = params.data(key_param, "key", MAX_STORAGE_KEY_HEX)
     else:
         key_value = avm_value(key_param, "key")
@@ -313,14 +308,14 @@ def get_storage(node: Node, args: Params) -> dict[str, object]:
     }
 
 
-@method("aither_getLineage")
+@TABLE.method("aither_getLineage")
 def get_lineage(node: Node, args: Params) -> list[dict[str, object]]:
     """An agent's code changes, oldest (its deploy) first: a tree of code ids, each change
     naming its parents. A change the council enacted (kind "proposal") also carries
     `governance`: its proposal id, kind, enacted height, tally, votes with explanations, sandbox
     results and the gas of the tests before and after (see LineageView.to_json)."""
-    _max_args(args, 1)
-    address, _ = _agent(node, _arg(args, 0, "agent"))
+    max_args(args, 1)
+    address, _ = _agent(node, arg(args, 0, "agent"))
     _, state, ledger_agents = node.ledger.governance_state()
     view = governance_views.get_lineage(state, address, ledger_agents).to_json()
     edges = view["edges"]
@@ -392,12 +387,12 @@ def trace_transaction(node: Node, tx_hash: bytes) -> dict[str, object]:
     return view
 
 
-@method("aither_traceTransaction")
+@TABLE.method("aither_traceTransaction")
 async def get_trace(node: Node, args: Params) -> dict[str, object]:
     """The AVM trace of an agent call, one entry per instruction (pc, opcode, gas in milligas,
     inputs, outputs), recomputed from the call's replay record (see ledger/agents.py)."""
-    _max_args(args, 1)
-    tx_hash = params.hash32(_arg(args, 0, "transaction hash"))
+    max_args(args, 1)
+    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
     return await run_expensive(trace_transaction, node, tx_hash)
 
 

@@ -1,23 +1,20 @@
-"""The JSON-RPC methods: `aither_*` for everything, `eth_*` for what web3.py reads.
+"""The JSON-RPC chain methods: `aither_*` for everything, `eth_*` for what web3.py reads.
 
-Each method is a function of the node and its positional params, registered by name.
+Each method is a function of the node and its positional params, registered by name in TABLE.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-from typing import TypeAlias
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import to_checksum_address
 from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from core.rpc import TX_REJECTED
+from core.schema import MAX_U64
 from ledger.block import Block
 from ledger.chain import TxLocation
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
     MAX_TX_SIZE,
-    MAX_U64,
     SYMBOL_PATTERN,
     Payload,
     SignedTx,
@@ -30,85 +27,66 @@ from ledger.tx import (
 from node import __version__
 from node.node import Node
 from node.rpc import params, views
+from node.rpc.agent_methods import estimate_agent_gas
 from node.rpc.errors import RpcError, invalid_params, not_found
+from node.rpc.gov_methods import governance_payload
 from node.rpc.limits import HISTORY_LIMIT
+from node.rpc.method_table import MethodTable
+from node.rpc.params import Params, arg, max_args
 from node.rpc.workers import run_expensive
 
-Params: TypeAlias = list[object]
-Handler: TypeAlias = Callable[[Node, Params], object | Awaitable[object]]
-METHODS: dict[str, Handler] = {}
-
-
-def method(name: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        METHODS[name] = handler
-        return handler
-
-    return register
-
-
-def _arg(args: Params, index: int, name: str, default: object = ...) -> object:
-    if index < len(args) and args[index] is not None:
-        return args[index]
-    if default is ...:
-        raise invalid_params(f"missing {name} (parameter {index + 1})")
-    return default
-
-
-def _max_args(args: Params, count: int) -> None:
-    if len(args) > count:
-        raise invalid_params(f"takes at most {count} parameters, got {len(args)}")
+TABLE = MethodTable()
 
 
 # Chain
 
 
-@method("aither_chainId")
-@method("eth_chainId")
+@TABLE.method("aither_chainId")
+@TABLE.method("eth_chainId")
 def chain_id(node: Node, args: Params) -> str:
-    _max_args(args, 0)
+    max_args(args, 0)
     return views.hx(node.chain_id)
 
 
-@method("net_version")
+@TABLE.method("net_version")
 def net_version(node: Node, args: Params) -> str:
-    _max_args(args, 0)
+    max_args(args, 0)
     return str(node.chain_id)
 
 
-@method("web3_clientVersion")
+@TABLE.method("web3_clientVersion")
 def client_version(node: Node, args: Params) -> str:
-    _max_args(args, 0)
+    max_args(args, 0)
     return f"aither/v{__version__}/python"
 
 
-@method("aither_blockNumber")
-@method("eth_blockNumber")
+@TABLE.method("aither_blockNumber")
+@TABLE.method("eth_blockNumber")
 def block_number(node: Node, args: Params) -> str:
-    _max_args(args, 0)
+    max_args(args, 0)
     return views.hx(node.ledger.height)
 
 
-@method("eth_syncing")
+@TABLE.method("eth_syncing")
 def syncing(node: Node, args: Params) -> bool:
-    _max_args(args, 0)
+    max_args(args, 0)
     return False
 
 
-@method("eth_gasPrice")
+@TABLE.method("eth_gasPrice")
 def gas_price(node: Node, args: Params) -> str:
-    _max_args(args, 0)
+    max_args(args, 0)
     return views.hx(node.ledger.genesis.min_gas_price)
 
 
 # Accounts
 
 
-@method("aither_getBalance")
+@TABLE.method("aither_getBalance")
 def get_balance(node: Node, args: Params) -> str:
-    _max_args(args, 2)
-    address = params.address(_arg(args, 0, "address"))
-    token = _arg(args, 1, "token", "")
+    max_args(args, 2)
+    address = params.address(arg(args, 0, "address"))
+    token = arg(args, 1, "token", "")
     if not isinstance(token, str):
         raise invalid_params("token must be a symbol")
     if not token or token == "AVM":
@@ -118,29 +96,29 @@ def get_balance(node: Node, args: Params) -> str:
     return views.hx(node.ledger.token_balance(address, token))
 
 
-@method("eth_getBalance")
+@TABLE.method("eth_getBalance")
 def eth_get_balance(node: Node, args: Params) -> str:
-    _max_args(args, 2)
-    address = params.address(_arg(args, 0, "address"))
-    params.state_block(_arg(args, 1, "block", None), node.ledger.height)
+    max_args(args, 2)
+    address = params.address(arg(args, 0, "address"))
+    params.state_block(arg(args, 1, "block", None), node.ledger.height)
     return views.hx(node.ledger.account(address).balance)
 
 
-@method("eth_getTransactionCount")
+@TABLE.method("eth_getTransactionCount")
 def eth_get_transaction_count(node: Node, args: Params) -> str:
-    _max_args(args, 2)
-    address = params.address(_arg(args, 0, "address"))
-    block = _arg(args, 1, "block", None)
+    max_args(args, 2)
+    address = params.address(arg(args, 0, "address"))
+    block = arg(args, 1, "block", None)
     if block == "pending":
         return views.hx(node.pending_nonce(address))
     params.state_block(block, node.ledger.height)
     return views.hx(node.ledger.account(address).nonce)
 
 
-@method("aither_getAccount")
+@TABLE.method("aither_getAccount")
 def get_account(node: Node, args: Params) -> dict[str, object]:
-    _max_args(args, 1)
-    address = params.address(_arg(args, 0, "address"))
+    max_args(args, 1)
+    address = params.address(arg(args, 0, "address"))
     account = node.ledger.account(address)
     tokens = {
         symbol: views.hx(units) for symbol, units in node.ledger.token_balances(address).items()
@@ -155,10 +133,10 @@ def get_account(node: Node, args: Params) -> dict[str, object]:
     }
 
 
-@method("aither_getProof")
+@TABLE.method("aither_getProof")
 def get_proof(node: Node, args: Params) -> dict[str, object]:
-    _max_args(args, 1)
-    address = params.address(_arg(args, 0, "address"))
+    max_args(args, 1)
+    address = params.address(arg(args, 0, "address"))
     header, value, proof = node.ledger.prove_account(address)
     account = node.ledger.account(address)
     return {
@@ -174,9 +152,9 @@ def get_proof(node: Node, args: Params) -> dict[str, object]:
     }
 
 
-@method("aither_getTokens")
+@TABLE.method("aither_getTokens")
 def get_tokens(node: Node, args: Params) -> list[dict[str, object]]:
-    _max_args(args, 0)
+    max_args(args, 0)
     return [
         {
             "symbol": t.symbol,
@@ -196,15 +174,15 @@ SEND_RAW_TRANSACTION = "aither_sendRawTransaction"
 
 
 def raw_transaction_param(args: Params) -> bytes:
-    _max_args(args, 1)
-    return params.data(_arg(args, 0, "transaction"), "transaction", MAX_TX_SIZE)
+    max_args(args, 1)
+    return params.data(arg(args, 0, "transaction"), "transaction", MAX_TX_SIZE)
 
 
 def rejected(error: AitherError) -> RpcError:
     return RpcError(TX_REJECTED, f"transaction rejected: {error}")
 
 
-@method(SEND_RAW_TRANSACTION)
+@TABLE.method(SEND_RAW_TRANSACTION)
 async def send_raw_transaction(node: Node, args: Params) -> str:
     raw = raw_transaction_param(args)
     try:
@@ -214,10 +192,10 @@ async def send_raw_transaction(node: Node, args: Params) -> str:
     return views.hexbytes(tx_hash)
 
 
-@method("aither_getTransaction")
+@TABLE.method("aither_getTransaction")
 def get_transaction(node: Node, args: Params) -> dict[str, object]:
-    _max_args(args, 1)
-    tx_hash = params.hash32(_arg(args, 0, "transaction hash"))
+    max_args(args, 1)
+    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
     found = node.ledger.transaction(tx_hash)
     if found is not None:
         return views.transaction(*found)
@@ -227,11 +205,11 @@ def get_transaction(node: Node, args: Params) -> dict[str, object]:
     raise not_found(f"transaction {views.hexbytes(tx_hash)}")
 
 
-@method("aither_getTransactionReceipt")
+@TABLE.method("aither_getTransactionReceipt")
 def get_transaction_receipt(node: Node, args: Params) -> dict[str, object] | None:
     """The receipt, null while the transaction is pending, not-found if it is unknown."""
-    _max_args(args, 1)
-    tx_hash = params.hash32(_arg(args, 0, "transaction hash"))
+    max_args(args, 1)
+    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
     found = node.ledger.transaction(tx_hash)
     if found is None:
         if tx_hash in node.mempool:
@@ -243,12 +221,12 @@ def get_transaction_receipt(node: Node, args: Params) -> dict[str, object] | Non
     return views.receipt(rc, stx, where)
 
 
-@method("aither_getHistory")
+@TABLE.method("aither_getHistory")
 async def get_history(node: Node, args: Params) -> list[dict[str, object]]:
     """The transactions that touched an address, newest first (at most HISTORY_LIMIT)."""
-    _max_args(args, 2)
-    address = params.address(_arg(args, 0, "address"))
-    limit = params.quantity(_arg(args, 1, "limit", 100), "limit")
+    max_args(args, 2)
+    address = params.address(arg(args, 0, "address"))
+    limit = params.quantity(arg(args, 1, "limit", 100), "limit")
     if not 1 <= limit <= HISTORY_LIMIT:
         raise invalid_params(f"limit must be 1..{HISTORY_LIMIT}")
     return await run_expensive(_history, node, address, limit)
@@ -267,7 +245,7 @@ def _history(node: Node, address: bytes, limit: int) -> list[dict[str, object]]:
     return entries
 
 
-@method("aither_estimateGas")
+@TABLE.method("aither_estimateGas")
 async def estimate_gas(node: Node, args: Params) -> str:
     """Gas for a transaction described as in aither_getTransaction's view.
 
@@ -278,15 +256,12 @@ async def estimate_gas(node: Node, args: Params) -> str:
     proposal `spec` (see gov_methods.proposal_spec); for a vote `proposal`, `choice`,
     `explanation`; for a cancel `proposal`.
     """
-    _max_args(args, 1)
-    spec = _arg(args, 0, "transaction object")
+    max_args(args, 1)
+    spec = arg(args, 0, "transaction object")
     if not isinstance(spec, dict):
         raise invalid_params("expected a transaction object")
     kind = spec.get("kind", "transfer")
     if kind in ("deploy", "call"):
-        # Late import: agent_methods registers its methods through this module.
-        from node.rpc.agent_methods import estimate_agent_gas
-
         return views.hx(await estimate_agent_gas(node, kind, spec))
     if kind == "transfer":
         token = spec.get("token") or ""
@@ -305,8 +280,6 @@ async def estimate_gas(node: Node, args: Params) -> str:
             params.quantity(spec.get("decimals", 18), "decimals"),
         )
     elif kind in ("propose", "vote", "cancel"):
-        from node.rpc.gov_methods import governance_payload  # late, as agent_methods above
-
         payload = governance_payload(kind, spec)
     else:
         raise invalid_params(f"cannot estimate {kind!r} transactions")
@@ -331,41 +304,42 @@ def _block_view(node: Node, blk: Block, full: bool) -> dict[str, object]:
 
 
 def _block_args(node: Node, args: Params, by_hash: bool) -> tuple[Block | None, bool, str]:
-    _max_args(args, 2)
+    max_args(args, 2)
     if by_hash:
-        block_hash = params.hash32(_arg(args, 0, "block hash"))
+        block_hash = params.hash32(arg(args, 0, "block hash"))
         found, label = node.ledger.block_by_hash(block_hash), views.hexbytes(block_hash)
     else:
-        number = params.block_number(_arg(args, 0, "block number", "latest"), node.ledger.height)
+        number = params.block_number(arg(args, 0, "block number", "latest"), node.ledger.height)
         found, label = node.ledger.block(number), str(number)
-    full = params.flag(_arg(args, 1, "full transactions", False), "full transactions")
+    full = params.flag(arg(args, 1, "full transactions", False), "full transactions")
     return found, full, label
 
 
-@method("aither_getBlockByNumber")
+def _known_block(node: Node, args: Params, by_hash: bool) -> dict[str, object]:
+    found, full, label = _block_args(node, args, by_hash)
+    if found is None:
+        raise not_found(f"block {label}")
+    return _block_view(node, found, full)
+
+
+@TABLE.method("aither_getBlockByNumber")
 def get_block_by_number(node: Node, args: Params) -> dict[str, object]:
-    found, full, label = _block_args(node, args, by_hash=False)
-    if found is None:
-        raise not_found(f"block {label}")
-    return _block_view(node, found, full)
+    return _known_block(node, args, by_hash=False)
 
 
-@method("aither_getBlockByHash")
+@TABLE.method("aither_getBlockByHash")
 def get_block_by_hash(node: Node, args: Params) -> dict[str, object]:
-    found, full, label = _block_args(node, args, by_hash=True)
-    if found is None:
-        raise not_found(f"block {label}")
-    return _block_view(node, found, full)
+    return _known_block(node, args, by_hash=True)
 
 
-@method("eth_getBlockByNumber")
+@TABLE.method("eth_getBlockByNumber")
 def eth_get_block_by_number(node: Node, args: Params) -> dict[str, object] | None:
     """As aither_getBlockByNumber, but null for an unknown block, as Ethereum nodes answer."""
     found, full, _ = _block_args(node, args, by_hash=False)
     return None if found is None else _block_view(node, found, full)
 
 
-@method("eth_getBlockByHash")
+@TABLE.method("eth_getBlockByHash")
 def eth_get_block_by_hash(node: Node, args: Params) -> dict[str, object] | None:
     found, full, _ = _block_args(node, args, by_hash=True)
     return None if found is None else _block_view(node, found, full)

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from core.amounts import MAX_AMOUNT
 from core.crypto import HASH_SIZE, parse_address
 from core.schema import MAX_U64
 from node.rpc.errors import invalid_params
 
+Params: TypeAlias = list[object]  # a call's positional params, as JSON decoded them
+
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
 _MAX_QUANTITY_DIGITS = 80  # enough for any 256-bit number in hex or decimal; int() of more is work
+
+
+def arg(args: Params, index: int, name: str, default: object = ...) -> object:
+    """Param `index`, or `default` when it is absent or null; without a default it is required."""
+    if index < len(args) and args[index] is not None:
+        return args[index]
+    if default is ...:
+        raise invalid_params(f"missing {name} (parameter {index + 1})")
+    return default
+
+
+def max_args(args: Params, count: int) -> None:
+    """Refuse a call that passes more than `count` params."""
+    if len(args) > count:
+        raise invalid_params(f"takes at most {count} parameters, got {len(args)}")
 
 
 def quantity(value: object, name: str, maximum: int = MAX_AMOUNT) -> int:
@@ -17,12 +36,13 @@ def quantity(value: object, name: str, maximum: int = MAX_AMOUNT) -> int:
     if isinstance(value, bool):
         raise invalid_params(f"{name} must be a number")
     if isinstance(value, str):
-        if len(value) > _MAX_QUANTITY_DIGITS:
+        text = value
+        if len(text) > _MAX_QUANTITY_DIGITS:
             raise invalid_params(f"{name} is too large (at most {maximum})")
         try:
-            value = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+            value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
         except ValueError:
-            raise invalid_params(f"{name} {value[:80]!r} is not a number") from None
+            raise invalid_params(f"{name} {text[:80]!r} is not a number") from None
     if not isinstance(value, int):
         raise invalid_params(f"{name} must be a hex or decimal number")
     if value < 0:

@@ -23,16 +23,11 @@ from core.rpc import (
     METHOD_NOT_FOUND,
 )
 from node.node import Node
-from node.rpc import (
-    admin,
-    agent_methods,  # noqa: F401  (registers the agent methods)
-    bounded_json,
-    gov_methods,  # noqa: F401  (registers the governance methods)
-    swarm_methods,  # noqa: F401  (registers the swarm and identity methods)
-)
+from node.rpc import admin, bounded_json
+from node.rpc.chain_methods import SEND_RAW_TRANSACTION, raw_transaction_param, rejected
 from node.rpc.errors import RpcError
 from node.rpc.limits import RpcLimits
-from node.rpc.methods import METHODS, SEND_RAW_TRANSACTION, raw_transaction_param, rejected
+from node.rpc.methods import ADMIN_METHODS, METHODS
 from node.rpc.ws import Subscriptions, serve_websocket
 
 log = logging.getLogger("aither.rpc")
@@ -68,7 +63,8 @@ async def dispatch(node: Node, call: object, access: admin.Access) -> dict[str, 
         handler = METHODS.get(name)
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"method not found: {name[:64]}")
-        admin.check(name, access)
+        if name in ADMIN_METHODS:
+            access.require(name)
         result = handler(node, args)
         if inspect.isawaitable(result):
             result = await result

@@ -7,7 +7,7 @@ name), never sends a key, and plaintext is served only here, on the node's own R
 127.0.0.1 unless configured otherwise). They are admin methods (node/rpc/admin.py): sending signs
 with a local key and reading returns plaintext, so each call must carry the node's admin token.
 
-Registered on import, like node/rpc/agent_methods.py: server.py imports this module.
+Composed into the node's method table by node/rpc/methods.py.
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ from core.swarm_wire import MAX_PAYLOAD
 from ledger import channels, identity
 from node.node import Node
 from node.rpc import params
-from node.rpc.admin import admin_method
 from node.rpc.errors import RpcError, invalid_params
-from node.rpc.methods import Params, _arg, _max_args, method
-from node.swarm import (
-    NotLocal,
-    NotMember,
-    RateLimited,
-    StateChannels,
-    SwarmError,
-    SwarmMessage,
-    SwarmService,
-    UnknownChannelError,
-)
+from node.rpc.method_table import MethodTable
+from node.rpc.params import Params, arg, max_args
+from node.swarm.chain import StateChannels
+from node.swarm.errors import NotLocal, NotMember, RateLimited, SwarmError, UnknownChannelError
+from node.swarm.messages import SwarmMessage
+from node.swarm.service import SwarmService
 
 # Codes clients already know: a node without a swarm service lacks these methods, as geth
 # answers for a disabled API namespace; refusals name what is wrong with the request.
@@ -41,6 +35,7 @@ SWARM_UNAVAILABLE = METHOD_NOT_FOUND
 SWARM_REFUSED = INVALID_PARAMS  # not a member, not local, channel waits for a rotation
 SWARM_RATE_LIMITED = LIMIT_EXCEEDED
 MAX_MESSAGES = 1_000
+TABLE = MethodTable()
 
 
 def _chain(node: Node) -> StateChannels:
@@ -48,7 +43,7 @@ def _chain(node: Node) -> StateChannels:
 
 
 def _swarm(node: Node) -> SwarmService:
-    service = getattr(node, "swarm", None)
+    service = node.swarm
     if service is None:
         raise RpcError(
             SWARM_UNAVAILABLE,
@@ -98,20 +93,20 @@ def payload_param(value: object) -> bytes:
 # ---- chain reads -------------------------------------------------------------------------------
 
 
-@method("aither_resolveName")
+@TABLE.method("aither_resolveName")
 def resolve_name(node: Node, args: Params) -> str | None:
-    _max_args(args, 1)
-    name = _arg(args, 0, "name")
+    max_args(args, 1)
+    name = arg(args, 0, "name")
     if not isinstance(name, str) or not identity.is_name(name):
         raise invalid_params("name must look like masha-trader.avm")
     address = identity.resolve_name(_chain(node), name)
     return None if address is None else to_checksum_address(address)
 
 
-@method("aither_getIdentity")
+@TABLE.method("aither_getIdentity")
 def get_identity(node: Node, args: Params) -> dict[str, object] | None:
-    _max_args(args, 1)
-    value = _arg(args, 0, "name or address")
+    max_args(args, 1)
+    value = arg(args, 0, "name or address")
     if isinstance(value, str) and identity.is_name(value):
         found = identity.lookup(_chain(node), value)
     else:
@@ -119,14 +114,14 @@ def get_identity(node: Node, args: Params) -> dict[str, object] | None:
     return None if found is None else found.to_json()
 
 
-@method("aither_getChannel")
+@TABLE.method("aither_getChannel")
 def get_channel(node: Node, args: Params) -> dict[str, object] | None:
     """A channel by id or name; with an epoch number, that epoch's rotation (sealed copies
     included: a member that was offline fetches the copies of the epochs it missed)."""
-    _max_args(args, 2)
-    channel_id = channel_param(node, _arg(args, 0, "channel"))
+    max_args(args, 2)
+    channel_id = channel_param(node, arg(args, 0, "channel"))
     view = channels.channel_json(_chain(node), channel_id)
-    epoch = _arg(args, 1, "epoch", None)
+    epoch = arg(args, 1, "epoch", None)
     if view is None or epoch is None:
         return view
     number = params.quantity(epoch, "epoch")
@@ -137,11 +132,11 @@ def get_channel(node: Node, args: Params) -> dict[str, object] | None:
     return view
 
 
-@method("aither_getReward")
+@TABLE.method("aither_getReward")
 def get_reward(node: Node, args: Params) -> dict[str, object] | None:
     """The escrow held for a message, or null (never offered, paid, or returned)."""
-    _max_args(args, 1)
-    message_hash = params.hash32(_arg(args, 0, "message hash"), "message hash")
+    max_args(args, 1)
+    message_hash = params.hash32(arg(args, 0, "message hash"), "message hash")
     escrow = channels.load_escrow(_chain(node), message_hash)
     return None if escrow is None else escrow.to_json()
 
@@ -160,14 +155,14 @@ def _sender(node: Node, service: SwarmService, value: object) -> bytes:
     )
 
 
-@admin_method("swarm_send")
+@TABLE.admin_method("swarm_send")
 async def swarm_send(node: Node, args: Params) -> dict[str, object]:
     """`swarm_send(channel, payload[, from])`: sign, encrypt and publish for a local identity."""
-    _max_args(args, 3)
+    max_args(args, 3)
     service = _swarm(node)
-    channel_id = channel_param(node, _arg(args, 0, "channel"))
-    payload = payload_param(_arg(args, 1, "payload"))
-    sender = _sender(node, service, _arg(args, 2, "from", None))
+    channel_id = channel_param(node, arg(args, 0, "channel"))
+    payload = payload_param(arg(args, 1, "payload"))
+    sender = _sender(node, service, arg(args, 2, "from", None))
     try:
         sent = await service.send(sender, channel_id, payload)
     except SwarmError as exc:
@@ -175,14 +170,14 @@ async def swarm_send(node: Node, args: Params) -> dict[str, object]:
     return sent.to_json()
 
 
-@admin_method("swarm_messages")
+@TABLE.admin_method("swarm_messages")
 def swarm_messages(node: Node, args: Params) -> list[dict[str, object]]:
     """`swarm_messages(channel[, since[, reader]])`: decrypted messages after index `since`."""
-    _max_args(args, 3)
+    max_args(args, 3)
     service = _swarm(node)
-    channel_id = channel_param(node, _arg(args, 0, "channel"))
-    since = params.quantity(_arg(args, 1, "since", 0), "since")
-    reader_arg = _arg(args, 2, "reader", None)
+    channel_id = channel_param(node, arg(args, 0, "channel"))
+    since = params.quantity(arg(args, 1, "since", 0), "since")
+    reader_arg = arg(args, 2, "reader", None)
     reader = None if reader_arg is None else identity_param(node, reader_arg, "reader")
     try:
         found = service.messages(channel_id, since, reader, MAX_MESSAGES)
@@ -191,22 +186,22 @@ def swarm_messages(node: Node, args: Params) -> list[dict[str, object]]:
     return [message.to_json() for message in found]
 
 
-@admin_method("swarm_message")
+@TABLE.admin_method("swarm_message")
 def swarm_message(node: Node, args: Params) -> dict[str, object] | None:
     """A decrypted message by its hash (what `aither swarm accept` cites on chain)."""
-    _max_args(args, 1)
-    message_hash = params.hash32(_arg(args, 0, "message hash"), "message hash")
+    max_args(args, 1)
+    message_hash = params.hash32(arg(args, 0, "message hash"), "message hash")
     found = _swarm(node).find(message_hash)
     return None if found is None else found.to_json()
 
 
-@admin_method("swarm_identities")
+@TABLE.admin_method("swarm_identities")
 def swarm_identities(node: Node, args: Params) -> list[dict[str, object]]:
     """The identities whose keys this node holds, with their names and followed channels."""
-    _max_args(args, 0)
+    max_args(args, 0)
     service = _swarm(node)
     chain = _chain(node)
-    found = []
+    found: list[dict[str, object]] = []
     for address in service.identities:
         record = identity.load_identity(chain, address)
         found.append(
@@ -218,19 +213,19 @@ def swarm_identities(node: Node, args: Params) -> list[dict[str, object]]:
     return found
 
 
-@admin_method("swarm_stats")
+@TABLE.admin_method("swarm_stats")
 def swarm_stats(node: Node, args: Params) -> dict[str, object]:
     """The swarm service's counters since start: what it relayed, dropped, sent, accepted, and
     rejected by reason."""
-    _max_args(args, 0)
+    max_args(args, 0)
     return _swarm(node).stats.to_json()
 
 
-@admin_method("swarm_follow")
+@TABLE.admin_method("swarm_follow")
 async def swarm_follow(node: Node, args: Params) -> bool:
     """Relay (and, for local members, read) a channel's topic from now on."""
-    _max_args(args, 1)
-    channel_id = channel_param(node, _arg(args, 0, "channel"))
+    max_args(args, 1)
+    channel_id = channel_param(node, arg(args, 0, "channel"))
     if channels.load_channel(_chain(node), channel_id) is None:
         raise _refused(UnknownChannelError(f"no channel 0x{channel_id.hex()}"))
     await _swarm(node).follow(channel_id)

@@ -22,20 +22,12 @@ from core.swarm_wire import Envelope, decode_batch, encode_batch
 from ledger import channels as ch
 from ledger import identity as ident
 from ledger.state import Account, State
-from node.swarm import (
-    LocalIdentity,
-    NotLocal,
-    NotMember,
-    RateLimited,
-    RelayVerdict,
-    StateChannels,
-    SwarmConfig,
-    SwarmError,
-    SwarmMessage,
-    SwarmService,
-    topic_for,
-    touched_channels,
-)
+from node.swarm.chain import StateChannels, touched_channels
+from node.swarm.errors import NotLocal, NotMember, RateLimited, SwarmError
+from node.swarm.gossip import RelayVerdict, topic_for
+from node.swarm.keys import LocalIdentity
+from node.swarm.messages import SwarmMessage
+from node.swarm.service import SwarmConfig, SwarmService
 
 CHAIN = 4242
 NOW = 1_700_000_000
@@ -424,8 +416,7 @@ class FakeNode:
     def __init__(self, world: World, swarm: SwarmService | None) -> None:
         self.chain_id = CHAIN
         self.ledger = FakeLedger(world.state)
-        if swarm is not None:
-            self.swarm = swarm
+        self.swarm = swarm
 
 
 async def _call(node: FakeNode, name: str, *args: object) -> object:
@@ -585,7 +576,7 @@ async def test_derived_encryption_keys_survive_a_certificate_rotation(world: Wor
 
 @pytest.mark.asyncio
 async def test_on_block_follows_touched_channels(world: World) -> None:
-    from node.swarm import NullPublisher
+    from node.swarm.gossip import NullPublisher
 
     relay = SwarmService(world.source(), NullPublisher(), None, SwarmConfig(), world.clock)
     local_only = SwarmService(
