@@ -36,6 +36,8 @@ from wallet.options import (
     PasswordFile,
     Rpc,
     TokenFile,
+    option,
+    option_group,
     read_token,
     signing_key,
 )
@@ -101,32 +103,50 @@ class _Setup:
     token: str | None
 
 
-def _setup(
-    file: Path,
-    plugins: Path | None,
-    key: str | None,
-    dev_account: int | None,
-    keystore: Path | None,
-    password_file: Path | None,
-    state_dir: Path | None,
-    home_agent: str | None,
-    token: str | None,
-    token_file: Path | None,
-) -> _Setup:
-    code = load_code(file)
-    config = load_config(plugins)
-    signer = signing_key(key, dev_account, keystore, password_file, name_option="--key")
-    state = AgentState(state_dir or default_state_dir(), signer.address)
-    home = None if home_agent is None else parse_address(home_agent)
-    settings = RunSettings(home, config.swarm)
-    return _Setup(
-        code,
-        config,
-        signer,
-        state,
-        settings,
-        token if token is not None else read_token(token_file),
-    )
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    """The options `run` and `tick` share: whose agent, which node, plugins and local state."""
+
+    key: str | None
+    dev_account: int | None
+    rpc: str
+    plugins: Path | None
+    home_agent: str | None
+    rpc_token: str | None
+    token_file: Path | None
+    state_dir: Path | None
+    keystore: Path | None
+    password_file: Path | None
+
+    def setup(self, file: Path) -> _Setup:
+        code = load_code(file)
+        config = load_config(self.plugins)
+        signer = signing_key(
+            self.key, self.dev_account, self.keystore, self.password_file, name_option="--key"
+        )
+        state = AgentState(self.state_dir or default_state_dir(), signer.address)
+        home = None if self.home_agent is None else parse_address(self.home_agent)
+        settings = RunSettings(home, config.swarm)
+        token = self.rpc_token if self.rpc_token is not None else read_token(self.token_file)
+        return _Setup(code, config, signer, state, settings, token)
+
+
+agent_options = option_group(
+    "options",
+    (
+        option("key", Key, None),
+        option("dev_account", DevAccount, None),
+        option("rpc", Rpc, DEFAULT_RPC),
+        option("plugins", Plugins, None),
+        option("home_agent", HomeAgent, None),
+        option("rpc_token", RpcToken, None),
+        option("token_file", TokenFile, None),
+        option("state_dir", StateDir, None),
+        option("keystore", KeystoreDir, None),
+        option("password_file", PasswordFile, None),
+    ),
+    AgentOptions,
+)
 
 
 def _utc(unix: int) -> str:
@@ -224,34 +244,24 @@ def _arg(text: str) -> Value:
 
 
 @app.command("run")
+@agent_options
 def run_cmd(
     file: File,
-    key: Key = None,
-    dev_account: DevAccount = None,
-    rpc: Rpc = DEFAULT_RPC,
     entry: Annotated[str | None, typer.Option("--entry", "-e", help="Label to start at.")] = None,
     args: Annotated[list[str], typer.Option("--arg", "-a", help="An argument (IR literal).")] = [],  # noqa: B006
     gas: Gas = DEFAULT_GAS,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the trace file here.")
     ] = None,
-    plugins: Plugins = None,
-    home_agent: HomeAgent = None,
-    rpc_token: RpcToken = None,
-    token_file: TokenFile = None,
-    state_dir: StateDir = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
     as_json: AsJson = False,
+    *,
+    options: AgentOptions,
 ) -> None:
     """Run FILE as the agent of --key; its on-chain effects become signed transactions."""
     try:
         values = tuple(_arg(a) for a in args)
-        setup = _setup(
-            file, plugins, key, dev_account, keystore, password_file, state_dir, home_agent,
-            rpc_token, token_file,
-        )  # fmt: skip
-        with RpcClient(rpc, token=setup.token) as client:
+        setup = options.setup(file)
+        with RpcClient(options.rpc, token=setup.token) as client:
             report = run_agent(
                 setup.code,
                 setup.signer,
@@ -316,11 +326,9 @@ def replay_cmd(
 
 
 @app.command("tick")
+@agent_options
 def tick_cmd(
     file: File,
-    key: Key = None,
-    dev_account: DevAccount = None,
-    rpc: Rpc = DEFAULT_RPC,
     args: Annotated[
         list[str], typer.Option("--arg", "-a", help="An argument of every task (IR literal).")
     ] = [],  # noqa: B006
@@ -331,24 +339,16 @@ def tick_cmd(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep running tasks as they fall due (Ctrl-C stops).")
     ] = False,
-    plugins: Plugins = None,
-    home_agent: HomeAgent = None,
-    rpc_token: RpcToken = None,
-    token_file: TokenFile = None,
-    state_dir: StateDir = None,
-    keystore: KeystoreDir = None,
-    password_file: PasswordFile = None,
+    *,
+    options: AgentOptions,
 ) -> None:
     """Run the agent's scheduled tasks (SCHEDULE_TASK) that are due, each once."""
     failed = False
     try:
         values = tuple(_arg(a) for a in args)
-        setup = _setup(
-            file, plugins, key, dev_account, keystore, password_file, state_dir, home_agent,
-            rpc_token, token_file,
-        )  # fmt: skip
+        setup = options.setup(file)
         router = build_router(setup.config)
-        with RpcClient(rpc, token=setup.token) as client:
+        with RpcClient(options.rpc, token=setup.token) as client:
             while True:
                 now = int(time.time())
                 ran = run_due(

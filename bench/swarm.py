@@ -60,7 +60,7 @@ from genesis.testnet import TestnetNode, new_testnet
 from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
 from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
-from node.process import NodeProcess, free_ports, stop_all
+from node.process import NodeProcess, free_ports, stop_all, wait_until
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
 from wallet.client import RpcClient
 from wallet.txbuilder import build_channel, build_register, member_keys, next_members
@@ -106,14 +106,10 @@ class Node:
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = SETUP_TIMEOUT) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(POLL)
+    try:
+        return wait_until(condition, timeout, what)
+    except TimeoutError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def start(nodes: list[Node]) -> None:

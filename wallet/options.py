@@ -169,9 +169,10 @@ def read_token(token_file: Path | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """Who signs a transaction, where it is sent, and how its outcome is shown."""
+    """Who signs a transaction, where it is sent, and how its outcome is shown: the options of
+    every command that signs (`@signed`), one field an option."""
 
-    name: str | None
+    from_name: str | None
     dev_account: int | None
     keystore: Path | None
     password_file: Path | None
@@ -180,60 +181,75 @@ class Signer:
     as_json: bool
 
     def key(self) -> SigningKey:
-        return signing_key(self.name, self.dev_account, self.keystore, self.password_file)
+        return signing_key(self.from_name, self.dev_account, self.keystore, self.password_file)
 
     def address(self) -> str:
         """The signer's address without unlocking a key; the zero address when none is named
         (a dry run presents it as the caller)."""
         if self.dev_account is not None:
             return to_checksum_address(dev_key(self.dev_account).address)
-        if self.name is not None:
-            return to_checksum_address(
-                parse_address(Keystore(self.keystore).info(self.name).address)
-            )
+        if self.from_name is not None:
+            info = Keystore(self.keystore).info(self.from_name)
+            return to_checksum_address(parse_address(info.address))
         return to_checksum_address(bytes(20))
 
     def client(self) -> RpcClient:
         return RpcClient(self.rpc)
 
 
-def _option(name: str, annotation: object, default: object) -> inspect.Parameter:
+def option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    """A command-line option of an option group: a keyword parameter with a Typer annotation."""
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )
 
 
-# In Signer's field order.
-_SIGNER_OPTIONS = (
-    _option("from_name", FromName, None),
-    _option("dev_account", DevAccount, None),
-    _option("keystore", KeystoreDir, None),
-    _option("password_file", PasswordFile, None),
-    _option("rpc", Rpc, DEFAULT_RPC),
-    _option("wait", Wait, True),
-    _option("as_json", AsJson, False),
+T = TypeVar("T")
+
+
+def option_group(
+    parameter: str, options: tuple[inspect.Parameter, ...], build: Callable[..., T]
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """A decorator for commands that share a block of options: the command takes one
+    `parameter`; its command line gets `options` in its place, and the command receives
+    `build(**their values)`. The options are written once, where the group is defined."""
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(command).parameters.values()
+            if p.name != parameter
+        ]
+
+        @functools.wraps(command)
+        def run(**kwargs: object) -> R:
+            values = {option.name: kwargs.pop(option.name) for option in options}
+            return command(**kwargs, **{parameter: build(**values)})
+
+        parameters = [*own, *options]
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # read by typer
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        return run
+
+    return decorate
+
+
+SIGNER_OPTIONS = (
+    option("from_name", FromName, None),
+    option("dev_account", DevAccount, None),
+    option("keystore", KeystoreDir, None),
+    option("password_file", PasswordFile, None),
+    option("rpc", Rpc, DEFAULT_RPC),
+    option("wait", Wait, True),
+    option("as_json", AsJson, False),
 )
 
 
 def signed(command: Callable[..., R]) -> Callable[..., R]:
     """A command that signs: `command` takes `signer: Signer`; the command line gets the signer's
     options in its place. Errors print one line (as `friendly_errors`)."""
-    hints = typing.get_type_hints(command, include_extras=True)
-    own = [
-        p.replace(annotation=hints[p.name])
-        for p in inspect.signature(command).parameters.values()
-        if p.name != "signer"
-    ]
-
-    @functools.wraps(command)
-    def run(**kwargs: object) -> R:
-        values = [kwargs.pop(option.name) for option in _SIGNER_OPTIONS]
-        return command(**kwargs, signer=Signer(*values))  # type: ignore[arg-type]  # typer checked
-
-    parameters = [*own, *_SIGNER_OPTIONS]
-    run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: p.annotation for p in parameters}
-    return friendly_errors(run)
+    return friendly_errors(option_group("signer", SIGNER_OPTIONS, Signer)(command))
 
 
 # ---- a transaction's outcome ---------------------------------------------------------------
