@@ -25,6 +25,7 @@ from agent.transactions import SentTransaction
 from avm.assembler import assemble, parse_constant
 from avm.code import CodeObject
 from avm.gas import MILLIGAS_PER_GAS
+from avm.validation import decode_code
 from avm.values import Value, to_python
 from core.crypto import SigningKey, parse_address
 from core.errors import AitherError
@@ -87,7 +88,7 @@ def load_code(path: Path) -> CodeObject:
     """IR text or a code object from `path`. Raises AitherError or OSError."""
     data = path.read_bytes()
     if data[:1] == CODE_MAGIC:
-        return CodeObject.from_bytes(data)
+        return decode_code(data)
     return assemble(data.decode("utf-8"), str(path)).code
 
 

@@ -40,8 +40,9 @@ from agent.plugin import as_value
 from agent.schedule import Schedule
 from agent.swarm import Channel, SwarmLink, SwarmSettings, handle_text
 from avm.errors import BadOperand, PermissionDenied
-from avm.host import CodeProposal, MemoryHost, Metered, PluginFailure, Plugins, World
+from avm.host import CodeProposal, Metered, PluginFailure, Plugins
 from avm.instructions.wallet import DEFAULT_TOKEN
+from avm.memory_host import MemoryHost, World
 from avm.values import Value, from_wire, to_python
 from core.amounts import NATIVE_SYMBOL
 from core.crypto import hash32, to_checksum_address

@@ -1,7 +1,7 @@
 """Recording plugin results for a trace file, and serving them back for a replay.
 
-Unlike `avm.host.PluginRecorder`, a failure is recorded with its reason: the interpreter notes
-the reason in the trace, so a replay must fail with the very same words to give the same hash.
+A failure is recorded with its reason: the interpreter notes the reason in the trace, so a
+replay must fail with the very same words to give the same hash.
 A model's usage (its tokens) is recorded with its answer, so a replay charges the same gas.
 """
 

@@ -23,8 +23,9 @@ from agent.state import AgentState
 from agent.tracefile import TraceFile
 from agent.transactions import Receipt, SentTransaction, send_effects
 from avm.code import CodeObject
-from avm.host import Plugins, World
+from avm.host import Plugins
 from avm.interpreter import Result, execute
+from avm.memory_host import World
 from avm.trace import trace_hash
 from avm.values import Value
 from core.crypto import SigningKey

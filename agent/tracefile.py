@@ -24,6 +24,7 @@ from agent.schedule import Schedule
 from agent.swarm import SwarmSettings
 from agent.transactions import Receipt
 from avm.code import CodeObject
+from avm.validation import decode_code
 from avm.values import Value, encode_value, from_wire
 from core.encoding import decode
 
@@ -115,7 +116,7 @@ class TraceFile:
             if type(args) is not tuple:
                 raise TypeError("args must be a list")
             return TraceFile(
-                code=CodeObject.from_bytes(bytes.fromhex(data["code"])),
+                code=decode_code(bytes.fromhex(data["code"])),
                 entry=data["entry"],
                 args=args,
                 gas_limit=int(data["gas_limit"]),

@@ -29,6 +29,7 @@ from avm.code import (
     ARGS_REGISTER,
     IMPLICIT_RESULT,
     KEYWORD_CONSTANTS,
+    MAX_INSTRUCTIONS,
     RESERVED_WORDS,
     CodeObject,
     Instruction,
@@ -41,9 +42,11 @@ from avm.code import (
     normalize,
 )
 from avm.errors import AssemblyError, AvmError, CodeFormatError, SourcePos
+from avm.gas import DEFAULT_GAS
 from avm.instructions import OPCODES
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
+from avm.validation import validate
 from avm.values import (
     FIXED_DECIMALS,
     FIXED_SCALE,
@@ -270,10 +273,10 @@ class _Parser:
     def primary(self) -> Expr:
         line = self.line
         tok = line.tok
-        if tok.kind is Tok.INT:
+        if tok.kind is Tok.INT and type(tok.value) is int:
             line.next()
             return Const(_int(tok.value, tok.pos), tok.pos)
-        if tok.kind is Tok.DECIMAL:
+        if tok.kind is Tok.DECIMAL and type(tok.value) is str:
             line.next()
             return Const(fixed_point(tok.value, tok.pos), tok.pos)
         if tok.kind in (Tok.STRING, Tok.BYTES):
@@ -357,10 +360,23 @@ class _If:
     pos: SourcePos
 
 
+@dataclass(slots=True)
+class _TestFields:
+    """The lines of a `.test` block read so far."""
+
+    entry: tuple[str, SourcePos] | None = None
+    args: tuple[Value, ...] = ()
+    storage: list[tuple[Value, Value]] = field(default_factory=list)
+    expect: tuple[Value, ...] = ()
+    expect_storage: list[tuple[Value, Value]] = field(default_factory=list)
+    revert: bool = False
+    gas: int = DEFAULT_GAS
+
+
 @dataclass
 class _Emitted:
     opcode: str
-    operands: list[tuple[OperandKind, object]]  # REG: name, CONST: value, LABEL: name
+    operands: list[tuple[OperandKind, Value]]  # REG: name, CONST: value, LABEL: name
     out: str | None
     pos: SourcePos
 
@@ -484,8 +500,8 @@ class Assembler:
                 raise AssemblyError(tok.pos, ".endregion without .region")
             if self.ifs and self.ifs[-1].pos.line > self.region_open[3].line:
                 raise AssemblyError(tok.pos, "an IF inside the region is not closed")
-            name, policy, start, _ = self.region_open
-            self.regions.append(Region(name, policy, start, len(self.instructions)))
+            region_name, policy, start, _ = self.region_open
+            self.regions.append(Region(region_name, policy, start, len(self.instructions)))
             self.region_open = None
         else:
             raise AssemblyError(tok.pos, f"{tok.text} outside a .test block")
@@ -502,15 +518,7 @@ class Assembler:
         if not line.at_end():
             region = line.expect_ident("a region name").text
         line.expect_end()
-        fields: dict[str, object] = {
-            "entry": None,
-            "args": (),
-            "storage": [],
-            "expect": (),
-            "expect_storage": [],
-            "revert": False,
-            "gas": 10_000_000,
-        }
+        fields = _TestFields()
         while True:
             if n >= len(lines):
                 raise AssemblyError(start.pos, f"test {name.text} has no .endtest")
@@ -523,29 +531,29 @@ class Assembler:
                 body.expect_end()
                 break
             self._test_line(body, fields)
-        if fields["entry"] is None:
+        if fields.entry is None:
             raise AssemblyError(start.pos, f"test {name.text} needs an `entry LABEL` line")
         if any(t.name == name.text for t in self.tests):
             raise AssemblyError(name.pos, f"test {name.text} is already defined")
-        entry_text, entry_pos = fields["entry"]
+        entry_text, entry_pos = fields.entry
         self.label_refs.append((entry_text, entry_pos))
         self.tests.append(
             TestCase(
                 name.text,
                 region,
                 entry_text,
-                fields["args"],
-                tuple(fields["storage"]),
-                fields["expect"],
-                tuple(fields["expect_storage"]),
-                fields["revert"],
-                fields["gas"],
+                fields.args,
+                tuple(fields.storage),
+                fields.expect,
+                tuple(fields.expect_storage),
+                fields.revert,
+                fields.gas,
             )
         )
         self.test_regions.append((region, name.pos))
         return n
 
-    def _test_line(self, line: _Line, fields: dict[str, object]) -> None:
+    def _test_line(self, line: _Line, fields: _TestFields) -> None:
         word = line.expect_ident(
             "a test line: entry, args, storage, expect, expect_storage, expect_revert or gas"
         )
@@ -553,27 +561,28 @@ class Assembler:
         key = word.text.lower()
         if key == "entry":
             label = line.expect_ident("an entry label")
-            fields["entry"] = (label.text, label.pos)
+            fields.entry = (label.text, label.pos)
         elif key == "args":
             args = []
             while not line.at_end():
                 args.append(constant_value(parser.expr()))
                 if not line.accept(","):
                     break
-            fields["args"] = tuple(args)
+            fields.args = tuple(args)
         elif key in ("storage", "expect_storage"):
             k = constant_value(parser.expr())
             line.expect("=", "'=' between key and value")
-            fields[key].append((k, constant_value(parser.expr())))
+            pairs = fields.storage if key == "storage" else fields.expect_storage
+            pairs.append((k, constant_value(parser.expr())))
         elif key == "expect":
-            fields["expect"] = (constant_value(parser.expr()),)
+            fields.expect = (constant_value(parser.expr()),)
         elif key == "expect_revert":
-            fields["revert"] = True
+            fields.revert = True
         elif key == "gas":
             gas = constant_value(parser.expr())
             if type(gas) is not int or gas <= 0:
                 raise AssemblyError(word.pos, "test gas is a positive integer (milligas)")
-            fields["gas"] = gas
+            fields.gas = gas
         else:
             options = [
                 "entry",
@@ -693,11 +702,11 @@ class Assembler:
             if name in bound:
                 raise AssemblyError(kpos, f"{name} is given both by position and by keyword")
             bound[name] = expr
-        operands: list[tuple[OperandKind, object]] = []
+        operands: list[tuple[OperandKind, Value]] = []
         fixed_params = params[:-1] if spec.variadic else params
         for p in fixed_params:
-            expr = bound.get(p.name)
-            if expr is None:
+            given = bound.get(p.name)
+            if given is None:
                 if p.default is REQUIRED:
                     raise AssemblyError(pos, f"{spec.name} needs its {p.name} operand")
                 if p.default is FROM_ACC:
@@ -706,12 +715,12 @@ class Assembler:
                 else:
                     operands.append((OperandKind.CONST, p.default))
             elif p.kind is ParamKind.LABEL:
-                if not isinstance(expr, Name):
-                    raise AssemblyError(expr.pos, f"{spec.name} needs a label for {p.name}")
-                self.label_refs.append((expr.name, expr.pos))
-                operands.append((OperandKind.LABEL, expr.name))
+                if not isinstance(given, Name):
+                    raise AssemblyError(given.pos, f"{spec.name} needs a label for {p.name}")
+                self.label_refs.append((given.name, given.pos))
+                operands.append((OperandKind.LABEL, given.name))
             else:
-                operands.append(self._operand(expr))
+                operands.append(self._operand(given))
         operands.extend(self._operand(e) for e in rest)
         out_name: str | None = None
         if out is not None:
@@ -747,13 +756,13 @@ class Assembler:
     def _emit(
         self,
         opcode: str,
-        operands: list[tuple[OperandKind, object]],
+        operands: list[tuple[OperandKind, Value]],
         out: str | None,
         pos: SourcePos,
     ) -> None:
         self.instructions.append(_Emitted(opcode, operands, out, pos))
 
-    def _operand(self, expr: Expr) -> tuple[OperandKind, object]:
+    def _operand(self, expr: Expr) -> tuple[OperandKind, Value]:
         """An operand for `expr`, emitting instructions for compound expressions."""
         if isinstance(expr, Const):
             return (OperandKind.CONST, expr.value)
@@ -793,12 +802,12 @@ class Assembler:
         self._emit("MAP", flat, result, expr.pos)
         return (OperandKind.REG, result)
 
-    def _store_path(self, path: Path, value: tuple[OperandKind, object], pos: SourcePos) -> None:
+    def _store_path(self, path: Path, value: tuple[OperandKind, Value], pos: SourcePos) -> None:
         """Write `value` at `path`, rebuilding each container up to the root register."""
         if not isinstance(path.base, Name):
             raise AssemblyError(path.pos, "only a register path can be updated")
         self.reads.append((path.base.name, path.pos))
-        containers = [(OperandKind.REG, path.base.name)]
+        containers: list[tuple[OperandKind, Value]] = [(OperandKind.REG, path.base.name)]
         keys = [self._operand(k) for k in path.keys]
         for k in keys[:-1]:
             result = self._temp()
@@ -869,13 +878,13 @@ class Assembler:
         for pc, e in enumerate(self.instructions):
             ops = []
             for kind, ref in e.operands:
-                if kind is OperandKind.REG:
-                    ops.append(Operand(kind, reg(ref)))
-                elif kind is OperandKind.CONST:
+                if kind is OperandKind.CONST:
                     constants.append(ref)
                     ops.append(Operand(kind, len(constants) - 1))
+                elif type(ref) is str:  # a register or a label name
+                    ops.append(Operand(kind, reg(ref) if kind is OperandKind.REG else ref))
                 else:
-                    ops.append(Operand(kind, ref))
+                    raise AssemblyError(e.pos, f"operand {ref!r} is not a name")
             out = None if e.out is None else reg(e.out)
             instructions.append(Instruction(e.opcode, tuple(ops), out))
             source_map[pc] = e.pos
@@ -889,13 +898,11 @@ class Assembler:
             tuple(self.tests),
         )
         code = normalize(code)
-        if len(code.instructions) > 65536:
-            raise AssemblyError(end, "more than 65536 instructions")
+        if len(code.instructions) > MAX_INSTRUCTIONS:
+            raise AssemblyError(end, f"more than {MAX_INSTRUCTIONS} instructions")
         if not self.fragment:
             try:
                 code.to_bytes()
-                from avm.code import validate
-
                 validate(code)
             except CodeFormatError as exc:
                 raise AssemblyError(end, str(exc)) from None

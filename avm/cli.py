@@ -6,7 +6,6 @@ Mounted by the node CLI as a Typer sub-app. Errors print one line and exit non-z
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
@@ -14,10 +13,11 @@ import typer
 from avm.assembler import Assembly, assemble, parse_constant
 from avm.code import CodeObject
 from avm.disassembler import disassemble
-from avm.gas import MILLIGAS_PER_GAS
-from avm.host import MemoryHost
+from avm.gas import DEFAULT_GAS, MILLIGAS_PER_GAS
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
 from avm.trace import trace_hash
+from avm.validation import decode_code
 from avm.values import Value, to_python
 from core.errors import AitherError
 
@@ -38,7 +38,7 @@ def _load(path: Path) -> tuple[CodeObject, Assembly | None]:
         raise _fail(f"{path}: {exc.strerror or exc}") from None
     try:
         if data[:1] == CODE_MAGIC:
-            return CodeObject.from_bytes(data), None
+            return decode_code(data), None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -121,7 +121,9 @@ def run_cmd(
     file: Path = typer.Argument(..., help="IR source or a code object"),
     entry: str = typer.Option(..., "--entry", "-e", help="label to start at"),
     args: list[str] = typer.Option([], "--arg", "-a", help="an argument as an IR literal"),
-    gas: int = typer.Option(10_000, "--gas", help="gas limit (1 gas = 1000 milligas)"),
+    gas: int = typer.Option(
+        DEFAULT_GAS // MILLIGAS_PER_GAS, "--gas", help="gas limit (1 gas = 1000 milligas)"
+    ),
     trace: bool = typer.Option(False, "--trace", help="print every instruction"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -175,4 +177,4 @@ def main() -> None:  # pragma: no cover - for `python -m avm.cli`
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -32,9 +32,9 @@ def instruction_text(code: CodeObject, ins: Instruction) -> str:
     parts = []
     for op in ins.operands:
         if op.kind is OperandKind.REG:
-            parts.append(code.registers[op.ref])
+            parts.append(code.registers[op.index])
         elif op.kind is OperandKind.CONST:
-            parts.append(literal(code.constants[op.ref]))
+            parts.append(literal(code.constants[op.index]))
         else:
             parts.append(str(op.ref))
     text = ins.opcode

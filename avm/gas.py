@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MILLIGAS_PER_GAS = 1000
+DEFAULT_GAS = 10_000_000  # milligas (10,000 gas): a call's or a `.test` block's limit by default
+SQL_BYTES_PER_UNIT = 100  # SQL_EXECUTE's queryComplexity: one unit per this many query bytes
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -25,8 +25,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal, TypeAlias, cast
 
-from avm.code import ARGS_REGISTER, IMPLICIT_RESULT, CodeObject, OperandKind
+from avm.assembler import assemble_fragment
+from avm.code import ARGS_REGISTER, IMPLICIT_RESULT, CodeObject, OperandKind, TestCase, TestOutcome
 from avm.errors import (
     BadOperand,
     CallDepthExceeded,
@@ -36,27 +38,36 @@ from avm.errors import (
     UnknownLabel,
     ValueTooLarge,
 )
-from avm.gas import CURRENT, GasSchedule
+from avm.gas import CURRENT, DEFAULT_GAS, GasSchedule
 from avm.host import Host, Metered, PluginFailure
 from avm.instructions import OPCODES
+from avm.instructions.storage import kv_key
+from avm.machine import Toolchain
+from avm.matreshka import breed
+from avm.memory_host import MemoryHost, World
 from avm.opcodes import Control, OperandType, OpSpec
+from avm.selfmod import region_body, replace_region
 from avm.trace import TraceEntry
+from avm.validation import check_deployable
 from avm.values import (
     MAX_INT,
     MIN_INT,
     AvmMap,
     Value,
     bounded,
+    encode_value,
     from_python,
+    from_wire,
     to_wire,
     type_name,
+    values_equal,
 )
+from core.encoding import decode
 
 MAX_CALL_DEPTH = 256
 STOP = -1
 HOT_ENTRIES = 16  # entries of a block before it is compiled (compiling costs ~50 exact runs)
 MAX_BLOCK = 64  # longest compiled block, in instructions
-DEFAULT_GAS = 10_000_000  # milligas (10,000 gas)
 
 
 class ResultCheck(Enum):
@@ -67,13 +78,19 @@ class ResultCheck(Enum):
     BOUNDED = "value"  # anything else: the size bound of its type
 
 
+# An operand of a pre-decoded instruction: (True, register index) or (False, constant value).
+DecodedArg: TypeAlias = "tuple[Literal[True], int] | tuple[Literal[False], Value]"
+# A compiled basic block: (registers, gas left) -> (next pc, gas left).
+Block: TypeAlias = Callable[[list[Value], int], tuple[int, int]]
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """One instruction, pre-decoded for the exact path."""
 
     spec: OpSpec
     cost: int
-    args: tuple[tuple[bool, object], ...]  # (is_register, register index or constant value)
+    args: tuple[DecodedArg, ...]
     out: int | None
     target: int | None  # resolved label pc for BRANCH/CALL, None when unknown or absent
     target_name: str | None
@@ -123,15 +140,15 @@ class Program:
         self.decoded: list[Decoded] = []
         for ins in code.instructions:
             spec = OPCODES[ins.opcode]
-            args = []
+            args: list[DecodedArg] = []
             target_name = None
             for op in ins.operands:
                 if op.kind is OperandKind.REG:
-                    args.append((True, op.ref))
+                    args.append((True, op.index))
                 elif op.kind is OperandKind.CONST:
-                    args.append((False, code.constants[op.ref]))
+                    args.append((False, code.constants[op.index]))
                 else:
-                    target_name = op.ref
+                    target_name = op.label
             target = code.label_pc(target_name) if target_name is not None else None
             int_checks = tuple(
                 (i, p.type is OperandType.NONZERO_INT)
@@ -158,7 +175,7 @@ class Program:
             for i, name in enumerate(code.registers)
             if not name.startswith("%") and name not in (IMPLICIT_RESULT, ARGS_REGISTER)
         )
-        self.blocks: list[Callable | None] = [None] * (len(self.decoded) + 1)
+        self.blocks: list[Block | None] = [None] * (len(self.decoded) + 1)
         self.block_costs: list[int] = [0] * (len(self.decoded) + 1)
         # A block compiles when entered HOT_ENTRIES times (over all calls of this program): code
         # that runs rarely never pays for compilation. heat[pc] > 0 marks a cold leader.
@@ -198,8 +215,8 @@ def prepare(code: CodeObject, sched: GasSchedule = CURRENT) -> Program:
     return program
 
 
-class Machine:
-    """The state of one running call, as opcode functions see it."""
+class RunningCall:
+    """The state of one running call: what opcode functions see as `avm.machine.Machine`."""
 
     def __init__(
         self,
@@ -227,6 +244,7 @@ class Machine:
         self.trace: list[TraceEntry] = []
         self.trace_limit = trace_limit  # entries; past it the run stops with TraceTooLong
         self.depth = depth  # nesting of sandboxed runs (tests of a patch or a crossover child)
+        self.tools: Toolchain = TOOLCHAIN
 
     def charge(self, amount: int) -> None:
         """Take `amount` milligas; out of gas consumes everything left."""
@@ -252,14 +270,17 @@ class Machine:
             raise  # HostUnavailable: the chain host refuses the opcode
         except Exception as exc:  # the plugin boundary: any failure out there is a failed call
             reason = str(exc) if isinstance(exc, PluginFailure) else f"{type(exc).__name__}: {exc}"
-            return self.fail_external(opcode, reason)
+            self.fail_external(opcode, reason)
+            return None
+        value = raw
         if isinstance(raw, Metered):
-            raw, self.external_units = raw.value, raw.units
+            value, self.external_units = raw.value, raw.units
         try:
-            result = from_python(raw)
+            result = from_python(value)
             to_wire(result)  # within the nesting bound, so it can be stored and traced
         except (Trap, TypeError, ValueError, RecursionError) as exc:
-            return self.fail_external(opcode, f"the plugin returned no AVM value: {exc}")
+            self.fail_external(opcode, f"the plugin returned no AVM value: {exc}")
+            return None
         self.external_failed = False
         self.note("external", (opcode, result))
         if self.external_units:
@@ -320,7 +341,7 @@ def execute(
     if gas_limit < 0:
         raise ValueError("gas limit must not be negative")
     program = prepare(code, schedule)
-    vm = Machine(program, host, gas_limit, trace, depth, trace_limit)
+    vm = RunningCall(program, host, gas_limit, trace, depth, trace_limit)
     checkpoint = host.checkpoint()
     try:
         pc = 0
@@ -366,6 +387,112 @@ def execute(
     )
 
 
+# ---- region tests, and the code tools the self-modifying opcodes reach through the machine ----
+
+TEST_AGENT = b"\x7a" * 20
+TEST_CALLER = b"\x7b" * 20
+MAX_SANDBOX_DEPTH = 4  # a test may itself run tests (a patch that crosses over); bound it
+
+
+def run_test(
+    code: CodeObject,
+    test: TestCase,
+    schedule: GasSchedule = CURRENT,
+    depth: int = 0,
+    budget: int | None = None,
+) -> TestOutcome:
+    """Run one `.test` block against `code` in a sandbox: a fresh in-memory world holding only
+    the test's starting storage, never the caller's state. At most `budget` milligas."""
+    if depth >= MAX_SANDBOX_DEPTH:
+        return TestOutcome(test.name, False, 0, "sandboxes nested too deeply")
+    gas = test.gas if budget is None else min(test.gas, budget)
+    host = MemoryHost(World(), TEST_AGENT, TEST_CALLER)
+    host.install(TEST_AGENT, code)
+    for key, value in test.storage:
+        host.storage_put(kv_key(key), encode_value(value))
+    host.world.journal.clear()
+    result = execute(code, host, test.entry, test.args, gas, schedule=schedule, depth=depth + 1)
+    if test.expect_revert:
+        if result.ok:
+            return TestOutcome(test.name, False, result.gas_used, "expected a trap, got success")
+        return TestOutcome(test.name, True, result.gas_used)
+    if not result.ok:
+        return TestOutcome(test.name, False, result.gas_used, f"trapped: {result.trap}")
+    if test.expect and not values_equal(result.value, test.expect[0]):
+        return TestOutcome(
+            test.name,
+            False,
+            result.gas_used,
+            f"returned {result.value!r}, expected {test.expect[0]!r}",
+        )
+    for key, want in test.expect_storage:
+        raw = host.storage_get(kv_key(key))
+        got = None if raw is None else from_wire(decode(raw))
+        if not values_equal(got, want):
+            return TestOutcome(
+                test.name, False, result.gas_used, f"storage {key!r} is {got!r}, expected {want!r}"
+            )
+    return TestOutcome(test.name, True, result.gas_used)
+
+
+def run_tests(
+    code: CodeObject,
+    tests: Sequence[TestCase],
+    schedule: GasSchedule = CURRENT,
+    depth: int = 0,
+    budget: int | None = None,
+) -> list[TestOutcome]:
+    """Run tests in order; with a `budget`, all of them together use at most that much gas
+    (a caller pays for its sandbox, so it cannot make the node compute more than it paid for)."""
+    outcomes = []
+    for test in tests:
+        outcome = run_test(code, test, schedule, depth, budget)
+        outcomes.append(outcome)
+        if budget is not None:
+            budget -= outcome.gas_used
+    return outcomes
+
+
+class CodeTools:
+    """The `avm.machine.Toolchain` every call gets: the assembler, region surgery, the deploy
+    rule, crossover breeding and the sandboxed test runner."""
+
+    def assemble_fragment(self, text: str, file: str) -> CodeObject:
+        return assemble_fragment(text, file)
+
+    def region_body(self, code: CodeObject, name: str) -> CodeObject:
+        return region_body(code, name)
+
+    def replace_region(self, code: CodeObject, name: str, body: CodeObject) -> CodeObject:
+        return replace_region(code, name, body)
+
+    def check_deployable(self, code: CodeObject) -> None:
+        check_deployable(code)
+
+    def breed(
+        self,
+        parent_a: CodeObject,
+        parent_b: CodeObject,
+        from_b: Sequence[str],
+        mutation: Sequence[tuple[str, str]],
+        deterministic: bool,
+    ) -> CodeObject | str:
+        return breed(parent_a, parent_b, from_b, mutation, deterministic)
+
+    def run_tests(
+        self,
+        code: CodeObject,
+        tests: Sequence[TestCase],
+        schedule: GasSchedule,
+        depth: int,
+        budget: int | None,
+    ) -> list[TestOutcome]:
+        return run_tests(code, tests, schedule, depth, budget)
+
+
+TOOLCHAIN = CodeTools()
+
+
 # Python errors an opcode function can raise on a bad operand; anything else is a bug.
 _OPERAND_ERRORS = (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, OverflowError)
 
@@ -385,7 +512,7 @@ _NEXT = Control.NEXT
 _BRANCH = Control.BRANCH
 
 
-def _step(vm: Machine, pc: int) -> int:
+def _step(vm: RunningCall, pc: int) -> int:
     """Run the instruction at `pc` exactly; return the next pc (STOP to end the call)."""
     program = vm.program
     if pc >= len(program.decoded):
@@ -399,7 +526,7 @@ def _step(vm: Machine, pc: int) -> int:
     vm.gas -= cost
     R = vm.registers
     try:
-        args = [R[ref] if is_reg else ref for is_reg, ref in d.args]
+        args = [R[a[1]] if a[0] else a[1] for a in d.args]
         if d.pure:
             for i, nonzero in d.int_checks:
                 a = args[i]
@@ -447,7 +574,7 @@ def _checked(value: Value, check: ResultCheck) -> Value:
     return bounded(value)
 
 
-def _run_fast(vm: Machine, pc: int) -> None:
+def _run_fast(vm: RunningCall, pc: int) -> None:
     program = vm.program
     blocks = program.blocks
     costs = program.block_costs
@@ -470,13 +597,13 @@ def _run_fast(vm: Machine, pc: int) -> None:
     vm.gas = gas
 
 
-def _run_exact(vm: Machine, pc: int) -> None:
+def _run_exact(vm: RunningCall, pc: int) -> None:
     step = _step
     while pc >= 0:
         pc = step(vm, pc)
 
 
-def _run_traced(vm: Machine, pc: int) -> None:
+def _run_traced(vm: RunningCall, pc: int) -> None:
     decoded = vm.program.decoded
     R = vm.registers
     limit = vm.trace_limit
@@ -488,7 +615,7 @@ def _run_traced(vm: Machine, pc: int) -> None:
             _step(vm, pc)
             return
         d = decoded[pc]
-        inputs = tuple(R[ref] if is_reg else ref for is_reg, ref in d.args)
+        inputs = tuple(R[a[1]] if a[0] else a[1] for a in d.args)
         before = vm.gas
         vm.notes = []
         try:
@@ -644,7 +771,7 @@ def _compile_block_at(program: Program, leader: int) -> None:
     program.block_costs[leader] = cost
 
 
-def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tuple[Callable, int]:
+def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tuple[Block, int]:
     decoded = program.decoded
     last = end if branch else end - 1
     costs = [decoded[pc].cost for pc in range(leader, last + 1)]
@@ -666,10 +793,11 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
         lines: list[str] = []
         arg_names = []
         checked: set[int] = set()
-        for i, (is_reg, ref) in enumerate(d.args):
+        for i, arg in enumerate(d.args):
             param = spec.params[min(i, len(spec.params) - 1)]
-            if is_reg:
-                lines.append(f"a{i} = R[{ref}]")
+            ref = arg[1]
+            if arg[0]:
+                lines.append(f"a{i} = R[{arg[1]}]")
                 arg_names.append(f"a{i}")
             elif type(ref) is int and (param.type is not OperandType.NONZERO_INT or ref != 0):
                 arg_names.append(f"({ref!r})")  # a valid int constant: inlined, never checked
@@ -732,6 +860,5 @@ def _compile_block(program: Program, leader: int, end: int, branch: bool) -> tup
     src.append(f"{indent}gas -= {total}")
     src.extend(indent + line for line in body)
     exec(compile("\n".join(src), f"<avm block {leader}>", "exec"), namespace)
-    fn = namespace["block"]
-    fn.source = "\n".join(src)
-    return fn, total
+    # exec defined `block` from the source above, with the signature of a Block.
+    return cast(Block, namespace["block"]), total

@@ -26,7 +26,7 @@ class Token:
     kind: Tok
     text: str
     pos: SourcePos
-    value: object = None
+    value: int | str | bytes | None = None  # INT: int, DECIMAL: digits, STRING: str, BYTES
 
     def is_punct(self, *texts: str) -> bool:
         return self.kind is Tok.PUNCT and self.text in texts
@@ -94,7 +94,7 @@ def tokenize_line(text: str, file: str, line: int) -> list[Token]:
 def _unquote(raw: str, pos: SourcePos) -> str:
     # JSON string escapes; the disassembler prints strings with json.dumps, so they round-trip.
     try:
-        value = json.loads(raw)
+        value: str = json.loads(raw)  # a JSON string literal: the token is quoted
         value.encode("utf-8")
     except (ValueError, UnicodeEncodeError) as exc:
         raise AssemblyError(pos, f"bad string literal: {exc}") from None

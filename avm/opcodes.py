@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final, TypeVar
 
 from avm.values import Value
 
@@ -39,21 +40,15 @@ class Control(Enum):
     STOP = "stop"  # ends the call with the function's result as the return value
 
 
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
+class Default(Enum):
+    """A parameter default that is not a value."""
+
+    REQUIRED = "required"  # the operand must be given
+    FROM_ACC = "acc"  # a missing operand reads register ACC (JUMP_IF with only a label)
 
 
-REQUIRED = _Required()
-
-
-class _Accumulator:
-    def __repr__(self) -> str:
-        return "ACC"
-
-
-# A default that binds a missing operand to register ACC (JUMP_IF with only a label).
-FROM_ACC = _Accumulator()
+REQUIRED: Final = Default.REQUIRED
+FROM_ACC: Final = Default.FROM_ACC
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +56,7 @@ class Param:
     name: str
     kind: ParamKind = ParamKind.VALUE
     type: OperandType = OperandType.ANY
-    default: Value | _Required | _Accumulator = REQUIRED
+    default: Value | Default = REQUIRED
 
     @property
     def required(self) -> bool:
@@ -70,7 +65,7 @@ class Param:
 
 def P(
     name: str,
-    default: Value | _Required | _Accumulator = REQUIRED,
+    default: Value | Default = REQUIRED,
     type: OperandType = OperandType.ANY,
 ) -> Param:
     """A value parameter."""
@@ -104,6 +99,10 @@ class OpSpec:
     updates_first: bool = False  # without an output, the result is written back to operand 1
 
 
+# An opcode function, kept with its own signature by the `Family.op` decorator.
+OpFunction = TypeVar("OpFunction", bound=Callable[..., Value])
+
+
 class Family:
     """The opcodes of one family, in definition order."""
 
@@ -123,8 +122,8 @@ class Family:
         variadic: bool = False,
         dest_first: bool = False,
         updates_first: bool = False,
-    ) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
-        def define(fn: Callable[..., Value]) -> Callable[..., Value]:
+    ) -> Callable[[OpFunction], OpFunction]:
+        def define(fn: OpFunction) -> OpFunction:
             self.specs.append(
                 OpSpec(
                     name,

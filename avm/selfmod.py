@@ -14,9 +14,9 @@ from avm.code import (
     OperandKind,
     Region,
     normalize,
-    validate,
 )
 from avm.errors import CodeFormatError
+from avm.validation import validate
 
 
 def region_body(code: CodeObject, name: str) -> CodeObject:
@@ -49,9 +49,9 @@ def replace_region(code: CodeObject, name: str, body: CodeObject) -> CodeObject:
 
     def remap(op: Operand) -> Operand:
         if op.kind is OperandKind.REG:
-            return Operand(op.kind, _register(body.registers[op.ref]))
+            return Operand(op.kind, _register(body.registers[op.index]))
         if op.kind is OperandKind.CONST:
-            constants.append(body.constants[op.ref])
+            constants.append(body.constants[op.index])
             return Operand(op.kind, len(constants) - 1)
         return op
 

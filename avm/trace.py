@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from avm.values import Value, to_python, to_wire
 from core.crypto import hash32
-from core.encoding import encode
+from core.encoding import Encodable, encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class TraceEntry:
     notes: tuple[tuple[str, Value], ...] = ()
     trap: str | None = None
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Encodable]:
         return [
             self.pc,
             self.opcode,

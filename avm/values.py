@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from avm.errors import BadOperand, CodeFormatError, ValueTooLarge
-from core.encoding import encode
+from core.encoding import Encodable, encode
 
 FIXED_DECIMALS = 6
-FIXED_SCALE = 10**FIXED_DECIMALS
+FIXED_SCALE: int = 10**FIXED_DECIMALS
 INT_BITS = 256
-MIN_INT = -(2 ** (INT_BITS - 1))
-MAX_INT = 2 ** (INT_BITS - 1) - 1
+MIN_INT: int = -(2 ** (INT_BITS - 1))
+MAX_INT: int = 2 ** (INT_BITS - 1) - 1
 MAX_BYTES = 65536  # longest str (in code points) or bytes value
 MAX_ITEMS = 4096  # most items in one list or map
 MAX_DEPTH = 32  # deepest nesting accepted from the wire
@@ -31,8 +31,8 @@ MAX_DEPTH = 32  # deepest nesting accepted from the wire
 LIST_TAG = 0
 MAP_TAG = 1
 BIGINT_TAG = 2  # integers outside msgpack's native range: [2, signed big-endian minimal bytes]
-_NATIVE_MIN = -(2**63)
-_NATIVE_MAX = 2**64 - 1
+_NATIVE_MIN: int = -(2**63)
+_NATIVE_MAX: int = 2**64 - 1
 
 MapKey: TypeAlias = "int | str | bytes"
 Value: TypeAlias = "int | bool | str | bytes | tuple[Value, ...] | AvmMap | None"
@@ -91,9 +91,18 @@ class AvmMap:
 
 
 def check_key(key: object) -> MapKey:
-    if type(key) not in (int, str, bytes):
-        raise BadOperand(f"a map key must be int, str or bytes, not {type_name(key)}")
-    return key
+    """`key` if it can key a map (exactly int, str or bytes); BadOperand otherwise."""
+    if type(key) is int or type(key) is str or type(key) is bytes:
+        return key
+    raise BadOperand(f"a map key must be int, str or bytes, not {type_name(key)}")
+
+
+def length(value: Value) -> int:
+    """The length of a str or bytes, or the item count of a list or map. Raises TypeError,
+    worded as Python's own `len`, for a value without one (a trap reason depends on it)."""
+    if isinstance(value, str | bytes | tuple | AvmMap):
+        return len(value)
+    raise TypeError(f"object of type '{type(value).__name__}' has no len()")
 
 
 def type_name(value: object) -> str:
@@ -109,38 +118,38 @@ def type_name(value: object) -> str:
     return f"non-AVM {type(value).__name__}"
 
 
-def bounded(value: Value) -> Value:
-    """Return `value` if it is within its size bound, else raise ValueTooLarge.
+def bounded(value: object) -> Value:
+    """Return `value` if it is an AVM value within its size bound. Raises ValueTooLarge, or
+    BadOperand for something that is no AVM value.
 
     Only the top level is checked: nested values were checked when they were made.
     """
-    t = type(value)
-    if t is int:
+    if type(value) is int:
         if not MIN_INT <= value <= MAX_INT:
             raise ValueTooLarge(f"integer does not fit in {INT_BITS} bits")
-    elif t is str or t is bytes:
+        return value
+    if type(value) is str or type(value) is bytes:
         if len(value) > MAX_BYTES:
-            raise ValueTooLarge(f"{t.__name__} of length {len(value)} exceeds {MAX_BYTES}")
-    elif t is tuple or t is AvmMap:
+            raise ValueTooLarge(
+                f"{type(value).__name__} of length {len(value)} exceeds {MAX_BYTES}"
+            )
+        return value
+    if type(value) is tuple or type(value) is AvmMap:
         if len(value) > MAX_ITEMS:
             raise ValueTooLarge(f"{type_name(value)} of {len(value)} items exceeds {MAX_ITEMS}")
-    elif value is not None and t is not bool:
-        raise BadOperand(f"{type_name(value)} is not an AVM value")
-    return value
-
-
-def truthy(value: Value) -> bool:
-    """false, null, 0 and empty str/bytes/list/map are false; everything else is true."""
-    return bool(value)
+        return value
+    if value is None or type(value) is bool:
+        return value
+    raise BadOperand(f"{type_name(value)} is not an AVM value")
 
 
 def values_equal(a: Value, b: Value) -> bool:
     """Structural equality that never confuses bool with int (Python says True == 1)."""
     if type(a) is not type(b):
         return False
-    if type(a) is tuple:
+    if type(a) is tuple and type(b) is tuple:
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
-    if type(a) is AvmMap:
+    if type(a) is AvmMap and type(b) is AvmMap:
         return len(a) == len(b) and all(
             type(k1) is type(k2) and k1 == k2 and values_equal(v1, v2)
             for (k1, v1), (k2, v2) in zip(a.entries, b.entries, strict=True)
@@ -148,20 +157,19 @@ def values_equal(a: Value, b: Value) -> bool:
     return a == b
 
 
-def to_wire(value: Value, depth: int = 0) -> object:
+def to_wire(value: Value, depth: int = 0) -> Encodable:
     """The canonical-encoding form of a value (see module docstring).
 
     Raises ValueTooLarge for a value nested deeper than MAX_DEPTH (it could not be stored).
     """
     if depth > MAX_DEPTH:
         raise ValueTooLarge(f"value nested deeper than {MAX_DEPTH}")
-    t = type(value)
-    if t is int and not _NATIVE_MIN <= value <= _NATIVE_MAX:
+    if type(value) is int and not _NATIVE_MIN <= value <= _NATIVE_MAX:
         length = (value.bit_length() + 8) // 8
         return [BIGINT_TAG, value.to_bytes(length, "big", signed=True)]
-    if t is tuple:
+    if isinstance(value, tuple):
         return [LIST_TAG, [to_wire(v, depth + 1) for v in value]]
-    if t is AvmMap:
+    if isinstance(value, AvmMap):
         return [MAP_TAG, [[k, to_wire(v, depth + 1)] for k, v in value.entries]]
     return value
 
@@ -217,15 +225,14 @@ def encode_value(value: Value) -> bytes:
 
 def size_of(value: Value) -> int:
     """A value's size in bytes, as gas formulas use it: the length of its canonical encoding."""
-    t = type(value)
     # Fast paths for the common scalars; they equal len(encode_value(v)) up to the msgpack header.
-    if t is str:
+    if type(value) is str:
         return len(value.encode())
-    if t is bytes:
+    if type(value) is bytes:
         return len(value)
-    if value is None or t is bool:
+    if value is None or type(value) is bool:
         return 1
-    if t is int:
+    if type(value) is int:
         return 1 + (value.bit_length() + 7) // 8
     return len(encode_value(value))
 

@@ -27,8 +27,8 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from avm.assembler import assemble  # noqa: E402
-from avm.host import MemoryHost  # noqa: E402
 from avm.interpreter import execute  # noqa: E402
+from avm.memory_host import MemoryHost  # noqa: E402
 from genesis.dev import dev_genesis, dev_key  # noqa: E402
 from ledger import agents  # noqa: E402
 from ledger.chain import Ledger  # noqa: E402

@@ -28,9 +28,10 @@ from typing import Protocol
 
 from avm.code import CodeObject
 from avm.errors import HostUnavailable, NotDeployable, PermissionDenied, TraceTooLong
-from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
+from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.interpreter import Result, execute
 from avm.trace import TraceEntry
+from avm.validation import check_deployable, decode_code
 from avm.values import Value as AvmValue
 from avm.values import encode_value, from_wire
 from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
@@ -105,7 +106,7 @@ def load_code(store: Store, code_id: bytes) -> CodeObject | None:
         return None
     code = _codes.get(code_id)
     if code is None:
-        code = CodeObject.from_bytes(raw)
+        code = decode_code(raw)
         _codes[code_id] = code
         if len(_codes) > _CODE_CACHE_SIZE:
             _codes.popitem(last=False)
@@ -460,7 +461,7 @@ def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: i
     Raises ExecutionFailed for code that uses non-deterministic opcodes (naming them and their
     pcs) or when the deployer cannot pay the value.
     """
-    code = CodeObject.from_bytes(payload.code)  # checked at admission; cannot fail here
+    code = decode_code(payload.code)  # checked at admission; cannot fail here
     try:
         check_deployable(code)
     except NotDeployable as exc:

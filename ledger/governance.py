@@ -38,12 +38,13 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from avm.assembler import assemble, assemble_fragment
-from avm.code import CodeObject, Policy, TestCase, validate
+from avm.code import CodeObject, Policy, TestCase
 from avm.disassembler import disassemble, disassemble_region
 from avm.errors import AssemblyError, CodeFormatError, NotDeployable
-from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
-from avm.matreshka import run_tests
+from avm.host import CodeChange, CodeProposal, LineageKind
+from avm.interpreter import run_tests
 from avm.selfmod import region_body, replace_region
+from avm.validation import check_deployable, validate
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
 from core.encoding import Value, decode, encode
 from core.errors import AitherError

@@ -17,6 +17,7 @@ from functools import cached_property
 from avm.code import CodeObject, is_name
 from avm.errors import AvmError
 from avm.instructions.storage import KV_PREFIX, STATE_KEY
+from avm.validation import decode_code
 from avm.values import MAX_ITEMS, from_wire, to_wire
 from avm.values import Value as AvmValue
 from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
@@ -332,7 +333,7 @@ def _replace_signature(tx: Transaction, signature: bytes) -> Transaction:
 
 def _code_object(code: bytes) -> CodeObject:
     try:
-        return CodeObject.from_bytes(code)
+        return decode_code(code)
     except AvmError as exc:
         raise InvalidTransaction(f"code: {exc}") from None
 

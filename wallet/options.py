@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.errors import AitherError
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC
 from ledger.identity import is_name
-from wallet.client import RpcClient
+from wallet.client import RpcClient, RpcClientError
 from wallet.keystore import Keystore
 
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -250,6 +250,45 @@ def signed(command: Callable[..., R]) -> Callable[..., R]:
     """A command that signs: `command` takes `signer: Signer`; the command line gets the signer's
     options in its place. Errors print one line (as `friendly_errors`)."""
     return friendly_errors(option_group("signer", SIGNER_OPTIONS, Signer)(command))
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Where a read-only command asks and how it answers: the options `--rpc` and `--json`
+    (`@reads`)."""
+
+    rpc: str
+    as_json: bool
+
+    def call(self, method: str, *params: object) -> object:
+        with RpcClient(self.rpc) as client:
+            return client.call(method, *params)
+
+    def call_object(self, method: str, *params: object) -> dict[str, Any]:
+        """A call whose answer is a JSON object."""
+        found = self.call(method, *params)
+        if not isinstance(found, dict):
+            raise RpcClientError(f"{method} answered {type(found).__name__}, not an object")
+        return found
+
+    def call_list(self, method: str, *params: object) -> list[Any]:
+        """A call whose answer is a JSON array."""
+        found = self.call(method, *params)
+        if not isinstance(found, list):
+            raise RpcClientError(f"{method} answered {type(found).__name__}, not an array")
+        return found
+
+    def emit(self, data: object, human: Callable[[], None]) -> None:
+        emit(self.as_json, data, human)
+
+
+READER_OPTIONS = (option("rpc", Rpc, DEFAULT_RPC), option("as_json", AsJson, False))
+
+
+def reads(command: Callable[..., R]) -> Callable[..., R]:
+    """A read-only command: `command` takes `reader: Reader` in place of `--rpc` and `--json`.
+    Errors print one line (as `friendly_errors`)."""
+    return friendly_errors(option_group("reader", READER_OPTIONS, Reader)(command))
 
 
 # ---- a transaction's outcome ---------------------------------------------------------------

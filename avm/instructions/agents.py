@@ -5,18 +5,14 @@ A code reference is "self" (or null), an agent address (20 bytes) or a code id (
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from avm.code import CodeObject
 from avm.errors import BadOperand, NotDeployable, PermissionDenied
-from avm.host import CodeChange, LineageKind, check_deployable
+from avm.host import CodeChange, LineageKind
 from avm.instructions.self_modify import current_code
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import AvmMap, Value, type_name
 from core.crypto import ADDRESS_SIZE, HASH_SIZE
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("agents")
 
@@ -47,7 +43,7 @@ def fork_agent(vm: Machine, code_ref: Value, channel: Value) -> bytes:
     vm.charge(vm.sched.fork_agent_per_byte * len(code.to_bytes()))
     if vm.host.deterministic:
         try:
-            check_deployable(code)
+            vm.tools.check_deployable(code)
         except NotDeployable as exc:
             raise PermissionDenied(f"FORK_AGENT: {exc}") from None
     change = CodeChange(
@@ -61,22 +57,51 @@ def fork_agent(vm: Machine, code_ref: Value, channel: Value) -> bytes:
 
 
 def _mutations(value: Value) -> list[tuple[str, str]]:
+    pairs: list[tuple[Value, Value]]
     if value is None:
         return []
     if type(value) is AvmMap:
-        pairs = list(value.entries)
+        pairs = [(k, v) for k, v in value.entries]
     elif type(value) is tuple and len(value) == 2 and type(value[0]) is str:
-        pairs = [value]
+        pairs = [(value[0], value[1])]
     elif type(value) is tuple:
-        pairs = [p for p in value if type(p) is tuple and len(p) == 2]
+        pairs = [(p[0], p[1]) for p in value if type(p) is tuple and len(p) == 2]
         if len(pairs) != len(value):
             raise BadOperand("a mutation is [region, ir_text] or a list or map of them")
     else:
         raise BadOperand(f"a mutation is null, [region, text] or a map, not {type_name(value)}")
-    for region, text in pairs:
-        if type(region) is not str or type(text) is not str:
-            raise BadOperand("a mutation pairs a region name with IR text")
-    return pairs
+    mutations = [(r, text) for r, text in pairs if type(r) is str and type(text) is str]
+    if len(mutations) != len(pairs):
+        raise BadOperand("a mutation pairs a region name with IR text")
+    return mutations
+
+
+def _region_names(regions: Value) -> list[str]:
+    items = (regions,) if type(regions) is str else regions
+    if type(items) is not tuple:
+        raise BadOperand("CROSSOVER regions is a region name or a list of them")
+    names = [n for n in items if type(n) is str]
+    if len(names) != len(items):
+        raise BadOperand("CROSSOVER regions is a region name or a list of them")
+    return names
+
+
+def _failed_test(vm: Machine, child: CodeObject) -> str | None:
+    """Run the tests a crossover child inherited, charging their gas up to the first failure
+    (they all run, within the call's gas); that failure, or None when all passed."""
+    gas = 0
+    failure = None
+    for outcome in vm.tools.run_tests(child, child.tests, vm.sched, vm.depth, vm.gas):
+        gas += outcome.gas_used
+        if not outcome.passed:
+            failure = f"test {outcome.name} failed: {outcome.reason}"
+            break
+    vm.charge(gas)
+    return failure
+
+
+def _no_child(reason: str) -> AvmMap:
+    return AvmMap.of([("child", None), ("code_id", None), ("reason", reason)])
 
 
 @family.op(
@@ -92,29 +117,15 @@ def crossover(
 ) -> Value:
     """Child of A with `regions` from B (plus a mutation), deployed only if it passes the
     parents' tests for what it inherits. Returns {child, code_id, reason}."""
-    from avm.matreshka import cross
-
     code_a, agent_a = resolve_code(vm, parent_a)
     code_b, agent_b = resolve_code(vm, parent_b)
-    names = [regions] if type(regions) is str else regions
-    if (type(names) is not list and type(names) is not tuple) or not all(
-        type(n) is str for n in names
-    ):
-        raise BadOperand("CROSSOVER regions is a region name or a list of them")
-    outcome = cross(
-        code_a,
-        code_b,
-        list(names),
-        _mutations(mutation),
-        vm.host.deterministic,
-        vm.sched,
-        vm.depth,
-        budget=vm.gas,
-    )
-    vm.charge(outcome.test_gas)
-    if outcome.child is None:
-        return AvmMap.of([("child", None), ("code_id", None), ("reason", outcome.reason)])
-    child = outcome.child
+    names = _region_names(regions)
+    child = vm.tools.breed(code_a, code_b, names, _mutations(mutation), vm.host.deterministic)
+    if isinstance(child, str):
+        return _no_child(child)
+    failure = _failed_test(vm, child)
+    if failure is not None:
+        return _no_child(failure)
     vm.charge(vm.sched.crossover_per_byte * len(child.to_bytes()))
     change = CodeChange(
         LineageKind.CROSSOVER,

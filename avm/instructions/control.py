@@ -7,14 +7,10 @@ instruction that named no output (the paper's `CHECK_BALANCE ...` then `JUMP_IF_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from avm.errors import Revert
+from avm.machine import Machine
 from avm.opcodes import FROM_ACC, Control, Family, L, P
 from avm.values import Value, size_of
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("control")
 

@@ -8,9 +8,9 @@ read naturally.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from avm.disassembler import literal
 from avm.errors import BadOperand, ValueTooLarge
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import (
     MAX_BYTES,
@@ -20,13 +20,11 @@ from avm.values import (
     bounded,
     check_key,
     encode_value,
+    length,
     size_of,
     type_name,
 )
 from core.crypto import hash32
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("data")
 
@@ -61,7 +59,7 @@ def get(container: Value, key: Value) -> Value:
         return None
     if type(container) is AvmMap:
         return container.get(check_key(key))
-    if type(container) in (tuple, str, bytes) and type(key) is int:
+    if isinstance(container, tuple | str | bytes) and type(key) is int:
         n = len(container)
         if -n <= key < n:
             return container[key]  # a byte reads as an int
@@ -80,7 +78,7 @@ def has(container: Value, key: Value) -> bool:
 
 @family.op("LEN", P("value"), gas="simple", pure=True)
 def len_(value: Value) -> int:
-    if type(value) in (tuple, AvmMap, str, bytes):
+    if isinstance(value, tuple | AvmMap | str | bytes):
         return len(value)
     raise BadOperand(f"{type_name(value)} has no length")
 
@@ -97,7 +95,7 @@ def keys(vm: Machine, m: Value) -> Value:
 def put(vm: Machine, container: Value, key: Value, value: Value) -> Value:
     if container is None:
         container = AvmMap()
-    vm.charge(vm.sched.per_item * (len(container) + 1))
+    vm.charge(vm.sched.per_item * (length(container) + 1))
     if type(container) is AvmMap:
         return container.set(check_key(key), value)
     if type(container) is tuple and type(key) is int:
@@ -138,15 +136,27 @@ def append_message(vm: Machine, conversation: Value, role: Value, content: Value
 
 @family.op("CONCAT", P("a"), P("b"), gas="simple")
 def concat(vm: Machine, a: Value, b: Value) -> Value:
-    if type(a) is not type(b) or type(a) not in (str, bytes, tuple):
+    joined = _joined(a, b)
+    if joined is None:
         raise BadOperand(f"cannot concatenate {type_name(a)} and {type_name(b)}")
-    vm.charge(vm.sched.per_item * (len(a) + len(b)))
-    return bounded(a + b)
+    vm.charge(vm.sched.per_item * (length(a) + length(b)))
+    return bounded(joined)
+
+
+def _joined(a: Value, b: Value) -> Value:
+    """a + b for two str, two bytes or two lists; None for any other pair."""
+    if type(a) is str and type(b) is str:
+        return a + b
+    if type(a) is bytes and type(b) is bytes:
+        return a + b
+    if type(a) is tuple and type(b) is tuple:
+        return a + b
+    return None
 
 
 @family.op("SLICE", P("value"), P("start"), P("end", None), gas="simple")
 def slice_(vm: Machine, value: Value, start: Value, end: Value) -> Value:
-    if type(value) not in (str, bytes, tuple) or type(start) is not int:
+    if not isinstance(value, str | bytes | tuple) or type(start) is not int:
         raise BadOperand(f"cannot slice {type_name(value)} by {type_name(start)}")
     if end is not None and type(end) is not int:
         raise BadOperand(f"a slice end is int or null, not {type_name(end)}")
@@ -158,8 +168,6 @@ def slice_(vm: Machine, value: Value, start: Value, end: Value) -> Value:
 @family.op("STR", P("value"), gas="simple")
 def str_(vm: Machine, value: Value) -> Value:
     """A value as text: str unchanged, int in decimal, bytes in 0x-hex, others as IR literals."""
-    from avm.disassembler import literal
-
     text = value if type(value) is str else literal(value)
     if len(text) > MAX_BYTES:
         raise ValueTooLarge(f"text of {len(text)} exceeds {MAX_BYTES}")

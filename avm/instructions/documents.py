@@ -9,16 +9,13 @@ otherwise text would be stored almost for free.
 from __future__ import annotations
 
 from math import isqrt
-from typing import TYPE_CHECKING
 
 from avm.errors import BadOperand
 from avm.gas import per_unit
 from avm.instructions.storage import load
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import FIXED_SCALE, MAX_ITEMS, AvmMap, Value, check_key, encode_value, type_name
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("documents")
 
@@ -42,9 +39,18 @@ def _want_collection(collection: Value) -> str:
 
 
 def _want_vector(vector: Value) -> tuple[int, ...]:
-    if type(vector) is not tuple or not all(type(x) is int for x in vector):
-        raise BadOperand(f"a vector is a list of fixed-point ints, not {type_name(vector)}")
-    return vector
+    if type(vector) is tuple:
+        ints = tuple(x for x in vector if type(x) is int)
+        if len(ints) == len(vector):
+            return ints
+    raise BadOperand(f"a vector is a list of fixed-point ints, not {type_name(vector)}")
+
+
+def _stored(doc: Value) -> tuple[Value, tuple[int, ...]]:
+    """A stored document's text and vector (DOC_STORE writes them as one list)."""
+    if type(doc) is not tuple or len(doc) != 2:
+        raise BadOperand(f"a stored document is [text, vector], not {type_name(doc)}")
+    return doc[0], _want_vector(doc[1])
 
 
 def _ids(vm: Machine, collection: str) -> tuple[Value, ...]:
@@ -65,7 +71,7 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 @family.op("DOC_STORE", P("collection"), P("doc_id"), P("text"), P("vector"), gas="simple")
 def doc_store(vm: Machine, collection: Value, doc_id: Value, text: Value, vector: Value) -> bool:
     name = _want_collection(collection)
-    check_key(doc_id)
+    key = check_key(doc_id)
     vec = _want_vector(vector)
     if type(text) is not str:
         raise BadOperand(f"document text is a str, not {type_name(text)}")
@@ -77,7 +83,7 @@ def doc_store(vm: Machine, collection: Value, doc_id: Value, text: Value, vector
     if not any(type(i) is type(doc_id) and i == doc_id for i in ids):
         if len(ids) >= MAX_ITEMS:
             raise BadOperand(f"collection {name} already holds {MAX_ITEMS} documents")
-        ids = AvmMap.of((i, None) for i in (*ids, doc_id)).keys()  # canonical order
+        ids = AvmMap.of((check_key(i), None) for i in (*ids, key)).keys()  # canonical order
         vm.host.storage_put(_collection_key(name), encode_value(ids))
     vm.host.storage_put(_doc_key(name, doc_id), data)
     return True
@@ -88,7 +94,8 @@ def doc_fetch(vm: Machine, collection: Value, doc_id: Value) -> Value:
     """(text, vector), or null when absent."""
     doc, _ = load(vm, _doc_key(_want_collection(collection), check_key(doc_id)))
     if doc is not None:
-        vm.charge(per_unit(vm.sched.doc_fetch_per_dim, len(doc[1])))
+        _, vec = _stored(doc)
+        vm.charge(per_unit(vm.sched.doc_fetch_per_dim, len(vec)))
     return doc
 
 
@@ -102,7 +109,8 @@ def doc_search(vm: Machine, collection: Value, query: Value, top_k: Value, mmr: 
     docs = []
     for doc_id in _ids(vm, name):
         doc, _ = load(vm, _doc_key(name, doc_id))
-        docs.append((doc_id, doc[0], _want_vector(doc[1])))
+        text, vec = _stored(doc)
+        docs.append((doc_id, text, vec))
     ops = len(docs) * len(q) * (1 + (min(top_k, len(docs)) if mmr else 0))
     vm.charge(
         per_unit(vm.sched.doc_search_per_op, ops) + per_unit(vm.sched.doc_search_per_k, top_k)

@@ -9,19 +9,20 @@ endpoint reports) are charged by the opcode's family, and GPU_INFER's `gas_limit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from avm.gas import MILLIGAS_PER_GAS, per_unit
-from avm.opcodes import Family, P
+from avm.gas import MILLIGAS_PER_GAS, SQL_BYTES_PER_UNIT, per_unit
+from avm.instructions.documents import doc_store
+from avm.machine import Machine
+from avm.opcodes import Family, OpFunction, P, Param
 from avm.values import Value, size_of
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("external")
 
 
-def _op(name: str, *params: object, gas: str = "simple", returns: bool = True):
+def _op(
+    name: str, *params: Param, gas: str = "simple", returns: bool = True
+) -> Callable[[OpFunction], OpFunction]:
     return family.op(name, *params, gas=gas, returns=returns, deterministic=False)
 
 
@@ -100,7 +101,7 @@ def separate_prompt(vm: Machine, input_: Value, objective: Value) -> Value:
 
 @_op("SQL_EXECUTE", P("query"))
 def sql_execute(vm: Machine, query: Value) -> Value:
-    vm.charge(vm.sched.sql_execute_base * max(1, size_of(query) // 100))
+    vm.charge(vm.sched.sql_execute_base * max(1, size_of(query) // SQL_BYTES_PER_UNIT))
     return vm.external("SQL_EXECUTE", query)
 
 
@@ -137,9 +138,8 @@ def gpu_infer(vm: Machine, model: Value, input_: Value, gas_limit: Value) -> Val
     used = vm.sched.gpu_infer_per_token * tokens
     if type(gas_limit) is int and gas_limit > 0 and used > gas_limit * MILLIGAS_PER_GAS:
         vm.charge(gas_limit * MILLIGAS_PER_GAS)
-        return vm.fail_external(
-            "GPU_INFER", f"the model used {tokens} tokens, over gas_limit={gas_limit}"
-        )
+        vm.fail_external("GPU_INFER", f"the model used {tokens} tokens, over gas_limit={gas_limit}")
+        return None
     vm.charge(used)
     return answer
 
@@ -171,8 +171,6 @@ def calc_embed(vm: Machine, text: Value, model: Value) -> Value:
 @_op("DOC_EMBED", P("collection"), P("doc_id"), P("text"), P("model"), gas="doc_embed_base")
 def doc_embed(vm: Machine, collection: Value, doc_id: Value, text: Value, model: Value) -> Value:
     """CALC_EMBED then DOC_STORE, in one step."""
-    from avm.instructions.documents import doc_store
-
     vm.charge(per_unit(vm.sched.calc_embed_per_byte, size_of(text)))
     vector = vm.external("CALC_EMBED", text, model)
     if vm.external_failed:

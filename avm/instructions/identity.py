@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from avm.errors import BadOperand, PermissionDenied
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import Value, encode_value, type_name
 from core.crypto import verify
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("identity")
 

@@ -8,16 +8,15 @@ takes effect from the agent's next call: the running call keeps the code it star
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from avm.code import CodeObject, Policy
+from avm.disassembler import disassemble_region
 from avm.errors import AssemblyError, BadOperand, CodeFormatError, NotDeployable, PermissionDenied
-from avm.host import CodeChange, CodeProposal, LineageKind, check_deployable
+from avm.host import CodeChange, CodeProposal, LineageKind
+from avm.machine import Machine
 from avm.opcodes import Family, P
-from avm.values import AvmMap, Value, size_of, type_name
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
+from avm.values import AvmMap, Value, encode_value, size_of, type_name
 
 family = Family("self_modify")
 CHECKPOINT_PREFIX = b"p"
@@ -34,11 +33,9 @@ def _want_text(value: Value, what: str) -> str:
     return value
 
 
-def _assemble_patch(text: str, region: str) -> CodeObject:
-    from avm.assembler import assemble_fragment
-
+def _assemble_patch(vm: Machine, text: str, region: str) -> CodeObject:
     try:
-        return assemble_fragment(text, f"<patch {region}>")
+        return vm.tools.assemble_fragment(text, f"<patch {region}>")
     except AssemblyError as exc:
         raise BadOperand(f"patch does not assemble: {exc}") from None
 
@@ -55,12 +52,12 @@ def rewrite(vm: Machine, region: Value, body: CodeObject, kind: LineageKind) -> 
     if target.policy is Policy.SELF and not vm.observer:
         raise PermissionDenied(f"rewriting region {name} needs SELF_OBSERVER_MODE true")
     try:
-        new = _replaced(current, name, body)
+        new = vm.tools.replace_region(current, name, body)
     except CodeFormatError as exc:
         raise BadOperand(f"patch does not fit region {name}: {exc}") from None
     if vm.host.deterministic:
         try:
-            check_deployable(new)
+            vm.tools.check_deployable(new)
         except NotDeployable as exc:
             raise PermissionDenied(f"patched code is not deployable: {exc}") from None
     agent = vm.host.self_address()
@@ -68,19 +65,11 @@ def rewrite(vm: Machine, region: Value, body: CodeObject, kind: LineageKind) -> 
         proposal = vm.host.propose_code_change(CodeProposal(agent, name, current.code_id, new))
         vm.note("proposal", proposal)
         return proposal
-    from avm.disassembler import disassemble_region
-
     if vm.tracing:
         vm.note("before", disassemble_region(current, name))
         vm.note("after", disassemble_region(new, name))
     vm.host.set_code(new, CodeChange(kind, agent, new.code_id, (current.code_id,), name))
     return current.code_id
-
-
-def _replaced(code: CodeObject, name: str, body: CodeObject) -> CodeObject:
-    from avm.selfmod import replace_region
-
-    return replace_region(code, name, body)
 
 
 @family.op("SELF_OBSERVER_MODE", P("enable"), gas="self_observer_mode", returns=False)
@@ -93,7 +82,7 @@ def self_introspect(vm: Machine, param: Value) -> Value:
     """Developer-approved internals: logs, gas, code_id, regions, lineage, observer."""
     code = current_code(vm)
     agent = vm.host.self_address()
-    views = {
+    views: dict[str, Callable[[], Value]] = {
         "logs": lambda: tuple(vm.logs),
         "agent_logs": lambda: tuple(vm.logs),
         "chain_of_thought": lambda: tuple(vm.logs),
@@ -115,8 +104,6 @@ def self_introspect(vm: Machine, param: Value) -> Value:
 @family.op("SELF_READ", P("region"), gas="self_introspect_base")
 def self_read(vm: Machine, region: Value) -> Value:
     """The region's body as IR text (what SELF_MODIFY accepts back)."""
-    from avm.disassembler import disassemble_region
-
     name = _want_text(region, "a region name")
     code = current_code(vm)
     if code.region(name) is None:
@@ -131,7 +118,7 @@ def self_modify(vm: Machine, region: Value, patch: Value) -> Value:
     """Replace a region with IR text; returns the snapshot id (or a proposal id on council)."""
     text = _want_text(patch, "a patch")
     vm.charge(vm.sched.self_modify_per_byte * size_of(text))
-    return rewrite(vm, region, _assemble_patch(text, str(region)), LineageKind.SELF_MODIFY)
+    return rewrite(vm, region, _assemble_patch(vm, text, str(region)), LineageKind.SELF_MODIFY)
 
 
 @family.op(
@@ -142,8 +129,6 @@ def self_modify_sandbox(vm: Machine, region: Value, patch: Value, max_tests: Val
 
     Returns {status: "PASS"|"FAIL", passed, failed, failures}; test gas is charged.
     """
-    from avm.matreshka import run_tests
-
     name = _want_text(region, "a region name")
     text = _want_text(patch, "a patch")
     vm.charge(vm.sched.self_modify_per_byte * size_of(text))
@@ -151,13 +136,13 @@ def self_modify_sandbox(vm: Machine, region: Value, patch: Value, max_tests: Val
     if current.region(name) is None:
         raise BadOperand(f"no region {name}")
     try:
-        patched = _replaced(current, name, _assemble_patch(text, name))
+        patched = vm.tools.replace_region(current, name, _assemble_patch(vm, text, name))
     except CodeFormatError as exc:
         return AvmMap.of([("status", "FAIL"), ("reason", str(exc))])
     tests = [t for t in current.tests if t.region == name]
     if type(max_tests) is int:
         tests = tests[: max(max_tests, 0)]
-    outcomes = run_tests(patched, tests, vm.sched, vm.depth, budget=vm.gas)
+    outcomes = vm.tools.run_tests(patched, tests, vm.sched, vm.depth, vm.gas)
     vm.charge(sum(o.gas_used for o in outcomes))
     failures = tuple(f"{o.name}: {o.reason}" for o in outcomes if not o.passed)
     return AvmMap.of(
@@ -173,22 +158,18 @@ def self_modify_sandbox(vm: Machine, region: Value, patch: Value, max_tests: Val
 @family.op("REVERT_CODE", P("region"), P("snapshot"), gas="revert_code")
 def revert_code(vm: Machine, region: Value, snapshot: Value) -> Value:
     """Restore a region from a snapshot (an earlier code id), under the same policy rules."""
-    from avm.selfmod import region_body
-
     name = _want_text(region, "a region name")
     if type(snapshot) is not bytes:
         raise BadOperand(f"a snapshot id is bytes, not {type_name(snapshot)}")
     old = vm.host.code_by_id(snapshot)
     if old is None or old.region(name) is None:
         raise BadOperand(f"no snapshot {snapshot.hex()[:16]} with region {name}")
-    return rewrite(vm, name, region_body(old, name), LineageKind.REVERT_CODE)
+    return rewrite(vm, name, vm.tools.region_body(old, name), LineageKind.REVERT_CODE)
 
 
 @family.op("CREATE_SYSTEM_CHECKPOINT", P("label", None), gas="checkpoint")
 def create_system_checkpoint(vm: Machine, label: Value) -> Value:
     """Name the current code version; returns its code id (a snapshot for REVERT_CODE)."""
-    from avm.values import encode_value
-
     code_id = current_code(vm).code_id
     vm.host.storage_put(CHECKPOINT_PREFIX + encode_value(label), code_id)
     vm.host.emit("checkpoint", encode_value((label, code_id)))

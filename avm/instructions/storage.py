@@ -7,14 +7,10 @@ SQL is not deterministic and lives with the external opcodes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import AvmMap, Value, check_key, encode_value, from_wire
 from core.encoding import decode
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("storage")
 

@@ -7,16 +7,12 @@ request; waiting for the answer is not deterministic and is an external opcode.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from avm.errors import BadOperand
 from avm.instructions.wallet import want_amount
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import Value, encode_value, size_of, type_name
 from core.crypto import hash32
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("swarm")
 

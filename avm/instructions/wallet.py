@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from avm.errors import BadOperand
+from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import Value, type_name
 from core.crypto import ADDRESS_SIZE
-
-if TYPE_CHECKING:
-    from avm.interpreter import Machine
 
 family = Family("wallet")
 DEFAULT_TOKEN = "AVM_CREDITS"

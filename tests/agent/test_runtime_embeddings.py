@@ -13,8 +13,8 @@ from agent.config import EmbedConfig, EmbedKind, parse_config
 from agent.embeddings import EmbeddingsPlugin, LocalEmbedder, embedder_for
 from agent.registry import build_router
 from avm.assembler import assemble_file
-from avm.host import MemoryHost
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
 from avm.values import FIXED_SCALE
 
 RAG = Path(__file__).resolve().parents[1] / "integration" / "agent_examples" / "rag_bot.air"

@@ -22,8 +22,8 @@ from agent.schedule import Schedule, advanced, due, merged
 from agent.state import AgentState
 from avm.assembler import assemble
 from avm.errors import TrapKind
-from avm.host import World
 from avm.interpreter import execute
+from avm.memory_host import World
 from core.crypto import to_checksum_address
 
 AGENT = b"\x0a" * 20

@@ -20,8 +20,9 @@ from agent.registry import build_router
 from agent.tools import ToolsPlugin
 from avm.assembler import assemble
 from avm.gas import MILLIGAS_PER_GAS, V1
-from avm.host import MemoryHost, Metered, PluginFailure
+from avm.host import Metered, PluginFailure
 from avm.interpreter import Result, execute
+from avm.memory_host import MemoryHost
 from avm.trace import TraceEntry
 from avm.values import FIXED_SCALE, AvmMap, size_of
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from avm.assembler import assemble
-from avm.host import MemoryHost
 from avm.interpreter import Result, execute
+from avm.memory_host import MemoryHost
 from avm.values import Value
 
 Runner = Callable[..., Result]

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from avm.assembler import assemble, assemble_file
-from avm.code import CodeObject, Policy
+from avm.code import Policy
 from avm.disassembler import disassemble
 from avm.errors import AssemblyError, CodeFormatError
+from avm.validation import decode_code
 from avm.values import FIXED_SCALE, AvmMap
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
@@ -29,7 +30,7 @@ def test_paper_examples_assemble_and_round_trip(path: Path) -> None:
     asm = assemble_file(str(path))
     again = assemble(disassemble(asm.code), "<disasm>")
     assert again.code.code_id == asm.code.code_id
-    assert CodeObject.from_bytes(asm.code.to_bytes()).code_id == asm.code.code_id
+    assert decode_code(asm.code.to_bytes()).code_id == asm.code.code_id
 
 
 def test_trading_agent_warns_about_the_undefined_name() -> None:
@@ -159,11 +160,11 @@ def test_code_object_decoder_rejects_garbage() -> None:
     code = assemble("SET R = 1\nHALT\n").code
     data = code.to_bytes()
     with pytest.raises(CodeFormatError):
-        CodeObject.from_bytes(data + b"\x00")
+        decode_code(data + b"\x00")
     with pytest.raises(CodeFormatError):
-        CodeObject.from_bytes(b"\x91\x01")
+        decode_code(b"\x91\x01")
     with pytest.raises(CodeFormatError):
-        CodeObject.from_bytes(data.replace(b"HALT", b"HALX"))
+        decode_code(data.replace(b"HALT", b"HALX"))
 
 
 def test_code_id_ignores_formatting_and_comments() -> None:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json
 from avm.assembler import assemble
-from avm.host import MemoryHost
+from avm.memory_host import MemoryHost
 from avm.interpreter import execute
 from avm.trace import trace_hash
 

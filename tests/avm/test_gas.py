@@ -7,10 +7,10 @@ import pytest
 from avm import gas
 from avm.assembler import assemble
 from avm.errors import TrapKind
-from avm.host import MemoryHost
 from avm.instructions import OPCODES
 from avm.instructions.storage import kv_key
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
 from avm.values import encode_value
 
 

@@ -8,15 +8,10 @@ import pytest
 
 from avm.assembler import assemble, assemble_file
 from avm.errors import NotDeployable, TrapKind
-from avm.host import (
-    MemoryHost,
-    PluginCall,
-    PluginFailure,
-    PluginRecorder,
-    ReplayPlugins,
-    check_deployable,
-)
+from avm.host import PluginFailure
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
+from avm.validation import check_deployable
 from avm.values import AvmMap, Value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
@@ -72,24 +67,22 @@ RAG = """
 """
 
 
-def test_local_host_runs_plugins_and_replays_them_exactly() -> None:
+def test_local_host_runs_plugins_and_repeats_them_exactly() -> None:
     code = assemble(RAG).code
-    recorder = PluginRecorder(Echo({"CALC_EMBED": [1_000_000, 0], "GPU_INFER": "a VM for agents"}))
-    live = execute(code, MemoryHost(plugins=recorder), "main", trace=True)
+    answers = {"CALC_EMBED": [1_000_000, 0], "GPU_INFER": "a VM for agents"}
+    live = execute(code, MemoryHost(plugins=Echo(answers)), "main", trace=True)
     assert live.ok, live.trap
     conversation = live.value.get("conversation")
     assert conversation[-1] == AvmMap.of([("role", "assistant"), ("content", "a VM for agents")])
-    assert [c.opcode for c in recorder.calls] == ["CALC_EMBED", "GPU_INFER"]
-    replayed = execute(code, MemoryHost(plugins=ReplayPlugins(recorder.calls)), "main", trace=True)
-    assert replayed.value == live.value and replayed.trace == live.trace
     notes = [n for e in live.trace for n in e.notes if n[0] == "external"]
-    assert len(notes) == 2
+    assert [n[1][0] for n in notes] == ["CALC_EMBED", "GPU_INFER"]
+    again = execute(code, MemoryHost(plugins=Echo(answers)), "main", trace=True)
+    assert again.value == live.value and again.trace == live.trace
 
 
 def test_plugin_failure_sets_the_flag() -> None:
     code = assemble(RAG).code
-    calls = [PluginCall("CALC_EMBED", ("what is AVM?", "text-embedding-3-small"), (1, 0))]
-    result = execute(code, MemoryHost(plugins=ReplayPlugins(calls)), "main")
+    result = execute(code, MemoryHost(plugins=Echo({"CALC_EMBED": [1, 0]})), "main")
     assert result.value == "plugin failed"
 
 

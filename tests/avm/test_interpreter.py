@@ -6,9 +6,9 @@ import pytest
 
 from avm.assembler import assemble
 from avm.errors import TrapKind
-from avm.host import MemoryHost
 from avm.instructions.storage import kv_key
 from avm.interpreter import MAX_CALL_DEPTH, execute, prepare
+from avm.memory_host import MemoryHost
 from avm.values import FIXED_SCALE, MAX_INT, AvmMap, encode_value
 
 # ---- arithmetic and comparison --------------------------------------------------------------

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avm.assembler import assemble
-from avm.code import CodeObject
 from avm.disassembler import disassemble
 from avm.errors import AssemblyError, CodeFormatError
-from avm.host import MemoryHost
 from avm.interpreter import execute, prepare
+from avm.memory_host import MemoryHost
+from avm.validation import decode_code
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
 SOURCES = [p.read_text() for p in sorted(EXAMPLES.glob("*.air"))]
@@ -75,7 +75,7 @@ def test_mutated_paper_examples_only_raise_assembly_errors(text: str) -> None:
 @given(st.binary(max_size=300))
 def test_random_bytes_only_raise_code_format_errors(data: bytes) -> None:
     with contextlib.suppress(CodeFormatError):
-        CodeObject.from_bytes(data)
+        decode_code(data)
 
 
 CODE_BYTES = [assemble(s).code.to_bytes() for s in SOURCES]
@@ -91,7 +91,7 @@ def test_mutated_code_objects_decode_or_fail_precisely(data: bytes, edits) -> No
     for pos, byte in edits:
         raw[pos % len(raw)] = byte
     try:
-        code = CodeObject.from_bytes(bytes(raw))
+        code = decode_code(bytes(raw))
     except CodeFormatError:
         return
     assert assemble(disassemble(code)).code.code_id == code.code_id

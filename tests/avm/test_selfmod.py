@@ -8,8 +8,9 @@ from avm.assembler import assemble, assemble_fragment
 from avm.code import CodeObject
 from avm.disassembler import disassemble_region
 from avm.errors import TrapKind
-from avm.host import LineageKind, MemoryHost
+from avm.host import LineageKind
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
 from avm.selfmod import region_body, replace_region
 
 AGENT = """
@@ -249,7 +250,7 @@ def test_region_surgery_keeps_outside_labels() -> None:
 
 
 def test_region_tests_check_storage_and_reverts() -> None:
-    from avm.matreshka import run_tests
+    from avm.interpreter import run_tests
 
     code = assemble(
         """

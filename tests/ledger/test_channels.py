@@ -388,7 +388,7 @@ def test_identities_channels_and_rewards_through_blocks(tmp_path) -> None:
     from ledger.chain import Ledger
     from ledger.transition import execution_gas, intrinsic_gas
     from ledger.tx import Transaction, TxKind, decode_transaction
-    from node.swarm import StateChannels
+    from node.swarm.chain import StateChannels
 
     genesis = dev_genesis(3)
     ledger = Ledger(tmp_path / "chain", genesis)

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from avm.assembler import assemble, assemble_fragment
 from avm.code import CodeObject
 from avm.disassembler import disassemble_region
-from avm.host import CodeChange, LineageKind, MemoryHost
+from avm.host import CodeChange, LineageKind
 from avm.interpreter import execute
+from avm.memory_host import MemoryHost
 from avm.selfmod import replace_region
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode, encode

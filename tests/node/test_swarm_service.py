@@ -652,7 +652,7 @@ def test_dev_node_cli_channel_messages_and_reward(tmp_path: Path) -> None:
             env=env,
         )
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+        return json.loads(done.stdout) if done.stdout.strip() else {}
 
     try:
         deadline = time.monotonic() + 30

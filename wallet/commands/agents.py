@@ -12,8 +12,8 @@ import typer
 
 from avm.assembler import assemble, parse_constant
 from avm.code import CodeObject
-from avm.host import check_deployable
 from avm.instructions.storage import kv_key
+from avm.validation import check_deployable, decode_code
 from avm.values import Value, check_key, encode_value
 from core.amounts import parse_amount
 from core.crypto import to_checksum_address
@@ -66,7 +66,7 @@ def _load_code(path: Path) -> CodeObject:
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     if data[:1] == CODE_MAGIC:
-        code = CodeObject.from_bytes(data)
+        code = decode_code(data)
         check_deployable(code)
         return code
     try:

@@ -23,9 +23,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from core.amounts import NATIVE_SYMBOL, format_amount
-from core.rpc import DEFAULT_RPC
-from wallet.client import RpcClient
-from wallet.options import AsJson, Rpc, console, emit, friendly_errors
+from wallet.options import Reader, console, reads
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
 
@@ -61,19 +59,17 @@ def _gas_change(before: object, after: object) -> str:
 
 
 @app.command("list")
-@friendly_errors
+@reads
 def list_proposals(
     status: Annotated[
         str | None, typer.Option("--status", help="voting, passed, enacted, rejected, ...")
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's.")] = None,
-    rpc: Rpc = DEFAULT_RPC,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """List proposals in submission order."""
-    with RpcClient(rpc) as client:
-        proposals = client.call("aither_listProposals", status, agent)
-    assert isinstance(proposals, list)
+    proposals = reader.call_list("aither_listProposals", status, agent)
 
     def human() -> None:
         if not proposals:
@@ -97,7 +93,7 @@ def list_proposals(
             )
         console.print(table)
 
-    emit(as_json, proposals, human)
+    reader.emit(proposals, human)
 
 
 # ---- show ----------------------------------------------------------------------------------------
@@ -112,17 +108,15 @@ def _diff(old: str | None, new: str | None) -> list[str]:
 
 
 @app.command("show")
-@friendly_errors
+@reads
 def show(
     proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
-    rpc: Rpc = DEFAULT_RPC,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """A proposal: status and heights, the diff, the sandbox table, votes and tally."""
-    with RpcClient(rpc) as client:
-        p = client.call("aither_getProposal", proposal)
-    assert isinstance(p, dict)
-    emit(as_json, p, lambda: _print_proposal(p))
+    p = reader.call_object("aither_getProposal", proposal)
+    reader.emit(p, lambda: _print_proposal(p))
 
 
 def _print_proposal(p: dict) -> None:
@@ -209,12 +203,10 @@ def _print_proposal(p: dict) -> None:
 
 
 @app.command("council")
-@friendly_errors
-def council(rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+@reads
+def council(*, reader: Reader) -> None:
     """The council: each member's address and identity name, role, accuracy and weight."""
-    with RpcClient(rpc) as client:
-        doc = client.call("aither_getCouncil")
-    assert isinstance(doc, dict)
+    doc = reader.call_object("aither_getCouncil")
 
     def human() -> None:
         table = Table("member", "name", "role", "accuracy", "weight", "since")
@@ -230,7 +222,7 @@ def council(rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
         console.print(table)
         console.print(f"total weight {doc['totalWeight']}")
 
-    emit(as_json, doc, human)
+    reader.emit(doc, human)
 
 
 # ---- lineage -------------------------------------------------------------------------------------
@@ -270,16 +262,14 @@ def _step_label(step: dict) -> str:
 
 
 @app.command("lineage")
-@friendly_errors
+@reads
 def lineage(
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address.")],
-    rpc: Rpc = DEFAULT_RPC,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """The agent's code versions as a tree, with the proposal behind each council change."""
-    with RpcClient(rpc) as client:
-        steps = client.call("aither_getLineage", agent)
-    assert isinstance(steps, list)
+    steps = reader.call_list("aither_getLineage", agent)
 
     def human() -> None:
         tree = Tree(f"[bold]{agent}[/bold]")
@@ -289,7 +279,7 @@ def lineage(
             nodes.append(under.add(_step_label(step)))
         console.print(tree)
 
-    emit(as_json, steps, human)
+    reader.emit(steps, human)
 
 
 # ---- export --------------------------------------------------------------------------------------
@@ -522,17 +512,15 @@ def render_html(agent: str, steps: list[dict]) -> str:
 
 
 @app.command("export")
-@friendly_errors
+@reads
 def export(
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address.")],
     html_file: Annotated[Path, typer.Option("--html", help="Write the page here.")],
-    rpc: Rpc = DEFAULT_RPC,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """Write a self-contained HTML page: the lineage tree and the gas trend of the versions."""
-    with RpcClient(rpc) as client:
-        steps = client.call("aither_getLineage", agent)
-    assert isinstance(steps, list)
+    steps = reader.call_list("aither_getLineage", agent)
     html_file.write_text(render_html(agent, steps))
     points = gas_trend(steps)
     data = {
@@ -540,4 +528,4 @@ def export(
         "versions": len(steps),
         "gas": [{"version": label, "gas": gas} for label, gas in points],
     }
-    emit(as_json, data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))
+    reader.emit(data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))

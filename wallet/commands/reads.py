@@ -9,15 +9,12 @@ from rich.table import Table
 
 from core.amounts import NATIVE_SYMBOL, format_amount
 from core.crypto import to_checksum_address
-from core.rpc import DEFAULT_RPC
 from wallet.client import RpcClient
 from wallet.options import (
-    AsJson,
     KeystoreDir,
-    Rpc,
+    Reader,
     console,
-    emit,
-    friendly_errors,
+    reads,
     resolve,
     token_decimals,
 )
@@ -26,18 +23,18 @@ app = typer.Typer()
 
 
 @app.command("balance")
-@friendly_errors
+@reads
 def balance(
     target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
     token: Annotated[str, typer.Option("--token", help="Token symbol (default: AVM).")] = "",
-    rpc: Rpc = DEFAULT_RPC,
     keystore: KeystoreDir = None,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """Show an account's balance of AVM or a token (ADDRESS_OR_NAME: 0x-hex, a registered name
     such as masha-trader.avm, or a keystore key)."""
-    who = resolve(target, keystore, rpc)
-    with RpcClient(rpc) as client:
+    who = resolve(target, keystore, reader.rpc)
+    with RpcClient(reader.rpc) as client:
         decimals = token_decimals(client, token)
         units = int(str(client.call("aither_getBalance", to_checksum_address(who), token)), 16)
     symbol = token or NATIVE_SYMBOL
@@ -48,17 +45,15 @@ def balance(
         "balance": human_amount,
         "units": str(units),
     }
-    emit(as_json, data, lambda: console.print(f"{human_amount} {symbol}"))
+    reader.emit(data, lambda: console.print(f"{human_amount} {symbol}"))
 
 
 @app.command("tx")
-@friendly_errors
-def show_tx(tx_hash: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+@reads
+def show_tx(tx_hash: str, *, reader: Reader) -> None:
     """Show a transaction and its receipt."""
-    with RpcClient(rpc) as client:
-        tx = client.call("aither_getTransaction", tx_hash)
-        receipt = client.call("aither_getTransactionReceipt", tx_hash)
-    assert isinstance(tx, dict)
+    tx = reader.call_object("aither_getTransaction", tx_hash)
+    receipt = reader.call("aither_getTransactionReceipt", tx_hash)
     data = {"transaction": tx, "receipt": receipt}
 
     def human() -> None:
@@ -80,7 +75,7 @@ def show_tx(tx_hash: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> No
             table.add_row("status", "pending")
         console.print(table)
 
-    emit(as_json, data, human)
+    reader.emit(data, human)
 
 
 def _amount_text(value: str, token: str | None) -> str:
@@ -91,19 +86,17 @@ def _amount_text(value: str, token: str | None) -> str:
 
 
 @app.command("history")
-@friendly_errors
+@reads
 def history(
     target: Annotated[str, typer.Argument(metavar="ADDRESS_OR_NAME")],
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
-    rpc: Rpc = DEFAULT_RPC,
     keystore: KeystoreDir = None,
-    as_json: AsJson = False,
+    *,
+    reader: Reader,
 ) -> None:
     """List the transactions that touched an account, newest first."""
-    who = to_checksum_address(resolve(target, keystore, rpc))
-    with RpcClient(rpc) as client:
-        entries = client.call("aither_getHistory", who, limit)
-    assert isinstance(entries, list)
+    who = to_checksum_address(resolve(target, keystore, reader.rpc))
+    entries = reader.call_list("aither_getHistory", who, limit)
 
     def human() -> None:
         if not entries:
@@ -123,4 +116,4 @@ def history(
             )
         console.print(table)
 
-    emit(as_json, entries, human)
+    reader.emit(entries, human)

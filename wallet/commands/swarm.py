@@ -41,6 +41,7 @@ from ledger.identity import SetIdentity, derived_certificate, is_name
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import (
     AsJson,
+    Reader,
     Rpc,
     Signer,
     TokenFile,
@@ -50,6 +51,7 @@ from wallet.options import (
     friendly_errors,
     print_result,
     read_token,
+    reads,
     resolve,
     signed,
     submit,
@@ -202,16 +204,16 @@ def rotate_key(
 
 
 @app.command("members")
-@friendly_errors
-def members(channel: str, rpc: Rpc = DEFAULT_RPC, as_json: AsJson = False) -> None:
+@reads
+def members(channel: str, *, reader: Reader) -> None:
     """CHANNEL's admin, epoch, members (with names) and pending changes."""
-    with RpcClient(rpc) as client:
+    with RpcClient(reader.rpc) as client:
         view = _channel(client, channel)
         names: dict[str, str | None] = {}
         for address in [*view["members"], *view["pendingJoins"]]:  # type: ignore[misc]
             found = client.call("aither_getIdentity", address)
             names[str(address)] = found.get("name") if isinstance(found, dict) else None
-    if as_json:
+    if reader.as_json:
         print(json.dumps({**view, "names": names}))
         return
     console.print(f"[bold]{view['name']}[/bold] {view['id']}")
