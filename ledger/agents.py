@@ -38,9 +38,9 @@ from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
 from core.crypto import ADDRESS_SIZE, hash32
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
-from ledger.block import Log
 from ledger.governance import GovernanceContext, submit_agent_proposal
 from ledger.governance_types import GovernanceError
+from ledger.receipt import Log
 from ledger.state import (
     ACCOUNT,
     AGENT,

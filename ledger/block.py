@@ -1,4 +1,4 @@
-"""Blocks, headers, commit certificates and receipts, with their canonical encodings.
+"""Blocks, headers and commit certificates, with their canonical encodings.
 
 A header carries the commit certificate of its parent (as in Tendermint's `LastCommit`), so a
 chain can be verified block by block; the certificate of the newest block is stored beside it.
@@ -19,9 +19,6 @@ from ledger.tx import MAX_TX_SIZE
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 MAX_BLOCK_TXS = 50_000
 MAX_VALIDATORS = 1_000
-MAX_LOG_TEXT = 1024
-STATUS_FAILED = 0
-STATUS_OK = 1
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
@@ -214,68 +211,6 @@ class CompactBlock:
     def assemble(self, raws: dict[bytes, bytes]) -> Block:
         """The full block from transactions by hash; KeyError names the first one missing."""
         return Block(self.header, tuple(raws[tx_hash] for tx_hash in self.tx_hashes))
-
-
-@dataclass(frozen=True, slots=True)
-class Log:
-    """An event a transaction emitted: a name and canonical values."""
-
-    name: str
-    values: tuple[Value, ...]
-
-    def to_value(self) -> list[Value]:
-        return [self.name, list(self.values)]
-
-
-@dataclass(frozen=True)  # not slotted: the encoding is cached in __dict__
-class Receipt:
-    """What a transaction did. `output` is the canonical encoding of an agent call's return
-    value (or of a deployed agent's address); empty for other kinds and for failures."""
-
-    tx_hash: bytes
-    status: int
-    gas_used: int
-    fee: int
-    logs: tuple[Log, ...]
-    error: str
-    output: bytes = b""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == STATUS_OK
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.tx_hash,
-            self.status,
-            self.gas_used,
-            self.fee,
-            [log.to_value() for log in self.logs],
-            self.error[:MAX_LOG_TEXT],
-            self.output,
-        ]
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def encoded(self) -> bytes:
-        return encode(self.to_value())
-
-    @classmethod
-    def decode(cls, data: bytes) -> Receipt:
-        tx_hash, status, gas_used, fee, logs, error, output = _fields(decode(data), 7, "receipt")
-        _check(isinstance(logs, list), "receipt logs must be a list")
-        _check(isinstance(output, bytes), "receipt output must be bytes")
-        return cls(
-            tx_hash,
-            status,
-            gas_used,
-            fee,
-            tuple(Log(name, tuple(values)) for name, values in logs),
-            error,
-            output,
-        )
 
 
 def _uint(value: Value) -> bool:

@@ -22,11 +22,12 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger import agents, governance, identity
-from ledger.block import Block, BlockHeader, CommitCertificate, Receipt, merkle_root
+from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
 from ledger.governance import GovernanceEvent
 from ledger.governance_types import ProposePayload
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
+from ledger.receipt import Receipt
 from ledger.state import (
     ACCOUNT,
     TOKEN,

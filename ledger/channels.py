@@ -33,7 +33,7 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import (
@@ -55,10 +55,8 @@ from core.schema import require as _require
 from core.swarm_keys import MAX_MEMBERS, MemberKeys, Rotation
 from core.swarm_wire import signed_statement
 from ledger.identity import Store, load_identity
+from ledger.receipt import Log
 from ledger.state import ACCOUNT, Account, decode_account, encode_account
-
-if TYPE_CHECKING:
-    from ledger.block import Log
 
 CHANNEL = b"w"  # + channel id -> [name, mode, admin, epoch, pending joins, pending leaves, height]
 EPOCH = b"e"  # + channel id + epoch (8 bytes) -> [rotation, started at, superseded at | None]
@@ -104,13 +102,6 @@ def channel_id_of(chain_id: int, name: str) -> bytes:
 
 def is_channel_name(text: str) -> bool:
     return isinstance(text, str) and CHANNEL_NAME_PATTERN.match(text) is not None
-
-
-def _log(name: str, values: tuple) -> Log:
-    # Imported late: ledger.block imports ledger.tx, which imports this module for its payloads.
-    from ledger.block import Log
-
-    return Log(name, values)
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -662,7 +653,7 @@ def _create(
     channel = Channel(channel_id, payload.name, payload.mode, sender, 0, created=ctx.height)
     _put_channel(store, channel)
     store.put(_epoch_key(channel_id, 0), encode(EpochRecord(rotation, ctx.timestamp).to_value()))
-    return (_log("ChannelCreated", (channel_id, payload.name, sender, int(payload.mode))),)
+    return (Log("ChannelCreated", (channel_id, payload.name, sender, int(payload.mode))),)
 
 
 def _join(store: Store, sender: bytes, channel: Channel, payload: JoinChannel) -> tuple[Log, ...]:
@@ -676,7 +667,7 @@ def _join(store: Store, sender: bytes, channel: Channel, payload: JoinChannel) -
     if member in channel.leaving:
         # Changed its mind before the rotation: it simply stays.
         _put_channel(store, replace(channel, leaving=_without(channel.leaving, member)))
-        return (_log("ChannelJoin", (channel.channel_id, member)),)
+        return (Log("ChannelJoin", (channel.channel_id, member)),)
     if member in members:
         raise ChannelError(f"{to_checksum_address(member)} is already a member")
     if member in channel.pending:
@@ -684,14 +675,14 @@ def _join(store: Store, sender: bytes, channel: Channel, payload: JoinChannel) -
     if len(set(members) | set(channel.pending)) >= MAX_MEMBERS:
         raise ChannelError(f"a channel has at most {MAX_MEMBERS} members")
     _put_channel(store, replace(channel, pending=tuple(sorted((*channel.pending, member)))))
-    return (_log("ChannelJoin", (channel.channel_id, member)),)
+    return (Log("ChannelJoin", (channel.channel_id, member)),)
 
 
 def _leave(store: Store, sender: bytes, channel: Channel) -> tuple[Log, ...]:
     if sender in channel.pending:
         # Never got a key: it leaves at once.
         _put_channel(store, replace(channel, pending=_without(channel.pending, sender)))
-        return (_log("ChannelLeave", (channel.channel_id, sender)),)
+        return (Log("ChannelLeave", (channel.channel_id, sender)),)
     if sender not in current_members(store, channel):
         raise NotAMember(f"the sender is not a member of {channel.name}")
     if sender == channel.admin:
@@ -699,7 +690,7 @@ def _leave(store: Store, sender: bytes, channel: Channel) -> tuple[Log, ...]:
     if sender in channel.leaving:
         raise ChannelError("the sender already leaves at the next rotation")
     _put_channel(store, replace(channel, leaving=tuple(sorted((*channel.leaving, sender)))))
-    return (_log("ChannelLeave", (channel.channel_id, sender)),)
+    return (Log("ChannelLeave", (channel.channel_id, sender)),)
 
 
 def _remove(
@@ -714,7 +705,7 @@ def _remove(
         raise NotAMember(f"{to_checksum_address(payload.member)} is not a member")
     expected = tuple(m for m in expected_members(channel, members) if m != payload.member)
     logs = _apply_rotation(store, sender, channel, payload.rotation, expected, ctx)
-    return (_log("ChannelRemove", (channel.channel_id, payload.member)), *logs)
+    return (Log("ChannelRemove", (channel.channel_id, payload.member)), *logs)
 
 
 def _rotate(
@@ -760,7 +751,7 @@ def _apply_rotation(
     if rotation.epoch >= KEEP_EPOCHS:
         store.put(_epoch_key(channel.channel_id, rotation.epoch - KEEP_EPOCHS), None)
     _put_channel(store, replace(channel, epoch=rotation.epoch, pending=(), leaving=()))
-    return (_log("ChannelRotated", (channel.channel_id, rotation.epoch, rotation.commitment)),)
+    return (Log("ChannelRotated", (channel.channel_id, rotation.epoch, rotation.commitment)),)
 
 
 def _offer(
@@ -787,7 +778,7 @@ def _offer(
     store.put(ESCROW + payload.message_hash, encode(escrow.to_value()))
     store.put(_timeouts_key(payload.timeout), encode([*timeouts, payload.message_hash]))
     return (
-        _log(
+        Log(
             "RewardOffered",
             (payload.channel_id, payload.message_hash, sender, payload.amount, payload.timeout),
         ),
@@ -818,7 +809,7 @@ def _accept(store: Store, sender: bytes, payload: AcceptAnswer) -> tuple[Log, ..
     _move(store, REWARD_ESCROW, payload.sender, escrow.amount)
     store.put(ESCROW + payload.reward, None)
     answer = hash32(payload.statement())
-    return (_log("RewardPaid", (payload.reward, payload.sender, escrow.amount, answer)),)
+    return (Log("RewardPaid", (payload.reward, payload.sender, escrow.amount, answer)),)
 
 
 def end_block(store: Store, height: int) -> tuple[Log, ...]:
@@ -837,7 +828,7 @@ def end_block(store: Store, height: int) -> tuple[Log, ...]:
             continue  # paid already
         _move(store, REWARD_ESCROW, escrow.requester, escrow.amount)
         store.put(ESCROW + message_hash, None)
-        logs.append(_log("RewardReturned", (message_hash, escrow.requester, escrow.amount)))
+        logs.append(Log("RewardReturned", (message_hash, escrow.requester, escrow.amount)))
     store.put(key, None)
     return tuple(logs)
 

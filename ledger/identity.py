@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from core.crypto import (
     ADDRESS_SIZE,
@@ -44,9 +44,7 @@ from core.swarm_keys import (
     certify,
     verify_certificate,
 )
-
-if TYPE_CHECKING:
-    from ledger.block import Log
+from ledger.receipt import Log
 
 IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles, metadata, since]
 NAME = b"d"  # + name (utf-8) -> owner address (20 bytes)
@@ -73,13 +71,6 @@ class Store(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
     def put(self, key: bytes, value: bytes | None) -> None: ...
-
-
-def _log(name: str, values: tuple) -> Log:
-    # Imported late: ledger.block imports ledger.tx, which imports this module for its payloads.
-    from ledger.block import Log
-
-    return Log(name, values)
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -397,7 +388,7 @@ def _set(
         sender, pubkey, payload.name, certificate, payload.roles, payload.metadata, since
     )
     store.put(IDENTITY + sender, encode(record.to_value()))
-    return (_log("IdentityRegistered", (sender, payload.name)),)
+    return (Log("IdentityRegistered", (sender, payload.name)),)
 
 
 def _transfer(store: Store, sender: bytes, payload: TransferName) -> tuple[Log, ...]:
@@ -419,7 +410,7 @@ def _transfer(store: Store, sender: bytes, payload: TransferName) -> tuple[Log, 
     store.put(IDENTITY + sender, encode(_renamed(current, "").to_value()))
     store.put(IDENTITY + payload.to, encode(_renamed(recipient, payload.name).to_value()))
     store.put(NAME + payload.name.encode(), payload.to)
-    return (_log("NameTransferred", (payload.name, sender, payload.to)),)
+    return (Log("NameTransferred", (payload.name, sender, payload.to)),)
 
 
 def _renamed(identity: Identity, name: str) -> Identity:

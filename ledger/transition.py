@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
 from ledger import agents, channels, gas, governance, identity
-from ledger.block import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.governance import GovernanceContext, GovernanceEvent
 from ledger.governance_types import (
     CancelPayload,
@@ -22,6 +21,7 @@ from ledger.governance_types import (
     RevertSpec,
     VotePayload,
 )
+from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.state import Account, State, Token
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 

@@ -21,12 +21,11 @@ from collections import OrderedDict
 from core.crypto import address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError
-from core.schema import fields, is_uint
+from core.schema import byte_strings, fields, is_uint
 from ledger.block import Block, CommitCertificate, CompactBlock
 from ledger.tx import MAX_TX_SIZE, SignedTx
 from node.consensus.admission import Verdict as Admit
 from node.consensus.admission import admit
-from node.decoding import byte_strings
 from node.driver import ConsensusDriver
 from node.node import Node
 from p2p.errors import P2PError

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from core.crypto import hash32
 from core.errors import AitherError, InvalidTransaction
-from ledger.block import Block, Receipt
+from ledger.block import Block
 from ledger.chain import Ledger, PendingBlock
+from ledger.receipt import Receipt
 from ledger.transition import check_admissible
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool

@@ -16,9 +16,8 @@ from functools import lru_cache
 from core.crypto import HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError
-from core.schema import MAX_U64, fields, is_uint
+from core.schema import MAX_U64, fields, integer, is_uint, sized_bytes, uint
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
-from node.decoding import integer, sized_bytes, uint
 
 MAX_MESSAGE_SIZE = 1024
 # Rounds grow by one per failed round; 2**32 is far beyond any live network and keeps the

@@ -22,7 +22,7 @@ import nacl.signing
 from core.crypto import HASH_SIZE, SIGNATURE_SIZE, SigningKey
 from core.encoding import decode, encode
 from core.errors import DecodeError
-from core.schema import MAX_U64, fields
+from core.schema import MAX_U64, byte_strings, fields, integer, sized_bytes
 from ledger.block import MAX_VALIDATORS
 from node.consensus.messages import (
     MAX_ROUND,
@@ -34,7 +34,6 @@ from node.consensus.messages import (
     VoteKind,
     decode_message,
 )
-from node.decoding import byte_strings, integer, sized_bytes
 
 _M = TypeVar("_M", Proposal, Vote)
 

@@ -21,7 +21,7 @@ from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
 from core.schema import MAX_U64
 from ledger import agents, governance_views
-from ledger.block import Log
+from ledger.receipt import Log
 from ledger.state import State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import MAX_TX_SIZE, Call, Deploy, SignedTx, Transaction, TxKind

@@ -6,8 +6,9 @@ from avm.values import from_wire, to_python
 from core.crypto import address_of, hash32, to_checksum_address
 from core.encoding import Value, decode
 from ledger.agents import agent_address
-from ledger.block import Block, Log, Receipt
+from ledger.block import Block
 from ledger.chain import TxLocation
+from ledger.receipt import Log, Receipt
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 ZERO_BLOOM = "0x" + "00" * 256
