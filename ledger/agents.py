@@ -35,9 +35,10 @@ from avm.validation import check_deployable, decode_code
 from avm.values import Value as AvmValue
 from avm.values import encode_value, from_wire
 from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
-from core.crypto import ADDRESS_SIZE, hash32
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, hash32
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
+from core.schema import MAX_U64, fields, sized_bytes, text, uint
 from ledger.governance import GovernanceContext, submit_agent_proposal
 from ledger.governance_types import GovernanceError
 from ledger.receipt import Log
@@ -82,8 +83,15 @@ class AgentRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> AgentRecord:
-        code_id, deployer, height, length, channel = decode(raw)
-        return cls(code_id, deployer, height, length, channel)
+        code_id, deployer, height, length, channel = fields(decode(raw), 5, "agent record")
+        damaged = "damaged agent record"
+        return cls(
+            sized_bytes(code_id, HASH_SIZE, damaged),
+            sized_bytes(deployer, ADDRESS_SIZE, damaged),
+            uint(height, MAX_U64, damaged),
+            uint(length, MAX_U64, damaged),
+            None if channel is None else text(channel, 1024, damaged),
+        )
 
 
 class Store(Protocol):
@@ -540,7 +548,7 @@ def _replay_record(
 ) -> bytes:
     entries: list[Value] = [[key, witness[key]] for key in sorted(witness)]
     args = payload.to_value()[2]  # the call's arguments in wire form
-    call = [caller, payload.agent, payload.entry, args, gas]
+    call: list[Value] = [caller, payload.agent, payload.entry, args, gas]
     return encode([REPLAY_VERSION, height, timestamp, *call, entries])
 
 
@@ -598,12 +606,13 @@ def replay(record: bytes, codes: StateReader, trace_limit: int | None = None) ->
         raise DecodeError("a replay record field has the wrong type")
     witness: dict[bytes, bytes | None] = {}
     for pair in entries:
-        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], bytes):
-            raise DecodeError("a replay record entry is [key, value]")
-        key, value = pair
-        if value is not None and not isinstance(value, bytes):
-            raise DecodeError("a replay record value is bytes or null")
-        witness[key] = value
+        match pair:
+            case [bytes() as key, bytes() | None as value]:
+                witness[key] = value
+            case [bytes(), _]:
+                raise DecodeError("a replay record value is bytes or null")
+            case _:
+                raise DecodeError("a replay record entry is [key, value]")
     arguments = from_wire(args)
     if not isinstance(arguments, tuple):
         raise DecodeError("replay record arguments are not a list")

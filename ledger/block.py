@@ -12,8 +12,7 @@ from functools import cached_property
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, hash32, verify
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, InvalidBlock
-from core.schema import MAX_U64
-from core.schema import fields as _fields
+from core.schema import MAX_U64, byte_strings, fields, items, sized_bytes, uint
 from ledger.tx import MAX_TX_SIZE
 
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
@@ -62,17 +61,23 @@ class CommitCertificate:
 
     @classmethod
     def from_value(cls, value: Value) -> CommitCertificate:
-        height, round_, block_hash, sigs = _fields(value, 4, "commit certificate")
-        _check(_uint(height) and _uint(round_), "certificate height and round must be integers")
-        _check(_bytes(block_hash, HASH_SIZE), "certificate block hash must be 32 bytes")
-        _check(isinstance(sigs, list) and len(sigs) <= MAX_VALIDATORS, "bad signature list")
+        height, round_, block_hash, sigs = fields(value, 4, "commit certificate")
+        integers = "certificate height and round must be integers"
         signatures = []
-        for item in sigs:
-            validator, signature = _fields(item, 2, "commit signature")
-            _check(_bytes(validator, PUBKEY_SIZE), "commit signer must be a 32-byte key")
-            _check(_bytes(signature, SIGNATURE_SIZE), "commit signature must be 64 bytes")
-            signatures.append(CommitSignature(validator, signature))
-        return cls(height, round_, block_hash, tuple(signatures))
+        for item in items(sigs, MAX_VALIDATORS, "bad signature list"):
+            validator, signature = fields(item, 2, "commit signature")
+            signatures.append(
+                CommitSignature(
+                    sized_bytes(validator, PUBKEY_SIZE, "commit signer must be a 32-byte key"),
+                    sized_bytes(signature, SIGNATURE_SIZE, "commit signature must be 64 bytes"),
+                )
+            )
+        return cls(
+            uint(height, MAX_U64, integers),
+            uint(round_, MAX_U64, integers),
+            sized_bytes(block_hash, HASH_SIZE, "certificate block hash must be 32 bytes"),
+            tuple(signatures),
+        )
 
     def verify(self, chain_id: int, validators: dict[bytes, int]) -> None:
         """Check the signatures carry more than 2/3 of `validators`' power (pubkey -> power).
@@ -131,16 +136,20 @@ class BlockHeader:
     @classmethod
     def from_value(cls, value: Value) -> BlockHeader:
         chain_id, height, parent, timestamp, proposer, tx_root, state_root, rc_root, gas, lc = (
-            _fields(value, 10, "block header")
+            fields(value, 10, "block header")
         )
-        _check(all(_uint(x) for x in (chain_id, height, timestamp, gas)), "bad header integer")
-        _check(_bytes(proposer, ADDRESS_SIZE), "proposer must be a 20-byte address")
-        for name, item in (("parent", parent), ("tx", tx_root), ("state", state_root)):
-            _check(_bytes(item, HASH_SIZE), f"{name} hash must be 32 bytes")
-        _check(_bytes(rc_root, HASH_SIZE), "receipts root must be 32 bytes")
-        commit = None if lc is None else CommitCertificate.from_value(lc)
+        bad = "bad header integer"
         return cls(
-            chain_id, height, parent, timestamp, proposer, tx_root, state_root, rc_root, gas, commit
+            uint(chain_id, MAX_U64, bad),
+            uint(height, MAX_U64, bad),
+            sized_bytes(parent, HASH_SIZE, "parent hash must be 32 bytes"),
+            uint(timestamp, MAX_U64, bad),
+            sized_bytes(proposer, ADDRESS_SIZE, "proposer must be a 20-byte address"),
+            sized_bytes(tx_root, HASH_SIZE, "tx hash must be 32 bytes"),
+            sized_bytes(state_root, HASH_SIZE, "state hash must be 32 bytes"),
+            sized_bytes(rc_root, HASH_SIZE, "receipts root must be 32 bytes"),
+            uint(gas, MAX_U64, bad),
+            None if lc is None else CommitCertificate.from_value(lc),
         )
 
 
@@ -165,13 +174,11 @@ class Block:
 
     @classmethod
     def decode(cls, data: bytes) -> Block:
-        header, txs = _fields(decode(data, MAX_BLOCK_SIZE), 2, "block")
-        _check(isinstance(txs, list) and len(txs) <= MAX_BLOCK_TXS, "bad transaction list")
-        _check(
-            all(isinstance(t, bytes) and len(t) <= MAX_TX_SIZE for t in txs),
-            "transactions must be bytes of bounded size",
-        )
-        return cls(BlockHeader.from_value(header), tuple(txs))
+        header, txs = fields(decode(data, MAX_BLOCK_SIZE), 2, "block")
+        raws = byte_strings(txs, MAX_BLOCK_TXS, "bad transaction list")
+        if any(len(raw) > MAX_TX_SIZE for raw in raws):
+            raise DecodeError("transactions must be bytes of bounded size")
+        return cls(BlockHeader.from_value(header), tuple(raws))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,27 +207,12 @@ class CompactBlock:
 
     @classmethod
     def decode(cls, data: bytes) -> CompactBlock:
-        header, hashes = _fields(decode(data, MAX_BLOCK_SIZE), 2, "compact block")
-        _check(isinstance(hashes, list) and len(hashes) <= MAX_BLOCK_TXS, "bad hash list")
-        _check(
-            all(isinstance(h, bytes) and len(h) == HASH_SIZE for h in hashes),
-            "transaction hashes must be 32 bytes",
-        )
-        return cls(BlockHeader.from_value(header), tuple(hashes))
+        header, hashes = fields(decode(data, MAX_BLOCK_SIZE), 2, "compact block")
+        found = byte_strings(hashes, MAX_BLOCK_TXS, "bad hash list")
+        if any(len(tx_hash) != HASH_SIZE for tx_hash in found):
+            raise DecodeError("transaction hashes must be 32 bytes")
+        return cls(BlockHeader.from_value(header), tuple(found))
 
     def assemble(self, raws: dict[bytes, bytes]) -> Block:
         """The full block from transactions by hash; KeyError names the first one missing."""
         return Block(self.header, tuple(raws[tx_hash] for tx_hash in self.tx_hashes))
-
-
-def _uint(value: Value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_U64
-
-
-def _bytes(value: Value, size: int) -> bool:
-    return isinstance(value, bytes) and len(value) == size
-
-
-def _check(condition: bool, reason: str) -> None:
-    if not condition:
-        raise DecodeError(reason)

@@ -18,9 +18,11 @@ import plyvel
 
 from avm.code import CodeObject
 from avm.host import CodeChange
+from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
+from core.schema import MAX_U64, fields, uint
 from ledger import agents, governance, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
@@ -37,6 +39,7 @@ from ledger.state import (
     State,
     StateReader,
     Token,
+    decode_token,
 )
 from ledger.transition import BlockContext, Replays, apply_transactions
 from ledger.tx import Call, Deploy, SignedTx, Transfer, decode_transaction
@@ -120,7 +123,8 @@ class _Snapshot:
         self._snapshot = snapshot
 
     def get_state(self, key: bytes) -> bytes | None:
-        return self._snapshot.get(_STATE + key)
+        found: bytes | None = self._snapshot.get(_STATE + key)
+        return found
 
 
 class Ledger:
@@ -211,10 +215,12 @@ class Ledger:
     # Storage reads used by State and StateTree
 
     def get_state(self, key: bytes) -> bytes | None:
-        return self._db.get(_STATE + key)
+        found: bytes | None = self._db.get(_STATE + key)
+        return found
 
     def get_node(self, node_hash: bytes) -> bytes | None:
-        return self._db.get(_NODE + node_hash)
+        found: bytes | None = self._db.get(_NODE + node_hash)
+        return found
 
     # Head and blocks
 
@@ -256,19 +262,23 @@ class Ledger:
         return State(self).token_balance(address, symbol)
 
     def tokens(self) -> list[Token]:
-        return [Token(*decode(v)) for _, v in self._db.iterator(prefix=_STATE + TOKEN)]
+        return [decode_token(v) for _, v in self._db.iterator(prefix=_STATE + TOKEN)]
 
     def token_balances(self, address: bytes) -> dict[str, int]:
         """Every token `address` has held, by symbol."""
         prefix = _STATE + TOKEN_BALANCE + address
         return {
-            key[len(prefix) :].decode(): decode(value)
+            key[len(prefix) :].decode(): uint(decode(value), MAX_AMOUNT, "damaged token balance")
             for key, value in self._db.iterator(prefix=prefix)
         }
 
     def validators(self) -> dict[bytes, int]:
         prefix = _STATE + VALIDATOR
-        return {k[len(prefix) :]: decode(v) for k, v in self._db.iterator(prefix=prefix)}
+        damaged = "damaged validator power"
+        return {
+            k[len(prefix) :]: uint(decode(v), MAX_U64, damaged)
+            for k, v in self._db.iterator(prefix=prefix)
+        }
 
     def prove_account(self, address: bytes) -> tuple[BlockHeader, bytes | None, Proof]:
         """The account entry at the head and its Merkle proof against the head's state root."""
@@ -306,7 +316,8 @@ class Ledger:
         """The replay record of a committed agent call (None for other transactions)."""
         if self.transaction(tx_hash) is None:
             return None  # not visible until its block is the head's
-        return self._db.get(_REPLAY + tx_hash)
+        found: bytes | None = self._db.get(_REPLAY + tx_hash)
+        return found
 
     # Transactions, receipts, history
 
@@ -314,7 +325,9 @@ class Ledger:
         raw = self._db.get(_TX + tx_hash)
         if raw is None:
             return None
-        height, index = decode(raw)
+        location = fields(decode(raw), 2, "transaction location")
+        height = uint(location[0], MAX_U64, "damaged transaction location")
+        index = uint(location[1], MAX_U64, "damaged transaction location")
         if height > self._head.height:
             return None  # written a moment ago; visible once the head moves, with its block
         block = self.block(height)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -266,7 +266,7 @@ class OfferReward(ChannelPayload):
     def from_value(cls, value: Value) -> OfferReward:
         _, channel_id, message_hash, amount, timeout = _fields(value, 5, "channel reward")
         _require(_is_hash(message_hash), "message hash must be 32 bytes")
-        _require(_is_uint(amount, MAX_AMOUNT) and amount > 0, "amount must be 1..2**128-1")  # type: ignore[operator]
+        _require(_is_uint(amount, MAX_AMOUNT) and amount > 0, "amount must be 1..2**128-1")
         _require(_is_uint(timeout, MAX_U64), "timeout must be a block height")
         return cls(_channel_id(channel_id), message_hash, amount, timeout)  # type: ignore[arg-type]
 
@@ -353,7 +353,7 @@ PAYLOAD_TYPES = (
     OfferReward,
     AcceptAnswer,
 )
-_PARSERS = {
+_PARSERS: dict[ChannelOp, Callable[[Value], AnyChannelPayload]] = {
     ChannelOp.CREATE: CreateChannel.from_value,
     ChannelOp.JOIN: JoinChannel.from_value,
     ChannelOp.LEAVE: LeaveChannel.from_value,

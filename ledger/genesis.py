@@ -9,6 +9,7 @@ different genesis by mistake.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,12 +81,12 @@ class GenesisIdentity:
         metadata = doc.get("metadata", {})
         if not isinstance(metadata, dict):
             raise GenesisError(f"identity 0x{pubkey.hex()}: metadata must map keys to text")
-        wire = [
+        wire: list[Value] = [
             0,
-            doc.get("name", ""),
+            _as_value(doc.get("name", "")),
             None,
-            doc.get("roles", []),
-            sorted(map(list, metadata.items())),
+            _as_value(doc.get("roles", [])),
+            [[str(key), _as_value(value)] for key, value in sorted(metadata.items())],
         ]
         registration = _registration(to_checksum_address(address_of(pubkey)), wire)
         identity = cls(pubkey, registration.name, registration.roles, registration.metadata)
@@ -138,7 +139,7 @@ class ConsensusParams:
         defaults = cls()
         return cls(
             *(
-                int(doc.get(f"timeout_{name}_ms", getattr(defaults, f"{name}_ms")))
+                _integer(doc.get(f"timeout_{name}_ms", getattr(defaults, f"{name}_ms")))
                 for name in ("propose", "prevote", "precommit", "delta", "commit")
             )
         )
@@ -256,7 +257,7 @@ class Genesis:
             raise GenesisError("an account is allocated twice")
         if any(a.balance < 0 for a in self.allocations):
             raise GenesisError("allocations must not be negative")
-        if min(self.consensus.to_value()) < 0:
+        if min(dataclasses.astuple(self.consensus)) < 0:
             raise GenesisError("consensus timeouts must not be negative")
         try:
             self.governance.validate()
@@ -303,3 +304,23 @@ def _hex_bytes(text: str, size: int) -> bytes:
     if len(raw) != size:
         raise ValueError(f"expected {size} bytes of hex, got {len(raw)}")
     return raw
+
+
+def _integer(value: object) -> int:
+    """An integer from a genesis file (JSON numbers, or their text)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise GenesisError(f"{value!r} is not an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise GenesisError(f"{value!r} is not an integer") from None
+
+
+def _as_value(value: object) -> Value:
+    """A JSON value as the canonical value a transaction carries; the register payload's own
+    rules then judge it. Maps and fractions have no such value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, list):
+        return [_as_value(item) for item in value]
+    raise GenesisError(f"{value!r} is not a value an identity can hold (text, integer or list)")

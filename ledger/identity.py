@@ -35,8 +35,8 @@ from core.crypto import (
 )
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
+from core.schema import MAX_U64, sized_bytes, text, uint
 from core.schema import fields as _fields
-from core.schema import require as _require
 from core.swarm_keys import (
     EncryptionKey,
     InvalidCertificateError,
@@ -126,7 +126,7 @@ class RegisterPayload:
         if not isinstance(value, list) or not value:
             raise DecodeError("a register payload is [op, ...]")
         op = value[0]
-        if type(op) is not int or op not in iter(RegisterOp):
+        if type(op) is not int or op not in set(RegisterOp):
             raise InvalidTransaction(f"unknown register op {op!r} (0 set, 1 transfer)")
         if op == RegisterOp.SET:
             return SetIdentity.from_value(value)
@@ -151,7 +151,8 @@ class SetIdentity(RegisterPayload):
     @classmethod
     def from_value(cls, value: Value) -> SetIdentity:
         _, name, cert, roles, metadata = _fields(value, 5, "register set")
-        _require(isinstance(name, str) and (name == "" or is_name(name)), _NAME_RULE)
+        if not (isinstance(name, str) and (name == "" or is_name(name))):
+            raise InvalidTransaction(_NAME_RULE)
         certificate = None if cert is None else _certificate(cert)
         return cls(name, certificate, _roles(roles), _metadata(metadata))
 
@@ -170,8 +171,10 @@ class TransferName(RegisterPayload):
     @classmethod
     def from_value(cls, value: Value) -> TransferName:
         _, name, to = _fields(value, 3, "register transfer")
-        _require(isinstance(name, str) and is_name(name), _NAME_RULE)
-        _require(isinstance(to, bytes) and len(to) == ADDRESS_SIZE, "recipient must be 20 bytes")
+        if not (isinstance(name, str) and is_name(name)):
+            raise InvalidTransaction(_NAME_RULE)
+        if not (isinstance(to, bytes) and len(to) == ADDRESS_SIZE):
+            raise InvalidTransaction("recipient must be 20 bytes")
         return cls(name, to)
 
 
@@ -196,43 +199,42 @@ def _certificate(value: Value) -> X25519Certificate:
 
 
 def _roles(value: Value) -> tuple[str, ...]:
-    _require(
-        isinstance(value, list) and len(value) <= MAX_ROLES,
-        f"roles must be a list of at most {MAX_ROLES} role names",
-    )
+    if not (isinstance(value, list) and len(value) <= MAX_ROLES):
+        raise InvalidTransaction(f"roles must be a list of at most {MAX_ROLES} role names")
     assert isinstance(value, list)
     for role in value:
-        _require(
-            isinstance(role, str) and ROLE_PATTERN.match(role) is not None,
-            f"{role!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')",
-        )
-    _require(len(set(value)) == len(value), "a role is listed twice")
+        if not (isinstance(role, str) and ROLE_PATTERN.match(role) is not None):
+            raise InvalidTransaction(
+                f"{role!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')"
+            )
+    if not (len(set(value)) == len(value)):
+        raise InvalidTransaction("a role is listed twice")
     return tuple(value)  # type: ignore[arg-type]
 
 
 def _metadata(value: Value) -> tuple[tuple[str, str], ...]:
-    _require(
-        isinstance(value, list) and len(value) <= MAX_METADATA,
-        f"metadata must be a list of at most {MAX_METADATA} [key, value] pairs",
-    )
+    if not (isinstance(value, list) and len(value) <= MAX_METADATA):
+        raise InvalidTransaction(
+            f"metadata must be a list of at most {MAX_METADATA} [key, value] pairs"
+        )
     assert isinstance(value, list)
     pairs: list[tuple[str, str]] = []
     for entry in value:
-        _require(
-            isinstance(entry, list) and len(entry) == 2, "a metadata entry is [key, value] text"
-        )
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise InvalidTransaction("a metadata entry is [key, value] text")
         key, text = entry
-        _require(
-            isinstance(key, str) and METADATA_KEY_PATTERN.match(key) is not None,
-            f"{key!r} is not a metadata key (lowercase, up to 32 of a-z 0-9 _ . -)",
-        )
-        _require(
-            isinstance(text, str) and len(text.encode()) <= MAX_METADATA_VALUE,
-            f"metadata {key}: the value must be text of at most {MAX_METADATA_VALUE} bytes",
-        )
+        if not (isinstance(key, str) and METADATA_KEY_PATTERN.match(key) is not None):
+            raise InvalidTransaction(
+                f"{key!r} is not a metadata key (lowercase, up to 32 of a-z 0-9 _ . -)"
+            )
+        if not (isinstance(text, str) and len(text.encode()) <= MAX_METADATA_VALUE):
+            raise InvalidTransaction(
+                f"metadata {key}: the value must be text of at most {MAX_METADATA_VALUE} bytes"
+            )
         assert isinstance(key, str) and isinstance(text, str)
         # One encoding per metadata set, and no key twice.
-        _require(not pairs or key > pairs[-1][0], "metadata keys must be unique and ascending")
+        if not (not pairs or key > pairs[-1][0]):
+            raise InvalidTransaction("metadata keys must be unique and ascending")
         pairs.append((key, text))
     return tuple(pairs)
 
@@ -260,11 +262,15 @@ class Identity:
     @classmethod
     def from_value(cls, address: bytes, value: Value) -> Identity:
         pubkey, name, cert, roles, metadata, since = _fields(value, 6, "identity record")
-        assert isinstance(pubkey, bytes) and isinstance(name, str) and isinstance(since, int)
-        certificate = None if cert is None else X25519Certificate.from_value(cert)
-        assert isinstance(roles, list) and isinstance(metadata, list)
-        meta = tuple((k, v) for k, v in metadata)  # type: ignore[misc]
-        return cls(address, pubkey, name, certificate, tuple(roles), meta, since)  # type: ignore[arg-type]
+        return cls(
+            address,
+            sized_bytes(pubkey, PUBKEY_SIZE, "damaged identity record: public key"),
+            text(name, MAX_NAME, "damaged identity record: name"),
+            None if cert is None else X25519Certificate.from_value(cert),
+            _roles(roles),
+            _metadata(metadata),
+            uint(since, MAX_U64, "damaged identity record: since"),
+        )
 
     @property
     def box_pubkey(self) -> bytes | None:

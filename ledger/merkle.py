@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import msgpack
 
@@ -176,7 +176,7 @@ def _internal_size(bitmap: int, joined_size: int) -> int:
     return 2 + bitmap_size + joined_header + joined_size
 
 
-def _is_hash(value: object) -> bool:
+def _is_hash(value: object) -> TypeGuard[bytes]:
     return type(value) is bytes and len(value) == HASH_SIZE
 
 
@@ -430,7 +430,7 @@ class Proof:
 
     def to_value(self) -> list[Value]:
         levels: list[Value] = [[lv.bitmap, list(lv.siblings)] for lv in self.levels]
-        leaf = None if self.leaf is None else [self.leaf.key_hash, self.leaf.value_hash]
+        leaf: Value = None if self.leaf is None else [self.leaf.key_hash, self.leaf.value_hash]
         return [levels, leaf]
 
     @classmethod
@@ -450,15 +450,19 @@ class Proof:
                 raise DecodeError("a proof level's bitmap is a non-zero 16-bit integer")
             if not isinstance(siblings, list) or len(siblings) >= RADIX:
                 raise DecodeError("a proof level has a list of at most 15 siblings")
-            if not all(_is_hash(h) for h in siblings):
+            hashes = [h for h in siblings if _is_hash(h)]
+            if len(hashes) != len(siblings):
                 raise DecodeError("a proof level's siblings are 32-byte hashes")
-            levels.append(ProofLevel(bitmap, tuple(siblings)))
-        if raw_leaf is None:
-            leaf = None
-        elif isinstance(raw_leaf, list) and len(raw_leaf) == 2 and all(map(_is_hash, raw_leaf)):
-            leaf = Leaf(raw_leaf[0], raw_leaf[1])
-        else:
-            raise DecodeError("a proof's leaf is None or [key_hash, value_hash]")
+            levels.append(ProofLevel(bitmap, tuple(hashes)))
+        match raw_leaf:
+            case None:
+                leaf = None
+            case [bytes() as key_hash, bytes() as value_hash] if _is_hash(key_hash) and _is_hash(
+                value_hash
+            ):
+                leaf = Leaf(key_hash, value_hash)
+            case _:
+                raise DecodeError("a proof's leaf is None or [key_hash, value_hash]")
         return cls(tuple(levels), leaf)
 
     def to_json(self) -> dict[str, object]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.amounts import MAX_AMOUNT
+from core.crypto import ADDRESS_SIZE
 from core.encoding import decode, encode
 from core.errors import DecodeError
+from core.schema import MAX_U64, fields, sized_bytes, text, uint
 
 ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
 TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]
@@ -44,6 +47,22 @@ class Token:
     decimals: int
     supply: int
     creator: bytes
+
+
+def decode_token(raw: bytes) -> Token:
+    """A token record as `State.set_token` stores it."""
+    symbol, name, decimals, supply, creator = fields(decode(raw), 5, "token record")
+    damaged = "damaged token record"
+    return Token(
+        text(symbol, MAX_TOKEN_TEXT, damaged),
+        text(name, MAX_TOKEN_TEXT, damaged),
+        uint(decimals, MAX_U64, damaged),
+        uint(supply, MAX_AMOUNT, damaged),
+        sized_bytes(creator, ADDRESS_SIZE, damaged),
+    )
+
+
+MAX_TOKEN_TEXT = 1024  # a bound for reading back what the chain wrote (symbols and names are short)
 
 
 # Accounts are the hottest entries (every transaction reads and writes two or three), so they
@@ -147,15 +166,15 @@ class State:
 
     def token(self, symbol: str) -> Token | None:
         raw = self.get(TOKEN + symbol.encode())
-        return None if raw is None else Token(*decode(raw))
+        return None if raw is None else decode_token(raw)
 
     def set_token(self, token: Token) -> None:
-        value = [token.symbol, token.name, token.decimals, token.supply, token.creator]
+        value = (token.symbol, token.name, token.decimals, token.supply, token.creator)
         self.put(TOKEN + token.symbol.encode(), encode(value))
 
     def token_balance(self, address: bytes, symbol: str) -> int:
         raw = self.get(TOKEN_BALANCE + address + symbol.encode())
-        return 0 if raw is None else decode(raw)
+        return 0 if raw is None else uint(decode(raw), MAX_AMOUNT, "damaged token balance")
 
     def set_token_balance(self, address: bytes, symbol: str, balance: int) -> None:
         self.put(TOKEN_BALANCE + address + symbol.encode(), encode(balance))

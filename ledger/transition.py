@@ -69,9 +69,9 @@ def execution_gas(stx: SignedTx) -> int:
         )
         return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
     if isinstance(payload, identity.RegisterPayload):
-        return identity.execution_gas(payload)  # type: ignore[arg-type]
+        return identity.execution_gas(payload)
     if isinstance(payload, channels.ChannelPayload):
-        return channels.execution_gas(payload)  # type: ignore[arg-type]
+        return channels.execution_gas(payload)
     governance_gas = _GOVERNANCE_GAS.get(type(payload))
     if governance_gas is not None:
         return governance_gas
@@ -225,10 +225,10 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
     if isinstance(payload, ProposePayload | VotePayload | CancelPayload):
         return _governance(state, stx.sender, payload, ctx)
     if isinstance(payload, identity.RegisterPayload):
-        return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)  # type: ignore[arg-type]
+        return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)
     if isinstance(payload, channels.ChannelPayload):
         channel_ctx = channels.ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
-        return channels.apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)  # type: ignore[arg-type]
+        return channels.apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
 
 

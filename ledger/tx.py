@@ -35,7 +35,6 @@ from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
-from core.schema import require as _require
 from ledger.channels import AnyChannelPayload, ChannelPayload
 from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
@@ -79,13 +78,14 @@ class Transfer:
     @classmethod
     def from_value(cls, value: Value) -> Transfer:
         to, amount, token = _fields(value, 3, "transfer")
-        _require(isinstance(to, bytes) and len(to) == ADDRESS_SIZE, "recipient must be 20 bytes")
-        _require(_is_uint(amount, MAX_AMOUNT), "amount must be a non-negative integer below 2**128")
-        _require(isinstance(token, str), "token must be a symbol")
-        _require(
-            token == "" or SYMBOL_PATTERN.match(token) is not None,
-            f"{token!r} is not a token symbol",
-        )
+        if not (isinstance(to, bytes) and len(to) == ADDRESS_SIZE):
+            raise InvalidTransaction("recipient must be 20 bytes")
+        if not _is_uint(amount, MAX_AMOUNT):
+            raise InvalidTransaction("amount must be a non-negative integer below 2**128")
+        if not isinstance(token, str):
+            raise InvalidTransaction("token must be a symbol")
+        if not (token == "" or SYMBOL_PATTERN.match(token) is not None):
+            raise InvalidTransaction(f"{token!r} is not a token symbol")
         return cls(to, amount, token)
 
 
@@ -104,17 +104,18 @@ class TokenCreate:
     @classmethod
     def from_value(cls, value: Value) -> TokenCreate:
         symbol, name, supply, decimals = _fields(value, 4, "token_create")
-        _require(
-            isinstance(symbol, str) and SYMBOL_PATTERN.match(symbol) is not None,
-            "symbol must be 2-11 characters, A-Z and 0-9, starting with a letter",
-        )
-        _require(symbol != NATIVE_SYMBOL, f"{NATIVE_SYMBOL} is the native coin's symbol")
-        _require(
-            isinstance(name, str) and len(name) <= MAX_TOKEN_NAME,
-            f"name must be text of at most {MAX_TOKEN_NAME} characters",
-        )
-        _require(_is_uint(supply, MAX_AMOUNT), "supply must be a non-negative integer below 2**128")
-        _require(_is_uint(decimals, MAX_DECIMALS), f"decimals must be 0..{MAX_DECIMALS}")
+        if not (isinstance(symbol, str) and SYMBOL_PATTERN.match(symbol) is not None):
+            raise InvalidTransaction(
+                "symbol must be 2-11 characters, A-Z and 0-9, starting with a letter"
+            )
+        if symbol == NATIVE_SYMBOL:
+            raise InvalidTransaction(f"{NATIVE_SYMBOL} is the native coin's symbol")
+        if not (isinstance(name, str) and len(name) <= MAX_TOKEN_NAME):
+            raise InvalidTransaction(f"name must be text of at most {MAX_TOKEN_NAME} characters")
+        if not _is_uint(supply, MAX_AMOUNT):
+            raise InvalidTransaction("supply must be a non-negative integer below 2**128")
+        if not _is_uint(decimals, MAX_DECIMALS):
+            raise InvalidTransaction(f"decimals must be 0..{MAX_DECIMALS}")
         return cls(symbol, name, supply, decimals)
 
 
@@ -137,18 +138,18 @@ class Deploy:
     @classmethod
     def from_value(cls, value: Value) -> Deploy:
         code, storage, amount = _fields(value, 3, "deploy")
-        _require(isinstance(code, bytes), "code must be code object bytes")
+        if not isinstance(code, bytes):
+            raise InvalidTransaction("code must be code object bytes")
         _code_object(code)
-        _require(
-            isinstance(storage, list) and len(storage) <= MAX_STORAGE_ENTRIES,
-            f"storage must be a list of at most {MAX_STORAGE_ENTRIES} [key, value] pairs",
-        )
+        if not (isinstance(storage, list) and len(storage) <= MAX_STORAGE_ENTRIES):
+            raise InvalidTransaction(
+                f"storage must be a list of at most {MAX_STORAGE_ENTRIES} [key, value] pairs"
+            )
         pairs = tuple(_storage_entry(entry) for entry in storage)
-        _require(
-            all(a[0] < b[0] for a, b in itertools.pairwise(pairs)),
-            "storage keys must be unique and in ascending order",
-        )
-        _require(_is_uint(amount, MAX_AMOUNT), "value must be a non-negative integer below 2**128")
+        if not all(a[0] < b[0] for a, b in itertools.pairwise(pairs)):
+            raise InvalidTransaction("storage keys must be unique and in ascending order")
+        if not _is_uint(amount, MAX_AMOUNT):
+            raise InvalidTransaction("value must be a non-negative integer below 2**128")
         return cls(code, pairs, amount)
 
 
@@ -167,22 +168,23 @@ class Call:
     @classmethod
     def from_value(cls, value: Value) -> Call:
         agent, entry, args, amount = _fields(value, 4, "call")
-        _require(isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE, "agent must be 20 bytes")
-        _require(
-            isinstance(entry, str) and len(entry) <= MAX_LABEL and is_name(entry),
-            f"entry must be a label name of at most {MAX_LABEL} characters",
-        )
+        if not (isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE):
+            raise InvalidTransaction("agent must be 20 bytes")
+        if not (isinstance(entry, str) and len(entry) <= MAX_LABEL and is_name(entry)):
+            raise InvalidTransaction(
+                f"entry must be a label name of at most {MAX_LABEL} characters"
+            )
         try:
             decoded = from_wire(args)
         except AvmError as exc:
             raise InvalidTransaction(f"args: {exc}") from None
-        _require(
-            type(decoded) is tuple and len(decoded) <= MAX_ITEMS,
-            f"args must be a list of at most {MAX_ITEMS} AVM values",
-        )
+        if not (type(decoded) is tuple and len(decoded) <= MAX_ITEMS):
+            raise InvalidTransaction(f"args must be a list of at most {MAX_ITEMS} AVM values")
         # The signature covers to_value(): it must give back exactly the bytes that were sent.
-        _require(encode(to_wire(decoded)) == encode(args), "args are not in canonical form")
-        _require(_is_uint(amount, MAX_AMOUNT), "value must be a non-negative integer below 2**128")
+        if encode(to_wire(decoded)) != encode(args):
+            raise InvalidTransaction("args are not in canonical form")
+        if not _is_uint(amount, MAX_AMOUNT):
+            raise InvalidTransaction("value must be a non-negative integer below 2**128")
         return cls(agent, entry, decoded, amount)
 
 
@@ -266,16 +268,20 @@ class Transaction:
     def from_value(cls, value: Value) -> Transaction:
         fields = _fields(value, 8, "transaction")
         chain_id, kind, pubkey, nonce, gas_limit, gas_price, payload, signature = fields
-        _require(_is_uint(chain_id, MAX_U64), "chain id must be a 64-bit unsigned integer")
-        _require(_is_uint(kind, _MAX_KIND), f"unknown transaction kind {kind!r}")
-        _require(isinstance(pubkey, bytes) and len(pubkey) == PUBKEY_SIZE, "bad sender key")
-        _require(_is_uint(nonce, MAX_U64), "nonce must be a 64-bit unsigned integer")
-        _require(_is_uint(gas_limit, MAX_U64), "gas limit must be a 64-bit unsigned integer")
-        _require(_is_uint(gas_price, MAX_AMOUNT), "gas price must be below 2**128")
-        _require(
-            isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE,
-            "signature must be 64 bytes",
-        )
+        if not _is_uint(chain_id, MAX_U64):
+            raise InvalidTransaction("chain id must be a 64-bit unsigned integer")
+        if not _is_uint(kind, _MAX_KIND):
+            raise InvalidTransaction(f"unknown transaction kind {kind!r}")
+        if not (isinstance(pubkey, bytes) and len(pubkey) == PUBKEY_SIZE):
+            raise InvalidTransaction("bad sender key")
+        if not _is_uint(nonce, MAX_U64):
+            raise InvalidTransaction("nonce must be a 64-bit unsigned integer")
+        if not _is_uint(gas_limit, MAX_U64):
+            raise InvalidTransaction("gas limit must be a 64-bit unsigned integer")
+        if not _is_uint(gas_price, MAX_AMOUNT):
+            raise InvalidTransaction("gas price must be below 2**128")
+        if not (isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE):
+            raise InvalidTransaction("signature must be 64 bytes")
         tx_kind = TxKind(kind)
         payload_type = PAYLOADS.get(tx_kind)
         if payload_type is None:
@@ -340,20 +346,18 @@ def _code_object(code: bytes) -> CodeObject:
 
 def _storage_entry(entry: Value) -> tuple[bytes, bytes]:
     key, data = _fields(entry, 2, "storage entry")
-    _require(
-        isinstance(key, bytes) and 0 < len(key) <= MAX_STORAGE_KEY and isinstance(data, bytes),
-        f"a storage entry is [key, value] bytes, the key 1..{MAX_STORAGE_KEY} bytes",
-    )
-    _require(
-        key == STATE_KEY or (key[:1] == KV_PREFIX and _is_avm_encoding(key[1:])),
-        "a storage key is a KV key (b'k' + an encoded AVM key) or the execution state (b's')",
-    )
-    _require(_is_avm_encoding(data), "a storage value must be an encoded AVM value")
-    if key != STATE_KEY:
-        _require(
-            type(from_wire(decode(key[1:]))) in (int, str, bytes),
-            "a KV key is an int, str or bytes",
+    if not (isinstance(key, bytes) and 0 < len(key) <= MAX_STORAGE_KEY and isinstance(data, bytes)):
+        raise InvalidTransaction(
+            f"a storage entry is [key, value] bytes, the key 1..{MAX_STORAGE_KEY} bytes"
         )
+    if not (key == STATE_KEY or (key[:1] == KV_PREFIX and _is_avm_encoding(key[1:]))):
+        raise InvalidTransaction(
+            "a storage key is a KV key (b'k' + an encoded AVM key) or the execution state (b's')"
+        )
+    if not _is_avm_encoding(data):
+        raise InvalidTransaction("a storage value must be an encoded AVM value")
+    if key != STATE_KEY and type(from_wire(decode(key[1:]))) not in (int, str, bytes):
+        raise InvalidTransaction("a KV key is an int, str or bytes")
     return key, data
 
 
