@@ -45,7 +45,7 @@ from avm.errors import PermissionDenied
 from avm.host import PluginFailure
 from avm.values import Value, to_python
 from core.crypto import parse_address, to_checksum_address
-from ledger.channels import is_channel_name
+from ledger.channels.payloads import is_channel_name
 from wallet.client import RpcClient, RpcClientError
 
 # JSON-RPC codes of the node's answers (node/rpc/errors.py).

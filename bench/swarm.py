@@ -57,7 +57,13 @@ from core.rpc import ADMIN_TOKEN_FILE
 from core.swarm_keys import EncryptionKey, MemberKeys, rotate
 from genesis.dev import dev_key
 from genesis.testnet import TestnetNode, new_testnet
-from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
+from ledger.channels.payloads import (
+    ChannelMode,
+    CreateChannel,
+    JoinChannel,
+    RotateKey,
+    channel_id_of,
+)
 from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
 from node.process import NodeProcess, free_ports, stop_all, wait_until

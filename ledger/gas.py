@@ -26,3 +26,13 @@ DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 GOV_PROPOSE = 200_000
 GOV_VOTE = 20_000
 GOV_CANCEL = 20_000
+
+# Swarm channels (ledger/channels/execution.py): an operation, each sealed copy of a rotation
+# (one identity read), and the signature check of an accepted answer.
+CHANNEL_OP = 20_000
+CHANNEL_ROTATION_MEMBER = 1_000
+CHANNEL_ACCEPT = 40_000
+
+# Identities (ledger/identity.py): a registration, and the check of a new X25519 certificate.
+REGISTER = 20_000
+REGISTER_CERT = 30_000

@@ -44,6 +44,7 @@ from core.swarm_keys import (
     certify,
     verify_certificate,
 )
+from ledger import gas
 from ledger.receipt import Log
 
 IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles, metadata, since]
@@ -59,11 +60,6 @@ MAX_ROLES = 8
 METADATA_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 MAX_METADATA = 16
 MAX_METADATA_VALUE = 256  # bytes of utf-8 per value
-
-# Gas beyond the intrinsic per-byte cost: a certificate costs a signature check and a curve
-# multiplication; everything else is a few state writes. Move to ledger/gas.py when wiring.
-REGISTER_GAS = 20_000
-REGISTER_CERT_GAS = 30_000
 
 
 class Store(Protocol):
@@ -341,8 +337,8 @@ def lookup(store: Store, name_or_address: str | bytes) -> Identity | None:
 
 
 def execution_gas(payload: SetIdentity | TransferName) -> int:
-    extra = REGISTER_CERT_GAS if isinstance(payload, SetIdentity) and payload.certificate else 0
-    return REGISTER_GAS + extra
+    extra = gas.REGISTER_CERT if isinstance(payload, SetIdentity) and payload.certificate else 0
+    return gas.REGISTER + extra
 
 
 def apply_register(

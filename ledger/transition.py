@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
-from ledger import agents, channels, gas, governance, identity
+from ledger import agents, gas, governance, identity
+from ledger.channels.execution import apply_channel, end_block
+from ledger.channels.execution import execution_gas as channel_gas
+from ledger.channels.payloads import PAYLOAD_TYPES, ChannelPayload
+from ledger.channels.records import ChannelContext
 from ledger.governance import GovernanceContext, GovernanceEvent
 from ledger.governance_types import (
     CancelPayload,
@@ -31,7 +35,7 @@ Replays = dict[bytes, bytes]
 _LEDGER_EFFECTS = frozenset(
     {Transfer, TokenCreate, ProposePayload, VotePayload, CancelPayload}
     | set(identity.PAYLOAD_TYPES)
-    | set(channels.PAYLOAD_TYPES)
+    | set(PAYLOAD_TYPES)
 )
 _GOVERNANCE_GAS: dict[type, int] = {
     ProposePayload: gas.GOV_PROPOSE,
@@ -70,8 +74,8 @@ def execution_gas(stx: SignedTx) -> int:
         return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
     if isinstance(payload, identity.RegisterPayload):
         return identity.execution_gas(payload)
-    if isinstance(payload, channels.ChannelPayload):
-        return channels.execution_gas(payload)
+    if isinstance(payload, ChannelPayload):
+        return channel_gas(payload)
     governance_gas = _GOVERNANCE_GAS.get(type(payload))
     if governance_gas is not None:
         return governance_gas
@@ -212,7 +216,7 @@ def apply_transactions(
     done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
     if events is not None:
         events.extend(done)
-    channels.end_block(state, ctx.height)  # unclaimed rewards go back to their requesters
+    end_block(state, ctx.height)  # unclaimed rewards go back to their requesters
     return AppliedTransactions(included, receipts, left_out, deferred)
 
 
@@ -226,9 +230,9 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
         return _governance(state, stx.sender, payload, ctx)
     if isinstance(payload, identity.RegisterPayload):
         return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)
-    if isinstance(payload, channels.ChannelPayload):
-        channel_ctx = channels.ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
-        return channels.apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)
+    if isinstance(payload, ChannelPayload):
+        channel_ctx = ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
+        return apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
 
 

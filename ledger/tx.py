@@ -35,7 +35,7 @@ from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
-from ledger.channels import AnyChannelPayload, ChannelPayload
+from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
 from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
 

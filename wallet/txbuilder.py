@@ -7,7 +7,7 @@ from core.amounts import MAX_AMOUNT
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.schema import MAX_U64
 from core.swarm_keys import MemberKeys
-from ledger.channels import AnyChannelPayload
+from ledger.channels.payloads import AnyChannelPayload
 from ledger.governance_types import (
     CancelPayload,
     Choice,

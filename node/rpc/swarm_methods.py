@@ -18,7 +18,9 @@ from core.crypto import to_checksum_address
 from core.rpc import INVALID_PARAMS, LIMIT_EXCEEDED, METHOD_NOT_FOUND
 from core.schema import MAX_U64
 from core.swarm_wire import MAX_PAYLOAD
-from ledger import channels, identity
+from ledger import identity
+from ledger.channels.payloads import channel_id_of, is_channel_name
+from ledger.channels.records import channel_json, load_channel, load_epoch, load_escrow
 from node.node import Node
 from node.rpc import params
 from node.rpc.errors import RpcError, invalid_params
@@ -63,8 +65,8 @@ def channel_param(node: Node, value: object) -> bytes:
     """A channel by 0x-hex id or by name."""
     if isinstance(value, str) and value.startswith("0x"):
         return params.hash32(value, "channel")
-    if isinstance(value, str) and channels.is_channel_name(value):
-        return channels.channel_id_of(node.chain_id, value)
+    if isinstance(value, str) and is_channel_name(value):
+        return channel_id_of(node.chain_id, value)
     raise invalid_params("channel must be a 0x-hex channel id or a channel name")
 
 
@@ -120,14 +122,14 @@ def get_channel(node: Node, args: Params) -> dict[str, object] | None:
     included: a member that was offline fetches the copies of the epochs it missed)."""
     max_args(args, 2)
     channel_id = channel_param(node, arg(args, 0, "channel"))
-    view = channels.channel_json(_chain(node), channel_id)
+    view = channel_json(_chain(node), channel_id)
     epoch = arg(args, 1, "epoch", None)
     if view is None or epoch is None:
         return view
     number = params.quantity(epoch, "epoch")
     if number > MAX_U64:
         raise invalid_params("epoch must be an unsigned 64-bit integer")
-    record = channels.load_epoch(_chain(node), channel_id, number)
+    record = load_epoch(_chain(node), channel_id, number)
     view["requestedEpoch"] = None if record is None else record.to_json()
     return view
 
@@ -137,7 +139,7 @@ def get_reward(node: Node, args: Params) -> dict[str, object] | None:
     """The escrow held for a message, or null (never offered, paid, or returned)."""
     max_args(args, 1)
     message_hash = params.hash32(arg(args, 0, "message hash"), "message hash")
-    escrow = channels.load_escrow(_chain(node), message_hash)
+    escrow = load_escrow(_chain(node), message_hash)
     return None if escrow is None else escrow.to_json()
 
 
@@ -226,7 +228,7 @@ async def swarm_follow(node: Node, args: Params) -> bool:
     """Relay (and, for local members, read) a channel's topic from now on."""
     max_args(args, 1)
     channel_id = channel_param(node, arg(args, 0, "channel"))
-    if channels.load_channel(_chain(node), channel_id) is None:
+    if load_channel(_chain(node), channel_id) is None:
         raise _refused(UnknownChannelError(f"no channel 0x{channel_id.hex()}"))
     await _swarm(node).follow(channel_id)
     return True

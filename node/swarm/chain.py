@@ -8,8 +8,8 @@ from typing import Protocol
 
 from core.errors import AitherError
 from core.swarm_keys import MemberKeys
-from ledger import channels as chain_channels
-from ledger.channels import AnyChannelPayload, Channel, CreateChannel, EpochRecord, channel_id_of
+from ledger.channels.payloads import AnyChannelPayload, CreateChannel, channel_id_of
+from ledger.channels.records import Channel, EpochRecord, load_channel, load_epoch
 from ledger.identity import Identity, load_identity
 from ledger.tx import decode_transaction
 
@@ -39,10 +39,10 @@ class StateChannels:
         raise TypeError("the swarm service only reads state")
 
     def channel(self, channel_id: bytes) -> Channel | None:
-        return chain_channels.load_channel(self, channel_id)
+        return load_channel(self, channel_id)
 
     def epoch(self, channel_id: bytes, number: int) -> EpochRecord | None:
-        return chain_channels.load_epoch(self, channel_id, number)
+        return load_epoch(self, channel_id, number)
 
     def identity(self, address: bytes) -> Identity | None:
         return load_identity(self, address)

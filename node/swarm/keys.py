@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from core.crypto import SigningKey
 from core.swarm_keys import EncryptionKey, UnsealError, unseal
-from ledger.channels import EpochRecord
+from ledger.channels.records import EpochRecord
 from ledger.identity import derive_encryption_key
 from node.swarm.chain import ChannelSource
 

@@ -17,8 +17,8 @@ from core.crypto import HASH_SIZE, hash32, to_checksum_address
 from core.errors import DecodeError
 from core.swarm_keys import MemberKeys, rotate
 from core.swarm_wire import MAX_BATCH, MAX_PAYLOAD, decode_batch
-from ledger import channels as chain_channels
-from ledger.channels import AnyChannelPayload, RotateKey, channel_id_of
+from ledger.channels.payloads import AnyChannelPayload, RotateKey, channel_id_of
+from ledger.channels.records import expected_members, open_epochs
 from node.swarm.chain import ChannelSource, member_keys, touched_channels
 from node.swarm.disk import Disk
 from node.swarm.errors import NotLocal, NotMember, RateLimited, SwarmError, UnknownChannelError
@@ -193,9 +193,7 @@ class SwarmService:
             entry.open_epochs = frozenset()
             return
         previous = self.source.epoch(entry.channel_id, channel.epoch - 1) if channel.epoch else None
-        entry.open_epochs = chain_channels.open_epochs(
-            channel, previous, now, self.config.policy.grace
-        )
+        entry.open_epochs = open_epochs(channel, previous, now, self.config.policy.grace)
         entry.pending_change = bool(channel.pending or channel.leaving)
         epochs: list[Epoch] = []
         local: dict[int, frozenset[bytes]] = {}
@@ -415,7 +413,7 @@ class SwarmService:
             raise UnknownChannelError(f"no channel 0x{channel_id.hex()}")
         record = self.source.epoch(channel_id, channel.epoch)
         assert record is not None
-        expected = chain_channels.expected_members(channel, record.members)
+        expected = expected_members(channel, record.members)
         if poster not in expected:
             raise NotMember("the poster of a rotation must be a member of the new epoch")
         members = self.member_keys(expected)

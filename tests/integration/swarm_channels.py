@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from core.crypto import SigningKey
 from core.swarm_keys import rotate
-from ledger.channels import ChannelMode, CreateChannel, JoinChannel, RotateKey, channel_id_of
+from ledger.channels.payloads import (
+    ChannelMode,
+    CreateChannel,
+    JoinChannel,
+    RotateKey,
+    channel_id_of,
+)
 from ledger.identity import SetIdentity, derived_certificate
 from wallet.client import RpcClient
 from wallet.txbuilder import build_channel, build_register, member_keys, next_members

@@ -32,7 +32,7 @@ from core.swarm_keys import rotate
 from core.swarm_wire import Envelope, decode_batch, encode_batch
 from genesis.dev import dev_key
 from genesis.keyfile import read_key_file
-from ledger.channels import (
+from ledger.channels.payloads import (
     AcceptAnswer,
     ChannelMode,
     CreateChannel,

@@ -10,8 +10,38 @@ from core.crypto import SigningKey, hash32
 from core.encoding import decode, encode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.swarm_keys import EncryptionKey, MemberKeys, certify, rotate, unseal
-from ledger import channels as ch
 from ledger import identity as ident
+from ledger.channels.execution import REWARD_ESCROW, apply_channel, end_block, execution_gas
+from ledger.channels.payloads import (
+    AcceptAnswer,
+    ChannelMode,
+    ChannelPayload,
+    CreateChannel,
+    JoinChannel,
+    LeaveChannel,
+    OfferReward,
+    RemoveMember,
+    RotateKey,
+    channel_id_of,
+)
+from ledger.channels.records import (
+    KEEP_EPOCHS,
+    BadRotation,
+    ChannelContext,
+    ChannelError,
+    ChannelExists,
+    NoCertificate,
+    NotAdmin,
+    NotAMember,
+    RewardError,
+    channel_json,
+    current_members,
+    load_channel,
+    load_epoch,
+    load_escrow,
+    member_keys,
+    open_epochs,
+)
 from ledger.state import Account, State
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, Received
 
@@ -57,14 +87,12 @@ def agents(state: State) -> list[Agent]:
     return found
 
 
-def _apply(state: State, agent: Agent, payload: ch.ChannelPayload, height: int = 2, t: int = NOW):
-    parsed = ch.ChannelPayload.from_value(decode(encode(payload.to_value())))
+def _apply(state: State, agent: Agent, payload: ChannelPayload, height: int = 2, t: int = NOW):
+    parsed = ChannelPayload.from_value(decode(encode(payload.to_value())))
     assert parsed == payload
     state.begin()
     try:
-        logs = ch.apply_channel(
-            state, agent.key.pubkey, parsed, ch.ChannelContext(CHAIN, height, t)
-        )
+        logs = apply_channel(state, agent.key.pubkey, parsed, ChannelContext(CHAIN, height, t))
     except ExecutionFailed:
         state.rollback()
         raise
@@ -72,104 +100,104 @@ def _apply(state: State, agent: Agent, payload: ch.ChannelPayload, height: int =
     return logs
 
 
-CID = ch.channel_id_of(CHAIN, "alpha")
+CID = channel_id_of(CHAIN, "alpha")
 
 
 def _rotation(epoch: int, members: list[Agent], cid: bytes = CID):
     return rotate(cid, epoch, [m.member for m in members])
 
 
-def _create(state: State, admin: Agent, mode: ch.ChannelMode = ch.ChannelMode.OPEN) -> bytes:
+def _create(state: State, admin: Agent, mode: ChannelMode = ChannelMode.OPEN) -> bytes:
     key, rotation = _rotation(0, [admin])
-    _apply(state, admin, ch.CreateChannel("alpha", mode, rotation))
+    _apply(state, admin, CreateChannel("alpha", mode, rotation))
     return key
 
 
 def _members(state: State) -> tuple[bytes, ...]:
-    channel = ch.load_channel(state, CID)
+    channel = load_channel(state, CID)
     assert channel is not None
-    return ch.current_members(state, channel)
+    return current_members(state, channel)
 
 
 def test_create_and_view(state: State, agents: list[Agent]) -> None:
     admin = agents[0]
-    _create(state, admin, ch.ChannelMode.INVITE)
-    view = ch.channel_json(state, CID)
+    _create(state, admin, ChannelMode.INVITE)
+    view = channel_json(state, CID)
     assert view is not None
     assert view["name"] == "alpha" and view["mode"] == "invite" and view["epoch"] == 0
     assert view["id"] == "0x" + CID.hex()
     assert view["currentEpoch"]["startedAt"] == NOW  # type: ignore[index]
-    with pytest.raises(ch.ChannelExists):
+    with pytest.raises(ChannelExists):
         _create(state, admin)
-    assert ch.channel_id_of(CHAIN, "alpha") != ch.channel_id_of(CHAIN + 1, "alpha")
+    assert channel_id_of(CHAIN, "alpha") != channel_id_of(CHAIN + 1, "alpha")
 
 
 def test_create_checks(state: State, agents: list[Agent]) -> None:
     admin, other = agents[0], agents[1]
-    _, wrong_channel = _rotation(0, [admin], ch.channel_id_of(CHAIN, "beta"))
-    with pytest.raises(ch.BadRotation, match="another channel"):
-        _apply(state, admin, ch.CreateChannel("alpha", ch.ChannelMode.OPEN, wrong_channel))
+    _, wrong_channel = _rotation(0, [admin], channel_id_of(CHAIN, "beta"))
+    with pytest.raises(BadRotation, match="another channel"):
+        _apply(state, admin, CreateChannel("alpha", ChannelMode.OPEN, wrong_channel))
     _, epoch1 = _rotation(1, [admin])
-    with pytest.raises(ch.BadRotation, match="epoch 0"):
-        _apply(state, admin, ch.CreateChannel("alpha", ch.ChannelMode.OPEN, epoch1))
+    with pytest.raises(BadRotation, match="epoch 0"):
+        _apply(state, admin, CreateChannel("alpha", ChannelMode.OPEN, epoch1))
     _, two = _rotation(0, [admin, other])
-    with pytest.raises(ch.BadRotation, match="exactly the admin"):
-        _apply(state, admin, ch.CreateChannel("alpha", ch.ChannelMode.OPEN, two))
+    with pytest.raises(BadRotation, match="exactly the admin"):
+        _apply(state, admin, CreateChannel("alpha", ChannelMode.OPEN, two))
     stranger = Agent(9)
     _, alone = _rotation(0, [stranger])
-    with pytest.raises(ch.NoCertificate, match="register"):
-        _apply(state, stranger, ch.CreateChannel("alpha", ch.ChannelMode.OPEN, alone))
-    assert ch.load_channel(state, CID) is None
+    with pytest.raises(NoCertificate, match="register"):
+        _apply(state, stranger, CreateChannel("alpha", ChannelMode.OPEN, alone))
+    assert load_channel(state, CID) is None
 
 
 def test_join_rotate_leave_open_channel(state: State, agents: list[Agent]) -> None:
     admin, b, c = agents[0], agents[1], agents[2]
     _create(state, admin)
-    _apply(state, b, ch.JoinChannel(CID))
-    _apply(state, c, ch.JoinChannel(CID))
-    with pytest.raises(ch.ChannelError, match="already waits"):
-        _apply(state, c, ch.JoinChannel(CID))
+    _apply(state, b, JoinChannel(CID))
+    _apply(state, c, JoinChannel(CID))
+    with pytest.raises(ChannelError, match="already waits"):
+        _apply(state, c, JoinChannel(CID))
     assert _members(state) == (admin.address,)  # pending until the rotation
     # A rotation that forgets a pending joiner is refused, naming it.
     _, short = _rotation(1, [admin, b])
-    with pytest.raises(ch.BadRotation, match="missing"):
-        _apply(state, b, ch.RotateKey(CID, short))
+    with pytest.raises(BadRotation, match="missing"):
+        _apply(state, b, RotateKey(CID, short))
     _, wrong_epoch = _rotation(2, [admin, b, c])
-    with pytest.raises(ch.BadRotation, match="next epoch is 1"):
-        _apply(state, b, ch.RotateKey(CID, wrong_epoch))
+    with pytest.raises(BadRotation, match="next epoch is 1"):
+        _apply(state, b, RotateKey(CID, wrong_epoch))
     key, good = _rotation(1, [admin, b, c])
     outsider = agents[3]
-    with pytest.raises(ch.NotAMember, match="new epoch"):
-        _apply(state, outsider, ch.RotateKey(CID, good))
-    _apply(state, b, ch.RotateKey(CID, good), t=NOW + 10)  # a joiner may post it
+    with pytest.raises(NotAMember, match="new epoch"):
+        _apply(state, outsider, RotateKey(CID, good))
+    _apply(state, b, RotateKey(CID, good), t=NOW + 10)  # a joiner may post it
     assert set(_members(state)) == {admin.address, b.address, c.address}
     # Every member unseals the same key; the old epoch is marked superseded.
-    record = ch.load_epoch(state, CID, 1)
+    record = load_epoch(state, CID, 1)
     assert record is not None and unseal(record.rotation, c.address, c.box) == key
-    old = ch.load_epoch(state, CID, 0)
+    old = load_epoch(state, CID, 0)
     assert old is not None and old.superseded_at == NOW + 10
-    channel = ch.load_channel(state, CID)
+    channel = load_channel(state, CID)
     assert channel is not None and channel.pending == () and channel.epoch == 1
-    assert ch.open_epochs(channel, old, NOW + 70, 60) == {0, 1}
-    assert ch.open_epochs(channel, old, NOW + 71, 60) == {1}
+    assert open_epochs(channel, old, NOW + 70, 60) == {0, 1}
+    assert open_epochs(channel, old, NOW + 71, 60) == {1}
     # A stale second rotation for the same epoch loses.
     _, late = _rotation(1, [admin, b, c])
-    with pytest.raises(ch.BadRotation):
-        _apply(state, c, ch.RotateKey(CID, late))
+    with pytest.raises(BadRotation):
+        _apply(state, c, RotateKey(CID, late))
     # Leave waits for the next rotation, which must drop the leaver.
-    _apply(state, c, ch.LeaveChannel(CID))
-    with pytest.raises(ch.ChannelError, match="already leaves"):
-        _apply(state, c, ch.LeaveChannel(CID))
+    _apply(state, c, LeaveChannel(CID))
+    with pytest.raises(ChannelError, match="already leaves"):
+        _apply(state, c, LeaveChannel(CID))
     _, keeps = _rotation(2, [admin, b, c])
-    with pytest.raises(ch.BadRotation, match="not members"):
-        _apply(state, admin, ch.RotateKey(CID, keeps))
+    with pytest.raises(BadRotation, match="not members"):
+        _apply(state, admin, RotateKey(CID, keeps))
     _, dropped = _rotation(2, [admin, b])
-    _apply(state, admin, ch.RotateKey(CID, dropped))
+    _apply(state, admin, RotateKey(CID, dropped))
     assert set(_members(state)) == {admin.address, b.address}
-    with pytest.raises(ch.ChannelError, match="admin cannot leave"):
-        _apply(state, admin, ch.LeaveChannel(CID))
-    with pytest.raises(ch.NotAMember):
-        _apply(state, c, ch.LeaveChannel(CID))
+    with pytest.raises(ChannelError, match="admin cannot leave"):
+        _apply(state, admin, LeaveChannel(CID))
+    with pytest.raises(NotAMember):
+        _apply(state, c, LeaveChannel(CID))
 
 
 def test_join_then_leave_before_rotation_and_change_of_mind(
@@ -177,32 +205,32 @@ def test_join_then_leave_before_rotation_and_change_of_mind(
 ) -> None:
     admin, b = agents[0], agents[1]
     _create(state, admin)
-    _apply(state, b, ch.JoinChannel(CID))
-    _apply(state, b, ch.LeaveChannel(CID))  # never got a key: gone at once
-    channel = ch.load_channel(state, CID)
+    _apply(state, b, JoinChannel(CID))
+    _apply(state, b, LeaveChannel(CID))  # never got a key: gone at once
+    channel = load_channel(state, CID)
     assert channel is not None and channel.pending == ()
-    _apply(state, b, ch.JoinChannel(CID))
+    _apply(state, b, JoinChannel(CID))
     _, rotation = _rotation(1, [admin, b])
-    _apply(state, admin, ch.RotateKey(CID, rotation))
-    _apply(state, b, ch.LeaveChannel(CID))
-    _apply(state, b, ch.JoinChannel(CID))  # stays after all
-    channel = ch.load_channel(state, CID)
+    _apply(state, admin, RotateKey(CID, rotation))
+    _apply(state, b, LeaveChannel(CID))
+    _apply(state, b, JoinChannel(CID))  # stays after all
+    channel = load_channel(state, CID)
     assert channel is not None and channel.leaving == ()
-    with pytest.raises(ch.ChannelError, match="already a member"):
-        _apply(state, b, ch.JoinChannel(CID))
+    with pytest.raises(ChannelError, match="already a member"):
+        _apply(state, b, JoinChannel(CID))
 
 
 def test_invite_only(state: State, agents: list[Agent]) -> None:
     admin, b, c = agents[0], agents[1], agents[2]
-    _create(state, admin, ch.ChannelMode.INVITE)
-    with pytest.raises(ch.NotAdmin, match="invite-only"):
-        _apply(state, b, ch.JoinChannel(CID))
-    with pytest.raises(ch.NotAdmin, match="only the admin"):
-        _apply(state, b, ch.JoinChannel(CID, c.address))
-    with pytest.raises(ch.NoCertificate):
-        _apply(state, admin, ch.JoinChannel(CID, Agent(9).address))
-    _apply(state, admin, ch.JoinChannel(CID, b.address))
-    channel = ch.load_channel(state, CID)
+    _create(state, admin, ChannelMode.INVITE)
+    with pytest.raises(NotAdmin, match="invite-only"):
+        _apply(state, b, JoinChannel(CID))
+    with pytest.raises(NotAdmin, match="only the admin"):
+        _apply(state, b, JoinChannel(CID, c.address))
+    with pytest.raises(NoCertificate):
+        _apply(state, admin, JoinChannel(CID, Agent(9).address))
+    _apply(state, admin, JoinChannel(CID, b.address))
+    channel = load_channel(state, CID)
     assert channel is not None and channel.pending == (b.address,)
 
 
@@ -210,38 +238,38 @@ def test_remove_rotates_in_the_same_transaction(state: State, agents: list[Agent
     admin, b, c, d = agents[0], agents[1], agents[2], agents[3]
     _create(state, admin)
     for agent in (b, c):
-        _apply(state, agent, ch.JoinChannel(CID))
+        _apply(state, agent, JoinChannel(CID))
     _, r1 = _rotation(1, [admin, b, c])
-    _apply(state, admin, ch.RotateKey(CID, r1))
-    _apply(state, d, ch.JoinChannel(CID))  # pending: the removal's rotation takes it in
+    _apply(state, admin, RotateKey(CID, r1))
+    _apply(state, d, JoinChannel(CID))  # pending: the removal's rotation takes it in
     _, without_d = _rotation(2, [admin, b])
-    with pytest.raises(ch.BadRotation):
-        _apply(state, admin, ch.RemoveMember(CID, c.address, without_d))
+    with pytest.raises(BadRotation):
+        _apply(state, admin, RemoveMember(CID, c.address, without_d))
     _, r2 = _rotation(2, [admin, b, d])
-    with pytest.raises(ch.NotAdmin):
-        _apply(state, b, ch.RemoveMember(CID, c.address, r2))
-    with pytest.raises(ch.ChannelError, match="cannot remove itself"):
-        _apply(state, admin, ch.RemoveMember(CID, admin.address, r2))
-    logs = _apply(state, admin, ch.RemoveMember(CID, c.address, r2))
+    with pytest.raises(NotAdmin):
+        _apply(state, b, RemoveMember(CID, c.address, r2))
+    with pytest.raises(ChannelError, match="cannot remove itself"):
+        _apply(state, admin, RemoveMember(CID, admin.address, r2))
+    logs = _apply(state, admin, RemoveMember(CID, c.address, r2))
     assert [log.name for log in logs] == ["ChannelRemove", "ChannelRotated"]
     assert set(_members(state)) == {admin.address, b.address, d.address}
-    with pytest.raises(ch.NotAMember):
+    with pytest.raises(NotAMember):
         _, r3 = _rotation(3, [admin, b, d])
-        _apply(state, admin, ch.RemoveMember(CID, c.address, r3))
+        _apply(state, admin, RemoveMember(CID, c.address, r3))
 
 
 def test_removed_member_cannot_read_later_messages(state: State, agents: list[Agent]) -> None:
     """The chain's records drive the crypto core: after `remove`, the old member has no key."""
     admin, b = agents[0], agents[1]
     _create(state, admin)
-    _apply(state, b, ch.JoinChannel(CID))
+    _apply(state, b, JoinChannel(CID))
     _, r1 = _rotation(1, [admin, b])
-    _apply(state, admin, ch.RotateKey(CID, r1))
+    _apply(state, admin, RotateKey(CID, r1))
     _, r2 = _rotation(2, [admin])
-    _apply(state, admin, ch.RemoveMember(CID, b.address, r2))
-    record = ch.load_epoch(state, CID, 2)
+    _apply(state, admin, RemoveMember(CID, b.address, r2))
+    record = load_epoch(state, CID, 2)
     assert record is not None
-    members = ch.member_keys(state, record.members)
+    members = member_keys(state, record.members)
     admin_key = unseal(record.rotation, admin.address, admin.box)
     writer = ChannelWriter(admin.key, CID)
     envelope = writer.encrypt(b"secret", Epoch(2, members, admin_key), NOW)
@@ -255,11 +283,11 @@ def test_removed_member_cannot_read_later_messages(state: State, agents: list[Ag
 def test_old_epochs_are_pruned(state: State, agents: list[Agent]) -> None:
     admin = agents[0]
     _create(state, admin)
-    for epoch in range(1, ch.KEEP_EPOCHS + 2):
+    for epoch in range(1, KEEP_EPOCHS + 2):
         _, rotation = _rotation(epoch, [admin])
-        _apply(state, admin, ch.RotateKey(CID, rotation))
-    assert ch.load_epoch(state, CID, 0) is None and ch.load_epoch(state, CID, 1) is None
-    assert ch.load_epoch(state, CID, 2) is not None
+        _apply(state, admin, RotateKey(CID, rotation))
+    assert load_epoch(state, CID, 0) is None and load_epoch(state, CID, 1) is None
+    assert load_epoch(state, CID, 2) is not None
 
 
 def _answer(agent: Agent, epoch: int, key: bytes, members: tuple[MemberKeys, ...], text: bytes):
@@ -270,8 +298,8 @@ def _answer(agent: Agent, epoch: int, key: bytes, members: tuple[MemberKeys, ...
     return received
 
 
-def _accept(reward: bytes, r: Received) -> ch.AcceptAnswer:
-    return ch.AcceptAnswer(
+def _accept(reward: bytes, r: Received) -> AcceptAnswer:
+    return AcceptAnswer(
         reward, r.channel_id, r.epoch, r.sender, r.sequence, r.timestamp, hash32(r.payload),
         r.signature,
     )  # fmt: skip
@@ -280,57 +308,59 @@ def _accept(reward: bytes, r: Received) -> ch.AcceptAnswer:
 def test_reward_escrow_accept_pays_responder(state: State, agents: list[Agent]) -> None:
     admin, b, c = agents[0], agents[1], agents[2]
     _create(state, admin)
-    _apply(state, b, ch.JoinChannel(CID))
+    _apply(state, b, JoinChannel(CID))
     key, r1 = _rotation(1, [admin, b])
-    _apply(state, admin, ch.RotateKey(CID, r1))
+    _apply(state, admin, RotateKey(CID, r1))
     request = hash32(b"the request's envelope")
     start = state.account(admin.address).balance
-    with pytest.raises(ch.NotAMember):
-        _apply(state, c, ch.OfferReward(CID, request, 5, 10))
-    with pytest.raises(ch.RewardError, match="timeout"):
-        _apply(state, admin, ch.OfferReward(CID, request, 5, 2), height=2)
-    with pytest.raises(ch.RewardError, match="insufficient"):
-        _apply(state, admin, ch.OfferReward(CID, request, 10**30, 10))
-    _apply(state, admin, ch.OfferReward(CID, request, 500, 10))
+    with pytest.raises(NotAMember):
+        _apply(state, c, OfferReward(CID, request, 5, 10))
+    with pytest.raises(RewardError, match="timeout"):
+        _apply(state, admin, OfferReward(CID, request, 5, 2), height=2)
+    with pytest.raises(RewardError, match="insufficient"):
+        _apply(state, admin, OfferReward(CID, request, 10**30, 10))
+    _apply(state, admin, OfferReward(CID, request, 500, 10))
     assert state.account(admin.address).balance == start - 500
-    assert state.account(ch.REWARD_ESCROW).balance == 500
-    with pytest.raises(ch.RewardError, match="already held"):
-        _apply(state, admin, ch.OfferReward(CID, request, 5, 10))
+    assert state.account(REWARD_ESCROW).balance == 500
+    with pytest.raises(RewardError, match="already held"):
+        _apply(state, admin, OfferReward(CID, request, 5, 10))
 
-    members = ch.member_keys(state, r1.members)
+    members = member_keys(state, r1.members)
     answer = _answer(b, 1, key, members, b"42")
     accept = _accept(request, answer)
-    with pytest.raises(ch.RewardError, match="only the requester"):
+    with pytest.raises(RewardError, match="only the requester"):
         _apply(state, b, accept)
     forged = replace(accept, payload_hash=hash32(b"43"))
-    with pytest.raises(ch.RewardError, match="signature"):
+    with pytest.raises(RewardError, match="signature"):
         _apply(state, admin, forged)
     own = _answer(admin, 1, key, members, b"me")
-    with pytest.raises(ch.RewardError, match="own message"):
+    with pytest.raises(RewardError, match="own message"):
         _apply(state, admin, _accept(request, own))
     before = state.account(b.address).balance
     logs = _apply(state, admin, accept)
     assert logs[0].name == "RewardPaid"
     assert state.account(b.address).balance == before + 500
-    assert state.account(ch.REWARD_ESCROW).balance == 0
-    with pytest.raises(ch.RewardError, match="no reward"):
+    assert state.account(REWARD_ESCROW).balance == 0
+    with pytest.raises(RewardError, match="no reward"):
         _apply(state, admin, accept)
-    assert ch.end_block(state, 10) == ()  # paid: nothing to return
+    end_block(state, 10)  # paid: nothing to return
+    assert state.account(b.address).balance == before + 500
+    assert state.account(REWARD_ESCROW).balance == 0
 
 
 def test_accept_requires_membership_at_that_epoch(state: State, agents: list[Agent]) -> None:
     admin, b = agents[0], agents[1]
     key0 = _create(state, admin)
     request = hash32(b"q")
-    _apply(state, admin, ch.OfferReward(CID, request, 7, 10))
+    _apply(state, admin, OfferReward(CID, request, 7, 10))
     # b was never a member: an answer it signed for epoch 0 does not pay.
     members = (admin.member, b.member)
     envelope = ChannelWriter(b.key, CID).encrypt(b"x", Epoch(0, members, key0), NOW)
     answer = ChannelReader(ChannelView(CID, (Epoch(0, members, key0),))).receive(envelope, NOW)
     assert isinstance(answer, Received)
-    with pytest.raises(ch.NotAMember, match="epoch 0"):
+    with pytest.raises(NotAMember, match="epoch 0"):
         _apply(state, admin, _accept(request, answer))
-    with pytest.raises(ch.RewardError, match="not kept"):
+    with pytest.raises(RewardError, match="not kept"):
         _apply(state, admin, replace(_accept(request, answer), epoch=9))
 
 
@@ -338,14 +368,17 @@ def test_unclaimed_reward_returns_after_timeout(state: State, agents: list[Agent
     admin = agents[0]
     _create(state, admin)
     start = state.account(admin.address).balance
-    _apply(state, admin, ch.OfferReward(CID, hash32(b"a"), 300, 5))
-    _apply(state, admin, ch.OfferReward(CID, hash32(b"b"), 200, 5))
-    assert ch.end_block(state, 4) == ()
-    logs = ch.end_block(state, 5)
-    assert [log.name for log in logs] == ["RewardReturned", "RewardReturned"]
+    _apply(state, admin, OfferReward(CID, hash32(b"a"), 300, 5))
+    _apply(state, admin, OfferReward(CID, hash32(b"b"), 200, 5))
+    end_block(state, 4)
+    assert load_escrow(state, hash32(b"a")) is not None  # not due yet
+    assert state.account(admin.address).balance == start - 500
+    end_block(state, 5)
     assert state.account(admin.address).balance == start
-    assert ch.load_escrow(state, hash32(b"a")) is None
-    assert ch.end_block(state, 5) == ()
+    assert load_escrow(state, hash32(b"a")) is None and load_escrow(state, hash32(b"b")) is None
+    assert state.account(REWARD_ESCROW).balance == 0
+    end_block(state, 5)  # again: nothing is left to move
+    assert state.account(admin.address).balance == start
 
 
 @pytest.mark.parametrize(
@@ -366,18 +399,18 @@ def test_unclaimed_reward_returns_after_timeout(state: State, agents: list[Agent
 )
 def test_payload_schema(value: list, error: type[Exception]) -> None:
     with pytest.raises(error):
-        ch.ChannelPayload.from_value(value)
+        ChannelPayload.from_value(value)
 
 
 def test_gas_grows_with_rotation_size(agents: list[Agent]) -> None:
     _, small = _rotation(1, agents[:1])
     _, large = _rotation(1, agents)
-    assert ch.execution_gas(ch.RotateKey(CID, large)) > ch.execution_gas(ch.RotateKey(CID, small))
+    assert execution_gas(RotateKey(CID, large)) > execution_gas(RotateKey(CID, small))
 
 
 # ---- on a real ledger, through transactions (runs once tx.py and transition.py are wired) ----
 
-WIRED = ch.ChannelPayload in __import__("ledger.tx", fromlist=["PAYLOADS"]).PAYLOADS.values()
+WIRED = ChannelPayload in __import__("ledger.tx", fromlist=["PAYLOADS"]).PAYLOADS.values()
 
 
 @pytest.mark.skipif(not WIRED, reason="CHANNEL and REGISTER kinds are not wired into ledger/tx.py")
@@ -423,25 +456,23 @@ def test_identities_channels_and_rewards_through_blocks(tmp_path) -> None:
         taken = send(bob, TxKind.REGISTER, ident.SetIdentity("alice.avm"))
         assert not taken.ok and "belongs to" in taken.error
 
-        cid = ch.channel_id_of(ledger.chain_id, "lab")
-        members = ch.member_keys(source, [alice.address])
+        cid = channel_id_of(ledger.chain_id, "lab")
+        members = member_keys(source, [alice.address])
         _, r0 = rotate(cid, 0, members)
-        assert send(alice, TxKind.CHANNEL, ch.CreateChannel("lab", ch.ChannelMode.OPEN, r0)).ok
-        assert send(bob, TxKind.CHANNEL, ch.JoinChannel(cid)).ok
-        key1, r1 = rotate(cid, 1, ch.member_keys(source, sorted([alice.address, bob.address])))
-        assert send(bob, TxKind.CHANNEL, ch.RotateKey(cid, r1)).ok
-        stale = send(alice, TxKind.CHANNEL, ch.RotateKey(cid, r1))
+        assert send(alice, TxKind.CHANNEL, CreateChannel("lab", ChannelMode.OPEN, r0)).ok
+        assert send(bob, TxKind.CHANNEL, JoinChannel(cid)).ok
+        key1, r1 = rotate(cid, 1, member_keys(source, sorted([alice.address, bob.address])))
+        assert send(bob, TxKind.CHANNEL, RotateKey(cid, r1)).ok
+        stale = send(alice, TxKind.CHANNEL, RotateKey(cid, r1))
         assert not stale.ok and "next epoch is 2" in stale.error
 
         request = hash32(b"alice's question")
-        offered = send(
-            alice, TxKind.CHANNEL, ch.OfferReward(cid, request, 10**18, ledger.height + 3)
-        )
+        offered = send(alice, TxKind.CHANNEL, OfferReward(cid, request, 10**18, ledger.height + 3))
         assert offered.ok, offered.error
-        assert ledger.account(ch.REWARD_ESCROW).balance == 10**18
-        epoch = ch.load_epoch(source, cid, 1)
+        assert ledger.account(REWARD_ESCROW).balance == 10**18
+        epoch = load_epoch(source, cid, 1)
         assert epoch is not None and unseal(epoch.rotation, bob.address, boxes[bob.address]) == key1
-        view = Epoch(1, ch.member_keys(source, epoch.members), key1)
+        view = Epoch(1, member_keys(source, epoch.members), key1)
         envelope = ChannelWriter(bob, cid).encrypt(b"42", view, NOW)
         answer = ChannelReader(ChannelView(cid, (view,))).receive(envelope, NOW)
         assert isinstance(answer, Received)
@@ -453,12 +484,12 @@ def test_identities_channels_and_rewards_through_blocks(tmp_path) -> None:
 
         unclaimed = hash32(b"nobody answers")
         # Offered in block h+1; returned when block h+3 ends.
-        send(alice, TxKind.CHANNEL, ch.OfferReward(cid, unclaimed, 5, ledger.height + 3))
+        send(alice, TxKind.CHANNEL, OfferReward(cid, unclaimed, 5, ledger.height + 3))
         held = ledger.account(alice.address).balance
         send(bob, TxKind.REGISTER, ident.SetIdentity("bob.avm", roles=("x",)))
-        assert ch.load_escrow(source, unclaimed) is not None
+        assert load_escrow(source, unclaimed) is not None
         send(bob, TxKind.REGISTER, ident.SetIdentity("bob.avm", roles=("y",)))
-        assert ch.load_escrow(source, unclaimed) is None
+        assert load_escrow(source, unclaimed) is None
         assert ledger.account(alice.address).balance == held + 5
     finally:
         ledger.close()

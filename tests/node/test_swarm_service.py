@@ -19,8 +19,18 @@ from core.crypto import SigningKey, hash32, to_checksum_address
 from core.errors import ExecutionFailed
 from core.swarm_keys import EncryptionKey, certify, rotate
 from core.swarm_wire import Envelope, decode_batch, encode_batch
-from ledger import channels as ch
 from ledger import identity as ident
+from ledger.channels.execution import apply_channel, execution_gas
+from ledger.channels.payloads import (
+    ChannelMode,
+    ChannelPayload,
+    CreateChannel,
+    JoinChannel,
+    LeaveChannel,
+    RemoveMember,
+    channel_id_of,
+)
+from ledger.channels.records import ChannelContext
 from ledger.state import Account, State
 from node.swarm.chain import StateChannels, touched_channels
 from node.swarm.errors import NotLocal, NotMember, RateLimited, SwarmError
@@ -100,7 +110,7 @@ class World:
             payload = ident.SetIdentity(f"{name}.avm", certify(key, box, 1))
             self._run(lambda s, k=key, p=payload: ident.apply_register(s, k.pubkey, p, 1))
             self.state.set_account(key.address, Account(0, 10**21))
-        self.cid = ch.channel_id_of(CHAIN, "research")
+        self.cid = channel_id_of(CHAIN, "research")
 
     def source(self) -> StateChannels:
         return StateChannels(CHAIN, self.state.get)
@@ -127,11 +137,11 @@ class World:
         self.state.commit()
         return logs
 
-    def channel_tx(self, who: str, payload: ch.ChannelPayload) -> tuple:
+    def channel_tx(self, who: str, payload: ChannelPayload) -> tuple:
         self.height += 1
-        ctx = ch.ChannelContext(CHAIN, self.height, int(self.clock.now))
+        ctx = ChannelContext(CHAIN, self.height, int(self.clock.now))
         key = self.who[who].key
-        return self._run(lambda s: ch.apply_channel(s, key.pubkey, payload, ctx))
+        return self._run(lambda s: apply_channel(s, key.pubkey, payload, ctx))
 
 
 @pytest.fixture
@@ -144,8 +154,8 @@ async def _channel(world: World, *nodes: SwarmService) -> None:
     first = nodes[0]
     alice = world.who["alice"]
     _, rotation = rotate(world.cid, 0, first.member_keys([alice.address]))
-    world.channel_tx("alice", ch.CreateChannel("research", ch.ChannelMode.OPEN, rotation))
-    world.channel_tx("bob", ch.JoinChannel(world.cid))
+    world.channel_tx("alice", CreateChannel("research", ChannelMode.OPEN, rotation))
+    world.channel_tx("bob", JoinChannel(world.cid))
     world.channel_tx("alice", first.rotation_for(world.cid, alice.address))
     for node in nodes:
         await node.follow(world.cid)
@@ -282,7 +292,7 @@ async def test_removed_member_cannot_read_or_send_after_rotation(world: World) -
     rotation = one.rotation_for(world.cid, alice).rotation
     # The removal carries the rotation that leaves bob out.
     _, without_bob = rotate(world.cid, rotation.epoch, one.member_keys([alice]))
-    world.channel_tx("alice", ch.RemoveMember(world.cid, bob, without_bob))
+    world.channel_tx("alice", RemoveMember(world.cid, bob, without_bob))
     one.refresh()
     two.refresh()
     await one.send(alice, world.cid, b"after removal " + MARKER)
@@ -299,7 +309,7 @@ async def test_new_member_cannot_read_earlier_epoch(world: World) -> None:
     await three.follow(world.cid)
     await one.send(world.who["alice"].address, world.cid, b"before carol")
     early = world.bus.published[-1]
-    world.channel_tx("carol", ch.JoinChannel(world.cid))
+    world.channel_tx("carol", JoinChannel(world.cid))
     world.channel_tx("alice", one.rotation_for(world.cid, world.who["alice"].address))
     one.refresh()
     three.refresh()
@@ -339,7 +349,7 @@ async def test_send_refusals(world: World) -> None:
 async def test_pending_leave_blocks_sending_until_rotation(world: World) -> None:
     one, two = world.service("one", "alice"), world.service("two", "bob")
     await _channel(world, one, two)
-    world.channel_tx("bob", ch.LeaveChannel(world.cid))
+    world.channel_tx("bob", LeaveChannel(world.cid))
     one.refresh()
     alice = world.who["alice"].address
     with pytest.raises(SwarmError, match="leaving"):
@@ -379,14 +389,14 @@ async def test_follow_local_and_touched_channels(world: World) -> None:
     one = world.service("one", "alice")
     other = world.service("other", "dave")
     await _channel(world, one)
-    ids = touched_channels(CHAIN, [ch.JoinChannel(world.cid)])
+    ids = touched_channels(CHAIN, [JoinChannel(world.cid)])
     assert ids == {world.cid}
     rotation = one.rotation_for(world.cid, world.who["alice"].address).rotation
-    create = ch.CreateChannel("research", ch.ChannelMode.OPEN, rotation)
+    create = CreateChannel("research", ChannelMode.OPEN, rotation)
     assert touched_channels(CHAIN, [create]) == {world.cid}
     await other.follow_local(ids)
     assert other.followed == ()  # dave is not involved
-    world.channel_tx("dave", ch.JoinChannel(world.cid))
+    world.channel_tx("dave", JoinChannel(world.cid))
     await other.follow_local(ids)
     assert other.followed == (world.cid,)
 
@@ -514,18 +524,18 @@ def test_cli_builds_signed_channel_transactions(world: World) -> None:
     from wallet.txbuilder import build_channel, next_members
 
     key = world.who["alice"].key
-    payload = ch.JoinChannel(world.cid)
+    payload = JoinChannel(world.cid)
     raw = build_channel(FakeClient(), key, payload)  # type: ignore[arg-type]
     fields = decode(raw)
     assert isinstance(fields, list)
     assert fields[:2] == [CHAIN, int(TxKind.CHANNEL)] and fields[3] == 5
-    assert ch.ChannelPayload.from_value(fields[6]) == payload
+    assert ChannelPayload.from_value(fields[6]) == payload
     tx = Transaction(CHAIN, TxKind.CHANNEL, key.pubkey, 5, fields[4], 10**9, payload)  # type: ignore[arg-type]
     assert tx.signed(key).encode() == raw
     # Enough gas for the intrinsic cost of these very bytes plus the effect.
     from ledger.tx import SignedTx
 
-    assert fields[4] >= intrinsic_gas(SignedTx(tx, raw)) + ch.execution_gas(payload)  # type: ignore[operator]
+    assert fields[4] >= intrinsic_gas(SignedTx(tx, raw)) + execution_gas(payload)  # type: ignore[operator]
     a, b, c = (to_checksum_address(world.who[n].address) for n in ("alice", "bob", "carol"))
     view = {"members": [a, b], "pendingJoins": [c], "pendingLeaves": [b]}
     assert next_members(view) == sorted(world.who[n].address for n in ("alice", "carol"))
@@ -560,7 +570,7 @@ async def test_derived_encryption_keys_survive_a_certificate_rotation(world: Wor
     one, node = world.service("one", "alice"), world.service("erin-node", "erin")
     await _channel(world, one, node)
     alice = world.who["alice"].address
-    world.channel_tx("erin", ch.JoinChannel(world.cid))
+    world.channel_tx("erin", JoinChannel(world.cid))
     world.channel_tx("alice", one.rotation_for(world.cid, alice))  # epoch 2, sealed to key 3
     node.refresh()
     one.refresh()
@@ -585,12 +595,12 @@ async def test_on_block_follows_touched_channels(world: World) -> None:
     local_only.add_identity(world.who["carol"])
     one = world.service("one", "alice")
     await _channel(world, one)
-    payloads = [ch.JoinChannel(world.cid), "not a channel payload"]
+    payloads = [JoinChannel(world.cid), "not a channel payload"]
     await relay.on_block(payloads)
     await local_only.on_block(payloads)
     assert relay.followed == (world.cid,) and local_only.followed == ()
-    world.channel_tx("carol", ch.JoinChannel(world.cid))
-    await local_only.on_block([ch.JoinChannel(world.cid)])
+    world.channel_tx("carol", JoinChannel(world.cid))
+    await local_only.on_block([JoinChannel(world.cid)])
     assert local_only.followed == (world.cid,)
 
 
@@ -602,7 +612,7 @@ def _wired() -> bool:
     from ledger.tx import PAYLOADS
 
     source = Path(node.cli_node.__file__).read_text()
-    return ch.ChannelPayload in PAYLOADS.values() and "--swarm-dev-account" in source
+    return ChannelPayload in PAYLOADS.values() and "--swarm-dev-account" in source
 
 
 @pytest.mark.slow
@@ -731,7 +741,7 @@ async def test_old_derived_key_is_remembered_across_restart(world: World) -> Non
     one, node = world.service("one", "alice"), world.service("erin-node", "erin")
     await _channel(world, one, node)
     alice = world.who["alice"].address
-    world.channel_tx("erin", ch.JoinChannel(world.cid))
+    world.channel_tx("erin", JoinChannel(world.cid))
     world.channel_tx("alice", one.rotation_for(world.cid, alice))  # sealed to key 3
     node.refresh()
     one.refresh()

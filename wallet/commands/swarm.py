@@ -24,7 +24,7 @@ from core.amounts import parse_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC, UNAUTHORIZED
 from core.swarm_keys import rotate
-from ledger.channels import (
+from ledger.channels.payloads import (
     AcceptAnswer,
     AnyChannelPayload,
     ChannelMode,
