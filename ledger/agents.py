@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
 
 from avm.code import CodeObject
 from avm.errors import HostUnavailable, NotDeployable, PermissionDenied, TraceTooLong
@@ -53,8 +52,10 @@ from ledger.state import (
     Account,
     State,
     StateReader,
+    Store,
     decode_account,
     encode_account,
+    move,
 )
 from ledger.tx import Call, Deploy
 
@@ -92,13 +93,6 @@ class AgentRecord:
             uint(length, MAX_U64, damaged),
             None if channel is None else text(channel, 1024, damaged),
         )
-
-
-class Store(Protocol):
-    """What the agent tables need of state: `get` and `put` (a State, or a recording host)."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-    def put(self, key: bytes, value: bytes | None) -> None: ...
 
 
 # ---- the agent tables --------------------------------------------------------------------------
@@ -356,18 +350,10 @@ class ChainHost:
         return Account() if raw is None else decode_account(raw)
 
     def _move_native(self, to: bytes, amount: int) -> bool:
-        source = self._account(self.address)
-        if amount > source.balance:
-            return False
-        if to == self.address:
-            return True
-        target = self._account(to)
-        if target.balance + amount > MAX_AMOUNT:
-            return False
-        self.put(
-            ACCOUNT + self.address, encode_account(Account(source.nonce, source.balance - amount))
-        )
-        self.put(ACCOUNT + to, encode_account(Account(target.nonce, target.balance + amount)))
+        try:
+            move(self, self.address, to, amount)
+        except ExecutionFailed:
+            return False  # PAY_AGENT's flag: the program decides what a refused payment means
         return True
 
     def _move_token(self, to: bytes, amount: int, token: str) -> bool:
@@ -479,7 +465,7 @@ def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: i
     create_agent(state, address, code, change, deployer, height)
     for key, value in payload.storage:
         state.put(storage_key(address, key), value)
-    _pay(state, deployer, address, payload.value)
+    move(state, deployer, address, payload.value)
     log = Log("AgentDeployed", (address, code.code_id, deployer))
     return Outcome(0, (log,), encode_value(address))
 
@@ -505,7 +491,7 @@ def call(
     record = load_agent(host, payload.agent)  # unchanged by the payment: safe to record first
     if record is None:
         raise ExecutionFailed(f"no agent at 0x{payload.agent.hex()}")
-    _pay(state, caller, payload.agent, payload.value)  # before the call: not in the witness
+    move(state, caller, payload.agent, payload.value)  # before the call: not in the witness
     code = load_code(host, record.code_id)
     assert code is not None, "an agent record names code the state does not hold"
     try:
@@ -522,17 +508,6 @@ def call(
         return Outcome(result.gas_used, error=str(result.trap), replay=replay, result=result)
     output = encode_value(result.value)
     return Outcome(result.gas_used, host.events, output, replay=replay, result=result)
-
-
-def _pay(state: State, payer: bytes, agent: bytes, amount: int) -> None:
-    if amount == 0:
-        return
-    source = state.account(payer)
-    if source.balance < amount:
-        raise ExecutionFailed(f"insufficient funds: balance {source.balance}, value {amount}")
-    state.set_account(payer, Account(source.nonce, source.balance - amount))
-    target = state.account(agent)
-    state.set_account(agent, Account(target.nonce, target.balance + amount))
 
 
 # ---- replay records ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Payload: `[op, ...]`, op a `RegisterOp`:
 
 The state tables are these one-byte key prefixes (already taken elsewhere: a t b v c g k l q in
 ledger/state.py, P M N Q I S V X E in ledger/governance.py; channels use w e o u in
-ledger/channels.py):
+ledger/channels/records.py):
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from core.crypto import (
     ADDRESS_SIZE,
@@ -46,6 +46,7 @@ from core.swarm_keys import (
 )
 from ledger import gas
 from ledger.receipt import Log
+from ledger.state import Store
 
 IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles, metadata, since]
 NAME = b"d"  # + name (utf-8) -> owner address (20 bytes)
@@ -60,13 +61,6 @@ MAX_ROLES = 8
 METADATA_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 MAX_METADATA = 16
 MAX_METADATA_VALUE = 256  # bytes of utf-8 per value
-
-
-class Store(Protocol):
-    """What identities need of state: a `State`, or an AVM chain host."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-    def put(self, key: bytes, value: bytes | None) -> None: ...
 
 
 # ---- errors ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Protocol
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE
 from core.encoding import decode, encode
-from core.errors import DecodeError
+from core.errors import DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
 
 ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
@@ -75,6 +75,37 @@ def decode_account(raw: bytes) -> Account:
     if len(raw) != 24:
         raise DecodeError(f"an account entry is 24 bytes, got {len(raw)}")
     return Account(int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
+
+
+class Store(Protocol):
+    """What the tables of agents, identities, channels and governance need of state: `get` and
+    `put` (a `State`, or the AVM's chain host, which records what it reads)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def put(self, key: bytes, value: bytes | None) -> None: ...
+
+
+def read_account(store: Store, address: bytes) -> Account:
+    raw = store.get(ACCOUNT + address)
+    return Account() if raw is None else decode_account(raw)
+
+
+def move(store: Store, source: bytes, target: bytes, amount: int) -> None:
+    """Move `amount` native units from `source` to `target`: the one way balances move between
+    accounts. ExecutionFailed, with nothing changed, when the source holds less or the target
+    would overflow."""
+    if amount == 0:
+        return
+    have = read_account(store, source)
+    if have.balance < amount:
+        raise ExecutionFailed(f"insufficient funds: balance {have.balance}, need {amount}")
+    if source == target:
+        return
+    got = read_account(store, target)
+    if got.balance + amount > MAX_AMOUNT:
+        raise ExecutionFailed("balance would overflow")
+    store.put(ACCOUNT + source, encode_account(Account(have.nonce, have.balance - amount)))
+    store.put(ACCOUNT + target, encode_account(Account(got.nonce, got.balance + amount)))
 
 
 class State:

@@ -26,7 +26,7 @@ from ledger.governance_types import (
     VotePayload,
 )
 from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
-from ledger.state import Account, State, Token
+from ledger.state import Account, State, Token, move
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 # Replay records of a block's agent calls, by transaction hash (see ledger/agents.py).
@@ -275,8 +275,7 @@ def _apply_agent_effect(
 
 def _transfer(state: State, sender: bytes, transfer: Transfer) -> tuple[Log, ...]:
     if not transfer.token:
-        _debit(state, sender, transfer.amount)
-        _credit(state, transfer.to, transfer.amount)
+        move(state, sender, transfer.to, transfer.amount)
     else:
         if state.token(transfer.token) is None:
             raise ExecutionFailed(f"unknown token {transfer.token}")
@@ -297,13 +296,6 @@ def _token_create(state: State, creator: bytes, create: TokenCreate) -> tuple[Lo
     state.set_token(Token(create.symbol, create.name, create.decimals, create.supply, creator))
     state.set_token_balance(creator, create.symbol, create.supply)
     return (Log("TokenCreated", (create.symbol, creator, create.supply, create.decimals)),)
-
-
-def _debit(state: State, address: bytes, amount: int) -> None:
-    account = state.account(address)
-    if account.balance < amount:
-        raise ExecutionFailed(f"insufficient funds: balance {account.balance}, need {amount}")
-    state.set_account(address, Account(account.nonce, account.balance - amount))
 
 
 def _credit(state: State, address: bytes, amount: int) -> None:

@@ -13,6 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from avm.code import CodeObject, is_name
 from avm.errors import AvmError
@@ -57,11 +58,11 @@ class TxKind(enum.IntEnum):
     PROPOSE = 5
     VOTE = 6
     CHANNEL = 7
-    COUNCIL = 8
+    # 8 was set aside for council transactions; council changes are proposals (PROPOSE).
     CANCEL = 9  # withdraw a governance proposal (its proposer, before voting ends)
 
 
-_MAX_KIND = max(TxKind)  # decoding checks every kind against it: computed once
+_KINDS = frozenset(TxKind)  # decoding checks every kind against it: computed once
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,14 @@ Payload = (
     | AnyChannelPayload
 )
 
-PAYLOADS: dict[TxKind, type[Payload]] = {
+
+class PayloadCodec(Protocol):
+    """A payload class: decodes its wire form (raising InvalidTransaction or DecodeError)."""
+
+    def from_value(self, value: Value, /) -> Payload: ...
+
+
+PAYLOADS: dict[TxKind, PayloadCodec] = {
     TxKind.TRANSFER: Transfer,
     TxKind.TOKEN_CREATE: TokenCreate,
     TxKind.DEPLOY: Deploy,
@@ -211,8 +219,8 @@ PAYLOADS: dict[TxKind, type[Payload]] = {
     TxKind.PROPOSE: ProposePayload,
     TxKind.VOTE: VotePayload,
     TxKind.CANCEL: CancelPayload,
-    TxKind.REGISTER: RegisterPayload,  # type: ignore[dict-item]
-    TxKind.CHANNEL: ChannelPayload,  # type: ignore[dict-item]
+    TxKind.REGISTER: RegisterPayload,
+    TxKind.CHANNEL: ChannelPayload,
 }
 
 
@@ -270,7 +278,7 @@ class Transaction:
         chain_id, kind, pubkey, nonce, gas_limit, gas_price, payload, signature = fields
         if not _is_uint(chain_id, MAX_U64):
             raise InvalidTransaction("chain id must be a 64-bit unsigned integer")
-        if not _is_uint(kind, _MAX_KIND):
+        if not (_is_uint(kind) and kind in _KINDS):
             raise InvalidTransaction(f"unknown transaction kind {kind!r}")
         if not (isinstance(pubkey, bytes) and len(pubkey) == PUBKEY_SIZE):
             raise InvalidTransaction("bad sender key")
@@ -283,9 +291,7 @@ class Transaction:
         if not (isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE):
             raise InvalidTransaction("signature must be 64 bytes")
         tx_kind = TxKind(kind)
-        payload_type = PAYLOADS.get(tx_kind)
-        if payload_type is None:
-            raise InvalidTransaction(f"{tx_kind.name.lower()} transactions are not supported yet")
+        payload_type = PAYLOADS[tx_kind]
         return cls(
             chain_id,
             tx_kind,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from core.amounts import MAX_AMOUNT
 from core.crypto import (
     ADDRESS_SIZE,
     PUBKEY_SIZE,
@@ -26,6 +25,7 @@ from core.crypto import (
     verify,
 )
 from core.encoding import decode, encode
+from core.errors import ExecutionFailed
 from core.swarm_keys import MAX_MEMBERS, Rotation
 from ledger import gas
 from ledger.channels.payloads import (
@@ -64,9 +64,9 @@ from ledger.channels.records import (
     load_epoch,
     load_escrow,
 )
-from ledger.identity import Store, load_identity
+from ledger.identity import load_identity
 from ledger.receipt import Log
-from ledger.state import ACCOUNT, Account, decode_account, encode_account
+from ledger.state import Store, move
 
 # Rewards wait in this account (nobody holds its key), so balances still add up to the supply.
 REWARD_ESCROW = hash32(b"aither/swarm/reward-escrow")[-ADDRESS_SIZE:]
@@ -332,15 +332,7 @@ def _without(addresses: tuple[bytes, ...], address: bytes) -> tuple[bytes, ...]:
 
 
 def _move(store: Store, source: bytes, target: bytes, amount: int) -> None:
-    raw = store.get(ACCOUNT + source)
-    have = decode_account(raw) if raw is not None else None
-    if have is None or have.balance < amount:
-        balance = 0 if have is None else have.balance
-        raise RewardError(f"insufficient funds: balance {balance}, need {amount}")
-    store.put(ACCOUNT + source, encode_account(replace(have, balance=have.balance - amount)))
-    raw = store.get(ACCOUNT + target)
-    got = decode_account(raw) if raw is not None else None
-    nonce, balance = (0, 0) if got is None else (got.nonce, got.balance)
-    if balance + amount > MAX_AMOUNT:
-        raise RewardError("balance would overflow")
-    store.put(ACCOUNT + target, encode_account(Account(nonce, balance + amount)))
+    try:
+        move(store, source, target, amount)
+    except ExecutionFailed as exc:
+        raise RewardError(str(exc)) from None

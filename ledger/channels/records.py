@@ -17,7 +17,8 @@ from core.errors import ExecutionFailed
 from core.schema import fields as _fields
 from core.swarm_keys import MemberKeys, Rotation
 from ledger.channels.payloads import ChannelMode
-from ledger.identity import Store, load_identity
+from ledger.identity import load_identity
+from ledger.state import Store
 
 CHANNEL = b"w"  # + channel id -> [name, mode, admin, epoch, pending joins, pending leaves, height]
 EPOCH = b"e"  # + channel id + epoch (8 bytes) -> [rotation, started at, superseded at | None]
