@@ -23,7 +23,7 @@ from agent.effects import (
 from core.crypto import SigningKey
 from core.swarm_keys import rotate
 from ledger.channels.payloads import AcceptAnswer, JoinChannel, OfferReward, RotateKey
-from ledger.governance_types import CodeChangeSpec
+from ledger.governance.payloads import CodeChangeSpec
 from wallet.client import RpcClient, RpcClientError
 from wallet.txbuilder import (
     build_call,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from core.amounts import UNIT
 from core.crypto import SigningKey, hash32
 from ledger.genesis import Allocation, Genesis, GenesisIdentity, Validator
-from ledger.governance_types import CouncilMember, GovernanceParams, Role
+from ledger.governance.council import CouncilMember
+from ledger.governance.params import GovernanceParams, Role
 
 DEV_SEED = "aither dev seed: these keys are public, never send them real value"
 DEV_CHAIN_ID = 7331

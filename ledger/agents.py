@@ -38,8 +38,8 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, hash32
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
-from ledger.governance import GovernanceContext, submit_agent_proposal
-from ledger.governance_types import GovernanceError
+from ledger.governance.errors import GovernanceError
+from ledger.governance.transition import GovernanceContext, submit_agent_proposal
 from ledger.receipt import Log
 from ledger.state import (
     ACCOUNT,

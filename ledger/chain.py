@@ -23,11 +23,12 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
 from core.schema import MAX_U64, fields, uint
-from ledger import agents, governance, identity
+from ledger import agents, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
-from ledger.governance import GovernanceEvent
-from ledger.governance_types import ProposePayload
+from ledger.governance import council, params
+from ledger.governance.payloads import ProposePayload
+from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
 from ledger.receipt import Receipt
 from ledger.state import (
@@ -492,7 +493,7 @@ class Ledger:
         head state holds it (a passed proposal changes it from the block after enactment)."""
         head_hash, limit = self._gas_limit_at
         if head_hash != self._head.hash:
-            limit = governance.load_params(State(self)).block_gas_limit
+            limit = params.load_params(State(self)).block_gas_limit
             self._gas_limit_at = (self._head.hash, limit)
         return limit
 
@@ -546,7 +547,7 @@ class Ledger:
             state.set_account(allocation.address, Account(0, allocation.balance))
         for entry in genesis.identities:  # before the council: its members must be registered
             identity.apply_register(state, entry.pubkey, entry.registration, 0)
-        governance.init_council(state, genesis.council, genesis.governance)
+        council.init_council(state, genesis.council, genesis.governance)
         changes = state.changes()
         state_root, nodes = self._tree.update(EMPTY_ROOT, changes)
         header = BlockHeader(

@@ -6,6 +6,14 @@ plus exactly what the AVM charged, and TX_BASE (21,000) is 21 gas in the white p
 
 TX_BASE = 21_000
 TX_PAYLOAD_BYTE = 16
+
+
+def intrinsic(size: int) -> int:
+    """The gas every transaction pays before its effect: TX_BASE plus TX_PAYLOAD_BYTE for each
+    of the `size` bytes of its signed wire form."""
+    return TX_BASE + TX_PAYLOAD_BYTE * size
+
+
 TOKEN_TRANSFER = 4_000
 TOKEN_CREATE = 50_000
 

@@ -1,5 +1,5 @@
 """The genesis file: chain id, validators, pre-funded accounts, chain parameters, identities,
-and the governance rules with the initial council (ledger/governance_types.py), every member of
+and the governance rules with the initial council (ledger/governance/council.py), every member of
 which is one of the genesis identities.
 
 JSON for people (amounts as decimal strings of base units, keys and addresses as 0x-hex); its
@@ -18,12 +18,9 @@ from core.crypto import PUBKEY_SIZE, address_of, hash32, parse_address, to_check
 from core.encoding import Value, encode
 from core.errors import AitherError, DecodeError, InvalidTransaction
 from ledger import gas
-from ledger.governance_types import (
-    CouncilMember,
-    GovernanceError,
-    GovernanceParams,
-    parse_member_json,
-)
+from ledger.governance.council import CouncilMember, parse_member_json
+from ledger.governance.errors import GovernanceError
+from ledger.governance.params import GovernanceParams
 from ledger.identity import SetIdentity
 
 

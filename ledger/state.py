@@ -108,6 +108,17 @@ def move(store: Store, source: bytes, target: bytes, amount: int) -> None:
     store.put(ACCOUNT + target, encode_account(Account(got.nonce, got.balance + amount)))
 
 
+def burn(store: Store, source: bytes, amount: int) -> None:
+    """Destroy `amount` native units held by `source` (a burnt deposit). ExecutionFailed, with
+    nothing changed, when it holds less."""
+    if amount == 0:
+        return
+    have = read_account(store, source)
+    if have.balance < amount:
+        raise ExecutionFailed(f"insufficient funds: balance {have.balance}, need {amount}")
+    store.put(ACCOUNT + source, encode_account(Account(have.nonce, have.balance - amount)))
+
+
 class State:
     """A block's pending writes over committed state, with a stack of open journals.
 

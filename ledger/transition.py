@@ -11,20 +11,21 @@ from dataclasses import dataclass
 
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
-from ledger import agents, gas, governance, identity
+from ledger import agents, gas, identity
 from ledger.channels.execution import apply_channel, end_block
 from ledger.channels.execution import execution_gas as channel_gas
 from ledger.channels.payloads import PAYLOAD_TYPES, ChannelPayload
 from ledger.channels.records import ChannelContext
-from ledger.governance import GovernanceContext, GovernanceEvent
-from ledger.governance_types import (
+from ledger.governance import transition as governance
+from ledger.governance.errors import GovernanceError
+from ledger.governance.payloads import (
     CancelPayload,
     CodeChangeSpec,
-    GovernanceError,
     ProposePayload,
     RevertSpec,
     VotePayload,
 )
+from ledger.governance.transition import GovernanceContext, GovernanceEvent
 from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.state import Account, State, Token, move
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
@@ -56,7 +57,8 @@ class BlockContext:
 
 
 def intrinsic_gas(stx: SignedTx) -> int:
-    return gas.TX_BASE + gas.TX_PAYLOAD_BYTE * len(stx.raw)
+    """`gas.intrinsic` of the transaction's signed bytes."""
+    return gas.intrinsic(len(stx.raw))
 
 
 def execution_gas(stx: SignedTx) -> int:

@@ -37,7 +37,7 @@ from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
-from ledger.governance_types import CancelPayload, ProposePayload, VotePayload
+from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
 
 MAX_TX_SIZE = 64 * 1024
@@ -189,7 +189,7 @@ class Call:
         return cls(agent, entry, decoded, amount)
 
 
-# Governance payloads (ledger/governance_types.py): PROPOSE carries a proposal spec, VOTE
+# Governance payloads (ledger/governance/payloads.py): PROPOSE carries a proposal spec, VOTE
 # [proposal id, choice 0 yes | 1 no | 2 abstain | 3 veto, explanation], CANCEL [proposal id].
 Payload = (
     Transfer

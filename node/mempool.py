@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.errors import TransactionRejected
-from ledger.governance_types import ProposePayload
+from ledger.governance.payloads import ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, Deploy, SignedTx, Transfer
 

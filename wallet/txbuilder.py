@@ -8,7 +8,7 @@ from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.schema import MAX_U64
 from core.swarm_keys import MemberKeys
 from ledger.channels.payloads import AnyChannelPayload
-from ledger.governance_types import (
+from ledger.governance.payloads import (
     CancelPayload,
     Choice,
     ProposalSpec,

@@ -20,7 +20,8 @@ from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
 from core.schema import MAX_U64
-from ledger import agents, governance_views
+from ledger import agents
+from ledger.governance import views as governance_views
 from ledger.receipt import Log
 from ledger.state import State
 from ledger.transition import execution_gas, intrinsic_gas

@@ -9,31 +9,23 @@ address is -32602.
 from __future__ import annotations
 
 from core.amounts import MAX_AMOUNT
-from ledger.governance import proposal_count
-from ledger.governance_types import (
+from ledger.governance.errors import InvalidSpec, UnknownProposal
+from ledger.governance.params import GovernanceParams, Role
+from ledger.governance.payloads import (
     CancelPayload,
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
-    GovernanceParams,
-    InvalidSpec,
     NewMember,
     ParamsChangeSpec,
     ProposalKind,
     ProposalSpec,
     ProposePayload,
     RevertSpec,
-    Role,
-    Status,
-    UnknownProposal,
     VotePayload,
 )
-from ledger.governance_views import (
-    get_council,
-    get_proposal,
-    get_votes,
-    list_proposals,
-)
+from ledger.governance.proposals import Status, proposal_count
+from ledger.governance.views import get_council, get_proposal, get_votes, list_proposals
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import invalid_params, not_found

@@ -11,9 +11,9 @@ from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_COUNCIL_NAMES, DEV_COUNCIL_ROLES, dev_genesis, dev_key
 from genesis.keyfile import KeyFileError, read_key_file, write_key_file
 from genesis.testnet import new_testnet
-from ledger import governance
 from ledger.chain import DataDirError, Ledger
 from ledger.genesis import Genesis, GenesisError, GenesisIdentity
+from ledger.governance import council as governance
 from ledger.identity import load_identity, resolve_name
 from ledger.state import State
 from node.config import ConfigError, NodeConfig

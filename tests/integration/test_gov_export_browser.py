@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from genesis.dev import DEV_GOVERNANCE, dev_key
-from ledger.governance_types import Choice
+from ledger.governance.payloads import Choice
 from wallet.client import RpcClient
 from wallet.txbuilder import build_vote
 

@@ -20,17 +20,16 @@ from avm.assembler import assemble
 from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, DEV_GOVERNANCE, dev_key
 from ledger.gas import DEFAULT_GAS_PRICE
-from ledger.governance_types import (
+from ledger.governance.params import GovernanceParams, Role
+from ledger.governance.payloads import (
     CancelPayload,
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
-    GovernanceParams,
     NewMember,
     ParamsChangeSpec,
     ProposePayload,
     RevertSpec,
-    Role,
     VotePayload,
 )
 from ledger.tx import Payload, Transaction, TxKind

@@ -23,8 +23,9 @@ from core.crypto import SigningKey
 from core.encoding import decode, encode
 from core.errors import DecodeError, InvalidTransaction
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
-from ledger import agents, gas, governance
+from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
+from ledger.governance.proposals import load_proposal
 from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import (
@@ -388,7 +389,7 @@ def test_self_modify_of_a_council_region_files_a_governance_proposal(chain):
     _, receipt = chain.call(agent, "propose")
     assert receipt.ok, receipt.error
     proposal_id = output(receipt)
-    proposal = governance.load_proposal(State(chain.ledger), proposal_id)
+    proposal = load_proposal(State(chain.ledger), proposal_id)
     assert (proposal.proposer, proposal.region, proposal.base_code_id) == (
         agent,
         "GOV",

@@ -21,44 +21,73 @@ from avm.selfmod import replace_region
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode, encode
 from core.errors import InvalidTransaction
-from ledger import governance as gov
 from ledger import identity as ident
-from ledger.governance_types import (
-    PPM,
-    BadIR,
-    CancelPayload,
-    Choice,
-    CodeChangeSpec,
-    CouncilChangeSpec,
+from ledger.governance.council import (
+    MEMBER,
+    ROSTER,
     CouncilMember,
+    init_council,
+    load_council,
+    parse_member_json,
+)
+from ledger.governance.errors import (
+    BadIR,
     DepositTooSmall,
     FieldTooLarge,
-    GovernanceParams,
     InsufficientFunds,
     InvalidSpec,
     LockedRegion,
-    NewMember,
     NotAMember,
     NotCancellable,
     NotCouncilRegion,
     NotRegistered,
-    ParamsChangeSpec,
-    ProposePayload,
-    RevertSpec,
-    Role,
-    Status,
-    Tally,
-    TallyRules,
     TooManyProposals,
     UnknownAgent,
     UnknownProposal,
     UnknownRegion,
-    VotePayload,
     VotingClosed,
-    parse_member_json,
+)
+from ledger.governance.params import PARAMS as PARAMS_KEY
+from ledger.governance.params import PPM, GovernanceParams, Role, load_params
+from ledger.governance.payloads import (
+    CancelPayload,
+    Choice,
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    NewMember,
+    ParamsChangeSpec,
+    ProposePayload,
+    RevertSpec,
+    VotePayload,
     spec_from_value,
 )
-from ledger.governance_views import (
+from ledger.governance.proposals import (
+    AGENT_PROPOSALS,
+    EDGE,
+    PROPOSAL_INDEX,
+    PROPOSAL_NUMBER,
+    PROPOSAL_RECORD,
+    VOTE,
+    Status,
+    Tally,
+    TallyRules,
+    current_tally,
+    lineage_edges,
+    load_index,
+    load_proposal,
+    load_votes,
+)
+from ledger.governance.transition import (
+    ESCROW,
+    GovernanceContext,
+    GovernanceEvent,
+    cancel,
+    end_block,
+    submit,
+    submit_agent_proposal,
+    vote,
+)
+from ledger.governance.views import (
     get_council,
     get_lineage,
     get_proposal,
@@ -160,27 +189,27 @@ class World:
         self.agents.install(AGENT, self.code)
         for key, name in zip(KEYS, NAMES, strict=True):
             ident.apply_register(self.state, key.pubkey, ident.SetIdentity(name), 0)
-        gov.init_council(self.state, members, params)
+        init_council(self.state, members, params)
         for address in (PROPOSER, AGENT, STRANGER):
             self.state.set_account(address, Account(0, FUNDS))
 
-    def at(self, height: int) -> gov.GovernanceContext:
-        return gov.GovernanceContext(height, self.agents)
+    def at(self, height: int) -> GovernanceContext:
+        return GovernanceContext(height, self.agents)
 
     def submit(self, spec, height: int = 1, proposer: bytes = PROPOSER) -> bytes:
-        return gov.submit(self.state, self.at(height), proposer, spec)
+        return submit(self.state, self.at(height), proposer, spec)
 
     def vote(self, pid: bytes, voter: bytes, choice: Choice, height: int, why: str = "") -> None:
-        gov.vote(self.state, self.at(height), voter, pid, choice, why)
+        vote(self.state, self.at(height), voter, pid, choice, why)
 
-    def blocks(self, first: int, last: int) -> list[gov.GovernanceEvent]:
+    def blocks(self, first: int, last: int) -> list[GovernanceEvent]:
         events = []
         for height in range(first, last + 1):
-            events += gov.end_block(self.state, self.at(height))
+            events += end_block(self.state, self.at(height))
         return events
 
     def proposal(self, pid: bytes):
-        return gov.load_proposal(self.state, pid)
+        return load_proposal(self.state, pid)
 
     def balance(self, address: bytes) -> int:
         return self.state.account(address).balance
@@ -208,7 +237,7 @@ def world() -> World:
 def test_pass_is_enacted_at_the_expected_height(world: World) -> None:
     pid = world.submit(code_spec(tests_ir=NEW_TESTS))
     assert world.balance(PROPOSER) == FUNDS - DEPOSIT
-    assert world.balance(gov.ESCROW) == DEPOSIT
+    assert world.balance(ESCROW) == DEPOSIT
     assert world.proposal(pid).status is Status.SUBMITTED
 
     events = world.blocks(1, 1)
@@ -242,12 +271,12 @@ def test_pass_is_enacted_at_the_expected_height(world: World) -> None:
     assert world.run_agent() == 1
     change = world.agents.lineage[-1]
     assert change.kind is LineageKind.PROPOSAL and change.parents == (world.code.code_id,)
-    edges = gov.lineage_edges(world.state, AGENT)
+    edges = lineage_edges(world.state, AGENT)
     assert [(e.proposal_id, e.parent_code_id, e.code_id, e.height) for e in edges] == [
         (pid, world.code.code_id, new.code_id, 6)
     ]
-    assert world.balance(gov.ESCROW) == 0
-    assert gov._index(world.state) == (1, [])  # nothing left open
+    assert world.balance(ESCROW) == 0
+    assert load_index(world.state) == (1, [])  # nothing left open
 
 
 def test_sandbox_failure_rejects_and_burns_the_deposit(world: World) -> None:
@@ -259,7 +288,7 @@ def test_sandbox_failure_rejects_and_burns_the_deposit(world: World) -> None:
     (result,) = p.sandbox
     assert result.test == "gives_one" and not result.passed and result.gas_before is not None
     assert "expected 1" in result.reason and "gives_one" in p.reason
-    assert world.balance(PROPOSER) == FUNDS - DEPOSIT and world.balance(gov.ESCROW) == 0
+    assert world.balance(PROPOSER) == FUNDS - DEPOSIT and world.balance(ESCROW) == 0
     with pytest.raises(VotingClosed):
         world.vote(pid, A, Choice.YES, 2)
     assert world.agents.code_of(AGENT) == world.code
@@ -283,7 +312,7 @@ def test_veto_burns_the_deposit(world: World) -> None:
     p = world.proposal(pid)
     assert p.status is Status.VETOED
     assert p.tally == Tally(1_600_000, 0, 0, 1_200_000, p.tally.total)
-    assert world.balance(PROPOSER) == FUNDS - DEPOSIT and world.balance(gov.ESCROW) == 0
+    assert world.balance(PROPOSER) == FUNDS - DEPOSIT and world.balance(ESCROW) == 0
     assert world.agents.code_of(AGENT) == world.code
 
 
@@ -339,9 +368,9 @@ def test_emergency_revert_restores_the_snapshot_and_adjusts_accuracy(world: Worl
     assert world.agents.code_of(AGENT).code_id == world.code.code_id  # the snapshot, exactly
     assert p.undoes == (first,)
     assert world.proposal(first).reverted_by == revert
-    edges = gov.lineage_edges(world.state, AGENT)
+    edges = lineage_edges(world.state, AGENT)
     assert [e.parent_code_id for e in edges] == [world.code.code_id, changed.code_id]
-    accuracy = {m.address: m.accuracy_ppm for m in gov.load_council(world.state)}
+    accuracy = {m.address: m.accuracy_ppm for m in load_council(world.state)}
     step = PARAMS.accuracy_step_ppm
     assert accuracy == {
         A: 800_000 - step,
@@ -397,7 +426,7 @@ def test_accuracy_stays_within_bounds() -> None:
     for voter in (A, B, C, D, E):
         world.vote(revert, voter, Choice.YES, 8)
     world.blocks(8, 8)
-    accuracy = {m.address: m.accuracy_ppm for m in gov.load_council(world.state)}
+    accuracy = {m.address: m.accuracy_ppm for m in load_council(world.state)}
     assert accuracy[A] == PARAMS.min_accuracy_ppm and accuracy[C] == PARAMS.max_accuracy_ppm
 
 
@@ -406,7 +435,7 @@ def test_votes_are_changeable_until_the_period_ends(world: World) -> None:
     world.blocks(1, 1)
     world.vote(pid, A, Choice.NO, 2, "first look")
     world.vote(pid, A, Choice.YES, 4, "after the figures")
-    (v,) = gov.load_votes(world.state, world.proposal(pid))
+    (v,) = load_votes(world.state, world.proposal(pid))
     assert (v.choice, v.explanation, v.height) == (Choice.YES, "after the figures", 4)
     with pytest.raises(VotingClosed, match="voting ended at height 4"):
         world.vote(pid, A, Choice.NO, 5)
@@ -415,15 +444,15 @@ def test_votes_are_changeable_until_the_period_ends(world: World) -> None:
 def test_cancel_before_voting_ends(world: World) -> None:
     pid = world.submit(code_spec())
     with pytest.raises(NotCancellable, match="only the proposer"):
-        gov.cancel(world.state, world.at(1), STRANGER, pid)
-    gov.cancel(world.state, world.at(2), PROPOSER, pid)
+        cancel(world.state, world.at(1), STRANGER, pid)
+    cancel(world.state, world.at(2), PROPOSER, pid)
     p = world.proposal(pid)
     assert p.status is Status.CANCELLED and p.closed_height == 2
     burnt = DEPOSIT * PARAMS.cancel_burn_ppm // PPM
-    assert world.balance(PROPOSER) == FUNDS - burnt and world.balance(gov.ESCROW) == 0
+    assert world.balance(PROPOSER) == FUNDS - burnt and world.balance(ESCROW) == 0
     assert world.blocks(2, 10) == []
     with pytest.raises(NotCancellable, match="too late"):
-        gov.cancel(world.state, world.at(11), PROPOSER, pid)
+        cancel(world.state, world.at(11), PROPOSER, pid)
 
 
 def test_params_and_council_proposals(world: World) -> None:
@@ -441,8 +470,8 @@ def test_params_and_council_proposals(world: World) -> None:
     world.blocks(2, 6)
     assert world.proposal(p1).status is Status.ENACTED
     assert world.proposal(p2).status is Status.ENACTED
-    assert gov.load_params(world.state) == params
-    council = {m.address: m for m in gov.load_council(world.state)}
+    assert load_params(world.state) == params
+    council = {m.address: m for m in load_council(world.state)}
     assert sorted(council) == sorted([A, B, C, D, newcomer])
     assert council[newcomer].accuracy_ppm == PARAMS.initial_accuracy_ppm
     assert council[newcomer].since == 6
@@ -470,7 +499,7 @@ def test_self_modify_on_a_council_region_files_a_proposal(world: World) -> None:
     result = execute(code, host, "evolve", [SLOWER], 10**8)
     assert result.ok, result.trap
     (proposal,) = host.world.proposals.values()
-    pid = gov.submit_agent_proposal(world.state, world.at(1), proposal)
+    pid = submit_agent_proposal(world.state, world.at(1), proposal)
     p = world.proposal(pid)
     assert p.proposer == AGENT and p.spec.rationale == "SELF_MODIFY by the agent"
     assert (p.base_code_id, p.new_code_id) == (code.code_id, proposal.new_code.code_id)
@@ -653,7 +682,7 @@ def test_bad_votes(voting: tuple[World, bytes]) -> None:
         (lambda: world.vote(b"\x00" * 32, A, Choice.YES, 2), UnknownProposal, "no proposal"),
         (lambda: world.vote(pid, A, Choice.YES, 5), VotingClosed, "voting ended at height 4"),
         (lambda: world.vote(pid, A, Choice.YES, 2, "x" * 2049), FieldTooLarge, "explanation"),
-        (lambda: gov.cancel(world.state, world.at(2), A, pid), NotCancellable, "proposer"),
+        (lambda: cancel(world.state, world.at(2), A, pid), NotCancellable, "proposer"),
     ]
     for action, error, match in cases:
         unchanged(world, action, error, match)
@@ -675,7 +704,7 @@ def test_a_member_who_joined_later_does_not_vote() -> None:
         world.vote(cid, voter, Choice.YES, 2)
     world.blocks(2, 4)
     assert world.proposal(pid).status is Status.VOTING
-    assert newcomer in {m.address for m in gov.load_council(world.state)}
+    assert newcomer in {m.address for m in load_council(world.state)}
     unchanged(
         world,
         lambda: world.vote(pid, newcomer, Choice.YES, 5),
@@ -747,14 +776,14 @@ def test_init_council_refuses_a_member_without_an_identity() -> None:
         ident.apply_register(state, key.pubkey, ident.SetIdentity(name), 0)
     registered = dict(state.changes())
     with pytest.raises(NotRegistered, match=f"{to_checksum_address(E)} has no registered"):
-        gov.init_council(state, MEMBERS, PARAMS)
+        init_council(state, MEMBERS, PARAMS)
     assert state.changes() == registered
 
 
 def test_init_council_refuses_duplicates() -> None:
     state = State(Reader())
     with pytest.raises(InvalidSpec, match="twice"):
-        gov.init_council(state, [MEMBERS[0], MEMBERS[0]], PARAMS)
+        init_council(state, [MEMBERS[0], MEMBERS[0]], PARAMS)
     assert state.changes() == {}
 
 
@@ -827,15 +856,15 @@ def test_same_inputs_in_another_order_give_the_same_state() -> None:
 def test_no_floats_anywhere(world: World) -> None:
     scenario_changes = scenario(MEMBERS, PARAMS.to_json())
     prefixes = {
-        gov.PARAMS,
-        gov.MEMBER,
-        gov.ROSTER,
-        gov.PROPOSAL_RECORD,
-        gov.PROPOSAL_INDEX,
-        gov.PROPOSAL_NUMBER,
-        gov.VOTE,
-        gov.AGENT_PROPOSALS,
-        gov.EDGE,
+        PARAMS_KEY,
+        MEMBER,
+        ROSTER,
+        PROPOSAL_RECORD,
+        PROPOSAL_INDEX,
+        PROPOSAL_NUMBER,
+        VOTE,
+        AGENT_PROPOSALS,
+        EDGE,
     }
     seen = set()
     for key, raw in scenario_changes.items():
@@ -887,7 +916,7 @@ def test_tally_invariants_over_random_votes(actions) -> None:
             assert voter == STRANGER or height > 4
             continue
         final[voter] = choice
-    live = gov.current_tally(world.state, world.proposal(pid))
+    live = current_tally(world.state, world.proposal(pid))
     world.blocks(2, 6)
     p = world.proposal(pid)
     tally = p.tally
@@ -909,4 +938,4 @@ def test_tally_invariants_over_random_votes(actions) -> None:
     assert p.status is (Status.ENACTED if expected is Status.PASSED else expected)
     burnt = expected is Status.VETOED
     assert world.balance(PROPOSER) == FUNDS - (DEPOSIT if burnt else 0)
-    assert world.balance(gov.ESCROW) == 0
+    assert world.balance(ESCROW) == 0

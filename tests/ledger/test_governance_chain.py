@@ -16,10 +16,12 @@ from avm.values import from_wire
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
-from ledger import agents, gas, governance
+from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
 from ledger.genesis import Genesis, GenesisError
-from ledger.governance_types import (
+from ledger.governance.council import load_council
+from ledger.governance.params import Role, load_params
+from ledger.governance.payloads import (
     CancelPayload,
     Choice,
     CodeChangeSpec,
@@ -28,11 +30,10 @@ from ledger.governance_types import (
     ParamsChangeSpec,
     ProposePayload,
     RevertSpec,
-    Role,
-    Status,
     VotePayload,
 )
-from ledger.governance_views import get_council, get_lineage, get_proposal
+from ledger.governance.proposals import Status, load_proposal, load_votes, proposal_count
+from ledger.governance.views import get_council, get_lineage, get_proposal
 from ledger.identity import SetIdentity
 from ledger.state import State
 from ledger.transition import intrinsic_gas
@@ -126,7 +127,7 @@ class Chain:
         return State(self.ledger)
 
     def proposal(self, pid: bytes):
-        return governance.load_proposal(self.state, pid)
+        return load_proposal(self.state, pid)
 
 
 @pytest.fixture
@@ -156,10 +157,10 @@ def vote_all(chain: Chain, pid: bytes, choice: Choice = Choice.YES) -> None:
 
 
 def test_genesis_holds_the_dev_council_and_parameters(chain: Chain) -> None:
-    council = governance.load_council(chain.state)
+    council = load_council(chain.state)
     assert {m.address for m in council} == {k.address for k in (SA, LP, MO, RH, SE)}
     assert {m.role for m in council} == {role for _, role in DEV_COUNCIL_ROLES}
-    assert governance.load_params(chain.state) == PARAMS
+    assert load_params(chain.state) == PARAMS
     assert Genesis.from_json(GENESIS.to_json()) == GENESIS
     doc = json.loads(GENESIS.to_json())
     for change, reason in (
@@ -236,7 +237,7 @@ def test_votes_change_until_the_period_ends_and_a_revert_adjusts_accuracy(chain:
     assert receipt.gas_used == intrinsic_gas(tx(BOB, 0, ProposePayload(spec))) + gas.GOV_PROPOSE
     _, receipt = chain.send(SA, VotePayload(pid, Choice.NO, "first look"))
     vote_all(chain, pid)  # SA changes its vote to yes
-    votes = governance.load_votes(chain.state, chain.proposal(pid))
+    votes = load_votes(chain.state, chain.proposal(pid))
     assert {v.choice for v in votes} == {Choice.YES} and len(votes) == 5
     chain.until(chain.proposal(pid).voting_end_height)
     chain.until(chain.proposal(pid).enact_height)
@@ -252,7 +253,7 @@ def test_votes_change_until_the_period_ends_and_a_revert_adjusts_accuracy(chain:
     assert done.status is Status.ENACTED and done.undoes == (pid,)
     assert chain.ledger.agent(agent).code_id == CODE.code_id
     step = PARAMS.accuracy_step_ppm
-    for member in governance.load_council(chain.state):
+    for member in load_council(chain.state):
         assert member.accuracy_ppm == PARAMS.initial_accuracy_ppm - step  # all voted yes
     assert chain.proposal(pid).reverted_by == rid
     doc = get_proposal(chain.state, rid, agents.LedgerAgents(chain.state)).to_json()
@@ -281,7 +282,7 @@ def test_only_a_registered_identity_joins_the_council(chain: Chain) -> None:
     before = chain.ledger.account(BOB.address).balance
     _, receipt = chain.send(BOB, joins)
     assert not receipt.ok and "has no registered identity" in receipt.error, receipt.error
-    assert governance.proposal_count(chain.state) == 0
+    assert proposal_count(chain.state) == 0
     assert chain.ledger.account(BOB.address).balance == before - receipt.fee  # only the fee
 
     chain.send(ALICE, Transfer(STRANGER.address, 10**18))  # the stranger pays its fee
@@ -332,13 +333,13 @@ def test_bad_input_is_refused_with_the_reason_and_changes_nothing(chain: Chain) 
     ]
     chain.send(ALICE, Transfer(STRANGER.address, 10**18))  # the stranger pays its fees
     for key, payload, reason in cases:
-        count = governance.proposal_count(chain.state)
-        votes = governance.load_votes(chain.state, chain.proposal(pid))
+        count = proposal_count(chain.state)
+        votes = load_votes(chain.state, chain.proposal(pid))
         before = chain.ledger.account(key.address).balance
         _, receipt = chain.send(key, payload)
         assert not receipt.ok and reason in receipt.error, (reason, receipt.error)
-        assert governance.proposal_count(chain.state) == count
-        assert governance.load_votes(chain.state, chain.proposal(pid)) == votes
+        assert proposal_count(chain.state) == count
+        assert load_votes(chain.state, chain.proposal(pid)) == votes
         assert chain.ledger.account(key.address).balance == before - receipt.fee  # only the fee
     chain.until(chain.proposal(pid).voting_end_height)
     _, receipt = chain.send(SA, VotePayload(pid, Choice.YES, "late"))

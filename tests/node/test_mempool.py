@@ -7,7 +7,8 @@ from core.crypto import SigningKey
 from core.errors import TransactionRejected
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key
 from ledger.chain import Ledger
-from ledger.governance_types import GovernanceParams, ParamsChangeSpec, ProposePayload
+from ledger.governance.params import GovernanceParams
+from ledger.governance.payloads import ParamsChangeSpec, ProposePayload
 from ledger.state import Account
 from ledger.tx import Call, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 from node.mempool import Mempool, MempoolLimits

@@ -12,15 +12,14 @@ from avm.assembler import assemble_fragment
 from core.amounts import format_amount, parse_amount
 from core.crypto import parse_address, to_checksum_address
 from core.rpc import NOT_FOUND
-from ledger.governance_types import (
+from ledger.governance.params import GovernanceParams, Role
+from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
-    GovernanceParams,
     NewMember,
     ParamsChangeSpec,
     RevertSpec,
-    Role,
 )
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import (

@@ -12,34 +12,31 @@ from dataclasses import dataclass
 
 from avm.disassembler import disassemble_region
 from core.crypto import to_checksum_address
-from ledger.governance import (
-    AgentCode,
+from ledger.governance.code_change import AgentCode
+from ledger.governance.council import CouncilMember, load_council
+from ledger.governance.params import GovernanceParams, Role, load_params
+from ledger.governance.payloads import (
+    CodeChangeSpec,
+    CouncilChangeSpec,
+    ParamsChangeSpec,
+    RevertSpec,
+)
+from ledger.governance.proposals import (
     LineageEdge,
-    Store,
+    Proposal,
+    Status,
+    Tally,
+    Vote,
     agent_proposal_ids,
     current_tally,
     lineage_edges,
-    load_council,
-    load_params,
     load_proposal,
     load_votes,
     proposal_count,
     proposal_id_at,
 )
-from ledger.governance_types import (
-    CodeChangeSpec,
-    CouncilChangeSpec,
-    CouncilMember,
-    GovernanceParams,
-    ParamsChangeSpec,
-    Proposal,
-    RevertSpec,
-    Role,
-    Status,
-    Tally,
-    Vote,
-)
 from ledger.identity import load_identity
+from ledger.state import Store
 
 
 def _hex(raw: bytes | None) -> str | None:
