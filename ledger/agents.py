@@ -3,7 +3,7 @@
 An agent is an account (its coins live in the ACCOUNT table) plus code and storage, all of it
 state entries under the tables that ledger/state.py documents: code objects by code id (every
 version stays readable), an agent record, flat per-agent storage and the lineage of code changes
-(proposals to change a `council` region are governance's, in ledger/governance.py). The state
+(proposals to change a `council` region are governance's, in ledger/governance/). The state
 root therefore commits to every agent.
 
 `ChainHost` is the AVM's `Host` over a ledger `State`: time and height come from the block, the

@@ -28,7 +28,7 @@ DEPLOY_STORAGE_BYTE = 10
 DEFAULT_GAS_PRICE = 10**9
 DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 
-# Governance (ledger/governance.py). A proposal is checked (its IR assembled, the patched code
+# Governance (ledger/governance/). A proposal is checked (its IR assembled, the patched code
 # built) when it is filed; its sandbox run at the block's end is paid for by its deposit. A vote
 # must stay within the reviewer service's allowance (council/service.py: 50,000).
 GOV_PROPOSE = 200_000

@@ -3,7 +3,7 @@
 A `register` transaction (kind REGISTER = 2) sets or updates the sender's identity; a name is
 first come, first served, and its owner may hand it to another registered identity. Plain
 functions over a store of state entries (a `State`, or anything with its `get`/`put`), as in
-ledger/governance.py: no I/O, no clock, no iteration over unordered containers.
+ledger/governance/: no I/O, no clock, no iteration over unordered containers.
 
 Payload: `[op, ...]`, op a `RegisterOp`:
 
@@ -14,7 +14,7 @@ Payload: `[op, ...]`, op a `RegisterOp`:
               without a name.
 
 The state tables are these one-byte key prefixes (already taken elsewhere: a t b v c g k l q in
-ledger/state.py, P M N Q I S V X E in ledger/governance.py; channels use w e o u in
+ledger/state.py, P M N Q I S V X E in ledger/governance/; channels use w e o u in
 ledger/channels/records.py):
 """
 

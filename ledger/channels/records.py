@@ -1,7 +1,7 @@
 """Channels in state: each channel's record, its key epochs, and rewards held in escrow.
 
 The state tables are these one-byte prefixes (taken elsewhere: a t b v c g k l q in
-ledger/state.py, P M N Q I S V X E in ledger/governance.py, i d in ledger/identity.py):
+ledger/state.py, P M N Q I S V X E in ledger/governance/, i d in ledger/identity.py):
 """
 
 from __future__ import annotations

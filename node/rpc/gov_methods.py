@@ -1,7 +1,7 @@
 """JSON-RPC methods for governance: proposals, votes, the council and the evolution archive.
 
 Every answer is read from one consistent head state (`Ledger.governance_state`); shapes are the
-`to_json` of ledger/governance_views.py (ids 0x-hex, addresses EIP-55, gas and weights as JSON
+`to_json` of ledger/governance/views.py (ids 0x-hex, addresses EIP-55, gas and weights as JSON
 integers, ratios in ppm). An unknown proposal is -32001 (not found); a malformed id, status or
 address is -32602.
 """
