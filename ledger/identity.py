@@ -45,6 +45,7 @@ from core.swarm_keys import (
     verify_certificate,
 )
 from ledger import gas
+from ledger.names import MAX_NAME, NAME_RULE, is_name
 from ledger.receipt import Log
 from ledger.state import Store
 
@@ -52,10 +53,6 @@ IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles
 NAME = b"d"  # + name (utf-8) -> owner address (20 bytes)
 
 # Names: a lowercase label (letters, digits, inner hyphens) and the `.avm` suffix.
-NAME_SUFFIX = ".avm"
-MAX_LABEL = 32
-NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?\.avm$")
-MAX_NAME = MAX_LABEL + len(NAME_SUFFIX)
 ROLE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_ROLES = 8
 METADATA_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -142,7 +139,7 @@ class SetIdentity(RegisterPayload):
     def from_value(cls, value: Value) -> SetIdentity:
         _, name, cert, roles, metadata = _fields(value, 5, "register set")
         if not (isinstance(name, str) and (name == "" or is_name(name))):
-            raise InvalidTransaction(_NAME_RULE)
+            raise InvalidTransaction(NAME_RULE)
         certificate = None if cert is None else _certificate(cert)
         return cls(name, certificate, _roles(roles), _metadata(metadata))
 
@@ -162,7 +159,7 @@ class TransferName(RegisterPayload):
     def from_value(cls, value: Value) -> TransferName:
         _, name, to = _fields(value, 3, "register transfer")
         if not (isinstance(name, str) and is_name(name)):
-            raise InvalidTransaction(_NAME_RULE)
+            raise InvalidTransaction(NAME_RULE)
         if not (isinstance(to, bytes) and len(to) == ADDRESS_SIZE):
             raise InvalidTransaction("recipient must be 20 bytes")
         return cls(name, to)
@@ -170,15 +167,6 @@ class TransferName(RegisterPayload):
 
 # What transition.py dispatches on (its `_LEDGER_EFFECTS`: no agent code runs).
 PAYLOAD_TYPES = (SetIdentity, TransferName)
-
-_NAME_RULE = (
-    f"a name is a lowercase label of 1..{MAX_LABEL} letters, digits and inner hyphens, "
-    f"then {NAME_SUFFIX} (say masha-trader.avm)"
-)
-
-
-def is_name(text: str) -> bool:
-    return len(text) <= MAX_NAME and NAME_PATTERN.match(text) is not None
 
 
 def _certificate(value: Value) -> X25519Certificate:

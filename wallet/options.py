@@ -29,7 +29,7 @@ from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.errors import AitherError
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC
-from ledger.identity import is_name
+from ledger.names import is_name
 from wallet.client import RpcClient, RpcClientError
 from wallet.keystore import Keystore
 

@@ -21,6 +21,7 @@ from core.swarm_wire import MAX_PAYLOAD
 from ledger import identity
 from ledger.channels.payloads import channel_id_of, is_channel_name
 from ledger.channels.records import channel_json, load_channel, load_epoch, load_escrow
+from ledger.names import is_name
 from node.node import Node
 from node.rpc import params
 from node.rpc.errors import RpcError, invalid_params
@@ -72,7 +73,7 @@ def channel_param(node: Node, value: object) -> bytes:
 
 def identity_param(node: Node, value: object, name: str = "identity") -> bytes:
     """An address, or a registered name (`x.avm`) resolved on chain."""
-    if isinstance(value, str) and identity.is_name(value):
+    if isinstance(value, str) and is_name(value):
         address = identity.resolve_name(_chain(node), value)
         if address is None:
             raise invalid_params(f"{value} is not a registered name")
@@ -99,7 +100,7 @@ def payload_param(value: object) -> bytes:
 def resolve_name(node: Node, args: Params) -> str | None:
     max_args(args, 1)
     name = arg(args, 0, "name")
-    if not isinstance(name, str) or not identity.is_name(name):
+    if not isinstance(name, str) or not is_name(name):
         raise invalid_params("name must look like masha-trader.avm")
     address = identity.resolve_name(_chain(node), name)
     return None if address is None else to_checksum_address(address)
@@ -109,7 +110,7 @@ def resolve_name(node: Node, args: Params) -> str | None:
 def get_identity(node: Node, args: Params) -> dict[str, object] | None:
     max_args(args, 1)
     value = arg(args, 0, "name or address")
-    if isinstance(value, str) and identity.is_name(value):
+    if isinstance(value, str) and is_name(value):
         found = identity.lookup(_chain(node), value)
     else:
         found = identity.load_identity(_chain(node), params.address(value, "name or address"))

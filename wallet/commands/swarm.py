@@ -37,7 +37,8 @@ from ledger.channels.payloads import (
     channel_id_of,
     is_channel_name,
 )
-from ledger.identity import SetIdentity, derived_certificate, is_name
+from ledger.identity import SetIdentity, derived_certificate
+from ledger.names import is_name
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import (
     AsJson,
