@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 
 import openai
+from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
+from openai.types.shared_params import ResponseFormatJSONObject
 
 from council.analysis import Analysis, Choice, Proposal, Role
 from council.review import ModelVerdict, bound
@@ -56,8 +58,10 @@ def parse_verdict(content: str | None, model: str = "") -> ModelVerdict:
         raise ModelUnavailable("empty reply")
     try:
         data = json.loads(content)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ModelUnavailable(f"reply is not JSON ({exc.msg} at char {exc.pos})") from None
+    except ValueError as exc:  # not text json can read at all (such as invalid UTF-8)
+        raise ModelUnavailable(f"reply is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ModelUnavailable("reply is JSON but not an object")
     keys = set(data)
@@ -76,7 +80,10 @@ def parse_verdict(content: str | None, model: str = "") -> ModelVerdict:
     return ModelVerdict(Choice.parse(choice), explanation.strip(), confidence, model)
 
 
-def build_messages(role: Role, proposal: Proposal, analysis: Analysis) -> list[dict[str, str]]:
+Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
+
+
+def build_messages(role: Role, proposal: Proposal, analysis: Analysis) -> list[Message]:
     """The chat: the role's brief and the output contract, then the proposal and the analysis."""
     system = (
         f"You are the {role.value} of a blockchain code-review council. You review a change to "
@@ -146,15 +153,13 @@ class ModelReviewer:
             raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from None
         return parse_verdict(content, self.config.model)
 
-    def _ask(self, messages: list[dict[str, str]]) -> str | None:
-        extra: dict[str, object] = {}
-        if self._json_mode:
-            extra["response_format"] = {"type": "json_object"}
+    def _ask(self, messages: list[Message]) -> str | None:
+        json_object: ResponseFormatJSONObject = {"type": "json_object"}
         completion = self._client.chat.completions.create(
             model=self.config.model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             temperature=0,
-            **extra,  # type: ignore[arg-type]
+            response_format=json_object if self._json_mode else openai.omit,
         )
         if not completion.choices:
             raise ModelUnavailable("reply has no choices")

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from core.encoding import Value
 from core.errors import InvalidTransaction
 from council.analysis import Analysis, Choice, Role
+from ledger.governance.params import DEFAULT_MAX_EXPLANATION_BYTES as MAX_EXPLANATION_BYTES
 
-MAX_EXPLANATION_BYTES = 2000  # UTF-8 bytes of a vote's explanation
 MAX_MODEL_TEXT = 700  # characters of the model's own words kept in the explanation
 MODEL_CONFIDENCE_STRICTER = 50
 MODEL_CONFIDENCE_LAXER = 70
@@ -114,6 +114,7 @@ def combine(
         prefix = f"model review unavailable: {model_error}; " if model_error else ""
         return Review(det, bound(prefix + det_text), analysis, None, model_error)
     wanted = _model_choice(analysis.role, verdict)
+    choice: Choice
     if det in (Choice.VETO, Choice.NO):
         choice = det
         if wanted is Choice.VETO and det is Choice.NO:

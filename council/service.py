@@ -30,7 +30,7 @@ from wallet.client import RpcClient, RpcClientError
 STATE_VERSION = 1
 DEFAULT_POLL_INTERVAL = 5.0
 MAX_BACKOFF = 30.0
-# Gas for a vote's effect beyond the intrinsic cost (TX_BASE + TX_PAYLOAD_BYTE per byte); the
+# Gas for a vote's effect beyond the intrinsic cost (ledger.gas.intrinsic); the
 # node must charge a vote no more than this. Unused gas is not charged.
 VOTE_EXECUTION_GAS = 50_000
 # Bytes a vote transaction has beyond its explanation (ids, key, signature, integers).
@@ -114,7 +114,7 @@ def default_state_path(address: str) -> Path:
 def vote_gas_limit(explanation: str) -> int:
     """Intrinsic gas for the largest such transaction, plus the vote's execution allowance."""
     size = VOTE_TX_OVERHEAD + len(explanation.encode("utf-8"))
-    return gas.TX_BASE + gas.TX_PAYLOAD_BYTE * size + VOTE_EXECUTION_GAS
+    return gas.intrinsic(size) + VOTE_EXECUTION_GAS
 
 
 def sign_vote(
