@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from avm.errors import BadOperand, CodeFormatError, ValueTooLarge
-from core.encoding import Encodable, encode
+from core.encoding import Value as WireValue
+from core.encoding import encode
 
 FIXED_DECIMALS = 6
 FIXED_SCALE: int = 10**FIXED_DECIMALS
@@ -157,7 +158,7 @@ def values_equal(a: Value, b: Value) -> bool:
     return a == b
 
 
-def to_wire(value: Value, depth: int = 0) -> Encodable:
+def to_wire(value: Value, depth: int = 0) -> WireValue:
     """The canonical-encoding form of a value (see module docstring).
 
     Raises ValueTooLarge for a value nested deeper than MAX_DEPTH (it could not be stored).
@@ -168,9 +169,11 @@ def to_wire(value: Value, depth: int = 0) -> Encodable:
         length = (value.bit_length() + 8) // 8
         return [BIGINT_TAG, value.to_bytes(length, "big", signed=True)]
     if isinstance(value, tuple):
-        return [LIST_TAG, [to_wire(v, depth + 1) for v in value]]
+        items: list[WireValue] = [to_wire(v, depth + 1) for v in value]
+        return [LIST_TAG, items]
     if isinstance(value, AvmMap):
-        return [MAP_TAG, [[k, to_wire(v, depth + 1)] for k, v in value.entries]]
+        entries: list[WireValue] = [[k, to_wire(v, depth + 1)] for k, v in value.entries]
+        return [MAP_TAG, entries]
     return value
 
 

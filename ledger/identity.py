@@ -179,15 +179,16 @@ def _certificate(value: Value) -> X25519Certificate:
 def _roles(value: Value) -> tuple[str, ...]:
     if not (isinstance(value, list) and len(value) <= MAX_ROLES):
         raise InvalidTransaction(f"roles must be a list of at most {MAX_ROLES} role names")
-    assert isinstance(value, list)
+    roles: list[str] = []
     for role in value:
         if not (isinstance(role, str) and ROLE_PATTERN.match(role) is not None):
             raise InvalidTransaction(
                 f"{role!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')"
             )
-    if not (len(set(value)) == len(value)):
+        roles.append(role)
+    if len(set(roles)) != len(roles):
         raise InvalidTransaction("a role is listed twice")
-    return tuple(value)  # type: ignore[arg-type]
+    return tuple(roles)
 
 
 def _metadata(value: Value) -> tuple[tuple[str, str], ...]:

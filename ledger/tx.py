@@ -164,7 +164,7 @@ class Call:
     value: int = 0
 
     def to_value(self) -> list[Value]:
-        return [self.agent, self.entry, to_wire(self.args), self.value]  # type: ignore[list-item]
+        return [self.agent, self.entry, to_wire(self.args), self.value]
 
     @classmethod
     def from_value(cls, value: Value) -> Call:

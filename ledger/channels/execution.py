@@ -26,6 +26,7 @@ from core.crypto import (
 )
 from core.encoding import decode, encode
 from core.errors import ExecutionFailed
+from core.schema import byte_strings
 from core.swarm_keys import MAX_MEMBERS, Rotation
 from ledger import gas
 from ledger.channels.payloads import (
@@ -320,7 +321,9 @@ def _timeouts_key(height: int) -> bytes:
 
 def _timeouts(store: Store, height: int) -> list[bytes]:
     raw = store.get(_timeouts_key(height))
-    return [] if raw is None else decode(raw)  # type: ignore[return-value]
+    if raw is None:
+        return []
+    return byte_strings(decode(raw), MAX_TIMEOUTS_PER_HEIGHT, "damaged reward timeouts")
 
 
 def _put_channel(store: Store, channel: Channel) -> None:

@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeGuard
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import (
@@ -31,7 +31,6 @@ from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
-from core.schema import require as _require
 from core.swarm_keys import Rotation
 from core.swarm_wire import signed_statement
 
@@ -104,11 +103,12 @@ class CreateChannel(ChannelPayload):
     @classmethod
     def from_value(cls, value: Value) -> CreateChannel:
         _, name, mode, rotation = _fields(value, 4, "channel create")
-        _require(
-            isinstance(name, str) and is_channel_name(name),
-            "a channel name is 1..64 of a-z 0-9 . _ -, starting with a letter or digit",
-        )
-        _require(type(mode) is int and mode in (0, 1), "mode must be 0 (open) or 1 (invite-only)")
+        if not (isinstance(name, str) and is_channel_name(name)):
+            raise InvalidTransaction(
+                "a channel name is 1..64 of a-z 0-9 . _ -, starting with a letter or digit"
+            )
+        if not (type(mode) is int and mode in (0, 1)):
+            raise InvalidTransaction("mode must be 0 (open) or 1 (invite-only)")
         assert isinstance(name, str) and isinstance(mode, int)
         return cls(name, ChannelMode(mode), _rotation(rotation))
 
@@ -125,8 +125,9 @@ class JoinChannel(ChannelPayload):
     @classmethod
     def from_value(cls, value: Value) -> JoinChannel:
         _, channel_id, member = _fields(value, 3, "channel join")
-        _require(member is None or _is_address(member), "member must be 20 bytes or null")
-        return cls(_channel_id(channel_id), member)  # type: ignore[arg-type]
+        if not (member is None or _is_address(member)):
+            raise InvalidTransaction("member must be 20 bytes or null")
+        return cls(_channel_id(channel_id), member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +157,9 @@ class RemoveMember(ChannelPayload):
     @classmethod
     def from_value(cls, value: Value) -> RemoveMember:
         _, channel_id, member, rotation = _fields(value, 4, "channel remove")
-        _require(_is_address(member), "member must be 20 bytes")
-        return cls(_channel_id(channel_id), member, _rotation(rotation))  # type: ignore[arg-type]
+        if not _is_address(member):
+            raise InvalidTransaction("member must be 20 bytes")
+        return cls(_channel_id(channel_id), member, _rotation(rotation))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +193,13 @@ class OfferReward(ChannelPayload):
     @classmethod
     def from_value(cls, value: Value) -> OfferReward:
         _, channel_id, message_hash, amount, timeout = _fields(value, 5, "channel reward")
-        _require(_is_hash(message_hash), "message hash must be 32 bytes")
-        _require(_is_uint(amount, MAX_AMOUNT) and amount > 0, "amount must be 1..2**128-1")
-        _require(_is_uint(timeout, MAX_U64), "timeout must be a block height")
-        return cls(_channel_id(channel_id), message_hash, amount, timeout)  # type: ignore[arg-type]
+        if not _is_hash(message_hash):
+            raise InvalidTransaction("message hash must be 32 bytes")
+        if not (_is_uint(amount, MAX_AMOUNT) and amount > 0):
+            raise InvalidTransaction("amount must be 1..2**128-1")
+        if not _is_uint(timeout, MAX_U64):
+            raise InvalidTransaction("timeout must be a block height")
+        return cls(_channel_id(channel_id), message_hash, amount, timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,25 +243,29 @@ class AcceptAnswer(ChannelPayload):
     def from_value(cls, value: Value) -> AcceptAnswer:
         fields = _fields(value, 9, "channel accept")
         _, reward, channel_id, epoch, sender, sequence, timestamp, payload_hash, signature = fields
-        _require(_is_hash(reward), "reward must be the 32-byte hash of the rewarded message")
-        _require(_is_uint(epoch, MAX_U64), "epoch must be an unsigned 64-bit integer")
-        _require(_is_address(sender), "sender must be 20 bytes")
-        _require(_is_uint(sequence, MAX_U64), "sequence must be an unsigned 64-bit integer")
-        _require(_is_uint(timestamp, MAX_U64), "timestamp must be an unsigned 64-bit integer")
-        _require(_is_hash(payload_hash), "payload hash must be 32 bytes")
-        _require(
-            isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE,
-            "signature must be 64 bytes",
-        )
+        if not _is_hash(reward):
+            raise InvalidTransaction("reward must be the 32-byte hash of the rewarded message")
+        if not _is_uint(epoch, MAX_U64):
+            raise InvalidTransaction("epoch must be an unsigned 64-bit integer")
+        if not _is_address(sender):
+            raise InvalidTransaction("sender must be 20 bytes")
+        if not _is_uint(sequence, MAX_U64):
+            raise InvalidTransaction("sequence must be an unsigned 64-bit integer")
+        if not _is_uint(timestamp, MAX_U64):
+            raise InvalidTransaction("timestamp must be an unsigned 64-bit integer")
+        if not _is_hash(payload_hash):
+            raise InvalidTransaction("payload hash must be 32 bytes")
+        if not (isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE):
+            raise InvalidTransaction("signature must be 64 bytes")
         return cls(
-            reward,  # type: ignore[arg-type]
+            reward,
             _channel_id(channel_id),
-            epoch,  # type: ignore[arg-type]
-            sender,  # type: ignore[arg-type]
-            sequence,  # type: ignore[arg-type]
-            timestamp,  # type: ignore[arg-type]
-            payload_hash,  # type: ignore[arg-type]
-            signature,  # type: ignore[arg-type]
+            epoch,
+            sender,
+            sequence,
+            timestamp,
+            payload_hash,
+            signature,
         )
 
 
@@ -298,14 +307,14 @@ def _rotation(value: Value) -> Rotation:
 
 
 def _channel_id(value: Value) -> bytes:
-    _require(_is_hash(value), "channel id must be 32 bytes")
-    assert isinstance(value, bytes)
+    if not _is_hash(value):
+        raise InvalidTransaction("channel id must be 32 bytes")
     return value
 
 
-def _is_hash(value: Value) -> bool:
+def _is_hash(value: Value) -> TypeGuard[bytes]:
     return isinstance(value, bytes) and len(value) == HASH_SIZE
 
 
-def _is_address(value: Value) -> bool:
+def _is_address(value: Value) -> TypeGuard[bytes]:
     return isinstance(value, bytes) and len(value) == ADDRESS_SIZE

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.amounts import MAX_AMOUNT
 from core.crypto import (
+    ADDRESS_SIZE,
+    HASH_SIZE,
     to_checksum_address,
 )
 from core.encoding import Value, decode
 from core.errors import ExecutionFailed
+from core.schema import MAX_U64, byte_strings, sized_bytes, text, uint
 from core.schema import fields as _fields
-from core.swarm_keys import MemberKeys, Rotation
+from core.swarm_keys import MAX_MEMBERS, MemberKeys, Rotation
 from ledger.channels.payloads import ChannelMode
 from ledger.identity import load_identity
 from ledger.state import Store
@@ -94,15 +98,16 @@ class Channel:
     @classmethod
     def from_value(cls, channel_id: bytes, value: Value) -> Channel:
         name, mode, admin, epoch, pending, leaving, created = _fields(value, 7, "channel record")
+        damaged = "damaged channel record"
         return cls(
             channel_id,
-            name,  # type: ignore[arg-type]
-            ChannelMode(mode),  # type: ignore[arg-type]
-            admin,  # type: ignore[arg-type]
-            epoch,  # type: ignore[arg-type]
-            tuple(pending),  # type: ignore[arg-type]
-            tuple(leaving),  # type: ignore[arg-type]
-            created,  # type: ignore[arg-type]
+            text(name, 64, damaged),
+            ChannelMode(uint(mode, max(ChannelMode), damaged)),
+            sized_bytes(admin, ADDRESS_SIZE, damaged),
+            uint(epoch, MAX_U64, damaged),
+            tuple(byte_strings(pending, MAX_MEMBERS, damaged)),
+            tuple(byte_strings(leaving, MAX_MEMBERS, damaged)),
+            uint(created, MAX_U64, damaged),
         )
 
     def to_json(self, members: Iterable[bytes] = ()) -> dict[str, object]:
@@ -141,7 +146,12 @@ class EpochRecord:
     @classmethod
     def from_value(cls, value: Value) -> EpochRecord:
         rotation, started_at, superseded_at = _fields(value, 3, "epoch record")
-        return cls(Rotation.from_value(rotation), started_at, superseded_at)  # type: ignore[arg-type]
+        damaged = "damaged epoch record"
+        return cls(
+            Rotation.from_value(rotation),
+            uint(started_at, MAX_U64, damaged),
+            None if superseded_at is None else uint(superseded_at, MAX_U64, damaged),
+        )
 
     def to_json(self) -> dict[str, object]:
         rotation = self.rotation
@@ -173,7 +183,14 @@ class Escrow:
     @classmethod
     def from_value(cls, message_hash: bytes, value: Value) -> Escrow:
         channel_id, requester, amount, timeout = _fields(value, 4, "escrow record")
-        return cls(message_hash, channel_id, requester, amount, timeout)  # type: ignore[arg-type]
+        damaged = "damaged escrow record"
+        return cls(
+            message_hash,
+            sized_bytes(channel_id, HASH_SIZE, damaged),
+            sized_bytes(requester, ADDRESS_SIZE, damaged),
+            uint(amount, MAX_AMOUNT, damaged),
+            uint(timeout, MAX_U64, damaged),
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
