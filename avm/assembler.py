@@ -11,10 +11,10 @@ Accepted, line by line:
                                   `expect V`, `expect_storage K = V`, `expect_revert`, `gas N`
   `;` comments, and markdown code fences (the paper's listings come with them).
 
-Operands are expressions: literals (int, decimal -> fixed point, "string", x"bytes", true, false,
-null, [lists], {maps}), registers, register paths (`R_state.conversation[-1].text`), arithmetic,
-comparisons and AND/OR/NOT. Compound expressions are lowered to instructions writing temporary
-registers `%tN`; IF conditions are lowered to short-circuit jumps.
+Operands are expressions (avm/expressions.py parses them): literals, registers, register paths
+(`R_state.conversation[-1].text`), arithmetic, comparisons and AND/OR/NOT. Compound expressions
+are lowered here to instructions writing temporary registers `%tN`; IF conditions are lowered
+to short-circuit jumps.
 
 Errors carry file:line:col; an unknown opcode lists the nearest known ones; a name read but never
 defined is a warning that suggests the nearest defined name.
@@ -41,21 +41,27 @@ from avm.code import (
     TestCase,
     normalize,
 )
-from avm.errors import AssemblyError, AvmError, CodeFormatError, SourcePos
+from avm.errors import AssemblyError, CodeFormatError, SourcePos
+from avm.expressions import (
+    Binary,
+    Const,
+    Expr,
+    ExpressionParser,
+    Line,
+    ListExpr,
+    MapExpr,
+    Name,
+    Not,
+    Path,
+    constant_value,
+)
 from avm.gas import DEFAULT_GAS
 from avm.instructions import OPCODES
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
 from avm.validation import validate
 from avm.values import (
-    FIXED_DECIMALS,
-    FIXED_SCALE,
-    MAX_INT,
-    MIN_INT,
-    AvmMap,
     Value,
-    bounded,
-    check_key,
 )
 
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -99,258 +105,8 @@ class Assembly:
         return {pc: pos.line for pc, pos in self.source_map.items()}
 
 
-# Expression trees, built by the parser and lowered to operands.
-@dataclass(frozen=True, slots=True)
-class Const:
-    value: Value
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class Name:
-    name: str
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class Path:
-    base: Expr
-    keys: tuple[Expr, ...]
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class Binary:
-    op: str
-    left: Expr
-    right: Expr
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    operand: Expr
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class ListExpr:
-    items: tuple[Expr, ...]
-    pos: SourcePos
-
-
-@dataclass(frozen=True, slots=True)
-class MapExpr:
-    pairs: tuple[tuple[Expr, Expr], ...]
-    pos: SourcePos
-
-
-Expr = Const | Name | Path | Binary | Not | ListExpr | MapExpr
-
-
 def suggest(name: str, candidates: list[str] | set[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name, sorted(candidates), n=n, cutoff=0.6)
-
-
-class _Line:
-    """A cursor over one line's tokens."""
-
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-        self.i = 0
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def peek(self, k: int = 1) -> Token:
-        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
-
-    def next(self) -> Token:
-        tok = self.tokens[self.i]
-        if tok.kind is not Tok.END:
-            self.i += 1
-        return tok
-
-    def at_end(self) -> bool:
-        return self.tok.kind is Tok.END
-
-    def accept(self, *punct: str) -> Token | None:
-        if self.tok.is_punct(*punct):
-            return self.next()
-        return None
-
-    def accept_word(self, word: str) -> Token | None:
-        if self.tok.kind is Tok.IDENT and self.tok.text.upper() == word:
-            return self.next()
-        return None
-
-    def expect(self, punct: str, what: str) -> Token:
-        if not self.tok.is_punct(punct):
-            raise AssemblyError(self.tok.pos, f"expected {what}, found {self.tok.describe()}")
-        return self.next()
-
-    def expect_ident(self, what: str) -> Token:
-        if self.tok.kind is not Tok.IDENT:
-            raise AssemblyError(self.tok.pos, f"expected {what}, found {self.tok.describe()}")
-        return self.next()
-
-    def expect_end(self) -> None:
-        if not self.at_end():
-            raise AssemblyError(self.tok.pos, f"unexpected {self.tok.describe()} at end of line")
-
-
-class _Parser:
-    """Expressions, by precedence: OR < AND < NOT < comparison < + - < * / < unary - < path."""
-
-    def __init__(self, line: _Line, defines: dict[str, Value]) -> None:
-        self.line = line
-        self.defines = defines
-
-    def expr(self) -> Expr:
-        left = self.and_expr()
-        while (tok := self.line.accept_word("OR")) is not None:
-            left = Binary("OR", left, self.and_expr(), tok.pos)
-        return left
-
-    def and_expr(self) -> Expr:
-        left = self.not_expr()
-        while (tok := self.line.accept_word("AND")) is not None:
-            left = Binary("AND", left, self.not_expr(), tok.pos)
-        return left
-
-    def not_expr(self) -> Expr:
-        tok = self.line.accept_word("NOT")
-        if tok is not None:
-            return Not(self.not_expr(), tok.pos)
-        return self.comparison()
-
-    def comparison(self) -> Expr:
-        left = self.additive()
-        tok = self.line.accept("==", "!=", "<", "<=", ">", ">=")
-        if tok is not None:
-            left = Binary(tok.text, left, self.additive(), tok.pos)
-        return left
-
-    def additive(self) -> Expr:
-        left = self.term()
-        while (tok := self.line.accept("+", "-")) is not None:
-            left = Binary(tok.text, left, self.term(), tok.pos)
-        return left
-
-    def term(self) -> Expr:
-        left = self.unary()
-        while (tok := self.line.accept("*", "/")) is not None:
-            left = Binary(tok.text, left, self.unary(), tok.pos)
-        return left
-
-    def unary(self) -> Expr:
-        tok = self.line.accept("-")
-        if tok is None:
-            return self.postfix()
-        inner = self.unary()
-        if isinstance(inner, Const) and type(inner.value) is int:
-            return Const(_int(-inner.value, tok.pos), tok.pos)
-        return Binary("-", Const(0, tok.pos), inner, tok.pos)
-
-    def postfix(self) -> Expr:
-        base = self.primary()
-        keys: list[Expr] = []
-        while True:
-            if self.line.accept("."):
-                key = self.line.expect_ident("a field name after '.'")
-                keys.append(Const(key.text, key.pos))
-            elif self.line.tok.is_punct("[") and not isinstance(base, ListExpr | MapExpr):
-                self.line.next()
-                keys.append(self.expr())
-                self.line.expect("]", "']'")
-            else:
-                break
-        if keys:
-            return Path(base, tuple(keys), base.pos)
-        return base
-
-    def primary(self) -> Expr:
-        line = self.line
-        tok = line.tok
-        if tok.kind is Tok.INT and type(tok.value) is int:
-            line.next()
-            return Const(_int(tok.value, tok.pos), tok.pos)
-        if tok.kind is Tok.DECIMAL and type(tok.value) is str:
-            line.next()
-            return Const(fixed_point(tok.value, tok.pos), tok.pos)
-        if tok.kind in (Tok.STRING, Tok.BYTES):
-            line.next()
-            return Const(_bounded(tok.value, tok.pos), tok.pos)
-        if tok.kind is Tok.IDENT:
-            line.next()
-            if tok.text in KEYWORD_CONSTANTS:
-                return Const(KEYWORD_CONSTANTS[tok.text], tok.pos)
-            if tok.text in self.defines:
-                return Const(self.defines[tok.text], tok.pos)
-            if tok.text.upper() in RESERVED_WORDS:
-                raise AssemblyError(tok.pos, f"{tok.text} is a keyword, not an operand")
-            return Name(tok.text, tok.pos)
-        if line.accept("("):
-            inner = self.expr()
-            line.expect(")", "')'")
-            return inner
-        if line.accept("["):
-            items: list[Expr] = []
-            while not line.tok.is_punct("]"):
-                items.append(self.expr())
-                if not line.accept(","):
-                    break
-            line.expect("]", "',' or ']'")
-            return ListExpr(tuple(items), tok.pos)
-        if line.accept("{"):
-            pairs: list[tuple[Expr, Expr]] = []
-            while not line.tok.is_punct("}"):
-                key = self.expr()
-                line.expect(":", "':' between a map key and its value")
-                pairs.append((key, self.expr()))
-                if not line.accept(","):
-                    break
-            line.expect("}", "',' or '}'")
-            return MapExpr(tuple(pairs), tok.pos)
-        raise AssemblyError(tok.pos, f"expected an operand, found {tok.describe()}")
-
-
-def _int(value: int, pos: SourcePos) -> int:
-    if not MIN_INT <= value <= MAX_INT:
-        raise AssemblyError(pos, "integer literal does not fit in 256 bits")
-    return value
-
-
-def _bounded(value: Value, pos: SourcePos) -> Value:
-    try:
-        return bounded(value)
-    except AvmError as exc:  # too long
-        raise AssemblyError(pos, str(exc)) from None
-
-
-def fixed_point(text: str, pos: SourcePos) -> int:
-    """A decimal literal as a fixed-point integer (`0.4` -> 400000 with 6 decimals)."""
-    whole, frac = text.split(".")
-    if len(frac) > FIXED_DECIMALS:
-        raise AssemblyError(pos, f"{text} has more than {FIXED_DECIMALS} decimal places")
-    return _int(int(whole) * FIXED_SCALE + int(frac.ljust(FIXED_DECIMALS, "0")), pos)
-
-
-def constant_value(expr: Expr) -> Value:
-    """The value of an expression made only of literals (for #define and tests)."""
-    if isinstance(expr, Const):
-        return expr.value
-    if isinstance(expr, ListExpr):
-        return _bounded(tuple(constant_value(e) for e in expr.items), expr.pos)
-    if isinstance(expr, MapExpr):
-        try:
-            return AvmMap.of(
-                (check_key(constant_value(k)), constant_value(v)) for k, v in expr.pairs
-            )
-        except AvmError as exc:  # a bad key or too many entries
-            raise AssemblyError(expr.pos, str(exc)) from None
-    raise AssemblyError(expr.pos, "expected a constant (a literal or a #define name)")
 
 
 @dataclass
@@ -417,7 +173,7 @@ class Assembler:
             if tokens[0].kind is Tok.DIRECTIVE and tokens[0].text == ".test":
                 n = self._test_block(tokens, lines, n)
                 continue
-            self._line(_Line(tokens))
+            self._line(Line(tokens))
         end = SourcePos(self.file, len(lines), 1)
         if self.ifs:
             raise AssemblyError(self.ifs[-1].pos, "IF without ENDIF")
@@ -427,7 +183,7 @@ class Assembler:
             )
         return self._finish(end)
 
-    def _line(self, line: _Line) -> None:
+    def _line(self, line: Line) -> None:
         self.temps = 0
         tok = line.tok
         if tok.kind is Tok.INT and line.peek().is_punct("."):
@@ -468,11 +224,11 @@ class Assembler:
 
     # -- directives -----------------------------------------------------------------------------
 
-    def _directive(self, line: _Line) -> None:
+    def _directive(self, line: Line) -> None:
         tok = line.next()
         if tok.text == "#define":
             name = line.expect_ident("a name after #define")
-            value = constant_value(_Parser(line, self.defines).expr())
+            value = constant_value(ExpressionParser(line, self.defines).expr())
             line.expect_end()
             if name.text in self.defines:
                 raise AssemblyError(name.pos, f"{name.text} is already defined")
@@ -507,7 +263,7 @@ class Assembler:
             raise AssemblyError(tok.pos, f"{tok.text} outside a .test block")
 
     def _test_block(self, header: list[Token], lines: list[str], n: int) -> int:
-        line = _Line(header)
+        line = Line(header)
         start = line.next()
         if self.fragment:
             raise AssemblyError(start.pos, "a patch cannot define tests")
@@ -523,7 +279,7 @@ class Assembler:
             if n >= len(lines):
                 raise AssemblyError(start.pos, f"test {name.text} has no .endtest")
             n += 1
-            body = _Line(tokenize_line(lines[n - 1], self.file, n))
+            body = Line(tokenize_line(lines[n - 1], self.file, n))
             if body.at_end():
                 continue
             if body.tok.kind is Tok.DIRECTIVE and body.tok.text == ".endtest":
@@ -553,11 +309,11 @@ class Assembler:
         self.test_regions.append((region, name.pos))
         return n
 
-    def _test_line(self, line: _Line, fields: _TestFields) -> None:
+    def _test_line(self, line: Line, fields: _TestFields) -> None:
         word = line.expect_ident(
             "a test line: entry, args, storage, expect, expect_storage, expect_revert or gas"
         )
-        parser = _Parser(line, self.defines)
+        parser = ExpressionParser(line, self.defines)
         key = word.text.lower()
         if key == "entry":
             label = line.expect_ident("an entry label")
@@ -602,11 +358,11 @@ class Assembler:
 
     # -- statements -----------------------------------------------------------------------------
 
-    def _statement(self, line: _Line) -> None:
+    def _statement(self, line: Line) -> None:
         tok = line.next()
         word = tok.text.upper()
         if word == "IF":
-            cond = _Parser(line, self.defines).expr()
+            cond = ExpressionParser(line, self.defines).expr()
             line.accept_word("THEN")
             line.expect_end()
             block = _If(self._new_label("else"), None, tok.pos)
@@ -636,8 +392,8 @@ class Assembler:
             raise AssemblyError(tok.pos, f"unknown opcode {tok.text}{more}")
         self._instruction(spec, line, tok.pos)
 
-    def _instruction(self, spec: OpSpec, line: _Line, pos: SourcePos) -> None:
-        parser = _Parser(line, self.defines)
+    def _instruction(self, spec: OpSpec, line: Line, pos: SourcePos) -> None:
+        parser = ExpressionParser(line, self.defines)
         positional: list[Expr] = []
         keywords: dict[str, tuple[Expr, SourcePos]] = {}
         out: Token | None = None
@@ -926,7 +682,7 @@ def assemble_file(path: str) -> Assembly:
 
 def parse_constant(text: str, file: str = "<argument>") -> Value:
     """An IR literal (int, decimal, string, x"bytes", list, map, true/false/null) as a value."""
-    line = _Line(tokenize_line(text, file, 1))
-    value = constant_value(_Parser(line, {}).expr())
+    line = Line(tokenize_line(text, file, 1))
+    value = constant_value(ExpressionParser(line, {}).expr())
     line.expect_end()
     return value
