@@ -7,8 +7,9 @@ import pytest
 from avm.assembler import assemble
 from avm.errors import TrapKind
 from avm.instructions.storage import kv_key
-from avm.interpreter import MAX_CALL_DEPTH, execute, prepare
+from avm.interpreter import MAX_CALL_DEPTH, execute
 from avm.memory_host import MemoryHost
+from avm.program import prepare
 from avm.values import FIXED_SCALE, MAX_INT, AvmMap, encode_value
 
 # ---- arithmetic and comparison --------------------------------------------------------------

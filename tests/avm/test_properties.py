@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from avm.assembler import assemble
 from avm.disassembler import disassemble
 from avm.errors import AssemblyError, CodeFormatError
-from avm.interpreter import execute, prepare
+from avm.interpreter import execute
 from avm.memory_host import MemoryHost
+from avm.program import prepare
 from avm.validation import decode_code
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
