@@ -6,12 +6,10 @@ Two paths, both derived from the opcode definitions in `avm/instructions/`:
   its function, write its result. Tracing, instructions that touch the machine or the host, and
   any stretch where gas is short run here;
 - the fast path (its blocks compiled in avm/program.py) runs each basic block of pure
-  instructions as one Python function whose
-  code is the opcodes' own return expressions inlined (or calls to their functions), charging the
-  block's gas once. A block whose cost exceeds the gas left is run on the exact path, so
-  out-of-gas happens at exactly the same instruction; a trap inside a block refunds the gas of the
-  instructions after it, so gas used is the same on both paths. A block is compiled once it has
-  been entered HOT_ENTRIES times, so code that runs rarely never pays for compilation.
+  instructions as one Python function, charging the block's gas once. A block whose cost
+  exceeds the gas left is run on the exact path, so out-of-gas happens at exactly the same
+  instruction; a trap inside a block refunds the gas of the instructions after it, so gas used
+  is the same on both paths.
 
 A call's state changes are journaled by the host: any trap rolls them all back.
 """
