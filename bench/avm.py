@@ -174,9 +174,9 @@ def chain_transfer_calls(calls: int) -> tuple[float, float]:
             ]
             ctx = BlockContext(genesis.chain_id, 1, genesis.timestamp, caller.address, 1)
             start = time.perf_counter()
-            included, receipts, _ = apply_transactions(state, txs, ctx)
+            applied = apply_transactions(state, txs, ctx)
             as_txs = time.perf_counter() - start
-            assert len(included) == calls and all(r.ok for r in receipts)
+            assert len(applied.included) == calls and all(r.ok for r in applied.receipts)
         finally:
             ledger.close()
     return direct, as_txs
