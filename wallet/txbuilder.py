@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from avm.values import Value, to_python
 from core.amounts import MAX_AMOUNT
 from core.crypto import SigningKey, parse_address, to_checksum_address
@@ -150,13 +152,13 @@ def build_register(
     return _sign(client, key, TxKind.REGISTER, payload, {}, static_gas(TxKind.REGISTER, payload))
 
 
-def next_members(view: dict[str, object], removed: bytes | None = None) -> list[bytes]:
+def next_members(view: dict[str, Any], removed: bytes | None = None) -> list[bytes]:
     """The members of a channel's next epoch as the chain checks a rotation (`view` as
     aither_getChannel returns it): the current ones plus pending joins minus pending leaves,
     without `removed`."""
-    members = {parse_address(str(a)) for a in view["members"]}  # type: ignore[attr-defined]
-    pending = {parse_address(str(a)) for a in view["pendingJoins"]}  # type: ignore[attr-defined]
-    leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}  # type: ignore[attr-defined]
+    members = {parse_address(str(a)) for a in view["members"]}
+    pending = {parse_address(str(a)) for a in view["pendingJoins"]}
+    leaving = {parse_address(str(a)) for a in view["pendingLeaves"]}
     chosen = (members | pending) - leaving
     chosen.discard(removed)
     return sorted(chosen)

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -99,7 +99,7 @@ def _channel_id(client: RpcClient, channel: str) -> bytes:
     return channel_id_of(int(str(client.call("aither_chainId")), 16), channel)
 
 
-def _channel(client: RpcClient, channel: str) -> dict[str, object]:
+def _channel(client: RpcClient, channel: str) -> dict[str, Any]:
     view = client.call("aither_getChannel", "0x" + _channel_id(client, channel).hex())
     if not isinstance(view, dict):
         raise ValueError(f"no channel {channel}")
@@ -179,7 +179,7 @@ def remove(
         removed = resolve(member, signer.keystore, signer.rpc)
         members = member_keys(client, next_members(view, removed))
         channel_id = bytes.fromhex(str(view["id"])[2:])
-        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
+        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)
         return RemoveMember(channel_id, removed, rotation)
 
     _post(signer, make, f"removed {member} from {channel}; key rotated")
@@ -198,7 +198,7 @@ def rotate_key(
         view = _channel(client, channel)
         members = member_keys(client, next_members(view))
         channel_id = bytes.fromhex(str(view["id"])[2:])
-        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)  # type: ignore[call-overload]
+        _, rotation = rotate(channel_id, int(view["epoch"]) + 1, members)
         return RotateKey(channel_id, rotation)
 
     _post(signer, make, f"rotated the key of {channel}")
@@ -211,7 +211,7 @@ def members(channel: str, *, reader: Reader) -> None:
     with RpcClient(reader.rpc) as client:
         view = _channel(client, channel)
         names: dict[str, str | None] = {}
-        for address in [*view["members"], *view["pendingJoins"]]:  # type: ignore[misc]
+        for address in [*view["members"], *view["pendingJoins"]]:
             found = client.call("aither_getIdentity", address)
             names[str(address)] = found.get("name") if isinstance(found, dict) else None
     if reader.as_json:
@@ -220,11 +220,11 @@ def members(channel: str, *, reader: Reader) -> None:
     console.print(f"[bold]{view['name']}[/bold] {view['id']}")
     console.print(f"  mode {view['mode']}, epoch {view['epoch']}, admin {view['admin']}")
     table = Table("address", "name", "status")
-    leaving = set(view["pendingLeaves"])  # type: ignore[call-overload]
-    for address in view["members"]:  # type: ignore[attr-defined]
+    leaving = set(view["pendingLeaves"])
+    for address in view["members"]:
         status = "leaving" if address in leaving else "member"
         table.add_row(str(address), names.get(str(address)) or "", status)
-    for address in view["pendingJoins"]:  # type: ignore[attr-defined]
+    for address in view["pendingJoins"]:
         table.add_row(str(address), names.get(str(address)) or "", "joins at next rotation")
     console.print(table)
 
@@ -309,9 +309,9 @@ def _ws_url(rpc: str) -> str:
     return base + "/ws"
 
 
-def format_message(message: dict[str, object]) -> str:
+def format_message(message: dict[str, Any]) -> str:
     """One line per message: time, sender name (or address), text (or hex)."""
-    stamp = datetime.fromtimestamp(int(message["timestamp"]), UTC).strftime("%H:%M:%S")  # type: ignore[call-overload]
+    stamp = datetime.fromtimestamp(int(message["timestamp"]), UTC).strftime("%H:%M:%S")
     who = message.get("senderName") or message["sender"]
     body = message.get("text")
     if body is None:
