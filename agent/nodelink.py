@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.errors import TraceFileError
 from wallet.client import RpcClient, RpcClientError
@@ -42,15 +42,15 @@ class Exchange:
         return doc
 
     @staticmethod
-    def from_json(doc: dict[str, object]) -> Exchange:
+    def from_json(doc: dict[str, Any]) -> Exchange:
         error = doc.get("error")
         if isinstance(error, dict):
             return Exchange(
                 str(doc["question"]),
-                list(doc["params"]),  # type: ignore[call-overload]
+                list(doc["params"]),
                 error=(int(error["code"]), str(error["message"])),
             )
-        return Exchange(str(doc["question"]), list(doc["params"]), doc.get("result"))  # type: ignore[call-overload]
+        return Exchange(str(doc["question"]), list(doc["params"]), doc.get("result"))
 
 
 class NodeLink(Protocol):

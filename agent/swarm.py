@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from agent.effects import AnswerAcceptance, ChannelJoin, ChannelRotation, Effect
 from agent.nodelink import NodeLink
@@ -73,11 +74,11 @@ class SwarmSettings:
         }
 
     @staticmethod
-    def from_json(doc: dict[str, object]) -> SwarmSettings:
+    def from_json(doc: dict[str, Any]) -> SwarmSettings:
         return SwarmSettings(
-            float(doc["waitTimeoutSec"]),  # type: ignore[arg-type]
-            int(doc["minResponses"]),  # type: ignore[call-overload]
-            int(doc["rewardTimeoutBlocks"]),  # type: ignore[call-overload]
+            float(doc["waitTimeoutSec"]),
+            int(doc["minResponses"]),
+            int(doc["rewardTimeoutBlocks"]),
         )
 
 
@@ -85,7 +86,7 @@ class SwarmSettings:
 class Channel:
     name: str  # as the program names it
     chain_name: str
-    view: dict[str, object] | None  # aither_getChannel's answer; None: not on chain
+    view: dict[str, Any] | None  # aither_getChannel's answer; None: not on chain
 
     @property
     def channel_id(self) -> bytes | None:
@@ -154,10 +155,10 @@ class SwarmLink:
         if view is None or channel_id is None:
             return []
         me = to_checksum_address(self.agent)
-        if me in view["members"]:  # type: ignore[operator]
+        if me in view["members"]:
             return []
         rotation = ChannelRotation(channel_id, channel.chain_name)
-        if me in view["pendingJoins"]:  # type: ignore[operator]
+        if me in view["pendingJoins"]:
             return [rotation]
         if view["mode"] != "open":
             raise PermissionDenied(
@@ -273,17 +274,17 @@ def answer_data(message: dict[str, object]) -> object:
     return body.get("data")
 
 
-def acceptance(request: Request, message: dict[str, object]) -> AnswerAcceptance:
+def acceptance(request: Request, message: dict[str, Any]) -> AnswerAcceptance:
     def raw(key: str) -> bytes:
         return bytes.fromhex(str(message[key])[2:])
 
     return AnswerAcceptance(
         request.message_hash,
         request.channel_id,
-        int(message["epoch"]),  # type: ignore[call-overload]
+        int(message["epoch"]),
         parse_address(str(message["sender"])),
-        int(message["sequence"]),  # type: ignore[call-overload]
-        int(message["timestamp"]),  # type: ignore[call-overload]
+        int(message["sequence"]),
+        int(message["timestamp"]),
         raw("payloadHash"),
         raw("signature"),
     )

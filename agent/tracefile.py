@@ -47,11 +47,11 @@ def _settings_json(settings: RunSettings) -> dict[str, object]:
     }
 
 
-def _settings(doc: dict[str, object]) -> RunSettings:
+def _settings(doc: dict[str, Any]) -> RunSettings:
     home = doc["homeAgent"]
     return RunSettings(
         None if home is None else bytes.fromhex(str(home)),
-        SwarmSettings.from_json(doc["swarm"]),  # type: ignore[arg-type]
+        SwarmSettings.from_json(doc["swarm"]),
     )
 
 

@@ -10,6 +10,7 @@ the failure, because those transactions cannot be taken back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agent.effects import (
     AgentCall,
@@ -61,15 +62,15 @@ class Receipt:
         }
 
     @staticmethod
-    def from_json(doc: dict[str, object]) -> Receipt:
+    def from_json(doc: dict[str, Any]) -> Receipt:
         return Receipt(
             str(doc["hash"]),
             bool(doc["ok"]),
-            int(doc["block"]),  # type: ignore[call-overload]
-            int(doc["gasUsed"]),  # type: ignore[call-overload]
-            doc.get("error"),  # type: ignore[arg-type]
+            int(doc["block"]),
+            int(doc["gasUsed"]),
+            doc.get("error"),
             doc.get("returnValue"),
-            doc.get("proposalId"),  # type: ignore[arg-type]
+            doc.get("proposalId"),
         )
 
 
@@ -120,9 +121,9 @@ def build(client: RpcClient, key: SigningKey, effect: Effect) -> bytes:
     return build_channel(client, key, accept)
 
 
-def _receipt(tx_hash: str, doc: dict[str, object]) -> Receipt:
+def _receipt(tx_hash: str, doc: dict[str, Any]) -> Receipt:
     proposal_id = None
-    for log in doc.get("logs") or []:  # type: ignore[attr-defined]
+    for log in doc.get("logs") or []:
         if isinstance(log, dict) and log.get("event") == "ProposalSubmitted":
             proposal_id = str(log["args"][0])
     return Receipt(
@@ -130,7 +131,7 @@ def _receipt(tx_hash: str, doc: dict[str, object]) -> Receipt:
         doc.get("status") == "0x1",
         int(str(doc["blockNumber"]), 16),
         int(str(doc["gasUsed"]), 16),
-        doc.get("error"),  # type: ignore[arg-type]
+        doc.get("error"),
         doc.get("returnValue"),
         proposal_id,
     )
