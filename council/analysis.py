@@ -26,54 +26,29 @@ from avm.instructions import OPCODES
 from avm.lexer import Tok, tokenize_line
 from avm.opcodes import Control
 from core.errors import AitherError
+from ledger.governance.params import Role
+from ledger.governance.payloads import Choice
+
+# How cautious each choice is: yes < abstain < no < veto (the payload's numbering differs).
+CAUTION = {Choice.YES: 0, Choice.ABSTAIN: 1, Choice.NO: 2, Choice.VETO: 3}
 
 
-class Role(enum.Enum):
-    """A council member's role: what it reviews (seed 000, DESIGN.md "Governance")."""
-
-    SECURITY_AUDITOR = "SecurityAuditor"
-    LATENCY_PROFILER = "LatencyProfiler"
-    MEMORY_OPTIMIZER = "MemoryOptimizer"
-    REGRESSION_HUNTER = "RegressionHunter"
-    STANDARDS_ENFORCER = "StandardsEnforcer"
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """A role from its name in any case, with or without separators (`security-auditor`)."""
-        key = re.sub(r"[^a-z]", "", text.lower())
-        for role in cls:
-            if role.value.lower() == key:
-                return role
-        names = ", ".join(role.value for role in cls)
-        raise ValueError(f"unknown role {text!r}; use one of {names}")
+def parse_role(text: str) -> Role:
+    """A reviewing role from its name in any case, with or without separators
+    (`security-auditor`): one of REVIEW_ROLES (a custom role has no analysis of its own)."""
+    key = re.sub(r"[^a-z]", "", text.lower())
+    for role in REVIEW_ROLES:
+        if role.value.lower() == key:
+            return role
+    names = ", ".join(role.value for role in REVIEW_ROLES)
+    raise ValueError(f"unknown role {text!r}; use one of {names}")
 
 
-class Choice(enum.IntEnum):
-    """A vote, numbered as in the vote payload. Higher is more cautious."""
-
-    YES = 0
-    NO = 1
-    ABSTAIN = 2
-    VETO = 3
-
-    @property
-    def word(self) -> str:
-        return self.name.lower()
-
-    @property
-    def caution(self) -> int:
-        """Order by caution (yes < abstain < no < veto), which the numbering does not follow."""
-        return _CAUTION[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Choice:
-        try:
-            return cls[text.upper()]
-        except KeyError:
-            raise ValueError(f"unknown choice {text!r}; use yes, no, abstain or veto") from None
-
-
-_CAUTION = {Choice.YES: 0, Choice.ABSTAIN: 1, Choice.NO: 2, Choice.VETO: 3}
+def parse_choice(text: str) -> Choice:
+    try:
+        return Choice(text.lower())
+    except ValueError:
+        raise ValueError(f"unknown choice {text!r}; use yes, no, abstain or veto") from None
 
 
 class Severity(enum.IntEnum):
@@ -886,6 +861,8 @@ ROLE_CHECKS: dict[Role, Callable[[Proposal, Diff], list[Finding]]] = {
     Role.REGRESSION_HUNTER: regression_hunter,
     Role.STANDARDS_ENFORCER: standards_enforcer,
 }
+# The roles a reviewer can take: those with an analysis.
+REVIEW_ROLES = tuple(ROLE_CHECKS)
 
 
 def decide(role: Role, findings: Iterable[Finding]) -> Choice:
@@ -927,7 +904,7 @@ def analyze(role: Role, proposal: Proposal) -> Analysis:
     choice = decide(role, findings)
     ordered = sorted(findings, key=lambda f: -f.severity)
     explanation = (
-        f"{role.value} votes {choice.word} on {proposal.kind or 'the'} change to "
+        f"{role.value} votes {choice.value} on {proposal.kind or 'the'} change to "
         f"{proposal.region or 'the target'}: {_VERDICT[choice]}. "
         + "; ".join(str(f) for f in ordered)
         + "."

@@ -18,7 +18,7 @@ import typer
 
 from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
-from council.analysis import Role
+from council.analysis import parse_role
 from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
 from wallet.keystore import Keystore
 
@@ -105,7 +105,7 @@ def serve(
 ) -> None:
     """Watch proposals in voting, review each once and send this member's vote."""
     try:
-        member_role = Role.parse(role)
+        member_role = parse_role(role)
         if (model is None) != (llm_base_url is None):
             raise ValueError("a model needs both --model and --llm-base-url")
         store = Keystore(keystore)

@@ -16,8 +16,10 @@ import openai
 from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
 from openai.types.shared_params import ResponseFormatJSONObject
 
-from council.analysis import Analysis, Choice, Proposal, Role
+from council.analysis import Analysis, Proposal, parse_choice
 from council.review import ModelVerdict, bound
+from ledger.governance.params import Role
+from ledger.governance.payloads import Choice
 
 API_KEY_ENVS = ("AITHER_LLM_API_KEY", "OPENAI_API_KEY")
 MAX_IR_CHARS = 12_000  # of each IR side in the prompt; longer text is cut
@@ -69,7 +71,7 @@ def parse_verdict(content: str | None, model: str = "") -> ModelVerdict:
         missing, extra = sorted(VERDICT_KEYS - keys), sorted(keys - VERDICT_KEYS)
         raise ModelUnavailable(f"wrong schema (missing {missing}, unexpected {extra})")
     choice, explanation, confidence = data["choice"], data["explanation"], data["confidence"]
-    if not isinstance(choice, str) or choice not in {c.word for c in Choice}:
+    if not isinstance(choice, str) or choice not in {c.value for c in Choice}:
         raise ModelUnavailable(f"wrong schema (choice {choice!r} is not yes, no, abstain, veto)")
     if not isinstance(explanation, str) or not explanation.strip():
         raise ModelUnavailable("wrong schema (explanation must be non-empty text)")
@@ -77,7 +79,7 @@ def parse_verdict(content: str | None, model: str = "") -> ModelVerdict:
         raise ModelUnavailable(f"wrong schema (explanation over {MAX_VERDICT_EXPLANATION} chars)")
     if type(confidence) is not int or not 0 <= confidence <= 100:
         raise ModelUnavailable(f"wrong schema (confidence {confidence!r} is not an int 0..100)")
-    return ModelVerdict(Choice.parse(choice), explanation.strip(), confidence, model)
+    return ModelVerdict(parse_choice(choice), explanation.strip(), confidence, model)
 
 
 Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
@@ -106,7 +108,7 @@ def build_messages(role: Role, proposal: Proposal, analysis: Analysis) -> list[M
             f"--- new IR ---\n{proposal.new_ir[:MAX_IR_CHARS]}",
             f"--- added tests ---\n{proposal.tests[:MAX_IR_CHARS] or '(none)'}",
             f"--- sandbox results ---\n{json.dumps(sandbox)}",
-            f"--- deterministic analysis (recommends {analysis.choice.word}) ---",
+            f"--- deterministic analysis (recommends {analysis.choice.value}) ---",
             *(str(f) for f in analysis.findings),
         ]
     )

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.encoding import Value
-from core.errors import InvalidTransaction
-from council.analysis import Analysis, Choice, Role
+from council.analysis import CAUTION, Analysis
 from ledger.governance.params import DEFAULT_MAX_EXPLANATION_BYTES as MAX_EXPLANATION_BYTES
+from ledger.governance.params import Role
+from ledger.governance.payloads import Choice
 
 MAX_MODEL_TEXT = 700  # characters of the model's own words kept in the explanation
 MODEL_CONFIDENCE_STRICTER = 50
@@ -53,39 +53,6 @@ class Review:
     analysis: Analysis
     model_verdict: ModelVerdict | None
     model_error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Vote:
-    """The payload of a `vote` transaction (TxKind.VOTE = 6):
-    `[proposal_id: 32 bytes, choice: int (0 yes, 1 no, 2 abstain, 3 veto), explanation: str]`,
-    the explanation at most MAX_EXPLANATION_BYTES of UTF-8."""
-
-    proposal_id: bytes
-    choice: Choice
-    explanation: str
-
-    def to_value(self) -> list[Value]:
-        return [self.proposal_id, int(self.choice), self.explanation]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Vote:
-        """Decode and check a vote payload. Raises InvalidTransaction naming what is wrong."""
-        if not isinstance(value, list) or len(value) != 3:
-            raise InvalidTransaction("vote must be a list of 3 fields")
-        proposal_id, choice, explanation = value
-        if not isinstance(proposal_id, bytes) or len(proposal_id) != PROPOSAL_ID_SIZE:
-            raise InvalidTransaction("vote proposal id must be 32 bytes")
-        if type(choice) is not int or choice not in tuple(Choice):
-            raise InvalidTransaction("vote choice must be 0 yes, 1 no, 2 abstain or 3 veto")
-        if (
-            not isinstance(explanation, str)
-            or len(explanation.encode("utf-8", "surrogatepass")) > MAX_EXPLANATION_BYTES
-        ):
-            raise InvalidTransaction(
-                f"vote explanation must be text of at most {MAX_EXPLANATION_BYTES} bytes"
-            )
-        return cls(proposal_id, Choice(choice), explanation)
 
 
 def bound(text: str, limit: int = MAX_EXPLANATION_BYTES) -> str:
@@ -119,26 +86,26 @@ def combine(
         choice = det
         if wanted is Choice.VETO and det is Choice.NO:
             choice, note = Choice.VETO, "the model's confident veto is taken"
-        elif wanted.caution < det.caution:
-            note = f"the model's {wanted.word} does not lift a deterministic {det.word}"
+        elif CAUTION[wanted] < CAUTION[det]:
+            note = f"the model's {wanted.value} does not lift a deterministic {det.value}"
         else:
             note = "model and analysis agree"
     else:
         needed = (
-            MODEL_CONFIDENCE_STRICTER if wanted.caution >= det.caution else MODEL_CONFIDENCE_LAXER
+            MODEL_CONFIDENCE_STRICTER if CAUTION[wanted] >= CAUTION[det] else MODEL_CONFIDENCE_LAXER
         )
         if wanted is det:
             choice, note = det, "model and analysis agree"
         elif verdict.confidence >= needed:
-            choice, note = wanted, f"the model's {wanted.word} decides over the analysis"
+            choice, note = wanted, f"the model's {wanted.value} decides over the analysis"
         else:
             choice = det
-            note = f"the model's {wanted.word} is below confidence {needed}; the analysis decides"
+            note = f"the model's {wanted.value} is below confidence {needed}; the analysis decides"
     if verdict.choice is Choice.VETO and wanted is not Choice.VETO:
         note += " (a model veto counts as no)"
     said = bound(verdict.explanation, MAX_MODEL_TEXT)
     text = (
-        f"{choice.word}: {note}. model {verdict.model or 'review'} says {verdict.choice.word} "
+        f"{choice.value}: {note}. model {verdict.model or 'review'} says {verdict.choice.value} "
         f"(confidence {verdict.confidence}): {said} | {det_text}"
     )
     return Review(choice, bound(text), analysis, verdict, None)

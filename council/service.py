@@ -20,21 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.crypto import SigningKey, to_checksum_address
-from council.analysis import Proposal, ProposalFormatError, Role, analyze
+from council.analysis import Proposal, ProposalFormatError, analyze
 from council.llm import ModelConfig, ModelReviewer, ModelUnavailable
-from council.review import Review, Vote, combine
-from ledger import gas
+from council.review import Review, combine
+from ledger.governance.params import Role
+from ledger.governance.payloads import VotePayload
 from ledger.tx import Transaction, TxKind
 from wallet.client import RpcClient, RpcClientError
+from wallet.txbuilder import static_gas
 
 STATE_VERSION = 1
 DEFAULT_POLL_INTERVAL = 5.0
 MAX_BACKOFF = 30.0
-# Gas for a vote's effect beyond the intrinsic cost (ledger.gas.intrinsic); the
-# node must charge a vote no more than this. Unused gas is not charged.
-VOTE_EXECUTION_GAS = 50_000
-# Bytes a vote transaction has beyond its explanation (ids, key, signature, integers).
-VOTE_TX_OVERHEAD = 256
 
 EventSink = Callable[[str, dict[str, object]], None]
 
@@ -111,12 +108,6 @@ def default_state_path(address: str) -> Path:
     return Path("~/.aither/council").expanduser() / f"{address.lower()}.json"
 
 
-def vote_gas_limit(explanation: str) -> int:
-    """Intrinsic gas for the largest such transaction, plus the vote's execution allowance."""
-    size = VOTE_TX_OVERHEAD + len(explanation.encode("utf-8"))
-    return gas.intrinsic(size) + VOTE_EXECUTION_GAS
-
-
 def sign_vote(
     key: SigningKey,
     chain_id: int,
@@ -127,16 +118,10 @@ def sign_vote(
 ) -> bytes:
     """The wire bytes of a signed vote transaction. Raises InvalidTransaction for a payload the
     ledger would refuse (an explanation over the bound)."""
-    payload = Vote.from_value(Vote(proposal_id, review.choice, review.explanation).to_value())
-    tx = Transaction(
-        chain_id,
-        TxKind.VOTE,
-        key.pubkey,
-        nonce,
-        vote_gas_limit(review.explanation),
-        gas_price,
-        payload,  # type: ignore[arg-type]  # the ledger's payload union does not list votes yet
-    )
+    vote = VotePayload(proposal_id, review.choice, review.explanation)
+    payload = VotePayload.from_value(vote.to_value())  # refuses what the ledger would refuse
+    gas_limit = static_gas(TxKind.VOTE, payload)
+    tx = Transaction(chain_id, TxKind.VOTE, key.pubkey, nonce, gas_limit, gas_price, payload)
     return tx.signed(key).encode()
 
 
@@ -237,7 +222,7 @@ class ReviewerService:
             "reviewed",
             {
                 "proposal": proposal.id,
-                "choice": review.choice.word,
+                "choice": review.choice.value,
                 "findings": len(review.analysis.findings),
                 "model": "unavailable"
                 if review.model_error
@@ -250,7 +235,7 @@ class ReviewerService:
             self.events("skipped", {"proposal": proposal.id, "status": fresh.status})
             return False
         raw = self._sign(proposal, review)
-        record = VoteRecord("pending", review.choice.word, "", "0x" + raw.hex())
+        record = VoteRecord("pending", review.choice.value, "", "0x" + raw.hex())
         self.state.put(proposal.id, record)  # before sending: see the module docstring
         return self._send(proposal.id, record)
 

@@ -16,8 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from core.crypto import address_of, hash32, to_checksum_address, verify
 from core.encoding import decode, encode
-from council.analysis import Choice
-from council.review import Vote
+from ledger.governance.payloads import VotePayload
 from ledger.tx import TxKind
 
 CHAIN_ID = 7
@@ -79,7 +78,7 @@ class DecodedVote:
             gas_price,
         )
         self.sender = to_checksum_address(address_of(pubkey))
-        self.vote = Vote.from_value(payload)
+        self.vote = VotePayload.from_value(payload)
 
 
 class FakeNode:
@@ -156,7 +155,7 @@ class FakeNode:
                 {
                     "member": tx.sender,
                     "role": "SecurityAuditor",
-                    "choice": Choice(tx.vote.choice).word,
+                    "choice": tx.vote.choice.value,
                     "explanation": tx.vote.explanation,
                     "height": "0x20",
                 }

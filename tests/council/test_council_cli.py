@@ -11,8 +11,8 @@ from fake_node import FakeNode, free_port, proposal_json
 from typer.testing import CliRunner
 
 from core.crypto import to_checksum_address
-from council.analysis import Choice
 from council.cli import app
+from ledger.governance.payloads import Choice
 from wallet.keystore import Keystore
 
 OLD = ':strategy\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'

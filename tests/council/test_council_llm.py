@@ -9,9 +9,11 @@ import pytest
 from chat_server import ChatServer, Scripted, verdict
 from fake_node import free_port
 
-from council.analysis import Choice, Proposal, Role, analyze
+from council.analysis import Proposal, analyze
 from council.llm import ModelConfig, ModelReviewer, ModelUnavailable, parse_verdict
 from council.review import combine
+from ledger.governance.params import Role
+from ledger.governance.payloads import Choice
 
 OLD = ':strategy\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'
 HARMLESS = ':strategy\n  ;; read the price once\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'

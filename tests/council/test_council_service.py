@@ -12,10 +12,13 @@ from chat_server import ChatServer, Scripted
 from fake_node import CHAIN_ID, GAS_PRICE, FakeNode, free_port, proposal_json
 
 from core.crypto import SigningKey, to_checksum_address
-from council.analysis import Choice, Role
 from council.review import MAX_EXPLANATION_BYTES
-from council.service import ReviewerService, vote_gas_limit
+from council.service import ReviewerService
+from ledger.governance.params import Role
+from ledger.governance.payloads import Choice
+from ledger.tx import TxKind
 from wallet.client import RpcClientError
+from wallet.txbuilder import static_gas
 
 OLD = ':strategy\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'
 HARMLESS = ':strategy\n  ;; unchanged logic\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'
@@ -69,7 +72,7 @@ def test_votes_once_on_each_proposal_in_voting(key: SigningKey, tmp_path: Path) 
         assert yes.sender == to_checksum_address(key.address)
         assert {yes.nonce, no.nonce} == {0, 1}  # each from the node's pendingNonce
         assert yes.chain_id == CHAIN_ID and yes.gas_price == GAS_PRICE
-        assert yes.gas_limit == vote_gas_limit(yes.vote.explanation)
+        assert yes.gas_limit == static_gas(TxKind.VOTE, yes.vote)  # what every client signs for
         assert no.vote.explanation.startswith("deterministic analysis: SecurityAuditor votes no")
         assert "PAY_AGENT" in no.vote.explanation
         assert len(no.vote.explanation.encode()) <= MAX_EXPLANATION_BYTES
