@@ -16,7 +16,8 @@ import openai
 from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
 from openai.types.shared_params import ResponseFormatJSONObject
 
-from council.analysis import Analysis, Proposal, parse_choice
+from council.analysis import Analysis, parse_choice
+from council.proposal import Proposal
 from council.review import ModelVerdict, bound
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice

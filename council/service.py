@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.crypto import SigningKey, to_checksum_address
-from council.analysis import Proposal, ProposalFormatError, analyze
+from council.analysis import analyze
 from council.llm import ModelConfig, ModelReviewer, ModelUnavailable
+from council.proposal import Proposal, ProposalFormatError
 from council.review import Review, combine
 from ledger.governance.params import Role
 from ledger.governance.payloads import VotePayload

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from council.analysis import (
-    REVIEW_ROLES,
-    Proposal,
-    ProposalFormatError,
-    Severity,
-    analyze,
-    parse_choice,
-    parse_role,
-)
+from council.analysis import REVIEW_ROLES, Severity, analyze, parse_choice, parse_role
+from council.proposal import Proposal, ProposalFormatError
 from council.review import MAX_EXPLANATION_BYTES, ModelVerdict, bound, combine
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice, VotePayload

@@ -9,8 +9,9 @@ import pytest
 from chat_server import ChatServer, Scripted, verdict
 from fake_node import free_port
 
-from council.analysis import Proposal, analyze
+from council.analysis import analyze
 from council.llm import ModelConfig, ModelReviewer, ModelUnavailable, parse_verdict
+from council.proposal import Proposal
 from council.review import combine
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
