@@ -39,6 +39,7 @@ from agent.nodelink import NodeLink
 from agent.plugin import as_value
 from agent.schedule import Schedule
 from agent.swarm import Channel, SwarmLink, SwarmSettings, handle_text
+from avm.disassembler import disassemble_region
 from avm.errors import BadOperand, PermissionDenied
 from avm.host import CodeProposal, Metered, PluginFailure, Plugins
 from avm.instructions.wallet import DEFAULT_TOKEN
@@ -130,8 +131,6 @@ class LocalHost(MemoryHost):
     # ---- council regions ----
 
     def propose_code_change(self, proposal: CodeProposal) -> bytes:
-        from avm.disassembler import disassemble_region
-
         agent = self.settings.home_agent
         region = proposal.region
         if agent is None:

@@ -189,7 +189,7 @@ def _from_config(config: NodeConfig, rpc_host: str, rpc_port: int | None) -> Set
 def _unlock(names: list[str], password_file: Path | None) -> list[SigningKey]:
     if not names:
         return []
-    from wallet.keystore import Keystore
+    from wallet.keystore import Keystore  # only a node that holds swarm keys reads a keystore
 
     if password_file is not None:
         password = password_file.read_text().splitlines()[0]
