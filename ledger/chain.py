@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
 from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
-from core.schema import MAX_U64, fields, uint
+from core.schema import MAX_U64, byte_strings, fields, uint
 from ledger import agents, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
@@ -30,7 +30,8 @@ from ledger.governance import council, params
 from ledger.governance.payloads import ProposePayload
 from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
-from ledger.receipt import Receipt
+from ledger.receipt import MAX_TOPICS, LocatedLog, Log, Receipt, emitter
+from ledger.receipt import topics as log_topics
 from ledger.state import (
     ACCOUNT,
     TOKEN,
@@ -58,6 +59,17 @@ _META_HEAD = b"m:head"
 _META_GENESIS = b"m:genesis"
 _PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in a block
 _REPLAY = b"R"  # + tx hash -> an agent call's replay record, for its trace (ledger/agents.py)
+# State history, for reads at past blocks and for rolling blocks back (a dev chain's revert):
+# each block's changed keys, and each changed key's value before that block wrote it.
+_CHANGED = b"U"  # + height -> the state keys the block changed
+_PAST = b"H"  # + key length (2) + key + height -> b"\0" (absent) or b"\1" + value before the block
+_META_OLDEST = b"m:oldest"  # the oldest height whose state can be read
+# The log index: where each event is, by its emitter and by each of its topics.
+_LOG_EMITTER = b"La"  # + emitter + height + log index in block -> location
+_LOG_TOPIC = b"Lt"  # + position (1) + topic + height + log index in block -> location
+_LAST = b"\xff" * 8
+
+DEFAULT_HISTORY_BLOCKS = 128  # past blocks whose state a (non-archive) node can read, as geth
 
 log = logging.getLogger("aither.governance")
 storage_log = logging.getLogger("aither.ledger")
@@ -117,13 +129,37 @@ class TxLocation:
     block_hash: bytes
 
 
-class _Snapshot:
-    """Committed state as of one moment, however many blocks commit meanwhile."""
+class HistoryUnavailable(AitherError):
+    """State at a block this node no longer (or never did) keep."""
 
-    def __init__(self, snapshot: plyvel.Snapshot) -> None:
+
+class TooManyLogs(AitherError):
+    """A log query that matches or scans more than its limit."""
+
+
+def _past_key(key: bytes, height: int) -> bytes:
+    return _PAST + len(key).to_bytes(2, "big") + key + _h(height)
+
+
+def _past_value(value: bytes | None) -> bytes:
+    return b"\0" if value is None else b"\1" + value
+
+
+class _Snapshot:
+    """Committed state as of one moment, however many blocks commit meanwhile; with `height`
+    below that moment's head, the state as it was after block `height`."""
+
+    def __init__(self, snapshot: plyvel.Snapshot, height: int | None = None) -> None:
         self._snapshot = snapshot
+        self._after = None if height is None else _h(height + 1)
 
     def get_state(self, key: bytes) -> bytes | None:
+        if self._after is not None:
+            # The value before the first block after `height` that changed the key, if any did.
+            past = _PAST + len(key).to_bytes(2, "big") + key
+            with self._snapshot.iterator(start=past + self._after, stop=past + _LAST) as later:
+                for _, before in later:
+                    return before[1:] if before[:1] == b"\1" else None
         found: bytes | None = self._snapshot.get(_STATE + key)
         return found
 
@@ -131,12 +167,17 @@ class _Snapshot:
 class Ledger:
     """One chain's blocks and state. Reads are safe from any thread; one writer commits."""
 
-    def __init__(self, path: Path, genesis: Genesis) -> None:
+    def __init__(
+        self, path: Path, genesis: Genesis, *, history_blocks: int | None = DEFAULT_HISTORY_BLOCKS
+    ) -> None:
+        """`history_blocks`: how many past blocks' state stays readable (None: every block's,
+        an archive node)."""
         path.mkdir(parents=True, exist_ok=True)
         self._db = open_database(path / "chain.ldb")
         self.path = path
         self.genesis = genesis
         self.chain_id = genesis.chain_id
+        self.history_blocks = history_blocks
         self._tree = StateTree(self)  # used by the one thread that builds blocks
         self._proof_tree = StateTree(self)  # used by RPC; the trees' caches are not thread-safe
         self._write_lock = threading.Lock()
@@ -158,6 +199,10 @@ class Ledger:
         except DataDirError:
             self._db.close()
             raise
+        oldest = self._db.get(_META_OLDEST)
+        if oldest is None:  # a chain kept before state history: none to read
+            self._db.put(_META_OLDEST, _h(self._head.height))
+        self._oldest = self._head.height if oldest is None else int.from_bytes(oldest, "big")
 
     def _check_storage(self) -> BlockHeader:
         """The head block, once the storage has been checked against itself: every record
@@ -293,6 +338,35 @@ class Ledger:
         with self._write_lock:
             return self._head, _Snapshot(self._db.snapshot())
 
+    @property
+    def oldest_state(self) -> int:
+        """The oldest block whose state this node can read (and a dev chain revert to)."""
+        return self._oldest
+
+    def state_at(self, height: int) -> tuple[BlockHeader, StateReader]:
+        """Block `height`'s header and a reader of the state as it was after it.
+
+        Raises HistoryUnavailable for a block past the head or older than `oldest_state`.
+        """
+        with self._write_lock:
+            head, snapshot = self._head, self._db.snapshot()
+        if height > head.height:
+            raise HistoryUnavailable(f"block {height} is past the head {head.height}")
+        if height < self._oldest:
+            raise HistoryUnavailable(
+                f"the state at block {height} is not kept: this node keeps blocks "
+                f"{self._oldest}..{head.height} (run it with --archive to keep every block's)"
+            )
+        if height == head.height:
+            return head, _Snapshot(snapshot)
+        return self._load_header(height), _Snapshot(snapshot, height)
+
+    def state_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every committed state entry, in key order (for a state dump)."""
+        with self._db.snapshot().iterator(prefix=_STATE) as entries:
+            for key, value in entries:
+                yield key[len(_STATE) :], value
+
     # Agents (latest committed state)
 
     def agent(self, address: bytes) -> agents.AgentRecord | None:
@@ -357,12 +431,19 @@ class Ledger:
         timestamp: int,
         proposer: bytes,
         last_commit: CommitCertificate | None,
+        prelude: Callable[[State], None] | None = None,
     ) -> PendingBlock:
         """Execute candidates on the head state into a new block; leave out those not includable
-        (`left_out`, for the mempool to drop) and those past the block gas limit (they wait)."""
+        (`left_out`, for the mempool to drop) and those past the block gas limit (they wait).
+
+        `prelude` writes state before the transactions run: a dev chain's own changes (set a
+        balance, load a state dump), which its next block carries so that its state root
+        always commits to the state. No other node could re-execute such a block."""
         parent = self._head
         ctx = self._context(parent.height + 1, max(timestamp, parent.timestamp), proposer)
         state = State(self)
+        if prelude is not None:
+            prelude(state)
         replays: Replays = {}
         events: list[GovernanceEvent] = []
         applied = apply_transactions(state, candidates, ctx, replays, events)
@@ -437,10 +518,15 @@ class Ledger:
             height = _h(block.height)
             with self._db.write_batch(sync=True) as batch:
                 for key, value in pending.changes.items():
+                    batch.put(_past_key(key, block.height), _past_value(self.get_state(key)))
                     if value is None:
                         batch.delete(_STATE + key)
                     else:
                         batch.put(_STATE + key, value)
+                batch.put(_CHANGED + height, encode(sorted(pending.changes)))
+                self._prune_history(batch, block.height)
+                for key in _log_index_keys(block.height, pending.receipts):
+                    batch.put(key, b"")
                 for node_hash, node in pending.nodes.items():
                     batch.put(_NODE + node_hash, node)
                 batch.put(_BLOCK + height, block.encode())
@@ -471,6 +557,172 @@ class Ledger:
                 event.status.value,
                 event.detail,
             )
+
+    def _prune_history(self, batch: plyvel.WriteBatch, height: int) -> None:
+        """Forget the state history a block at `height` moves out of the kept window."""
+        if self.history_blocks is None:
+            return
+        oldest = max(self._oldest, height - self.history_blocks)
+        for past in range(self._oldest + 1, oldest + 1):
+            self._forget_changes(batch, past)
+        if oldest != self._oldest:
+            batch.put(_META_OLDEST, _h(oldest))
+            self._oldest = oldest
+
+    def _changed_keys(self, height: int) -> list[bytes]:
+        raw = self._db.get(_CHANGED + _h(height))
+        return [] if raw is None else byte_strings(decode(raw), MAX_U64, "damaged change list")
+
+    def _forget_changes(
+        self, batch: plyvel.WriteBatch, height: int, keys: list[bytes] | None = None
+    ) -> None:
+        """Delete block `height`'s history records."""
+        for key in self._changed_keys(height) if keys is None else keys:
+            batch.delete(_past_key(key, height))
+        batch.delete(_CHANGED + _h(height))
+
+    def revert_to(self, height: int) -> list[SignedTx]:
+        """Roll the chain back to block `height`: every later block, its state changes, receipts
+        and indexes undone in one synced batch, in time proportional to what they changed (a
+        dev chain's snapshot revert). Returns the transactions of the blocks undone, oldest
+        first. Raises HistoryUnavailable when `height` is older than `oldest_state`."""
+        with self._write_lock:
+            head = self._head
+            if not self._oldest <= height <= head.height:
+                raise HistoryUnavailable(
+                    f"cannot revert to block {height}: blocks {self._oldest}..{head.height} "
+                    "can be reverted to"
+                )
+            undone: list[SignedTx] = []
+            with self._db.write_batch(sync=True) as batch:
+                for past in range(head.height, height, -1):
+                    undone[:0] = self._undo_block(batch, past)
+                batch.put(_META_HEAD, _h(height))
+            self._head = self._load_header(height)
+            self._gas_limit_at = (b"", 0)
+        return undone
+
+    def _undo_block(self, batch: plyvel.WriteBatch, height: int) -> list[SignedTx]:
+        """Write into `batch` what undoes block `height` (run from the head down)."""
+        where = _h(height)
+        keys = self._changed_keys(height)
+        for key in keys:
+            before = self._db.get(_past_key(key, height))
+            if before is None or before[:1] == b"\0":
+                batch.delete(_STATE + key)
+            else:
+                batch.put(_STATE + key, before[1:])
+        self._forget_changes(batch, height, keys)
+        block = self.block(height)
+        assert block is not None
+        txs = [decode_transaction(raw) for raw in block.transactions]
+        receipts = []
+        for index, stx in enumerate(txs):
+            receipt = self.receipt(stx.hash)
+            assert receipt is not None
+            receipts.append(receipt)
+            for key in (_TX, _RECEIPT, _REPLAY):
+                batch.delete(key + stx.hash)
+            for party in _parties(stx):
+                batch.delete(_HISTORY + party + where + index.to_bytes(4, "big"))
+        for key in _log_index_keys(block.height, receipts):
+            batch.delete(key)
+        batch.delete(_BLOCK + where)
+        batch.delete(_BLOCK_HEIGHT + block.hash)
+        batch.delete(_COMMIT + where)
+        return txs
+
+    # Logs
+
+    def logs(
+        self,
+        first: int,
+        last: int,
+        emitters: Sequence[bytes] = (),
+        topics: Sequence[Sequence[bytes]] = (),
+        *,
+        limit: int = 10_000,
+        max_scanned: int = 100_000,
+    ) -> list[LocatedLog]:
+        """The events of blocks `first..last` (inclusive) that match, in chain order.
+
+        `emitters`: any of these (none: any). `topics[i]`: the i-th topic is any of these (an
+        empty set: any). Reads the log index, not the blocks, when the query names an emitter
+        or a topic. Raises TooManyLogs past `limit` matches or `max_scanned` candidates.
+        """
+        last = min(last, self._head.height)
+        wanted = [frozenset(choices) for choices in topics[:MAX_TOPICS]]
+
+        def matches(entry: Log) -> bool:
+            if emitters and emitter(entry) not in emitters:
+                return False
+            found = log_topics(entry)
+            return all(
+                not choices or (i < len(found) and found[i] in choices)
+                for i, choices in enumerate(wanted)
+            )
+
+        indexed = [_LOG_EMITTER + e for e in emitters]
+        if not indexed:
+            position = next((i for i, choices in enumerate(wanted) if choices), None)
+            if position is not None:
+                prefix = _LOG_TOPIC + bytes([position])
+                indexed = [prefix + topic for topic in sorted(wanted[position])]
+        candidates = (
+            self._indexed_logs(indexed, first, last, max_scanned)
+            if indexed
+            else self._block_logs(first, last, max_scanned)
+        )
+        found: list[LocatedLog] = []
+        for located in candidates:
+            if matches(located.log):
+                if len(found) == limit:
+                    raise TooManyLogs(f"the query matches more than {limit:,} logs")
+                found.append(located)
+        return found
+
+    def _indexed_logs(
+        self, prefixes: list[bytes], first: int, last: int, max_scanned: int
+    ) -> list[LocatedLog]:
+        spots: set[tuple[int, int]] = set()
+        for prefix in prefixes:
+            with self._db.iterator(
+                start=prefix + _h(first), stop=prefix + _h(last + 1), include_value=False
+            ) as keys:
+                for key in keys:
+                    spots.add((int.from_bytes(key[-12:-4], "big"), int.from_bytes(key[-4:], "big")))
+                    if len(spots) > max_scanned:
+                        raise TooManyLogs(f"the query scans more than {max_scanned:,} logs")
+        located: list[LocatedLog] = []
+        for height in sorted({height for height, _ in spots}):
+            located += (
+                entry for entry in self._logs_of_block(height) if (height, entry.log_index) in spots
+            )
+        return located
+
+    def _block_logs(self, first: int, last: int, max_scanned: int) -> Iterator[LocatedLog]:
+        scanned = 0
+        for height in range(first, last + 1):
+            for entry in self._logs_of_block(height):
+                scanned += 1
+                if scanned > max_scanned:
+                    raise TooManyLogs(f"the query scans more than {max_scanned:,} logs")
+                yield entry
+
+    def _logs_of_block(self, height: int) -> list[LocatedLog]:
+        block = self.block(height)
+        if block is None:
+            return []
+        located: list[LocatedLog] = []
+        for tx_index, raw in enumerate(block.transactions):
+            tx_hash = hash32(raw)
+            receipt = self.receipt(tx_hash)
+            assert receipt is not None
+            for entry in receipt.logs:
+                located.append(
+                    LocatedLog(entry, height, block.hash, tx_hash, tx_index, len(located))
+                )
+        return located
 
     def next_context(self) -> BlockContext:
         """The rules of the next block as the head knows them (for admission to the mempool)."""
@@ -594,6 +846,18 @@ class Ledger:
         with self._db.iterator(start=_BLOCK + _h(start), stop=_BLOCK + b"\xff" * 9) as it:
             for _, raw in it:
                 yield Block.decode(raw)
+
+
+def _log_index_keys(height: int, receipts: Sequence[Receipt]) -> Iterator[bytes]:
+    """The log index's keys for a block's events: one by emitter, one per topic."""
+    position = 0
+    for receipt in receipts:
+        for entry in receipt.logs:
+            where = _h(height) + position.to_bytes(4, "big")
+            yield _LOG_EMITTER + emitter(entry) + where
+            for index, topic in enumerate(log_topics(entry)):
+                yield _LOG_TOPIC + bytes([index]) + topic + where
+            position += 1
 
 
 def hash_receipt(receipt: Receipt) -> bytes:

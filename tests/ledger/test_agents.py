@@ -24,9 +24,9 @@ from core.encoding import decode, encode
 from core.errors import DecodeError, InvalidTransaction
 from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
-from ledger.chain import Ledger, PendingBlock
+from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger, PendingBlock
 from ledger.governance.proposals import load_proposal
-from ledger.state import State
+from ledger.state import Account, State, StateReader
 from ledger.transition import intrinsic_gas
 from ledger.tx import (
     Call,
@@ -115,13 +115,17 @@ def tx(key: SigningKey, nonce: int, payload: object, gas_limit: int = GAS) -> Si
 class Chain:
     """A ledger with one validator, and the blocks it committed (for replaying elsewhere)."""
 
-    def __init__(self, path: Path) -> None:
-        self.ledger = Ledger(path, GENESIS)
+    def __init__(self, path: Path, history_blocks: int | None = DEFAULT_HISTORY_BLOCKS) -> None:
+        self.ledger = Ledger(path, GENESIS, history_blocks=history_blocks)
         self.validator = SoloValidator(
             dev_validator_key(), GENESIS.chain_id, self.ledger.validators()
         )
         self.nonces: dict[bytes, int] = {}
         self.blocks: list[PendingBlock] = []
+
+    @staticmethod
+    def account_in(reader: StateReader, address: bytes) -> Account:
+        return State(reader).account(address)
 
     def next_nonce(self, key: SigningKey) -> int:
         nonce = self.nonces.get(key.address, 0)
