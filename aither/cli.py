@@ -1,4 +1,5 @@
-"""`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov, swarm.
+"""`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov, swarm,
+dev.
 
 Each command group is imported only when it is used: the agent runtime pulls in web3, openai and
 their dependencies (py_ecc raises the process's recursion limit to 100,000 on import, which lets
@@ -33,6 +34,7 @@ GROUPS = {
     "gov": Group("wallet.commands.gov", "Proposals, votes and agents' lineage."),
     "agent": Group("agent.cli", "Run agents locally with model, embedding and tool plugins."),
     "swarm": Group("wallet.commands.swarm", "Swarm channels and encrypted messages."),
+    "dev": Group("wallet.commands.dev", "Control a dev chain: blocks, time, snapshots, state."),
 }
 
 

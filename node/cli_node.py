@@ -23,10 +23,11 @@ from core.errors import AitherError
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC_PORT
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
 from genesis.keyfile import read_key_file
-from ledger.chain import Ledger
+from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger
 from ledger.genesis import Genesis
 from node.config import NodeConfig
 from node.consensus_store import ConsensusStore
+from node.dev import DevChain
 from node.driver import ConsensusDriver, Schedule
 from node.mempool import Mempool, MempoolLimits
 from node.node import Node
@@ -81,6 +82,12 @@ def start(
     ),
     accounts: int = typer.Option(10, "--accounts", min=1, max=1000, help="Dev accounts to fund."),
     reset: bool = typer.Option(False, "--reset", help="Delete the chain in the data dir first."),
+    archive: bool | None = typer.Option(
+        None,
+        "--archive/--no-archive",
+        help="Keep every past block's state readable [dev: archive; network: the last "
+        f"{DEFAULT_HISTORY_BLOCKS} blocks'].",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     json_output: bool = typer.Option(False, "--json", help="Print the start-up summary as JSON."),
     swarm_key: list[str] = typer.Option(
@@ -132,7 +139,9 @@ def start(
         swarm_keys = [dev_key(n) for n in swarm_dev_account] + _unlock(
             swarm_key, swarm_password_file
         )
-        ledger = Ledger(setup.data_dir, setup.genesis)
+        keep_all = dev if archive is None else archive
+        history = None if keep_all else DEFAULT_HISTORY_BLOCKS
+        ledger = Ledger(setup.data_dir, setup.genesis, history_blocks=history)
     except AitherError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from None
@@ -163,7 +172,12 @@ def start(
             max_queued=mempool_max_queued,
             queued_lifetime=mempool_queued_lifetime,
         )
-        uvloop.run(_serve(ledger, setup, listener, log_level, admin_token, swarm_keys, limits))
+        dev_accounts = tuple(dev_key(i).address for i in range(accounts)) if dev else None
+        uvloop.run(
+            _serve(
+                ledger, setup, listener, log_level, admin_token, swarm_keys, limits, dev_accounts
+            )
+        )
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     except AitherError as exc:
@@ -207,10 +221,15 @@ async def _serve(
     admin_token: AdminToken,
     swarm_keys: list[SigningKey] | None = None,
     mempool_limits: MempoolLimits | None = None,
+    dev_accounts: tuple[bytes, ...] | None = None,
 ) -> None:
+    """Run the node; `dev_accounts` (a dev chain's) also turns on the dev controls."""
     store = ConsensusStore(setup.data_dir)
     node = Node(ledger, mempool=Mempool(mempool_limits))
     driver = ConsensusDriver(node, setup.genesis, store, setup.validator_key, setup.schedule)
+    if dev_accounts is not None:
+        node.dev_accounts = dev_accounts
+        node.dev = DevChain(ledger, driver, dev_accounts)
     network = None
     if setup.config is not None:
         from node.network import NodeNetwork  # imports libp2p: only networked nodes pay for it

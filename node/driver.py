@@ -23,6 +23,7 @@ from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger.block import Block, CommitCertificate
 from ledger.chain import RESTORE_HINT, DataDirError, PendingBlock
 from ledger.genesis import Genesis
+from ledger.state import State
 from ledger.tx import SignedTx, decode_transaction
 from node.consensus.core import (
     Broadcast,
@@ -41,6 +42,7 @@ from node.consensus.messages import Evidence, Proposal, Vote
 from node.consensus.signer import SignerGuard
 from node.consensus.validators import ValidatorSet
 from node.consensus_store import ConsensusStore
+from node.dev import Prelude
 from node.node import Node
 
 log = logging.getLogger("aither.consensus")
@@ -122,6 +124,13 @@ class ConsensusDriver:
         self._height_started = False
         self._started_at = time.perf_counter()
         self._last_progress = time.monotonic()
+        # A dev chain's controls (node/dev.py): blocks on demand, their time, rolling back.
+        self.automine = True  # start a height as soon as transactions wait
+        self.block_time = schedule.block_time
+        self.time_offset = 0  # seconds added to the clock for block timestamps
+        self._requested: list[tuple[Prelude | None, asyncio.Future[int]]] = []
+        self._taken: list[tuple[Prelude | None, asyncio.Future[int]]] = []  # in the proposal
+        self._after_height: list[Input] = []  # inputs that wait for the height in progress
 
     @property
     def height(self) -> int:
@@ -236,16 +245,62 @@ class ConsensusDriver:
         self.submit(lambda: self._start_height(height, validators))
 
     async def _wait_for_work(self) -> None:
-        deadline = None
-        if self.schedule.block_time > 0:
-            deadline = self._started_at + self.schedule.block_time
-        while not self.node.has_ready():
+        while not (self._requested or (self.automine and self.node.has_ready())):
             self.node.work.clear()
-            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            timeout = None
+            if self.block_time > 0:
+                deadline = self._started_at + self.block_time
+                timeout = max(0.0, deadline - time.perf_counter())
             try:
                 await asyncio.wait_for(self.node.work.wait(), timeout)
             except TimeoutError:
                 return
+
+    # A dev chain's controls (node/dev.py)
+
+    def clock(self) -> int:
+        """The timestamp the next block proposed here gets (before its parent's floor)."""
+        return int(time.time()) + self.time_offset
+
+    async def produce(self, prelude: Prelude | None = None) -> int:
+        """Make a block now, with the transactions ready and `prelude`'s state writes; its
+        height once committed."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._requested.append((prelude, done))
+        self.node.work.set()
+        return await done
+
+    async def rewind(self, height: int) -> list[SignedTx]:
+        """Roll the chain back to block `height` between heights: the ledger, the mempool
+        (emptied) and the consensus state (this validator signs the undone heights again)."""
+        done: asyncio.Future[list[SignedTx]] = asyncio.get_running_loop().create_future()
+
+        async def rewind_now() -> list[Effect]:
+            if self._height_started:  # a block is being decided: after it
+                self._after_height.append(rewind_now)
+                return []
+            try:
+                undone = await asyncio.to_thread(self.ledger.revert_to, height)
+            except AitherError as exc:
+                done.set_exception(exc)
+                return []
+            self.node.ledger.forget_pending(stx.hash for stx in self.node.mempool.clear())
+            signer = None if self.key is None else SignerGuard(self.key)
+            if signer is not None:
+                await asyncio.to_thread(self.store.save_signer_state, signer.to_bytes())
+            self.core = Consensus(self.genesis.chain_id, signer, self.timeouts)
+            self.validators = self._validators_at(self.height)
+            self._bodies.clear()
+            self._executed.clear()
+            self._awaiting.clear()
+            for task in self._tasks[1:]:
+                task.cancel()  # the wait for the old next height
+            self._start_height_when_due()
+            done.set_result(undone)
+            return []
+
+        self.submit(rewind_now)
+        return await done
 
     def _start_height(self, height: int, validators: ValidatorSet) -> list[Effect]:
         if height != self.height or self._height_started:
@@ -265,12 +320,20 @@ class ConsensusDriver:
             if size > self.schedule.max_block_bytes:
                 break
             candidates.append(stx)
+        self._taken = list(self._requested)
+        preludes = [prelude for prelude, _ in self._taken if prelude is not None]
+
+        def write_preludes(state: State) -> None:
+            for prelude in preludes:
+                prelude(state)
+
         pending = await asyncio.to_thread(
             self.ledger.build_block,
             candidates,
-            int(time.time()),
+            self.clock(),
             address_of(self.key.pubkey) if self.key else bytes(20),
             self.ledger.commit_certificate(height - 1),
+            write_preludes if preludes else None,
         )
         block = pending.block
         await asyncio.to_thread(self.store.save_body, block)
@@ -356,7 +419,15 @@ class ConsensusDriver:
         self._executed.clear()
         self._awaiting.clear()
         self.store.forget_bodies_below(height + 1)
+        for request in self._taken:  # the requests this block answers
+            self._requested.remove(request)
+            if not request[1].done():  # its caller may have gone
+                request[1].set_result(height)
+        self._taken = []
         self._start_height_when_due()
+        waiting, self._after_height = self._after_height, []
+        for item in waiting:
+            self.submit(item)
 
     # Validator sets: genesis for height 1, then advanced once per height
 

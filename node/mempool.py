@@ -229,6 +229,12 @@ class Mempool:
     def has_ready(self, nonce_of: Callable[[bytes], int]) -> bool:
         return any(nonce_of(sender) in queue for sender, queue in self._by_sender.items())
 
+    def clear(self) -> list[SignedTx]:
+        """Empty the pool (a dev chain's revert); what it held."""
+        held = list(self._by_hash.values())
+        self.remove(held)
+        return held
+
     def remove(self, txs: Iterable[SignedTx]) -> None:
         for stx in txs:
             if stx.hash in self._by_hash:

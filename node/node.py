@@ -24,6 +24,7 @@ from node.mempool import Mempool
 from node.verifier import SignatureVerifier
 
 if TYPE_CHECKING:
+    from node.dev import DevChain
     from node.swarm.service import SwarmService
 
 log = logging.getLogger("aither.node")
@@ -55,6 +56,8 @@ class Node:
         self.work = asyncio.Event()  # set when a transaction is admitted
         self.peer_count: Callable[[], int] = lambda: 0
         self.swarm: SwarmService | None = None  # set when the node holds swarm identities
+        self.dev_accounts: tuple[bytes, ...] = ()  # a dev chain's funded accounts (eth_accounts)
+        self.dev: DevChain | None = None  # a dev chain's controls (node/dev.py)
         self._listeners: list[Callable[[BlockCommitted], object]] = []
         self._admitted: list[Callable[[list[SignedTx]], None]] = []
 

@@ -6,7 +6,7 @@ governance in gov_methods.py, identities, channels and `swarm_*` in swarm_method
 
 from __future__ import annotations
 
-from node.rpc import agent_methods, chain_methods, gov_methods, swarm_methods
+from node.rpc import agent_methods, chain_methods, dev_methods, gov_methods, swarm_methods
 from node.rpc.method_table import Handler, MethodTable
 
 FAMILIES: tuple[MethodTable, ...] = (
@@ -14,6 +14,7 @@ FAMILIES: tuple[MethodTable, ...] = (
     agent_methods.TABLE,
     gov_methods.TABLE,
     swarm_methods.TABLE,
+    dev_methods.TABLE,
 )
 
 

@@ -326,8 +326,8 @@ def test_a_request_without_jsonrpc_2_or_method_is_invalid(
 
 @pytest.mark.usefixtures("unharmed")
 def test_unknown_method(node: DevNode) -> None:
-    error = node.rpc_error("eth_sendTransaction", {})
-    assert error == {"code": METHOD_NOT_FOUND, "message": "method not found: eth_sendTransaction"}
+    error = node.rpc_error("eth_signTransaction", {})
+    assert error == {"code": METHOD_NOT_FOUND, "message": "method not found: eth_signTransaction"}
 
 
 @pytest.mark.usefixtures("unharmed")
@@ -412,6 +412,36 @@ VALID_CALLS: dict[str, list[object]] = {
     "swarm_identities": [],
     "swarm_stats": [],
     "swarm_follow": ["general"],
+    # A dev chain's controls (each refuses the extra parameter before doing anything)
+    **dict.fromkeys(["aither_mine", "anvil_mine", "hardhat_mine"], [1, 0]),
+    "evm_mine": [None],
+    **dict.fromkeys(["aither_increaseTime", "evm_increaseTime"], [0]),
+    **dict.fromkeys(["aither_setNextBlockTimestamp", "evm_setNextBlockTimestamp"], [0]),
+    **dict.fromkeys(["aither_setAutomine", "evm_setAutomine"], [True]),
+    **dict.fromkeys(["aither_setIntervalMining", "evm_setIntervalMining"], [0]),
+    **dict.fromkeys(["aither_snapshot", "evm_snapshot"], []),
+    **dict.fromkeys(["aither_revert", "evm_revert"], [1]),
+    **dict.fromkeys(
+        ["aither_setBalance", "anvil_setBalance", "hardhat_setBalance"],
+        [address(UNTOUCHED.address), "0x1"],
+    ),
+    **dict.fromkeys(
+        ["aither_setNonce", "anvil_setNonce", "hardhat_setNonce"], [address(UNTOUCHED.address), 1]
+    ),
+    **dict.fromkeys(["aither_dumpState", "anvil_dumpState"], []),
+    **dict.fromkeys(["aither_loadState", "anvil_loadState"], [{"entries": []}]),
+    **dict.fromkeys(
+        [
+            "aither_impersonateAccount",
+            "anvil_impersonateAccount",
+            "hardhat_impersonateAccount",
+            "aither_stopImpersonatingAccount",
+            "anvil_stopImpersonatingAccount",
+            "hardhat_stopImpersonatingAccount",
+        ],
+        [address(UNTOUCHED.address)],
+    ),
+    "eth_sendTransaction": [{"from": address(UNTOUCHED.address)}],
 }
 
 

@@ -30,6 +30,7 @@ from testnet_fixture import (
 )
 
 from core.crypto import SigningKey, hash32, to_checksum_address
+from core.rpc import METHOD_NOT_FOUND
 from genesis.dev import dev_key
 from genesis.keyfile import read_key_file
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
@@ -530,3 +531,12 @@ def test_transaction_sent_to_any_node_is_included_and_visible_on_all(healthy: Te
         assert len({(r["blockNumber"], r["blockHash"]) for r in receipts}) == 1, receipts
     total = sum(100 + i for i in range(len(net.validators)))
     assert [balance(v, recipient) for v in net.validators] == [total] * len(net.validators)
+
+
+def test_a_network_node_refuses_the_dev_chain_controls(healthy: Testnet) -> None:
+    validator = healthy.validators[0]
+    for method, params in [("aither_mine", [1]), ("evm_snapshot", []), ("evm_increaseTime", [9])]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        error = validator.http.post(validator.url, json=body).json()["error"]
+        assert error["code"] == METHOD_NOT_FOUND
+        assert "dev chain control" in error["message"] and "--dev" in error["message"]
