@@ -7,11 +7,13 @@ A block is executed over an in-memory overlay (`State`) and committed with every
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import plyvel
@@ -28,12 +30,14 @@ from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
 from ledger.governance import council, params
 from ledger.governance.payloads import ProposePayload
+from ledger.governance.proposals import PROPOSAL_RECORD
 from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
 from ledger.receipt import MAX_TOPICS, LocatedLog, Log, Receipt, emitter
 from ledger.receipt import topics as log_topics
 from ledger.state import (
     ACCOUNT,
+    CODE,
     TOKEN,
     TOKEN_BALANCE,
     VALIDATOR,
@@ -127,6 +131,18 @@ class TxLocation:
     height: int
     index: int
     block_hash: bytes
+
+
+class IdKind(Enum):
+    """The kinds of 32-byte ids a person may give by a unique prefix (as git takes hashes)."""
+
+    TRANSACTION = "transaction"
+    BLOCK = "block"
+    CODE = "code"
+    PROPOSAL = "proposal"
+
+
+MAX_PREFIX_SCAN = 10_000  # keys one prefix lookup reads (an odd last digit filters what it reads)
 
 
 class HistoryUnavailable(AitherError):
@@ -631,6 +647,28 @@ class Ledger:
         batch.delete(_BLOCK_HEIGHT + block.hash)
         batch.delete(_COMMIT + where)
         return txs
+
+    # Ids by prefix
+
+    def ids_with_prefix(self, kind: IdKind, digits: str, limit: int = 8) -> list[bytes]:
+        """Committed ids of `kind` whose hex starts with `digits` (lower-case hex, no 0x), in
+        order; at most `limit`."""
+        table = {
+            IdKind.TRANSACTION: _TX,
+            IdKind.BLOCK: _BLOCK_HEIGHT,
+            IdKind.CODE: _STATE + CODE,
+            IdKind.PROPOSAL: _STATE + PROPOSAL_RECORD,
+        }[kind]
+        found: list[bytes] = []
+        whole = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        with self._db.iterator(prefix=table + whole, include_value=False) as keys:
+            for key in itertools.islice(keys, MAX_PREFIX_SCAN):
+                ident = key[len(table) :]
+                if len(ident) == HASH_SIZE and ident.hex().startswith(digits):
+                    found.append(ident)
+                    if len(found) == limit:
+                        break
+        return found
 
     # Logs
 

@@ -229,6 +229,9 @@ class Mempool:
     def has_ready(self, nonce_of: Callable[[bytes], int]) -> bool:
         return any(nonce_of(sender) in queue for sender, queue in self._by_sender.items())
 
+    def hashes(self) -> list[bytes]:
+        return list(self._by_hash)
+
     def clear(self) -> list[SignedTx]:
         """Empty the pool (a dev chain's revert); what it held."""
         held = list(self._by_hash.values())

@@ -59,6 +59,17 @@ class RpcClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def full_id(self, kind: str, text: str) -> bytes:
+        """The 32-byte id `text` names: whole 0x-hex, or a unique prefix the node resolves
+        (kind: transaction, block, code, proposal or message)."""
+        digits = text.removeprefix("0x").removeprefix("0X")
+        if len(digits) != 64:
+            digits = str(self.call("aither_resolveId", kind, "0x" + digits))[2:]
+        try:
+            return bytes.fromhex(digits)
+        except ValueError:
+            raise RpcClientError(f"{text!r} is not a {kind} id (0x and hex digits)") from None
+
     def call(self, method: str, *params: object) -> object:
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         status, data = self._post(json.dumps(request).encode())

@@ -31,6 +31,7 @@ from node.rpc import params, views
 from node.rpc.errors import invalid_params, not_found
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
+from node.rpc.prefixes import Kind, full_id
 
 ARCHIVE_PAGE = 20  # proposals per archive page unless the caller says
 MAX_ARCHIVE_PAGE = 100
@@ -38,8 +39,8 @@ STATUSES = ", ".join(s.value for s in Status)
 TABLE = MethodTable()
 
 
-def _proposal_id(args: Params) -> bytes:
-    return params.hash32(arg(args, 0, "proposal id"), "proposal id")
+def _proposal_id(node: Node, args: Params) -> bytes:
+    return full_id(node, Kind.PROPOSAL, arg(args, 0, "proposal id"), "proposal id")
 
 
 @TABLE.method("aither_getProposal")
@@ -47,7 +48,7 @@ def get_proposal_method(node: Node, args: Params) -> dict[str, object]:
     """A proposal with its spec, old and new IR of the region, sandbox results, votes with
     their explanations and the tally (see ProposalView.to_json)."""
     max_args(args, 1)
-    pid = _proposal_id(args)
+    pid = _proposal_id(node, args)
     _, state, agents = node.ledger.governance_state()
     try:
         return get_proposal(state, pid, agents).to_json()
@@ -78,7 +79,7 @@ def get_votes_method(node: Node, args: Params) -> list[dict[str, object]]:
     """The votes cast on a proposal (each member's last), with roles, weights and
     explanations."""
     max_args(args, 1)
-    pid = _proposal_id(args)
+    pid = _proposal_id(node, args)
     _, state, _ = node.ledger.governance_state()
     try:
         return [v.to_json() for v in get_votes(state, pid)]

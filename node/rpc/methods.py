@@ -6,7 +6,14 @@ governance in gov_methods.py, identities, channels and `swarm_*` in swarm_method
 
 from __future__ import annotations
 
-from node.rpc import agent_methods, chain_methods, dev_methods, gov_methods, swarm_methods
+from node.rpc import (
+    agent_methods,
+    chain_methods,
+    dev_methods,
+    gov_methods,
+    prefixes,
+    swarm_methods,
+)
 from node.rpc.method_table import Handler, MethodTable
 
 FAMILIES: tuple[MethodTable, ...] = (
@@ -15,6 +22,7 @@ FAMILIES: tuple[MethodTable, ...] = (
     gov_methods.TABLE,
     swarm_methods.TABLE,
     dev_methods.TABLE,
+    prefixes.TABLE,
 )
 
 

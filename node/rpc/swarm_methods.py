@@ -27,6 +27,7 @@ from node.rpc import params
 from node.rpc.errors import RpcError, invalid_params
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
+from node.rpc.prefixes import Kind, full_id
 from node.swarm.chain import StateChannels
 from node.swarm.errors import NotLocal, NotMember, RateLimited, SwarmError, UnknownChannelError
 from node.swarm.messages import SwarmMessage
@@ -139,7 +140,7 @@ def get_channel(node: Node, args: Params) -> dict[str, object] | None:
 def get_reward(node: Node, args: Params) -> dict[str, object] | None:
     """The escrow held for a message, or null (never offered, paid, or returned)."""
     max_args(args, 1)
-    message_hash = params.hash32(arg(args, 0, "message hash"), "message hash")
+    message_hash = full_id(node, Kind.MESSAGE, arg(args, 0, "message hash"), "message hash")
     escrow = load_escrow(_chain(node), message_hash)
     return None if escrow is None else escrow.to_json()
 
@@ -193,7 +194,7 @@ def swarm_messages(node: Node, args: Params) -> list[dict[str, object]]:
 def swarm_message(node: Node, args: Params) -> dict[str, object] | None:
     """A decrypted message by its hash (what `aither swarm accept` cites on chain)."""
     max_args(args, 1)
-    message_hash = params.hash32(arg(args, 0, "message hash"), "message hash")
+    message_hash = full_id(node, Kind.MESSAGE, arg(args, 0, "message hash"), "message hash")
     found = _swarm(node).find(message_hash)
     return None if found is None else found.to_json()
 

@@ -385,6 +385,18 @@ class SwarmService:
                     return message
         return None
 
+    def hashes_with_prefix(self, digits: str, limit: int = 8) -> list[bytes]:
+        """Hashes of stored messages whose hex starts with `digits`; at most `limit`."""
+        found = sorted(
+            {
+                message.message_hash
+                for entry in self._followed.values()
+                for message in entry.messages
+                if message.message_hash.hex().startswith(digits)
+            }
+        )
+        return found[:limit]
+
     def listen(self, channel_id: bytes, listener: Listener) -> int:
         """Call `listener` with each message accepted on the channel; returns a handle."""
         entry = self._followed.get(channel_id)

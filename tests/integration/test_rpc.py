@@ -442,6 +442,7 @@ VALID_CALLS: dict[str, list[object]] = {
         [address(UNTOUCHED.address)],
     ),
     "eth_sendTransaction": [{"from": address(UNTOUCHED.address)}],
+    "aither_resolveId": ["transaction", UNKNOWN_HASH],
 }
 
 
