@@ -125,8 +125,8 @@ class ConsensusDriver:
         self._started_at = time.perf_counter()
         self._last_progress = time.monotonic()
         # A dev chain's controls (node/dev.py): blocks on demand, their time, rolling back.
-        self.automine = True  # start a height as soon as transactions wait
-        self.block_time = schedule.block_time
+        self._automine = True  # start a height as soon as transactions wait
+        self._block_time = schedule.block_time
         self.time_offset = 0  # seconds added to the clock for block timestamps
         self._requested: list[tuple[Prelude | None, asyncio.Future[int]]] = []
         self._taken: list[tuple[Prelude | None, asyncio.Future[int]]] = []  # in the proposal
@@ -257,6 +257,25 @@ class ConsensusDriver:
                 return
 
     # A dev chain's controls (node/dev.py)
+
+    @property
+    def automine(self) -> bool:
+        return self._automine
+
+    @automine.setter
+    def automine(self, enabled: bool) -> None:
+        self._automine = enabled
+        self.node.work.set()  # the wait for the next height looks again
+
+    @property
+    def block_time(self) -> float:
+        """Seconds after which a height starts even without transactions (0: never)."""
+        return self._block_time
+
+    @block_time.setter
+    def block_time(self, seconds: float) -> None:
+        self._block_time = seconds
+        self.node.work.set()
 
     def clock(self) -> int:
         """The timestamp the next block proposed here gets (before its parent's floor)."""

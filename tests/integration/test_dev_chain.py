@@ -22,7 +22,7 @@ from wallet.client import RpcClient
 from wallet.txbuilder import build_vote
 
 if TYPE_CHECKING:
-    from conftest import DevNode, NodeLauncher
+    from conftest import DevNode, NodeLauncher, WaitUntil
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -177,3 +177,15 @@ def test_an_impersonated_account_sends_without_its_key(node: DevNode) -> None:
     assert receipt["status"] == "0x1" and node.balance(recipient) == 101
     node.rpc("anvil_stopImpersonatingAccount", whale_address)
     assert "not impersonated" in str(node.rpc_error("eth_sendTransaction", transfer)["message"])
+
+
+def test_interval_mining_and_automine_off(
+    node: DevNode, run_aither: Run, wait_until: WaitUntil
+) -> None:
+    assert dev(run_aither, node, "interval", "1") == {"interval": 1}
+    wait_until(lambda: node.height() >= 2, 10.0, "two blocks made by the interval")
+    dev(run_aither, node, "interval", "0")
+    dev(run_aither, node, "automine", "off")
+    tx_hash = node.send_raw(node.signed_transfer(dev_key(0), hash32(b"later")[:20], 1))
+    mined = dev(run_aither, node, "mine")
+    assert node.wait_for_receipt(tx_hash)["blockNumber"] == hex(mined["height"])

@@ -218,11 +218,11 @@ def automine(
 @app.command("interval")
 @reads
 def interval(
-    seconds: Annotated[float, typer.Argument(min=0, help="0 turns it off.")],
+    seconds: Annotated[int, typer.Argument(min=0, help="0 turns it off.")],
     *,
     reader: Reader,
 ) -> None:
     """Also make a block every SECONDS, with or without transactions."""
     reader.call("aither_setIntervalMining", seconds)
-    line = "interval mining off" if not seconds else f"a block every {seconds:g} s"
+    line = "interval mining off" if not seconds else f"a block every {seconds} s"
     reader.emit({"interval": seconds}, lambda: console.print(line))
