@@ -15,6 +15,8 @@ INTERNAL_ERROR = -32603
 NOT_FOUND = -32001
 TX_REJECTED = -32003
 LIMIT_EXCEEDED = -32005
+STATE_UNAVAILABLE = -32000  # state at a block this node does not keep (geth: missing trie node)
+EXECUTION_REVERTED = 3  # eth_call/eth_estimateGas of a call that traps (geth's code for a revert)
 UNAUTHORIZED = -32010  # an admin method called without the node's admin token
 
 # The admin token (for swarm_* methods) is written to this file in the node's data directory.

@@ -86,7 +86,13 @@ def start(
         None,
         "--archive/--no-archive",
         help="Keep every past block's state readable [dev: archive; network: the last "
-        f"{DEFAULT_HISTORY_BLOCKS} blocks'].",
+        "--history-blocks].",
+    ),
+    history_blocks: int = typer.Option(
+        DEFAULT_HISTORY_BLOCKS,
+        "--history-blocks",
+        min=0,
+        help="Without --archive: how many past blocks' state stays readable.",
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     json_output: bool = typer.Option(False, "--json", help="Print the start-up summary as JSON."),
@@ -140,7 +146,7 @@ def start(
             swarm_key, swarm_password_file
         )
         keep_all = dev if archive is None else archive
-        history = None if keep_all else DEFAULT_HISTORY_BLOCKS
+        history = None if keep_all else history_blocks
         ledger = Ledger(setup.data_dir, setup.genesis, history_blocks=history)
     except AitherError as exc:
         err.print(f"error: {exc}")

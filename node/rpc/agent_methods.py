@@ -101,12 +101,16 @@ def _call_payload(spec: object) -> tuple[Call, bytes]:
     sender = bytes(ADDRESS_SIZE)
     if spec.get("from") is not None:
         sender = params.address(spec["from"], "from")
-    payload = Call(agent, entry, args, value)
+    return checked_call(Call(agent, entry, args, value)), sender
+
+
+def checked_call(payload: Call) -> Call:
+    """`payload` once it passes the checks a real transaction's Call gets (INVALID_PARAMS)."""
     try:
-        Call.from_value(payload.to_value())  # the checks a real transaction gets
+        Call.from_value(payload.to_value())
     except (InvalidTransaction, Trap) as exc:
         raise invalid_params(str(exc)) from None
-    return payload, sender
+    return payload
 
 
 def widest(kind: TxKind, payload: Call | Deploy) -> SignedTx:
@@ -119,12 +123,23 @@ def widest(kind: TxKind, payload: Call | Deploy) -> SignedTx:
     return SignedTx(tx, raw)
 
 
-def dry_run(node: Node, payload: Call, sender: bytes, gas: int, trace: bool) -> dict[str, object]:
-    """Run a call on the head state, commit nothing; its result as JSON."""
+def dry_run_gas(node: Node, requested: object = DRY_RUN_GAS) -> int:
+    """The gas of a dry run: what the caller asked for, within the block gas limit and the RPC
+    gas cap."""
+    gas = params.quantity(requested, "gas", MAX_U64)
+    return min(gas, node.ledger.block_gas_limit(), RPC_GAS_CAP)
+
+
+def dry_run(
+    node: Node, payload: Call, sender: bytes, gas: int, trace: bool, at: int | None = None
+) -> dict[str, object]:
+    """Run a call on the state after block `at` (the head when None) as the block after it
+    would, commit nothing; its result as JSON. Raises STATE_UNAVAILABLE for state this node
+    does not keep."""
     intrinsic = intrinsic_gas(widest(TxKind.CALL, payload))
     if gas < intrinsic:
         raise invalid_params(f"gas {gas} is below the intrinsic gas {intrinsic}")
-    head, reader = node.ledger.head_state()
+    head, reader = node.ledger.head_state() if at is None else params.state_at(node.ledger, at)
     state = State(reader)
     state.begin()
     try:
@@ -172,8 +187,7 @@ async def call(node: Node, args: Params) -> dict[str, object]:
     spec = arg(args, 0, "call object")
     payload, sender = _call_payload(spec)
     assert isinstance(spec, dict)
-    gas = params.quantity(spec.get("gas", DRY_RUN_GAS), "gas", MAX_U64)
-    gas = min(gas, node.ledger.block_gas_limit(), RPC_GAS_CAP)
+    gas = dry_run_gas(node, spec.get("gas", DRY_RUN_GAS))
     trace = params.flag(spec.get("trace", False), "trace")
     return await run_expensive(dry_run, node, payload, sender, gas, trace)
 
@@ -182,16 +196,29 @@ async def estimate_agent_gas(node: Node, kind: str, spec: dict[str, object]) -> 
     """Gas for a deploy (static) or a call (a dry run on the head state). Raises RpcError
     (CALL_FAILED) for a call that would trap."""
     if kind == "deploy":
-        stx = widest(TxKind.DEPLOY, _deploy_payload(spec))
-        return intrinsic_gas(stx) + execution_gas(stx)
+        return deploy_gas(_deploy_payload(spec))
     call_payload, sender = _call_payload(spec)
-    gas = min(node.ledger.block_gas_limit(), RPC_GAS_CAP)
+    gas = dry_run_gas(node, RPC_GAS_CAP)
     result = await run_expensive(dry_run, node, call_payload, sender, gas, False)
     if not result["ok"]:
         raise RpcError(
             CALL_FAILED, f"execution would fail within the RPC gas cap {gas:,}: {result['trap']}"
         )
     return int(str(result["gasUsed"]), 16)
+
+
+def deploy_gas(payload: Deploy) -> int:
+    """A deploy's gas: it runs no code, so its payload fixes it."""
+    stx = widest(TxKind.DEPLOY, payload)
+    return intrinsic_gas(stx) + execution_gas(stx)
+
+
+def checked_deploy(payload: Deploy) -> Deploy:
+    """`payload` once it passes the checks a real transaction's Deploy gets (INVALID_PARAMS)."""
+    try:
+        return Deploy.from_value(payload.to_value())
+    except InvalidTransaction as exc:
+        raise invalid_params(str(exc)) from None
 
 
 def _deploy_payload(spec: dict[str, object]) -> Deploy:
@@ -210,11 +237,7 @@ def _deploy_payload(spec: dict[str, object]) -> Deploy:
             )
         )
     value = params.quantity(spec.get("value", 0), "value")
-    payload = Deploy(code, tuple(sorted(storage)), value)
-    try:
-        return Deploy.from_value(payload.to_value())
-    except InvalidTransaction as exc:
-        raise invalid_params(str(exc)) from None
+    return checked_deploy(Deploy(code, tuple(sorted(storage)), value))
 
 
 # ---- agents, code, storage, lineage ------------------------------------------------------------

@@ -12,6 +12,7 @@ from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
 from ledger.block import Block
 from ledger.chain import TxLocation
+from ledger.state import Account, State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
     MAX_TX_SIZE,
@@ -96,23 +97,29 @@ def get_balance(node: Node, args: Params) -> str:
     return views.hx(node.ledger.token_balance(address, token))
 
 
+def _account_at(node: Node, address: bytes, block: object) -> Account:
+    height = params.block_height(block, node.ledger)
+    _, reader = params.state_at(node.ledger, height)
+    return State(reader).account(address)
+
+
 @TABLE.method("eth_getBalance")
 def eth_get_balance(node: Node, args: Params) -> str:
+    """The native balance at a block: a tag, a number or an EIP-1898 object (default latest)."""
     max_args(args, 2)
     address = params.address(arg(args, 0, "address"))
-    params.state_block(arg(args, 1, "block", None), node.ledger.height)
-    return views.hx(node.ledger.account(address).balance)
+    return views.hx(_account_at(node, address, arg(args, 1, "block", "latest")).balance)
 
 
 @TABLE.method("eth_getTransactionCount")
 def eth_get_transaction_count(node: Node, args: Params) -> str:
+    """The account's nonce at a block; with "pending", counting its transactions in the mempool."""
     max_args(args, 2)
     address = params.address(arg(args, 0, "address"))
-    block = arg(args, 1, "block", None)
+    block = arg(args, 1, "block", "latest")
     if block == "pending":
         return views.hx(node.pending_nonce(address))
-    params.state_block(block, node.ledger.height)
-    return views.hx(node.ledger.account(address).nonce)
+    return views.hx(_account_at(node, address, block).nonce)
 
 
 @TABLE.method("aither_getAccount")
@@ -283,12 +290,20 @@ async def estimate_gas(node: Node, args: Params) -> str:
         payload = governance_payload(kind, spec)
     else:
         raise invalid_params(f"cannot estimate {kind!r} transactions")
-    # The widest encodings of the other fields, so the estimate is never short.
-    widest = Transaction(
-        MAX_U64, TxKind[str(kind).upper()], bytes(32), MAX_U64, MAX_U64, MAX_AMOUNT, payload
-    )
+    return views.hx(static_gas(TxKind[str(kind).upper()], payload))
+
+
+def static_gas(kind: TxKind, payload: Payload) -> int:
+    """The gas of a transaction whose payload alone fixes its cost, at the widest encodings of
+    the other fields so that the estimate is never short."""
+    widest = Transaction(MAX_U64, kind, bytes(32), MAX_U64, MAX_U64, MAX_AMOUNT, payload)
     stx = SignedTx(widest, widest.encode() + bytes(64))
-    return views.hx(intrinsic_gas(stx) + execution_gas(stx))
+    return intrinsic_gas(stx) + execution_gas(stx)
+
+
+def transfer_gas(to: bytes, value: int) -> int:
+    """The gas of a native transfer (eth_estimateGas without data)."""
+    return static_gas(TxKind.TRANSFER, Transfer(to, value))
 
 
 # Blocks

@@ -29,6 +29,19 @@ DRY_RUN_GAS = 50_000_000  # gas of a dry run unless the caller says
 MAX_TRACE_ENTRIES = 100_000  # instructions in one trace (~15 MB of JSON)
 HISTORY_LIMIT = 1_000  # entries in one aither_getHistory page
 
+# Log queries, filters, fee history (eth_getLogs, eth_newFilter, eth_feeHistory)
+MAX_LOG_BLOCK_RANGE = 10_000  # blocks one eth_getLogs (or eth_getFilterLogs) reads
+MAX_LOGS = 10_000  # logs one answer holds
+MAX_LOGS_SCANNED = 100_000  # candidate logs one query reads before it is refused
+MAX_FILTER_ADDRESSES = 1_000  # addresses in one filter (as geth)
+MAX_TOPIC_CHOICES = 1_000  # alternatives at one topic position (as geth)
+MAX_FILTERS = 1_024  # installed filters (all clients together); more are refused
+FILTER_TIMEOUT = 300.0  # seconds a filter lives without a poll (as geth)
+MAX_FILTER_CHANGES = 10_000  # collected between two polls; past it the filter is dropped
+MAX_FEE_HISTORY_BLOCKS = 1_024  # blocks one eth_feeHistory reads (as geth, more are cut)
+MAX_REWARD_PERCENTILES = 100
+MAX_FEE_HISTORY_TXS = 100_000  # transactions read for the reward percentiles of one call
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerLimits:

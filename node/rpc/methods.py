@@ -1,7 +1,9 @@
 """The node's JSON-RPC method table: each family's methods, composed here and nowhere else.
 
-`aither_*`/`eth_*` chain methods in chain_methods.py, agent methods in agent_methods.py,
-governance in gov_methods.py, identities, channels and `swarm_*` in swarm_methods.py.
+`aither_*`/`eth_*` chain methods in chain_methods.py, the other `eth_*` reads Ethereum tools
+make (receipts, logs, filters, calls, fee history) in eth_methods.py, agent methods in
+agent_methods.py, governance in gov_methods.py, identities, channels and `swarm_*` in
+swarm_methods.py, a dev chain's controls in dev_methods.py.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from node.rpc import (
     agent_methods,
     chain_methods,
     dev_methods,
+    eth_methods,
     gov_methods,
     prefixes,
     swarm_methods,
@@ -18,6 +21,7 @@ from node.rpc.method_table import Handler, MethodTable
 
 FAMILIES: tuple[MethodTable, ...] = (
     chain_methods.TABLE,
+    eth_methods.TABLE,
     agent_methods.TABLE,
     gov_methods.TABLE,
     swarm_methods.TABLE,

@@ -1,4 +1,5 @@
-"""Parsing of JSON-RPC parameters. Each parser raises an INVALID_PARAMS error naming the input."""
+"""Parsing of JSON-RPC parameters. Each parser raises an INVALID_PARAMS error naming the input;
+a block parameter's reader also finds the block, and `state_at` the state it names."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from typing import TypeAlias
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import HASH_SIZE, parse_address
+from core.rpc import STATE_UNAVAILABLE
 from core.schema import MAX_U64
-from node.rpc.errors import invalid_params
+from ledger.block import BlockHeader
+from ledger.chain import HistoryUnavailable, Ledger
+from ledger.state import StateReader
+from node.rpc.errors import RpcError, invalid_params, not_found
 
 Params: TypeAlias = list[object]  # a call's positional params, as JSON decoded them
 
@@ -80,21 +85,44 @@ def hash32(value: object, name: str = "hash") -> bytes:
 
 
 def block_number(value: object, head: int) -> int:
-    """A block number or tag; `latest`, `pending`, `safe` and `finalized` are the head."""
+    """A block number or tag; `latest`, `pending`, `safe` and `finalized` are the head (a block
+    is final once committed), `earliest` is 0."""
     if isinstance(value, str) and value in BLOCK_TAGS:
         return 0 if value == "earliest" else head
     return quantity(value, "block number", MAX_U64)
 
 
-def state_block(value: object, head: int) -> None:
-    """State is served at the head only: refuse an older block with a clear reason."""
-    if value is None:
-        return
-    number = block_number(value, head)
-    if number != head:
-        raise invalid_params(
-            f"state is kept for the latest block ({head}) only, not block {number}"
-        )
+def block_height(value: object, ledger: Ledger) -> int:
+    """The block a state read names: a tag or number (see block_number), a block hash (32
+    bytes of hex, as geth takes it), or an EIP-1898 object `{"blockNumber": n}` or
+    `{"blockHash": h}` (with an optional `requireCanonical`: every block a node holds is
+    canonical). Raises not-found for an unknown block hash."""
+    if isinstance(value, str) and len(value) == 2 + 2 * HASH_SIZE:
+        value = {"blockHash": value}
+    if isinstance(value, dict):
+        if set(value) - {"blockNumber", "blockHash", "requireCanonical"} or (
+            ("blockNumber" in value) == ("blockHash" in value)
+        ):
+            raise invalid_params(
+                'a block object names exactly one of "blockNumber" and "blockHash"'
+            )
+        if "blockHash" not in value:
+            return block_number(value["blockNumber"], ledger.height)
+        block_hash = hash32(value["blockHash"], "blockHash")
+        found = ledger.block_by_hash(block_hash)
+        if found is None:
+            raise not_found(f"block 0x{block_hash.hex()}")
+        return found.height
+    return block_number(value, ledger.height)
+
+
+def state_at(ledger: Ledger, height: int) -> tuple[BlockHeader, StateReader]:
+    """Block `height`'s header and its state. Raises STATE_UNAVAILABLE, with the ledger's reason,
+    for a block past the head or older than the state this node keeps."""
+    try:
+        return ledger.state_at(height)
+    except HistoryUnavailable as exc:
+        raise RpcError(STATE_UNAVAILABLE, str(exc)) from None
 
 
 def flag(value: object, name: str) -> bool:

@@ -7,6 +7,11 @@ subscription: the handshake must carry the admin token, see node/rpc/admin.py).
 `aither_unsubscribe(id)` ends one. Notifications have Ethereum's shape:
 `{"jsonrpc": "2.0", "method": "aither_subscription", "params": {"subscription": id, "result": …}}`.
 
+Ethereum's own, as geth answers them: `eth_subscribe("newHeads")` pushes each block's header
+(views.eth_header), `eth_subscribe("logs", {"address": …, "topics": […]})` each matching log
+(views.eth_log, one notification per log), with `"method": "eth_subscription"`;
+`eth_unsubscribe(id)` ends one.
+
 A client that cannot keep up (its queue of notifications fills) is disconnected rather than
 allowed to hold memory: it can reconnect and read what it missed over HTTP.
 """
@@ -18,6 +23,7 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,9 +33,10 @@ from core.rpc import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR
 from ledger.chain import TxLocation
 from ledger.tx import Transfer
 from node.node import BlockCommitted, Node
-from node.rpc import bounded_json, params, swarm_methods, views
+from node.rpc import bounded_json, filters, params, swarm_methods, views
 from node.rpc.admin import Access
-from node.rpc.errors import RpcError
+from node.rpc.errors import RpcError, invalid_params
+from node.rpc.filters import BlockLogs, LogCriteria
 from node.rpc.limits import (
     WS_CLOSE_TIMEOUT,
     WS_MAX_CONNECTIONS,
@@ -42,13 +49,27 @@ from node.rpc.limits import (
 
 log = logging.getLogger("aither.rpc")
 
+AITHER_NOTIFICATION = "aither_subscription"
+ETH_NOTIFICATION = "eth_subscription"
+SUBSCRIPTION_METHODS = (
+    "aither_subscribe",
+    "aither_unsubscribe",
+    "eth_subscribe",
+    "eth_unsubscribe",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
     id: str
-    kind: str
+    kind: str  # "newHeads", "receipts", "swarm"; Ethereum's "eth_newHeads", "eth_logs"
     address: bytes | None = None
     stop: Callable[[], None] | None = None  # ends a "swarm" subscription's listener
+    criteria: LogCriteria | None = None  # an "eth_logs" subscription's
+
+    @property
+    def notification(self) -> str:
+        return ETH_NOTIFICATION if self.kind.startswith("eth_") else AITHER_NOTIFICATION
 
 
 class Subscriptions:
@@ -76,7 +97,8 @@ class Subscriptions:
             if sub.stop is not None:
                 sub.stop()
 
-    def subscribe(self, handle: int, args: list[object]) -> str:
+    def _room(self, handle: int) -> dict[str, Subscription]:
+        """The connection's subscriptions, when it may add one."""
         _, subs = self._connections[handle]
         if len(subs) >= WS_MAX_SUBSCRIPTIONS:
             raise RpcError(
@@ -87,6 +109,37 @@ class Subscriptions:
                 LIMIT_EXCEEDED,
                 f"the node serves {WS_MAX_TOTAL_SUBSCRIPTIONS} subscriptions already: try later",
             )
+        return subs
+
+    def eth_subscribe(self, handle: int, args: list[object]) -> str:
+        """`["newHeads"]` or `["logs", filter object]` (address and topics, see
+        filters.log_criteria); the id to find in notifications."""
+        subs = self._room(handle)
+        kind = args[0] if args else None
+        sub_id = "0x" + secrets.token_hex(16)  # as geth's
+        if kind == "newHeads":
+            if len(args) != 1:
+                raise invalid_params('"newHeads" takes no options')
+            sub = Subscription(sub_id, "eth_newHeads")
+        elif kind == "logs":
+            if len(args) > 2:
+                raise invalid_params('"logs" takes one filter object')
+            spec = args[1] if len(args) == 2 and args[1] is not None else {}
+            if not isinstance(spec, dict):
+                raise invalid_params('"logs" takes a filter object: {"address": …, "topics": […]}')
+            if any(spec.get(key) is not None for key in ("fromBlock", "toBlock", "blockHash")):
+                raise invalid_params(
+                    "a logs subscription follows new blocks: it takes address and topics "
+                    "(read past logs with eth_getLogs)"
+                )
+            sub = Subscription(sub_id, "eth_logs", criteria=filters.log_criteria(spec))
+        else:
+            raise invalid_params(f'cannot subscribe to {str(kind)[:40]!r} ("newHeads", "logs")')
+        subs[sub.id] = sub
+        return sub.id
+
+    def subscribe(self, handle: int, args: list[object]) -> str:
+        subs = self._room(handle)
         kind = args[0] if args else None
         if kind == "newHeads":
             sub = Subscription(hex(next(self._ids)), "newHeads")
@@ -127,7 +180,11 @@ class Subscriptions:
             return
         block = event.block
         watched = {sub.address for _, subs in self._connections.values() for sub in subs.values()}
-        head = _dumps(views.block(block, [], len(block.encode())))
+        kinds = {sub.kind for _, subs in self._connections.values() for sub in subs.values()}
+        head = _dumps(views.block(block, [], len(block.encode()))) if "newHeads" in kinds else ""
+        eth_head = _dumps(views.eth_header(block)) if "eth_newHeads" in kinds else ""
+        logs = BlockLogs.of(event) if "eth_logs" in kinds else BlockLogs(())
+        encoded_logs: dict[int, str] = {}  # each log's JSON, once however many want it
         touched: dict[bytes, list[str]] = {}
         for index, (stx, receipt) in enumerate(
             zip(event.transactions, event.receipts, strict=True)
@@ -141,24 +198,42 @@ class Subscriptions:
                 touched.setdefault(party, []).append(view)
         for handle, (queue, subs) in list(self._connections.items()):
             for sub in list(subs.values()):
-                results = [head] if sub.kind == "newHeads" else touched.get(sub.address or b"", [])
+                if sub.kind == "newHeads":
+                    results = [head]
+                elif sub.kind == "eth_newHeads":
+                    results = [eth_head]
+                elif sub.kind == "eth_logs" and sub.criteria is not None:
+                    results = []
+                    for entry in logs.matching(sub.criteria):
+                        index = entry.located.log_index
+                        if index not in encoded_logs:
+                            encoded_logs[index] = _dumps(logs.view(entry))
+                        results.append(encoded_logs[index])
+                else:
+                    results = touched.get(sub.address or b"", [])
                 for result in results:
-                    self._push_encoded(handle, queue, sub.id, result)
+                    if not self._push_encoded(handle, queue, sub.id, result, sub.notification):
+                        break  # the connection fell behind and was cut off
 
     def _push(
         self, handle: int, queue: asyncio.Queue[str | None], sub_id: str, result: object
     ) -> None:
-        self._push_encoded(handle, queue, sub_id, _dumps(result))
+        self._push_encoded(handle, queue, sub_id, _dumps(result), AITHER_NOTIFICATION)
 
     def _push_encoded(
-        self, handle: int, queue: asyncio.Queue[str | None], sub_id: str, result: str
-    ) -> None:
+        self,
+        handle: int,
+        queue: asyncio.Queue[str | None],
+        sub_id: str,
+        result: str,
+        notification: str,
+    ) -> bool:
         """Queue a notification whose result is already JSON text (one encoding per block,
-        however many subscribers)."""
+        however many subscribers). False when the connection is cut off."""
         if handle not in self._connections:
-            return  # cut off earlier in this block
+            return False  # cut off earlier in this block
         message = (
-            '{"jsonrpc":"2.0","method":"aither_subscription","params":'
+            f'{{"jsonrpc":"2.0","method":"{notification}","params":'
             f'{{"subscription":"{sub_id}","result":{result}}}}}'
         )
         try:
@@ -169,6 +244,8 @@ class Subscriptions:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.get_nowait()
                 queue.put_nowait(None)
+            return False
+        return True
 
 
 def _dumps(value: object) -> str:
@@ -209,10 +286,13 @@ async def serve_websocket(
             if frame["type"] == "websocket.disconnect":
                 return
             text = frame.get("text")
-            if text is None:
-                message = "binary frames are not JSON-RPC: send text frames"
-                await _send(websocket, _error(None, RpcError(PARSE_ERROR, message)))
-                continue
+            if text is None:  # web3.py's WebSocketProvider sends JSON in binary frames
+                try:
+                    text = (frame.get("bytes") or b"").decode()
+                except UnicodeDecodeError:
+                    message = "a binary frame must hold JSON-RPC as UTF-8 text"
+                    await _send(websocket, _error(None, RpcError(PARSE_ERROR, message)))
+                    continue
             if len(text) > WS_MAX_MESSAGE:
                 await _send(websocket, _error(None, RpcError(LIMIT_EXCEEDED, "message too large")))
                 continue
@@ -246,7 +326,7 @@ async def serve_websocket(
 async def _answer(
     call: object, handle: int, node: Node, subscriptions: Subscriptions, dispatch: Dispatch
 ) -> Answer:
-    if isinstance(call, dict) and call.get("method") in ("aither_subscribe", "aither_unsubscribe"):
+    if isinstance(call, dict) and call.get("method") in SUBSCRIPTION_METHODS:
         request_id = call.get("id")
         args = call.get("params", [])
         try:
@@ -254,6 +334,8 @@ async def _answer(
                 raise RpcError(INVALID_PARAMS, "invalid params: pass params as a list")
             if call["method"] == "aither_subscribe":
                 result: object = subscriptions.subscribe(handle, args)
+            elif call["method"] == "eth_subscribe":
+                result = subscriptions.eth_subscribe(handle, args)
             else:
                 result = subscriptions.unsubscribe(handle, args[0] if args else None)
         except RpcError as exc:

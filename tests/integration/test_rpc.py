@@ -35,6 +35,7 @@ INVALID_PARAMS = -32602
 NOT_FOUND = -32001
 TX_REJECTED = -32003
 LIMIT_EXCEEDED = -32005
+STATE_UNAVAILABLE = -32000
 
 RECIPIENT = hash32(b"rpc test recipient")[:20]
 UNTOUCHED = dev_key(6)
@@ -126,10 +127,12 @@ def test_balances_of_native_coin_and_tokens(node: DevNode, prepared: Prepared) -
     assert node.rpc_error("aither_getBalance", creator, "NOPE")["code"] == NOT_FOUND
 
 
-def test_eth_get_balance_refuses_state_of_an_older_block(node: DevNode, prepared: Prepared) -> None:
-    error = node.rpc_error("eth_getBalance", address(RECIPIENT), "0x1")
-    assert error["code"] == INVALID_PARAMS
-    assert "latest block" in str(error["message"])
+def test_eth_get_balance_reads_past_blocks(node: DevNode, prepared: Prepared) -> None:
+    paid_in = int(str(prepared.transfer["blockNumber"]), 16)
+    assert node.rpc("eth_getBalance", address(RECIPIENT), hex(paid_in - 1)) == "0x0"
+    assert node.rpc("eth_getBalance", address(RECIPIENT), hex(paid_in)) == hex(AMOUNT)
+    error = node.rpc_error("eth_getBalance", address(RECIPIENT), hex(10**9))
+    assert error["code"] == STATE_UNAVAILABLE and "past the head" in str(error["message"])
 
 
 def test_transaction_count_counts_committed_transfers(node: DevNode, prepared: Prepared) -> None:
@@ -366,6 +369,11 @@ def test_wrong_params(node: DevNode, method: str, params: list[object], says: st
     assert says in str(error["message"])
 
 
+def _alike(names: list[str], params: list[object]) -> dict[str, list[object]]:
+    """One valid call for several names of one method."""
+    return {name: list(params) for name in names}
+
+
 # A valid call of each method with as many params as it takes.
 VALID_CALLS: dict[str, list[object]] = {
     "aither_chainId": [],
@@ -413,24 +421,24 @@ VALID_CALLS: dict[str, list[object]] = {
     "swarm_stats": [],
     "swarm_follow": ["general"],
     # A dev chain's controls (each refuses the extra parameter before doing anything)
-    **dict.fromkeys(["aither_mine", "anvil_mine", "hardhat_mine"], [1, 0]),
+    **_alike(["aither_mine", "anvil_mine", "hardhat_mine"], [1, 0]),
     "evm_mine": [None],
-    **dict.fromkeys(["aither_increaseTime", "evm_increaseTime"], [0]),
-    **dict.fromkeys(["aither_setNextBlockTimestamp", "evm_setNextBlockTimestamp"], [0]),
-    **dict.fromkeys(["aither_setAutomine", "evm_setAutomine"], [True]),
-    **dict.fromkeys(["aither_setIntervalMining", "evm_setIntervalMining"], [0]),
-    **dict.fromkeys(["aither_snapshot", "evm_snapshot"], []),
-    **dict.fromkeys(["aither_revert", "evm_revert"], [1]),
-    **dict.fromkeys(
+    **_alike(["aither_increaseTime", "evm_increaseTime"], [0]),
+    **_alike(["aither_setNextBlockTimestamp", "evm_setNextBlockTimestamp"], [0]),
+    **_alike(["aither_setAutomine", "evm_setAutomine"], [True]),
+    **_alike(["aither_setIntervalMining", "evm_setIntervalMining"], [0]),
+    **_alike(["aither_snapshot", "evm_snapshot"], []),
+    **_alike(["aither_revert", "evm_revert"], [1]),
+    **_alike(
         ["aither_setBalance", "anvil_setBalance", "hardhat_setBalance"],
         [address(UNTOUCHED.address), "0x1"],
     ),
-    **dict.fromkeys(
+    **_alike(
         ["aither_setNonce", "anvil_setNonce", "hardhat_setNonce"], [address(UNTOUCHED.address), 1]
     ),
-    **dict.fromkeys(["aither_dumpState", "anvil_dumpState"], []),
-    **dict.fromkeys(["aither_loadState", "anvil_loadState"], [{"entries": []}]),
-    **dict.fromkeys(
+    **_alike(["aither_dumpState", "anvil_dumpState"], []),
+    **_alike(["aither_loadState", "anvil_loadState"], [{"entries": []}]),
+    **_alike(
         [
             "aither_impersonateAccount",
             "anvil_impersonateAccount",
@@ -443,6 +451,20 @@ VALID_CALLS: dict[str, list[object]] = {
     ),
     "eth_sendTransaction": [{"from": address(UNTOUCHED.address)}],
     "aither_resolveId": ["transaction", UNKNOWN_HASH],
+    # Ethereum reads
+    "eth_accounts": [],
+    "eth_getCode": [address(UNTOUCHED.address), "latest"],
+    "eth_getTransactionByHash": [UNKNOWN_HASH],
+    "eth_getTransactionReceipt": [UNKNOWN_HASH],
+    "eth_getLogs": [{"fromBlock": "0x0", "toBlock": "0x0"}],
+    "eth_newFilter": [{"fromBlock": "latest"}],
+    "eth_newBlockFilter": [],
+    "eth_getFilterChanges": ["0x0"],
+    "eth_getFilterLogs": ["0x0"],
+    "eth_uninstallFilter": ["0x0"],
+    "eth_feeHistory": ["0x1", "latest", [50]],
+    "eth_call": [{"to": address(UNTOUCHED.address)}, "latest"],
+    "eth_estimateGas": [{"to": address(RECIPIENT), "value": "0x1"}, "latest"],
 }
 
 
