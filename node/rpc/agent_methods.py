@@ -15,7 +15,7 @@ from avm.instructions.storage import kv_key
 from avm.trace import trace_hash
 from avm.values import Value, check_key, from_python, from_wire, to_python
 from core.amounts import MAX_AMOUNT
-from core.crypto import ADDRESS_SIZE, HASH_SIZE, to_checksum_address
+from core.crypto import ADDRESS_SIZE, to_checksum_address
 from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
@@ -32,6 +32,7 @@ from node.rpc.errors import RpcError, invalid_params, not_found
 from node.rpc.limits import DRY_RUN_GAS, MAX_TRACE_ENTRIES, RPC_GAS_CAP
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
+from node.rpc.prefixes import Kind, full_id
 from node.rpc.workers import run_expensive
 
 CALL_FAILED = -32015  # a dry run that trapped, where a result was needed (estimateGas)
@@ -284,8 +285,8 @@ def get_code(node: Node, args: Params) -> dict[str, object]:
     disassembly, which assembles back to the same code id."""
     max_args(args, 1)
     ref = arg(args, 0, "agent address or code id")
-    if isinstance(ref, str) and len(ref) == 2 + 2 * HASH_SIZE:
-        code_id = params.hash32(ref, "code id")
+    if isinstance(ref, str) and len(ref) != 2 + 2 * ADDRESS_SIZE:  # a code id or its prefix
+        code_id = full_id(node, Kind.CODE, ref, "code id")
     else:
         _, record = _agent(node, ref)
         code_id = record.code_id
@@ -416,7 +417,7 @@ async def get_trace(node: Node, args: Params) -> dict[str, object]:
     """The AVM trace of an agent call, one entry per instruction (pc, opcode, gas in milligas,
     inputs, outputs), recomputed from the call's replay record (see ledger/agents.py)."""
     max_args(args, 1)
-    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
+    tx_hash = full_id(node, Kind.TRANSACTION, arg(args, 0, "transaction hash"), "hash")
     return await run_expensive(trace_transaction, node, tx_hash)
 
 

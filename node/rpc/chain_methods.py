@@ -34,6 +34,7 @@ from node.rpc.gov_methods import governance_payload
 from node.rpc.limits import HISTORY_LIMIT
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
+from node.rpc.prefixes import Kind, full_id
 from node.rpc.workers import run_expensive
 
 TABLE = MethodTable()
@@ -202,7 +203,7 @@ async def send_raw_transaction(node: Node, args: Params) -> str:
 @TABLE.method("aither_getTransaction")
 def get_transaction(node: Node, args: Params) -> dict[str, object]:
     max_args(args, 1)
-    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
+    tx_hash = full_id(node, Kind.TRANSACTION, arg(args, 0, "transaction hash"), "hash")
     found = node.ledger.transaction(tx_hash)
     if found is not None:
         return views.transaction(*found)
@@ -216,7 +217,7 @@ def get_transaction(node: Node, args: Params) -> dict[str, object]:
 def get_transaction_receipt(node: Node, args: Params) -> dict[str, object] | None:
     """The receipt, null while the transaction is pending, not-found if it is unknown."""
     max_args(args, 1)
-    tx_hash = params.hash32(arg(args, 0, "transaction hash"))
+    tx_hash = full_id(node, Kind.TRANSACTION, arg(args, 0, "transaction hash"), "hash")
     found = node.ledger.transaction(tx_hash)
     if found is None:
         if tx_hash in node.mempool:
@@ -318,10 +319,15 @@ def _block_view(node: Node, blk: Block, full: bool) -> dict[str, object]:
     return views.block(blk, txs, len(blk.encode()))
 
 
-def _block_args(node: Node, args: Params, by_hash: bool) -> tuple[Block | None, bool, str]:
+def _block_args(
+    node: Node, args: Params, by_hash: bool, *, prefix: bool = False
+) -> tuple[Block | None, bool, str]:
+    """The block asked for (by hash: whole, or with `prefix` a unique prefix), whether with
+    full transactions, and how to name it."""
     max_args(args, 2)
     if by_hash:
-        block_hash = params.hash32(arg(args, 0, "block hash"))
+        given = arg(args, 0, "block hash")
+        block_hash = full_id(node, Kind.BLOCK, given, "hash") if prefix else params.hash32(given)
         found, label = node.ledger.block_by_hash(block_hash), views.hexbytes(block_hash)
     else:
         number = params.block_number(arg(args, 0, "block number", "latest"), node.ledger.height)
@@ -331,7 +337,7 @@ def _block_args(node: Node, args: Params, by_hash: bool) -> tuple[Block | None, 
 
 
 def _known_block(node: Node, args: Params, by_hash: bool) -> dict[str, object]:
-    found, full, label = _block_args(node, args, by_hash)
+    found, full, label = _block_args(node, args, by_hash, prefix=True)
     if found is None:
         raise not_found(f"block {label}")
     return _block_view(node, found, full)

@@ -11,7 +11,7 @@ from core.crypto import HASH_SIZE
 from ledger.chain import IdKind
 from node.node import Node
 from node.rpc import params
-from node.rpc.errors import invalid_params, not_found
+from node.rpc.errors import RpcError, invalid_params, not_found
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
 
@@ -34,7 +34,11 @@ class Kind(Enum):
 def full_id(node: Node, kind: Kind, value: object, name: str) -> bytes:
     """The 32-byte id `value` names: whole 0x-hex, or a unique prefix of at least MIN_DIGITS."""
     if not (isinstance(value, str) and _PREFIX.fullmatch(value)):
-        return params.hash32(value, name)
+        try:
+            return params.hash32(value, name)
+        except RpcError as exc:
+            hint = f" (or a unique prefix of at least {MIN_DIGITS} hex digits)"
+            raise RpcError(exc.code, exc.message + hint) from None
     digits = value[2:].lower()
     found = candidates(node, kind, digits, CANDIDATES + 1)
     if not found:

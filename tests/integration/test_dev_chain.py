@@ -93,6 +93,8 @@ def test_a_revert_undoes_transfers_a_deploy_and_a_proposal(node: DevNode, run_ai
     snap = dev(run_aither, node, "snapshot")
     before = head(node)
     balances = {r: node.balance(r) for r in [sender.address, *recipients]}
+    every_log = {"fromBlock": "0x0", "toBlock": "latest"}
+    logs = node.rpc("eth_getLogs", every_log)
 
     first = node.nonce(sender.address, "pending")
     hashes = [
@@ -116,12 +118,17 @@ def test_a_revert_undoes_transfers_a_deploy_and_a_proposal(node: DevNode, run_ai
     assert filed.returncode == 0, filed.stderr
     pid = json.loads(filed.stdout)["proposal"]
     assert head(node)["stateRoot"] != before["stateRoot"]
+    assert node.rpc("eth_getLogs", every_log) != logs
 
     reverted = dev(run_aither, node, "revert", str(snap["id"]))
 
     assert reverted["height"] == int(before["number"], 16) == node.height()
     assert head(node) == before
     assert {r: node.balance(r) for r in balances} == balances
+    assert node.rpc("eth_getLogs", every_log) == logs
+    agent = deployed["contractAddress"]
+    assert node.rpc("eth_getLogs", {**every_log, "address": agent}) == []
+    assert node.rpc("eth_getCode", agent, "latest") == "0x"
     for tx_hash in [*hashes, deployed["transactionHash"]]:
         assert node.rpc_error("aither_getTransactionReceipt", tx_hash)["code"] == -32001
     assert node.rpc_error("aither_getProposal", pid)["code"] == -32001
@@ -189,3 +196,14 @@ def test_interval_mining_and_automine_off(
     tx_hash = node.send_raw(node.signed_transfer(dev_key(0), hash32(b"later")[:20], 1))
     mined = dev(run_aither, node, "mine")
     assert node.wait_for_receipt(tx_hash)["blockNumber"] == hex(mined["height"])
+
+
+def test_a_node_without_the_archive_refuses_old_state_saying_how_to_keep_it(
+    start_node: NodeLauncher, run_aither: Run
+) -> None:
+    node = start_node("--no-archive", "--history-blocks", "2")
+    who = to_checksum_address(dev_key(0).address)
+    dev(run_aither, node, "mine", "5")
+    assert node.rpc("eth_getBalance", who, "0x3") == node.rpc("eth_getBalance", who, "latest")
+    error = node.rpc_error("eth_getBalance", who, "0x2")
+    assert "not kept" in str(error["message"]) and "--archive" in str(error["message"])

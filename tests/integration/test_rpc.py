@@ -351,7 +351,7 @@ BAD_CHECKSUM = address(RECIPIENT).swapcase().replace("0X", "0x")
         ("eth_getBalance", ["0x" + "zz" * 20, "latest"], "is not an address"),
         ("aither_getAccount", [BAD_CHECKSUM], "bad EIP-55 checksum"),
         ("aither_getProof", [BAD_CHECKSUM], "bad EIP-55 checksum"),
-        ("aither_getTransaction", ["0x1234"], "must be 32 bytes"),
+        ("aither_getTransaction", ["0x123"], "or a unique prefix of at least 4 hex digits"),
         ("aither_getTransactionReceipt", ["ab" * 32], "0x-prefixed hex"),
         ("aither_getBlockByHash", ["0x" + "gg" * 32], "not valid hex"),
         ("eth_getBlockByNumber", ["0x1", "yes"], "true or false"),
@@ -665,3 +665,24 @@ def test_the_node_still_answers_after_a_client_hangs_up_mid_body(node: DevNode) 
         head = b"POST / HTTP/1.1\r\nHost: node\r\nContent-Length: 1000\r\n\r\n"
         client.sendall(head + b'{"jsonrpc": "2.0", ')
     assert node.rpc("eth_chainId") == hex(DEV_CHAIN_ID)
+
+
+def test_aither_reads_take_ids_by_unique_prefix(node: DevNode, prepared: Prepared) -> None:
+    tx_hash = str(prepared.transfer["transactionHash"])
+    block_hash = str(prepared.transfer["blockHash"])
+    assert node.rpc("aither_getTransaction", tx_hash[:10])["hash"] == tx_hash  # type: ignore[index]
+    receipt = node.rpc("aither_getTransactionReceipt", tx_hash[:10].upper().replace("0X", "0x"))
+    assert receipt["transactionHash"] == tx_hash  # type: ignore[index]
+    block = node.rpc("aither_getBlockByHash", block_hash[:12], False)
+    assert block["hash"] == block_hash  # type: ignore[index]
+    assert node.rpc("aither_resolveId", "block", block_hash[:12]) == block_hash
+    unknown = "0x" + ("0" if tx_hash[2] != "0" else "1") * 9
+    error = node.rpc_error("aither_getTransaction", unknown)
+    assert (
+        error["code"] == NOT_FOUND
+        and error["message"] == f"transaction with prefix {unknown} not found"
+    )
+    short = node.rpc_error("aither_getTransaction", tx_hash[:5])
+    assert short["code"] == INVALID_PARAMS  # fewer than four digits is not a prefix
+    assert node.rpc("eth_getTransactionByHash", tx_hash) is not None
+    assert node.rpc_error("eth_getTransactionByHash", tx_hash[:10])["code"] == INVALID_PARAMS
