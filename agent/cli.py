@@ -6,6 +6,7 @@ Mounted by the node CLI as a Typer sub-app. Errors print one line and exit non-z
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -18,20 +19,23 @@ import typer
 from agent.config import RuntimeConfig, load_config
 from agent.host import RunSettings
 from agent.registry import build_router
-from agent.runner import ReplayReport, RunReport, replay, run_agent, run_due
+from agent.runner import ReplayReport, RunReport, chain_time, replay, run_agent, run_due
+from agent.schedule import Schedule
 from agent.state import AgentState, default_state_dir
 from agent.tracefile import TraceFile
 from agent.transactions import SentTransaction
-from avm.assembler import assemble, parse_constant
+from avm.assembler import assemble
 from avm.code import CodeObject
 from avm.gas import MILLIGAS_PER_GAS
 from avm.validation import decode_code
-from avm.values import Value, to_python
+from avm.values import to_python
+from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
 from core.crypto import SigningKey, parse_address
 from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
 from wallet.client import RpcClient
 from wallet.options import (
+    AdminToken,
     AsJson,
     KeystoreDir,
     PasswordFile,
@@ -39,8 +43,9 @@ from wallet.options import (
     TokenFile,
     option,
     option_group,
-    read_token,
+    parse_argument,
     signing_key,
+    token_decimals,
 )
 
 app = typer.Typer(
@@ -51,6 +56,10 @@ CODE_MAGIC = b"\x98"  # a code object's encoding starts with an 8-element msgpac
 DEFAULT_GAS = 10_000
 MAX_WATCH_SLEEP_SEC = 60.0
 
+ARG_HELP = (
+    'An argument: an integer (plain decimal), 0x-hex bytes, an IR literal ("text", x"4a87", '
+    "[1, 2]) or plain text."
+)
 File = Annotated[Path, typer.Argument(help="IR source (.air) or a code object")]
 Key = Annotated[str | None, typer.Option("--key", help="Keystore key: the agent's account.")]
 DevAccount = Annotated[
@@ -128,7 +137,9 @@ class AgentOptions:
         state = AgentState(self.state_dir or default_state_dir(), signer.address)
         home = None if self.home_agent is None else parse_address(self.home_agent)
         settings = RunSettings(home, config.swarm)
-        token = self.rpc_token if self.rpc_token is not None else read_token(self.token_file)
+        token = self.rpc_token
+        if token is None:
+            token = AdminToken.find(self.token_file, self.rpc).value
         return _Setup(code, config, signer, state, settings, token)
 
 
@@ -182,8 +193,8 @@ def _run_json(report: RunReport) -> dict[str, object]:
 
 
 EFFECT_TEXT = {
-    "transfer": "pay {amount} {token} base units to {to}",
-    "call": "call {entry} {args} of agent {agent}",
+    "transfer": "pay {amount} to {to}",
+    "call": "call {entry} {args} of agent {agent}{sending}",
     "propose": "propose a new {region} for agent {agent} (deposit {deposit})",
     "channel_join": "join channel {name}",
     "channel_rotate": "rotate the key of channel {name}",
@@ -192,9 +203,33 @@ EFFECT_TEXT = {
 }
 
 
-def _describe(sent: SentTransaction) -> str:
+def _token_decimals_of(client: RpcClient, reports: list[RunReport]) -> dict[str, int]:
+    """The decimals of each token the runs' transactions moved (AVM's included), read from the
+    chain; a token the chain does not know is left out (its amount shows in base units)."""
+    found = {NATIVE_SYMBOL: NATIVE_DECIMALS}
+    for report in reports:
+        for sent in report.sent:
+            token = str(sent.effect.to_json().get("token") or NATIVE_SYMBOL)
+            if token not in found:
+                with contextlib.suppress(ValueError):
+                    found[token] = token_decimals(client, token)
+    return found
+
+
+def _amount(units: object, token: str, decimals: dict[str, int]) -> str:
+    if token not in decimals:
+        return f"{units} base units of {token}"
+    return f"{format_amount(int(str(units)), decimals[token])} {token}"
+
+
+def _describe(sent: SentTransaction, decimals: dict[str, int]) -> str:
     doc = sent.effect.to_json()
-    doc["token"] = doc.get("token") or "AVM"
+    token = str(doc.get("token") or NATIVE_SYMBOL)
+    for field in ("amount", "deposit"):  # a transfer's token; rewards and deposits are AVM
+        if field in doc:
+            doc[field] = _amount(doc[field], token, decimals)
+    value = int(str(doc.get("value") or 0))
+    doc["sending"] = f", sending {_amount(value, NATIVE_SYMBOL, decimals)}" if value else ""
     doc["args"] = json.dumps(doc.get("args"), default=str)
     receipt = sent.receipt
     status = "ok" if receipt.ok else f"FAILED {receipt.error}"
@@ -203,7 +238,7 @@ def _describe(sent: SentTransaction) -> str:
     return f"tx {receipt.tx_hash}: {what}, block {receipt.block}, {status}{extra}"
 
 
-def _print_run(report: RunReport, prefix: str = "") -> None:
+def _print_run(report: RunReport, decimals: dict[str, int], prefix: str = "") -> None:
     for call in report.trace.calls:
         status = "ok" if call.failure is None else f"FAILED {call.failure}"
         typer.echo(f"{prefix}plugin {call.opcode}: {status}")
@@ -218,7 +253,7 @@ def _print_run(report: RunReport, prefix: str = "") -> None:
         elif exchange.question == "swarm_wait" and isinstance(exchange.result, list):
             typer.echo(f"{prefix}swarm: {len(exchange.result)} answers to {exchange.params[1]}")
     for sent in report.sent:
-        typer.echo(prefix + _describe(sent))
+        typer.echo(prefix + _describe(sent, decimals))
     if report.swarm_note is not None and any(t.startswith("swarm.") for t, _ in report.events):
         typer.echo(f"{prefix}swarm: messages stayed local events ({report.swarm_note})")
     for schedule in report.trace.schedules:
@@ -233,15 +268,8 @@ def _print_run(report: RunReport, prefix: str = "") -> None:
     gas = -(-result.gas_used // MILLIGAS_PER_GAS)
     typer.echo(
         f"{prefix}{status}; value {json.dumps(to_python(result.value), default=str)}; "
-        f"gas used {gas}; trace hash {report.trace.trace_hash.hex()}"
+        f"gas used {gas} ({result.gas_used} milligas); trace hash {report.trace.trace_hash.hex()}"
     )
-
-
-def _arg(text: str) -> Value:
-    try:
-        return parse_constant(text)
-    except AitherError as exc:
-        raise ValueError(f"argument {text!r}: {exc}") from None
 
 
 @app.command("run")
@@ -249,7 +277,7 @@ def _arg(text: str) -> Value:
 def run_cmd(
     file: File,
     entry: Annotated[str | None, typer.Option("--entry", "-e", help="Label to start at.")] = None,
-    args: Annotated[list[str], typer.Option("--arg", "-a", help="An argument (IR literal).")] = [],  # noqa: B006
+    args: Annotated[list[str], typer.Option("--arg", "-a", help=ARG_HELP)] = [],  # noqa: B006
     gas: Gas = DEFAULT_GAS,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the trace file here.")
@@ -260,7 +288,7 @@ def run_cmd(
 ) -> None:
     """Run FILE as the agent of --key; its on-chain effects become signed transactions."""
     try:
-        values = tuple(_arg(a) for a in args)
+        values = tuple(parse_argument(a) for a in args)
         setup = options.setup(file)
         with RpcClient(options.rpc, token=setup.token) as client:
             report = run_agent(
@@ -274,6 +302,7 @@ def run_cmd(
                 gas * MILLIGAS_PER_GAS,
                 setup.settings,
             )
+            decimals = _token_decimals_of(client, [report])
         if trace is not None:
             report.trace.write(trace)
     except (AitherError, ValueError, OSError, UnicodeDecodeError) as exc:
@@ -281,7 +310,7 @@ def run_cmd(
     if as_json:
         typer.echo(json.dumps(_run_json(report), indent=2, default=str))
     else:
-        _print_run(report)
+        _print_run(report, decimals)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -326,12 +355,20 @@ def replay_cmd(
         raise typer.Exit(1)
 
 
+def _waiting_line(upcoming: Schedule, scheduled: int) -> str:
+    others = f" ({scheduled} tasks scheduled)" if scheduled > 1 else ""
+    return (
+        f"waiting for task {upcoming.task}, due {_utc(upcoming.next_due)}{others}; "
+        "each run prints here (Ctrl-C to stop)"
+    )
+
+
 @app.command("tick")
 @agent_options
 def tick_cmd(
     file: File,
     args: Annotated[
-        list[str], typer.Option("--arg", "-a", help="An argument of every task (IR literal).")
+        list[str], typer.Option("--arg", "-a", help=f"{ARG_HELP} Given to every task.")
     ] = [],  # noqa: B006
     gas: Gas = DEFAULT_GAS,
     trace_dir: Annotated[
@@ -345,20 +382,22 @@ def tick_cmd(
 ) -> None:
     """Run the agent's scheduled tasks (SCHEDULE_TASK) that are due, each once."""
     failed = False
+    announced: Schedule | None = None  # the task the last waiting line named
     try:
-        values = tuple(_arg(a) for a in args)
+        values = tuple(parse_argument(a) for a in args)
         setup = options.setup(file)
         router = build_router(setup.config)
         with RpcClient(options.rpc, token=setup.token) as client:
             while True:
-                now = int(time.time())
+                now = chain_time(client)  # a dev chain's clock may run ahead of the wall's
                 ran = run_due(
                     setup.code, setup.signer, client, router, setup.state, now, values,
                     gas * MILLIGAS_PER_GAS, setup.settings,
                 )  # fmt: skip
+                decimals = _token_decimals_of(client, [report for _, report in ran])
                 for task, report in ran:
                     typer.echo(f"task {task.task} (due {_utc(task.next_due)}):")
-                    _print_run(report, "  ")
+                    _print_run(report, decimals, "  ")
                     failed = failed or not report.ok
                     if trace_dir is not None:
                         trace_dir.mkdir(parents=True, exist_ok=True)
@@ -368,10 +407,15 @@ def tick_cmd(
                     if not ran:
                         typer.echo("no task is due" if schedules else "no task is scheduled")
                     break
-                wait = min(s.next_due for s in schedules) - time.time()
+                upcoming = min(schedules, key=lambda s: (s.next_due, s.task))
+                if upcoming != announced:
+                    typer.echo(_waiting_line(upcoming, len(schedules)))
+                    announced = upcoming
+                wait = upcoming.next_due - chain_time(client)
                 time.sleep(min(max(wait, 0.0), MAX_WATCH_SLEEP_SEC))
     except KeyboardInterrupt:
-        pass
+        if watch:
+            typer.echo("stopped watching")
     except (AitherError, ValueError, OSError, UnicodeDecodeError) as exc:
         raise _fail(str(exc)) from None
     if failed:

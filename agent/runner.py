@@ -11,6 +11,7 @@ the file recorded, calling no plugin and no node, and checks the trace hash and 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from agent.effects import Effect
@@ -54,6 +55,12 @@ def chain_head(client: RpcClient) -> tuple[int, int]:
     if not isinstance(block, dict):
         raise ChainEffectError("the node has no latest block")
     return int(str(block["number"]), 16), int(str(block["timestamp"]), 16)
+
+
+def chain_time(client: RpcClient) -> int:
+    """Now, as scheduled tasks count it: the wall clock, or the head block's timestamp when
+    that is later (a dev chain's clock moved forward with `aither dev time`)."""
+    return max(int(time.time()), chain_head(client)[1])
 
 
 def _execute(

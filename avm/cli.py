@@ -1,4 +1,4 @@
-"""`aither avm`: assemble, disassemble and run AVM programs locally (no node).
+"""`aither avm`: assemble, disassemble, test and run AVM programs locally (no node).
 
 Mounted by the node CLI as a Typer sub-app. Errors print one line and exit non-zero.
 """
@@ -14,14 +14,16 @@ from avm.assembler import Assembly, assemble, parse_constant
 from avm.code import CodeObject
 from avm.disassembler import disassemble
 from avm.gas import DEFAULT_GAS, MILLIGAS_PER_GAS
-from avm.interpreter import execute
+from avm.interpreter import execute, run_tests
 from avm.memory_host import MemoryHost
 from avm.trace import trace_hash
 from avm.validation import decode_code
 from avm.values import Value, to_python
 from core.errors import AitherError
 
-app = typer.Typer(help="Assemble, disassemble and run AVM programs locally.", no_args_is_help=True)
+app = typer.Typer(
+    help="Assemble, disassemble, test and run AVM programs locally.", no_args_is_help=True
+)
 
 CODE_MAGIC = b"\x98"  # a code object's encoding starts with an 8-element msgpack array
 
@@ -78,7 +80,7 @@ def assemble_cmd(
     out: Path | None = typer.Option(None, "--out", "-o", help="write the code object here"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
-    """Assemble IR text into a code object and print its code id."""
+    """Assemble IR text into a code object; print its code id, regions and .test blocks."""
     code, asm = _load(file)
     warnings = _warn(asm)
     if out is not None:
@@ -93,6 +95,21 @@ def assemble_cmd(
             f"{code.code_id.hex()}  {len(code.instructions)} instructions, "
             f"{len(code.to_bytes())} bytes" + (f" -> {out}" if out else "")
         )
+        for line in _contents(code):
+            typer.echo(f"  {line}")
+
+
+def _contents(code: CodeObject) -> list[str]:
+    """A line per region (name, policy, instructions) and per `.test` block (name, entry)."""
+    lines = [
+        f"region {r.name} {r.policy.value}: instructions {r.start}..{r.end - 1}"
+        for r in code.regions
+    ] or ["no regions"]
+    tests = [
+        f"test {t.name}: entry {t.entry}" + (f", region {t.region}" if t.region else "")
+        for t in code.tests
+    ]
+    return lines + (tests or ["no .test blocks"])
 
 
 @app.command("disasm")
@@ -107,6 +124,53 @@ def disasm_cmd(
         typer.echo(json.dumps({**_summary(code), "text": text}, indent=2))
     else:
         typer.echo(text, nl=False)
+
+
+def _gas_text(milligas: int) -> str:
+    """Gas as `aither avm run` prints it: whole gas (rounded up) and the exact milligas."""
+    return f"gas {-(-milligas // MILLIGAS_PER_GAS)} ({milligas} milligas)"
+
+
+@app.command("test")
+def test_cmd(
+    file: Path = typer.Argument(..., help="IR source or a code object with .test blocks"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """Run the program's .test blocks in fresh sandboxes: a line each, exit 1 if one fails.
+
+    The chain's sandbox runs them the same way for a proposal (avm.interpreter.run_tests)."""
+    code, asm = _load(file)
+    _warn(asm)
+    outcomes = run_tests(code, code.tests)
+    failed = [o for o in outcomes if not o.passed]
+    if as_json:
+        report = {
+            "file": str(file),
+            "code_id": code.code_id.hex(),
+            "passed": len(outcomes) - len(failed),
+            "failed": len(failed),
+            "tests": [
+                {
+                    "name": o.name,
+                    "passed": o.passed,
+                    "gas_used": -(-o.gas_used // MILLIGAS_PER_GAS),
+                    "gas_used_milligas": o.gas_used,
+                    "reason": o.reason,
+                }
+                for o in outcomes
+            ],
+        }
+        typer.echo(json.dumps(report, indent=2))
+    elif not outcomes:
+        typer.echo(f"{file}: no .test blocks")
+    else:
+        for o in outcomes:
+            status = "pass" if o.passed else "FAIL"
+            reason = f": {o.reason}" if o.reason else ""
+            typer.echo(f"{status}  {o.name}  {_gas_text(o.gas_used)}{reason}")
+        typer.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _parse_arg(text: str) -> Value:

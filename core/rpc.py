@@ -21,3 +21,4 @@ UNAUTHORIZED = -32010  # an admin method called without the node's admin token
 
 # The admin token (for swarm_* methods) is written to this file in the node's data directory.
 ADMIN_TOKEN_FILE = "admin-token"
+DEV_DATA_DIR = ".aither/dev"  # a dev node's data directory unless it is given another

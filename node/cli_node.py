@@ -20,7 +20,7 @@ from rich.console import Console
 from core.amounts import format_amount
 from core.crypto import SigningKey, to_checksum_address
 from core.errors import AitherError
-from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC_PORT
+from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC_PORT, DEV_DATA_DIR
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
 from genesis.keyfile import read_key_file
 from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger
@@ -72,7 +72,7 @@ def start(
     config: Path | None = typer.Option(
         None, "--config", help="Node config TOML (from `aither genesis new`)."
     ),
-    data_dir: Path = typer.Option(Path(".aither/dev"), "--data-dir", help="Where the chain lives."),
+    data_dir: Path = typer.Option(Path(DEV_DATA_DIR), "--data-dir", help="Where the chain lives."),
     rpc_host: str = typer.Option("127.0.0.1", "--rpc-host", help="Interface for JSON-RPC."),
     rpc_port: int | None = typer.Option(
         None, "--rpc-port", help=f"Port for JSON-RPC [{DEFAULT_RPC_PORT}]."

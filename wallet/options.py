@@ -13,12 +13,14 @@ import importlib
 import inspect
 import json
 import os
+import re
+import string
 import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,10 +30,13 @@ from typer.core import TyperGroup
 from core.amounts import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
 from core.errors import AitherError
-from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC
+from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC, DEFAULT_RPC_PORT, DEV_DATA_DIR
 from ledger.names import is_name
 from wallet.client import RpcClient, RpcClientError
 from wallet.keystore import Keystore
+
+if TYPE_CHECKING:
+    from avm.values import Value
 
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -58,7 +63,8 @@ TokenFile = Annotated[
     typer.Option(
         "--token-file",
         envvar="AITHER_ADMIN_TOKEN_FILE",
-        help=f"The node's admin token file (DATA_DIR/{ADMIN_TOKEN_FILE}, printed at node start).",
+        help=f"The node's admin token file (DATA_DIR/{ADMIN_TOKEN_FILE}, printed at node start); "
+        f"with the default --rpc, the dev node's .aither/dev/{ADMIN_TOKEN_FILE} when it exists.",
     ),
 ]
 
@@ -121,6 +127,11 @@ def dev_key(index: int) -> SigningKey:
     return derive(index)
 
 
+def _one_signer(name: str | None, dev_account: int | None, name_option: str = "--from") -> None:
+    if (name is None) == (dev_account is None):
+        raise ValueError(f"say who signs: {name_option} NAME or --dev-account N")
+
+
 def signing_key(
     name: str | None,
     dev_account: int | None,
@@ -129,8 +140,7 @@ def signing_key(
     name_option: str = "--from",
 ) -> SigningKey:
     """The key that signs: dev account N, or a keystore key unlocked with its password."""
-    if (name is None) == (dev_account is None):
-        raise ValueError(f"say who signs: {name_option} NAME or --dev-account N")
+    _one_signer(name, dev_account, name_option)
     if dev_account is not None:
         return dev_key(dev_account)
     assert name is not None
@@ -164,6 +174,80 @@ def read_token(token_file: Path | None) -> str | None:
     return token
 
 
+# The dev node's default --data-dir (node/cli_node.py), relative to where `make run` started it.
+_LOCAL_DEFAULT_RPCS = (DEFAULT_RPC, f"http://localhost:{DEFAULT_RPC_PORT}")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminToken:
+    """The node's admin token a command sends (for its `swarm_*` methods) and the file it came
+    from: `--token-file`, or the dev node's own when the command talks to the default URL."""
+
+    file: Path | None
+    value: str | None
+
+    @classmethod
+    def find(cls, token_file: Path | None, rpc: str) -> AdminToken:
+        """The token in `token_file` when one is given; else the dev node's
+        (`.aither/dev/admin-token`, as `make run` writes it) when `rpc` is the default local URL
+        and that file exists; else none. Raises ValueError for a file that cannot be read."""
+        if token_file is None and rpc.rstrip("/") in _LOCAL_DEFAULT_RPCS:
+            dev = Path(DEV_DATA_DIR) / ADMIN_TOKEN_FILE
+            token_file = dev if dev.is_file() else None
+        return cls(token_file, read_token(token_file))
+
+    def refused(self, what: str) -> ValueError:
+        """The error for a node that refused `what` (an admin method) with this token, or
+        without one: what to do about it."""
+        if self.file is None:
+            return ValueError(
+                f"{what} needs the node's admin token: pass --token-file "
+                f"DATA_DIR/{ADMIN_TOKEN_FILE} (the node prints the path at start)"
+            )
+        return ValueError(
+            f"the node refused the admin token in {self.file}: it writes a new one at each "
+            "start (is it this node's data dir? pass --token-file DATA_DIR/"
+            f"{ADMIN_TOKEN_FILE})"
+        )
+
+
+# ---- arguments of agent calls ----------------------------------------------------------------
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_HEX_PREFIX = ("0x", "0X")
+_IR_LITERAL_STARTS = ('"', 'x"', "[", "{")
+_IR_WORDS = ("true", "false", "null")
+
+
+def parse_argument(text: str) -> Value:
+    """A command-line argument of an agent (`aither wallet call`, `--storage`, `aither agent
+    run|tick --arg`) as an AVM value:
+
+    - `42`, `-7`: an integer (plain decimal); `1.5`: the IR's fixed-point number;
+    - `0x` and hex digits: bytes, as Ethereum tools read them (`0x` alone is empty bytes);
+    - an IR literal: `"text"`, `x"4a87"`, `[1, 2]`, `{"k": 1}`, `true`, `false`, `null`
+      (inside one the IR's own reading applies: there `0x10` is the integer 16);
+    - anything else: the text itself.
+
+    Raises ValueError naming the argument."""
+    if text.startswith(_HEX_PREFIX):
+        digits = text[2:]
+        if len(digits) % 2 or any(c not in string.hexdigits for c in digits):
+            raise ValueError(
+                f"argument {text!r}: 0x starts bytes, an even number of hex digits (an integer "
+                "is plain decimal; text is quoted)"
+            )
+        return bytes.fromhex(digits)
+    if not (_NUMBER.match(text) or text.startswith(_IR_LITERAL_STARTS) or text in _IR_WORDS):
+        return text
+    from avm.assembler import parse_constant  # the assembler: only commands that call agents
+
+    try:
+        return parse_constant(text, "<argument>")
+    except AitherError as exc:
+        raise ValueError(f"argument {text!r}: {getattr(exc, 'reason', exc)}") from None
+
+
 # ---- who signs -----------------------------------------------------------------------------
 
 
@@ -192,6 +276,13 @@ class Signer:
             info = Keystore(self.keystore).info(self.from_name)
             return to_checksum_address(parse_address(info.address))
         return to_checksum_address(bytes(20))
+
+    def signer_address(self) -> str:
+        """The address of the key that will sign, without unlocking it (so that a command can
+        refuse before it asks for a password). Raises ValueError, as `key`, unless exactly one
+        of --from and --dev-account is given."""
+        _one_signer(self.from_name, self.dev_account)
+        return self.address()
 
     def client(self) -> RpcClient:
         return RpcClient(self.rpc)
@@ -308,6 +399,11 @@ def submit(client: RpcClient, raw: bytes, wait: bool) -> dict[str, object]:
         "fee": format_amount(int(str(receipt["fee"]), 16)),
         "error": receipt.get("error"),
     }
+
+
+def gas_text(ledger_gas: int) -> str:
+    """Ledger gas named with its scale: one ledger gas is one AVM milligas (1 gas = 1000)."""
+    return f"{ledger_gas} milligas"
 
 
 def print_result(result: dict[str, object], what: str) -> None:

@@ -83,3 +83,84 @@ def test_run_reports_a_trap_with_nonzero_exit(tmp_path: Path) -> None:
     assert "out_of_gas" in result.stdout
     nowhere = runner.invoke(app, ["run", str(src), "--entry", "nowhere"])
     assert nowhere.exit_code == 1 and "unknown_label" in nowhere.stdout
+
+
+TESTED = """
+:bump
+  KV_FETCH "n" -> n
+  ADD n, 1 -> n
+  KV_STORE "n", n
+  RETURN n
+:boom
+  REVERT "no"
+.region STRATEGY council
+:strategy
+  SET ACC = 1
+  RET
+.endregion
+.test bumps
+  entry bump
+  storage "n" = 41
+  expect 42
+  expect_storage "n" = 42
+.endtest
+.test wrong_storage
+  entry bump
+  storage "n" = 1
+  expect_storage "n" = 3
+.endtest
+.test reverts STRATEGY
+  entry boom
+  expect_revert
+.endtest
+"""
+
+
+def test_assemble_lists_the_regions_and_the_test_blocks(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["assemble", str(_source(tmp_path, TESTED))])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "  region STRATEGY council: instructions 5..6",
+        "  test bumps: entry bump",
+        "  test wrong_storage: entry bump",
+        "  test reverts: entry boom, region STRATEGY",
+    ]
+    plain = runner.invoke(app, ["assemble", str(_source(tmp_path))])
+    assert plain.stdout.splitlines()[1:] == ["  no regions", "  no .test blocks"]
+
+
+def test_test_runs_each_test_block_and_exits_1_when_one_fails(tmp_path: Path) -> None:
+    src = _source(tmp_path, TESTED)
+    result = runner.invoke(app, ["test", str(src)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "pass  bumps  gas 1 (335 milligas)",
+        "FAIL  wrong_storage  gas 1 (335 milligas): storage 'n' is 2, expected 3",
+        "pass  reverts  gas 0 (0 milligas)",
+        "2 passed, 1 failed",
+    ]
+    report = json.loads(runner.invoke(app, ["test", str(src), "--json"]).stdout)
+    assert (report["passed"], report["failed"]) == (2, 1)
+    assert report["tests"][1] == {
+        "name": "wrong_storage",
+        "passed": False,
+        "gas_used": 1,
+        "gas_used_milligas": 335,
+        "reason": "storage 'n' is 2, expected 3",
+    }
+
+
+def test_test_passes_a_program_whose_tests_all_pass_and_reads_code_objects(
+    tmp_path: Path,
+) -> None:
+    passing = _source(tmp_path, TESTED.split(".test wrong_storage")[0])
+    out = tmp_path / "prog.avm"
+    assert runner.invoke(app, ["assemble", str(passing), "--out", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["test", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["pass  bumps  gas 1 (335 milligas)", "1 passed, 0 failed"]
+    bare = runner.invoke(app, ["test", str(_source(tmp_path))])
+    assert bare.exit_code == 0 and bare.stdout.strip().endswith("prog.air: no .test blocks")
+    broken = runner.invoke(app, ["test", str(_source(tmp_path, "ADDD 1, 2\n"))])
+    assert broken.exit_code == 1 and "did you mean ADD" in broken.stderr
+    assert broken.stderr.strip().count("\n") == 0

@@ -207,3 +207,29 @@ def test_a_node_without_the_archive_refuses_old_state_saying_how_to_keep_it(
     assert node.rpc("eth_getBalance", who, "0x3") == node.rpc("eth_getBalance", who, "latest")
     error = node.rpc_error("eth_getBalance", who, "0x2")
     assert "not kept" in str(error["message"]) and "--archive" in str(error["message"])
+
+
+TASKS = """
+:setup
+  SCHEDULE_TASK "report", 3600 -> ok
+  RETURN ok
+:report
+  RETURN 1
+"""
+
+
+def test_a_scheduled_task_fires_after_the_clock_moves_an_hour(
+    node: DevNode, run_aither: Run, tmp_path: Path
+) -> None:
+    program = tmp_path / "tasks.air"
+    program.write_text(TASKS)
+    common = ("--dev-account", "2", "--rpc", node.url, "--state-dir", str(tmp_path / "state"))
+    dev(run_aither, node, "mine")  # the head's time is now (the dev genesis is long past)
+    setup = run_aither("agent", "run", str(program), *common, "--entry", "setup")
+    assert setup.returncode == 0 and "task report: every 3600 s" in setup.stdout, setup.stdout
+    early = run_aither("agent", "tick", str(program), *common)
+    assert early.returncode == 0 and early.stdout.strip() == "no task is due", early.stdout
+    dev(run_aither, node, "time", "+3600")
+    due = run_aither("agent", "tick", str(program), *common)
+    assert due.returncode == 0 and "task report" in due.stdout, due.stdout + due.stderr
+    assert "ok; value 1" in due.stdout, due.stdout

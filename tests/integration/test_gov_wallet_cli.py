@@ -399,7 +399,7 @@ def test_the_proposer_cancels_from_the_wallet_and_gets_part_of_the_deposit_back(
                      "--dev-account", "1")  # fmt: skip
     pid = str(filed["proposal"])
     stranger = cli(run_aither, node, "cancel", pid, "--dev-account", "2")
-    assert stranger.returncode == 1 and "only the proposer may cancel" in stranger.stdout
+    assert stranger.returncode == 1 and "only the proposer may cancel" in stranger.stderr
     before = node.balance(PROPOSER.address)
     cancelled = cli_json(run_aither, node, "cancel", pid, "--dev-account", "1")
     assert cancelled["status"] == "ok" and cancelled["proposal"] == pid, cancelled

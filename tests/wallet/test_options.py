@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from core.rpc import DEFAULT_RPC
-from wallet.options import Reader, Signer, reads, signed
+from wallet.options import AdminToken, Reader, Signer, parse_argument, reads, signed
 
 runner = CliRunner()
 
@@ -94,3 +95,82 @@ def test_a_wallet_balance_loads_neither_the_assembler_nor_libp2p_nor_web3(tmp_pa
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded == [], loaded
     assert "cannot reach a node at http://127.0.0.1:9" in done.stderr
+
+
+# ---- where the admin token is --------------------------------------------------------------
+
+
+def test_the_dev_nodes_admin_token_is_found_only_for_the_default_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert AdminToken.find(None, DEFAULT_RPC) == AdminToken(None, None)  # no dev node here
+    dev = Path(".aither/dev/admin-token")
+    dev.parent.mkdir(parents=True)
+    dev.write_text("ab" * 32 + "\n")
+    assert AdminToken.find(None, DEFAULT_RPC) == AdminToken(dev, "ab" * 32)
+    assert AdminToken.find(None, DEFAULT_RPC + "/") == AdminToken(dev, "ab" * 32)
+    assert AdminToken.find(None, "http://127.0.0.1:9") == AdminToken(None, None)
+    given = tmp_path / "other-token"
+    given.write_text("cd" * 32)
+    assert AdminToken.find(given, DEFAULT_RPC) == AdminToken(given, "cd" * 32)
+
+
+def test_a_refused_admin_token_says_what_to_do(tmp_path: Path) -> None:
+    assert str(AdminToken(None, None).refused("swarm_send")) == (
+        "swarm_send needs the node's admin token: pass --token-file DATA_DIR/admin-token "
+        "(the node prints the path at start)"
+    )
+    refused = str(AdminToken(Path(".aither/dev/admin-token"), "ab").refused("swarm_send"))
+    assert refused.startswith("the node refused the admin token in .aither/dev/admin-token: ")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        AdminToken.find(empty, DEFAULT_RPC)
+
+
+# ---- arguments of agent calls --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("42", 42),
+        ("-7", -7),
+        ("1.5", 1_500_000),  # the IR's fixed-point number
+        ("0x4a87", b"\x4a\x87"),  # bytes, as Ethereum tools read 0x
+        ("0X00", b"\x00"),
+        ("0x", b""),
+        ('"42"', "42"),
+        ('x"4a87"', b"\x4a\x87"),
+        ("[1, 0x10]", (1, 16)),  # inside an IR literal, the IR's reading
+        ("true", True),
+        ("null", None),
+        ("BTC sentiment?", "BTC sentiment?"),
+        ("alice", "alice"),
+    ],
+)
+def test_an_argument_is_read_as_ethereum_tools_and_the_ir_read_it(text: str, value: object) -> None:
+    assert parse_argument(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("0x123", "argument '0x123': 0x starts bytes, an even number of hex digits"),
+        ("0xnope", "argument '0xnope': 0x starts bytes"),
+        ('"open', "argument '\"open': unexpected character"),
+        ("9" * 80, "integer literal does not fit in 256 bits"),
+    ],
+)
+def test_a_bad_argument_is_one_error_naming_it(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=r"^argument ") as refused:
+        parse_argument(text)
+    assert says in str(refused.value)
+
+
+def test_wallet_call_and_agent_run_read_arguments_with_the_same_function() -> None:
+    from agent import cli as agent_cli
+    from wallet.commands import agents
+
+    assert agents.parse_argument is agent_cli.parse_argument is parse_argument

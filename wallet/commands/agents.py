@@ -4,17 +4,16 @@ transactions, or dry-run on the node's head state)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from avm.assembler import assemble, parse_constant
+from avm.assembler import assemble
 from avm.code import CodeObject
 from avm.instructions.storage import kv_key
 from avm.validation import check_deployable, decode_code
-from avm.values import Value, check_key, encode_value
+from avm.values import check_key, encode_value
 from core.amounts import parse_amount
 from core.crypto import to_checksum_address
 from wallet.client import RpcClient
@@ -24,6 +23,8 @@ from wallet.options import (
     emit,
     err,
     finish,
+    gas_text,
+    parse_argument,
     resolve,
     signed,
     submit,
@@ -38,25 +39,16 @@ app = typer.Typer()
 
 
 CODE_MAGIC = b"\x98"  # a code object's encoding starts with an 8-element msgpack array
-_INT = re.compile(r"^-?\d+$")
-_HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 
 SendValue = Annotated[str, typer.Option("--value", help="AVM to send to the agent, such as 1.5")]
 GasLimit = Annotated[
-    int | None, typer.Option("--gas", min=0, help="Gas limit (default: estimated by the node).")
+    int | None,
+    typer.Option(
+        "--gas",
+        min=0,
+        help="Gas limit in ledger gas, which is AVM milligas (default: estimated by the node).",
+    ),
 ]
-
-
-def parse_value(text: str) -> Value:
-    """A command-line value: an integer, 0x-hex bytes, an IR literal ("text", [1, 2], {..},
-    true, null) or else the text itself."""
-    if _INT.match(text):
-        return int(text)
-    if _HEX.match(text):
-        return bytes.fromhex(text[2:])
-    if text[:1] in ('"', "[", "{") or text in ("true", "false", "null"):
-        return parse_constant(text, "<argument>")
-    return text
 
 
 def _load_code(path: Path) -> CodeObject:
@@ -86,7 +78,7 @@ def _storage(entries: list[str]) -> tuple[tuple[bytes, bytes], ...]:
         key, sep, value = entry.partition("=")
         if not sep or not key:
             raise ValueError(f"--storage {entry!r}: write KEY=VALUE")
-        pairs[kv_key(check_key(parse_value(key)))] = encode_value(parse_value(value))
+        pairs[kv_key(check_key(parse_argument(key)))] = encode_value(parse_argument(value))
     return tuple(sorted(pairs.items()))
 
 
@@ -110,7 +102,7 @@ def _dry_run(spec: dict[str, object], gas: int | None, trace: bool, signer: Sign
 
     def human() -> None:
         for entry in result.get("trace") or []:
-            line = f"{entry['pc']:5d}  {entry['opcode']:<22} gas {entry['gas']:>7}"
+            line = f"{entry['pc']:5d}  {entry['opcode']:<22} {entry['gas']:>7} milligas"
             line += f"  in {json.dumps(entry['inputs'])}"
             if entry["outputs"]:
                 line += f"  out {json.dumps(entry['outputs'])}"
@@ -119,12 +111,12 @@ def _dry_run(spec: dict[str, object], gas: int | None, trace: bool, signer: Sign
             console.print(line, markup=False)
         for log in result["logs"]:
             console.print(f"log: {json.dumps(log)}", markup=False)
-        gas_used = int(str(result["gasUsed"]), 16)
+        gas = f"gas used {gas_text(int(str(result['gasUsed']), 16))}"
         if result["ok"]:
             returned = json.dumps(result["value"])
-            console.print(f"ok (dry run); returned {returned}; gas {gas_used}", markup=False)
+            console.print(f"ok (dry run); returned {returned}; {gas}", markup=False)
         else:
-            console.print(f"trap (dry run): {result['trap']}; gas {gas_used}", markup=False)
+            console.print(f"trap (dry run): {result['trap']}; {gas}", markup=False)
 
     emit(signer.as_json, result, human)
     if not result["ok"]:
@@ -159,7 +151,7 @@ def deploy(
             console.print(f"  agent {result['agent']}")
         console.print(f"  code id {result['codeId']}")
         if result.get("gasUsed") is not None:
-            console.print(f"  gas used {result['gasUsed']}")
+            console.print(f"  gas used {gas_text(int(str(result['gasUsed'])))}")
 
     finish(signer.as_json, result, f"deployed {file.name}", details)
 
@@ -173,28 +165,32 @@ def call(
     label: Annotated[str, typer.Argument(help="Entry label.")],
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="Arguments: integers, 0x-hex bytes, IR literals or text."),
+        typer.Argument(
+            help='Arguments: integers (plain decimal), 0x-hex bytes, IR literals ("text", '
+            "[1, 2], true) or plain text."
+        ),
     ] = None,
     value: SendValue = "0",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Run on the node's head state; send nothing.")
     ] = False,
-    trace: Annotated[bool, typer.Option("--trace", help="With --dry-run: print the trace.")] = (
-        False
-    ),
+    trace: Annotated[
+        bool,
+        typer.Option("--trace", help="Print each step of a dry run (implies --dry-run)."),
+    ] = False,
     gas: GasLimit = None,
     *,
     signer: Signer,
 ) -> None:
     """Call an agent's entry label; prints the return value, gas and any trap."""
     target = resolve(agent, signer.keystore, signer.rpc)
-    values = tuple(parse_value(a) for a in args or [])
+    values = tuple(parse_argument(a) for a in args or [])
     units = parse_amount(value)
-    if dry_run:
+    if trace and not dry_run:  # as `cast call --trace`: a trace never sends
+        err.print("--trace: a dry run on the node's head state; nothing is sent")
+    if dry_run or trace:
         _dry_run(call_spec(target, label, values, units), gas, trace, signer)
         return
-    if trace:
-        raise ValueError("--trace shows a dry run's steps: add --dry-run (nothing is sent then)")
     key = signer.key()
     with signer.client() as client:
         raw = build_call(client, key, target, label, values, units, gas)
@@ -205,6 +201,6 @@ def call(
         if result["status"] == "ok":
             console.print(f"  returned {json.dumps(result.get('value'))}", markup=False)
         if result.get("gasUsed") is not None:
-            console.print(f"  gas used {result['gasUsed']}")
+            console.print(f"  gas used {gas_text(int(str(result['gasUsed'])))}")
 
     finish(signer.as_json, result, f"called {label}", details)

@@ -1,7 +1,8 @@
 """`aither gov`: read governance over JSON-RPC: proposals, votes, an agent's lineage.
 
     aither gov list [--status S] [--agent A]
-    aither gov show ID          the diff, the sandbox table, the votes and the tally
+    aither gov show ID          what it changes (the diff, or each parameter: in force ->
+                                proposed), the sandbox table, the votes and the tally
     aither gov council          the members (address and identity name), roles and weights
     aither gov lineage AGENT    the agent's code versions as a tree
     aither gov export AGENT --html FILE
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import difflib
 import html
+import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -96,6 +98,31 @@ def list_proposals(
     reader.emit(proposals, human)
 
 
+# ---- parameters --------------------------------------------------------------------------------
+
+
+def param_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[object]]:
+    """The governance parameters (as aither_getCouncil shows them) that differ between `old` and
+    `new`: name -> [old value, new value]; role weights as role_weights.ROLE."""
+    changes: dict[str, list[object]] = {}
+    for name, value in new.items():
+        if isinstance(value, dict):
+            before = old[name]
+            for key, weight in value.items():
+                if before.get(key) != weight:
+                    changes[f"{name}.{key}"] = [before.get(key), weight]
+        elif old.get(name) != value:
+            changes[name] = [old.get(name), value]
+    return changes
+
+
+def param_text(name: str, value: object) -> str:
+    """A parameter's value for people: the deposit in AVM, the rest as the chain counts them."""
+    if name == "min_deposit" and value is not None:
+        return f"{format_amount(int(str(value)))} {NATIVE_SYMBOL}"
+    return json.dumps(value)
+
+
 # ---- show ----------------------------------------------------------------------------------------
 
 
@@ -114,8 +141,12 @@ def show(
     *,
     reader: Reader,
 ) -> None:
-    """A proposal: status and heights, the diff, the sandbox table, votes and tally."""
+    """A proposal: status and heights, what it changes (the diff, each parameter in force ->
+    proposed, the council's members), the sandbox table, votes and tally."""
     p = reader.call_object("aither_getProposal", proposal)
+    if p["params"] is not None:  # what it changes: the parameters in force -> the proposed ones
+        current = reader.call_object("aither_getCouncil")["params"]
+        p["paramChanges"] = param_changes(current, p["params"])
     reader.emit(p, lambda: _print_proposal(p))
 
 
@@ -147,6 +178,13 @@ def _print_proposal(p: dict) -> None:
             console.print(f"  add {_named(m)} as {m['roleName']}", markup=False)
         for m in p["council"]["remove"]:
             console.print(f"  remove {_named(m)}", markup=False)
+    if p["params"] is not None:
+        console.print("\n[bold]parameters[/bold] (in force now -> proposed)")
+        for name, (now, proposed) in p["paramChanges"].items():
+            line = f"  {name}: {param_text(name, now)} -> {param_text(name, proposed)}"
+            console.print(line, markup=False)
+        if not p["paramChanges"]:
+            console.print("  the proposed parameters are the ones in force")
     lines = _diff(p["oldIr"], p["newIr"])
     if lines:
         console.print("\n[bold]diff[/bold]")
@@ -158,7 +196,7 @@ def _print_proposal(p: dict) -> None:
         console.print(p["tests"].rstrip(), markup=False)
     console.print("\n[bold]sandbox[/bold]")
     if p["sandbox"]:
-        table = Table("test", "result", "gas before", "gas after", "change", "reason")
+        table = Table("test", "result", "milligas before", "milligas after", "change", "reason")
         for s in p["sandbox"]:
             table.add_row(
                 s["test"],
@@ -254,7 +292,8 @@ def _step_label(step: dict) -> str:
         text = (
             f"{_short(step['codeId'])} {gov['kind']} of {step['region']} by proposal "
             f"{_short(gov['proposalId'])}, enacted at {gov['enactedHeight']},"
-            f" yes {_pct(tally['yes'], deciding)}, gas {gov['gasBefore']} -> {gov['gasAfter']}"
+            f" yes {_pct(tally['yes'], deciding)}, "
+            f"milligas {gov['gasBefore']} -> {gov['gasAfter']}"
         )
         if gov["revertedBy"]:
             text += f", reverted by {_short(gov['revertedBy'])}"
@@ -481,7 +520,7 @@ def render_html(agent: str, steps: list[dict]) -> str:
             votes,
         )
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    head = ("version", "proposal", "kind", "enacted at", "gas", "reverted by", "votes")
+    head = ("version", "proposal", "kind", "enacted at", "milligas", "reverted by", "votes")
     table = (
         "<table><tr>"
         + "".join(f"<th>{h}</th>" for h in head)

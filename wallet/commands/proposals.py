@@ -22,6 +22,7 @@ from ledger.governance.payloads import (
     RevertSpec,
 )
 from wallet.client import RpcClient, RpcClientError
+from wallet.commands.gov import param_changes, param_text
 from wallet.options import (
     Signer,
     console,
@@ -85,8 +86,8 @@ def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
         raise ValueError(f"region {region} is a `{regions[region]}` region: the agent rewrites it")
 
 
-def _check_voting(client: RpcClient, pid: bytes) -> None:
-    """Refuse, before a fee is spent, a vote on an unknown proposal or one not in voting."""
+def _proposal(client: RpcClient, pid: bytes) -> dict[str, object]:
+    """The proposal as aither_getProposal shows it; ValueError when there is none."""
     try:
         found = client.call("aither_getProposal", "0x" + pid.hex())
     except RpcClientError as exc:
@@ -94,8 +95,31 @@ def _check_voting(client: RpcClient, pid: bytes) -> None:
             raise ValueError(f"no proposal 0x{pid.hex()}") from None
         raise
     assert isinstance(found, dict)
+    return found
+
+
+def _check_voting(client: RpcClient, pid: bytes) -> None:
+    """Refuse, before a fee is spent, a vote on an unknown proposal or one not in voting."""
+    found = _proposal(client, pid)
     if found["status"] != "voting":
         raise ValueError(f"the proposal is {found['status']}, not in its voting period")
+
+
+# A proposal may be withdrawn until its voting ends (ledger/governance/transition.py, `cancel`).
+_CANCELLABLE = ("submitted", "voting")
+
+
+def _check_cancellable(client: RpcClient, pid: bytes, sender: str) -> None:
+    """Refuse, before a fee is spent, a cancel the chain would refuse: an unknown proposal,
+    one `sender` did not file, or one past its voting period."""
+    found = _proposal(client, pid)
+    if found["proposer"] != sender:
+        raise ValueError(
+            f"only the proposer may cancel proposal 0x{pid.hex()}: it was filed by "
+            f"{found['proposer']}, not {sender}"
+        )
+    if found["status"] not in _CANCELLABLE:
+        raise ValueError(f"the proposal is {found['status']}: too late to cancel")
 
 
 def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
@@ -115,7 +139,7 @@ def _deposit_units(client: RpcClient, deposit: str | None) -> int:
     units = minimum if deposit is None else parse_amount(deposit)
     if units < minimum:
         raise ValueError(
-            f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)}"
+            f"the deposit is {format_amount(units)} AVM, the minimum {format_amount(minimum)} AVM"
         )
     return units
 
@@ -232,20 +256,6 @@ def _changed_params(current: dict[str, object], sets: list[str]) -> dict[str, ob
     return doc
 
 
-def _param_changes(old: dict[str, object], new: dict[str, object]) -> dict[str, list[object]]:
-    changes: dict[str, list[object]] = {}
-    for name, value in new.items():
-        if isinstance(value, dict):
-            before = old[name]
-            assert isinstance(before, dict)
-            for key, weight in value.items():
-                if before[key] != weight:
-                    changes[f"{name}.{key}"] = [before[key], weight]
-        elif old[name] != value:
-            changes[name] = [old[name], value]
-    return changes
-
-
 @app.command("propose-params")
 @signed
 def propose_params(
@@ -273,7 +283,7 @@ def propose_params(
         current = council["params"]
         assert isinstance(current, dict)
         params = GovernanceParams.from_json(_changed_params(current, sets))
-        changes = _param_changes(current, params.to_json())
+        changes = param_changes(current, params.to_json())
         if not changes:
             raise ValueError("nothing changes: every --set value is the current one")
         units = _deposit_units(client, deposit)
@@ -281,7 +291,10 @@ def propose_params(
         result = submit(client, build_propose(client, key, spec), signer.wait)
         result["proposal"] = _submitted_id(client, result)
     result.update(kind="params", changes=changes, deposit=format_amount(units))
-    summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
+    summary = [
+        f"{name}: {param_text(name, old)} -> {param_text(name, new)}"
+        for name, (old, new) in changes.items()
+    ]
     _finish_proposal(signer.as_json, result, "proposed new parameters", summary)
 
 
@@ -440,8 +453,9 @@ def cancel(
 ) -> None:
     """Withdraw your proposal before its voting ends (part of the deposit is burnt)."""
     pid = _proposal_id(proposal)
-    key = signer.key()
     with signer.client() as client:
+        _check_cancellable(client, pid, signer.signer_address())
+        key = signer.key()
         result = submit(client, build_cancel(client, key, pid), signer.wait)
     result.update(proposal="0x" + pid.hex())
     finish(signer.as_json, result, "cancelled the proposal")

@@ -14,6 +14,7 @@ from wallet.options import (
     KeystoreDir,
     Reader,
     console,
+    gas_text,
     reads,
     resolve,
     token_decimals,
@@ -52,8 +53,13 @@ def balance(
 @reads
 def show_tx(tx_hash: str, *, reader: Reader) -> None:
     """Show a transaction and its receipt."""
-    tx = reader.call_object("aither_getTransaction", tx_hash)
-    receipt = reader.call("aither_getTransactionReceipt", tx_hash)
+    with RpcClient(reader.rpc) as client:
+        tx = client.call("aither_getTransaction", tx_hash)
+        if not isinstance(tx, dict):
+            raise ValueError(f"no transaction {tx_hash}")
+        receipt = client.call("aither_getTransactionReceipt", tx_hash)
+        amounts = AmountText(client)
+        amount = None if tx.get("value") is None else amounts(tx["value"], tx.get("token"))
     data = {"transaction": tx, "receipt": receipt}
 
     def human() -> None:
@@ -61,13 +67,16 @@ def show_tx(tx_hash: str, *, reader: Reader) -> None:
         for key in ("hash", "kind", "from", "to", "symbol"):
             if tx.get(key) is not None:
                 table.add_row(key, str(tx[key]))
-        if tx.get("value") is not None:
-            table.add_row("amount", _amount_text(tx["value"], tx.get("token")))
+        if amount is not None:
+            table.add_row("amount", amount)
+        if tx.get("supply") is not None:
+            supply = format_amount(int(tx["supply"], 16), int(tx["decimals"]))
+            table.add_row("supply", f"{supply} {tx['symbol']}")
         table.add_row("nonce", str(int(tx["nonce"], 16)))
         if isinstance(receipt, dict):
             table.add_row("block", str(int(receipt["blockNumber"], 16)))
             table.add_row("status", "ok" if receipt["status"] == "0x1" else "failed")
-            table.add_row("gas used", str(int(receipt["gasUsed"], 16)))
+            table.add_row("gas used", gas_text(int(receipt["gasUsed"], 16)))
             table.add_row("fee", f"{format_amount(int(receipt['fee'], 16))} AVM")
             if receipt.get("error"):
                 table.add_row("error", receipt["error"])
@@ -78,11 +87,19 @@ def show_tx(tx_hash: str, *, reader: Reader) -> None:
     reader.emit(data, human)
 
 
-def _amount_text(value: str, token: str | None) -> str:
-    """Native amounts in AVM; token amounts in base units (their decimals live on chain)."""
-    if token:
-        return f"{int(value, 16)} units of {token}"
-    return f"{format_amount(int(value, 16))} {NATIVE_SYMBOL}"
+class AmountText:
+    """Amounts for people, with their unit: AVM, or a token's symbol at its decimals (read from
+    the chain once per token)."""
+
+    def __init__(self, client: RpcClient) -> None:
+        self.client = client
+        self.decimals: dict[str, int] = {}
+
+    def __call__(self, value: str, token: str | None) -> str:
+        symbol = token or NATIVE_SYMBOL
+        if symbol not in self.decimals:
+            self.decimals[symbol] = token_decimals(self.client, symbol)
+        return f"{format_amount(int(value, 16), self.decimals[symbol])} {symbol}"
 
 
 @app.command("history")
@@ -97,14 +114,21 @@ def history(
     """List the transactions that touched an account, newest first."""
     who = to_checksum_address(resolve(target, keystore, reader.rpc))
     entries = reader.call_list("aither_getHistory", who, limit)
+    shown: list[str] = []  # each entry's amount for people (JSON keeps base units)
+    if not reader.as_json:
+        with RpcClient(reader.rpc) as client:
+            amounts = AmountText(client)
+            shown = [
+                "" if e.get("value") is None else amounts(e["value"], e.get("token"))
+                for e in entries
+            ]
 
     def human() -> None:
         if not entries:
             console.print(f"no transactions for {who}")
             return
         table = Table("block", "hash", "kind", "from", "to", "amount", "status")
-        for e in entries:
-            amount = "" if e.get("value") is None else _amount_text(e["value"], e.get("token"))
+        for e, amount in zip(entries, shown, strict=True):
             table.add_row(
                 str(int(e["blockNumber"], 16)),
                 e["hash"][:18] + "…",

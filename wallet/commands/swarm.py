@@ -6,7 +6,8 @@ keystore (`--from NAME`) or a public dev key (`--dev-account N`). Rotations are 
 the epoch key is generated, sealed to each member's certified X25519 key (read over RPC) and
 forgotten; member nodes unseal their copies from the chain. Messages are sent and read by the
 node's swarm service for an identity whose keys it holds (`--as NAME|ADDRESS`); those calls are
-admin methods, so `send`, `listen` and `accept` pass the node's admin token (`--token-file`).
+admin methods, so `send`, `listen` and `accept` pass the node's admin token (`--token-file`,
+or the dev node's own: `AdminToken.find`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +22,7 @@ from rich.table import Table
 
 from core.amounts import parse_amount
 from core.crypto import SigningKey, parse_address, to_checksum_address
-from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC, UNAUTHORIZED
+from core.rpc import DEFAULT_RPC, UNAUTHORIZED
 from core.swarm_keys import rotate
 from ledger.channels.payloads import (
     AcceptAnswer,
@@ -41,6 +41,7 @@ from ledger.identity import SetIdentity, derived_certificate
 from ledger.names import is_name
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import (
+    AdminToken,
     AsJson,
     Reader,
     Rpc,
@@ -51,7 +52,6 @@ from wallet.options import (
     finish,
     friendly_errors,
     print_result,
-    read_token,
     reads,
     resolve,
     signed,
@@ -232,22 +232,15 @@ def members(channel: str, *, reader: Reader) -> None:
 # ---- the node's admin methods ------------------------------------------------------------------
 
 
-def admin_call(client: RpcClient, token_file: Path | None, method: str, *args: object) -> object:
-    """Call admin method `method`; a refused token becomes what to do about it."""
+def admin_call(client: RpcClient, token: AdminToken, method: str, *args: object) -> object:
+    """Call admin method `method` (the client sends `token`); a refused token becomes what to
+    do about it."""
     try:
         return client.call(method, *args)
     except RpcClientError as exc:
         if exc.code != UNAUTHORIZED:
             raise
-        if token_file is None:
-            raise ValueError(
-                f"{method} needs the node's admin token: pass --token-file "
-                f"DATA_DIR/{ADMIN_TOKEN_FILE} (the node prints the path at start)"
-            ) from None
-        raise ValueError(
-            f"the node refused the admin token in {token_file}: it writes a new one at each "
-            "start (is it this node's data dir?)"
-        ) from None
+        raise token.refused(method) from None
 
 
 # ---- commands: messages ------------------------------------------------------------------------
@@ -272,12 +265,13 @@ def send(
     """Send TEXT on CHANNEL as the node's identity; with --reward, escrow a reward on chain
     (signed with --from / --dev-account, which must be the same identity)."""
     amount = None if reward is None else parse_amount(reward)
-    with RpcClient(signer.rpc, token=read_token(token_file)) as client:
+    token = AdminToken.find(token_file, signer.rpc)
+    with RpcClient(signer.rpc, token=token.value) as client:
         channel_id = "0x" + _channel_id(client, channel).hex()
         args: list[object] = [channel_id, "0x" + text.encode().hex()]
         if as_identity is not None:
             args.append(as_identity)
-        sent = admin_call(client, token_file, "swarm_send", *args)
+        sent = admin_call(client, token, "swarm_send", *args)
         assert isinstance(sent, dict)
         escrow = None
         if amount:
@@ -331,35 +325,35 @@ def listen(
     """Print CHANNEL's messages as the node decrypts them, with sender names, until Ctrl-C."""
     from websockets.sync.client import connect  # only this command needs it
 
-    token = read_token(token_file)
+    token = AdminToken.find(token_file, rpc)
     with RpcClient(rpc) as client:
         channel_id = "0x" + _channel_id(client, channel).hex()
     params: list[object] = ["swarm", channel_id]
     if as_identity is not None:
         params.append(as_identity)
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    with connect(_ws_url(rpc), max_size=2**21, additional_headers=headers) as socket:
-        request = {"jsonrpc": "2.0", "id": 1, "method": "aither_subscribe", "params": params}
-        socket.send(json.dumps(request))
-        answer = json.loads(socket.recv())
-        if "error" in answer:
-            if answer["error"].get("code") == UNAUTHORIZED and token is None:
-                raise ValueError(
-                    f"listening needs the node's admin token: pass --token-file "
-                    f"DATA_DIR/{ADMIN_TOKEN_FILE} (the node prints the path at start)"
-                )
-            raise ValueError(answer["error"].get("message", "subscription refused"))
-        if not as_json:
-            err.print(f"listening on {channel} (Ctrl-C to stop)")
-        try:
+    headers = {} if token.value is None else {"Authorization": f"Bearer {token.value}"}
+    try:
+        with connect(_ws_url(rpc), max_size=2**21, additional_headers=headers) as socket:
+            request = {"jsonrpc": "2.0", "id": 1, "method": "aither_subscribe", "params": params}
+            socket.send(json.dumps(request))
+            answer = json.loads(socket.recv())
+            if "error" in answer:
+                if answer["error"].get("code") == UNAUTHORIZED:
+                    raise token.refused("listening")
+                raise ValueError(answer["error"].get("message", "subscription refused"))
+            who = "" if as_identity is None else f" as {as_identity}"
+            err.print(
+                f"listening on {channel}{who}: a line per message as the node decrypts it "
+                "(Ctrl-C to stop)"
+            )
             for raw in socket:
                 note = json.loads(raw)
                 message = note.get("params", {}).get("result")
                 if not isinstance(message, dict):
                     continue
                 print(json.dumps(message) if as_json else format_message(message), flush=True)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command("accept")
@@ -380,7 +374,7 @@ def accept(
     """
 
     def make(client: RpcClient, key: SigningKey) -> AnyChannelPayload:
-        found = admin_call(client, token_file, "swarm_message", message_hash)
+        found = admin_call(client, token, "swarm_message", message_hash)
         if not isinstance(found, dict):
             raise ValueError(f"this node has not decrypted a message {message_hash}")
         return AcceptAnswer(
@@ -394,8 +388,9 @@ def accept(
             bytes.fromhex(str(found["signature"])[2:]),
         )
 
+    token = AdminToken.find(token_file, signer.rpc)
     what = f"accepted {message_hash[:18]}; reward paid"
-    _post(signer, make, what, read_token(token_file))
+    _post(signer, make, what, token.value)
 
 
 # ---- identities --------------------------------------------------------------------------------
