@@ -13,8 +13,12 @@ from rich.table import Table
 
 from core.crypto import to_checksum_address
 from core.errors import AitherError
-from core.rpc import DEFAULT_RPC_PORT
-from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
+from genesis.testnet import (
+    TESTNET_CHAIN_ID,
+    TESTNET_P2P_BASE_PORT,
+    TESTNET_RPC_BASE_PORT,
+    new_testnet,
+)
 
 app = typer.Typer(help="Generate genesis files.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -30,10 +34,12 @@ def new(
     ),
     chain_id: Annotated[int, typer.Option("--chain-id", min=1)] = TESTNET_CHAIN_ID,
     accounts: Annotated[int, typer.Option("--accounts", min=0, max=1000)] = 10,
-    base_port: Annotated[int, typer.Option("--base-port", help="First libp2p port.")] = 26656,
+    base_port: Annotated[
+        int, typer.Option("--base-port", help="First libp2p port.")
+    ] = TESTNET_P2P_BASE_PORT,
     rpc_base_port: Annotated[
         int, typer.Option("--rpc-base-port", help="First RPC port.")
-    ] = DEFAULT_RPC_PORT,
+    ] = TESTNET_RPC_BASE_PORT,
     docker: Annotated[
         bool, typer.Option("--docker", help="Peers by container name (node0..), all interfaces.")
     ] = False,

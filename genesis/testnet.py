@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.crypto import SigningKey
-from core.rpc import DEFAULT_RPC_PORT
 from genesis.dev import (
     DEV_BALANCE,
     DEV_GOVERNANCE,
@@ -26,6 +25,11 @@ from genesis.keyfile import write_key_file
 from ledger.genesis import Allocation, ConsensusParams, Genesis, GenesisError, Validator
 
 TESTNET_CHAIN_ID = 7332
+# Node i listens on TESTNET_P2P_BASE_PORT + i (libp2p) and TESTNET_RPC_BASE_PORT + i (JSON-RPC).
+# The RPC ports start above the dev node's 8545 (core.rpc.DEFAULT_RPC_PORT), so a dev node and a
+# testnet run side by side, and end far below the libp2p ports for any number of validators.
+TESTNET_P2P_BASE_PORT = 26656
+TESTNET_RPC_BASE_PORT = 8645
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +58,8 @@ def new_testnet(
     *,
     chain_id: int = TESTNET_CHAIN_ID,
     accounts: int = 10,
-    base_port: int = 26656,
-    rpc_base_port: int = DEFAULT_RPC_PORT,
+    base_port: int = TESTNET_P2P_BASE_PORT,
+    rpc_base_port: int = TESTNET_RPC_BASE_PORT,
     consensus: ConsensusParams | None = None,
     docker: bool = False,
 ) -> tuple[Genesis, list[TestnetNode]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,9 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from core.errors import AitherError
-from core.rpc import DEFAULT_RPC_PORT
+from genesis.testnet import TESTNET_P2P_BASE_PORT, TESTNET_RPC_BASE_PORT
 from node import testnet
-from node.testnet import NodeStatus
+from node.testnet import NodeExited, NodeStatus, PortInUse
 
 app = typer.Typer(help="Run a local multi-validator testnet.", no_args_is_help=True)
 # Scripts read whole lines: never wrap or truncate when the output is not a terminal.
@@ -26,6 +27,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 Dir = Annotated[Path, typer.Option("--dir", help="Testnet directory.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DEFAULT_DIR = Path(".aither/testnet")
+VALIDATORS = 4  # of a new testnet unless --validators says otherwise
+MAX_VALIDATORS = 32
+
+
+def _dir_flag(directory: Path) -> str:
+    return "" if directory == DEFAULT_DIR else f" --dir {shlex.quote(str(directory))}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -49,18 +56,75 @@ def _table(nodes: list[NodeStatus]) -> Table:
 
 @app.command()
 def up(
-    validators: Annotated[int, typer.Option("--validators", min=1, max=32)] = 4,
+    validators: Annotated[
+        int | None,
+        typer.Option(
+            "--validators",
+            min=1,
+            max=MAX_VALIDATORS,
+            help=f"Validators of a new testnet [{VALIDATORS}].",
+        ),
+    ] = None,
     directory: Dir = DEFAULT_DIR,
-    base_port: Annotated[int, typer.Option("--base-port", help="First libp2p port.")] = 26656,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            "--base-port",
+            min=1,
+            max=65535,
+            help=f"First libp2p port of a new testnet [{TESTNET_P2P_BASE_PORT}].",
+        ),
+    ] = None,
     rpc_base_port: Annotated[
-        int, typer.Option("--rpc-base-port", help="First RPC port.")
-    ] = DEFAULT_RPC_PORT,
+        int | None,
+        typer.Option(
+            "--rpc-base-port",
+            min=1,
+            max=65535,
+            help=f"First JSON-RPC port of a new testnet [{TESTNET_RPC_BASE_PORT}].",
+        ),
+    ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Stop the testnet in --dir and delete it (keys, chains, logs), then generate "
+            "a new one.",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for blocks.")] = 60,
     as_json: AsJson = False,
 ) -> None:
-    """Generate the testnet if needed, start its nodes and wait until they finalize blocks."""
+    """Generate the testnet if needed, check that its ports are free, start its nodes and wait
+    until they finalize blocks. On any failure, the nodes it started are stopped."""
+    exists = (directory / "genesis.json").exists()
+    new = reset or not exists
+    count = VALIDATORS if validators is None else validators
+    p2p = TESTNET_P2P_BASE_PORT if base_port is None else base_port
+    rpc = TESTNET_RPC_BASE_PORT if rpc_base_port is None else rpc_base_port
     try:
-        created = testnet.ensure_testnet(directory, validators, base_port, rpc_base_port)
+        if exists and reset:
+            testnet.stop_nodes(directory)  # first: their ports are free for the new testnet
+        elif exists:
+            testnet.check_reuse(directory, validators, base_port, rpc_base_port)
+        testnet.check_ports(
+            testnet.new_ports(count, p2p, rpc) if new else testnet.idle_ports(directory)
+        )
+        if exists and reset:
+            testnet.delete_testnet(directory)
+        created = testnet.ensure_testnet(directory, count, p2p, rpc)
+    except PortInUse as exc:
+        other = (
+            "choose other ports with --base-port/--rpc-base-port"
+            if new
+            else "generate the testnet again on other ports with --reset (and --base-port/"
+            "--rpc-base-port)"
+        )
+        raise _fail(f"{exc}: stop it, or {other}") from None
+    except (AitherError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    started: list[str] = []
+    try:
         started = testnet.start_nodes(directory)
         total = len(testnet.node_dirs(directory))
         with Progress(
@@ -68,7 +132,7 @@ def up(
             BarColumn(),
             TextColumn("{task.fields[state]}"),
             console=Console(stderr=True),
-            disable=as_json,
+            disable=as_json or not sys.stderr.isatty(),  # a bar for people only
             transient=True,
         ) as progress:
             task = progress.add_task("starting validators", total=total, state="")
@@ -79,8 +143,16 @@ def up(
                 progress.update(task, completed=finalizing, state=f"heights {heights}")
 
             nodes = testnet.wait_until_finalizing(directory, 2, timeout, show)
-    except (AitherError, OSError, TimeoutError) as exc:
-        raise _fail(f"{exc} (see `aither testnet logs NODE`)") from None
+    except (AitherError, OSError, TimeoutError, KeyboardInterrupt) as exc:
+        stopped = testnet.stop_nodes(directory, only=started)
+        what = f"stopped {', '.join(stopped)}" if stopped else "stopped nothing"
+        if isinstance(exc, KeyboardInterrupt):
+            err.print(f"interrupted: {what}")
+            raise typer.Exit(130) from None
+        node = exc.node if isinstance(exc, NodeExited) else "NODE"
+        raise _fail(
+            f"{exc} ({what}; see `aither testnet logs {node}{_dir_flag(directory)}`)"
+        ) from None
     if as_json:
         print(
             json.dumps(
@@ -91,7 +163,10 @@ def up(
     what = "created and started" if created else f"started {len(started)} node(s) of"
     console.print(f"{what} the testnet in {directory}: blocks are being finalized")
     console.print(_table(nodes))
-    console.print("stop it with `aither testnet down`; logs with `aither testnet logs node0`")
+    where = _dir_flag(directory)
+    console.print(
+        f"stop it with `aither testnet down{where}`; logs with `aither testnet logs node0{where}`"
+    )
 
 
 @app.command()

@@ -271,7 +271,7 @@ def test_docker_image_runs_the_command_the_tests_run() -> None:
         assert service["build"]["dockerfile"] == "docker/Dockerfile"
         assert service["volumes"] == ["testnet:/testnet"]
         assert service["depends_on"]["init"]["condition"] == "service_completed_successfully"
-        assert service["ports"] == [f"127.0.0.1:{8545 + i}:8545"]
+        assert service["ports"] == [f"127.0.0.1:{8645 + i}:8645"]
 
 
 def test_compose_init_writes_configs_that_find_peers_by_service_name(
@@ -293,7 +293,7 @@ def test_compose_init_writes_configs_that_find_peers_by_service_name(
     for i, config in enumerate(configs):
         # Mounted at /testnet, the node finds the paths the entry command is given.
         assert config.genesis == out / "genesis.json"
-        assert config.rpc_host == "0.0.0.0" and config.rpc_port == 8545
+        assert config.rpc_host == "0.0.0.0" and config.rpc_port == 8645
         assert config.p2p_listen == ("/ip4/0.0.0.0/tcp/26656",)
         peers = sorted(a.split("/p2p/")[0] for a in config.bootstrap)
         assert peers == [f"/dns4/node{j}/tcp/26656" for j in range(4) if j != i]
