@@ -61,8 +61,15 @@ def test_a_parameter_change_goes_from_proposal_to_enactment_in_seconds(
     )  # fmt: skip
     assert filed.returncode == 0, filed.stdout + filed.stderr
     pid = json.loads(filed.stdout)["proposal"]
+    first, *others = VOTERS
+    # By the prefix `gov list` and `gov lineage` print:
+    voted = run_aither(
+        "wallet", "vote", pid[:10], "yes", "--why", "ok", "--dev-account", str(first),
+        "--rpc", node.url, "--json",
+    )  # fmt: skip
+    assert voted.returncode == 0 and json.loads(voted.stdout)["proposal"] == pid, voted.stderr
     with RpcClient(node.url) as client:
-        for member in VOTERS:
+        for member in others:
             raw = build_vote(client, dev_key(member), bytes.fromhex(pid[2:]), Choice.YES, "ok")
             assert node.wait_for_receipt(node.send_raw(raw))["status"] == "0x1"
     proposal = node.rpc("aither_getProposal", pid)

@@ -33,7 +33,8 @@ PPM = 1_000_000
 
 
 def _short(hex_id: object) -> str:
-    return "-" if not isinstance(hex_id, str) else hex_id[:10] + "…"
+    """An id as a prefix that commands take back (`aither gov show 0x5bff276a`)."""
+    return "-" if not isinstance(hex_id, str) else hex_id[:10]
 
 
 def _pct(part: int, whole: int) -> str:

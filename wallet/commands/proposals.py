@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
@@ -48,15 +49,11 @@ def _read_text(path: Path, what: str) -> str:
         raise ValueError(f"cannot read {what} {path}: {reason}") from None
 
 
-def _proposal_id(text: str, what: str = "a proposal id") -> bytes:
-    raw = text.removeprefix("0x").removeprefix("0X")
-    try:
-        pid = bytes.fromhex(raw)
-    except ValueError:
-        pid = b""
-    if len(pid) != 32:
-        raise ValueError(f"{text!r} is not {what} (0x and 64 hex digits)")
-    return pid
+def _full_id(client: RpcClient, text: str, kind: str = "proposal") -> bytes:
+    """A proposal (or code) id, whole or by a unique prefix the node resolves."""
+    if not re.fullmatch(r"0[xX][0-9a-fA-F]{4,64}", text):
+        raise ValueError(f"{text!r} is not a {kind} id (0x and hex digits: whole, or a prefix)")
+    return client.full_id(kind, text)
 
 
 def _min_deposit(client: RpcClient) -> int:
@@ -209,7 +206,7 @@ def propose(
         units = _deposit_units(client, deposit)
         _check_region(client, target, region)
         if revert_to is not None:
-            snapshot = _proposal_id(revert_to, "a code id")
+            snapshot = _full_id(client, revert_to, "code")
             spec: CodeChangeSpec | RevertSpec = RevertSpec(
                 target, region, snapshot, rationale, units, not normal_track
             )
@@ -420,10 +417,15 @@ def propose_council(
     _finish_proposal(signer.as_json, result, "proposed a council change", summary)
 
 
+ProposalId = Annotated[
+    str, typer.Argument(metavar="ID", help="Proposal id (0x-hex, or a unique prefix).")
+]
+
+
 @app.command("vote")
 @signed
 def vote(
-    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    proposal: ProposalId,
     choice: Annotated[str, typer.Argument(metavar="yes|no|abstain|veto")],
     why: Annotated[str, typer.Option("--why", help="The explanation the council reads.")] = "",
     *,
@@ -431,14 +433,14 @@ def vote(
 ) -> None:
     """Vote on a proposal in its voting period, as a council member (a later vote replaces an
     earlier one until the period ends)."""
-    pid = _proposal_id(proposal)
     try:
         picked = Choice(choice.lower())
     except ValueError:
         raise ValueError(f"unknown choice {choice!r}; use yes, no, abstain or veto") from None
-    key = signer.key()
     with signer.client() as client:
+        pid = _full_id(client, proposal)
         _check_voting(client, pid)
+        key = signer.key()
         result = submit(client, build_vote(client, key, pid, picked, why), signer.wait)
     result.update(proposal="0x" + pid.hex(), choice=picked.value)
     finish(signer.as_json, result, f"voted {picked.value}")
@@ -447,13 +449,13 @@ def vote(
 @app.command("cancel")
 @signed
 def cancel(
-    proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    proposal: ProposalId,
     *,
     signer: Signer,
 ) -> None:
     """Withdraw your proposal before its voting ends (part of the deposit is burnt)."""
-    pid = _proposal_id(proposal)
     with signer.client() as client:
+        pid = _full_id(client, proposal)
         _check_cancellable(client, pid, signer.signer_address())
         key = signer.key()
         result = submit(client, build_cancel(client, key, pid), signer.wait)

@@ -131,7 +131,7 @@ def history(
         for e, amount in zip(entries, shown, strict=True):
             table.add_row(
                 str(int(e["blockNumber"], 16)),
-                e["hash"][:18] + "…",
+                e["hash"][:18],  # a prefix `wallet tx` takes back
                 e["kind"],
                 e["from"],
                 e.get("to") or "",

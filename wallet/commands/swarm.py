@@ -361,7 +361,7 @@ def listen(
 def accept(
     message_hash: str,
     request: str = typer.Option(
-        ..., "--for", help="Hash of your rewarded message that this one answers."
+        ..., "--for", help="Hash (or unique prefix) of your rewarded message this one answers."
     ),
     token_file: TokenFile = None,
     *,
@@ -378,7 +378,7 @@ def accept(
         if not isinstance(found, dict):
             raise ValueError(f"this node has not decrypted a message {message_hash}")
         return AcceptAnswer(
-            bytes.fromhex(request.removeprefix("0x")),
+            client.full_id("message", request),
             bytes.fromhex(str(found["channel"])[2:]),
             int(found["epoch"]),
             parse_address(str(found["sender"])),
