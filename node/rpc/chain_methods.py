@@ -86,22 +86,29 @@ def gas_price(node: Node, args: Params) -> str:
 
 @TABLE.method("aither_getBalance")
 def get_balance(node: Node, args: Params) -> str:
-    max_args(args, 2)
+    """`[address, token?, block?]`: the balance of AVM (or of a token) at a block (default
+    latest)."""
+    max_args(args, 3)
     address = params.address(arg(args, 0, "address"))
     token = arg(args, 1, "token", "")
     if not isinstance(token, str):
         raise invalid_params("token must be a symbol")
+    state = _state_at(node, arg(args, 2, "block", "latest"))
     if not token or token == "AVM":
-        return views.hx(node.ledger.account(address).balance)
-    if node.ledger.token(token) is None:
+        return views.hx(state.account(address).balance)
+    if state.token(token) is None:
         raise not_found(f"token {token}")
-    return views.hx(node.ledger.token_balance(address, token))
+    return views.hx(state.token_balance(address, token))
+
+
+def _state_at(node: Node, block: object) -> State:
+    height = params.block_height(block, node.ledger)
+    _, reader = params.state_at(node.ledger, height)
+    return State(reader)
 
 
 def _account_at(node: Node, address: bytes, block: object) -> Account:
-    height = params.block_height(block, node.ledger)
-    _, reader = params.state_at(node.ledger, height)
-    return State(reader).account(address)
+    return _state_at(node, block).account(address)
 
 
 @TABLE.method("eth_getBalance")
@@ -125,11 +132,17 @@ def eth_get_transaction_count(node: Node, args: Params) -> str:
 
 @TABLE.method("aither_getAccount")
 def get_account(node: Node, args: Params) -> dict[str, object]:
-    max_args(args, 1)
+    """`[address, block?]`: nonce, balance and token balances at a block (default latest)."""
+    max_args(args, 2)
     address = params.address(arg(args, 0, "address"))
-    account = node.ledger.account(address)
+    height = params.block_height(arg(args, 1, "block", "latest"), node.ledger)
+    _, reader = params.state_at(node.ledger, height)
+    state = State(reader)
+    account = state.account(address)
+    # The symbols the address has ever held (a past block's are among them), read at the block.
     tokens = {
-        symbol: views.hx(units) for symbol, units in node.ledger.token_balances(address).items()
+        symbol: views.hx(state.token_balance(address, symbol))
+        for symbol in node.ledger.token_balances(address)
     }
     return {
         "address": to_checksum_address(address),
@@ -137,7 +150,7 @@ def get_account(node: Node, args: Params) -> dict[str, object]:
         "pendingNonce": views.hx(node.pending_nonce(address)),
         "balance": views.hx(account.balance),
         "tokens": {symbol: amount for symbol, amount in tokens.items() if amount != "0x0"},
-        "blockNumber": views.hx(node.ledger.height),
+        "blockNumber": views.hx(height),
     }
 
 

@@ -127,6 +127,17 @@ def test_balances_of_native_coin_and_tokens(node: DevNode, prepared: Prepared) -
     assert node.rpc_error("aither_getBalance", creator, "NOPE")["code"] == NOT_FOUND
 
 
+def test_aither_reads_take_a_block_too(node: DevNode, prepared: Prepared) -> None:
+    paid_in = int(str(prepared.transfer["blockNumber"]), 16)
+    before, after = hex(paid_in - 1), hex(paid_in)
+    assert node.rpc("aither_getBalance", address(RECIPIENT), "", before) == "0x0"
+    assert node.rpc("aither_getBalance", address(RECIPIENT), "AVM", after) == hex(AMOUNT)
+    then = node.rpc("aither_getAccount", address(dev_key(0).address), before)
+    now = node.rpc("aither_getAccount", address(dev_key(0).address))
+    assert then["nonce"] == "0x0" and now["nonce"] == "0x1"  # type: ignore[index]
+    assert then["blockNumber"] == before  # type: ignore[index]
+
+
 def test_eth_get_balance_reads_past_blocks(node: DevNode, prepared: Prepared) -> None:
     paid_in = int(str(prepared.transfer["blockNumber"]), 16)
     assert node.rpc("eth_getBalance", address(RECIPIENT), hex(paid_in - 1)) == "0x0"
@@ -384,10 +395,10 @@ VALID_CALLS: dict[str, list[object]] = {
     "eth_blockNumber": [],
     "eth_syncing": [],
     "eth_gasPrice": [],
-    "aither_getBalance": [address(UNTOUCHED.address), "AVM"],
+    "aither_getBalance": [address(UNTOUCHED.address), "AVM", "latest"],
     "eth_getBalance": [address(UNTOUCHED.address), "latest"],
     "eth_getTransactionCount": [address(UNTOUCHED.address), "latest"],
-    "aither_getAccount": [address(UNTOUCHED.address)],
+    "aither_getAccount": [address(UNTOUCHED.address), "latest"],
     "aither_getProof": [address(UNTOUCHED.address)],
     "aither_getTokens": [],
     "aither_sendRawTransaction": ["0x00"],
