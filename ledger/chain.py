@@ -33,7 +33,7 @@ from ledger.governance.payloads import ProposePayload
 from ledger.governance.proposals import PROPOSAL_RECORD
 from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
-from ledger.receipt import MAX_TOPICS, LocatedLog, Log, Receipt, emitter
+from ledger.receipt import MAX_TOPICS, LocatedLog, LogCriteria, Receipt, emitter
 from ledger.receipt import topics as log_topics
 from ledger.state import (
     ACCOUNT,
@@ -73,6 +73,7 @@ _LOG_EMITTER = b"La"  # + emitter + height + log index in block -> location
 _LOG_TOPIC = b"Lt"  # + position (1) + topic + height + log index in block -> location
 _LAST = b"\xff" * 8
 
+EVERY_LOG = LogCriteria()
 DEFAULT_HISTORY_BLOCKS = 128  # past blocks whose state a (non-archive) node can read, as geth
 
 log = logging.getLogger("aither.governance")
@@ -676,31 +677,17 @@ class Ledger:
         self,
         first: int,
         last: int,
-        emitters: Sequence[bytes] = (),
-        topics: Sequence[Sequence[bytes]] = (),
+        criteria: LogCriteria = EVERY_LOG,
         *,
         limit: int = 10_000,
         max_scanned: int = 100_000,
     ) -> list[LocatedLog]:
-        """The events of blocks `first..last` (inclusive) that match, in chain order.
-
-        `emitters`: any of these (none: any). `topics[i]`: the i-th topic is any of these (an
-        empty set: any). Reads the log index, not the blocks, when the query names an emitter
-        or a topic. Raises TooManyLogs past `limit` matches or `max_scanned` candidates.
-        """
+        """The events of blocks `first..last` (inclusive) that `criteria` selects, in chain
+        order. Reads the log index, not the blocks, when the criteria name an emitter or a
+        topic. Raises TooManyLogs past `limit` matches or `max_scanned` candidates."""
         last = min(last, self._head.height)
-        wanted = [frozenset(choices) for choices in topics[:MAX_TOPICS]]
-
-        def matches(entry: Log) -> bool:
-            if emitters and emitter(entry) not in emitters:
-                return False
-            found = log_topics(entry)
-            return all(
-                not choices or (i < len(found) and found[i] in choices)
-                for i, choices in enumerate(wanted)
-            )
-
-        indexed = [_LOG_EMITTER + e for e in emitters]
+        wanted = criteria.topics[:MAX_TOPICS]
+        indexed = [_LOG_EMITTER + e for e in sorted(criteria.addresses)]
         if not indexed:
             position = next((i for i, choices in enumerate(wanted) if choices), None)
             if position is not None:
@@ -713,7 +700,7 @@ class Ledger:
         )
         found: list[LocatedLog] = []
         for located in candidates:
-            if matches(located.log):
+            if criteria.selects(located.log):
                 if len(found) == limit:
                     raise TooManyLogs(f"the query matches more than {limit:,} logs")
                 found.append(located)

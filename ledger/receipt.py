@@ -143,6 +143,26 @@ def _canonical(value: AvmValue) -> Value:
 
 
 @dataclass(frozen=True, slots=True)
+class LogCriteria:
+    """Which logs a query, a filter or a subscription selects: those of any of `addresses`
+    (none: any) whose i-th topic is any of `topics[i]` (an empty set: any), as Ethereum's."""
+
+    addresses: frozenset[bytes] = frozenset()
+    topics: tuple[frozenset[bytes], ...] = ()
+
+    def matches(self, address: bytes, found: tuple[bytes, ...]) -> bool:
+        if self.addresses and address not in self.addresses:
+            return False
+        return all(
+            not choices or (i < len(found) and found[i] in choices)
+            for i, choices in enumerate(self.topics)
+        )
+
+    def selects(self, entry: Log) -> bool:
+        return self.matches(emitter(entry), topics(entry))
+
+
+@dataclass(frozen=True, slots=True)
 class LocatedLog:
     """A committed event and where it is: block, transaction, and its index in the block."""
 

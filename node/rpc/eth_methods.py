@@ -21,6 +21,7 @@ from core.schema import MAX_U64
 from ledger import agents
 from ledger.block import Block
 from ledger.chain import Ledger, TooManyLogs, TxLocation
+from ledger.receipt import LogCriteria
 from ledger.state import State
 from ledger.tx import MAX_TX_SIZE, Call, Deploy, decode_transaction
 from node.node import Node
@@ -34,7 +35,6 @@ from node.rpc.agent_methods import (
 )
 from node.rpc.chain_methods import transfer_gas
 from node.rpc.errors import RpcError, invalid_params
-from node.rpc.filters import LogCriteria
 from node.rpc.limits import (
     DRY_RUN_GAS,
     MAX_FEE_HISTORY_BLOCKS,
@@ -194,14 +194,7 @@ def _query_logs(
     ledger: Ledger, criteria: LogCriteria, first: int, last: int
 ) -> list[dict[str, object]]:
     try:
-        found = ledger.logs(
-            first,
-            last,
-            sorted(criteria.addresses),
-            [sorted(choices) for choices in criteria.topics],
-            limit=MAX_LOGS,
-            max_scanned=MAX_LOGS_SCANNED,
-        )
+        found = ledger.logs(first, last, criteria, limit=MAX_LOGS, max_scanned=MAX_LOGS_SCANNED)
     except TooManyLogs as exc:
         raise RpcError(
             LIMIT_EXCEEDED,

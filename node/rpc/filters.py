@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from core.crypto import hash32
 from core.rpc import LIMIT_EXCEEDED, NOT_FOUND
-from ledger.receipt import MAX_TOPICS, LocatedLog, emitter, topics
+from ledger.receipt import MAX_TOPICS, LocatedLog, LogCriteria, emitter, topics
 from node.node import BlockCommitted, Node
 from node.rpc import params, views
 from node.rpc.errors import RpcError, invalid_params
@@ -30,23 +30,6 @@ from node.rpc.limits import (
 )
 
 # Log criteria
-
-
-@dataclass(frozen=True, slots=True)
-class LogCriteria:
-    """What a log filter, an eth_getLogs query or a logs subscription selects: logs of any of
-    `addresses` (none: any) whose i-th topic is any of `topics[i]` (an empty set: any)."""
-
-    addresses: frozenset[bytes] = frozenset()
-    topics: tuple[frozenset[bytes], ...] = ()
-
-    def matches(self, address: bytes, found: tuple[bytes, ...]) -> bool:
-        if self.addresses and address not in self.addresses:
-            return False
-        return all(
-            not choices or (i < len(found) and found[i] in choices)
-            for i, choices in enumerate(self.topics)
-        )
 
 
 def log_criteria(spec: dict[str, object]) -> LogCriteria:

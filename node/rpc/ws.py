@@ -31,12 +31,13 @@ from fastapi import WebSocket
 
 from core.rpc import INVALID_PARAMS, LIMIT_EXCEEDED, PARSE_ERROR
 from ledger.chain import TxLocation
+from ledger.receipt import LogCriteria
 from ledger.tx import Transfer
 from node.node import BlockCommitted, Node
 from node.rpc import bounded_json, filters, params, swarm_methods, views
 from node.rpc.admin import Access
 from node.rpc.errors import RpcError, invalid_params
-from node.rpc.filters import BlockLogs, LogCriteria
+from node.rpc.filters import BlockLogs
 from node.rpc.limits import (
     WS_CLOSE_TIMEOUT,
     WS_MAX_CONNECTIONS,

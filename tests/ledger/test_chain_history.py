@@ -9,9 +9,13 @@ from test_agents import ALICE, BOB, COUNTER_CODE, GENESIS, Chain
 
 from core.crypto import hash32
 from ledger.chain import HistoryUnavailable, Ledger, TooManyLogs
-from ledger.receipt import emitter, topic_word, topics
+from ledger.receipt import LogCriteria, emitter, topic_word, topics
 from ledger.state import Account
 from ledger.tx import Transfer
+
+
+def by(emitters=(), topics=()) -> LogCriteria:
+    return LogCriteria(frozenset(emitters), tuple(frozenset(t) for t in topics))
 
 
 @pytest.fixture
@@ -64,8 +68,9 @@ def test_reverting_restores_state_receipts_indexes_and_logs(chain):
     assert chain.ledger.transaction(sent[0].hash) is None
     assert chain.ledger.agent(later_agent) is None
     assert chain.ledger.history(BOB.address) == []
-    assert chain.ledger.logs(0, 10**6, [agent]) == chain.ledger.logs(0, mark, [agent])
-    assert [f.log.name for f in chain.ledger.logs(0, 10**6, [agent])] == ["AgentDeployed", "log"]
+    assert chain.ledger.logs(0, 10**6, by([agent])) == chain.ledger.logs(0, mark, by([agent]))
+    names = [f.log.name for f in chain.ledger.logs(0, 10**6, by([agent]))]
+    assert names == ["AgentDeployed", "log"]
     chain.ledger.close()
     reopened = Ledger(chain.ledger.path, GENESIS)  # the storage check passes after a revert
     assert reopened.head == before[0]
@@ -87,20 +92,20 @@ def test_logs_are_found_by_emitter_and_by_topic_through_the_index(chain):
     for n in (1, 2, 3):
         chain.call(agent, "bump", n)
     chain.call(other, "bump", 5)
-    by_agent = chain.ledger.logs(0, chain.ledger.height, [agent])
+    by_agent = chain.ledger.logs(0, chain.ledger.height, by([agent]))
     assert [topics(found.log)[1] for found in by_agent[1:]] == [topic_word(n) for n in (1, 3, 6)]
     assert {emitter(found.log) for found in by_agent} == {agent}
-    bumped = chain.ledger.logs(0, chain.ledger.height, topics=[[topic_word("bumped")]])
+    bumped = chain.ledger.logs(0, chain.ledger.height, by(topics=[[topic_word("bumped")]]))
     assert [emitter(found.log) for found in bumped] == [agent] * 3 + [other]
     assert topic_word("bumped") == hash32(b"bumped")
-    six = chain.ledger.logs(0, chain.ledger.height, topics=[[], [topic_word(6), topic_word(5)]])
+    six = chain.ledger.logs(0, chain.ledger.height, by(topics=[[], [topic_word(6), topic_word(5)]]))
     assert [(emitter(f.log), f.height) for f in six] == [(agent, 5), (other, 6)]
     first = six[0]
     block = chain.ledger.block(first.height)
     assert block is not None and first.block_hash == block.hash
     assert first.tx_hash == hash32(block.transactions[first.tx_index])
     with pytest.raises(TooManyLogs):
-        chain.ledger.logs(0, chain.ledger.height, topics=[[topic_word("bumped")]], limit=3)
+        chain.ledger.logs(0, chain.ledger.height, by(topics=[[topic_word("bumped")]]), limit=3)
 
 
 def test_a_block_prelude_writes_state_the_root_commits_to(chain):
