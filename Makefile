@@ -58,6 +58,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/swarm.py
 	$(BIN)/python bench/hostile.py --testnet
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/devchain.py
 
 clean:
 	rm -rf $(VENV) .aither .pytest_cache .mypy_cache .import_linter_cache .ruff_cache
