@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +93,18 @@ StateDir = Annotated[
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def _show_events() -> None:
+    """Print what a run waits for while it waits (the runtime logs it to `aither.agent`), one
+    line on stderr each."""
+    events = logging.getLogger("aither.agent")
+    if not events.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        events.addHandler(handler)
+        events.setLevel(logging.INFO)
+        events.propagate = False
 
 
 def load_code(path: Path) -> CodeObject:
@@ -290,6 +304,7 @@ def run_cmd(
     try:
         values = tuple(parse_argument(a) for a in args)
         setup = options.setup(file)
+        _show_events()
         with RpcClient(options.rpc, token=setup.token) as client:
             report = run_agent(
                 setup.code,
@@ -386,6 +401,7 @@ def tick_cmd(
     try:
         values = tuple(parse_argument(a) for a in args)
         setup = options.setup(file)
+        _show_events()
         router = build_router(setup.config)
         with RpcClient(options.rpc, token=setup.token) as client:
             while True:

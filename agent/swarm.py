@@ -36,6 +36,7 @@ so a replay gets the same answers however often the live run polled.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ from avm.values import Value, to_python
 from core.crypto import parse_address, to_checksum_address
 from ledger.channels.payloads import is_channel_name
 from wallet.client import RpcClient, RpcClientError
+
+log = logging.getLogger("aither.agent")
 
 # JSON-RPC codes of the node's answers (node/rpc/errors.py).
 METHOD_NOT_FOUND = -32601  # the node runs no swarm service
@@ -240,6 +243,15 @@ class SwarmLink:
                 f"WAIT_FOR_RESPONSE {name}: the run has no swarm channel (SWARM_CONNECT first)"
             )
         mine = [r for r in self.requests if r.handle == name]
+        wanted = self.settings.min_responses
+        log.info(
+            "swarm: waiting up to %g s for %s to %s on %d channel%s",
+            timeout_sec,
+            "an answer" if wanted == 1 else f"{wanted} answers",
+            name,
+            len(channels),
+            "" if len(channels) == 1 else "s",
+        )
         params: list[object] = [
             ["0x" + c.hex() for c in channels],
             name,

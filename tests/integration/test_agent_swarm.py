@@ -194,6 +194,8 @@ def test_a_wait_for_response_that_times_out_takes_the_failure_path(
     out = json.loads(result.stdout)
     assert out["swarm"] == "node" and out["value"] == "fallback"
     assert out["logs"] == ["no answer in time"] and out["transactions"] == []
+    # While it waited it said so, on stderr (stdout stays the JSON answer).
+    assert "swarm: waiting up to 1 s for an answer to REQ_NOBODY on 1 channel" in result.stderr
     sent = [m for m in admin.messages(HELPER.address) if "REQ_NOBODY" in str(m["text"])]
     assert len(sent) == 1  # the request went out; nobody answered it
 
