@@ -604,12 +604,8 @@ class Ledger:
         dev chain's snapshot revert). Returns the transactions of the blocks undone, oldest
         first. Raises HistoryUnavailable when `height` is older than `oldest_state`."""
         with self._write_lock:
+            self.check_revertible(height)
             head = self._head
-            if not self._oldest <= height <= head.height:
-                raise HistoryUnavailable(
-                    f"cannot revert to block {height}: blocks {self._oldest}..{head.height} "
-                    "can be reverted to"
-                )
             undone: list[SignedTx] = []
             with self._db.write_batch(sync=True) as batch:
                 for past in range(head.height, height, -1):
@@ -618,6 +614,14 @@ class Ledger:
             self._head = self._load_header(height)
             self._gas_limit_at = (b"", 0)
         return undone
+
+    def check_revertible(self, height: int) -> None:
+        """Raise HistoryUnavailable unless `revert_to(height)` can be done now."""
+        if not self._oldest <= height <= self._head.height:
+            raise HistoryUnavailable(
+                f"cannot revert to block {height}: blocks {self._oldest}..{self._head.height} "
+                "can be reverted to"
+            )
 
     def _undo_block(self, batch: plyvel.WriteBatch, height: int) -> list[SignedTx]:
         """Write into `batch` what undoes block `height` (run from the head down)."""

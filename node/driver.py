@@ -21,7 +21,7 @@ from typing import Protocol
 from core.crypto import SigningKey, address_of, hash32
 from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger.block import Block, CommitCertificate
-from ledger.chain import RESTORE_HINT, DataDirError, PendingBlock
+from ledger.chain import RESTORE_HINT, DataDirError, HistoryUnavailable, PendingBlock
 from ledger.genesis import Genesis
 from ledger.state import State
 from ledger.tx import SignedTx, decode_transaction
@@ -299,14 +299,21 @@ class ConsensusDriver:
                 self._after_height.append(rewind_now)
                 return []
             try:
+                self.ledger.check_revertible(height)
+            except HistoryUnavailable as exc:
+                done.set_exception(exc)
+                return []
+            # The signer forgets its heights first: a crash between the two writes then leaves
+            # a signer that may sign again over a longer chain, never one that refuses to start.
+            signer = None if self.key is None else SignerGuard(self.key)
+            if signer is not None:
+                await asyncio.to_thread(self.store.save_signer_state, signer.to_bytes())
+            try:
                 undone = await asyncio.to_thread(self.ledger.revert_to, height)
             except AitherError as exc:
                 done.set_exception(exc)
                 return []
             self.node.ledger.forget_pending(stx.hash for stx in self.node.mempool.clear())
-            signer = None if self.key is None else SignerGuard(self.key)
-            if signer is not None:
-                await asyncio.to_thread(self.store.save_signer_state, signer.to_bytes())
             self.core = Consensus(self.genesis.chain_id, signer, self.timeouts)
             self.validators = self._validators_at(self.height)
             self._bodies.clear()

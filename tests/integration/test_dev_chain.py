@@ -143,6 +143,8 @@ def test_a_revert_undoes_transfers_a_deploy_and_a_proposal(node: DevNode, run_ai
     # The chain goes on from the snapshot: the same sender's nonce is reused.
     assert node.transfer(sender, recipients[0], 1)["status"] == "0x1"
     assert node.height() == int(before["number"], 16) + 1
+    node.restart()  # the reverted chain reopens, and its validator signs on
+    assert node.transfer(sender, recipients[1], 1)["status"] == "0x1"
 
 
 def test_balances_and_nonces_are_set_by_a_block_and_dumps_load_back(
