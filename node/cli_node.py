@@ -384,6 +384,7 @@ def _print_dev_banner(
     console.print(
         f"  admin      {(data_dir / ADMIN_TOKEN_FILE).resolve()} (token for swarm_* methods)"
     )
+    console.print("  controls   aither dev mine|time|snapshot|revert|set-balance|dump|load")
     console.print(f"\n[bold]Dev accounts[/bold] ({format_amount(DEV_BALANCE)} AVM each at genesis)")
     for index, key in enumerate(keys):
         console.print(f"  ({index}) {to_checksum_address(key.address)}")
