@@ -17,6 +17,11 @@ class AvmError(AitherError):
     """Base of every error the AVM raises on purpose."""
 
 
+class CallRefused(AvmError):
+    """A call of another agent that cannot start (no agent, too deep, re-entry, unpayable value):
+    the calling opcode fails with the reason, as a failed plugin call does."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourcePos:
     """A place in IR source text, for messages a person can act on."""

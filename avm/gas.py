@@ -56,6 +56,9 @@ class GasSchedule:
     send_swarm_msg_per_byte: int = 10
     fork_agent_base: int = 50_000  # 50 + codeSize * costFactor (costFactor = 0.01)
     fork_agent_per_byte: int = 10
+    # Not in §11: CALL_AGENT and STATIC_CALL_AGENT (one agent calling another on chain), plus
+    # the gas the callee uses, of the 63/64 of what is left that it is given.
+    call_agent_base: int = 2000
 
     # §11.3 concurrency
     map_model_call_per_item: int = 1000  # pricePerUnit * datasetSize (pricePerUnit = 1)

@@ -18,9 +18,25 @@ from enum import Enum
 from typing import Protocol
 
 from avm.code import CodeObject
+from avm.errors import CallRefused
 from avm.values import Value
 from core.crypto import hash32
 from core.encoding import Encodable, encode
+
+NATIVE_TOKEN = "AVM_CREDITS"  # the chain's own coin, as agents name it
+MAX_AGENT_CALL_DEPTH = 16  # agents on one call stack (CALL_AGENT), the outermost included
+
+
+def refuse_call(stack: tuple[bytes, ...], agent: bytes, value: int, readonly: bool) -> None:
+    """The rules of CALL_AGENT every host applies. Raises CallRefused naming the one broken."""
+    if len(stack) >= MAX_AGENT_CALL_DEPTH:
+        raise CallRefused(f"the call would be more than {MAX_AGENT_CALL_DEPTH} agents deep")
+    if agent in stack:
+        raise CallRefused(
+            f"0x{agent.hex()} is already running in this call: an agent is never re-entered"
+        )
+    if readonly and value:
+        raise CallRefused("a read-only call (STATIC_CALL_AGENT) carries no value")
 
 
 class LineageKind(Enum):
@@ -174,6 +190,15 @@ class Host(Protocol):
         ...
 
     # -- the non-deterministic opcodes (local host only) --
+    def enter_agent(self, agent: bytes, value: int, readonly: bool) -> tuple[Host, CodeObject]:
+        """Open a call of `agent` from this agent: pay it `value` (native units) and return the
+        host its code runs on (seeing this agent as its caller; read-only when `readonly` or when
+        this host is) and that code. Raises CallRefused when the call cannot start: no agent,
+        the call depth bound, an agent already on the call stack (no re-entry), a value this
+        agent cannot pay or one sent in a read-only call. The caller's checkpoint, taken
+        before, undoes the payment when the callee fails."""
+        ...
+
     def external(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
         """Serve a model/tool/plugin opcode (a model's answer comes Metered with its tokens).
         Raises PluginFailure (the AVM sets its failure flag and continues) or HostUnavailable (a

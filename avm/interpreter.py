@@ -31,7 +31,7 @@ from avm.errors import (
 from avm.gas import CURRENT, DEFAULT_GAS, GasSchedule
 from avm.host import Host, Metered, PluginFailure
 from avm.instructions.storage import kv_key
-from avm.machine import Toolchain
+from avm.machine import FrameResult, Toolchain
 from avm.matreshka import breed
 from avm.memory_host import MemoryHost, World
 from avm.opcodes import Control
@@ -330,6 +330,20 @@ class CodeTools:
         budget: int | None,
     ) -> list[TestOutcome]:
         return run_tests(code, tests, schedule, depth, budget)
+
+    def run_call(
+        self,
+        code: CodeObject,
+        host: Host,
+        entry: str,
+        args: Sequence[Value],
+        gas: int,
+        trace: bool,
+        schedule: GasSchedule,
+    ) -> FrameResult:
+        result = execute(code, host, entry, args, gas, trace=trace, schedule=schedule)
+        failure = None if result.trap is None else str(result.trap)
+        return FrameResult(result.value, result.gas_used, failure, result.trace)
 
 
 TOOLCHAIN = CodeTools()

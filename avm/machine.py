@@ -9,12 +9,25 @@ upper layers through `Machine.tools`, which the interpreter hands them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from avm.code import CodeObject, TestCase, TestOutcome
 from avm.gas import GasSchedule
 from avm.host import Host
+from avm.trace import TraceEntry
 from avm.values import AvmMap, Value
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """How a call of another agent ended: its value, the milligas it used, why it failed (None
+    when it did not), and its trace when the caller is traced."""
+
+    value: Value
+    gas_used: int
+    failure: str | None
+    trace: tuple[TraceEntry, ...] | None
 
 
 class Toolchain(Protocol):
@@ -57,6 +70,20 @@ class Toolchain(Protocol):
         budget: int | None,
     ) -> list[TestOutcome]:
         """Run `tests` against `code` in fresh sandboxes, all within `budget` milligas."""
+        ...
+
+    def run_call(
+        self,
+        code: CodeObject,
+        host: Host,
+        entry: str,
+        args: Sequence[Value],
+        gas: int,
+        trace: bool,
+        schedule: GasSchedule,
+    ) -> FrameResult:
+        """Run another agent's `code` from `entry` on `host` (CALL_AGENT's frame): a trap rolls
+        back the frame's own writes and is the result's failure."""
         ...
 
 

@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from avm.code import CodeObject
-from avm.errors import HostUnavailable
-from avm.host import CodeChange, CodeProposal, LineageKind, Metered, Plugins
+from avm.errors import CallRefused, HostUnavailable, PermissionDenied
+from avm.host import (
+    NATIVE_TOKEN,
+    CodeChange,
+    CodeProposal,
+    LineageKind,
+    Metered,
+    Plugins,
+    refuse_call,
+)
 from avm.validation import check_deployable
 from avm.values import Value
 from core.crypto import ADDRESS_SIZE, hash32
@@ -62,12 +70,32 @@ class MemoryHost:
         self.plugins = plugins
         self.deterministic = plugins is None
         self.security_policy = security_policy
+        self.stack: tuple[bytes, ...] = (address,)  # the agents of this call, outermost first
+        self.readonly = False  # in a STATIC_CALL_AGENT: every write traps
 
     def view(self, address: bytes, caller: bytes | None = None) -> MemoryHost:
         """The same world seen from another agent."""
         return MemoryHost(
             self.world, address, caller or self.address, self.plugins, self.security_policy
         )
+
+    def enter_agent(
+        self, agent: bytes, value: int, readonly: bool
+    ) -> tuple[MemoryHost, CodeObject]:
+        refuse_call(self.stack, agent, value, readonly or self.readonly)
+        code = self.code_of(agent)
+        if code is None:
+            raise CallRefused(f"no agent at 0x{agent.hex()}")
+        if value and not self.transfer(agent, value, NATIVE_TOKEN):
+            raise CallRefused(f"0x{self.address.hex()} cannot pay {value} to the callee")
+        callee = self.view(agent)
+        callee.stack = (*self.stack, agent)
+        callee.readonly = readonly or self.readonly
+        return callee, code
+
+    def _writing(self) -> None:
+        if self.readonly:
+            raise PermissionDenied("a read-only call (STATIC_CALL_AGENT) may not write")
 
     # context
     def self_address(self) -> bytes:
@@ -96,6 +124,7 @@ class MemoryHost:
             journal.pop()()
 
     def _set_item(self, d: dict[K, V], key: K, value: V) -> None:
+        self._writing()
         if key in d:
             old = d[key]
             self.world.journal.append(lambda: d.__setitem__(key, old))
@@ -104,6 +133,7 @@ class MemoryHost:
         d[key] = value
 
     def _del_item(self, d: dict[K, V], key: K) -> bool:
+        self._writing()
         if key not in d:
             return False
         old = d.pop(key)
@@ -142,6 +172,7 @@ class MemoryHost:
 
     # events
     def emit(self, topic: str, data: bytes) -> None:
+        self._writing()
         self.world.events.append((self.address, topic, data))
         self.world.journal.append(self.world.events.pop)
 
@@ -201,6 +232,7 @@ class MemoryHost:
         return address
 
     def _set_item_nonce(self) -> None:
+        self._writing()
         old = self.world.nonce
         self.world.nonce = old + 1
         self.world.journal.append(lambda: setattr(self.world, "nonce", old))

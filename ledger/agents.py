@@ -22,12 +22,19 @@ the call touched, whereas a stored trace grows with every instruction executed.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from avm.code import CodeObject
-from avm.errors import HostUnavailable, NotDeployable, PermissionDenied, TraceTooLong
-from avm.host import CodeChange, CodeProposal, LineageKind
+from avm.errors import (
+    CallRefused,
+    HostUnavailable,
+    NotDeployable,
+    PermissionDenied,
+    TraceTooLong,
+)
+from avm.host import CodeChange, CodeProposal, LineageKind, refuse_call
 from avm.interpreter import Result, execute
 from avm.trace import TraceEntry
 from avm.validation import check_deployable, decode_code
@@ -260,6 +267,8 @@ class ChainHost:
         self._call = _Call(state, height, timestamp, witness)
         self.address = address
         self.caller_address = caller
+        self.stack: tuple[bytes, ...] = (address,)  # the agents of this call, outermost first
+        self.readonly = False  # in a STATIC_CALL_AGENT: every write traps
 
     @property
     def events(self) -> tuple[Log, ...]:
@@ -275,11 +284,29 @@ class ChainHost:
         return value
 
     def put(self, key: bytes, value: bytes | None) -> None:
+        if self.readonly:
+            raise PermissionDenied("a read-only call (STATIC_CALL_AGENT) may not write")
         call = self._call
         witness = call.witness
         if witness is not None and key not in witness and key[:1] != CODE:
             witness[key] = call.state.get(key)
         call.state.put(key, value)
+
+    # calls of other agents (CALL_AGENT): frames over the same execution
+    def enter_agent(self, agent: bytes, value: int, readonly: bool) -> tuple[ChainHost, CodeObject]:
+        readonly = readonly or self.readonly
+        refuse_call(self.stack, agent, value, readonly)
+        record = load_agent(self, agent)
+        if record is None:
+            raise CallRefused(f"no agent at 0x{agent.hex()}")
+        if value and not self.transfer(agent, value, NATIVE_SYMBOL):
+            raise CallRefused(f"0x{self.address.hex()} cannot pay {value} to the callee")
+        code = load_code(self, record.code_id)
+        assert code is not None, "an agent record names code the state does not hold"
+        callee = copy.copy(self)  # the same execution (_call), seen from the callee
+        callee.address, callee.caller_address = agent, self.address
+        callee.stack, callee.readonly = (*self.stack, agent), readonly
+        return callee, code
 
     # context
     def self_address(self) -> bytes:
@@ -374,6 +401,8 @@ class ChainHost:
 
     # events
     def emit(self, topic: str, data: bytes) -> None:
+        if self.readonly:
+            raise PermissionDenied("a read-only call (STATIC_CALL_AGENT) may not emit events")
         self._call.events.append(Log(topic, (self.address, data)))
 
     # permissions: roles arrive with identity registration; until then no agent holds one

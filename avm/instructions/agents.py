@@ -1,4 +1,5 @@
-"""Agents (§11.2 FORK_AGENT, §5.4 Matreshka CROSSOVER).
+"""Agents (§11.2 FORK_AGENT, §5.4 Matreshka CROSSOVER, and CALL_AGENT / STATIC_CALL_AGENT:
+one agent calling another on chain).
 
 A code reference is "self" (or null), an agent address (20 bytes) or a code id (32 bytes).
 """
@@ -6,7 +7,7 @@ A code reference is "self" (or null), an agent address (20 bytes) or a code id (
 from __future__ import annotations
 
 from avm.code import CodeObject
-from avm.errors import BadOperand, NotDeployable, PermissionDenied
+from avm.errors import BadOperand, CallRefused, NotDeployable, PermissionDenied
 from avm.host import CodeChange, LineageKind
 from avm.instructions.self_modify import current_code
 from avm.machine import Machine
@@ -32,6 +33,61 @@ def resolve_code(vm: Machine, ref: Value) -> tuple[CodeObject, bytes | None]:
             raise BadOperand(f"no code with id {ref.hex()}")
         return code, None
     raise BadOperand(f'a code reference is "self", an address or a code id, not {type_name(ref)}')
+
+
+@family.op(
+    "CALL_AGENT", P("agent"), P("entry"), P("args", None), P("value", 0), gas="call_agent_base"
+)
+def call_agent(vm: Machine, agent: Value, entry: Value, args: Value, value: Value) -> Value:
+    """Call another agent's entry label with arguments (a list, or null) and a native value;
+    its return value. See `_call_agent`."""
+    return _call_agent(vm, "CALL_AGENT", agent, entry, args, value, readonly=False)
+
+
+@family.op("STATIC_CALL_AGENT", P("agent"), P("entry"), P("args", None), gas="call_agent_base")
+def static_call_agent(vm: Machine, agent: Value, entry: Value, args: Value) -> Value:
+    """CALL_AGENT without value, whose callee (and whatever it calls) may not write: a write,
+    a payment or an event traps it."""
+    return _call_agent(vm, "STATIC_CALL_AGENT", agent, entry, args, 0, readonly=True)
+
+
+def _call_agent(
+    vm: Machine, name: str, agent: Value, entry: Value, args: Value, value: Value, readonly: bool
+) -> Value:
+    """The callee runs with 63/64 of the gas left (the rest stays with the caller, as EIP-150
+    keeps it), sees the calling agent as CALLER, and its gas is charged to the caller. A callee
+    that traps has its frame rolled back (its writes, events and the value sent) and the call
+    gives null and sets the flag JUMP_IF_PLUGIN_FAILED tests, as does a call that cannot start
+    (no agent, more than the depth bound, an agent already on the call stack: no re-entry)."""
+    if type(agent) is not bytes or len(agent) != ADDRESS_SIZE:
+        raise BadOperand(f"{name} calls an agent address (20 bytes), not {type_name(agent)}")
+    if type(entry) is not str:
+        raise BadOperand(f"{name}'s entry is a label name (str), not {type_name(entry)}")
+    if args is not None and type(args) is not tuple:
+        raise BadOperand(f"{name}'s arguments are a list or null, not {type_name(args)}")
+    if type(value) is not int or value < 0:
+        raise BadOperand(f"{name}'s value is a non-negative int, not {type_name(value)}")
+    host = vm.host
+    checkpoint = host.checkpoint()
+    try:
+        callee, code = host.enter_agent(agent, value, readonly)
+    except CallRefused as exc:
+        host.rollback(checkpoint)
+        vm.fail_external(name, str(exc))
+        return None
+    forward = vm.gas - vm.gas // 64
+    frame = vm.tools.run_call(code, callee, entry, args or (), forward, vm.tracing, vm.sched)
+    if frame.trace is not None:
+        vm.note("frame", tuple((e.pc, e.opcode, e.gas) for e in frame.trace))
+    if frame.failure is not None:
+        host.rollback(checkpoint)
+        vm.charge(frame.gas_used)  # within what was forwarded: never more than is left
+        vm.fail_external(name, frame.failure)
+        return None
+    host.commit(checkpoint)
+    vm.charge(frame.gas_used)
+    vm.external_failed = False
+    return frame.value
 
 
 @family.op("FORK_AGENT", P("code_ref"), P("channel", None), gas="fork_agent_base")

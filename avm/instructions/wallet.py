@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from avm.errors import BadOperand
+from avm.host import NATIVE_TOKEN
 from avm.machine import Machine
 from avm.opcodes import Family, P
 from avm.values import Value, type_name
 from core.crypto import ADDRESS_SIZE
 
 family = Family("wallet")
-DEFAULT_TOKEN = "AVM_CREDITS"
+DEFAULT_TOKEN = NATIVE_TOKEN
 
 
 def want_token(token: Value) -> str:
