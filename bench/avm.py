@@ -1,7 +1,8 @@
 """AVM benchmark: a countdown loop in the AVM and in py-evm, in one run, plus an agent making
 token transfers through the in-memory host, through the ledger's chain host (a State over
-LevelDB, nested journals, replay records) and as call transactions applied to a block. Prints
-figures; it is not a test.
+LevelDB, nested journals, replay records) and as call transactions applied to a block, and
+agent-to-agent calls (CALL_AGENT) against the same call made directly. Prints figures; it is not
+a test.
 
     .venv/bin/python bench/avm.py [--iterations N]
 
@@ -182,6 +183,45 @@ def chain_transfer_calls(calls: int) -> tuple[float, float]:
     return direct, as_txs
 
 
+RELAY = """
+:ping
+  RETURN ARGS[0]
+:relay
+  CALL_AGENT ARGS[0], "ping", [ARGS[1]] -> r
+  RETURN r
+"""
+
+
+def chain_agent_calls(calls: int) -> tuple[float, float]:
+    """Seconds for `calls` agent-to-agent calls through the ledger's chain host (a transaction
+    calls agent A, whose CALL_AGENT calls B's `ping`), and, in the same run, for `calls` direct
+    calls of B's `ping` (the transaction calls B itself)."""
+    genesis = dev_genesis(1)
+    caller = dev_key(0)
+    code = assemble(RELAY).code
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(Path(tmp), genesis)
+        try:
+            state = State(ledger)
+            state.begin()
+            agents.deploy(state, caller.address, 0, Deploy(code.to_bytes()), 1)
+            agents.deploy(state, caller.address, 1, Deploy(code.to_bytes()), 1)
+            state.commit()
+            relay, target = (agents.agent_address(caller.address, n) for n in (0, 1))
+            timings = []
+            for payload in (Call(relay, "relay", (target, 7)), Call(target, "ping", (7,))):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    state.begin()
+                    outcome = agents.call(state, caller.address, payload, 1_000_000, 1, 0)
+                    assert not outcome.error, outcome.error
+                    state.commit()
+                timings.append(time.perf_counter() - start)
+        finally:
+            ledger.close()
+    return timings[0], timings[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2_000_000, help="AVM loop iterations")
@@ -190,7 +230,7 @@ def main() -> None:
     opts = parser.parse_args()
     console = Console()
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("benchmarking", total=5)
+        task = progress.add_task("benchmarking", total=6)
         fast = best_of(3, lambda: avm_countdown(opts.iterations))
         progress.advance(task)
         exact = best_of(2, lambda: avm_countdown(opts.iterations // 4, exact=True))
@@ -200,6 +240,8 @@ def main() -> None:
         transfers = transfer_calls(opts.calls)
         progress.advance(task)
         chain_direct, chain_txs = chain_transfer_calls(opts.calls)
+        progress.advance(task)
+        nested, direct = chain_agent_calls(opts.calls)
         progress.advance(task)
 
     avm_rate = opts.iterations * AVM_INSTR_PER_ITERATION / fast
@@ -238,6 +280,11 @@ def main() -> None:
     console.print(f"token-transfer agent through the ledger's chain host: {rate:,.0f} calls/s")
     rate = opts.calls / chain_txs
     console.print(f"token-transfer agent as call transactions in a block: {rate:,.0f} calls/s")
+    console.print(
+        f"agent-to-agent calls through the chain host (A's CALL_AGENT to B): "
+        f"{opts.calls / nested:,.0f} calls/s; the same call of B made directly: "
+        f"{opts.calls / direct:,.0f} calls/s"
+    )
 
 
 if __name__ == "__main__":
