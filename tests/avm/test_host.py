@@ -9,10 +9,11 @@ import pytest
 from avm.assembler import assemble, assemble_file
 from avm.errors import NotDeployable, TrapKind
 from avm.host import PluginFailure
+from avm.instructions.storage import kv_key
 from avm.interpreter import execute
 from avm.memory_host import MemoryHost
 from avm.validation import check_deployable
-from avm.values import AvmMap, Value
+from avm.values import AvmMap, Value, encode_value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
 
@@ -178,3 +179,45 @@ def test_plugin_returning_a_non_avm_value_is_a_plugin_failure() -> None:
         'READ_FROM_TOOL "t" -> r\nJUMP_IF_PLUGIN_FAILED f\nRETURN r\n:f\nRETURN "f"\n'
     ).code
     assert execute(code, MemoryHost(plugins=Bad())).value == "f"
+
+
+CALLEE_IR = """
+:double
+  MUL ARGS[0], 2 -> r
+  KV_STORE "last", r
+  RETURN r
+:write
+  KV_STORE "x", 1
+  RETURN 1
+"""
+CALLER_IR = """
+:call
+  CALL_AGENT ARGS[0], ARGS[1], ARGS[2], ARGS[3] -> r
+  JUMP_IF_PLUGIN_FAILED failed
+  RETURN r
+:static
+  STATIC_CALL_AGENT ARGS[0], ARGS[1] -> r
+  JUMP_IF_PLUGIN_FAILED failed
+  RETURN r
+:failed
+  RETURN "failed"
+"""
+
+
+def test_the_memory_host_serves_agent_calls_with_value_and_read_only_frames() -> None:
+    caller, callee, nobody = b"\x0a" * 20, b"\x0b" * 20, b"\x0c" * 20
+    host = MemoryHost(address=caller)
+    host.install(callee, assemble(CALLEE_IR).code)
+    host.set_balance(caller, "AVM_CREDITS", 100)
+    code = assemble(CALLER_IR).code
+    done = execute(code, host, "call", [callee, "double", (4,), 30])
+    assert done.ok and done.value == 8
+    assert host.view(callee).storage_items() == {kv_key("last"): encode_value(8)}
+    assert host.balance(callee, "AVM_CREDITS") == 30 and host.balance(caller, "AVM_CREDITS") == 70
+    assert execute(code, host, "call", [nobody, "double", (4,), 0]).value == "failed"
+    assert execute(code, host, "call", [callee, "double", (4,), 1000]).value == "failed"  # unpaid
+    assert host.balance(callee, "AVM_CREDITS") == 30
+    assert execute(code, host, "static", [callee, "write"]).value == "failed"
+    assert kv_key("x") not in host.view(callee).storage_items()
+    assert execute(code, host, "call", [callee, "write", (), 0]).value == 1
+    assert kv_key("x") in host.view(callee).storage_items()
