@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from agent.config import RuntimeConfig, load_config
 from agent.host import RunSettings
@@ -41,11 +42,14 @@ from wallet.options import (
     AsJson,
     KeystoreDir,
     PasswordFile,
+    Reader,
     Rpc,
     TokenFile,
+    console,
     option,
     option_group,
     parse_argument,
+    reads,
     signing_key,
     token_decimals,
 )
@@ -436,6 +440,50 @@ def tick_cmd(
         raise _fail(str(exc)) from None
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("ls")
+@reads
+def ls_cmd(
+    role: Annotated[str | None, typer.Option("--role", help="Holding this role.")] = None,
+    meta: Annotated[
+        list[str], typer.Option("--meta", help="Carrying metadata key=value (repeat).")
+    ] = [],  # noqa: B006
+    name: Annotated[str, typer.Option("--name", help="Whose name starts with this.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    *,
+    reader: Reader,
+) -> None:
+    """Find registered agents and services (aither_findIdentities): by role, metadata, name."""
+    pairs = [entry.partition("=") for entry in meta]
+    if any(not sep for _, sep, _ in pairs):
+        raise ValueError("--meta takes key=value")
+    spec: dict[str, object] = {"metadata": {k: v for k, _, v in pairs}, "namePrefix": name}
+    if role is not None:
+        spec["role"] = role
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while len(found) < limit:
+        page = reader.call_object("aither_findIdentities", spec, cursor, min(100, limit))
+        found += page["identities"]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    found = found[:limit]
+
+    def human() -> None:
+        if not found:
+            console.print("no identity matches")
+            return
+        table = Table("name", "address", "roles", "metadata")
+        for entry in found:
+            meta_text = ", ".join(f"{k}={v}" for k, v in entry["metadata"].items())
+            table.add_row(
+                entry["name"] or "-", entry["address"], ", ".join(entry["roles"]), meta_text
+            )
+        console.print(table)
+
+    reader.emit(found, human)
 
 
 def main() -> None:  # pragma: no cover - for `python -m agent.cli`

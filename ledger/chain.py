@@ -378,6 +378,20 @@ class Ledger:
             return head, _Snapshot(snapshot)
         return self._load_header(height), _Snapshot(snapshot, height)
 
+    def state_page(
+        self, prefix: bytes, after: bytes | None, limit: int
+    ) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` state entries (key without `prefix`, value) whose keys start with
+        `prefix`, in key order, after the one whose key ends in `after` (a page of a scan)."""
+        table = _STATE + prefix
+        start = table + (b"" if after is None else after + b"\x00")
+        stop = _after_prefix(table)
+        found: list[tuple[bytes, bytes]] = []
+        with self._db.iterator(start=start, stop=stop) as entries:
+            for key, value in itertools.islice(entries, limit):
+                found.append((key[len(_STATE) + len(prefix) :], value))
+        return found
+
     def state_entries(self) -> Iterator[tuple[bytes, bytes]]:
         """Every committed state entry, in key order (for a state dump)."""
         with self._db.snapshot().iterator(prefix=_STATE) as entries:
@@ -875,6 +889,12 @@ class Ledger:
         with self._db.iterator(start=_BLOCK + _h(start), stop=_BLOCK + b"\xff" * 9) as it:
             for _, raw in it:
                 yield Block.decode(raw)
+
+
+def _after_prefix(prefix: bytes) -> bytes:
+    """The first key after every key that starts with `prefix` (for an iterator's stop)."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 def _log_index_keys(height: int, receipts: Sequence[Receipt]) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ from node.rpc import (
     agent_methods,
     chain_methods,
     dev_methods,
+    discovery,
     eth_methods,
     gov_methods,
     prefixes,
@@ -27,6 +28,7 @@ FAMILIES: tuple[MethodTable, ...] = (
     swarm_methods.TABLE,
     dev_methods.TABLE,
     prefixes.TABLE,
+    discovery.TABLE,
 )
 
 

@@ -1,0 +1,100 @@
+"""Finding services on a live dev node: identities by role, metadata and name prefix, a page at
+a time (`aither_findIdentities`, `aither agent ls`), and swarm channels (`aither_listChannels`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from core.crypto import to_checksum_address
+from genesis.dev import dev_key
+
+if TYPE_CHECKING:
+    from conftest import DevNode
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+INVALID_PARAMS = -32602
+SERVICES = [  # dev account, name, roles, metadata
+    (0, "oracle-one.avm", ["oracle"], ["topic=btc"]),
+    (1, "oracle-two.avm", ["oracle", "trader"], ["topic=eth"]),
+    (2, "trader-bot.avm", ["trader"], ["topic=btc"]),
+]
+
+
+@pytest.fixture(scope="module")
+def node(shared_node: DevNode, run_aither: Run) -> DevNode:
+    for account, name, roles, meta in SERVICES:
+        flags = [f for r in roles for f in ("--role", r)] + [f for m in meta for f in ("--meta", m)]
+        done = run_aither(
+            "swarm", "register", name, *flags, "--dev-account", str(account),
+            "--rpc", shared_node.url,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    created = run_aither(
+        "swarm", "create", "signals", "--dev-account", "0", "--rpc", shared_node.url
+    )
+    assert created.returncode == 0, created.stderr
+    return shared_node
+
+
+def names(page: object) -> list[str]:
+    assert isinstance(page, dict)
+    return [entry["name"] for entry in page["identities"]]
+
+
+def test_identities_are_found_by_role_metadata_and_name_prefix(node: DevNode) -> None:
+    assert sorted(names(node.rpc("aither_findIdentities", {"role": "oracle"}))) == [
+        "oracle-one.avm",
+        "oracle-two.avm",
+    ]
+    btc = node.rpc("aither_findIdentities", {"metadata": {"topic": "btc"}})
+    assert sorted(names(btc)) == ["oracle-one.avm", "trader-bot.avm"]
+    both = node.rpc("aither_findIdentities", {"role": "trader", "metadata": {"topic": "eth"}})
+    assert names(both) == ["oracle-two.avm"]
+    assert names(node.rpc("aither_findIdentities", {"namePrefix": "trader-"})) == ["trader-bot.avm"]
+
+
+def test_a_scan_pages_with_its_cursor_and_ends_with_null(node: DevNode) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = node.rpc("aither_findIdentities", {"role": "oracle"}, cursor, 1)
+        assert isinstance(page, dict)
+        seen += names(page)
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert sorted(seen) == ["oracle-one.avm", "oracle-two.avm"] and len(seen) == 2
+
+
+def test_channels_are_listed(node: DevNode) -> None:
+    listed = node.rpc("aither_listChannels")
+    assert isinstance(listed, dict) and listed["next"] is None
+    assert [c["name"] for c in listed["channels"]] == ["signals"]
+
+
+def test_agent_ls_finds_services_for_people_and_scripts(node: DevNode, run_aither: Run) -> None:
+    done = run_aither("agent", "ls", "--role", "trader", "--rpc", node.url, "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert sorted(e["name"] for e in found) == ["oracle-two.avm", "trader-bot.avm"]
+    assert to_checksum_address(dev_key(2).address) in [e["address"] for e in found]
+    table = run_aither("agent", "ls", "--meta", "topic=btc", "--rpc", node.url)
+    assert "oracle-one.avm" in table.stdout and "trader-bot.avm" in table.stdout
+    bad = run_aither("agent", "ls", "--meta", "topic", "--rpc", node.url)
+    assert bad.returncode == 1 and "key=value" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bad_filters_are_refused(node: DevNode) -> None:
+    for params, says in [
+        ([{"colour": "red"}], "unknown filter fields colour"),
+        ([{"role": "1bad"}], "role must be"),
+        ([{}, "0x12"], "cursor must be 20 bytes"),
+        ([{}, None, 1000], "limit must be"),
+    ]:
+        error = node.rpc_error("aither_findIdentities", *params)
+        assert error["code"] == INVALID_PARAMS and says in str(error["message"]), error
