@@ -167,3 +167,43 @@ def test_trace_transaction_returns_the_executed_instructions(shared_node):
     assert len(trace["traceHash"]) == 66
     again = shared_node.rpc("aither_traceTransaction", AGENT["call"])
     assert again == trace
+
+
+STRATEGY = """
+:double
+  MUL ARGS[0], 2 -> r
+  LOG "doubled", r
+  RETURN r
+"""
+TREASURY = """
+:pay_and_ask
+  CALL_AGENT ARGS[0], "double", [21], 300 -> r
+  JUMP_IF_PLUGIN_FAILED refused
+  RETURN r
+:refused
+  RETURN NULL
+"""
+
+
+def test_an_agent_calls_another_and_the_trace_shows_the_callee_s_frame(
+    run_aither, shared_node, tmp_path
+):
+    (tmp_path / "strategy.air").write_text(STRATEGY)
+    (tmp_path / "treasury.air").write_text(TREASURY)
+    strategy = wallet_json(run_aither, shared_node, "deploy", str(tmp_path / "strategy.air"),
+                           "--dev-account", "3")["agent"]  # fmt: skip
+    paid = ("--dev-account", "3", "--value", "0.000000000000001")  # 1,000 base units
+    treasury = wallet_json(run_aither, shared_node, "deploy", str(tmp_path / "treasury.air"),
+                           *paid)["agent"]  # fmt: skip
+    traced = wallet(run_aither, shared_node, "call", str(treasury), "pay_and_ask", str(strategy),
+                    "--trace")  # fmt: skip
+    assert traced.returncode == 0, traced.stderr
+    lines = traced.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "CALL_AGENT" in line)
+    assert [line.split()[1] for line in lines[at + 1 : at + 5]] == ["GET", "MUL", "LOG", "RETURN"]
+    sent = wallet_json(run_aither, shared_node, "call", str(treasury), "pay_and_ask",
+                       str(strategy), "--dev-account", "3")  # fmt: skip
+    assert sent["status"] == "ok" and sent["value"] == 42, sent
+    receipt = shared_node.rpc("aither_getTransactionReceipt", sent["hash"])
+    assert [log["event"] for log in receipt["logs"]] == ["Transfer", "log"]
+    assert shared_node.balance(bytes.fromhex(str(strategy)[2:])) == 300

@@ -109,6 +109,9 @@ def _dry_run(spec: dict[str, object], gas: int | None, trace: bool, signer: Sign
             if entry.get("trap"):
                 line += f"  TRAP {entry['trap']}"
             console.print(line, markup=False)
+            # A CALL_AGENT's frame: the callee's instructions, indented under the call.
+            for pc, opcode, milligas in (entry.get("notes") or {}).get("frame") or []:
+                console.print(f"    {pc:5d}  {opcode:<20} {milligas:>7} milligas", markup=False)
         for log in result["logs"]:
             console.print(f"log: {json.dumps(log)}", markup=False)
         gas = f"gas used {gas_text(int(str(result['gasUsed']), 16))}"
