@@ -215,23 +215,18 @@ class LocalHost(MemoryHost):
     # ---- non-deterministic opcodes the host serves itself ----
 
     def external(self, opcode: str, args: tuple[Value, ...]) -> Value | Metered:
-        if opcode == "SCHEDULE_TASK":
-            return self._schedule(*args)
         if opcode == "WAIT_FOR_RESPONSE" and self.swarm.live():
             return self._wait(*args)
         if opcode in ("CHAIN_OP", "WEB3_OP") and onchain.is_aither(args[0]):
             return self._chain_op(args[1], args[2])
         return super().external(opcode, args)
 
-    def _schedule(self, task: Value, interval: Value) -> bool:
-        code = self.code_of(self.address)
-        if type(task) is not str or code is None or code.label_pc(task) is None:
-            raise PluginFailure(f"SCHEDULE_TASK: {task!r} is not an entry label of this agent")
-        if type(interval) is not int or interval < 0:
-            raise PluginFailure(f"SCHEDULE_TASK: an interval is seconds (int), not {interval!r}")
+    def schedule_task(self, task: str, interval: int) -> None:
+        """Registered for `aither agent tick`, due first at the run's block time plus the
+        interval (the runner saves it when the run ends well)."""
+        self._writing()
         self.schedules.append(Schedule(task, interval, self.world.time + interval))
         self.world.journal.append(self._drop_schedule)
-        return True
 
     def _wait(self, handle: Value, timeout: Value = None) -> Value:
         if timeout is None:

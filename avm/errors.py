@@ -17,6 +17,11 @@ class AvmError(AitherError):
     """Base of every error the AVM raises on purpose."""
 
 
+class TaskRefused(AvmError):
+    """A SCHEDULE_TASK the host will not register (say, an agent that cannot prepay its runs):
+    the opcode fails with the reason, as a failed plugin call does."""
+
+
 class CallRefused(AvmError):
     """A call of another agent that cannot start (no agent, too deep, re-entry, unpayable value):
     the calling opcode fails with the reason, as a failed plugin call does."""

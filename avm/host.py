@@ -190,6 +190,13 @@ class Host(Protocol):
         ...
 
     # -- the non-deterministic opcodes (local host only) --
+    def schedule_task(self, task: str, interval: int) -> None:
+        """SCHEDULE_TASK: run this agent's entry label `task` every `interval` seconds of block
+        time from now (0 cancels it). The opcode has checked that `task` is a label of the
+        agent's code and the interval a non-negative int. Raises TaskRefused with the reason
+        the host will not."""
+        ...
+
     def enter_agent(self, agent: bytes, value: int, readonly: bool) -> tuple[Host, CodeObject]:
         """Open a call of `agent` from this agent: pay it `value` (native units) and return the
         host its code runs on (seeing this agent as its caller; read-only when `readonly` or when

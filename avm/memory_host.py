@@ -43,6 +43,7 @@ class World:
     proposals: dict[bytes, CodeProposal] = field(default_factory=dict)
     permissions: set[tuple[str, str]] = field(default_factory=set)
     channels: dict[bytes, str | None] = field(default_factory=dict)
+    schedules: dict[bytes, dict[str, int]] = field(default_factory=dict)  # SCHEDULE_TASK
     nonce: int = 0
     time: int = 1_735_084_800  # 2024-12-25, the paper's date: fixed so runs are reproducible
     height: int = 1
@@ -78,6 +79,16 @@ class MemoryHost:
         return MemoryHost(
             self.world, address, caller or self.address, self.plugins, self.security_policy
         )
+
+    def schedule_task(self, task: str, interval: int) -> None:
+        """Kept in the world (`world.schedules`, agent -> task -> interval); undone on rollback."""
+        tasks = self.world.schedules.get(self.address, {})
+        if self.address not in self.world.schedules:
+            self._set_item(self.world.schedules, self.address, tasks)
+        if interval:
+            self._set_item(tasks, task, interval)
+        else:
+            self._del_item(tasks, task)
 
     def enter_agent(
         self, agent: bytes, value: int, readonly: bool

@@ -45,6 +45,7 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, hash32
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
+from ledger import schedule
 from ledger.governance.errors import GovernanceError
 from ledger.governance.transition import GovernanceContext, submit_agent_proposal
 from ledger.receipt import Log
@@ -233,14 +234,20 @@ def _required(raw: bytes | None) -> bytes:
 class _Call:
     """The execution one host serves: state, block context, witness, events."""
 
-    __slots__ = ("events", "height", "marks", "state", "timestamp", "witness")
+    __slots__ = ("events", "gas_price", "height", "marks", "state", "timestamp", "witness")
 
     def __init__(
-        self, state: State, height: int, timestamp: int, witness: dict[bytes, bytes | None] | None
+        self,
+        state: State,
+        height: int,
+        timestamp: int,
+        witness: dict[bytes, bytes | None] | None,
+        gas_price: int = 0,
     ) -> None:
         self.state = state
         self.height = height
         self.timestamp = timestamp
+        self.gas_price = gas_price  # the transaction's: what scheduled runs of its tasks pay
         self.witness = witness  # key -> value before the call, for the replay record
         self.events: list[Log] = []
         self.marks: dict[int, int] = {}  # checkpoint -> number of events when it was taken
@@ -263,8 +270,9 @@ class ChainHost:
         height: int,
         timestamp: int,
         witness: dict[bytes, bytes | None] | None = None,
+        gas_price: int = 0,
     ) -> None:
-        self._call = _Call(state, height, timestamp, witness)
+        self._call = _Call(state, height, timestamp, witness, gas_price)
         self.address = address
         self.caller_address = caller
         self.stack: tuple[bytes, ...] = (address,)  # the agents of this call, outermost first
@@ -291,6 +299,11 @@ class ChainHost:
         if witness is not None and key not in witness and key[:1] != CODE:
             witness[key] = call.state.get(key)
         call.state.put(key, value)
+
+    # SCHEDULE_TASK: the chain runs the task at each due block's end (ledger/scheduler.py)
+    def schedule_task(self, task: str, interval: int) -> None:
+        call = self._call
+        schedule.register(self, self.address, task, interval, call.timestamp, call.gas_price)
 
     # calls of other agents (CALL_AGENT): frames over the same execution
     def enter_agent(self, agent: bytes, value: int, readonly: bool) -> tuple[ChainHost, CodeObject]:
@@ -508,15 +521,17 @@ def call(
     timestamp: int,
     trace: bool = False,
     trace_limit: int | None = None,
+    gas_price: int = 0,
 ) -> Outcome:
     """Run an agent call over an open journal of `state` with `gas` milligas for the AVM.
+    `gas_price` is the transaction's (tasks the call schedules pay it for their runs).
 
     Raises ExecutionFailed before the AVM runs (no agent, value not payable), TraceTooLong when
     a traced run passes `trace_limit` instructions. A trap is an Outcome with an error, its state
     changes already rolled back by the AVM.
     """
     witness: dict[bytes, bytes | None] = {}
-    host = ChainHost(state, payload.agent, caller, height, timestamp, witness)
+    host = ChainHost(state, payload.agent, caller, height, timestamp, witness, gas_price)
     record = load_agent(host, payload.agent)  # unchanged by the payment: safe to record first
     if record is None:
         raise ExecutionFailed(f"no agent at 0x{payload.agent.hex()}")

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
 from ledger.receipt import MAX_TOPICS, LocatedLog, LogCriteria, Receipt, emitter
 from ledger.receipt import topics as log_topics
+from ledger.scheduler import TaskRun
 from ledger.state import (
     ACCOUNT,
     CODE,
@@ -125,6 +126,7 @@ class PendingBlock:
     replays: Replays = field(default_factory=dict)  # agent calls' replay records by tx hash
     # What governance did at the block's end (sandboxes, tallies, enactments), for the log.
     governance_events: tuple[GovernanceEvent, ...] = ()
+    task_runs: tuple[TaskRun, ...] = ()  # the scheduled tasks run at its end, for the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,13 @@ class _Snapshot:
     def __init__(self, snapshot: plyvel.Snapshot, height: int | None = None) -> None:
         self._snapshot = snapshot
         self._after = None if height is None else _h(height + 1)
+
+    def state_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """As Ledger.state_range, at the snapshot's moment (the head's state only)."""
+        if self._after is not None:
+            raise HistoryUnavailable("ranges of past state are not kept")
+        with self._snapshot.iterator(start=_STATE + start, stop=_STATE + stop) as entries:
+            return [(k[len(_STATE) :], v) for k, v in itertools.islice(entries, limit)]
 
     def get_state(self, key: bytes) -> bytes | None:
         if self._after is not None:
@@ -378,6 +387,11 @@ class Ledger:
             return head, _Snapshot(snapshot)
         return self._load_header(height), _Snapshot(snapshot, height)
 
+    def state_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` committed state entries with start <= key < stop, in key order."""
+        with self._db.iterator(start=_STATE + start, stop=_STATE + stop) as entries:
+            return [(k[len(_STATE) :], v) for k, v in itertools.islice(entries, limit)]
+
     def state_page(
         self, prefix: bytes, after: bytes | None, limit: int
     ) -> list[tuple[bytes, bytes]]:
@@ -478,7 +492,7 @@ class Ledger:
         replays: Replays = {}
         events: list[GovernanceEvent] = []
         applied = apply_transactions(state, candidates, ctx, replays, events)
-        return self._seal(
+        pending = self._seal(
             parent,
             ctx,
             state,
@@ -489,6 +503,7 @@ class Ledger:
             replays,
             events,
         )
+        return replace(pending, task_runs=tuple(applied.task_runs))
 
     def execute_block(
         self, block: Block, *, verified: Sequence[SignedTx] | None = None
@@ -536,7 +551,7 @@ class Ledger:
         )
         if pending.block.hash != block.hash:
             raise InvalidBlock("executing the block gives another header (state or receipts root)")
-        return pending
+        return replace(pending, task_runs=tuple(applied.task_runs))
 
     def commit(self, pending: PendingBlock, certificate: CommitCertificate) -> None:
         """Write a block, its state and indexes in one synced batch and make it the head."""
@@ -579,6 +594,18 @@ class Ledger:
                     batch.delete(_PENDING + stx.hash)
                 batch.put(_META_HEAD, height)
             self._head = block.header
+        for run in pending.task_runs:
+            task = run.task
+            outcome = "dropped" if run.dropped else "ok" if run.ok else "failed"
+            log.info(
+                "block %d task %s of 0x%s: %s, %d gas%s",
+                block.height,
+                task.name,
+                task.agent.hex(),
+                outcome,
+                run.gas_used,
+                f" ({run.error})" if run.error else "",
+            )
         for event in pending.governance_events:
             log.info(
                 "block %d governance: %s 0x%s %s %s",

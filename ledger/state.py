@@ -11,7 +11,7 @@ one per AVM call, so a trap undoes exactly the call's writes; reads look through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE
@@ -32,6 +32,15 @@ LINEAGE = b"l"  # + address + index (4 bytes) -> one code change, oldest first
 
 class StateReader(Protocol):
     def get_state(self, key: bytes) -> bytes | None: ...
+
+
+@runtime_checkable
+class RangeReader(StateReader, Protocol):
+    """A reader that also reads keys in order (the ledger; the scheduler needs it)."""
+
+    def state_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` entries with start <= key < stop, in key order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,23 @@ class State:
         else:
             self._tx = self._below[checkpoint - 1]
             del self._below[checkpoint - 1 :]
+
+    def first(self, start: bytes, stop: bytes) -> tuple[bytes, bytes] | None:
+        """The first entry with start <= key < stop as this overlay sees it (its writes over the
+        committed state), or None. Requires a RangeReader under it; no journal may be open."""
+        assert self._tx is None, "a transaction is still open"
+        base = self._base
+        if not isinstance(base, RangeReader):
+            raise TypeError("ranges need a RangeReader under the State")
+        written = [k for k in self._block if start <= k < stop]
+        candidates = [(k, v) for k in written if (v := self._block[k]) is not None]
+        # At most len(written) committed entries are shadowed by this block's writes, so one
+        # more than that holds the first committed entry the block left alone, if any exists.
+        for key, value in base.state_range(start, stop, len(written) + 1):
+            if key not in self._block:
+                candidates.append((key, value))
+                break
+        return min(candidates) if candidates else None
 
     def changes(self) -> dict[bytes, bytes | None]:
         """The block's writes (None = deleted), to be committed with the block."""

@@ -7,7 +7,7 @@ from the block header; nothing here reads a clock, a random source or dict order
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
@@ -27,6 +27,7 @@ from ledger.governance.payloads import (
 )
 from ledger.governance.transition import GovernanceContext, GovernanceEvent
 from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
+from ledger.scheduler import TaskRun, run_due
 from ledger.state import Account, State, Token, move
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
@@ -172,6 +173,7 @@ class AppliedTransactions:
     receipts: list[Receipt]
     left_out: list[tuple[SignedTx, str]]  # cannot be included, with the reason
     deferred: list[SignedTx]  # valid perhaps, but past the block gas limit: for a later block
+    task_runs: list[TaskRun] = field(default_factory=list)  # the scheduled tasks run at its end
 
 
 def apply_transactions(
@@ -215,11 +217,12 @@ def apply_transactions(
         receipts.append(receipt)
         gas_left -= receipt.gas_used
     _credit(state, ctx.proposer, sum(receipt.fee for receipt in receipts))
+    task_runs = run_due(state, ctx.height, ctx.timestamp, ctx.proposer)
     done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
     if events is not None:
         events.extend(done)
     end_block(state, ctx.height)  # unclaimed rewards go back to their requesters
-    return AppliedTransactions(included, receipts, left_out, deferred)
+    return AppliedTransactions(included, receipts, left_out, deferred, task_runs)
 
 
 def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, ...]:
@@ -271,7 +274,10 @@ def _apply_agent_effect(
     if isinstance(payload, Deploy):
         return agents.deploy(state, stx.sender, stx.tx.nonce, payload, ctx.height)
     if isinstance(payload, Call):
-        return agents.call(state, stx.sender, payload, gas_left, ctx.height, ctx.timestamp)
+        return agents.call(
+            state, stx.sender, payload, gas_left, ctx.height, ctx.timestamp,
+            gas_price=stx.tx.gas_price,
+        )  # fmt: skip
     raise ExecutionFailed(f"{stx.tx.kind.name.lower()} is not executable")
 
 

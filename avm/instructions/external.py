@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from avm.errors import TaskRefused
 from avm.gas import MILLIGAS_PER_GAS, SQL_BYTES_PER_UNIT, per_unit
 from avm.instructions.documents import doc_store
+from avm.instructions.self_modify import current_code
 from avm.machine import Machine
 from avm.opcodes import Family, OpFunction, P, Param
 from avm.values import Value, size_of
@@ -46,9 +48,28 @@ def wait(vm: Machine, delay: Value) -> None:
     vm.external("WAIT", delay)
 
 
-@_op("SCHEDULE_TASK", P("task_id"), P("interval_sec"), gas="schedule_task")
+@family.op("SCHEDULE_TASK", P("task_id"), P("interval_sec"), gas="schedule_task")
 def schedule_task(vm: Machine, task_id: Value, interval: Value) -> Value:
-    return vm.external("SCHEDULE_TASK", task_id, interval)
+    """Run the agent's entry label `task_id` every `interval_sec` seconds of block time (0
+    cancels it); true when registered. Deterministic: on chain every node registers the same
+    task (the chain runs it at the end of the first block past each due time), and a local run
+    registers it for `aither agent tick`. A task that is not a label of the agent's code, an
+    interval that is not a non-negative int, or a registration the host refuses, is a failed
+    call (null, and the flag JUMP_IF_PLUGIN_FAILED tests)."""
+    code = current_code(vm)
+    if type(task_id) is not str or code.label_pc(task_id) is None:
+        vm.fail_external("SCHEDULE_TASK", f"{task_id!r} is not an entry label of this agent")
+        return None
+    if type(interval) is not int or interval < 0:
+        vm.fail_external("SCHEDULE_TASK", f"an interval is seconds (int), not {interval!r}")
+        return None
+    try:
+        vm.host.schedule_task(task_id, interval)
+    except TaskRefused as exc:
+        vm.fail_external("SCHEDULE_TASK", str(exc))
+        return None
+    vm.external_failed = False
+    return True
 
 
 @_op("MAP_MODEL_CALL", P("model"), P("dataset"), gas="simple")

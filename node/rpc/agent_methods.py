@@ -20,7 +20,7 @@ from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
 from core.schema import MAX_U64
-from ledger import agents
+from ledger import agents, schedule
 from ledger.governance import views as governance_views
 from ledger.receipt import Log
 from ledger.state import State
@@ -38,6 +38,7 @@ from node.rpc.workers import run_expensive
 CALL_FAILED = -32015  # a dry run that trapped, where a result was needed (estimateGas)
 MAX_STORAGE_KEY_HEX = 4096
 TABLE = MethodTable()
+MAX_TASKS_SHOWN = 256  # an agent's tasks are its labels: a page of them is all of them
 
 
 # ---- JSON <-> AVM values -----------------------------------------------------------------------
@@ -331,6 +332,19 @@ def get_storage(node: Node, args: Params) -> dict[str, object]:
         "raw": None if raw is None else views.hexbytes(raw),
         "blockNumber": views.hx(node.ledger.height),
     }
+
+
+@TABLE.method("aither_getSchedule")
+def get_schedule(node: Node, args: Params) -> list[dict[str, object]]:
+    """The tasks an agent scheduled (SCHEDULE_TASK), in name order: interval, next due time,
+    the gas price its runs pay, and how the last run went (see ledger/schedule.py)."""
+    max_args(args, 1)
+    address, _ = _agent(node, arg(args, 0, "agent"))
+    entries = node.ledger.state_page(schedule.TASK + address, None, MAX_TASKS_SHOWN)
+    return [
+        schedule.Task.from_value(address, name.decode(), decode(raw)).to_json()
+        for name, raw in entries
+    ]
 
 
 @TABLE.method("aither_getLineage")

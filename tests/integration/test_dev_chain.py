@@ -242,3 +242,34 @@ def test_a_scheduled_task_fires_after_the_clock_moves_an_hour(
     due = run_aither("agent", "tick", str(program), *common)
     assert due.returncode == 0 and "task report" in due.stdout, due.stdout + due.stderr
     assert "ok; value 1" in due.stdout, due.stdout
+
+
+ON_CHAIN_TASKS = """
+:setup
+  SCHEDULE_TASK "report", 3600 -> ok
+  RETURN ok
+:report
+  LOG "hourly report"
+  RETURN 1
+"""
+
+
+def test_a_deployed_agent_s_task_runs_on_chain_after_the_clock_moves_an_hour(
+    node: DevNode, run_aither: Run, tmp_path: Path
+) -> None:
+    program = tmp_path / "reporter.air"
+    program.write_text(ON_CHAIN_TASKS)
+    wallet = ("--rpc", node.url, "--json", "--dev-account", "0")
+    deployed = run_aither("wallet", "deploy", str(program), "--value", "1", *wallet)
+    assert deployed.returncode == 0, deployed.stderr
+    agent = json.loads(deployed.stdout)["agent"]
+    called = run_aither("wallet", "call", agent, "setup", *wallet)
+    assert called.returncode == 0 and json.loads(called.stdout)["value"] is True, called.stdout
+    (task,) = node.rpc("aither_getSchedule", agent)  # type: ignore[misc]
+    assert task["task"] == "report" and task["intervalSec"] == 3600 and task["lastRun"] is None
+    dev(run_aither, node, "mine")
+    assert node.rpc("aither_getSchedule", agent)[0]["lastRun"] is None  # type: ignore[index]
+    moved = dev(run_aither, node, "time", "+3600")
+    (task,) = node.rpc("aither_getSchedule", agent)  # type: ignore[misc]
+    assert task["lastRun"]["height"] == moved["height"] and task["lastRun"]["ok"] is True
+    assert task["nextDue"] > moved["timestamp"]

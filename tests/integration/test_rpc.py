@@ -463,6 +463,7 @@ VALID_CALLS: dict[str, list[object]] = {
     "eth_sendTransaction": [{"from": address(UNTOUCHED.address)}],
     "aither_resolveId": ["transaction", UNKNOWN_HASH],
     "aither_findIdentities": [{}, None, 20],
+    "aither_getSchedule": [address(UNTOUCHED.address)],
     "aither_listChannels": [None, 20],
     # Ethereum reads
     "eth_accounts": [],

@@ -123,6 +123,10 @@ class Chain:
         self.nonces: dict[bytes, int] = {}
         self.blocks: list[PendingBlock] = []
 
+    def ledger_state(self) -> State:
+        """The head's state, as the transition reads it."""
+        return State(self.ledger)
+
     @staticmethod
     def account_in(reader: StateReader, address: bytes) -> Account:
         return State(reader).account(address)
