@@ -28,6 +28,7 @@ TASK = b"T"  # + agent + task -> [interval, next due, gas price, last: height, o
 TASK_DUE = b"Y"  # + next due (8 bytes) + agent + task name -> b"" (the order runs are taken in)
 TASK_GAS = 1_000_000  # ledger gas (AVM milligas) one run may use
 BLOCK_TASK_GAS = 100_000_000  # scheduled gas one block spends; the rest waits, in order
+MAX_TASK_RUNS = 1_000  # due tasks one block takes up, run or dropped; the rest waits, in order
 MAX_INTERVAL = 100 * 365 * 24 * 3600
 
 

@@ -9,7 +9,17 @@ from core.crypto import ADDRESS_SIZE
 from core.errors import AitherError
 from ledger import agents
 from ledger.receipt import MAX_LOG_TEXT
-from ledger.schedule import BLOCK_TASK_GAS, TASK_DUE, TASK_GAS, Task, forget, load_task, save, when
+from ledger.schedule import (
+    BLOCK_TASK_GAS,
+    MAX_TASK_RUNS,
+    TASK_DUE,
+    TASK_GAS,
+    Task,
+    forget,
+    load_task,
+    save,
+    when,
+)
 from ledger.state import State, move, read_account
 from ledger.tx import Call
 
@@ -30,7 +40,7 @@ def run_due(state: State, height: int, timestamp: int, proposer: bytes) -> list[
     runs: list[TaskRun] = []
     budget = BLOCK_TASK_GAS
     stop = TASK_DUE + when(timestamp + 1)
-    while budget >= TASK_GAS:
+    while budget >= TASK_GAS and len(runs) < MAX_TASK_RUNS:  # drops count: they cost work too
         found = state.first(TASK_DUE, stop)
         if found is None:
             break

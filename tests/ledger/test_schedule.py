@@ -136,3 +136,11 @@ def test_a_second_ledger_runs_the_same_tasks_to_the_same_roots(chain, tmp_path):
         assert other.ledger.head == chain.ledger.head
     finally:
         other.ledger.close()
+
+
+def test_a_block_takes_up_a_bounded_number_of_due_tasks_drops_included(chain, monkeypatch):
+    broke = [ticker(chain, funds=0) for _ in range(3)]
+    chain.produce(*(tx(ALICE, chain.next_nonce(ALICE), Call(a, "setup", (10,))) for a in broke))
+    monkeypatch.setattr(scheduler, "MAX_TASK_RUNS", 2)
+    assert [run.dropped for run in chain.produce().task_runs] == [True, True]
+    assert [run.dropped for run in chain.produce().task_runs] == [True]  # the rest, next block
