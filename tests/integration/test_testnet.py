@@ -29,17 +29,18 @@ from testnet_fixture import (
     Validator,
 )
 
+from avm.assembler import assemble
 from core.crypto import SigningKey, hash32, to_checksum_address
 from core.rpc import METHOD_NOT_FOUND
 from genesis.dev import dev_key
 from genesis.keyfile import read_key_file
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
 from ledger.gas import DEFAULT_GAS_PRICE
-from ledger.tx import Transaction, Transfer, TxKind
+from ledger.tx import Call, Deploy, Payload, Transaction, Transfer, TxKind
 from node.config import NodeConfig
 from node.consensus.signer import SignerGuard, SignStep
 from node.consensus_store import ConsensusStore
-from node.process import free_ports
+from node.process import free_ports, wait_until
 from node.testnet import stop_nodes
 
 if TYPE_CHECKING:
@@ -540,3 +541,46 @@ def test_a_network_node_refuses_the_dev_chain_controls(healthy: Testnet) -> None
         error = validator.http.post(validator.url, json=body).json()["error"]
         assert error["code"] == METHOD_NOT_FOUND
         assert "dev chain control" in error["message"] and "--dev" in error["message"]
+
+
+SCHEDULED = """
+:setup
+  SCHEDULE_TASK "tick", 1 -> ok
+  RETURN ok
+:tick
+  KV_FETCH "ticks" -> n
+  IF n == NULL THEN
+    SET n = 0
+  ENDIF
+  ADD n, 1 -> n
+  KV_STORE "ticks", n
+  RETURN n
+"""
+
+
+def signed(key: SigningKey, validator: Validator, kind: TxKind, payload: Payload) -> str:
+    address = to_checksum_address(key.address)
+    nonce = int(str(validator.rpc("eth_getTransactionCount", address, "pending")), 16)
+    tx = Transaction(
+        TESTNET_CHAIN_ID, kind, key.pubkey, nonce, 2_000_000, DEFAULT_GAS_PRICE, payload
+    )
+    return str(validator.rpc("aither_sendRawTransaction", "0x" + tx.signed(key).encode().hex()))
+
+
+def test_scheduled_tasks_run_at_the_same_blocks_on_every_validator(healthy: Testnet) -> None:
+    net = healthy
+    owner, first = dev_key(6), net.validators[0]
+    code = assemble(SCHEDULED).code.to_bytes()
+    (deployed,) = {r["contractAddress"] for r in receipt_everywhere(
+        net, signed(owner, first, TxKind.DEPLOY, Deploy(code, (), 10**18))
+    )}  # fmt: skip
+    agent = bytes.fromhex(str(deployed)[2:])
+    receipt_everywhere(net, signed(owner, first, TxKind.CALL, Call(agent, "setup", (), 0)))
+
+    def ran_everywhere() -> bool:
+        runs = [v.rpc("aither_getSchedule", deployed)[0]["lastRun"] for v in net.validators]
+        return all(run is not None and run["ok"] for run in runs)
+
+    wait_until(ran_everywhere, 30.0, "the task's first run on every validator")
+    # The runs change state, so blocks with the same state root on all four ran the same ones.
+    net.assert_same_chain(min(h or 0 for h in net.heights()))
