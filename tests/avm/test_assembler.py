@@ -17,11 +17,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.air"))
 
 
-def test_examples_are_the_three_paper_listings() -> None:
+def test_examples_are_the_three_paper_listings_and_the_on_chain_trading_pair() -> None:
     assert [p.name for p in EXAMPLE_FILES] == [
         "rag_bot.air",
         "swarm_sentiment.air",
         "trading_agent.air",
+        "trading_strategy.air",  # §8.3 as two cooperating on-chain agents
+        "trading_treasury.air",
     ]
 
 

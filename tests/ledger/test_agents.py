@@ -136,9 +136,13 @@ class Chain:
         self.nonces[key.address] = nonce + 1
         return nonce
 
-    def produce(self, *txs: SignedTx) -> PendingBlock:
+    def produce(self, *txs: SignedTx, timestamp: int | None = None) -> PendingBlock:
+        """The next block, with `txs`; 10 s after the last one unless `timestamp` says."""
         last = self.ledger.commit_certificate(self.ledger.height)
-        timestamp = GENESIS.timestamp + 10 * (self.ledger.height + 1)
+        if timestamp is None:
+            timestamp = max(
+                GENESIS.timestamp + 10 * (self.ledger.height + 1), self.ledger.head.timestamp + 10
+            )
         pending = self.ledger.build_block(txs, timestamp, self.validator.proposer, last)
         assert not pending.left_out, pending.left_out
         self.ledger.commit(pending, self.validator.certify(pending))

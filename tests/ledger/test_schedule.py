@@ -144,3 +144,43 @@ def test_a_block_takes_up_a_bounded_number_of_due_tasks_drops_included(chain, mo
     monkeypatch.setattr(scheduler, "MAX_TASK_RUNS", 2)
     assert [run.dropped for run in chain.produce().task_runs] == [True, True]
     assert [run.dropped for run in chain.produce().task_runs] == [True]  # the rest, next block
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "avm" / "examples"
+
+
+def test_the_papers_trading_agent_as_two_agents_rebalances_hourly_on_chain(chain):
+    strategy = deploy_file(chain, "trading_strategy.air")
+    desk = BOB.address
+    storage = sorted(
+        [
+            (kv_key("owner"), encode_value(ALICE.address)),
+            (kv_key("strategy"), encode_value(strategy)),
+            (kv_key("desk"), encode_value(desk)),
+        ]
+    )
+    treasury = deploy_file(chain, "trading_treasury.air", tuple(storage), value=FUNDS)
+    _, started = chain.call(treasury, "start")
+    assert output(started) is True
+    hour = chain.ledger.head.timestamp + 3600  # the first rebalance is due then
+    _, refused = chain.call(treasury, "signal", 70, key=BOB)
+    assert not refused.ok and "only the owner" in refused.error
+    _, signalled = chain.call(treasury, "signal", 70)
+    assert signalled.ok
+    desk_before = chain.ledger.account(desk).balance
+    chain.produce(timestamp=hour - 1)
+    assert chain.ledger.account(desk).balance == desk_before  # not yet due
+    pending = chain.produce(timestamp=hour)
+    (run,) = pending.task_runs
+    assert run.ok, run.error
+    paid = chain.ledger.account(desk).balance - desk_before
+    assert paid == FUNDS // 10  # a tenth of what the treasury held (the signal was bullish)
+    fee = run.gas_used * PRICE
+    assert chain.ledger.account(treasury).balance == FUNDS - paid - fee
+
+
+def deploy_file(chain: Chain, name: str, storage=(), value: int = 0) -> bytes:
+    code = assemble((EXAMPLES / name).read_text()).code
+    _, receipt = chain.send(ALICE, Deploy(code.to_bytes(), storage, value))
+    assert receipt.ok, receipt.error
+    return output(receipt)
