@@ -39,16 +39,16 @@ def run_due(state: State, height: int, timestamp: int, proposer: bytes) -> list[
     """Run the tasks due by `timestamp`, in order, within the block's scheduled gas."""
     runs: list[TaskRun] = []
     budget = BLOCK_TASK_GAS
-    stop = TASK_DUE + when(timestamp + 1)
-    while budget >= TASK_GAS and len(runs) < MAX_TASK_RUNS:  # drops count: they cost work too
-        found = state.first(TASK_DUE, stop)
-        if found is None:
-            break
-        key = found[0][len(TASK_DUE) :]
-        agent, name = key[8 : 8 + ADDRESS_SIZE], key[8 + ADDRESS_SIZE :].decode()
+    # What is due is fixed when the block ends: a run's next due time is always later.
+    due = state.keys_in(TASK_DUE, TASK_DUE + when(timestamp + 1), MAX_TASK_RUNS)
+    for key in due:
+        if budget < TASK_GAS:
+            break  # the rest waits for the next block, in order
+        rest = key[len(TASK_DUE) :]
+        agent, name = rest[8 : 8 + ADDRESS_SIZE], rest[8 + ADDRESS_SIZE :].decode()
         task = load_task(state, agent, name)
-        if task is None or task.due_key != found[0]:
-            state.put(found[0], None)  # a stale index entry: never expected, never fatal
+        if task is None or task.due_key != key:
+            state.put(key, None)  # a stale index entry: never expected, never fatal
             continue
         run = _run(state, task, height, timestamp, proposer)
         budget -= run.gas_used

@@ -201,22 +201,21 @@ class State:
             self._tx = self._below[checkpoint - 1]
             del self._below[checkpoint - 1 :]
 
-    def first(self, start: bytes, stop: bytes) -> tuple[bytes, bytes] | None:
-        """The first entry with start <= key < stop as this overlay sees it (its writes over the
-        committed state), or None. Requires a RangeReader under it; no journal may be open."""
+    def keys_in(self, start: bytes, stop: bytes, limit: int) -> list[bytes]:
+        """The first `limit` keys with start <= key < stop as this overlay sees them (its
+        writes over the committed state), in order. Reads the block's writes once: call it once
+        per pass, not per key. Requires a RangeReader under it; no journal may be open."""
         assert self._tx is None, "a transaction is still open"
         base = self._base
         if not isinstance(base, RangeReader):
             raise TypeError("ranges need a RangeReader under the State")
-        written = [k for k in self._block if start <= k < stop]
-        candidates = [(k, v) for k in written if (v := self._block[k]) is not None]
-        # At most len(written) committed entries are shadowed by this block's writes, so one
-        # more than that holds the first committed entry the block left alone, if any exists.
-        for key, value in base.state_range(start, stop, len(written) + 1):
-            if key not in self._block:
-                candidates.append((key, value))
-                break
-        return min(candidates) if candidates else None
+        written = {k: v for k, v in self._block.items() if start <= k < stop}
+        present = {k for k, v in written.items() if v is not None}
+        # At most len(written) committed keys are shadowed by this block's writes.
+        for key, _ in base.state_range(start, stop, limit + len(written)):
+            if key not in written:
+                present.add(key)
+        return sorted(present)[:limit]
 
     def changes(self) -> dict[bytes, bytes | None]:
         """The block's writes (None = deleted), to be committed with the block."""

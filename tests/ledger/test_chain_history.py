@@ -10,7 +10,7 @@ from test_agents import ALICE, BOB, COUNTER_CODE, GENESIS, Chain
 from core.crypto import hash32
 from ledger.chain import HistoryUnavailable, Ledger, TooManyLogs
 from ledger.receipt import LogCriteria, emitter, topic_word, topics
-from ledger.state import Account
+from ledger.state import Account, State
 from ledger.tx import Transfer
 
 
@@ -121,3 +121,16 @@ def test_a_block_prelude_writes_state_the_root_commits_to(chain):
     assert chain.ledger.account(BOB.address) == rich
     chain.ledger.close()
     Ledger(chain.ledger.path, GENESIS).close()  # the state hashes to the head's root
+
+
+def test_a_state_lists_keys_in_a_range_merging_its_writes_over_the_ledger(chain):
+    chain.deploy()  # some committed state
+    state = State(chain.ledger)
+    committed = state.keys_in(b"a", b"b", 100)  # the accounts
+    assert committed and committed == sorted(committed)
+    state.put(committed[0], None)
+    state.put(b"a" + b"\x00" * 20, b"x")  # a new key before every other
+    state.put(b"c", b"outside the range")
+    listed = state.keys_in(b"a", b"b", 100)
+    assert listed == sorted({b"a" + b"\x00" * 20, *committed[1:]})
+    assert state.keys_in(b"a", b"b", 2) == listed[:2]
