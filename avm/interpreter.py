@@ -85,6 +85,7 @@ class RunningCall:
         self.notes: list[tuple[str, Value]] = []
         self.trace: list[TraceEntry] = []
         self.trace_limit = trace_limit  # entries; past it the run stops with TraceTooLong
+        self.traced_elsewhere = 0  # entries callees (CALL_AGENT) recorded, counted to the limit
         self.depth = depth  # nesting of sandboxed runs (tests of a patch or a crossover child)
         self.tools: Toolchain = TOOLCHAIN
 
@@ -94,6 +95,14 @@ class RunningCall:
             self.gas = 0
             raise OutOfGas(f"needed {amount} milligas more")
         self.gas -= amount
+
+    def trace_room(self) -> int | None:
+        if self.trace_limit is None:
+            return None
+        return max(0, self.trace_limit - len(self.trace) - self.traced_elsewhere)
+
+    def count_traced(self, entries: int) -> None:
+        self.traced_elsewhere += entries
 
     def note(self, key: str, value: Value) -> None:
         """Attach a note to the current trace entry (free when tracing is off)."""
@@ -340,8 +349,11 @@ class CodeTools:
         gas: int,
         trace: bool,
         schedule: GasSchedule,
+        trace_limit: int | None,
     ) -> FrameResult:
-        result = execute(code, host, entry, args, gas, trace=trace, schedule=schedule)
+        result = execute(
+            code, host, entry, args, gas, trace=trace, schedule=schedule, trace_limit=trace_limit
+        )
         failure = None if result.trap is None else str(result.trap)
         return FrameResult(result.value, result.gas_used, failure, result.trace)
 
@@ -449,7 +461,7 @@ def _run_traced(vm: RunningCall, pc: int) -> None:
     R = vm.registers
     limit = vm.trace_limit
     while pc >= 0:
-        if limit is not None and len(vm.trace) >= limit:
+        if limit is not None and len(vm.trace) + vm.traced_elsewhere >= limit:
             raise TraceTooLong(limit)
         if pc >= len(decoded):
             vm.trace.append(TraceEntry(pc, "HALT", 0, (), ()))

@@ -81,9 +81,11 @@ class Toolchain(Protocol):
         gas: int,
         trace: bool,
         schedule: GasSchedule,
+        trace_limit: int | None,
     ) -> FrameResult:
         """Run another agent's `code` from `entry` on `host` (CALL_AGENT's frame): a trap rolls
-        back the frame's own writes and is the result's failure."""
+        back the frame's own writes and is the result's failure. Raises TraceTooLong when a
+        traced frame passes `trace_limit` entries."""
         ...
 
 
@@ -113,6 +115,14 @@ class Machine(Protocol):
     def external(self, opcode: str, *args: Value) -> Value:
         """Ask the host for a non-deterministic result; a failure gives null and sets
         `external_failed`. Raises HostUnavailable on a host that serves none."""
+        ...
+
+    def trace_room(self) -> int | None:
+        """Trace entries this call may still record (None: no limit), a callee's included."""
+        ...
+
+    def count_traced(self, entries: int) -> None:
+        """Count a callee's trace entries against this call's trace limit."""
         ...
 
     def fail_external(self, opcode: str, reason: str) -> None:

@@ -76,8 +76,11 @@ def _call_agent(
         vm.fail_external(name, str(exc))
         return None
     forward = vm.gas - vm.gas // 64
-    frame = vm.tools.run_call(code, callee, entry, args or (), forward, vm.tracing, vm.sched)
+    frame = vm.tools.run_call(
+        code, callee, entry, args or (), forward, vm.tracing, vm.sched, vm.trace_room()
+    )
     if frame.trace is not None:
+        vm.count_traced(len(frame.trace))
         vm.note("frame", tuple((e.pc, e.opcode, e.gas) for e in frame.trace))
     if frame.failure is not None:
         host.rollback(checkpoint)

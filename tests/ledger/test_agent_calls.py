@@ -10,12 +10,14 @@ import pytest
 from test_agents import ALICE, GAS, PROPOSER, Chain, output
 
 from avm.assembler import assemble
+from avm.errors import TraceTooLong
 from avm.gas import CURRENT
 from avm.host import MAX_AGENT_CALL_DEPTH
 from avm.instructions.storage import kv_key
 from avm.values import encode_value
 from ledger import agents
-from ledger.tx import Deploy
+from ledger.state import State
+from ledger.tx import Call, Deploy
 
 CALLEE = assemble(
     """
@@ -200,3 +202,13 @@ def test_a_traced_replay_shows_the_callee_s_frame(chain):
     assert [opcode for _, opcode, _ in frame] == ["GET", "MUL", "KV_STORE", "LOG", "RETURN"]
     # The call's own price, and every milligas its callee used, charged to it.
     assert entry.gas == CURRENT.call_agent_base + sum(gas for _, _, gas in frame)
+
+
+def test_a_traced_call_counts_the_callee_s_instructions_against_the_trace_limit(chain):
+    callee, caller = deploy(chain, CALLEE), deploy(chain, CALLER)
+    state = State(chain.ledger)
+    state.begin()
+    payload = Call(caller, "call", (callee, "spin", (), 0), 0)
+    with pytest.raises(TraceTooLong):
+        agents.call(state, ALICE.address, payload, 10_000_000, 1, 0, trace=True, trace_limit=500)
+    state.rollback()
