@@ -45,7 +45,7 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, hash32
 from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
-from ledger import schedule
+from ledger import roles, schedule
 from ledger.governance.errors import GovernanceError
 from ledger.governance.transition import GovernanceContext, submit_agent_proposal
 from ledger.receipt import Log
@@ -418,9 +418,10 @@ class ChainHost:
             raise PermissionDenied("a read-only call (STATIC_CALL_AGENT) may not emit events")
         self._call.events.append(Log(topic, (self.address, data)))
 
-    # permissions: roles arrive with identity registration; until then no agent holds one
+    # permissions: roles granted on chain (ledger/roles.py)
     def has_permission(self, role: str, action: str) -> bool:
-        return False
+        """CHECK_PERMISSIONS: a role granted to this agent that permits the action (roles.py)."""
+        return roles.permits(self, self.address, role, action)
 
     def security_check(self, obj: bytes) -> bool:
         return True  # the chain has no object policy yet: SECURITY_CHECK passes

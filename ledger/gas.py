@@ -44,3 +44,6 @@ CHANNEL_ACCEPT = 40_000
 # Identities (ledger/identity.py): a registration, and the check of a new X25519 certificate.
 REGISTER = 20_000
 REGISTER_CERT = 30_000
+
+# Roles (ledger/roles.py): a definition, a grant or a revocation.
+ROLE_OP = 20_000

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
-from ledger import agents, gas, identity
+from ledger import agents, gas, identity, roles
 from ledger.channels.execution import apply_channel, end_block
 from ledger.channels.execution import execution_gas as channel_gas
 from ledger.channels.payloads import PAYLOAD_TYPES, ChannelPayload
@@ -38,6 +38,7 @@ _LEDGER_EFFECTS = frozenset(
     {Transfer, TokenCreate, ProposePayload, VotePayload, CancelPayload}
     | set(identity.PAYLOAD_TYPES)
     | set(PAYLOAD_TYPES)
+    | set(roles.PAYLOAD_TYPES)
 )
 _GOVERNANCE_GAS: dict[type, int] = {
     ProposePayload: gas.GOV_PROPOSE,
@@ -77,6 +78,8 @@ def execution_gas(stx: SignedTx) -> int:
         return gas.DEPLOY_BASE + gas.DEPLOY_CODE_BYTE * len(payload.code) + stored
     if isinstance(payload, identity.RegisterPayload):
         return identity.execution_gas(payload)
+    if isinstance(payload, roles.RolePayload):
+        return gas.ROLE_OP
     if isinstance(payload, ChannelPayload):
         return channel_gas(payload)
     governance_gas = _GOVERNANCE_GAS.get(type(payload))
@@ -235,6 +238,8 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
         return _governance(state, stx.sender, payload, ctx)
     if isinstance(payload, identity.RegisterPayload):
         return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)
+    if isinstance(payload, roles.DefineRole | roles.GrantRole):
+        return roles.apply_role(state, stx.sender, payload, ctx.height)
     if isinstance(payload, ChannelPayload):
         channel_ctx = ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
         return apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)

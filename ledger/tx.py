@@ -39,6 +39,7 @@ from core.schema import is_uint as _is_uint
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
 from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
+from ledger.roles import DefineRole, GrantRole, RolePayload
 
 MAX_TX_SIZE = 64 * 1024
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
@@ -60,6 +61,7 @@ class TxKind(enum.IntEnum):
     CHANNEL = 7
     # 8 was set aside for council transactions; council changes are proposals (PROPOSE).
     CANCEL = 9  # withdraw a governance proposal (its proposer, before voting ends)
+    ROLE = 10  # define a role, grant or revoke it (ledger/roles.py)
 
 
 _KINDS = frozenset(TxKind)  # decoding checks every kind against it: computed once
@@ -202,6 +204,8 @@ Payload = (
     | SetIdentity
     | TransferName
     | AnyChannelPayload
+    | DefineRole
+    | GrantRole
 )
 
 
@@ -221,6 +225,7 @@ PAYLOADS: dict[TxKind, PayloadCodec] = {
     TxKind.CANCEL: CancelPayload,
     TxKind.REGISTER: RegisterPayload,
     TxKind.CHANNEL: ChannelPayload,
+    TxKind.ROLE: RolePayload,
 }
 
 

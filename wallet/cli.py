@@ -28,6 +28,7 @@ COMMANDS = {
     "propose-council": "wallet.commands.proposals",
     "vote": "wallet.commands.proposals",
     "cancel": "wallet.commands.proposals",
+    "role": "wallet.commands.roles",
 }
 
 app = typer.Typer(

@@ -9,9 +9,10 @@ the answer's `next` cursor continues the scan where it stopped (null at the end)
 from __future__ import annotations
 
 from core.encoding import decode
-from ledger import identity
+from ledger import identity, roles
 from ledger.channels.records import CHANNEL, channel_json
 from ledger.names import MAX_NAME
+from ledger.state import State
 from node.node import Node
 from node.rpc import params
 from node.rpc.errors import invalid_params
@@ -98,3 +99,24 @@ def list_channels(node: Node, args: Params) -> dict[str, object]:
     channels = [channel_json(chain, channel_id) for channel_id, _ in page]
     more = len(page) == limit
     return {"channels": channels, "next": "0x" + page[-1][0].hex() if more else None}
+
+
+@TABLE.method("aither_getRole")
+def get_role(node: Node, args: Params) -> dict[str, object] | None:
+    """`[role]`: its admin and the actions it permits (null: not defined). The council's roles
+    are held by its members (aither_getCouncil)."""
+    max_args(args, 1)
+    name = arg(args, 0, "role")
+    if not (isinstance(name, str) and identity.ROLE_PATTERN.match(name)):
+        raise invalid_params("role must be a role name (a letter, then letters, digits, _ or -)")
+    record = roles.load_role(State(node.ledger), name)
+    return None if record is None else record.to_json()
+
+
+@TABLE.method("aither_getRoles")
+def get_roles(node: Node, args: Params) -> list[dict[str, object]]:
+    """`[address]`: the roles granted to an account or agent, with the height of each grant."""
+    max_args(args, 1)
+    holder = params.address(arg(args, 0, "address"))
+    granted = node.ledger.state_page(roles.GRANT + holder, None, MAX_PAGE)
+    return [{"role": name.decode(), "grantedAt": decode(raw)} for name, raw in granted]

@@ -13,6 +13,7 @@ from ledger.agents import agent_address
 from ledger.block import Block
 from ledger.chain import TxLocation
 from ledger.receipt import LocatedLog, Log, Receipt, emitter, topics
+from ledger.roles import DefineRole, GrantRole
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 ZERO_BLOOM = "0x" + "00" * 256
@@ -60,6 +61,11 @@ def transaction(stx: SignedTx, where: TxLocation | None) -> dict[str, object]:
     elif isinstance(payload, Call):
         view.update(to=to_checksum_address(payload.agent), value=hx(payload.value))
         view.update(entry=payload.entry, args=to_python(payload.args))
+    elif isinstance(payload, DefineRole):
+        view.update(role=payload.role, actions=list(payload.actions))
+    elif isinstance(payload, GrantRole):
+        view.update(role=payload.role, holder=to_checksum_address(payload.holder))
+        view.update(revoke=payload.revoke)
     return view
 
 

@@ -98,3 +98,45 @@ def test_bad_filters_are_refused(node: DevNode) -> None:
     ]:
         error = node.rpc_error("aither_findIdentities", *params)
         assert error["code"] == INVALID_PARAMS and says in str(error["message"]), error
+
+
+GUARDED = """
+:guarded
+  CHECK_PERMISSIONS "Oracle", "publish" -> ok
+  RETURN ok
+"""
+
+
+def test_roles_are_defined_granted_and_checked_by_agents(
+    node: DevNode, run_aither: Run, tmp_path
+) -> None:
+    program = tmp_path / "guarded.air"
+    program.write_text(GUARDED)
+
+    def wallet(*args: str) -> dict:
+        done = run_aither("wallet", *args, "--rpc", node.url, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    agent = wallet("deploy", str(program), "--dev-account", "3")["agent"]
+    assert wallet("call", agent, "guarded", "--dev-account", "3")["value"] is False
+    wallet("role", "define", "Oracle", "--action", "publish", "--dev-account", "3")
+    wallet("role", "grant", "Oracle", agent, "--dev-account", "3")
+    assert wallet("call", agent, "guarded", "--dev-account", "3")["value"] is True
+    assert node.rpc("aither_getRole", "Oracle") == {
+        "role": "Oracle",
+        "admin": to_checksum_address(dev_key(3).address),
+        "actions": ["publish"],
+    }
+    (held,) = node.rpc("aither_getRoles", agent)  # type: ignore[misc]
+    assert held["role"] == "Oracle"
+    (granted,) = [
+        tx
+        for tx in node.rpc("aither_getHistory", to_checksum_address(dev_key(3).address), 5)
+        if tx["kind"] == "role" and "holder" in tx
+    ]  # type: ignore[union-attr]
+    assert granted["holder"] == agent and granted["revoke"] is False
+    refused = run_aither(
+        "wallet", "role", "grant", "Oracle", agent, "--dev-account", "4", "--rpc", node.url
+    )
+    assert refused.returncode == 1 and "only the admin of Oracle" in refused.stdout + refused.stderr

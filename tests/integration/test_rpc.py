@@ -464,6 +464,8 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_resolveId": ["transaction", UNKNOWN_HASH],
     "aither_findIdentities": [{}, None, 20],
     "aither_getSchedule": [address(UNTOUCHED.address)],
+    "aither_getRole": ["Oracle"],
+    "aither_getRoles": [address(UNTOUCHED.address)],
     "aither_listChannels": [None, 20],
     # Ethereum reads
     "eth_accounts": [],
