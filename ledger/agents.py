@@ -424,7 +424,14 @@ class ChainHost:
         return roles.permits(self, self.address, role, action)
 
     def security_check(self, obj: bytes) -> bool:
-        return True  # the chain has no object policy yet: SECURITY_CHECK passes
+        """SECURITY_CHECK: the agent's policy (roles.py) on its caller and, when the object is
+        an amount, on this period's spending."""
+        try:
+            value = from_wire(decode(obj))
+        except DecodeError:
+            value = None
+        amount = value if type(value) is int else None
+        return roles.check(self, self.address, self.caller_address, amount, self._call.timestamp)
 
     # code
     def code_of(self, address: bytes) -> CodeObject | None:

@@ -19,7 +19,7 @@ from typing import ClassVar
 from core.crypto import ADDRESS_SIZE, to_checksum_address
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
-from core.schema import MAX_U64, fields, items, sized_bytes, text, uint
+from core.schema import MAX_U64, byte_strings, fields, items, sized_bytes, text, uint
 from ledger.governance import council
 from ledger.governance.params import Role as CouncilRole
 from ledger.identity import ROLE_PATTERN
@@ -41,6 +41,7 @@ class RoleOp(enum.IntEnum):
     DEFINE = 0
     GRANT = 1
     REVOKE = 2
+    POLICY = 3  # an agent's SECURITY_CHECK policy, set by its deployer
 
 
 def _role_name(value: Value) -> str:
@@ -61,15 +62,19 @@ class RolePayload:
         raise NotImplementedError
 
     @classmethod
-    def from_value(cls, value: Value) -> DefineRole | GrantRole:
+    def from_value(cls, value: Value) -> DefineRole | GrantRole | SetPolicy:
         """Raises InvalidTransaction (or DecodeError) naming what is wrong."""
         if not isinstance(value, list) or not value:
             raise DecodeError("a role payload is [op, ...]")
         op = value[0]
         if type(op) is not int or op not in set(RoleOp):
-            raise InvalidTransaction(f"unknown role op {op!r} (0 define, 1 grant, 2 revoke)")
+            raise InvalidTransaction(
+                f"unknown role op {op!r} (0 define, 1 grant, 2 revoke, 3 policy)"
+            )
         if op == RoleOp.DEFINE:
             return DefineRole.from_value(value)
+        if op == RoleOp.POLICY:
+            return SetPolicy.from_value(value)
         return GrantRole.from_value(value)
 
 
@@ -114,7 +119,47 @@ class GrantRole(RolePayload):
         return cls(_role_name(role), holder, op == RoleOp.REVOKE)
 
 
-PAYLOAD_TYPES = (DefineRole, GrantRole)
+MAX_POLICY_CALLERS = 16
+MAX_POLICY_ROLES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SetPolicy(RolePayload):
+    """An agent's SECURITY_CHECK policy, set by its deployer: the callers it serves (none: any),
+    the roles one of which a caller must hold (none: no role needed), and at most `spend_limit`
+    base units of the amounts it checks per `period` seconds of block time (0: no limit)."""
+
+    agent: bytes
+    callers: tuple[bytes, ...] = ()
+    roles: tuple[str, ...] = ()
+    spend_limit: int = 0
+    period: int = 0
+    role: str = ""  # a policy names no role of its own
+
+    def to_value(self) -> list[Value]:
+        callers: list[Value] = list(self.callers)
+        roles: list[Value] = list(self.roles)
+        return [int(RoleOp.POLICY), self.agent, callers, roles, self.spend_limit, self.period]
+
+    @classmethod
+    def from_value(cls, value: Value) -> SetPolicy:
+        _, agent, callers, roles, limit, period = fields(value, 6, "role policy")
+        if not (isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE):
+            raise InvalidTransaction("the agent must be a 20-byte address")
+        listed = byte_strings(callers, MAX_POLICY_CALLERS, "callers are 20-byte addresses")
+        if any(len(c) != ADDRESS_SIZE for c in listed):
+            raise InvalidTransaction("callers are 20-byte addresses")
+        names = [_role_name(r) for r in items(roles, MAX_POLICY_ROLES, "too many roles")]
+        if listed != sorted(set(listed)) or names != sorted(set(names)):
+            raise InvalidTransaction("callers and roles must be unique and ascending")
+        spend_limit = uint(limit, 2**128 - 1, "the spend limit is base units")
+        seconds = uint(period, MAX_U64, "the period is seconds")
+        if spend_limit and not seconds:
+            raise InvalidTransaction("a spend limit needs a period")
+        return cls(agent, tuple(listed), tuple(names), spend_limit, seconds)
+
+
+PAYLOAD_TYPES = (DefineRole, GrantRole, SetPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +228,53 @@ def apply_role(
         return (Log("RoleRevoked", (payload.holder, payload.role, sender)),)
     store.put(key, encode(height))
     return (Log("RoleGranted", (payload.holder, payload.role, sender)),)
+
+
+# ---- agents' policies (SECURITY_CHECK) ---------------------------------------------------------
+
+POLICY = b"z"  # + agent -> [callers, roles, spend limit, period]
+SPENT = b"y"  # + agent + period number (8 bytes) -> base units checked in that period
+
+
+def load_policy(store: Store, agent: bytes) -> SetPolicy | None:
+    raw = store.get(POLICY + agent)
+    if raw is None:
+        return None
+    return SetPolicy.from_value([int(RoleOp.POLICY), agent, *fields(decode(raw), 4, "policy")])
+
+
+def apply_policy(store: Store, sender: bytes, policy: SetPolicy, deployer: bytes | None,
+                 council_governed: bool) -> tuple[Log, ...]:  # fmt: skip
+    """Set an agent's policy: its deployer only; a council-governed agent's changes only by a
+    council proposal. Raises RoleError before any write if it cannot apply."""
+    who = to_checksum_address(policy.agent)
+    if deployer is None:
+        raise RoleError(f"there is no agent at {who}")
+    if deployer != sender:
+        raise RoleError(f"only the deployer of {who}, {to_checksum_address(deployer)}, sets it")
+    if council_governed:
+        raise RoleError(f"{who} has a council region: its policy changes only by a proposal")
+    store.put(POLICY + policy.agent, encode(policy.to_value()[2:]))
+    return (Log("PolicySet", (policy.agent, sender)),)
+
+
+def check(store: Store, agent: bytes, caller: bytes, amount: int | None, now: int) -> bool:
+    """SECURITY_CHECK on chain: the agent's policy allows `caller`, and `amount` (when the
+    checked object is one) fits what is left of this period's spend limit, which it then
+    uses. No policy: everything passes."""
+    policy = load_policy(store, agent)
+    if policy is None:
+        return True
+    if policy.callers and caller not in policy.callers:
+        return False
+    if policy.roles and not any(granted_at(store, caller, r) is not None for r in policy.roles):
+        return False
+    if amount is None or not policy.spend_limit:
+        return True
+    key = SPENT + agent + (now // policy.period).to_bytes(8, "big")
+    raw = store.get(key)
+    spent = 0 if raw is None else uint(decode(raw), 2**128 - 1, "damaged spend record")
+    if amount < 0 or spent + amount > policy.spend_limit:
+        return False
+    store.put(key, encode(spent + amount))
+    return True

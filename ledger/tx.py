@@ -39,7 +39,7 @@ from core.schema import is_uint as _is_uint
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
 from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import RegisterPayload, SetIdentity, TransferName
-from ledger.roles import DefineRole, GrantRole, RolePayload
+from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy
 
 MAX_TX_SIZE = 64 * 1024
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
@@ -206,6 +206,7 @@ Payload = (
     | AnyChannelPayload
     | DefineRole
     | GrantRole
+    | SetPolicy
 )
 
 

@@ -18,7 +18,7 @@ from ledger.governance.payloads import (
     VotePayload,
 )
 from ledger.identity import SetIdentity, TransferName
-from ledger.roles import DefineRole, GrantRole
+from ledger.roles import DefineRole, GrantRole, SetPolicy
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import Call, Deploy, Payload, SignedTx, TokenCreate, Transaction, Transfer, TxKind
 from wallet.client import RpcClient, RpcClientError
@@ -141,8 +141,10 @@ def build_cancel(client: RpcClient, key: SigningKey, proposal_id: bytes) -> byte
     return _sign(client, key, TxKind.CANCEL, payload, {}, static_gas(TxKind.CANCEL, payload))
 
 
-def build_role(client: RpcClient, key: SigningKey, payload: DefineRole | GrantRole) -> bytes:
-    """Define a role, or grant or revoke one (ledger/roles.py)."""
+def build_role(
+    client: RpcClient, key: SigningKey, payload: DefineRole | GrantRole | SetPolicy
+) -> bytes:
+    """Define a role, grant or revoke one, or set an agent's policy (ledger/roles.py)."""
     return _sign(client, key, TxKind.ROLE, payload, {}, static_gas(TxKind.ROLE, payload))
 
 

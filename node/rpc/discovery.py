@@ -14,7 +14,7 @@ from ledger.channels.records import CHANNEL, channel_json
 from ledger.names import MAX_NAME
 from ledger.state import State
 from node.node import Node
-from node.rpc import params
+from node.rpc import params, views
 from node.rpc.errors import invalid_params
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
@@ -120,3 +120,12 @@ def get_roles(node: Node, args: Params) -> list[dict[str, object]]:
     holder = params.address(arg(args, 0, "address"))
     granted = node.ledger.state_page(roles.GRANT + holder, None, MAX_PAGE)
     return [{"role": name.decode(), "grantedAt": decode(raw)} for name, raw in granted]
+
+
+@TABLE.method("aither_getPolicy")
+def get_policy(node: Node, args: Params) -> dict[str, object] | None:
+    """`[agent]`: the SECURITY_CHECK policy its deployer set (null: none, everything passes)."""
+    max_args(args, 1)
+    agent = params.address(arg(args, 0, "agent"))
+    found = roles.load_policy(State(node.ledger), agent)
+    return None if found is None else views.policy_json(found)

@@ -13,7 +13,7 @@ from ledger.agents import agent_address
 from ledger.block import Block
 from ledger.chain import TxLocation
 from ledger.receipt import LocatedLog, Log, Receipt, emitter, topics
-from ledger.roles import DefineRole, GrantRole
+from ledger.roles import DefineRole, GrantRole, SetPolicy
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
 
 ZERO_BLOOM = "0x" + "00" * 256
@@ -63,10 +63,22 @@ def transaction(stx: SignedTx, where: TxLocation | None) -> dict[str, object]:
         view.update(entry=payload.entry, args=to_python(payload.args))
     elif isinstance(payload, DefineRole):
         view.update(role=payload.role, actions=list(payload.actions))
+    elif isinstance(payload, SetPolicy):
+        view.update(agent=to_checksum_address(payload.agent), policy=policy_json(payload))
     elif isinstance(payload, GrantRole):
         view.update(role=payload.role, holder=to_checksum_address(payload.holder))
         view.update(revoke=payload.revoke)
     return view
+
+
+def policy_json(policy: SetPolicy) -> dict[str, object]:
+    """An agent's SECURITY_CHECK policy as JSON."""
+    return {
+        "callers": [to_checksum_address(c) for c in policy.callers],
+        "roles": list(policy.roles),
+        "spendLimit": hx(policy.spend_limit),
+        "periodSec": policy.period,
+    }
 
 
 def _value(value: Value) -> object:

@@ -140,3 +140,30 @@ def test_roles_are_defined_granted_and_checked_by_agents(
         "wallet", "role", "grant", "Oracle", agent, "--dev-account", "4", "--rpc", node.url
     )
     assert refused.returncode == 1 and "only the admin of Oracle" in refused.stdout + refused.stderr
+
+
+CHECKED = """
+:spend
+  SECURITY_CHECK ARGS[0] -> ok
+  RETURN ok
+"""
+
+
+def test_a_policy_refuses_an_unauthorised_caller_on_a_live_node(
+    node: DevNode, run_aither: Run, tmp_path
+) -> None:
+    program = tmp_path / "checked.air"
+    program.write_text(CHECKED)
+
+    def wallet(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_aither("wallet", *args, "--rpc", node.url, "--json")
+
+    agent = json.loads(wallet("deploy", str(program), "--dev-account", "3").stdout)["agent"]
+    owner = to_checksum_address(dev_key(3).address)
+    set_policy = wallet("role", "policy", agent, "--caller", owner, "--dev-account", "3")
+    assert set_policy.returncode == 0, set_policy.stdout + set_policy.stderr
+    assert node.rpc("aither_getPolicy", agent)["callers"] == [owner]  # type: ignore[index]
+    allowed = wallet("call", agent, "spend", "5", "--dev-account", "3")
+    assert allowed.returncode == 0 and json.loads(allowed.stdout)["value"] is True
+    stranger = wallet("call", agent, "spend", "5", "--dev-account", "4")
+    assert stranger.returncode == 1 and "SECURITY_CHECK" in stranger.stdout + stranger.stderr

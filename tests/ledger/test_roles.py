@@ -14,7 +14,7 @@ from avm.assembler import assemble
 from core.encoding import decode, encode
 from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_key
-from ledger.roles import DefineRole, GrantRole, RolePayload, permits
+from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy, permits
 from ledger.state import State
 from ledger.tx import Deploy, Transaction, TxKind, decode_transaction
 
@@ -28,6 +28,16 @@ payloads = st.one_of(
         ),
     ),
     st.builds(GrantRole, names, st.binary(min_size=20, max_size=20), st.booleans()),
+    st.builds(
+        SetPolicy,
+        st.binary(min_size=20, max_size=20),
+        st.lists(st.binary(min_size=20, max_size=20), max_size=16, unique=True).map(
+            lambda c: tuple(sorted(c))
+        ),
+        st.lists(names, max_size=8, unique=True).map(lambda r: tuple(sorted(r))),
+        st.just(0),
+        st.just(0),
+    ),
 )
 
 
@@ -117,3 +127,61 @@ def test_council_roles_are_held_by_council_members_only(chain):
     state = State(chain.ledger)
     assert permits(state, dev_key(index).address, role.value, "review")
     assert not permits(state, ALICE.address, role.value, "review")
+
+
+CHECKED = assemble(
+    """
+:spend
+  SECURITY_CHECK ARGS[0] -> ok
+  RETURN ok
+"""
+).code
+COUNCIL_AGENT = assemble(
+    """
+:main
+  CALL strategy
+  RETURN ACC
+.region STRATEGY council
+:strategy
+  SET ACC = 1
+  RET
+.endregion
+"""
+).code
+
+
+def deploy(chain: Chain, code) -> bytes:
+    _, deployed = chain.send(ALICE, Deploy(code.to_bytes(), (), 0))
+    assert deployed.ok, deployed.error
+    return output(deployed)
+
+
+def test_security_check_applies_the_deployer_s_policy_on_callers_and_spending(chain):
+    agent = deploy(chain, CHECKED)
+    assert chain.call(agent, "spend", 10**9, key=BOB)[1].ok  # no policy: everything passes
+    stranger = role_tx(chain, BOB, SetPolicy(agent, (ALICE.address,)))
+    assert not stranger.ok and "only the deployer" in stranger.error
+    policy = SetPolicy(agent, (ALICE.address,), (), spend_limit=100, period=3600)
+    assert role_tx(chain, ALICE, policy).ok
+    _, refused = chain.call(agent, "spend", 1, key=BOB)
+    assert not refused.ok and "SECURITY_CHECK" in refused.error  # an unauthorised caller
+    assert chain.call(agent, "spend", 60)[1].ok
+    assert chain.call(agent, "spend", 40)[1].ok  # 100 in this period: the limit
+    assert not chain.call(agent, "spend", 1)[1].ok
+    chain.produce(timestamp=chain.ledger.head.timestamp + 3600)  # the next period
+    assert chain.call(agent, "spend", 100)[1].ok
+
+
+def test_a_policy_can_require_a_granted_role_of_the_caller(chain):
+    agent = deploy(chain, CHECKED)
+    assert role_tx(chain, ALICE, DefineRole("Trader", ())).ok
+    assert role_tx(chain, ALICE, SetPolicy(agent, (), ("Trader",))).ok
+    assert not chain.call(agent, "spend", 1, key=BOB)[1].ok
+    assert role_tx(chain, ALICE, GrantRole("Trader", BOB.address)).ok
+    assert chain.call(agent, "spend", 1, key=BOB)[1].ok
+
+
+def test_a_council_governed_agent_s_policy_is_not_set_by_its_deployer(chain):
+    agent = deploy(chain, COUNCIL_AGENT)
+    refused = role_tx(chain, ALICE, SetPolicy(agent, (ALICE.address,)))
+    assert not refused.ok and "changes only by a proposal" in refused.error

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from core.amounts import parse_amount
 from core.crypto import to_checksum_address
-from ledger.roles import DefineRole, GrantRole
+from ledger.roles import DefineRole, GrantRole, SetPolicy
 from wallet.options import Signer, finish, resolve, signed, submit
 from wallet.txbuilder import build_role
 
@@ -63,3 +64,36 @@ def grant(role: str, holder: Holder, *, signer: Signer) -> None:
 def revoke(role: str, holder: Holder, *, signer: Signer) -> None:
     """Take ROLE back from an account or agent (the role's admin only)."""
     _grant(role, holder, True, signer)
+
+
+@role_app.command("policy")
+@signed
+def policy(
+    agent: Holder,
+    caller: Annotated[
+        list[str], typer.Option("--caller", help="A caller the agent serves (repeat; none: any).")
+    ] = [],  # noqa: B006
+    role: Annotated[
+        list[str], typer.Option("--role", help="A role a caller must hold one of (repeat).")
+    ] = [],  # noqa: B006
+    spend_limit: Annotated[
+        str, typer.Option("--spend-limit", help="AVM the agent's SECURITY_CHECK passes a period.")
+    ] = "0",
+    period: Annotated[int, typer.Option("--period", min=0, help="Seconds of a period.")] = 0,
+    *,
+    signer: Signer,
+) -> None:
+    """Set an agent's SECURITY_CHECK policy (its deployer only; a council-governed agent's
+    changes only by proposal)."""
+    target = resolve(agent, signer.keystore, signer.rpc)
+    callers = tuple(sorted({resolve(c, signer.keystore, signer.rpc) for c in caller}))
+    try:
+        limit = parse_amount(spend_limit)
+    except ValueError as exc:
+        raise ValueError(f"--spend-limit {spend_limit!r}: {exc}") from None
+    payload = SetPolicy(target, callers, tuple(sorted(set(role))), limit, period)
+    key = signer.key()
+    with signer.client() as client:
+        result = submit(client, build_role(client, key, payload), signer.wait)
+    result.update(agent=to_checksum_address(target))
+    finish(signer.as_json, result, f"set the policy of {to_checksum_address(target)}")
