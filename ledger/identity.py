@@ -51,6 +51,7 @@ from ledger.state import Store
 
 IDENTITY = b"i"  # + address -> [ed25519 pubkey, name, certificate | None, roles, metadata, since]
 NAME = b"d"  # + name (utf-8) -> owner address (20 bytes)
+AGENT_NAME = b"n"  # + agent -> its name (named by its deployer: agents have no identity record)
 
 # Names: a lowercase label (letters, digits, inner hyphens) and the `.avm` suffix.
 ROLE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -93,6 +94,7 @@ class NameHeld(IdentityError):
 class RegisterOp(enum.IntEnum):
     SET = 0
     TRANSFER = 1
+    AGENT_NAME = 2  # a deployer names (or unnames) an agent it deployed
 
 
 class RegisterPayload:
@@ -108,15 +110,19 @@ class RegisterPayload:
         raise NotImplementedError
 
     @classmethod
-    def from_value(cls, value: Value) -> SetIdentity | TransferName:
+    def from_value(cls, value: Value) -> SetIdentity | TransferName | NameAgent:
         """Raises InvalidTransaction (or DecodeError) naming what is wrong."""
         if not isinstance(value, list) or not value:
             raise DecodeError("a register payload is [op, ...]")
         op = value[0]
         if type(op) is not int or op not in set(RegisterOp):
-            raise InvalidTransaction(f"unknown register op {op!r} (0 set, 1 transfer)")
+            raise InvalidTransaction(
+                f"unknown register op {op!r} (0 set, 1 transfer, 2 agent name)"
+            )
         if op == RegisterOp.SET:
             return SetIdentity.from_value(value)
+        if op == RegisterOp.AGENT_NAME:
+            return NameAgent.from_value(value)
         return TransferName.from_value(value)
 
 
@@ -165,8 +171,30 @@ class TransferName(RegisterPayload):
         return cls(name, to)
 
 
+@dataclass(frozen=True, slots=True)
+class NameAgent(RegisterPayload):
+    """Name an agent the sender deployed (`""` releases its name), so that the name resolves to
+    it wherever an address is accepted."""
+
+    op: ClassVar[RegisterOp] = RegisterOp.AGENT_NAME
+    agent: bytes
+    name: str
+
+    def to_value(self) -> list[Value]:
+        return [int(self.op), self.agent, self.name]
+
+    @classmethod
+    def from_value(cls, value: Value) -> NameAgent:
+        _, agent, name = _fields(value, 3, "register agent name")
+        if not (isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE):
+            raise InvalidTransaction("the agent must be a 20-byte address")
+        if not (isinstance(name, str) and (name == "" or is_name(name))):
+            raise InvalidTransaction(NAME_RULE)
+        return cls(agent, name)
+
+
 # What transition.py dispatches on (its `_LEDGER_EFFECTS`: no agent code runs).
-PAYLOAD_TYPES = (SetIdentity, TransferName)
+PAYLOAD_TYPES = (SetIdentity, TransferName, NameAgent)
 
 
 def _certificate(value: Value) -> X25519Certificate:
@@ -319,7 +347,7 @@ def lookup(store: Store, name_or_address: str | bytes) -> Identity | None:
 # ---- the transition ----------------------------------------------------------------------------
 
 
-def execution_gas(payload: SetIdentity | TransferName) -> int:
+def execution_gas(payload: SetIdentity | TransferName | NameAgent) -> int:
     extra = gas.REGISTER_CERT if isinstance(payload, SetIdentity) and payload.certificate else 0
     return gas.REGISTER + extra
 
@@ -396,6 +424,30 @@ def _transfer(store: Store, sender: bytes, payload: TransferName) -> tuple[Log, 
     store.put(IDENTITY + payload.to, encode(_renamed(recipient, payload.name).to_value()))
     store.put(NAME + payload.name.encode(), payload.to)
     return (Log("NameTransferred", (payload.name, sender, payload.to)),)
+
+
+def apply_agent_name(
+    store: Store, sender: bytes, payload: NameAgent, deployer: bytes | None
+) -> tuple[Log, ...]:
+    """Name (or unname) an agent: its deployer only. Raises an IdentityError before any write
+    if it cannot apply."""
+    who = to_checksum_address(payload.agent)
+    if deployer is None:
+        raise IdentityError(f"there is no agent at {who}")
+    if deployer != sender:
+        raise IdentityError(f"only the deployer of {who}, {to_checksum_address(deployer)}")
+    raw = store.get(AGENT_NAME + payload.agent)
+    old = "" if raw is None else raw.decode()
+    if payload.name and payload.name != old:
+        owner = store.get(NAME + payload.name.encode())
+        if owner is not None:
+            raise NameTaken(f"{payload.name} belongs to {to_checksum_address(owner)}")
+    if old:
+        store.put(NAME + old.encode(), None)
+    store.put(AGENT_NAME + payload.agent, payload.name.encode() or None)
+    if payload.name:
+        store.put(NAME + payload.name.encode(), payload.agent)
+    return (Log("AgentNamed", (payload.agent, payload.name, sender)),)
 
 
 def _renamed(identity: Identity, name: str) -> Identity:

@@ -237,7 +237,11 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
         return _token_create(state, stx.sender, payload)
     if isinstance(payload, ProposePayload | VotePayload | CancelPayload):
         return _governance(state, stx.sender, payload, ctx)
-    if isinstance(payload, identity.RegisterPayload):
+    if isinstance(payload, identity.NameAgent):
+        named = agents.load_agent(state, payload.agent)
+        deployer = None if named is None else named.deployer
+        return identity.apply_agent_name(state, stx.sender, payload, deployer)
+    if isinstance(payload, identity.SetIdentity | identity.TransferName):
         return identity.apply_register(state, stx.tx.sender_pubkey, payload, ctx.height)
     if isinstance(payload, roles.SetPolicy):
         record = agents.load_agent(state, payload.agent)

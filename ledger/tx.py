@@ -38,7 +38,7 @@ from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
 from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
-from ledger.identity import RegisterPayload, SetIdentity, TransferName
+from ledger.identity import NameAgent, RegisterPayload, SetIdentity, TransferName
 from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy
 
 MAX_TX_SIZE = 64 * 1024
@@ -203,6 +203,7 @@ Payload = (
     | CancelPayload
     | SetIdentity
     | TransferName
+    | NameAgent
     | AnyChannelPayload
     | DefineRole
     | GrantRole

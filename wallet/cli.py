@@ -23,6 +23,7 @@ COMMANDS = {
     "token": "wallet.commands.transfers",
     "deploy": "wallet.commands.agents",
     "call": "wallet.commands.agents",
+    "name": "wallet.commands.agents",
     "propose": "wallet.commands.proposals",
     "propose-params": "wallet.commands.proposals",
     "propose-council": "wallet.commands.proposals",

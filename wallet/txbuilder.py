@@ -17,7 +17,7 @@ from ledger.governance.payloads import (
     ProposePayload,
     VotePayload,
 )
-from ledger.identity import SetIdentity, TransferName
+from ledger.identity import NameAgent, SetIdentity, TransferName
 from ledger.roles import DefineRole, GrantRole, SetPolicy
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import Call, Deploy, Payload, SignedTx, TokenCreate, Transaction, Transfer, TxKind
@@ -154,9 +154,10 @@ def build_channel(client: RpcClient, key: SigningKey, payload: AnyChannelPayload
 
 
 def build_register(
-    client: RpcClient, key: SigningKey, payload: SetIdentity | TransferName
+    client: RpcClient, key: SigningKey, payload: SetIdentity | TransferName | NameAgent
 ) -> bytes:
-    """A REGISTER transaction (an identity: name, roles, metadata, encryption key)."""
+    """A REGISTER transaction (an identity: name, roles, metadata, encryption key; or the name
+    of an agent the signer deployed)."""
     return _sign(client, key, TxKind.REGISTER, payload, {}, static_gas(TxKind.REGISTER, payload))
 
 

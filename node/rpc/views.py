@@ -12,6 +12,7 @@ from core.encoding import Value, decode, encode
 from ledger.agents import agent_address
 from ledger.block import Block
 from ledger.chain import TxLocation
+from ledger.identity import NameAgent
 from ledger.receipt import LocatedLog, Log, Receipt, emitter, topics
 from ledger.roles import DefineRole, GrantRole, SetPolicy
 from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
@@ -63,6 +64,8 @@ def transaction(stx: SignedTx, where: TxLocation | None) -> dict[str, object]:
         view.update(entry=payload.entry, args=to_python(payload.args))
     elif isinstance(payload, DefineRole):
         view.update(role=payload.role, actions=list(payload.actions))
+    elif isinstance(payload, NameAgent):
+        view.update(agent=to_checksum_address(payload.agent), name=payload.name or None)
     elif isinstance(payload, SetPolicy):
         view.update(agent=to_checksum_address(payload.agent), policy=policy_json(payload))
     elif isinstance(payload, GrantRole):

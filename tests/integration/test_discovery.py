@@ -167,3 +167,26 @@ def test_a_policy_refuses_an_unauthorised_caller_on_a_live_node(
     assert allowed.returncode == 0 and json.loads(allowed.stdout)["value"] is True
     stranger = wallet("call", agent, "spend", "5", "--dev-account", "4")
     assert stranger.returncode == 1 and "SECURITY_CHECK" in stranger.stdout + stranger.stderr
+
+
+def test_a_named_agent_is_called_and_read_by_its_name(
+    node: DevNode, run_aither: Run, tmp_path
+) -> None:
+    program = tmp_path / "named.air"
+    program.write_text(":hello\n  RETURN 7\n")
+
+    def wallet(*args: str) -> dict:
+        done = run_aither("wallet", *args, "--rpc", node.url, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    agent = wallet("deploy", str(program), "--dev-account", "5")["agent"]
+    named = wallet("name", agent, "greeter.avm", "--dev-account", "5")
+    assert named["status"] == "ok" and named["name"] == "greeter.avm"
+    assert node.rpc("aither_resolveName", "greeter.avm") == agent
+    assert wallet("call", "greeter.avm", "hello", "--dev-account", "5")["value"] == 7
+    assert wallet("balance", "greeter.avm")["address"] == agent
+    stranger = run_aither(
+        "wallet", "name", agent, "other.avm", "--dev-account", "6", "--rpc", node.url
+    )
+    assert stranger.returncode == 1 and "only the deployer" in stranger.stdout + stranger.stderr

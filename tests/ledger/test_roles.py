@@ -14,6 +14,7 @@ from avm.assembler import assemble
 from core.encoding import decode, encode
 from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_key
+from ledger.identity import NameAgent, RegisterPayload, resolve_name
 from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy, permits
 from ledger.state import State
 from ledger.tx import Deploy, Transaction, TxKind, decode_transaction
@@ -185,3 +186,40 @@ def test_a_council_governed_agent_s_policy_is_not_set_by_its_deployer(chain):
     agent = deploy(chain, COUNCIL_AGENT)
     refused = role_tx(chain, ALICE, SetPolicy(agent, (ALICE.address,)))
     assert not refused.ok and "changes only by a proposal" in refused.error
+
+
+# ---- names for deployed agents (identity.NameAgent) --------------------------------------------
+
+
+def register_tx(chain: Chain, key, payload):
+    raw = Transaction(
+        chain.ledger.chain_id, TxKind.REGISTER, key.pubkey, chain.next_nonce(key), 100_000,
+        chain.ledger.genesis.min_gas_price, payload,
+    ).signed(key)  # fmt: skip
+    stx = decode_transaction(raw.encode())
+    chain.produce(stx)
+    receipt = chain.ledger.receipt(stx.hash)
+    assert receipt is not None
+    return receipt
+
+
+def test_a_deployer_names_its_agent_and_the_name_resolves_to_it(chain):
+    agent = deploy(chain, CHECKED)
+    stranger = register_tx(chain, BOB, NameAgent(agent, "checker.avm"))
+    assert not stranger.ok and "only the deployer" in stranger.error
+    assert register_tx(chain, ALICE, NameAgent(agent, "checker.avm")).ok
+    assert resolve_name(State(chain.ledger), "checker.avm") == agent
+    other = deploy(chain, CHECKED)
+    taken = register_tx(chain, ALICE, NameAgent(other, "checker.avm"))
+    assert not taken.ok and "belongs to" in taken.error
+    assert register_tx(chain, ALICE, NameAgent(agent, "checker-two.avm")).ok  # a rename
+    assert resolve_name(State(chain.ledger), "checker.avm") is None  # the old name is free
+    assert register_tx(chain, ALICE, NameAgent(other, "checker.avm")).ok
+    assert register_tx(chain, ALICE, NameAgent(agent, "")).ok  # released
+    assert resolve_name(State(chain.ledger), "checker-two.avm") is None
+
+
+@given(st.binary(min_size=20, max_size=20), st.sampled_from(["", "a.avm", "oracle-1.avm"]))
+def test_agent_name_payloads_round_trip(agent, name) -> None:
+    payload = NameAgent(agent, name)
+    assert RegisterPayload.from_value(decode(encode(payload.to_value()))) == payload

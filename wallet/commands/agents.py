@@ -16,6 +16,8 @@ from avm.validation import check_deployable, decode_code
 from avm.values import check_key, encode_value
 from core.amounts import parse_amount
 from core.crypto import to_checksum_address
+from ledger.identity import NameAgent
+from ledger.names import is_name
 from wallet.client import RpcClient
 from wallet.options import (
     Signer,
@@ -32,6 +34,7 @@ from wallet.options import (
 from wallet.txbuilder import (
     build_call,
     build_deploy,
+    build_register,
     call_spec,
 )
 
@@ -207,3 +210,24 @@ def call(
             console.print(f"  gas used {gas_text(int(str(result['gasUsed'])))}")
 
     finish(signer.as_json, result, f"called {label}", details)
+
+
+@app.command("name")
+@signed
+def name_agent(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="An agent you deployed.")],
+    name: Annotated[str, typer.Argument(help="A name such as oracle.avm ('' to release it).")],
+    *,
+    signer: Signer,
+) -> None:
+    """Name an agent you deployed: the name then resolves to it wherever an address is taken."""
+    if name and not is_name(name):
+        raise ValueError(f"{name!r} is not a name: lowercase label, then .avm (say oracle.avm)")
+    address = resolve(agent, signer.keystore, signer.rpc)
+    key = signer.key()
+    with signer.client() as client:
+        raw = build_register(client, key, NameAgent(address, name))
+        result = submit(client, raw, signer.wait)
+    who = to_checksum_address(address)
+    result.update(agent=who, name=name or None)
+    finish(signer.as_json, result, f"named {who} {name}" if name else f"unnamed {who}")
