@@ -22,9 +22,9 @@ from avm.code import CodeObject
 from avm.host import CodeChange
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
-from core.encoding import decode, encode
+from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
-from core.schema import MAX_U64, byte_strings, fields, uint
+from core.schema import MAX_U64, byte_strings, fields, items, uint
 from ledger import agents, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.genesis import Genesis
@@ -64,6 +64,7 @@ _META_HEAD = b"m:head"
 _META_GENESIS = b"m:genesis"
 _PENDING = b"p"  # + tx hash -> transaction admitted to the mempool, not yet in a block
 _REPLAY = b"R"  # + tx hash -> an agent call's replay record, for its trace (ledger/agents.py)
+_TASK_RUNS = b"K"  # + height -> the scheduled tasks run at that block's end (ledger/scheduler.py)
 # State history, for reads at past blocks and for rolling blocks back (a dev chain's revert):
 # each block's changed keys, and each changed key's value before that block wrote it.
 _CHANGED = b"U"  # + height -> the state keys the block changed
@@ -439,6 +440,14 @@ class Ledger:
         found: bytes | None = self._db.get(_REPLAY + tx_hash)
         return found
 
+    def task_runs(self, height: int) -> list[Value]:
+        """The scheduled tasks run at the end of block `height`, as TaskRun.to_value wrote
+        them (none for a block past the head)."""
+        if height > self._head.height:
+            return []
+        raw = self._db.get(_TASK_RUNS + _h(height))
+        return [] if raw is None else items(decode(raw), MAX_U64, "damaged task runs")
+
     # Transactions, receipts, history
 
     def transaction(self, tx_hash: bytes) -> tuple[SignedTx, TxLocation] | None:
@@ -586,6 +595,9 @@ class Ledger:
                     where = height + index.to_bytes(4, "big")
                     for party in _parties(stx):
                         batch.put(_HISTORY + party + where, stx.hash)
+                if pending.task_runs:
+                    runs = [run.to_value() for run in pending.task_runs]
+                    batch.put(_TASK_RUNS + height, encode(runs))
                 for tx_hash, record in pending.replays.items():
                     batch.put(_REPLAY + tx_hash, record)
                 for stx in pending.transactions:
@@ -689,6 +701,7 @@ class Ledger:
                 batch.delete(_HISTORY + party + where + index.to_bytes(4, "big"))
         for key in _log_index_keys(block.height, receipts):
             batch.delete(key)
+        batch.delete(_TASK_RUNS + where)
         batch.delete(_BLOCK + where)
         batch.delete(_BLOCK_HEIGHT + block.hash)
         batch.delete(_COMMIT + where)

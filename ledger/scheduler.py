@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from core.crypto import ADDRESS_SIZE
+from core.encoding import Value
 from core.errors import AitherError
 from ledger import agents
-from ledger.receipt import MAX_LOG_TEXT
+from ledger.receipt import MAX_LOG_TEXT, Log
 from ledger.schedule import (
     BLOCK_TASK_GAS,
     MAX_TASK_RUNS,
@@ -33,6 +34,12 @@ class TaskRun:
     gas_used: int
     error: str  # why it failed or was dropped
     dropped: bool
+    logs: tuple[Log, ...] = ()  # the events of a run that ended well
+
+    def to_value(self) -> list[Value]:
+        logs: list[Value] = [entry.to_value() for entry in self.logs]
+        agent, name = self.task.agent, self.task.name
+        return [agent, name, self.ok, self.gas_used, self.error, self.dropped, logs]
 
 
 def run_due(state: State, height: int, timestamp: int, proposer: bytes) -> list[TaskRun]:
@@ -89,4 +96,4 @@ def _run(state: State, task: Task, height: int, timestamp: int, proposer: bytes)
             ),
         )
     ok = not outcome.error
-    return TaskRun(task, ok, outcome.gas_used, outcome.error, dropped=False)
+    return TaskRun(task, ok, outcome.gas_used, outcome.error, dropped=False, logs=outcome.logs)

@@ -19,7 +19,7 @@ from core.crypto import ADDRESS_SIZE, to_checksum_address
 from core.encoding import decode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
-from core.schema import MAX_U64
+from core.schema import MAX_U64, fields
 from ledger import agents, schedule
 from ledger.governance import views as governance_views
 from ledger.receipt import Log
@@ -345,6 +345,30 @@ def get_schedule(node: Node, args: Params) -> list[dict[str, object]]:
         schedule.Task.from_value(address, name.decode(), decode(raw)).to_json()
         for name, raw in entries
     ]
+
+
+@TABLE.method("aither_getScheduledRuns")
+def get_scheduled_runs(node: Node, args: Params) -> list[dict[str, object]]:
+    """`[block]`: the scheduled tasks run at the end of a block, in their order: agent, task,
+    outcome, gas and the events of those that ended well."""
+    max_args(args, 1)
+    height = params.block_number(arg(args, 0, "block", "latest"), node.ledger.height)
+    runs: list[dict[str, object]] = []
+    for run in node.ledger.task_runs(height):
+        agent, name, ok, gas_used, error, dropped, logs = fields(run, 7, "damaged task run")
+        assert isinstance(agent, bytes) and isinstance(gas_used, int) and isinstance(logs, list)
+        runs.append(
+            {
+                "agent": to_checksum_address(agent),
+                "task": name,
+                "ok": ok,
+                "gasUsed": views.hx(gas_used),
+                "error": error or None,
+                "dropped": dropped,
+                "logs": [_event(Log.from_value(entry)) for entry in logs],
+            }
+        )
+    return runs
 
 
 @TABLE.method("aither_getLineage")

@@ -273,3 +273,7 @@ def test_a_deployed_agent_s_task_runs_on_chain_after_the_clock_moves_an_hour(
     (task,) = node.rpc("aither_getSchedule", agent)  # type: ignore[misc]
     assert task["lastRun"]["height"] == moved["height"] and task["lastRun"]["ok"] is True
     assert task["nextDue"] > moved["timestamp"]
+    (run,) = node.rpc("aither_getScheduledRuns", hex(moved["height"]))  # type: ignore[misc]
+    assert run["agent"] == agent and run["task"] == "report" and run["ok"] is True
+    assert run["logs"] == [{"event": "log", "agent": agent, "data": ["hourly report", None]}]
+    assert node.rpc("aither_getScheduledRuns", hex(moved["height"] - 1)) == []
