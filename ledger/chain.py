@@ -173,13 +173,6 @@ class _Snapshot:
         self._snapshot = snapshot
         self._after = None if height is None else _h(height + 1)
 
-    def state_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """As Ledger.state_range, at the snapshot's moment (the head's state only)."""
-        if self._after is not None:
-            raise HistoryUnavailable("ranges of past state are not kept")
-        with self._snapshot.iterator(start=_STATE + start, stop=_STATE + stop) as entries:
-            return [(k[len(_STATE) :], v) for k, v in itertools.islice(entries, limit)]
-
     def get_state(self, key: bytes) -> bytes | None:
         if self._after is not None:
             # The value before the first block after `height` that changed the key, if any did.
@@ -398,14 +391,9 @@ class Ledger:
     ) -> list[tuple[bytes, bytes]]:
         """Up to `limit` state entries (key without `prefix`, value) whose keys start with
         `prefix`, in key order, after the one whose key ends in `after` (a page of a scan)."""
-        table = _STATE + prefix
-        start = table + (b"" if after is None else after + b"\x00")
-        stop = _after_prefix(table)
-        found: list[tuple[bytes, bytes]] = []
-        with self._db.iterator(start=start, stop=stop) as entries:
-            for key, value in itertools.islice(entries, limit):
-                found.append((key[len(_STATE) + len(prefix) :], value))
-        return found
+        start = prefix + (b"" if after is None else after + b"\x00")
+        page = self.state_range(start, _after_prefix(prefix), limit)
+        return [(key[len(prefix) :], value) for key, value in page]
 
     def state_entries(self) -> Iterator[tuple[bytes, bytes]]:
         """Every committed state entry, in key order (for a state dump)."""

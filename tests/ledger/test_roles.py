@@ -77,9 +77,10 @@ def chain(tmp_path: Path):
     c.ledger.close()
 
 
-def role_tx(chain: Chain, key, payload):
+def signed_tx(chain: Chain, key, payload, kind: TxKind = TxKind.ROLE):
+    """Sign `payload` as a `kind` transaction from `key`, make a block of it; its receipt."""
     raw = Transaction(
-        chain.ledger.chain_id, TxKind.ROLE, key.pubkey, chain.next_nonce(key), 100_000,
+        chain.ledger.chain_id, kind, key.pubkey, chain.next_nonce(key), 100_000,
         chain.ledger.genesis.min_gas_price, payload,
     ).signed(key)  # fmt: skip
     stx = decode_transaction(raw.encode())
@@ -87,6 +88,10 @@ def role_tx(chain: Chain, key, payload):
     receipt = chain.ledger.receipt(stx.hash)
     assert receipt is not None
     return receipt
+
+
+def role_tx(chain: Chain, key, payload):
+    return signed_tx(chain, key, payload)
 
 
 def test_check_permissions_reads_roles_granted_on_chain(chain):
@@ -192,15 +197,7 @@ def test_a_council_governed_agent_s_policy_is_not_set_by_its_deployer(chain):
 
 
 def register_tx(chain: Chain, key, payload):
-    raw = Transaction(
-        chain.ledger.chain_id, TxKind.REGISTER, key.pubkey, chain.next_nonce(key), 100_000,
-        chain.ledger.genesis.min_gas_price, payload,
-    ).signed(key)  # fmt: skip
-    stx = decode_transaction(raw.encode())
-    chain.produce(stx)
-    receipt = chain.ledger.receipt(stx.hash)
-    assert receipt is not None
-    return receipt
+    return signed_tx(chain, key, payload, TxKind.REGISTER)
 
 
 def test_a_deployer_names_its_agent_and_the_name_resolves_to_it(chain):
