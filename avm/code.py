@@ -174,6 +174,11 @@ class CodeObject:
     def region(self, name: str) -> Region | None:
         return next((r for r in self.regions if r.name == name), None)
 
+    @property
+    def council_governed(self) -> bool:
+        """It has a `council` region: the council, not its deployer, sets its policy."""
+        return any(r.policy is Policy.COUNCIL for r in self.regions)
+
     def region_at(self, pc: int) -> Region | None:
         return next((r for r in self.regions if r.start <= pc < r.end), None)
 

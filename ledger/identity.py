@@ -55,6 +55,17 @@ AGENT_NAME = b"n"  # + agent -> its name (named by its deployer: agents have no 
 
 # Names: a lowercase label (letters, digits, inner hyphens) and the `.avm` suffix.
 ROLE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+def role_name(value: Value) -> str:
+    """`value` when it is a role name; raises InvalidTransaction saying what one is."""
+    if not (isinstance(value, str) and ROLE_PATTERN.match(value) is not None):
+        raise InvalidTransaction(
+            f"{value!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')"
+        )
+    return value
+
+
 MAX_ROLES = 8
 METADATA_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 MAX_METADATA = 16
@@ -207,13 +218,7 @@ def _certificate(value: Value) -> X25519Certificate:
 def _roles(value: Value) -> tuple[str, ...]:
     if not (isinstance(value, list) and len(value) <= MAX_ROLES):
         raise InvalidTransaction(f"roles must be a list of at most {MAX_ROLES} role names")
-    roles: list[str] = []
-    for role in value:
-        if not (isinstance(role, str) and ROLE_PATTERN.match(role) is not None):
-            raise InvalidTransaction(
-                f"{role!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')"
-            )
-        roles.append(role)
+    roles = [role_name(role) for role in value]
     if len(set(roles)) != len(roles):
         raise InvalidTransaction("a role is listed twice")
     return tuple(roles)

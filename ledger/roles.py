@@ -19,10 +19,11 @@ from typing import ClassVar
 from core.crypto import ADDRESS_SIZE, to_checksum_address
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
-from core.schema import MAX_U64, byte_strings, fields, items, sized_bytes, text, uint
+from core.schema import MAX_U64, fields, items, sized_bytes, text, uint
 from ledger.governance import council
 from ledger.governance.params import Role as CouncilRole
-from ledger.identity import ROLE_PATTERN
+from ledger.identity import role_name
+from ledger.policy import MAX_SPEND_LIMIT, AgentPolicy, load_policy, spent_key, store_policy
 from ledger.receipt import Log
 from ledger.state import Store
 
@@ -42,14 +43,6 @@ class RoleOp(enum.IntEnum):
     GRANT = 1
     REVOKE = 2
     POLICY = 3  # an agent's SECURITY_CHECK policy, set by its deployer
-
-
-def _role_name(value: Value) -> str:
-    if not (isinstance(value, str) and ROLE_PATTERN.match(value) is not None):
-        raise InvalidTransaction(
-            f"{value!r} is not a role (a letter, then up to 31 letters, digits, '_' or '-')"
-        )
-    return value
 
 
 class RolePayload:
@@ -94,10 +87,10 @@ class DefineRole(RolePayload):
     def from_value(cls, value: Value) -> DefineRole:
         _, role, actions = fields(value, 3, "role define")
         names = items(actions, MAX_ACTIONS, f"actions are a list of at most {MAX_ACTIONS}")
-        checked = tuple(a if a == ANY_ACTION else _role_name(a) for a in names)
+        checked = tuple(a if a == ANY_ACTION else role_name(a) for a in names)
         if list(checked) != sorted(set(checked)):
             raise InvalidTransaction("actions must be unique and ascending")
-        return cls(_role_name(role), checked)
+        return cls(role_name(role), checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,47 +109,28 @@ class GrantRole(RolePayload):
         op, role, holder = fields(value, 3, "role grant")
         if not (isinstance(holder, bytes) and len(holder) == ADDRESS_SIZE):
             raise InvalidTransaction("the holder must be a 20-byte address")
-        return cls(_role_name(role), holder, op == RoleOp.REVOKE)
-
-
-MAX_POLICY_CALLERS = 16
-MAX_POLICY_ROLES = 8
+        return cls(role_name(role), holder, op == RoleOp.REVOKE)
 
 
 @dataclass(frozen=True, slots=True)
 class SetPolicy(RolePayload):
-    """An agent's SECURITY_CHECK policy, set by its deployer: the callers it serves (none: any),
-    the roles one of which a caller must hold (none: no role needed), and at most `spend_limit`
-    base units of the amounts it checks per `period` seconds of block time (0: no limit)."""
+    """Set an agent's SECURITY_CHECK policy: its deployer only (a council-governed agent's is
+    set by a `policy` proposal instead)."""
 
-    agent: bytes
-    callers: tuple[bytes, ...] = ()
-    roles: tuple[str, ...] = ()
-    spend_limit: int = 0
-    period: int = 0
+    policy: AgentPolicy
     role: str = ""  # a policy names no role of its own
 
+    @property
+    def agent(self) -> bytes:
+        return self.policy.agent
+
     def to_value(self) -> list[Value]:
-        callers: list[Value] = list(self.callers)
-        roles: list[Value] = list(self.roles)
-        return [int(RoleOp.POLICY), self.agent, callers, roles, self.spend_limit, self.period]
+        return [int(RoleOp.POLICY), self.policy.agent, *self.policy.rules()]
 
     @classmethod
     def from_value(cls, value: Value) -> SetPolicy:
-        _, agent, callers, roles, limit, period = fields(value, 6, "role policy")
-        if not (isinstance(agent, bytes) and len(agent) == ADDRESS_SIZE):
-            raise InvalidTransaction("the agent must be a 20-byte address")
-        listed = byte_strings(callers, MAX_POLICY_CALLERS, "callers are 20-byte addresses")
-        if any(len(c) != ADDRESS_SIZE for c in listed):
-            raise InvalidTransaction("callers are 20-byte addresses")
-        names = [_role_name(r) for r in items(roles, MAX_POLICY_ROLES, "too many roles")]
-        if listed != sorted(set(listed)) or names != sorted(set(names)):
-            raise InvalidTransaction("callers and roles must be unique and ascending")
-        spend_limit = uint(limit, 2**128 - 1, "the spend limit is base units")
-        seconds = uint(period, MAX_U64, "the period is seconds")
-        if spend_limit and not seconds:
-            raise InvalidTransaction("a spend limit needs a period")
-        return cls(agent, tuple(listed), tuple(names), spend_limit, seconds)
+        _, agent, *rules = fields(value, 6, "role policy")
+        return cls(AgentPolicy.from_rules(agent, rules))
 
 
 PAYLOAD_TYPES = (DefineRole, GrantRole, SetPolicy)
@@ -232,30 +206,20 @@ def apply_role(
 
 # ---- agents' policies (SECURITY_CHECK) ---------------------------------------------------------
 
-POLICY = b"z"  # + agent -> [callers, roles, spend limit, period]
-SPENT = b"y"  # + agent + period number (8 bytes) -> base units checked in that period
 
-
-def load_policy(store: Store, agent: bytes) -> SetPolicy | None:
-    raw = store.get(POLICY + agent)
-    if raw is None:
-        return None
-    return SetPolicy.from_value([int(RoleOp.POLICY), agent, *fields(decode(raw), 4, "policy")])
-
-
-def apply_policy(store: Store, sender: bytes, policy: SetPolicy, deployer: bytes | None,
+def apply_policy(store: Store, sender: bytes, payload: SetPolicy, deployer: bytes | None,
                  council_governed: bool) -> tuple[Log, ...]:  # fmt: skip
-    """Set an agent's policy: its deployer only; a council-governed agent's changes only by a
-    council proposal. Raises RoleError before any write if it cannot apply."""
-    who = to_checksum_address(policy.agent)
+    """Set an agent's policy: its deployer only; a council-governed agent's is set only by a
+    passed `policy` proposal. Raises RoleError before any write if it cannot apply."""
+    who = to_checksum_address(payload.agent)
     if deployer is None:
         raise RoleError(f"there is no agent at {who}")
     if deployer != sender:
         raise RoleError(f"only the deployer of {who}, {to_checksum_address(deployer)}, sets it")
     if council_governed:
-        raise RoleError(f"{who} has a council region: its policy changes only by a proposal")
-    store.put(POLICY + policy.agent, encode(policy.to_value()[2:]))
-    return (Log("PolicySet", (policy.agent, sender)),)
+        raise RoleError(f"{who} has a council region: only a `policy` proposal changes its policy")
+    store_policy(store, payload.policy)
+    return (Log("PolicySet", (payload.agent, sender)),)
 
 
 def check(store: Store, agent: bytes, caller: bytes, amount: int | None, now: int) -> bool:
@@ -271,9 +235,9 @@ def check(store: Store, agent: bytes, caller: bytes, amount: int | None, now: in
         return False
     if amount is None or not policy.spend_limit:
         return True
-    key = SPENT + agent + (now // policy.period).to_bytes(8, "big")
+    key = spent_key(agent, now // policy.period)
     raw = store.get(key)
-    spent = 0 if raw is None else uint(decode(raw), 2**128 - 1, "damaged spend record")
+    spent = 0 if raw is None else uint(decode(raw), MAX_SPEND_LIMIT, "damaged spend record")
     if amount < 0 or spent + amount > policy.spend_limit:
         return False
     store.put(key, encode(spent + amount))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from avm.code import Policy
 from core.amounts import MAX_AMOUNT
 from core.errors import ExecutionFailed, TransactionRejected
 from ledger import agents, gas, identity, roles
@@ -246,7 +245,7 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
     if isinstance(payload, roles.SetPolicy):
         record = agents.load_agent(state, payload.agent)
         code = None if record is None else agents.load_code(state, record.code_id)
-        governed = code is not None and any(r.policy is Policy.COUNCIL for r in code.regions)
+        governed = code is not None and code.council_governed
         deployer = None if record is None else record.deployer
         return roles.apply_policy(state, stx.sender, payload, deployer, governed)
     if isinstance(payload, roles.DefineRole | roles.GrantRole):

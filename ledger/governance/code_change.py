@@ -68,6 +68,19 @@ def council_region_code(agents: AgentCode, agent: bytes, region: str) -> CodeObj
     return code
 
 
+def council_governed_agent(agents: AgentCode, agent: bytes) -> None:
+    """Raise UnknownAgent or NotCouncilRegion unless `agent` has a `council` region (its policy
+    is then the council's to set)."""
+    code = agents.code_of(agent)
+    who = to_checksum_address(agent)
+    if code is None:
+        raise UnknownAgent(f"no agent at {who}")
+    if not code.council_governed:
+        raise NotCouncilRegion(
+            f"{who} has no council region: its deployer sets its policy (aither wallet role policy)"
+        )
+
+
 def build(agents: AgentCode, base: CodeObject, spec: CodeChangeSpec | RevertSpec) -> CodeObject:
     """The code that `spec` makes of `base`. Raises BadIR or InvalidSpec."""
     if isinstance(spec, RevertSpec):

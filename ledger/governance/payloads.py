@@ -15,6 +15,7 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE
 from core.encoding import Value
 from core.errors import InvalidTransaction
 from ledger.governance.params import MAX_TEXT_FIELD, GovernanceParams, Role
+from ledger.policy import AgentPolicy
 
 MAX_COUNCIL_CHANGE = 64  # members added and removed by one proposal
 _ROLE_NAMES = frozenset(role.value for role in Role)
@@ -25,6 +26,7 @@ class ProposalKind(Enum):
     PARAMS = "params"  # replace the governance parameters
     COUNCIL = "council"  # add or remove council members
     REVERT = "revert"  # restore a region from a snapshot (an earlier code id)
+    POLICY = "policy"  # set the SECURITY_CHECK policy of an agent with a `council` region
 
 
 class Choice(Enum):
@@ -148,7 +150,26 @@ class RevertSpec:
         ]
 
 
-ProposalSpec = CodeChangeSpec | ParamsChangeSpec | CouncilChangeSpec | RevertSpec
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """Set the SECURITY_CHECK policy of an agent with a `council` region (whose deployer may not:
+    the council governs it). An empty policy (no callers, roles or limit) lets everything pass."""
+
+    policy: AgentPolicy
+    rationale: str = ""
+    deposit: int = 0
+
+    kind = ProposalKind.POLICY
+
+    @property
+    def agent(self) -> bytes:
+        return self.policy.agent
+
+    def to_value(self) -> list[Value]:
+        return [self.kind.value, self.agent, self.policy.rules(), self.rationale, self.deposit]
+
+
+ProposalSpec = CodeChangeSpec | ParamsChangeSpec | CouncilChangeSpec | RevertSpec | PolicySpec
 
 
 def spec_from_value(value: Value) -> ProposalSpec:
@@ -159,6 +180,7 @@ def spec_from_value(value: Value) -> ProposalSpec:
       ["params", params(list), rationale, deposit]
       ["council", [[address, role, role_name], ...], [address, ...], rationale, deposit]
       ["revert", agent(20 B), region, snapshot code id(32 B), emergency(bool), rationale, deposit]
+      ["policy", agent(20 B), [callers, roles, spend limit, period], rationale, deposit]
     """
     if not (isinstance(value, list) and len(value) >= 1):
         raise InvalidTransaction("a proposal is a list [kind, ...]")
@@ -205,6 +227,13 @@ def spec_from_value(value: Value) -> ProposalSpec:
             _text(rationale, MAX_TEXT_FIELD, "rationale"),
             _amount(deposit),
             emergency,
+        )
+    if kind == ProposalKind.POLICY.value:
+        _, agent, rules, rationale, deposit = _fields(value, 5, "a policy spec")
+        return PolicySpec(
+            AgentPolicy.from_rules(agent, rules),
+            _text(rationale, MAX_TEXT_FIELD, "rationale"),
+            _amount(deposit),
         )
     raise InvalidTransaction(f"unknown proposal kind {kind!r}")
 

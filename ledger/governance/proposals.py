@@ -19,6 +19,7 @@ from ledger.governance.params import PPM
 from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
+    PolicySpec,
     ProposalKind,
     ProposalSpec,
     RevertSpec,
@@ -196,7 +197,8 @@ class Proposal:
 
     @property
     def agent(self) -> bytes | None:
-        return self.spec.agent if isinstance(self.spec, CodeChangeSpec | RevertSpec) else None
+        spec = self.spec
+        return spec.agent if isinstance(spec, CodeChangeSpec | RevertSpec | PolicySpec) else None
 
     @property
     def region(self) -> str | None:

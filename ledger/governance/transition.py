@@ -40,7 +40,13 @@ from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
 from core.encoding import encode
-from ledger.governance.code_change import AgentCode, build, council_region_code, run_sandbox
+from ledger.governance.code_change import (
+    AgentCode,
+    build,
+    council_governed_agent,
+    council_region_code,
+    run_sandbox,
+)
 from ledger.governance.council import (
     apply_council_change,
     check_council_change,
@@ -65,6 +71,7 @@ from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     ParamsChangeSpec,
+    PolicySpec,
     ProposalKind,
     ProposalSpec,
     RevertSpec,
@@ -87,6 +94,7 @@ from ledger.governance.proposals import (
     put_proposal,
     put_vote,
 )
+from ledger.policy import store_policy
 from ledger.state import Store, burn, move, read_account
 
 # Deposits wait in this account (nobody holds its key), so balances still add up to the supply
@@ -140,6 +148,8 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
         base_id, new_id = base.code_id, new_code.code_id
     elif isinstance(spec, ParamsChangeSpec):
         spec.params.validate()
+    elif isinstance(spec, PolicySpec):
+        council_governed_agent(ctx.agents, spec.agent)
     else:
         check_council_change(store, params, spec)
     balance = read_account(store, proposer).balance
@@ -307,6 +317,9 @@ def _enact(
         elif isinstance(p.spec, ParamsChangeSpec):
             p.spec.params.validate()
             put_params(store, p.spec.params)
+        elif isinstance(p.spec, PolicySpec):
+            council_governed_agent(ctx.agents, p.spec.agent)
+            store_policy(store, p.spec.policy)
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:

@@ -19,6 +19,7 @@ from ledger.governance.payloads import (
     CodeChangeSpec,
     CouncilChangeSpec,
     ParamsChangeSpec,
+    PolicySpec,
     RevertSpec,
 )
 from ledger.governance.proposals import (
@@ -89,12 +90,13 @@ class ProposalView:
     def to_json(self) -> dict[str, object]:
         """The whole record, for `aither_getProposal` and the reviewer service:
 
-        {id, number, kind ("code"|"params"|"council"|"revert"), status ("submitted"|"voting"|
-         "passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|"failed"), emergency,
+        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"), status ("submitted"|
+         "voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|"failed"), emergency,
          proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
          enactHeight, closedHeight, baseCodeId, newCodeId, enactedCodeId, snapshot,
          oldIr, newIr, tests,
          params (GovernanceParams.to_json, for "params") | null,
+         policy (AgentPolicy.to_json: {callers, roles, spendLimit, periodSec}, for "policy") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
@@ -146,6 +148,7 @@ class ProposalView:
             "newIr": self.new_ir,
             "tests": tests,
             "params": spec.params.to_json() if isinstance(spec, ParamsChangeSpec) else None,
+            "policy": spec.policy.to_json() if isinstance(spec, PolicySpec) else None,
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
             "tally": {

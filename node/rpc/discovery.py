@@ -12,9 +12,10 @@ from core.encoding import decode
 from ledger import identity, roles
 from ledger.channels.records import CHANNEL, channel_json
 from ledger.names import MAX_NAME
+from ledger.policy import load_policy
 from ledger.state import State
 from node.node import Node
-from node.rpc import params, views
+from node.rpc import params
 from node.rpc.errors import invalid_params
 from node.rpc.method_table import MethodTable
 from node.rpc.params import Params, arg, max_args
@@ -127,5 +128,5 @@ def get_policy(node: Node, args: Params) -> dict[str, object] | None:
     """`[agent]`: the SECURITY_CHECK policy its deployer set (null: none, everything passes)."""
     max_args(args, 1)
     agent = params.address(arg(args, 0, "agent"))
-    found = roles.load_policy(State(node.ledger), agent)
-    return None if found is None else views.policy_json(found)
+    found = load_policy(State(node.ledger), agent)
+    return None if found is None else found.to_json()

@@ -9,6 +9,9 @@ address is -32602.
 from __future__ import annotations
 
 from core.amounts import MAX_AMOUNT
+from core.encoding import Value
+from core.errors import DecodeError, InvalidTransaction
+from core.schema import MAX_U64
 from ledger.governance.errors import InvalidSpec, UnknownProposal
 from ledger.governance.params import GovernanceParams, Role
 from ledger.governance.payloads import (
@@ -18,6 +21,7 @@ from ledger.governance.payloads import (
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
+    PolicySpec,
     ProposalKind,
     ProposalSpec,
     ProposePayload,
@@ -26,6 +30,7 @@ from ledger.governance.payloads import (
 )
 from ledger.governance.proposals import Status, proposal_count
 from ledger.governance.views import get_council, get_proposal, get_votes, list_proposals
+from ledger.policy import AgentPolicy
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import invalid_params, not_found
@@ -153,6 +158,25 @@ def _new_member(entry: object) -> NewMember:
                      "" if name == role.value else name)  # fmt: skip
 
 
+def _policy(agent: bytes, doc: object) -> AgentPolicy:
+    """{callers?, roles?, spendLimit?, periodSec?}, as aither_getPolicy shows one."""
+    if not isinstance(doc, dict):
+        raise invalid_params("policy must be an object {callers?, roles?, spendLimit?, periodSec?}")
+    listed = _list(doc.get("callers", []), "policy.callers")
+    callers = sorted({params.address(c, "policy.callers") for c in listed})
+    roles = _list(doc.get("roles", []), "policy.roles")
+    if not all(isinstance(r, str) for r in roles):
+        raise invalid_params("policy.roles must be role names")
+    limit = params.quantity(doc.get("spendLimit", 0), "policy.spendLimit")
+    period = params.quantity(doc.get("periodSec", 0), "policy.periodSec", MAX_U64)
+    names: list[Value] = [r for r in sorted({str(r) for r in roles})]
+    rules: list[Value] = [list(callers), names, limit, period]
+    try:
+        return AgentPolicy.from_rules(agent, rules)
+    except (InvalidTransaction, DecodeError) as exc:
+        raise invalid_params(f"policy: {exc}") from None
+
+
 def proposal_spec(doc: object) -> ProposalSpec:
     """A proposal described with the field names of `aither_getProposal`'s view:
 
@@ -160,6 +184,7 @@ def proposal_spec(doc: object) -> ProposalSpec:
     {kind: "params", params (the genesis form, as aither_getCouncil shows it), rationale?, deposit?}
     {kind: "council", council: {add: [{address, role, roleName?}], remove: [address]}, ...}
     {kind: "revert", agent, region, snapshot (a code id), emergency? (default true), ...}
+    {kind: "policy", agent, policy: {callers?, roles?, spendLimit?, periodSec?}, ...}
 
     A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
     Raises RpcError (invalid params) naming the bad field.
@@ -210,6 +235,9 @@ def proposal_spec(doc: object) -> ProposalSpec:
             deposit,
             params.flag(emergency, "emergency"),
         )
+    if kind == ProposalKind.POLICY.value:
+        agent = params.address(doc.get("agent"), "agent")
+        return PolicySpec(_policy(agent, doc.get("policy")), rationale, deposit)
     raise invalid_params(f"spec.kind must be one of {KINDS}")
 
 

@@ -67,21 +67,11 @@ def transaction(stx: SignedTx, where: TxLocation | None) -> dict[str, object]:
     elif isinstance(payload, NameAgent):
         view.update(agent=to_checksum_address(payload.agent), name=payload.name or None)
     elif isinstance(payload, SetPolicy):
-        view.update(agent=to_checksum_address(payload.agent), policy=policy_json(payload))
+        view.update(agent=to_checksum_address(payload.agent), policy=payload.policy.to_json())
     elif isinstance(payload, GrantRole):
         view.update(role=payload.role, holder=to_checksum_address(payload.holder))
         view.update(revoke=payload.revoke)
     return view
-
-
-def policy_json(policy: SetPolicy) -> dict[str, object]:
-    """An agent's SECURITY_CHECK policy as JSON."""
-    return {
-        "callers": [to_checksum_address(c) for c in policy.callers],
-        "roles": list(policy.roles),
-        "spendLimit": hx(policy.spend_limit),
-        "periodSec": policy.period,
-    }
 
 
 def _value(value: Value) -> object:

@@ -28,10 +28,12 @@ from ledger.governance.payloads import (
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
+    PolicySpec,
     ProposePayload,
     RevertSpec,
     VotePayload,
 )
+from ledger.policy import AgentPolicy
 from ledger.tx import Payload, Transaction, TxKind
 from wallet.client import RpcClient
 from wallet.txbuilder import build_propose, build_vote, static_gas
@@ -210,6 +212,43 @@ def test_the_wallet_files_a_council_change_the_council_enacts(
     assert "security-auditor.avm" in rows[address(5)] and address(9) not in rows
 
 
+def test_the_wallet_proposes_a_policy_for_a_council_governed_agent(
+    dev_node: DevNode, run_aither: Run, tmp_path: Path
+) -> None:
+    node = dev_node
+    source = tmp_path / "agent.air"
+    source.write_text(AGENT_IR)
+    agent = str(cli_json(run_aither, node, "deploy", str(source), "--dev-account", "0")["agent"])
+    by_deployer = cli(run_aither, node, "role", "policy", agent, "--caller", address(2),
+                      "--dev-account", "0")  # fmt: skip
+    assert by_deployer.returncode == 1, by_deployer.stdout
+    assert "only a `policy` proposal changes its policy" in by_deployer.stdout + by_deployer.stderr
+    done = cli(
+        run_aither, node, "propose-policy", agent, "--caller", address(2), "--caller", address(0),
+        "--spend-limit", "2.5", "--period", "3600", "--rationale", "two callers",
+        "--dev-account", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("proposed a policy: ok in block"), done.stdout
+    callers = ", ".join(sorted([address(0), address(2)], key=lambda a: bytes.fromhex(a[2:])))
+    assert f"  callers: {callers}" in lines and "  spend limit: 2.5 AVM per 3600 s" in lines
+    pid = next(line.split()[-1] for line in lines if line.startswith("  proposal 0x"))
+    shown = run_aither("gov", "show", pid, "--rpc", node.url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"  callers: any -> {callers}" in shown.stdout.splitlines(), shown.stdout
+    assert "  spend limit: none -> 2.5 AVM per 3600 s" in shown.stdout.splitlines()
+    for member in VOTERS:
+        cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
+    enacted(node, pid)
+    assert node.rpc("aither_getPolicy", agent) == {
+        "callers": callers.split(", "),
+        "roles": [],
+        "spendLimit": hex(25 * 10**17),
+        "periodSec": 3600,
+    }
+
+
 def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
     dev_node: DevNode, run_aither: Run
 ) -> None:
@@ -323,6 +362,13 @@ def test_estimate_gas_covers_governance_transactions(
             {"kind": "council", "council": {"add": [{"address": address(2), "role": "Custom",
              "roleName": "Fuzz"}]}, "deposit": hex(deposit)},
         ),
+        (
+            PolicySpec(AgentPolicy(agent, (dev_key(2).address,), ("Trader",), 100, 3600), "",
+                       deposit),
+            {"kind": "policy", "agent": agent_hex, "policy": {"callers": [address(2)],
+             "roles": ["Trader"], "spendLimit": "0x64", "periodSec": 3600},
+             "deposit": hex(deposit)},
+        ),
     ]  # fmt: skip
     proposals = []
     for spec, described in cases:
@@ -366,6 +412,10 @@ def test_estimate_gas_covers_governance_transactions(
          "params: voting_period must be an integer in 1"),
         ({"kind": "propose", "spec": {"kind": "council", "council": {"add": [
             {"address": address(2), "role": "Oracle"}]}}}, "council.add role must be one of"),
+        ({"kind": "propose", "spec": {"kind": "policy", "agent": agent_hex, "policy": {
+            "roles": ["1st"]}}}, "policy: '1st' is not a role"),
+        ({"kind": "propose", "spec": {"kind": "policy", "agent": agent_hex, "policy": {
+            "spendLimit": 5}}}, "policy: a spend limit needs a period"),
         ({"kind": "vote", "proposal": proposals[1], "choice": "maybe"}, "choice must be one of"),
         ({"kind": "cancel", "proposal": "0x12"}, "proposal must be 32 bytes"),
     ):  # fmt: skip

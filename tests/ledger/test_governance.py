@@ -56,6 +56,7 @@ from ledger.governance.payloads import (
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
+    PolicySpec,
     ProposePayload,
     RevertSpec,
     VotePayload,
@@ -94,6 +95,7 @@ from ledger.governance.views import (
     get_votes,
     list_proposals,
 )
+from ledger.policy import AgentPolicy
 from ledger.state import Account, State
 
 AGENT_IR = """
@@ -722,6 +724,7 @@ def test_payloads_round_trip() -> None:
         ParamsChangeSpec(PARAMS, "r", 5),
         CouncilChangeSpec((NewMember(A, Role.CUSTOM, "x"),), (B,), "r", 5),
         RevertSpec(AGENT, "STRATEGY", b"\x01" * 32, "r", 5, False),
+        PolicySpec(AgentPolicy(AGENT, (min(A, B), max(A, B)), ("Trader",), 100, 3600), "r", 5),
     ]
     for spec in specs:
         assert spec_from_value(decode(encode(spec.to_value()))) == spec
@@ -739,6 +742,8 @@ def test_payloads_round_trip() -> None:
         ["poll", 1],
         ["revert", AGENT, "R", b"\x00" * 31, True, "", 1],
         ["council", [[A, "Pope", ""]], [], "", 1],
+        ["policy", AGENT, [[max(A, B), min(A, B)], [], 0, 0], "", 1],  # callers out of order
+        ["policy", AGENT, [[], [], 5, 0], "", 1],  # a spend limit without a period
     ]
     for value in bad:
         with pytest.raises(InvalidTransaction):

@@ -28,6 +28,7 @@ from ledger.governance.payloads import (
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
+    PolicySpec,
     ProposePayload,
     RevertSpec,
     VotePayload,
@@ -35,6 +36,7 @@ from ledger.governance.payloads import (
 from ledger.governance.proposals import Status, load_proposal, load_votes, proposal_count
 from ledger.governance.views import get_council, get_lineage, get_proposal
 from ledger.identity import SetIdentity
+from ledger.policy import AgentPolicy, load_policy
 from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
@@ -61,6 +63,9 @@ AGENT_IR = """
 :main
   CALL strategy
   RETURN ACC
+:spend
+  SECURITY_CHECK ARGS[0] -> ok
+  RETURN ok
 :improve
   SELF_MODIFY "STRATEGY", ARGS[0] -> proposal
   RETURN proposal
@@ -365,3 +370,40 @@ def test_a_params_proposal_changes_the_block_gas_limit(chain: Chain) -> None:
     last = chain.ledger.commit_certificate(chain.ledger.height)
     pending = chain.ledger.build_block([greedy], GENESIS.timestamp + 10**6, bytes(20), last)
     assert "above the block gas limit 3000000" in pending.left_out[0][1]
+
+
+# ---- policy proposals (the SECURITY_CHECK policy of a council-governed agent) ------------------
+
+
+def spend(chain: Chain, agent: bytes, key: SigningKey) -> bool:
+    _, receipt = chain.send(key, Call(agent, "spend", (1,)))
+    return receipt.ok
+
+
+def test_a_passed_policy_proposal_sets_a_council_governed_agent_s_policy(chain: Chain) -> None:
+    agent = deploy(chain)
+    alice_only = AgentPolicy(agent, (ALICE.address,))
+    _, filed = chain.send(BOB, ProposePayload(PolicySpec(alice_only, "Alice's service", DEPOSIT)))
+    assert filed.ok, filed.error
+    pid = filed.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    view = get_proposal(chain.state, pid).to_json()
+    assert view["kind"] == "policy" and view["agent"] == to_checksum_address(agent)
+    assert view["policy"] == alice_only.to_json()
+    vote_all(chain, pid)
+    assert spend(chain, agent, BOB)  # not enacted yet: no policy
+    chain.until(chain.proposal(pid).voting_end_height)
+    chain.until(chain.proposal(pid).enact_height)
+    assert chain.proposal(pid).status is Status.ENACTED
+    assert load_policy(chain.state, agent) == alice_only
+    assert not spend(chain, agent, BOB)
+    assert spend(chain, agent, ALICE)
+
+
+def test_a_policy_proposal_for_an_agent_its_deployer_governs_is_refused(chain: Chain) -> None:
+    _, deployed = chain.send(ALICE, Deploy(assemble(":main\n  HALT\n").code.to_bytes(), (), 0))
+    plain = from_wire(decode(deployed.output))
+    assert isinstance(plain, bytes)
+    _, refused = chain.send(BOB, ProposePayload(PolicySpec(AgentPolicy(plain), "", DEPOSIT)))
+    assert not refused.ok and "its deployer sets its policy" in refused.error
+    assert proposal_count(chain.state) == 0

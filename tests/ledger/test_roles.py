@@ -15,6 +15,7 @@ from core.encoding import decode, encode
 from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_key
 from ledger.identity import NameAgent, RegisterPayload, resolve_name
+from ledger.policy import AgentPolicy
 from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy, permits
 from ledger.state import State
 from ledger.tx import Deploy, Transaction, TxKind, decode_transaction
@@ -31,13 +32,16 @@ payloads = st.one_of(
     st.builds(GrantRole, names, st.binary(min_size=20, max_size=20), st.booleans()),
     st.builds(
         SetPolicy,
-        st.binary(min_size=20, max_size=20),
-        st.lists(st.binary(min_size=20, max_size=20), max_size=16, unique=True).map(
-            lambda c: tuple(sorted(c))
+        st.builds(
+            AgentPolicy,
+            st.binary(min_size=20, max_size=20),
+            st.lists(st.binary(min_size=20, max_size=20), max_size=16, unique=True).map(
+                lambda c: tuple(sorted(c))
+            ),
+            st.lists(names, max_size=8, unique=True).map(lambda r: tuple(sorted(r))),
+            st.integers(0, 2**128 - 1),
+            st.integers(1, 2**64 - 1),
         ),
-        st.lists(names, max_size=8, unique=True).map(lambda r: tuple(sorted(r))),
-        st.just(0),
-        st.just(0),
     ),
 )
 
@@ -165,9 +169,9 @@ def deploy(chain: Chain, code) -> bytes:
 def test_security_check_applies_the_deployer_s_policy_on_callers_and_spending(chain):
     agent = deploy(chain, CHECKED)
     assert chain.call(agent, "spend", 10**9, key=BOB)[1].ok  # no policy: everything passes
-    stranger = role_tx(chain, BOB, SetPolicy(agent, (ALICE.address,)))
+    stranger = role_tx(chain, BOB, SetPolicy(AgentPolicy(agent, (ALICE.address,))))
     assert not stranger.ok and "only the deployer" in stranger.error
-    policy = SetPolicy(agent, (ALICE.address,), (), spend_limit=100, period=3600)
+    policy = SetPolicy(AgentPolicy(agent, (ALICE.address,), (), spend_limit=100, period=3600))
     assert role_tx(chain, ALICE, policy).ok
     _, refused = chain.call(agent, "spend", 1, key=BOB)
     assert not refused.ok and "SECURITY_CHECK" in refused.error  # an unauthorised caller
@@ -181,7 +185,7 @@ def test_security_check_applies_the_deployer_s_policy_on_callers_and_spending(ch
 def test_a_policy_can_require_a_granted_role_of_the_caller(chain):
     agent = deploy(chain, CHECKED)
     assert role_tx(chain, ALICE, DefineRole("Trader", ())).ok
-    assert role_tx(chain, ALICE, SetPolicy(agent, (), ("Trader",))).ok
+    assert role_tx(chain, ALICE, SetPolicy(AgentPolicy(agent, (), ("Trader",)))).ok
     assert not chain.call(agent, "spend", 1, key=BOB)[1].ok
     assert role_tx(chain, ALICE, GrantRole("Trader", BOB.address)).ok
     assert chain.call(agent, "spend", 1, key=BOB)[1].ok
@@ -189,8 +193,8 @@ def test_a_policy_can_require_a_granted_role_of_the_caller(chain):
 
 def test_a_council_governed_agent_s_policy_is_not_set_by_its_deployer(chain):
     agent = deploy(chain, COUNCIL_AGENT)
-    refused = role_tx(chain, ALICE, SetPolicy(agent, (ALICE.address,)))
-    assert not refused.ok and "changes only by a proposal" in refused.error
+    refused = role_tx(chain, ALICE, SetPolicy(AgentPolicy(agent, (ALICE.address,))))
+    assert not refused.ok and "only a `policy` proposal" in refused.error
 
 
 # ---- names for deployed agents (identity.NameAgent) --------------------------------------------

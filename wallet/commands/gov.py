@@ -124,6 +124,19 @@ def param_text(name: str, value: object) -> str:
     return json.dumps(value)
 
 
+def policy_lines(policy: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """An agent's policy (as aither_getPolicy shows it; None, no policy, lets everything pass
+    as an empty one does) for people."""
+    policy = policy or {"callers": [], "roles": [], "spendLimit": "0x0", "periodSec": 0}
+    limit = int(policy["spendLimit"], 16)
+    spend = f"{format_amount(limit)} {NATIVE_SYMBOL} per {policy['periodSec']} s"
+    return [
+        ("callers", ", ".join(policy["callers"]) or "any"),
+        ("roles", ", ".join(policy["roles"]) or "none needed"),
+        ("spend limit", spend if limit else "none"),
+    ]
+
+
 # ---- show ----------------------------------------------------------------------------------------
 
 
@@ -148,6 +161,8 @@ def show(
     if p["params"] is not None:  # what it changes: the parameters in force -> the proposed ones
         current = reader.call_object("aither_getCouncil")["params"]
         p["paramChanges"] = param_changes(current, p["params"])
+    if p["policy"] is not None:  # the agent's policy in force, to compare with the proposed one
+        p["policyNow"] = reader.call("aither_getPolicy", p["agent"])
     reader.emit(p, lambda: _print_proposal(p))
 
 
@@ -186,6 +201,11 @@ def _print_proposal(p: dict) -> None:
             console.print(line, markup=False)
         if not p["paramChanges"]:
             console.print("  the proposed parameters are the ones in force")
+    if p["policy"] is not None:
+        console.print("\n[bold]policy[/bold] (in force now -> proposed)")
+        now, proposed = dict(policy_lines(p["policyNow"])), policy_lines(p["policy"])
+        for name, text in proposed:
+            console.print(f"  {name}: {now[name]} -> {text}", markup=False)
     lines = _diff(p["oldIr"], p["newIr"])
     if lines:
         console.print("\n[bold]diff[/bold]")

@@ -1,4 +1,5 @@
-"""`aither wallet propose|propose-params|propose-council|vote|cancel`: council governance."""
+"""`aither wallet propose|propose-params|propose-council|propose-policy|vote|cancel`: council
+governance."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from ledger.governance.payloads import (
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
+    PolicySpec,
     RevertSpec,
 )
 from wallet.client import RpcClient, RpcClientError
-from wallet.commands.gov import param_changes, param_text
+from wallet.commands.gov import param_changes, param_text, policy_lines
+from wallet.commands.roles import Callers, Holder, Period, PolicyRoles, SpendLimit, read_policy
 from wallet.options import (
     Signer,
     console,
@@ -415,6 +418,35 @@ def propose_council(
     summary = [f"add {_named(m)} as {m['roleName']}" for m in added]
     summary += [f"remove {_named(m)}" for m in removed]
     _finish_proposal(signer.as_json, result, "proposed a council change", summary)
+
+
+@app.command("propose-policy")
+@signed
+def propose_policy(
+    agent: Holder,
+    caller: Callers = [],  # noqa: B006
+    role: PolicyRoles = [],  # noqa: B006
+    spend_limit: SpendLimit = "0",
+    period: Period = 0,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose the SECURITY_CHECK policy of an agent with a council region (its deployer may not
+    set it). No option: a policy that lets everything pass. Prints the proposal id."""
+    rules = read_policy(agent, caller, role, spend_limit, period, signer)
+    key = signer.key()
+    with signer.client() as client:
+        now = client.call("aither_getPolicy", to_checksum_address(rules.agent))
+        units = _deposit_units(client, deposit)
+        spec = PolicySpec(rules, rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="policy", agent=to_checksum_address(rules.agent), policy=rules.to_json())
+    result.update(current=now, deposit=format_amount(units))
+    summary = [f"{name}: {text}" for name, text in policy_lines(rules.to_json())]
+    _finish_proposal(signer.as_json, result, "proposed a policy", summary)
 
 
 ProposalId = Annotated[

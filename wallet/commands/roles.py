@@ -1,4 +1,4 @@
-"""`aither wallet role define|grant|revoke`: roles on chain (ledger/roles.py), read by the
+"""`aither wallet role define|grant|revoke|policy`: roles on chain (ledger/roles.py), read by the
 agents' CHECK_PERMISSIONS."""
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ import typer
 
 from core.amounts import parse_amount
 from core.crypto import to_checksum_address
+from core.encoding import Value
+from core.errors import InvalidTransaction
+from ledger.policy import AgentPolicy
 from ledger.roles import DefineRole, GrantRole, SetPolicy
 from wallet.options import Signer, finish, resolve, signed, submit
 from wallet.txbuilder import build_role
@@ -66,34 +69,52 @@ def revoke(role: str, holder: Holder, *, signer: Signer) -> None:
     _grant(role, holder, True, signer)
 
 
-@role_app.command("policy")
-@signed
-def policy(
-    agent: Holder,
-    caller: Annotated[
-        list[str], typer.Option("--caller", help="A caller the agent serves (repeat; none: any).")
-    ] = [],  # noqa: B006
-    role: Annotated[
-        list[str], typer.Option("--role", help="A role a caller must hold one of (repeat).")
-    ] = [],  # noqa: B006
-    spend_limit: Annotated[
-        str, typer.Option("--spend-limit", help="AVM the agent's SECURITY_CHECK passes a period.")
-    ] = "0",
-    period: Annotated[int, typer.Option("--period", min=0, help="Seconds of a period.")] = 0,
-    *,
-    signer: Signer,
-) -> None:
-    """Set an agent's SECURITY_CHECK policy (its deployer only; a council-governed agent's
-    changes only by proposal)."""
+Callers = Annotated[
+    list[str], typer.Option("--caller", help="A caller the agent serves (repeat; none: any).")
+]
+PolicyRoles = Annotated[
+    list[str], typer.Option("--role", help="A role a caller must hold one of (repeat).")
+]
+SpendLimit = Annotated[
+    str, typer.Option("--spend-limit", help="AVM the agent's SECURITY_CHECK passes a period.")
+]
+Period = Annotated[int, typer.Option("--period", min=0, help="Seconds of a period.")]
+
+
+def read_policy(agent: str, callers: list[str], roles: list[str], spend_limit: str, period: int,
+                signer: Signer) -> AgentPolicy:  # fmt: skip
+    """The policy the options describe (names and keystore keys resolved), checked as the chain
+    checks it."""
     target = resolve(agent, signer.keystore, signer.rpc)
-    callers = tuple(sorted({resolve(c, signer.keystore, signer.rpc) for c in caller}))
+    listed = tuple(sorted({resolve(c, signer.keystore, signer.rpc) for c in callers}))
     try:
         limit = parse_amount(spend_limit)
     except ValueError as exc:
         raise ValueError(f"--spend-limit {spend_limit!r}: {exc}") from None
-    payload = SetPolicy(target, callers, tuple(sorted(set(role))), limit, period)
+    names: list[Value] = [r for r in sorted(set(roles))]
+    rules: list[Value] = [list(listed), names, limit, period]
+    try:
+        return AgentPolicy.from_rules(target, rules)
+    except InvalidTransaction as exc:
+        raise ValueError(str(exc)) from None
+
+
+@role_app.command("policy")
+@signed
+def policy(
+    agent: Holder,
+    caller: Callers = [],  # noqa: B006
+    role: PolicyRoles = [],  # noqa: B006
+    spend_limit: SpendLimit = "0",
+    period: Period = 0,
+    *,
+    signer: Signer,
+) -> None:
+    """Set an agent's SECURITY_CHECK policy (its deployer only; a council-governed agent's is
+    set by `aither wallet propose-policy`)."""
+    rules = read_policy(agent, caller, role, spend_limit, period, signer)
     key = signer.key()
     with signer.client() as client:
-        result = submit(client, build_role(client, key, payload), signer.wait)
-    result.update(agent=to_checksum_address(target))
-    finish(signer.as_json, result, f"set the policy of {to_checksum_address(target)}")
+        result = submit(client, build_role(client, key, SetPolicy(rules)), signer.wait)
+    result.update(agent=to_checksum_address(rules.agent), policy=rules.to_json())
+    finish(signer.as_json, result, f"set the policy of {to_checksum_address(rules.agent)}")
