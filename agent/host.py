@@ -155,7 +155,7 @@ class LocalHost(MemoryHost):
             )
         council = self.node.call("aither_getCouncil")
         assert isinstance(council, dict)
-        deposit = int(str(council["params"]["min_deposit"]))
+        deposit = int(str(council["tracks"]["code"]["min_deposit"]))
         self._require_funds(deposit, "the proposal's deposit")
         rationale = f"SELF_MODIFY by a local run of code 0x{proposal.base_code_id.hex()}"
         new_ir = disassemble_region(proposal.new_code, region)

@@ -53,7 +53,7 @@ from genesis.dev import DEV_CHAIN_ID, dev_key
 from genesis.testnet import TESTNET_CHAIN_ID as TESTNET
 from genesis.testnet import new_testnet
 from ledger.agents import agent_address
-from ledger.genesis import ConsensusParams
+from ledger.chain_params import ChainParams
 from ledger.tx import Call, Deploy, Transaction, Transfer, TxKind
 from node.process import NodeProcess, free_ports, stop_all
 
@@ -375,7 +375,7 @@ def testnet_target() -> Iterator[tuple[Target, list[str], str]]:
             4,
             base_port=free_ports(4),
             rpc_base_port=free_ports(4),
-            consensus=ConsensusParams(commit_ms=500),
+            chain=ChainParams(timeout_commit_ms=500),
         )
         processes = [start_node(n) for n in nodes]
         try:

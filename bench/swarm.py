@@ -57,6 +57,7 @@ from core.rpc import ADMIN_TOKEN_FILE
 from core.swarm_keys import EncryptionKey, MemberKeys, rotate
 from genesis.dev import dev_key
 from genesis.testnet import TestnetNode, new_testnet
+from ledger.chain_params import ChainParams
 from ledger.channels.payloads import (
     ChannelMode,
     CreateChannel,
@@ -64,7 +65,6 @@ from ledger.channels.payloads import (
     RotateKey,
     channel_id_of,
 )
-from ledger.genesis import ConsensusParams
 from ledger.identity import SetIdentity, derived_certificate
 from node.process import NodeProcess, free_ports, stop_all, wait_until
 from p2p.swarm import ChannelReader, ChannelView, ChannelWriter, Epoch, ReaderPolicy
@@ -73,7 +73,7 @@ from wallet.txbuilder import build_channel, build_register, member_keys, next_me
 
 NODES = 4
 CHANNEL = "bench"
-CONSENSUS = ConsensusParams(commit_ms=1_000)  # the testnet default: a block a second
+CONSENSUS = ChainParams(timeout_commit_ms=1_000)  # the testnet default: a block a second
 SETUP_TIMEOUT = 60.0
 SETTLE_SECONDS = 15.0  # after the stream: how long late deliveries may take
 POLL = 0.02
@@ -307,7 +307,7 @@ def main() -> None:
         accounts=max(10, args.members),
         base_port=base,
         rpc_base_port=rpc_base,
-        consensus=CONSENSUS,
+        chain=CONSENSUS,
     )
     members = [Member(i, dev_key(i), i % NODES) for i in range(args.members)]
     nodes = [Node(spec, [m for m in members if m.node == n]) for n, spec in enumerate(specs)]

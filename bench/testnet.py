@@ -52,14 +52,14 @@ from common import (  # bench/common.py, beside this file
 from core.crypto import hash32
 from genesis.dev import dev_key
 from genesis.testnet import TESTNET_CHAIN_ID, new_testnet
+from ledger.chain_params import ChainParams
 from ledger.gas import DEFAULT_GAS_PRICE
-from ledger.genesis import ConsensusParams
 from ledger.tx import Transaction, Transfer, TxKind
 from node.process import free_ports, stop_all
 
 VALIDATORS = 4
 GAS_LIMIT = 30_000
-CONSENSUS = ConsensusParams(commit_ms=500)  # propose 3 s, prevote/precommit 1 s, +0.5 s a round
+CONSENSUS = ChainParams(timeout_commit_ms=500)  # propose 3 s, prevote/precommit 1 s, +0.5 s a round
 HEAD_POLL = 0.01
 SETTLE_SECONDS = 60.0  # after the stream: how long the chain may take to commit the rest
 SOCKET_BYTES = re.compile(r"bytes_sent:(\d+)")
@@ -223,7 +223,7 @@ def main() -> None:
         accounts=senders,
         base_port=base,
         rpc_base_port=rpc_base,
-        consensus=CONSENSUS,
+        chain=CONSENSUS,
     )
     urls = [f"http://127.0.0.1:{n.rpc_port}" for n in nodes]
     p2p_ports = {n.p2p_port for n in nodes}
@@ -297,7 +297,7 @@ def main() -> None:
     table = Table(
         title=f"Aither testnet: {VALIDATORS} validators, {total:,} transfers offered at "
         f"{args.rate:,}/s for {args.seconds:.0f} s from {senders} senders, batches of "
-        f"{args.batch}, commit timeout {CONSENSUS.commit_ms} ms"
+        f"{args.batch}, commit timeout {CONSENSUS.timeout_commit_ms} ms"
     )
     table.add_column("measure")
     table.add_column("value", justify="right")

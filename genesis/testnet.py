@@ -22,7 +22,8 @@ from genesis.dev import (
     dev_key,
 )
 from genesis.keyfile import write_key_file
-from ledger.genesis import Allocation, ConsensusParams, Genesis, GenesisError, Validator
+from ledger.chain_params import ChainParams
+from ledger.genesis import Allocation, Genesis, GenesisError, Validator
 
 TESTNET_CHAIN_ID = 7332
 # Node i listens on TESTNET_P2P_BASE_PORT + i (libp2p) and TESTNET_RPC_BASE_PORT + i (JSON-RPC).
@@ -60,7 +61,7 @@ def new_testnet(
     accounts: int = 10,
     base_port: int = TESTNET_P2P_BASE_PORT,
     rpc_base_port: int = TESTNET_RPC_BASE_PORT,
-    consensus: ConsensusParams | None = None,
+    chain: ChainParams | None = None,
     docker: bool = False,
 ) -> tuple[Genesis, list[TestnetNode]]:
     """Write a testnet of `validators` nodes into `out`, which must not hold one already.
@@ -82,7 +83,7 @@ def new_testnet(
         timestamp=DEV_TIMESTAMP,
         validators=tuple(Validator(validator.pubkey, 1) for validator, _ in keys),
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
-        consensus=consensus or ConsensusParams(commit_ms=1_000),
+        chain=chain or ChainParams(),
         governance=DEV_GOVERNANCE,
         # The dev council's keys and identities, as the funded accounts are dev keys.
         identities=dev_council_identities(),

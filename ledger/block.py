@@ -13,7 +13,7 @@ from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE, SIGNATURE_SIZE, ha
 from core.encoding import Value, decode, encode
 from core.errors import DecodeError, InvalidBlock
 from core.schema import MAX_U64, byte_strings, fields, items, sized_bytes, uint
-from ledger.tx import MAX_TX_SIZE
+from ledger.chain_params import MAX_TX_SIZE
 
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 MAX_BLOCK_TXS = 50_000

@@ -27,8 +27,9 @@ from core.errors import AitherError, DecodeError, InvalidBlock
 from core.schema import MAX_U64, byte_strings, fields, items, uint
 from ledger import agents, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
+from ledger.chain_params import ChainParams, load_chain_params, put_chain_params
 from ledger.genesis import Genesis
-from ledger.governance import council, params
+from ledger.governance import council
 from ledger.governance.payloads import ProposePayload
 from ledger.governance.proposals import PROPOSAL_RECORD
 from ledger.governance.transition import GovernanceEvent
@@ -201,7 +202,8 @@ class Ledger:
         self._tree = StateTree(self)  # used by the one thread that builds blocks
         self._proof_tree = StateTree(self)  # used by RPC; the trees' caches are not thread-safe
         self._write_lock = threading.Lock()
-        self._gas_limit_at: tuple[bytes, int] = (b"", 0)  # (head hash, its block gas limit)
+        # (head hash, the chain parameters its state holds): read once per head
+        self._chain_params_at: tuple[bytes, ChainParams] = (b"", self.genesis.chain)
         stored = self._db.get(_META_GENESIS)
         if stored is None and self._db.get(_META_HEAD) is not None:
             self._db.close()
@@ -653,7 +655,7 @@ class Ledger:
                     undone[:0] = self._undo_block(batch, past)
                 batch.put(_META_HEAD, _h(height))
             self._head = self._load_header(height)
-            self._gas_limit_at = (b"", 0)
+            self._chain_params_at = (b"", self.genesis.chain)
         return undone
 
     def check_revertible(self, height: int) -> None:
@@ -801,24 +803,29 @@ class Ledger:
         return self._context(head.height + 1, head.timestamp, bytes(ADDRESS_SIZE))
 
     def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
-        genesis = self.genesis
+        rules = self.chain_params()
         return BlockContext(
-            self.chain_id,
-            height,
-            timestamp,
-            proposer,
-            genesis.min_gas_price,
-            self.block_gas_limit(),
+            self.chain_id, height, timestamp, proposer, rules.min_gas_price, rules.block_gas_limit
         )
 
-    def block_gas_limit(self) -> int:
-        """The block gas limit in force for the next block: a governance parameter, as the
-        head state holds it (a passed proposal changes it from the block after enactment)."""
-        head_hash, limit = self._gas_limit_at
+    def chain_params(self) -> ChainParams:
+        """The chain parameters in force for the next block, as the head state holds them (a
+        passed `chain` proposal changes them from the block after its enactment)."""
+        head_hash, rules = self._chain_params_at
         if head_hash != self._head.hash:
-            limit = params.load_params(State(self)).block_gas_limit
-            self._gas_limit_at = (self._head.hash, limit)
-        return limit
+            rules = load_chain_params(State(self), self.genesis.chain)
+            self._chain_params_at = (self._head.hash, rules)
+        return rules
+
+    def chain_params_at(self, height: int) -> ChainParams:
+        """The chain parameters in force for the block after `height`. Raises
+        HistoryUnavailable as `state_at` does."""
+        _, reader = self.state_at(height)
+        return load_chain_params(State(reader), self.genesis.chain)
+
+    def block_gas_limit(self) -> int:
+        """The block gas limit in force for the next block (a chain parameter)."""
+        return self.chain_params().block_gas_limit
 
     def _seal(
         self,
@@ -871,6 +878,7 @@ class Ledger:
         for entry in genesis.identities:  # before the council: its members must be registered
             identity.apply_register(state, entry.pubkey, entry.registration, 0)
         council.init_council(state, genesis.council, genesis.governance)
+        put_chain_params(state, genesis.chain)
         changes = state.changes()
         state_root, nodes = self._tree.update(EMPTY_ROOT, changes)
         header = BlockHeader(

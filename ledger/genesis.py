@@ -9,15 +9,15 @@ different genesis by mistake.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.crypto import PUBKEY_SIZE, address_of, hash32, parse_address, to_checksum_address
 from core.encoding import Value, encode
 from core.errors import AitherError, DecodeError, InvalidTransaction
-from ledger import gas
+from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.council import CouncilMember, parse_member_json
 from ledger.governance.errors import GovernanceError
 from ledger.governance.params import GovernanceParams
@@ -110,47 +110,13 @@ def _registration(who: str, wire: list[Value]) -> SetIdentity:
 
 
 @dataclass(frozen=True, slots=True)
-class ConsensusParams:
-    """Tendermint-style timeouts in milliseconds; each round waits `delta_ms` longer."""
-
-    propose_ms: int = 3_000
-    prevote_ms: int = 1_000
-    precommit_ms: int = 1_000
-    delta_ms: int = 500
-    commit_ms: int = 1_000
-
-    def to_value(self) -> list[Value]:
-        return [self.propose_ms, self.prevote_ms, self.precommit_ms, self.delta_ms, self.commit_ms]
-
-    def to_json(self) -> dict[str, int]:
-        return {
-            "timeout_propose_ms": self.propose_ms,
-            "timeout_prevote_ms": self.prevote_ms,
-            "timeout_precommit_ms": self.precommit_ms,
-            "timeout_delta_ms": self.delta_ms,
-            "timeout_commit_ms": self.commit_ms,
-        }
-
-    @classmethod
-    def from_json(cls, doc: dict[str, object]) -> ConsensusParams:
-        defaults = cls()
-        return cls(
-            *(
-                _integer(doc.get(f"timeout_{name}_ms", getattr(defaults, f"{name}_ms")))
-                for name in ("propose", "prevote", "precommit", "delta", "commit")
-            )
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: int
     timestamp: int
     validators: tuple[Validator, ...]
     allocations: tuple[Allocation, ...]
-    min_gas_price: int = gas.DEFAULT_GAS_PRICE
     name: str = field(default="aither")
-    consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    chain: ChainParams = field(default_factory=ChainParams)  # changed later by `chain` proposals
     governance: GovernanceParams = field(default_factory=GovernanceParams)
     identities: tuple[GenesisIdentity, ...] = ()  # registered in this order at height 0
     council: tuple[CouncilMember, ...] = ()  # changed later only by passed council proposals
@@ -162,8 +128,7 @@ class Genesis:
             self.timestamp,
             [[v.pubkey, v.power] for v in self.validators],
             [[a.address, a.balance] for a in self.allocations],
-            self.min_gas_price,
-            self.consensus.to_value(),
+            self.chain.to_value(),
             self.governance.to_value(),
             [i.to_value() for i in self.identities],
             [[m.address, *m.to_value()] for m in self.council],
@@ -171,8 +136,13 @@ class Genesis:
 
     @property
     def block_gas_limit(self) -> int:
-        """The block gas limit at genesis; a governance parameter, changed by proposal."""
-        return self.governance.block_gas_limit
+        """The block gas limit at genesis (a chain parameter, changed by proposal)."""
+        return self.chain.block_gas_limit
+
+    @property
+    def min_gas_price(self) -> int:
+        """The least gas price at genesis (a chain parameter, changed by proposal)."""
+        return self.chain.min_gas_price
 
     @property
     def hash(self) -> bytes:
@@ -194,8 +164,7 @@ class Genesis:
                 {"address": to_checksum_address(a.address), "balance": str(a.balance)}
                 for a in self.allocations
             ],
-            "min_gas_price": str(self.min_gas_price),
-            "consensus": self.consensus.to_json(),
+            "chain": self.chain.to_json(),
             "governance": self.governance.to_json(),
             "identities": [i.to_json() for i in self.identities],
             "council": [_member_json(m) for m in self.council],
@@ -214,8 +183,7 @@ class Genesis:
                 for a in doc["allocations"]
             )
             governance_doc = dict(doc.get("governance", {}))
-            if "block_gas_limit" in doc:  # files from before it was a governance parameter
-                governance_doc.setdefault("block_gas_limit", doc["block_gas_limit"])
+            chain = ChainParams.from_json(_chain_doc(doc, governance_doc))
             governance = GovernanceParams.from_json(governance_doc)
             identities = tuple(GenesisIdentity.from_json(i) for i in doc.get("identities", []))
             council = tuple(parse_member_json(m, governance) for m in doc.get("council", []))
@@ -224,14 +192,14 @@ class Genesis:
                 timestamp=int(doc["timestamp"]),
                 validators=validators,
                 allocations=allocations,
-                min_gas_price=int(doc.get("min_gas_price", gas.DEFAULT_GAS_PRICE)),
                 name=str(doc.get("name", "aither")),
-                consensus=ConsensusParams.from_json(doc.get("consensus", {})),
+                chain=chain,
                 governance=governance,
                 identities=identities,
                 council=council,
             )
-        except (KeyError, TypeError, ValueError, AttributeError, GovernanceError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, GovernanceError,
+                ChainParamsError) as exc:  # fmt: skip
             raise GenesisError(f"bad genesis file: {exc}") from None
         genesis.validate()
         return genesis
@@ -254,8 +222,10 @@ class Genesis:
             raise GenesisError("an account is allocated twice")
         if any(a.balance < 0 for a in self.allocations):
             raise GenesisError("allocations must not be negative")
-        if min(dataclasses.astuple(self.consensus)) < 0:
-            raise GenesisError("consensus timeouts must not be negative")
+        try:
+            self.chain.validate()
+        except ChainParamsError as exc:
+            raise GenesisError(f"chain: {exc}") from None
         try:
             self.governance.validate()
         except GovernanceError as exc:
@@ -285,6 +255,20 @@ class Genesis:
             raise GenesisError(f"a council member's accuracyPpm must be in {low}..{high}")
 
 
+def _chain_doc(doc: dict[str, Any], governance: dict[str, Any]) -> dict[str, Any]:
+    """The `chain` object of a genesis file, with what older files held elsewhere moved in: the
+    gas price and block gas limit at the top (or the limit among the governance parameters),
+    the timeouts under `consensus`. (`governance` loses its block gas limit.)"""
+    chain = dict(doc.get("chain", {}))
+    moved = {
+        **{k: doc[k] for k in ("min_gas_price", "block_gas_limit") if k in doc},
+        **dict(doc.get("consensus", {})),
+    }
+    if "block_gas_limit" in governance:
+        moved["block_gas_limit"] = governance.pop("block_gas_limit")
+    return {**moved, **chain}
+
+
 def _member_json(member: CouncilMember) -> dict[str, object]:
     doc: dict[str, object] = {
         "address": to_checksum_address(member.address),
@@ -301,16 +285,6 @@ def _hex_bytes(text: str, size: int) -> bytes:
     if len(raw) != size:
         raise ValueError(f"expected {size} bytes of hex, got {len(raw)}")
     return raw
-
-
-def _integer(value: object) -> int:
-    """An integer from a genesis file (JSON numbers, or their text)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise GenesisError(f"{value!r} is not an integer")
-    try:
-        return int(value)
-    except ValueError:
-        raise GenesisError(f"{value!r} is not an integer") from None
 
 
 def _as_value(value: object) -> Value:

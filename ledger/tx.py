@@ -36,12 +36,12 @@ from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
 from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
+from ledger.chain_params import MAX_TX_SIZE
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
 from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import NameAgent, RegisterPayload, SetIdentity, TransferName
 from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy
 
-MAX_TX_SIZE = 64 * 1024
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,10}$")
 MAX_TOKEN_NAME = 64
 MAX_DECIMALS = 30

@@ -58,9 +58,6 @@ class Schedule:
 
     empty_blocks: bool
     block_time: float = 0.0  # dev: also start a height this often even without transactions
-    # A proposal's body travels by gossip, whose messages stop at 1 MiB: a block over that could
-    # never reach the other validators, and every proposer would build the same one again.
-    max_block_bytes: int = 512 * 1024
 
 
 class Broadcaster(Protocol):
@@ -86,14 +83,7 @@ class ConsensusDriver:
         self.store = store
         self.schedule = schedule
         self.network = network
-        params = genesis.consensus
-        self.timeouts = TimeoutConfig(
-            params.propose_ms,
-            params.prevote_ms,
-            params.precommit_ms,
-            params.delta_ms,
-            params.commit_ms,
-        )
+        self.timeouts = self._timeouts_in_force()
         signer = None
         if key is not None:
             saved = store.signer_state()
@@ -334,7 +324,19 @@ class ConsensusDriver:
         self._height_started = True
         self._started_at = time.perf_counter()
         self._last_progress = time.monotonic()
+        self.timeouts = self.core.config = self._timeouts_in_force()
         return self.core.start_height(height, validators)
+
+    def _timeouts_in_force(self) -> TimeoutConfig:
+        """The chain parameters' timeouts for the next block (a `chain` proposal changes them)."""
+        rules = self.ledger.chain_params()
+        return TimeoutConfig(
+            rules.timeout_propose_ms,
+            rules.timeout_prevote_ms,
+            rules.timeout_precommit_ms,
+            rules.timeout_delta_ms,
+            rules.timeout_commit_ms,
+        )
 
     async def _propose(self, height: int, round_: int) -> None:
         if height != self.height:
@@ -343,7 +345,7 @@ class ConsensusDriver:
         size = 0
         for stx in self.node.ready():
             size += len(stx.raw)
-            if size > self.schedule.max_block_bytes:
+            if size > self.ledger.chain_params().max_block_bytes:
                 break
             candidates.append(stx)
         self._taken = list(self._requested)

@@ -23,7 +23,8 @@ from core.encoding import decode, encode
 from core.errors import AitherError, DecodeError
 from core.schema import byte_strings, fields, is_uint
 from ledger.block import Block, CommitCertificate, CompactBlock
-from ledger.tx import MAX_TX_SIZE, SignedTx
+from ledger.chain_params import MAX_TX_SIZE
+from ledger.tx import SignedTx
 from node.consensus.admission import Verdict as Admit
 from node.consensus.admission import admit
 from node.driver import ConsensusDriver

@@ -26,6 +26,7 @@ COMMANDS = {
     "name": "wallet.commands.agents",
     "propose": "wallet.commands.proposals",
     "propose-params": "wallet.commands.proposals",
+    "propose-chain": "wallet.commands.proposals",
     "propose-council": "wallet.commands.proposals",
     "propose-policy": "wallet.commands.proposals",
     "vote": "wallet.commands.proposals",

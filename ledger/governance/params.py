@@ -15,7 +15,6 @@ from typing import TypeGuard
 from core.amounts import MAX_AMOUNT, UNIT
 from core.encoding import Value, decode, encode
 from core.errors import InvalidTransaction
-from ledger import gas
 from ledger.governance.errors import InvalidSpec
 from ledger.state import Store
 
@@ -24,6 +23,43 @@ PPM = 1_000_000
 MAX_TEXT_FIELD = 64 * 1024
 
 PARAMS = b"P"  # (the key itself) -> GovernanceParams
+
+
+class ProposalKind(Enum):
+    """What a proposal changes; each kind is decided on its own track (`GovernanceParams.track`)."""
+
+    CODE = "code"  # rewrite a `council` region of an agent
+    PARAMS = "params"  # replace the governance parameters
+    COUNCIL = "council"  # add or remove council members
+    REVERT = "revert"  # restore a region from a snapshot (an earlier code id)
+    POLICY = "policy"  # set the SECURITY_CHECK policy of an agent with a `council` region
+    CHAIN = "chain"  # replace the chain parameters (block limits, gas price, timeouts)
+
+
+# Kinds that change the protocol itself: without a track of their own they are decided over twice
+# the voting period and enactment delay, by at least a two-thirds majority.
+PROTOCOL_KINDS = frozenset({ProposalKind.CHAIN})
+PROTOCOL_THRESHOLD_PPM = 666_667
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """How proposals of one kind are decided (as OpenGov's tracks): the least deposit, the
+    voting period and enactment delay (blocks), the quorum and the threshold (ppm)."""
+
+    min_deposit: int
+    voting_period: int
+    quorum_ppm: int
+    threshold_ppm: int
+    enactment_delay: int
+
+    def to_value(self) -> list[Value]:
+        return [getattr(self, name) for name, _, _ in _TRACK_FIELDS]
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {name: getattr(self, name) for name, _, _ in _TRACK_FIELDS}
+        doc["min_deposit"] = str(self.min_deposit)
+        return doc
 
 
 class Role(Enum):
@@ -73,8 +109,8 @@ _INT_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("max_accuracy_ppm", 0, PPM),
     ("max_council_size", 1, 1024),
     ("max_active_proposals", 1, 1024),
-    ("block_gas_limit", gas.TX_BASE, 2**62),
 )
+_TRACK_FIELDS = tuple(f for f in _INT_FIELDS if f[0] in Track.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +142,38 @@ class GovernanceParams:
     max_accuracy_ppm: int = PPM
     max_council_size: int = 64
     max_active_proposals: int = 32
-    # Gas all of a block's transactions may use together (ledger gas = AVM milligas): about a
-    # second of the tightest AVM loop on the machines the project measures on (README).
-    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
     role_weights: tuple[tuple[Role, int], ...] = DEFAULT_ROLE_WEIGHTS  # every Role, in order
+    # Kinds decided by rules of their own, in ProposalKind order; the others by `track`'s default.
+    tracks: tuple[tuple[ProposalKind, Track], ...] = ()
 
     def role_weight(self, role: Role) -> int:
         return next(weight for r, weight in self.role_weights if r is role)
+
+    def track(self, kind: ProposalKind) -> Track:
+        """The rules `kind` is decided by: its own track, else the parameters above (for a
+        protocol kind: twice the voting period and delay, and a two-thirds threshold)."""
+        own = next((t for k, t in self.tracks if k is kind), None)
+        if own is not None:
+            return own
+        if kind in PROTOCOL_KINDS:
+            return Track(
+                self.min_deposit,
+                2 * self.voting_period,
+                self.quorum_ppm,
+                max(self.threshold_ppm, PROTOCOL_THRESHOLD_PPM),
+                2 * self.enactment_delay,
+            )
+        return Track(
+            self.min_deposit,
+            self.voting_period,
+            self.quorum_ppm,
+            self.threshold_ppm,
+            self.enactment_delay,
+        )
+
+    def track_table(self) -> dict[str, dict[str, object]]:
+        """Every kind's track in force, as aither_getCouncil shows it."""
+        return {kind.value: self.track(kind).to_json() for kind in ProposalKind}
 
     def validate(self) -> None:
         """Raises InvalidSpec naming the first rule that does not hold."""
@@ -130,17 +191,28 @@ class GovernanceParams:
             raise InvalidSpec("role_weights must give every role once, in order")
         if any(not _is_weight(w) for _, w in self.role_weights):
             raise InvalidSpec(_WEIGHT_RULE)
+        kinds = [k for k, _ in self.tracks]
+        if kinds != sorted(set(kinds), key=list(ProposalKind).index):
+            raise InvalidSpec("tracks must name each kind once, in order")
+        for kind, track in self.tracks:
+            for name, low, high in _TRACK_FIELDS:
+                value = getattr(track, name)
+                if type(value) is not int or not low <= value <= high:
+                    where = f"tracks.{kind.value}.{name}"
+                    raise InvalidSpec(f"{where} must be an integer in {low}..{high}")
 
     def to_value(self) -> list[Value]:
         ints: list[Value] = [getattr(self, name) for name, _, _ in _INT_FIELDS]
-        return [*ints, self.burn_deposit_on_expiry, [w for _, w in self.role_weights]]
+        weights: list[Value] = [w for _, w in self.role_weights]
+        tracks: list[Value] = [[k.value, t.to_value()] for k, t in self.tracks]
+        return [*ints, self.burn_deposit_on_expiry, weights, tracks]
 
     @classmethod
     def from_value(cls, value: Value) -> GovernanceParams:
         """Decode and validate. Raises InvalidTransaction naming the problem."""
         count = len(_INT_FIELDS)
-        if not isinstance(value, list) or len(value) != count + 2:
-            raise InvalidTransaction(f"governance parameters must be a list of {count + 2} fields")
+        if not isinstance(value, list) or len(value) != count + 3:
+            raise InvalidTransaction(f"governance parameters must be a list of {count + 3} fields")
         weights = value[count + 1]
         if not (isinstance(weights, list) and len(weights) == len(Role)):
             raise InvalidTransaction(f"role_weights must list {len(Role)} weights")
@@ -161,6 +233,7 @@ class GovernanceParams:
             **ints,
             burn_deposit_on_expiry=burn,
             role_weights=tuple(zip(Role, checked, strict=True)),
+            tracks=_tracks_from_value(value[count + 2]),
         )
         try:
             params.validate()
@@ -175,13 +248,15 @@ class GovernanceParams:
         doc["min_deposit"] = str(self.min_deposit)
         doc["burn_deposit_on_expiry"] = self.burn_deposit_on_expiry
         doc["role_weights"] = {role.value: weight for role, weight in self.role_weights}
+        doc["tracks"] = {kind.value: track.to_json() for kind, track in self.tracks}
         return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, object]) -> GovernanceParams:
         """Read the genesis form; missing names take their defaults, unknown names are refused.
         Raises InvalidSpec."""
-        known = {name for name, _, _ in _INT_FIELDS} | {"burn_deposit_on_expiry", "role_weights"}
+        known = {name for name, _, _ in _INT_FIELDS}
+        known |= {"burn_deposit_on_expiry", "role_weights", "tracks"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise InvalidSpec(f"unknown governance parameter {unknown[0]!r}")
@@ -210,9 +285,68 @@ class GovernanceParams:
             if not _is_weight(weight):
                 raise InvalidSpec(_WEIGHT_RULE)
             weights.append((role, weight))
-        params = cls(**ints, burn_deposit_on_expiry=burn, role_weights=tuple(weights))
+        params = cls(**ints, burn_deposit_on_expiry=burn, role_weights=tuple(weights),
+                     tracks=_tracks_from_json(doc.get("tracks", {}), ints))  # fmt: skip
         params.validate()
         return params
+
+
+def _kind(name: object, where: str) -> ProposalKind:
+    try:
+        return ProposalKind(name)
+    except ValueError:
+        kinds = ", ".join(k.value for k in ProposalKind)
+        raise InvalidSpec(f"{where}: no proposal kind {name!r} (kinds: {kinds})") from None
+
+
+def _tracks_from_value(value: Value) -> tuple[tuple[ProposalKind, Track], ...]:
+    if not (isinstance(value, list) and len(value) <= len(ProposalKind)):
+        raise InvalidTransaction(f"tracks must be a list of at most {len(ProposalKind)}")
+    tracks = []
+    for entry in value:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)):
+            raise InvalidTransaction("a track is [kind, [its rules]]")
+        rules = [v for v in entry[1] if _is_int(v)]
+        if len(rules) != len(entry[1]) or len(rules) != len(_TRACK_FIELDS):
+            raise InvalidTransaction(f"a track's rules are {len(_TRACK_FIELDS)} integers")
+        try:
+            kind = _kind(entry[0], "tracks")
+        except InvalidSpec as exc:
+            raise InvalidTransaction(str(exc)) from None
+        names = [name for name, _, _ in _TRACK_FIELDS]
+        tracks.append((kind, Track(**dict(zip(names, rules, strict=True)))))
+    return tuple(tracks)
+
+
+def _tracks_from_json(doc: object, base: dict[str, int]) -> tuple[tuple[ProposalKind, Track], ...]:
+    """{kind: {min_deposit, voting_period, quorum_ppm, threshold_ppm, enactment_delay}}; a
+    missing rule is the parameter of the same name in `base`."""
+    if not isinstance(doc, dict):
+        raise InvalidSpec("tracks must map proposal kinds to their rules")
+    tracks = []
+    for name, rules in doc.items():
+        kind = _kind(name, "tracks")
+        if not isinstance(rules, dict):
+            raise InvalidSpec(f"tracks.{kind.value} must be an object of rules")
+        known = {field for field, _, _ in _TRACK_FIELDS}
+        unknown = sorted(set(rules) - known)
+        if unknown:
+            raise InvalidSpec(f"tracks.{kind.value}: unknown rule {unknown[0]!r}")
+        values = {}
+        for field, _, _ in _TRACK_FIELDS:
+            raw = rules.get(field, base[field])
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
+                raise InvalidSpec(f"tracks.{kind.value}.{field} must be an integer")
+            try:
+                values[field] = int(raw)
+            except ValueError:
+                raise InvalidSpec(f"tracks.{kind.value}.{field} must be an integer") from None
+        tracks.append((kind, Track(**values)))
+    return tuple(sorted(tracks, key=lambda t: list(ProposalKind).index(t[0])))
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return type(value) is int
 
 
 _WEIGHT_RULE = f"a role weight must be an integer in 0..{MAX_ROLE_WEIGHT} (ppm)"

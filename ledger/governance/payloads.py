@@ -14,19 +14,12 @@ from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE
 from core.encoding import Value
 from core.errors import InvalidTransaction
-from ledger.governance.params import MAX_TEXT_FIELD, GovernanceParams, Role
+from ledger.chain_params import ChainParams
+from ledger.governance.params import MAX_TEXT_FIELD, GovernanceParams, ProposalKind, Role
 from ledger.policy import AgentPolicy
 
 MAX_COUNCIL_CHANGE = 64  # members added and removed by one proposal
 _ROLE_NAMES = frozenset(role.value for role in Role)
-
-
-class ProposalKind(Enum):
-    CODE = "code"  # rewrite a `council` region of an agent
-    PARAMS = "params"  # replace the governance parameters
-    COUNCIL = "council"  # add or remove council members
-    REVERT = "revert"  # restore a region from a snapshot (an earlier code id)
-    POLICY = "policy"  # set the SECURITY_CHECK policy of an agent with a `council` region
 
 
 class Choice(Enum):
@@ -169,7 +162,29 @@ class PolicySpec:
         return [self.kind.value, self.agent, self.policy.rules(), self.rationale, self.deposit]
 
 
-ProposalSpec = CodeChangeSpec | ParamsChangeSpec | CouncilChangeSpec | RevertSpec | PolicySpec
+@dataclass(frozen=True, slots=True)
+class ChainParamsSpec:
+    """Replace the chain parameters (all of them) with `params`, from the block after
+    enactment. A protocol change: decided on the `chain` track."""
+
+    params: ChainParams
+    rationale: str = ""
+    deposit: int = 0
+
+    kind = ProposalKind.CHAIN
+
+    def to_value(self) -> list[Value]:
+        return [self.kind.value, self.params.to_value(), self.rationale, self.deposit]
+
+
+ProposalSpec = (
+    CodeChangeSpec
+    | ParamsChangeSpec
+    | CouncilChangeSpec
+    | RevertSpec
+    | PolicySpec
+    | ChainParamsSpec
+)
 
 
 def spec_from_value(value: Value) -> ProposalSpec:
@@ -181,6 +196,7 @@ def spec_from_value(value: Value) -> ProposalSpec:
       ["council", [[address, role, role_name], ...], [address, ...], rationale, deposit]
       ["revert", agent(20 B), region, snapshot code id(32 B), emergency(bool), rationale, deposit]
       ["policy", agent(20 B), [callers, roles, spend limit, period], rationale, deposit]
+      ["chain", chain params(list), rationale, deposit]
     """
     if not (isinstance(value, list) and len(value) >= 1):
         raise InvalidTransaction("a proposal is a list [kind, ...]")
@@ -232,6 +248,13 @@ def spec_from_value(value: Value) -> ProposalSpec:
         _, agent, rules, rationale, deposit = _fields(value, 5, "a policy spec")
         return PolicySpec(
             AgentPolicy.from_rules(agent, rules),
+            _text(rationale, MAX_TEXT_FIELD, "rationale"),
+            _amount(deposit),
+        )
+    if kind == ProposalKind.CHAIN.value:
+        _, chain_params, rationale, deposit = _fields(value, 4, "a chain spec")
+        return ChainParamsSpec(
+            ChainParams.from_value(chain_params),
             _text(rationale, MAX_TEXT_FIELD, "rationale"),
             _amount(deposit),
         )

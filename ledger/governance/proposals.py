@@ -15,12 +15,11 @@ from core.encoding import Value, decode, encode
 from core.errors import DecodeError
 from core.schema import fields, flag, integer, sized_bytes, uint
 from ledger.governance.errors import UnknownProposal
-from ledger.governance.params import PPM
+from ledger.governance.params import PPM, ProposalKind
 from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     PolicySpec,
-    ProposalKind,
     ProposalSpec,
     RevertSpec,
     spec_from_value,

@@ -16,8 +16,10 @@ Lifecycle (statuses in `Status`), every step taken by `end_block` after a block'
 
 A proposal submitted in block h is sandboxed at the end of block h, takes votes in blocks
 h+1 .. h+voting_period, is tallied at the end of block h+voting_period and enacted at the end of
-block h+voting_period+enactment_delay (emergency reverts: their own period, no delay). The
-electorate (members and weights) and the tally rules are fixed at submission.
+block h+voting_period+enactment_delay (emergency reverts: their own period, no delay), where the
+period, delay, quorum, threshold and least deposit are the track of the proposal's kind
+(`GovernanceParams.track`). The electorate (members and weights) and the tally rules are fixed at
+submission.
 
 Every council member is a registered identity (ledger/identity.py): genesis registers the
 initial council's, and a council proposal may add only addresses that have registered. An
@@ -40,6 +42,7 @@ from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
 from core.encoding import encode
+from ledger.chain_params import put_chain_params
 from ledger.governance.code_change import (
     AgentCode,
     build,
@@ -66,13 +69,13 @@ from ledger.governance.errors import (
     TooManyProposals,
     VotingClosed,
 )
-from ledger.governance.params import PPM, load_params, put_params
+from ledger.governance.params import PPM, ProposalKind, load_params, put_params
 from ledger.governance.payloads import (
+    ChainParamsSpec,
     Choice,
     CodeChangeSpec,
     ParamsChangeSpec,
     PolicySpec,
-    ProposalKind,
     ProposalSpec,
     RevertSpec,
 )
@@ -134,8 +137,12 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
     if isinstance(spec, CodeChangeSpec):
         _check_size("new IR", spec.new_ir, params.max_ir_bytes)
         _check_size("tests", spec.tests_ir, params.max_tests_bytes)
-    if spec.deposit < params.min_deposit:
-        raise DepositTooSmall(f"the deposit is {spec.deposit}, the minimum {params.min_deposit}")
+    track = params.track(spec.kind)
+    if spec.deposit < track.min_deposit:
+        raise DepositTooSmall(
+            f"the deposit is {spec.deposit}, the minimum {track.min_deposit} for a "
+            f"{spec.kind.value} proposal"
+        )
     count, open_numbers = load_index(store)
     if len(open_numbers) >= params.max_active_proposals:
         raise TooManyProposals(f"{len(open_numbers)} proposals are open, the most allowed")
@@ -150,6 +157,8 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
         spec.params.validate()
     elif isinstance(spec, PolicySpec):
         council_governed_agent(ctx.agents, spec.agent)
+    elif isinstance(spec, ChainParamsSpec):
+        spec.params.validate()
     else:
         check_council_change(store, params, spec)
     balance = read_account(store, proposer).balance
@@ -159,11 +168,11 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
     electorate = tuple((m.address, m.weight(params)) for m in load_council(store))
     emergency = isinstance(spec, RevertSpec) and spec.emergency
     rules = TallyRules(
-        params.quorum_ppm,
-        params.emergency_threshold_ppm if emergency else params.threshold_ppm,
+        track.quorum_ppm,
+        params.emergency_threshold_ppm if emergency else track.threshold_ppm,
         params.veto_ppm,
-        params.emergency_voting_period if emergency else params.voting_period,
-        0 if emergency else params.enactment_delay,
+        params.emergency_voting_period if emergency else track.voting_period,
+        0 if emergency else track.enactment_delay,
     )
     # Ids are unique by construction (the number never repeats) and carry no meaning beyond it.
     pid = hash32(encode([b"aither/governance/proposal", count, proposer]))
@@ -179,14 +188,14 @@ def submit_agent_proposal(
     store: Store, ctx: GovernanceContext, proposal: CodeProposal, rationale: str = ""
 ) -> bytes:
     """File what SELF_MODIFY on a `council` region produced, on the agent's behalf: the agent
-    is the proposer and pays `min_deposit`. Raises as `submit` does."""
+    is the proposer and pays the code track's least deposit. Raises as `submit` does."""
     spec = CodeChangeSpec(
         proposal.agent,
         proposal.region,
         disassemble_region(proposal.new_code, proposal.region),
         rationale or "SELF_MODIFY by the agent",
         "",
-        load_params(store).min_deposit,
+        load_params(store).track(ProposalKind.CODE).min_deposit,
     )
     return submit(store, ctx, proposal.agent, spec)
 
@@ -320,6 +329,8 @@ def _enact(
         elif isinstance(p.spec, PolicySpec):
             council_governed_agent(ctx.agents, p.spec.agent)
             store_policy(store, p.spec.policy)
+        elif isinstance(p.spec, ChainParamsSpec):
+            put_chain_params(store, p.spec.params)
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:

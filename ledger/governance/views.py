@@ -16,6 +16,7 @@ from ledger.governance.code_change import AgentCode
 from ledger.governance.council import CouncilMember, load_council
 from ledger.governance.params import GovernanceParams, Role, load_params
 from ledger.governance.payloads import (
+    ChainParamsSpec,
     CodeChangeSpec,
     CouncilChangeSpec,
     ParamsChangeSpec,
@@ -90,13 +91,15 @@ class ProposalView:
     def to_json(self) -> dict[str, object]:
         """The whole record, for `aither_getProposal` and the reviewer service:
 
-        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"), status ("submitted"|
-         "voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|"failed"), emergency,
+        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"), status
+         ("submitted"|"voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|
+         "failed"), emergency,
          proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
          enactHeight, closedHeight, baseCodeId, newCodeId, enactedCodeId, snapshot,
          oldIr, newIr, tests,
          params (GovernanceParams.to_json, for "params") | null,
          policy (AgentPolicy.to_json: {callers, roles, spendLimit, periodSec}, for "policy") | null,
+         chainParams (ChainParams.to_json, the genesis form, for "chain") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
@@ -149,6 +152,7 @@ class ProposalView:
             "tests": tests,
             "params": spec.params.to_json() if isinstance(spec, ParamsChangeSpec) else None,
             "policy": spec.policy.to_json() if isinstance(spec, PolicySpec) else None,
+            "chainParams": spec.params.to_json() if isinstance(spec, ChainParamsSpec) else None,
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
             "tally": {
@@ -179,7 +183,8 @@ class CouncilView:
 
     def to_json(self) -> dict[str, object]:
         """{members: [{address, name, role, roleName, accuracyPpm, weight, since}],
-        totalWeight, params (GovernanceParams.to_json)}"""
+        totalWeight, params (GovernanceParams.to_json), tracks (each kind's track in force:
+        {kind: {min_deposit, voting_period, quorum_ppm, threshold_ppm, enactment_delay}})}"""
         return {
             "members": [
                 {**m.to_json(self.params), "name": name}
@@ -187,6 +192,7 @@ class CouncilView:
             ],
             "totalWeight": sum(m.weight(self.params) for m in self.members),
             "params": self.params.to_json(),
+            "tracks": self.params.track_table(),
         }
 
 

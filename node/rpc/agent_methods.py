@@ -21,11 +21,12 @@ from core.errors import DecodeError, ExecutionFailed, InvalidTransaction
 from core.rpc import LIMIT_EXCEEDED
 from core.schema import MAX_U64, fields
 from ledger import agents, schedule
+from ledger.chain_params import MAX_TX_SIZE
 from ledger.governance import views as governance_views
 from ledger.receipt import Log
 from ledger.state import State
 from ledger.transition import execution_gas, intrinsic_gas
-from ledger.tx import MAX_TX_SIZE, Call, Deploy, SignedTx, Transaction, TxKind
+from ledger.tx import Call, Deploy, SignedTx, Transaction, TxKind
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import RpcError, invalid_params, not_found

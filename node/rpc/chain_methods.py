@@ -12,10 +12,10 @@ from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
 from ledger.block import Block
 from ledger.chain import TxLocation
+from ledger.chain_params import MAX_TX_SIZE, load_chain_params
 from ledger.state import Account, State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
-    MAX_TX_SIZE,
     SYMBOL_PATTERN,
     Payload,
     SignedTx,
@@ -78,7 +78,18 @@ def syncing(node: Node, args: Params) -> bool:
 @TABLE.method("eth_gasPrice")
 def gas_price(node: Node, args: Params) -> str:
     max_args(args, 0)
-    return views.hx(node.ledger.genesis.min_gas_price)
+    return views.hx(node.ledger.chain_params().min_gas_price)
+
+
+@TABLE.method("aither_getChainParams")
+def get_chain_params(node: Node, args: Params) -> dict[str, object]:
+    """`[block?]`: the chain parameters in force for the block after `block` (default latest),
+    in the genesis form (snake_case), with `height`, the block they were read at."""
+    max_args(args, 1)
+    height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
+    _, reader = params.state_at(node.ledger, height)
+    rules = load_chain_params(State(reader), node.ledger.genesis.chain)
+    return {"height": height, **rules.to_json()}
 
 
 # Accounts

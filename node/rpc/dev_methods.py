@@ -258,7 +258,7 @@ async def send_transaction(node: Node, args: Params) -> str:
         pubkey,
         node.pending_nonce(sender) if nonce is None else params.quantity(nonce, "nonce", MAX_U64),
         params.quantity(spec.get("gas", 100_000), "gas", MAX_U64),
-        params.quantity(spec.get("gasPrice", node.ledger.genesis.min_gas_price), "gasPrice"),
+        params.quantity(spec.get("gasPrice", node.ledger.chain_params().min_gas_price), "gasPrice"),
         Transfer(to, params.quantity(spec.get("value", 0), "value")),
         bytes(SIGNATURE_SIZE),  # unsigned: admitted as verified below
     )

@@ -21,9 +21,10 @@ from core.schema import MAX_U64
 from ledger import agents
 from ledger.block import Block
 from ledger.chain import Ledger, TooManyLogs, TxLocation
+from ledger.chain_params import MAX_TX_SIZE
 from ledger.receipt import LogCriteria
 from ledger.state import State
-from ledger.tx import MAX_TX_SIZE, Call, Deploy, decode_transaction
+from ledger.tx import Call, Deploy, decode_transaction
 from node.node import Node
 from node.rpc import filters, params, views
 from node.rpc.agent_methods import (
@@ -346,7 +347,7 @@ def _fee_history(
             assert receipt is not None
             gas_used.append(receipt.gas_used)
         rewards.append(_rewards(block, gas_used, percentiles))
-    base_fee = views.hx(ledger.genesis.min_gas_price)
+    base_fee = views.hx(ledger.chain_params().min_gas_price)  # the price in force now
     view: dict[str, object] = {
         "oldestBlock": views.hx(first),
         "baseFeePerGas": [base_fee] * (count + 1),

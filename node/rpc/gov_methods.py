@@ -12,17 +12,18 @@ from core.amounts import MAX_AMOUNT
 from core.encoding import Value
 from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
+from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.errors import InvalidSpec, UnknownProposal
-from ledger.governance.params import GovernanceParams, Role
+from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
     CancelPayload,
+    ChainParamsSpec,
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
     NewMember,
     ParamsChangeSpec,
     PolicySpec,
-    ProposalKind,
     ProposalSpec,
     ProposePayload,
     RevertSpec,
@@ -185,6 +186,7 @@ def proposal_spec(doc: object) -> ProposalSpec:
     {kind: "council", council: {add: [{address, role, roleName?}], remove: [address]}, ...}
     {kind: "revert", agent, region, snapshot (a code id), emergency? (default true), ...}
     {kind: "policy", agent, policy: {callers?, roles?, spendLimit?, periodSec?}, ...}
+    {kind: "chain", chainParams (the genesis form, as aither_getChainParams shows it), ...}
 
     A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
     Raises RpcError (invalid params) naming the bad field.
@@ -235,6 +237,14 @@ def proposal_spec(doc: object) -> ProposalSpec:
             deposit,
             params.flag(emergency, "emergency"),
         )
+    if kind == ProposalKind.CHAIN.value:
+        rules = doc.get("chainParams")
+        if not isinstance(rules, dict):
+            raise invalid_params("chainParams must be an object (as aither_getChainParams shows)")
+        try:
+            return ChainParamsSpec(ChainParams.from_json(rules), rationale, deposit)
+        except ChainParamsError as exc:
+            raise invalid_params(f"chainParams: {exc}") from None
     if kind == ProposalKind.POLICY.value:
         agent = params.address(doc.get("agent"), "agent")
         return PolicySpec(_policy(agent, doc.get("policy")), rationale, deposit)

@@ -249,6 +249,42 @@ def test_the_wallet_proposes_a_policy_for_a_council_governed_agent(
     }
 
 
+def test_the_wallet_proposes_chain_parameters_on_the_protocol_track(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    before = node.rpc("aither_getChainParams")
+    done = cli(
+        run_aither, node, "propose-chain", "--set", "block_gas_limit=500000000",
+        "--set", "timeout_commit_ms=2000", "--rationale", "smaller blocks", "--dev-account", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("proposed new chain parameters: ok in block"), done.stdout
+    assert "  block_gas_limit: 1000000000 -> 500000000" in lines, done.stdout
+    pid = next(line.split()[-1] for line in lines if line.startswith("  proposal 0x"))
+    proposal = node.rpc("aither_getProposal", pid)
+    assert proposal["kind"] == "chain" and proposal["tally"]["thresholdPpm"] == 666_667
+    assert proposal["chainParams"]["timeout_commit_ms"] == 2000
+    shown = run_aither("gov", "show", pid, "--rpc", node.url)
+    assert "  timeout_commit_ms: 1000 -> 2000" in shown.stdout.splitlines(), shown.stdout
+    for member in (5, 6, 7, 8):  # two thirds of the weight, all yes
+        cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
+    found = node.rpc("aither_getProposal", pid)
+    tick_to(node, found["votingEndHeight"] + 2 * PARAMS.enactment_delay)
+    done_at = node.rpc("aither_getProposal", pid)
+    assert done_at["status"] == "enacted", done_at
+    after = node.rpc("aither_getChainParams")
+    assert after["block_gas_limit"] == 500_000_000 and after["timeout_commit_ms"] == 2000
+    earlier = node.rpc("aither_getChainParams", hex(done_at["closedHeight"] - 1))
+    assert {**earlier, "height": before["height"]} == before  # the block before: as it was
+    shown = run_aither("gov", "chain", "--rpc", node.url, "--json")
+    assert json.loads(shown.stdout)["block_gas_limit"] == 500_000_000
+    refused = cli(run_aither, node, "propose-chain", "--set", "max_block_bytes=1",
+                  "--dev-account", "1")  # fmt: skip
+    assert refused.returncode == 1 and "max_block_bytes must be an integer in" in refused.stderr
+
+
 def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
     dev_node: DevNode, run_aither: Run
 ) -> None:

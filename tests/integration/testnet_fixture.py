@@ -18,14 +18,18 @@ from pathlib import Path
 import httpx
 
 from genesis.testnet import new_testnet
-from ledger.genesis import ConsensusParams
+from ledger.chain_params import ChainParams
 from node.process import HOST, NodeProcess, free_ports, wait_until
 
 # The docker image's entry command runs exactly this, with /testnet/nodeI/config.toml.
 NODE_COMMAND = ("aither", "node", "start", "--config")
 # Short timeouts: a round-0 height takes ~0.3 s plus the commit timeout; a failed round ~2 s.
-FAST_CONSENSUS = ConsensusParams(
-    propose_ms=1000, prevote_ms=500, precommit_ms=500, delta_ms=250, commit_ms=300
+FAST_CONSENSUS = ChainParams(
+    timeout_propose_ms=1000,
+    timeout_prevote_ms=500,
+    timeout_precommit_ms=500,
+    timeout_delta_ms=250,
+    timeout_commit_ms=300,
 )
 
 
@@ -126,7 +130,7 @@ class Testnet:
             size,
             base_port=base_port,
             rpc_base_port=rpc_base_port,
-            consensus=FAST_CONSENSUS,
+            chain=FAST_CONSENSUS,
         )
         self.root = root
         if namespaces is None:

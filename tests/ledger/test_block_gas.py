@@ -19,9 +19,7 @@ from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, dec
 
 LIMIT = 2_000_000
 DEV = dev_genesis(3)
-GENESIS = dataclasses.replace(
-    DEV, governance=dataclasses.replace(DEV.governance, block_gas_limit=LIMIT)
-)
+GENESIS = dataclasses.replace(DEV, chain=dataclasses.replace(DEV.chain, block_gas_limit=LIMIT))
 ALICE, BOB = dev_key(0), dev_key(1)
 PRICE = GENESIS.min_gas_price
 SPIN = assemble(":spin\n  SET n = 0\n:again\n  ADD n, 1 -> n\n  JUMP again\n").code
@@ -80,7 +78,8 @@ def test_a_block_over_the_limit_is_invalid(ledger: Ledger, tmp_path: Path) -> No
     # Built by a byzantine proposer that allows itself twice the limit; checked by an honest one.
     generous = Ledger(tmp_path / "generous", GENESIS)
     try:
-        generous.block_gas_limit = lambda: 2 * LIMIT  # type: ignore[method-assign]
+        twice = dataclasses.replace(GENESIS.chain, block_gas_limit=2 * LIMIT)
+        generous.chain_params = lambda: twice  # type: ignore[method-assign]
         commit(generous, [tx(ALICE, 0, TxKind.DEPLOY, Deploy(SPIN.to_bytes()), 1_000_000)])
         txs = [spin(ALICE, 1, 1_500_000), spin(BOB, 0, 1_500_000)]
         validator = SoloValidator(dev_validator_key(), GENESIS.chain_id, generous.validators())

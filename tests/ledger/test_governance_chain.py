@@ -15,19 +15,20 @@ from avm.assembler import assemble
 from avm.values import from_wire
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode
+from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
 from ledger.genesis import Genesis, GenesisError
 from ledger.governance.council import load_council
-from ledger.governance.params import Role, load_params
+from ledger.governance.params import PROTOCOL_THRESHOLD_PPM, Role, load_params
 from ledger.governance.payloads import (
     CancelPayload,
+    ChainParamsSpec,
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
     NewMember,
-    ParamsChangeSpec,
     PolicySpec,
     ProposePayload,
     RevertSpec,
@@ -88,9 +89,11 @@ RETURNS_TWO = ":strategy\n  SET ACC = 2\n  RET\n"
 CODE = assemble(AGENT_IR).code
 
 
-def tx(key: SigningKey, nonce: int, payload: object, gas_limit: int = GAS) -> SignedTx:
+def tx(
+    key: SigningKey, nonce: int, payload: object, gas_limit: int = GAS, price: int = PRICE
+) -> SignedTx:
     raw = Transaction(
-        GENESIS.chain_id, KINDS[type(payload)], key.pubkey, nonce, gas_limit, PRICE, payload
+        GENESIS.chain_id, KINDS[type(payload)], key.pubkey, nonce, gas_limit, price, payload
     )
     return decode_transaction(raw.signed(key).encode())
 
@@ -351,25 +354,41 @@ def test_bad_input_is_refused_with_the_reason_and_changes_nothing(chain: Chain) 
     assert not receipt.ok and "not in its voting period" in receipt.error
 
 
-def test_a_params_proposal_changes_the_block_gas_limit(chain: Chain) -> None:
-    lower = 3_000_000
-    spec = ParamsChangeSpec(
-        dataclasses.replace(PARAMS, block_gas_limit=lower), "blocks of 3 M gas", DEPOSIT
-    )
-    _, receipt = chain.send(ALICE, ProposePayload(spec))
+def test_a_chain_proposal_changes_the_block_gas_limit_and_gas_price_from_enactment(
+    chain: Chain,
+) -> None:
+    lower, dearer = 3_000_000, 2 * PRICE
+    rules = dataclasses.replace(GENESIS.chain, block_gas_limit=lower, min_gas_price=dearer)
+    _, receipt = chain.send(ALICE, ProposePayload(ChainParamsSpec(rules, "3 M gas", DEPOSIT)))
     assert receipt.ok, receipt.error
     pid = receipt.logs[0].values[0]
     assert isinstance(pid, bytes)
+    track = chain.proposal(pid).rules  # a protocol change: the longer, two-thirds track
+    assert track.voting_period == 2 * PARAMS.voting_period
+    assert track.enactment_delay == 2 * PARAMS.enactment_delay
+    assert track.threshold_ppm == PROTOCOL_THRESHOLD_PPM
     vote_all(chain, pid)
     chain.until(chain.proposal(pid).voting_end_height)
     assert chain.ledger.block_gas_limit() == GENESIS.block_gas_limit  # passed, not yet enacted
-    chain.until(chain.proposal(pid).enact_height)
+    enacted_at = chain.proposal(pid).enact_height
+    assert enacted_at is not None
+    chain.until(enacted_at)
     assert chain.proposal(pid).status is Status.ENACTED
-    assert chain.ledger.block_gas_limit() == lower
-    greedy = tx(BOB, 0, Transfer(ALICE.address, 1), lower + 1)
+    assert chain.ledger.chain_params() == rules
+    assert chain.ledger.chain_params_at(enacted_at - 1) == GENESIS.chain  # as it was
+    greedy = tx(BOB, 0, Transfer(ALICE.address, 1), lower + 1, dearer)
     last = chain.ledger.commit_certificate(chain.ledger.height)
     pending = chain.ledger.build_block([greedy], GENESIS.timestamp + 10**6, bytes(20), last)
     assert "above the block gas limit 3000000" in pending.left_out[0][1]
+    cheap = tx(BOB, 0, Transfer(ALICE.address, 1), 100_000)  # at the old price
+    pending = chain.ledger.build_block([cheap], GENESIS.timestamp + 10**6, bytes(20), last)
+    assert f"below minimum {dearer}" in pending.left_out[0][1]
+
+
+def test_chain_params_out_of_bounds_make_a_transaction_no_block_includes() -> None:
+    bad = dataclasses.replace(GENESIS.chain, max_block_bytes=10**9)
+    with pytest.raises(InvalidTransaction, match="max_block_bytes must be an integer in"):
+        tx(ALICE, 0, ProposePayload(ChainParamsSpec(bad, "", DEPOSIT)))
 
 
 # ---- policy proposals (the SECURITY_CHECK policy of a council-governed agent) ------------------

@@ -1,13 +1,17 @@
 """The dev node in-process: admission, consensus with one validator, and the mempool journal."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
+from avm.assembler import assemble
 from core.errors import InvalidTransaction, TransactionRejected
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
-from ledger.tx import Transaction, Transfer, TxKind
+from ledger.chain_params import MAX_TX_SIZE
+from ledger.genesis import Genesis
+from ledger.tx import Deploy, Transaction, Transfer, TxKind
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
 from node.node import Node
@@ -26,14 +30,12 @@ def raw_transfer(nonce: int, amount: int = 1, key=ALICE, chain_id=GENESIS.chain_
 class DevChain:
     """A node and its one-validator consensus driver, as `aither node start --dev` runs them."""
 
-    def __init__(self, path, block_time: float = 0.0, max_block_bytes: int = 512 * 1024) -> None:
-        self.ledger = Ledger(path, GENESIS)
+    def __init__(self, path, block_time: float = 0.0, genesis: Genesis = GENESIS) -> None:
+        self.ledger = Ledger(path, genesis)
         self.store = ConsensusStore(path)
         self.node = Node(self.ledger)
-        schedule = Schedule(
-            empty_blocks=False, block_time=block_time, max_block_bytes=max_block_bytes
-        )
-        self.driver = ConsensusDriver(self.node, GENESIS, self.store, dev_validator_key(), schedule)
+        schedule = Schedule(empty_blocks=False, block_time=block_time)
+        self.driver = ConsensusDriver(self.node, genesis, self.store, dev_validator_key(), schedule)
 
     def start(self) -> None:
         self.node.restore_pending()
@@ -119,14 +121,22 @@ async def test_blocks_come_at_the_block_time_even_when_empty(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_blocks_stay_under_the_size_that_gossip_can_carry(tmp_path):
-    size = len(raw_transfer(0))
-    chain = DevChain(tmp_path, max_block_bytes=3 * size)
-    hashes = [await chain.node.submit(raw_transfer(n)) for n in range(7)]
+async def test_blocks_stay_under_the_chain_s_max_block_bytes(tmp_path):
+    smallest = dataclasses.replace(GENESIS.chain, max_block_bytes=MAX_TX_SIZE)  # the least
+    chain = DevChain(tmp_path, genesis=dataclasses.replace(GENESIS, chain=smallest))
+    big = assemble(f':main\n  SET x = "{"a" * 25_000}"\n  HALT\n').code.to_bytes()
+    deploys = [
+        Transaction(GENESIS.chain_id, TxKind.DEPLOY, ALICE.pubkey, n, 2_000_000, 10**9, Deploy(big))
+        for n in range(5)
+    ]
+    raws = [tx.signed(ALICE).encode() for tx in deploys]
+    per_block = MAX_TX_SIZE // len(raws[0])
+    assert per_block == 2
+    hashes = [await chain.node.submit(raw) for raw in raws]
     chain.start()
     try:
         await wait_for(lambda: all(chain.ledger.receipt(h) is not None for h in hashes))
         sizes = [len(chain.ledger.block(h).transactions) for h in range(1, chain.ledger.height + 1)]
-        assert sizes == [3, 3, 1]
+        assert sizes == [2, 2, 1]
     finally:
         await chain.close()

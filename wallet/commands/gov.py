@@ -161,6 +161,10 @@ def show(
     if p["params"] is not None:  # what it changes: the parameters in force -> the proposed ones
         current = reader.call_object("aither_getCouncil")["params"]
         p["paramChanges"] = param_changes(current, p["params"])
+    if p["chainParams"] is not None:  # the chain parameters in force -> the proposed ones
+        current = reader.call_object("aither_getChainParams")
+        current.pop("height")
+        p["chainParamChanges"] = param_changes(current, p["chainParams"])
     if p["policy"] is not None:  # the agent's policy in force, to compare with the proposed one
         p["policyNow"] = reader.call("aither_getPolicy", p["agent"])
     reader.emit(p, lambda: _print_proposal(p))
@@ -200,6 +204,12 @@ def _print_proposal(p: dict) -> None:
             line = f"  {name}: {param_text(name, now)} -> {param_text(name, proposed)}"
             console.print(line, markup=False)
         if not p["paramChanges"]:
+            console.print("  the proposed parameters are the ones in force")
+    if p["chainParams"] is not None:
+        console.print("\n[bold]chain parameters[/bold] (in force now -> proposed)")
+        for name, (now, proposed) in p["chainParamChanges"].items():
+            console.print(f"  {name}: {now} -> {proposed}", markup=False)
+        if not p["chainParamChanges"]:
             console.print("  the proposed parameters are the ones in force")
     if p["policy"] is not None:
         console.print("\n[bold]policy[/bold] (in force now -> proposed)")
@@ -261,10 +271,33 @@ def _print_proposal(p: dict) -> None:
 # ---- council -------------------------------------------------------------------------------------
 
 
+@app.command("chain")
+@reads
+def chain(
+    block: Annotated[
+        str, typer.Option("--block", help="A block number or tag: the parameters after it.")
+    ] = "latest",
+    *,
+    reader: Reader,
+) -> None:
+    """The chain parameters in force (block gas limit, least gas price, block bytes, consensus
+    timeouts), changed only by `chain` proposals (aither wallet propose-chain)."""
+    doc = reader.call_object("aither_getChainParams", block)
+
+    def human() -> None:
+        console.print(f"chain parameters after block {doc['height']}")
+        for name, value in doc.items():
+            if name != "height":
+                console.print(f"  {name}: {value}", markup=False)
+
+    reader.emit(doc, human)
+
+
 @app.command("council")
 @reads
 def council(*, reader: Reader) -> None:
-    """The council: each member's address and identity name, role, accuracy and weight."""
+    """The council: each member's address and identity name, role, accuracy and weight; and
+    the track each kind of proposal is decided on."""
     doc = reader.call_object("aither_getCouncil")
 
     def human() -> None:
@@ -280,6 +313,18 @@ def council(*, reader: Reader) -> None:
             )
         console.print(table)
         console.print(f"total weight {doc['totalWeight']}")
+        tracks = Table("kind", "least deposit", "voting (blocks)", "quorum", "threshold",
+                       "enactment delay", title="tracks")  # fmt: skip
+        for kind, t in doc["tracks"].items():
+            tracks.add_row(
+                kind,
+                f"{format_amount(int(t['min_deposit']))} {NATIVE_SYMBOL}",
+                str(t["voting_period"]),
+                f"{t['quorum_ppm'] / 10_000:g}%",
+                f"{t['threshold_ppm'] / 10_000:g}%",
+                str(t["enactment_delay"]),
+            )
+        console.print(tracks)
 
     reader.emit(doc, human)
 

@@ -1,12 +1,12 @@
-"""`aither wallet propose|propose-params|propose-council|propose-policy|vote|cancel`: council
-governance."""
+"""`aither wallet propose|propose-params|propose-chain|propose-council|propose-policy|vote|
+cancel`: council governance."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,8 +14,10 @@ from avm.assembler import assemble_fragment
 from core.amounts import format_amount, parse_amount
 from core.crypto import parse_address, to_checksum_address
 from core.rpc import NOT_FOUND
-from ledger.governance.params import GovernanceParams, Role
+from ledger.chain_params import ChainParams, ChainParamsError
+from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
+    ChainParamsSpec,
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
@@ -59,10 +61,11 @@ def _full_id(client: RpcClient, text: str, kind: str = "proposal") -> bytes:
     return client.full_id(kind, text)
 
 
-def _min_deposit(client: RpcClient) -> int:
+def _min_deposit(client: RpcClient, kind: ProposalKind) -> int:
+    """The least deposit of `kind`'s track."""
     council = client.call("aither_getCouncil")
     assert isinstance(council, dict)
-    return int(str(council["params"]["min_deposit"]))
+    return int(str(council["tracks"][kind.value]["min_deposit"]))
 
 
 def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
@@ -133,9 +136,9 @@ def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
     return None
 
 
-def _deposit_units(client: RpcClient, deposit: str | None) -> int:
-    """The deposit in base units: the chain's minimum unless given; refused below it."""
-    minimum = _min_deposit(client)
+def _deposit_units(client: RpcClient, kind: ProposalKind, deposit: str | None) -> int:
+    """The deposit in base units: the minimum of `kind`'s track unless given; refused below it."""
+    minimum = _min_deposit(client, kind)
     units = minimum if deposit is None else parse_amount(deposit)
     if units < minimum:
         raise ValueError(
@@ -206,7 +209,8 @@ def propose(
         tests_ir = _read_text(tests, "tests file")
     key = signer.key()
     with signer.client() as client:
-        units = _deposit_units(client, deposit)
+        kind = ProposalKind.CODE if revert_to is None else ProposalKind.REVERT
+        units = _deposit_units(client, kind, deposit)
         _check_region(client, target, region)
         if revert_to is not None:
             snapshot = _full_id(client, revert_to, "code")
@@ -222,17 +226,22 @@ def propose(
 
 
 # The parameters a `--set` may name, as aither_getCouncil shows them.
-_PARAM_NAMES = tuple(f.name for f in fields(GovernanceParams) if f.name != "role_weights")
+_PARAM_NAMES = tuple(
+    f.name for f in fields(GovernanceParams) if f.name not in ("role_weights", "tracks")
+)
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-def _changed_params(current: dict[str, object], sets: list[str]) -> dict[str, object]:
+def _changed_params(
+    current: dict[str, Any], sets: list[str], in_force: dict[str, Any]
+) -> dict[str, object]:
     """The genesis-form parameters with each NAME=VALUE of `sets` applied (role weights as
-    role_weights.ROLE=PPM). Raises ValueError for a malformed or unknown entry."""
-    current_weights = current["role_weights"]
-    assert isinstance(current_weights, dict)
-    weights = dict(current_weights)
-    doc = {**current, "role_weights": weights}
+    role_weights.ROLE=PPM; a kind's track as tracks.KIND.RULE=V, its other rules those
+    `in_force`, as aither_getCouncil's tracks). Raises ValueError for a malformed or unknown
+    entry."""
+    weights = dict(current["role_weights"])
+    tracks = {kind: dict(rules) for kind, rules in current.get("tracks", {}).items()}
+    doc = {**current, "role_weights": weights, "tracks": tracks}
     for entry in sets:
         name, sep, value = (part.strip() for part in entry.partition("="))
         if not sep or not name or not value:
@@ -245,6 +254,14 @@ def _changed_params(current: dict[str, object], sets: list[str]) -> dict[str, ob
             if not value.isdecimal():
                 raise ValueError(f"--set {name}: a role weight is an integer (ppm)")
             weights[role] = int(value)
+        elif name.startswith("tracks."):
+            kind, _, rule = name.removeprefix("tracks.").partition(".")
+            if kind not in in_force:
+                raise ValueError(f"--set {name}: no proposal kind {kind!r} ({', '.join(in_force)})")
+            if rule not in in_force[kind]:
+                rules = ", ".join(in_force[kind])
+                raise ValueError(f"--set {name}: write tracks.{kind}.RULE=V, RULE one of {rules}")
+            tracks.setdefault(kind, dict(in_force[kind]))[rule] = value
         elif name == "burn_deposit_on_expiry":
             if value.lower() not in _BOOLEANS:
                 raise ValueError(f"--set {name}: write true or false")
@@ -264,7 +281,8 @@ def propose_params(
         typer.Option(
             "--set",
             help="NAME=VALUE (repeatable), as aither_getCouncil's params show them: blocks, "
-            "ppm, base units; role weights as role_weights.ROLE=PPM.",
+            "ppm, base units; role weights as role_weights.ROLE=PPM; a kind's track as "
+            "tracks.KIND.RULE=V (aither gov council shows the tracks).",
         ),
     ] = None,
     rationale: Rationale = "",
@@ -282,11 +300,11 @@ def propose_params(
         assert isinstance(council, dict)
         current = council["params"]
         assert isinstance(current, dict)
-        params = GovernanceParams.from_json(_changed_params(current, sets))
+        params = GovernanceParams.from_json(_changed_params(current, sets, council["tracks"]))
         changes = param_changes(current, params.to_json())
         if not changes:
             raise ValueError("nothing changes: every --set value is the current one")
-        units = _deposit_units(client, deposit)
+        units = _deposit_units(client, ProposalKind.PARAMS, deposit)
         spec = ParamsChangeSpec(params, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
         result["proposal"] = _submitted_id(client, result)
@@ -361,6 +379,58 @@ def _named(member: dict[str, str | None]) -> str:
     return f"{member['address']} ({member['name']})" if member["name"] else str(member["address"])
 
 
+@app.command("propose-chain")
+@signed
+def propose_chain(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE (repeatable), as aither_getChainParams shows them: gas, base units "
+            "per gas, bytes, milliseconds.",
+        ),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose new chain parameters (block gas limit, least gas price, block bytes, consensus
+    timeouts): the ones in force with each --set applied. A protocol change, on the `chain`
+    track. Prints the proposal id."""
+    if not sets:
+        raise ValueError(
+            "say what changes: --set NAME=VALUE, such as --set block_gas_limit=500000000"
+        )
+    key = signer.key()
+    with signer.client() as client:
+        current = client.call("aither_getChainParams")
+        assert isinstance(current, dict)
+        current.pop("height")
+        doc = dict(current)
+        for entry in sets:
+            name, sep, value = (part.strip() for part in entry.partition("="))
+            if not sep or not name or not value:
+                raise ValueError(f"--set {entry!r}: write NAME=VALUE, such as block_gas_limit=1000")
+            if name not in current:
+                raise ValueError(f"--set {name}: no such chain parameter ({', '.join(current)})")
+            doc[name] = value
+        try:
+            rules = ChainParams.from_json(doc)
+        except ChainParamsError as exc:
+            raise ValueError(str(exc)) from None
+        changes = param_changes(current, rules.to_json())
+        if not changes:
+            raise ValueError("nothing changes: every --set value is the one in force")
+        units = _deposit_units(client, ProposalKind.CHAIN, deposit)
+        spec = ChainParamsSpec(rules, rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="chain", changes=changes, deposit=format_amount(units))
+    summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
+    _finish_proposal(signer.as_json, result, "proposed new chain parameters", summary)
+
+
 @app.command("propose-council")
 @signed
 def propose_council(
@@ -400,7 +470,7 @@ def propose_council(
         _check_council_change(council, joining, leaving)
         names = _identity_names(client, joining)
         current = {parse_address(m["address"]): m.get("name") for m in council["members"]}
-        units = _deposit_units(client, deposit)
+        units = _deposit_units(client, ProposalKind.COUNCIL, deposit)
         spec = CouncilChangeSpec(tuple(joining), tuple(leaving), rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
         result["proposal"] = _submitted_id(client, result)
@@ -439,7 +509,7 @@ def propose_policy(
     key = signer.key()
     with signer.client() as client:
         now = client.call("aither_getPolicy", to_checksum_address(rules.agent))
-        units = _deposit_units(client, deposit)
+        units = _deposit_units(client, ProposalKind.POLICY, deposit)
         spec = PolicySpec(rules, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
         result["proposal"] = _submitted_id(client, result)

@@ -1,0 +1,127 @@
+"""The chain parameters: the protocol's limits and timings, enacted at a height.
+
+Fixed in genesis and changed only by a passed `chain` proposal (a protocol track: a longer vote,
+a two-thirds majority). They are one state entry, so every node applies the same ones from the
+block after enactment and `aither_getChainParams(height)` reads them at any kept height.
+Wire form: a fixed-order list of integers (`_FIELDS`); genesis form: JSON with the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.amounts import MAX_AMOUNT
+from core.encoding import Value, decode, encode
+from core.errors import InvalidTransaction
+from ledger import gas
+from ledger.state import Store
+
+CHAIN_PARAMS = b"C"  # (the key itself) -> ChainParams
+
+# Fixed limits, which bound the governed ones.
+MAX_TX_SIZE = 64 * 1024  # a signed transaction's bytes; a block always has room for one
+# A proposal travels whole in one gossip message, which p2p/gossip.py caps just under 1 MiB.
+MAX_BLOCK_BYTES = 768 * 1024
+MAX_TIMEOUT_MS = 10 * 60 * 1000  # a round never waits ten minutes for anything
+
+# (name, lower bound, upper bound) of every parameter, in wire order.
+_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("block_gas_limit", gas.TX_BASE, 2**62),
+    ("min_gas_price", 0, MAX_AMOUNT),
+    ("max_block_bytes", MAX_TX_SIZE, MAX_BLOCK_BYTES),
+    ("timeout_propose_ms", 1, MAX_TIMEOUT_MS),
+    ("timeout_prevote_ms", 1, MAX_TIMEOUT_MS),
+    ("timeout_precommit_ms", 1, MAX_TIMEOUT_MS),
+    ("timeout_delta_ms", 0, MAX_TIMEOUT_MS),
+    ("timeout_commit_ms", 0, MAX_TIMEOUT_MS),
+)
+NAMES = tuple(name for name, _, _ in _FIELDS)
+
+
+class ChainParamsError(InvalidTransaction):
+    """Chain parameters out of their bounds (named)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainParams:
+    """Gas is ledger gas (AVM milligas); the price in base units per gas; timeouts in ms, the
+    round's waits growing by `timeout_delta_ms` each round (Tendermint's)."""
+
+    # Gas all of a block's transactions may use together: about a second of the tightest AVM
+    # loop on the machines the project measures on (README).
+    block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
+    min_gas_price: int = gas.DEFAULT_GAS_PRICE
+    # Transactions' bytes a proposer puts in one block: whatever the gas, the block still has to
+    # travel to every validator within the propose timeout.
+    max_block_bytes: int = 512 * 1024
+    timeout_propose_ms: int = 3_000
+    timeout_prevote_ms: int = 1_000
+    timeout_precommit_ms: int = 1_000
+    timeout_delta_ms: int = 500
+    timeout_commit_ms: int = 1_000
+
+    def validate(self) -> None:
+        """Raises ChainParamsError naming the first parameter out of its bounds."""
+        for name, low, high in _FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int or not low <= value <= high:
+                raise ChainParamsError(f"{name} must be an integer in {low}..{high}")
+
+    def to_value(self) -> list[Value]:
+        return [getattr(self, name) for name in NAMES]
+
+    @classmethod
+    def from_value(cls, value: Value) -> ChainParams:
+        """Decode and validate. Raises ChainParamsError naming the problem."""
+        numbers = [v for v in value if type(v) is int] if isinstance(value, list) else []
+        if not isinstance(value, list) or not len(numbers) == len(value) == len(_FIELDS):
+            raise ChainParamsError(f"chain parameters are a list of {len(_FIELDS)} integers")
+        params = cls(*numbers)
+        params.validate()
+        return params
+
+    def to_json(self) -> dict[str, object]:
+        """The genesis form: snake_case names, integers (the gas price as decimal text)."""
+        doc: dict[str, object] = {name: getattr(self, name) for name in NAMES}
+        doc["min_gas_price"] = str(self.min_gas_price)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object], base: ChainParams | None = None) -> ChainParams:
+        """Read the genesis form; a missing name keeps its value in `base` (the defaults when
+        None); an unknown name is refused. Raises ChainParamsError."""
+        unknown = sorted(set(doc) - set(NAMES))
+        if unknown:
+            names = ", ".join(NAMES)
+            raise ChainParamsError(f"unknown chain parameter {unknown[0]!r} (parameters: {names})")
+        start = base or cls()
+        values: dict[str, int] = {}
+        for name in NAMES:
+            raw = doc.get(name, getattr(start, name))
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
+                raise ChainParamsError(f"{name} must be an integer")
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ChainParamsError(f"{name} must be an integer, not {raw!r}") from None
+        params = cls(**values)
+        params.validate()
+        return params
+
+    def changes(self, other: ChainParams) -> dict[str, tuple[int, int]]:
+        """name -> (this value, `other`'s) for every parameter that differs."""
+        return {
+            name: (getattr(self, name), getattr(other, name))
+            for name in NAMES
+            if getattr(self, name) != getattr(other, name)
+        }
+
+
+def load_chain_params(store: Store, genesis: ChainParams) -> ChainParams:
+    """The parameters in force (`genesis`' on a chain that has not written them)."""
+    raw = store.get(CHAIN_PARAMS)
+    return genesis if raw is None else ChainParams.from_value(decode(raw))
+
+
+def put_chain_params(store: Store, params: ChainParams) -> None:
+    store.put(CHAIN_PARAMS, encode(params.to_value()))
