@@ -5,13 +5,19 @@ KV_STORE at 0.01 gas per byte) are integers. Where the paper prices below one mi
 (the document instructions), the per-unit charge is a rational `num/den` rounded up per
 instruction. Opcodes the paper does not price (arithmetic, data, control) cost `simple`.
 
-A schedule is a frozen value with a version; a chain fixes its version in genesis and changes it
-only by governance, so the same call costs the same on every node.
+A schedule is a frozen value with a version; a chain starts with V1 and changes it only by a
+passed `gas` proposal (ledger/governance), enacted at a height, so the same call costs the same on
+every node. Its wire form is `[version, [cost, ...]]` in field order (a fractional price as
+`[num, den]`); its JSON form names every cost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+from core.encoding import Value
+from core.errors import DecodeError
 
 MILLIGAS_PER_GAS = 1000
 DEFAULT_GAS = 10_000_000  # milligas (10,000 gas): a call's or a `.test` block's limit by default
@@ -131,6 +137,77 @@ class GasSchedule:
     doc_search_per_k: tuple[int, int] = (1, 1000)  # TOP_K * 0.000001
     delete_doc: int = 1  # 0.0005, rounded up
     delete_collection: int = 1  # 0.001
+
+
+MAX_COST = 2**32  # milligas of any one price: a schedule can make an opcode dear, not unbounded
+COST_NAMES = tuple(f.name for f in fields(GasSchedule) if f.name != "version")
+_FRACTIONS = frozenset(f.name for f in fields(GasSchedule) if f.type == "tuple[int, int]")
+
+
+class ScheduleError(DecodeError):
+    """A gas schedule that is not one: a cost missing, unknown, negative or too large."""
+
+
+def _cost(name: str, value: object) -> int | tuple[int, int]:
+    if name in _FRACTIONS:
+        if not (isinstance(value, list | tuple) and len(value) == 2):
+            raise ScheduleError(f"{name} is a fraction [num, den] of milligas")
+        num, den = value
+        if not (_is_int(num, 0, MAX_COST) and _is_int(den, 1, MAX_COST)):
+            bounds = f"num 0..{MAX_COST}, den 1..{MAX_COST}"
+            raise ScheduleError(f"{name} must be a fraction [num, den] of milligas, {bounds}")
+        return (num, den)
+    if not _is_int(value, 0, MAX_COST):
+        raise ScheduleError(f"{name} must be an integer in 0..{MAX_COST} (milligas)")
+    assert isinstance(value, int)
+    return value
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _wire_costs(schedule: GasSchedule) -> list[Value]:
+    costs: list[Value] = []
+    for name in COST_NAMES:
+        cost = getattr(schedule, name)
+        costs.append(list(cost) if name in _FRACTIONS else cost)
+    return costs
+
+
+def schedule_to_value(schedule: GasSchedule) -> list[Value]:
+    return [schedule.version, _wire_costs(schedule)]
+
+
+def schedule_from_value(value: Value) -> GasSchedule:
+    """Raises ScheduleError naming the bad cost."""
+    if not (isinstance(value, list) and len(value) == 2):
+        raise ScheduleError("a gas schedule is [version, [cost, ...]]")
+    version, costs = value
+    if not (type(version) is int and 1 <= version <= 2**32):
+        raise ScheduleError("a gas schedule's version is an integer in 1..2**32")
+    if not isinstance(costs, list) or len(costs) != len(COST_NAMES):
+        raise ScheduleError(f"a gas schedule lists its {len(COST_NAMES)} costs in order")
+    checked = {name: _cost(name, cost) for name, cost in zip(COST_NAMES, costs, strict=True)}
+    return GasSchedule(version, **checked)  # type: ignore[arg-type]
+
+
+def schedule_to_json(schedule: GasSchedule) -> dict[str, Any]:
+    """{version, costs: {name: milligas | [num, den]}}"""
+    costs = dict(zip(COST_NAMES, _wire_costs(schedule), strict=True))
+    return {"version": schedule.version, "costs": costs}
+
+
+def schedule_with(schedule: GasSchedule, version: int, costs: dict[str, Value]) -> GasSchedule:
+    """`schedule` with each named cost replaced, as version `version`. Raises ScheduleError
+    naming an unknown or bad cost."""
+    unknown = sorted(set(costs) - set(COST_NAMES))
+    if unknown:
+        raise ScheduleError(f"no cost named {unknown[0]!r} in the gas schedule")
+    wire = [
+        costs.get(name, cost) for name, cost in zip(COST_NAMES, _wire_costs(schedule), strict=True)
+    ]
+    return schedule_from_value([version, wire])
 
 
 V1 = GasSchedule(version=1)

@@ -46,6 +46,7 @@ from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
 from ledger import roles, schedule
+from ledger.chain_params import gas_schedule, gas_schedule_of
 from ledger.governance.errors import GovernanceError
 from ledger.governance.transition import GovernanceContext, submit_agent_proposal
 from ledger.receipt import Log
@@ -69,7 +70,7 @@ from ledger.tx import Call, Deploy
 
 # The AVM's names for the native coin; any other token name is a ledger token symbol.
 NATIVE_NAMES = frozenset({NATIVE_SYMBOL, "AVM_CREDITS"})
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2  # 2 adds the gas schedule's version (a version 1 record ran under V1)
 _CODE_CACHE_SIZE = 256
 
 
@@ -539,6 +540,7 @@ def call(
     changes already rolled back by the AVM.
     """
     witness: dict[bytes, bytes | None] = {}
+    schedule = gas_schedule(state)  # not a read of the call's: the record names its version
     host = ChainHost(state, payload.agent, caller, height, timestamp, witness, gas_price)
     record = load_agent(host, payload.agent)  # unchanged by the payment: safe to record first
     if record is None:
@@ -548,14 +550,14 @@ def call(
     assert code is not None, "an agent record names code the state does not hold"
     try:
         result = execute(
-            code, host, payload.entry, payload.args, gas, trace=trace, trace_limit=trace_limit
+            code, host, payload.entry, payload.args, gas, trace, schedule, trace_limit=trace_limit
         )
     except TraceTooLong:
         raise  # the tracer's limit (dry runs over RPC), not the call's fault
     except AitherError as exc:
         # A defect of the AVM, raised the same way on every node: the call fails, all gas used.
         return Outcome(gas, error=f"agent error: {exc}")
-    replay = _replay_record(caller, payload, gas, height, timestamp, witness)
+    replay = _replay_record(caller, payload, gas, height, timestamp, witness, schedule.version)
     if result.trap is not None:
         return Outcome(result.gas_used, error=str(result.trap), replay=replay, result=result)
     output = encode_value(result.value)
@@ -572,11 +574,12 @@ def _replay_record(
     height: int,
     timestamp: int,
     witness: dict[bytes, bytes | None],
+    schedule_version: int,
 ) -> bytes:
     entries: list[Value] = [[key, witness[key]] for key in sorted(witness)]
     args = payload.to_value()[2]  # the call's arguments in wire form
     call: list[Value] = [caller, payload.agent, payload.entry, args, gas]
-    return encode([REPLAY_VERSION, height, timestamp, *call, entries])
+    return encode([REPLAY_VERSION, height, timestamp, *call, entries, schedule_version])
 
 
 class ReplayError(AitherError):
@@ -618,9 +621,15 @@ def replay(record: bytes, codes: StateReader, trace_limit: int | None = None) ->
     holds every version). Raises ReplayError or DecodeError for a record that does not replay,
     TraceTooLong when the trace would pass `trace_limit` instructions."""
     fields = decode(record)
-    if not isinstance(fields, list) or len(fields) != 9 or fields[0] != REPLAY_VERSION:
+    if not isinstance(fields, list) or (fields[:1], len(fields)) not in (([1], 9), ([2], 10)):
         raise DecodeError("not a replay record")
-    _, height, timestamp, caller, agent, entry, args, gas, entries = fields
+    _, height, timestamp, caller, agent, entry, args, gas, entries, *version = fields
+    ran_under = version[0] if version else 1
+    if type(ran_under) is not int:
+        raise DecodeError("a replay record's gas schedule version is an integer")
+    schedule = gas_schedule_of(State(codes), ran_under)
+    if schedule is None:
+        raise ReplayError(f"the call ran under gas schedule {ran_under}, which the chain lacks")
     if not (
         isinstance(height, int)
         and isinstance(timestamp, int)
@@ -649,5 +658,5 @@ def replay(record: bytes, codes: StateReader, trace_limit: int | None = None) ->
     code = host.code_of(agent)
     if code is None:
         raise ReplayError("the recorded agent has no code")
-    result = execute(code, host, entry, arguments, gas, trace=True, trace_limit=trace_limit)
+    result = execute(code, host, entry, arguments, gas, True, schedule, trace_limit=trace_limit)
     return Replay(caller, agent, entry, arguments, gas, result, host.events)

@@ -1,4 +1,5 @@
-"""The chain parameters: the protocol's limits and timings, enacted at a height.
+"""The chain parameters and the gas schedule: the protocol's limits, timings and prices, enacted
+at a height.
 
 Fixed in genesis and changed only by a passed `chain` proposal (a protocol track: a longer vote,
 a two-thirds majority). They are one state entry, so every node applies the same ones from the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avm.gas import V1, GasSchedule, schedule_from_value, schedule_to_value
 from core.amounts import MAX_AMOUNT
 from core.encoding import Value, decode, encode
 from core.errors import InvalidTransaction
@@ -17,6 +19,7 @@ from ledger import gas
 from ledger.state import Store
 
 CHAIN_PARAMS = b"C"  # (the key itself) -> ChainParams
+GAS_SCHEDULE = b"G"  # (the key itself) -> the version in force; + version (4 bytes) -> a schedule
 
 # Fixed limits, which bound the governed ones.
 MAX_TX_SIZE = 64 * 1024  # a signed transaction's bytes; a block always has room for one
@@ -125,3 +128,48 @@ def load_chain_params(store: Store, genesis: ChainParams) -> ChainParams:
 
 def put_chain_params(store: Store, params: ChainParams) -> None:
     store.put(CHAIN_PARAMS, encode(params.to_value()))
+
+
+# ---- gas schedules -----------------------------------------------------------------------------
+# Every version ever enacted stays in state (a trace replays a call under the schedule it ran
+# under); the version in force is one entry. A chain that enacted none runs V1.
+
+# One object per schedule: the AVM caches a prepared program per (code, schedule object).
+_INTERNED: dict[bytes, GasSchedule] = {}
+_MAX_INTERNED = 64
+
+
+def _schedule_key(version: int) -> bytes:
+    return GAS_SCHEDULE + version.to_bytes(4, "big")
+
+
+def gas_schedule(store: Store) -> GasSchedule:
+    """The schedule agent calls are charged by in the block being executed."""
+    raw = store.get(GAS_SCHEDULE)
+    if raw is None:
+        return V1
+    found = gas_schedule_of(store, int.from_bytes(raw, "big"))
+    assert found is not None, "the gas schedule in force is not in state"
+    return found
+
+
+def gas_schedule_of(store: Store, version: int) -> GasSchedule | None:
+    """Schedule `version`, if the chain ever enacted it (V1 always)."""
+    if not 1 <= version < 2**32:
+        return None
+    raw = store.get(_schedule_key(version))
+    if raw is None:
+        return V1 if version == 1 else None
+    schedule = _INTERNED.get(raw)
+    if schedule is None:
+        schedule = schedule_from_value(decode(raw))
+        if len(_INTERNED) >= _MAX_INTERNED:
+            _INTERNED.clear()
+        _INTERNED[raw] = schedule
+    return schedule
+
+
+def enact_gas_schedule(store: Store, schedule: GasSchedule) -> None:
+    """Keep `schedule` and put it in force from the next block."""
+    store.put(_schedule_key(schedule.version), encode(schedule_to_value(schedule)))
+    store.put(GAS_SCHEDULE, schedule.version.to_bytes(4, "big"))

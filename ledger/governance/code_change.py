@@ -16,6 +16,7 @@ from avm.assembler import assemble, assemble_fragment
 from avm.code import CodeObject, Policy, TestCase
 from avm.disassembler import disassemble
 from avm.errors import AssemblyError, CodeFormatError, NotDeployable
+from avm.gas import GasSchedule
 from avm.host import CodeChange
 from avm.interpreter import run_tests
 from avm.selfmod import region_body, replace_region
@@ -141,17 +142,20 @@ def _assemble_tests(text: str, code: CodeObject, region: str) -> list[TestCase]:
     return [t if t.region is not None else replace(t, region=region) for t in assembly.code.tests]
 
 
-def run_sandbox(base: CodeObject, new: CodeObject, gas: int) -> tuple[SandboxResult, ...]:
+def run_sandbox(
+    base: CodeObject, new: CodeObject, gas: int, schedule: GasSchedule
+) -> tuple[SandboxResult, ...]:
     """Every test of the patched code, on it and (where its entry exists) on the old code,
-    each side within `gas` milligas in all (the AVM's own test runner, in fresh sandboxes)."""
+    each side within `gas` milligas in all, priced by `schedule` (the AVM's own test runner, in
+    fresh sandboxes)."""
     try:
-        after = run_tests(new, new.tests, budget=gas)
+        after = run_tests(new, new.tests, schedule, budget=gas)
     except AitherError as exc:
         # An AVM defect, raised alike on every node: the change is not shown to work.
         return (SandboxResult("<sandbox>", False, None, 0, f"the AVM failed: {exc}"),)
     runnable = [t for t in new.tests if base.label_pc(t.entry) is not None]
     try:
-        before = {o.name: o.gas_used for o in run_tests(base, runnable, budget=gas)}
+        before = {o.name: o.gas_used for o in run_tests(base, runnable, schedule, budget=gas)}
     except AitherError:
         before = {}  # the old code's figures are for comparison only
     return tuple(

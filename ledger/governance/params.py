@@ -34,11 +34,12 @@ class ProposalKind(Enum):
     REVERT = "revert"  # restore a region from a snapshot (an earlier code id)
     POLICY = "policy"  # set the SECURITY_CHECK policy of an agent with a `council` region
     CHAIN = "chain"  # replace the chain parameters (block limits, gas price, timeouts)
+    GAS = "gas"  # put a new gas schedule in force
 
 
 # Kinds that change the protocol itself: without a track of their own they are decided over twice
 # the voting period and enactment delay, by at least a two-thirds majority.
-PROTOCOL_KINDS = frozenset({ProposalKind.CHAIN})
+PROTOCOL_KINDS = frozenset({ProposalKind.CHAIN, ProposalKind.GAS})
 PROTOCOL_THRESHOLD_PPM = 666_667
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from avm.gas import GasSchedule, ScheduleError, schedule_from_value, schedule_to_value
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE
 from core.encoding import Value
@@ -177,6 +178,21 @@ class ChainParamsSpec:
         return [self.kind.value, self.params.to_value(), self.rationale, self.deposit]
 
 
+@dataclass(frozen=True, slots=True)
+class GasScheduleSpec:
+    """Put a new gas schedule (every cost named, a version above the one in force) in force
+    from the block after enactment. A protocol change: decided on the `gas` track."""
+
+    schedule: GasSchedule
+    rationale: str = ""
+    deposit: int = 0
+
+    kind = ProposalKind.GAS
+
+    def to_value(self) -> list[Value]:
+        return [self.kind.value, schedule_to_value(self.schedule), self.rationale, self.deposit]
+
+
 ProposalSpec = (
     CodeChangeSpec
     | ParamsChangeSpec
@@ -184,6 +200,7 @@ ProposalSpec = (
     | RevertSpec
     | PolicySpec
     | ChainParamsSpec
+    | GasScheduleSpec
 )
 
 
@@ -197,6 +214,7 @@ def spec_from_value(value: Value) -> ProposalSpec:
       ["revert", agent(20 B), region, snapshot code id(32 B), emergency(bool), rationale, deposit]
       ["policy", agent(20 B), [callers, roles, spend limit, period], rationale, deposit]
       ["chain", chain params(list), rationale, deposit]
+      ["gas", [version, [cost, ...]] (avm/gas.py's wire form), rationale, deposit]
     """
     if not (isinstance(value, list) and len(value) >= 1):
         raise InvalidTransaction("a proposal is a list [kind, ...]")
@@ -257,6 +275,15 @@ def spec_from_value(value: Value) -> ProposalSpec:
             ChainParams.from_value(chain_params),
             _text(rationale, MAX_TEXT_FIELD, "rationale"),
             _amount(deposit),
+        )
+    if kind == ProposalKind.GAS.value:
+        _, schedule, rationale, deposit = _fields(value, 4, "a gas spec")
+        try:
+            checked = schedule_from_value(schedule)
+        except ScheduleError as exc:
+            raise InvalidTransaction(f"gas schedule: {exc}") from None
+        return GasScheduleSpec(
+            checked, _text(rationale, MAX_TEXT_FIELD, "rationale"), _amount(deposit)
         )
     raise InvalidTransaction(f"unknown proposal kind {kind!r}")
 

@@ -42,7 +42,7 @@ from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
 from core.encoding import encode
-from ledger.chain_params import put_chain_params
+from ledger.chain_params import enact_gas_schedule, gas_schedule, put_chain_params
 from ledger.governance.code_change import (
     AgentCode,
     build,
@@ -74,6 +74,7 @@ from ledger.governance.payloads import (
     ChainParamsSpec,
     Choice,
     CodeChangeSpec,
+    GasScheduleSpec,
     ParamsChangeSpec,
     PolicySpec,
     ProposalSpec,
@@ -159,6 +160,8 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
         council_governed_agent(ctx.agents, spec.agent)
     elif isinstance(spec, ChainParamsSpec):
         spec.params.validate()
+    elif isinstance(spec, GasScheduleSpec):
+        _check_schedule_version(store, spec)
     else:
         check_council_change(store, params, spec)
     balance = read_account(store, proposer).balance
@@ -279,7 +282,7 @@ def _sandbox(
         assert base is not None, "an agent's earlier code is kept forever"
         new = build(ctx.agents, base, p.spec)
         assert new.code_id == p.new_code_id, "building a proposal's code is deterministic"
-        results = run_sandbox(base, new, load_params(store).sandbox_gas)
+        results = run_sandbox(base, new, load_params(store).sandbox_gas, gas_schedule(store))
         failed = next((r for r in results if not r.passed), None)
         p = replace(p, sandbox=results)
         if failed is not None:
@@ -331,6 +334,9 @@ def _enact(
             store_policy(store, p.spec.policy)
         elif isinstance(p.spec, ChainParamsSpec):
             put_chain_params(store, p.spec.params)
+        elif isinstance(p.spec, GasScheduleSpec):
+            _check_schedule_version(store, p.spec)
+            enact_gas_schedule(store, p.spec.schedule)
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:
@@ -338,6 +344,16 @@ def _enact(
         return replace(p, status=Status.FAILED, closed_height=ctx.height, reason=str(exc))
     events.append(GovernanceEvent("ProposalEnacted", p.id, Status.ENACTED))
     return replace(p, status=Status.ENACTED, closed_height=ctx.height)
+
+
+def _check_schedule_version(store: Store, spec: GasScheduleSpec) -> None:
+    """A new schedule's version is above the one in force (raises InvalidSpec)."""
+    in_force = gas_schedule(store).version
+    if spec.schedule.version <= in_force:
+        raise InvalidSpec(
+            f"gas schedule version {spec.schedule.version} is not above the one in force, "
+            f"{in_force}"
+        )
 
 
 def _enact_code(
@@ -351,7 +367,8 @@ def _enact_code(
     current = council_region_code(ctx.agents, spec.agent, spec.region)
     new = build(ctx.agents, current, spec)
     if current.code_id != p.base_code_id:
-        for result in run_sandbox(current, new, load_params(store).sandbox_gas):
+        sandbox_gas = load_params(store).sandbox_gas
+        for result in run_sandbox(current, new, sandbox_gas, gas_schedule(store)):
             if not result.passed:
                 raise BadIR(f"rebased onto the agent's current code, {result.test} fails")
     change = CodeChange(

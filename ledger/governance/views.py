@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avm.disassembler import disassemble_region
+from avm.gas import schedule_to_json
 from core.crypto import to_checksum_address
 from ledger.governance.code_change import AgentCode
 from ledger.governance.council import CouncilMember, load_council
@@ -19,6 +20,7 @@ from ledger.governance.payloads import (
     ChainParamsSpec,
     CodeChangeSpec,
     CouncilChangeSpec,
+    GasScheduleSpec,
     ParamsChangeSpec,
     PolicySpec,
     RevertSpec,
@@ -91,7 +93,7 @@ class ProposalView:
     def to_json(self) -> dict[str, object]:
         """The whole record, for `aither_getProposal` and the reviewer service:
 
-        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"), status
+        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"|"gas"), status
          ("submitted"|"voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|
          "failed"), emergency,
          proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
@@ -100,6 +102,7 @@ class ProposalView:
          params (GovernanceParams.to_json, for "params") | null,
          policy (AgentPolicy.to_json: {callers, roles, spendLimit, periodSec}, for "policy") | null,
          chainParams (ChainParams.to_json, the genesis form, for "chain") | null,
+         gasSchedule ({version, costs: {name: milligas | [num, den]}}, for "gas") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
@@ -153,6 +156,9 @@ class ProposalView:
             "params": spec.params.to_json() if isinstance(spec, ParamsChangeSpec) else None,
             "policy": spec.policy.to_json() if isinstance(spec, PolicySpec) else None,
             "chainParams": spec.params.to_json() if isinstance(spec, ChainParamsSpec) else None,
+            "gasSchedule": (
+                schedule_to_json(spec.schedule) if isinstance(spec, GasScheduleSpec) else None
+            ),
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
             "tally": {

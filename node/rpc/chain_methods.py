@@ -5,6 +5,7 @@ Each method is a function of the node and its positional params, registered by n
 
 from __future__ import annotations
 
+from avm.gas import schedule_to_json
 from core.amounts import MAX_AMOUNT
 from core.crypto import to_checksum_address
 from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
@@ -12,7 +13,7 @@ from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
 from ledger.block import Block
 from ledger.chain import TxLocation
-from ledger.chain_params import MAX_TX_SIZE, load_chain_params
+from ledger.chain_params import MAX_TX_SIZE, gas_schedule, load_chain_params
 from ledger.state import Account, State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
@@ -84,12 +85,25 @@ def gas_price(node: Node, args: Params) -> str:
 @TABLE.method("aither_getChainParams")
 def get_chain_params(node: Node, args: Params) -> dict[str, object]:
     """`[block?]`: the chain parameters in force for the block after `block` (default latest),
-    in the genesis form (snake_case), with `height`, the block they were read at."""
+    in the genesis form (snake_case), with `height`, the block they were read at, and
+    `gas_schedule_version`, the version of the gas schedule in force."""
     max_args(args, 1)
     height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
     _, reader = params.state_at(node.ledger, height)
-    rules = load_chain_params(State(reader), node.ledger.genesis.chain)
-    return {"height": height, **rules.to_json()}
+    state = State(reader)
+    rules = load_chain_params(state, node.ledger.genesis.chain)
+    version = gas_schedule(state).version
+    return {"height": height, **rules.to_json(), "gas_schedule_version": version}
+
+
+@TABLE.method("aither_getGasSchedule")
+def get_gas_schedule(node: Node, args: Params) -> dict[str, object]:
+    """`[block?]`: the gas schedule in force for the block after `block` (default latest):
+    {height, version, costs: {name: milligas | [num, den] (a fraction of a milligas)}}."""
+    max_args(args, 1)
+    height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
+    _, reader = params.state_at(node.ledger, height)
+    return {"height": height, **schedule_to_json(gas_schedule(State(reader)))}
 
 
 # Accounts
@@ -312,7 +326,7 @@ async def estimate_gas(node: Node, args: Params) -> str:
             params.quantity(spec.get("decimals", 18), "decimals"),
         )
     elif kind in ("propose", "vote", "cancel"):
-        payload = governance_payload(kind, spec)
+        payload = governance_payload(kind, spec, gas_schedule(State(node.ledger)))
     else:
         raise invalid_params(f"cannot estimate {kind!r} transactions")
     return views.hx(static_gas(TxKind[str(kind).upper()], payload))

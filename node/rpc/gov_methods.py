@@ -8,6 +8,7 @@ address is -32602.
 
 from __future__ import annotations
 
+from avm.gas import GasSchedule, ScheduleError, schedule_with
 from core.amounts import MAX_AMOUNT
 from core.encoding import Value
 from core.errors import DecodeError, InvalidTransaction
@@ -21,6 +22,7 @@ from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
+    GasScheduleSpec,
     NewMember,
     ParamsChangeSpec,
     PolicySpec,
@@ -178,7 +180,7 @@ def _policy(agent: bytes, doc: object) -> AgentPolicy:
         raise invalid_params(f"policy: {exc}") from None
 
 
-def proposal_spec(doc: object) -> ProposalSpec:
+def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
     """A proposal described with the field names of `aither_getProposal`'s view:
 
     {kind: "code", agent, region, newIr, tests?, rationale?, deposit?}
@@ -187,6 +189,8 @@ def proposal_spec(doc: object) -> ProposalSpec:
     {kind: "revert", agent, region, snapshot (a code id), emergency? (default true), ...}
     {kind: "policy", agent, policy: {callers?, roles?, spendLimit?, periodSec?}, ...}
     {kind: "chain", chainParams (the genesis form, as aither_getChainParams shows it), ...}
+    {kind: "gas", gasSchedule: {version, costs: {name: milligas | [num, den]}}, ...}: the costs
+      not named are those of `in_force`, the schedule in force
 
     A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
     Raises RpcError (invalid params) naming the bad field.
@@ -245,17 +249,29 @@ def proposal_spec(doc: object) -> ProposalSpec:
             return ChainParamsSpec(ChainParams.from_json(rules), rationale, deposit)
         except ChainParamsError as exc:
             raise invalid_params(f"chainParams: {exc}") from None
+    if kind == ProposalKind.GAS.value:
+        schedule = doc.get("gasSchedule")
+        if not (isinstance(schedule, dict) and isinstance(schedule.get("costs", {}), dict)):
+            raise invalid_params("gasSchedule must be an object {version, costs: {name: cost}}")
+        version = params.quantity(schedule.get("version"), "gasSchedule.version", 2**32)
+        try:
+            new = schedule_with(in_force, version, dict(schedule.get("costs", {})))
+        except ScheduleError as exc:
+            raise invalid_params(f"gasSchedule: {exc}") from None
+        return GasScheduleSpec(new, rationale, deposit)
     if kind == ProposalKind.POLICY.value:
         agent = params.address(doc.get("agent"), "agent")
         return PolicySpec(_policy(agent, doc.get("policy")), rationale, deposit)
     raise invalid_params(f"spec.kind must be one of {KINDS}")
 
 
-def governance_payload(kind: str, spec: dict[str, object]) -> GovernancePayload:
+def governance_payload(
+    kind: str, spec: dict[str, object], in_force: GasSchedule
+) -> GovernancePayload:
     """The payload of a `propose` ({spec}), `vote` ({proposal, choice, explanation?}) or `cancel`
     ({proposal}) transaction described in an aither_estimateGas object. Raises RpcError."""
     if kind == "propose":
-        return ProposePayload(proposal_spec(spec.get("spec")))
+        return ProposePayload(proposal_spec(spec.get("spec"), in_force))
     proposal = params.hash32(spec.get("proposal"), "proposal")
     if kind == "cancel":
         return CancelPayload(proposal)

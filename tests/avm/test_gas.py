@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from avm import gas
 from avm.assembler import assemble
@@ -12,6 +14,7 @@ from avm.instructions.storage import kv_key
 from avm.interpreter import execute
 from avm.memory_host import MemoryHost
 from avm.values import encode_value
+from core.encoding import decode, encode
 
 
 def test_every_opcode_prices_from_the_schedule() -> None:
@@ -100,3 +103,46 @@ def test_paper_gas_formulas(line: str, milligas: int) -> None:
     result = execute(code, MemoryHost(), trace=True)
     assert result.ok, result.trap
     assert result.trace[0].gas == milligas
+
+
+# ---- the schedule's wire and JSON forms (what a `gas` proposal carries) ------------------------
+
+costs = st.fixed_dictionaries(
+    {
+        name: st.tuples(st.integers(0, gas.MAX_COST), st.integers(1, gas.MAX_COST)).map(list)
+        if isinstance(getattr(gas.V1, name), tuple)
+        else st.integers(0, gas.MAX_COST)
+        for name in gas.COST_NAMES
+    }
+)
+
+
+@given(st.integers(1, 2**32), costs)
+def test_a_schedule_round_trips_through_its_wire_form(version: int, named: dict) -> None:
+    schedule = gas.schedule_with(gas.V1, version, named)
+    assert gas.schedule_from_value(decode(encode(gas.schedule_to_value(schedule)))) == schedule
+    assert gas.schedule_to_json(schedule)["costs"] == named
+
+
+@pytest.mark.parametrize(
+    ("costs", "says"),
+    [
+        ({"simple": -1}, "simple must be an integer in 0.."),
+        ({"simple": 2**33}, "simple must be an integer in 0.."),
+        ({"simple": True}, "simple must be an integer"),
+        ({"calc_embed_per_byte": [1, 0]}, "calc_embed_per_byte must be a fraction"),
+        ({"calc_embed_per_byte": 3}, "calc_embed_per_byte is a fraction"),
+        ({"teleport": 1}, "no cost named 'teleport'"),
+    ],
+)
+def test_bad_costs_are_refused_naming_the_cost(costs: dict, says: str) -> None:
+    with pytest.raises(gas.ScheduleError, match=says):
+        gas.schedule_with(gas.V1, 2, costs)
+
+
+def test_a_wire_schedule_must_list_every_cost_in_order() -> None:
+    _, wire = gas.schedule_to_value(gas.V1)
+    with pytest.raises(gas.ScheduleError, match="lists its 74 costs in order"):
+        gas.schedule_from_value([2, wire[:-1]])
+    with pytest.raises(gas.ScheduleError, match="version is an integer"):
+        gas.schedule_from_value([0, wire])

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avm.assembler import assemble
+from avm.gas import V1 as GAS_V1
+from avm.gas import schedule_with
 from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, DEV_GOVERNANCE, dev_key
 from ledger.gas import DEFAULT_GAS_PRICE
@@ -26,6 +28,7 @@ from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
+    GasScheduleSpec,
     NewMember,
     ParamsChangeSpec,
     PolicySpec,
@@ -285,6 +288,44 @@ def test_the_wallet_proposes_chain_parameters_on_the_protocol_track(
     assert refused.returncode == 1 and "max_block_bytes must be an integer in" in refused.stderr
 
 
+def test_the_wallet_proposes_a_gas_schedule_every_call_then_pays(
+    dev_node: DevNode, run_aither: Run, tmp_path: Path
+) -> None:
+    node = dev_node
+    source = tmp_path / "agent.air"
+    source.write_text(AGENT_IR)
+    agent = str(cli_json(run_aither, node, "deploy", str(source), "--dev-account", "0")["agent"])
+    first = cli_json(run_aither, node, "call", agent, "main", "21", "--dev-account", "2")
+    done = cli(
+        run_aither, node, "propose-gas", "--set", "simple=300", "--set", "doc_search_per_k=3/1000",
+        "--rationale", "arithmetic was too cheap", "--dev-account", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("proposed gas schedule 2: ok in block"), done.stdout
+    assert "  simple: 100 -> 300 milligas" in lines, done.stdout
+    pid = next(line.split()[-1] for line in lines if line.startswith("  proposal 0x"))
+    shown = run_aither("gov", "show", pid, "--rpc", node.url).stdout.splitlines()
+    assert "gas schedule (version 1 in force now -> 2; milligas)" in shown, shown
+    assert "  doc_search_per_k: [1, 1000] -> [3, 1000]" in shown
+    for member in (5, 6, 7, 8):
+        cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
+    found = node.rpc("aither_getProposal", pid)
+    tick_to(node, found["votingEndHeight"] + 2 * PARAMS.enactment_delay)
+    assert node.rpc("aither_getProposal", pid)["status"] == "enacted"
+    schedule = json.loads(run_aither("gov", "gas", "--rpc", node.url, "--json").stdout)
+    assert schedule["version"] == 2 and schedule["costs"]["simple"] == 300
+    assert node.rpc("aither_getChainParams")["gas_schedule_version"] == 2
+    after = cli_json(run_aither, node, "call", agent, "main", "21", "--dev-account", "2")
+    assert after["value"] == first["value"] == 42
+    # A trace replays a call under the schedule it ran under (and checks the gas it used).
+    before, now = (node.rpc("aither_traceTransaction", c["hash"])["trace"] for c in (first, after))
+    assert [e["opcode"] for e in before] == [e["opcode"] for e in now]  # the same run
+    changed = [(a["gas"], b["gas"]) for a, b in zip(before, now, strict=True) if a != b]
+    assert changed == [(100, 300)] * 3  # GET, SET, MUL: simple opcodes (not RET: `ret`)
+    assert after["gasUsed"] - first["gasUsed"] == 3 * 200
+
+
 def test_bad_proposals_are_refused_in_one_line_and_change_nothing(
     dev_node: DevNode, run_aither: Run
 ) -> None:
@@ -405,6 +446,11 @@ def test_estimate_gas_covers_governance_transactions(
              "roles": ["Trader"], "spendLimit": "0x64", "periodSec": 3600},
              "deposit": hex(deposit)},
         ),
+        (
+            GasScheduleSpec(schedule_with(GAS_V1, 2, {"simple": 150}), "", deposit),
+            {"kind": "gas", "gasSchedule": {"version": 2, "costs": {"simple": 150}},
+             "deposit": hex(deposit)},
+        ),
     ]  # fmt: skip
     proposals = []
     for spec, described in cases:
@@ -452,6 +498,8 @@ def test_estimate_gas_covers_governance_transactions(
             "roles": ["1st"]}}}, "policy: '1st' is not a role"),
         ({"kind": "propose", "spec": {"kind": "policy", "agent": agent_hex, "policy": {
             "spendLimit": 5}}}, "policy: a spend limit needs a period"),
+        ({"kind": "propose", "spec": {"kind": "gas", "gasSchedule": {"version": 2, "costs": {
+            "simple": -5}}}}, "gasSchedule: simple must be an integer in 0.."),
         ({"kind": "vote", "proposal": proposals[1], "choice": "maybe"}, "choice must be one of"),
         ({"kind": "cancel", "proposal": "0x12"}, "proposal must be 32 bytes"),
     ):  # fmt: skip

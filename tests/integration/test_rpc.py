@@ -468,6 +468,7 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_getRoles": [address(UNTOUCHED.address)],
     "aither_getPolicy": [address(UNTOUCHED.address)],
     "aither_getChainParams": ["latest"],
+    "aither_getGasSchedule": ["latest"],
     "aither_getScheduledRuns": ["latest"],
     "aither_listChannels": [None, 20],
     # Ethereum reads

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from solo import SoloValidator
 
 from avm.assembler import assemble
+from avm.gas import V1, schedule_with
 from avm.values import from_wire
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode
@@ -19,6 +21,7 @@ from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
+from ledger.chain_params import gas_schedule
 from ledger.genesis import Genesis, GenesisError
 from ledger.governance.council import load_council
 from ledger.governance.params import PROTOCOL_THRESHOLD_PPM, Role, load_params
@@ -28,6 +31,7 @@ from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
+    GasScheduleSpec,
     NewMember,
     PolicySpec,
     ProposePayload,
@@ -426,3 +430,44 @@ def test_a_policy_proposal_for_an_agent_its_deployer_governs_is_refused(chain: C
     _, refused = chain.send(BOB, ProposePayload(PolicySpec(AgentPolicy(plain), "", DEPOSIT)))
     assert not refused.ok and "its deployer sets its policy" in refused.error
     assert proposal_count(chain.state) == 0
+
+
+# ---- gas schedule proposals --------------------------------------------------------------------
+
+
+def test_a_gas_proposal_changes_what_calls_cost_from_the_block_after_enactment(
+    chain: Chain,
+) -> None:
+    agent = deploy(chain)
+    before, first = chain.send(BOB, Call(agent, "main", ()))
+    assert first.ok, first.error
+    dearer = schedule_with(V1, 2, {"simple": 2 * V1.simple, "call": 3 * V1.call})
+    _, filed = chain.send(ALICE, ProposePayload(GasScheduleSpec(dearer, "dearer", DEPOSIT)))
+    assert filed.ok, filed.error
+    pid = filed.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    assert chain.proposal(pid).rules.threshold_ppm == PROTOCOL_THRESHOLD_PPM  # protocol track
+    vote_all(chain, pid)
+    chain.until(chain.proposal(pid).voting_end_height)
+    enacted_at = chain.proposal(pid).enact_height
+    assert enacted_at is not None
+    chain.until(enacted_at - 1)
+    _, same = chain.send(BOB, Call(agent, "main", ()))  # the last block before enactment
+    assert same.gas_used == first.gas_used
+    assert chain.proposal(pid).status is Status.ENACTED
+    assert gas_schedule(chain.state) == dearer
+    _, after = chain.send(BOB, Call(agent, "main", ()))
+    assert after.ok and after.output == first.output
+    # main runs CALL strategy (a call: 3x), SET (simple: 2x), then RET and RETURN (ret: as was)
+    assert after.gas_used - first.gas_used == V1.simple + 2 * V1.call
+    # The first call's trace replays under the schedule it ran under, the last under the new.
+    assert agents.replay(chain.ledger.replay_record(before.hash), chain.ledger).result.gas_used \
+        == first.gas_used - intrinsic_gas(before)  # fmt: skip
+
+
+def test_a_gas_schedule_must_be_a_version_above_the_one_in_force(chain: Chain) -> None:
+    same = schedule_with(V1, 1, {"simple": 1})
+    _, refused = chain.send(ALICE, ProposePayload(GasScheduleSpec(same, "", DEPOSIT)))
+    assert not refused.ok and "version 1 is not above the one in force, 1" in refused.error
+    with pytest.raises(InvalidTransaction, match="gas schedule: simple must be an integer"):
+        tx(ALICE, 0, ProposePayload(GasScheduleSpec(replace(V1, version=2, simple=-1), "", 1)))

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from core.amounts import NATIVE_SYMBOL, format_amount
+from ledger.chain_params import NAMES as CHAIN_PARAM_NAMES
 from wallet.options import Reader, console, reads
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
@@ -162,9 +163,13 @@ def show(
         current = reader.call_object("aither_getCouncil")["params"]
         p["paramChanges"] = param_changes(current, p["params"])
     if p["chainParams"] is not None:  # the chain parameters in force -> the proposed ones
-        current = reader.call_object("aither_getChainParams")
-        current.pop("height")
+        answer = reader.call_object("aither_getChainParams")
+        current = {name: answer[name] for name in CHAIN_PARAM_NAMES}
         p["chainParamChanges"] = param_changes(current, p["chainParams"])
+    if p["gasSchedule"] is not None:  # each cost in force -> proposed
+        now = reader.call_object("aither_getGasSchedule")
+        p["gasChanges"] = param_changes(now["costs"], p["gasSchedule"]["costs"])
+        p["gasVersionNow"] = now["version"]
     if p["policy"] is not None:  # the agent's policy in force, to compare with the proposed one
         p["policyNow"] = reader.call("aither_getPolicy", p["agent"])
     reader.emit(p, lambda: _print_proposal(p))
@@ -211,6 +216,13 @@ def _print_proposal(p: dict) -> None:
             console.print(f"  {name}: {now} -> {proposed}", markup=False)
         if not p["chainParamChanges"]:
             console.print("  the proposed parameters are the ones in force")
+    if p["gasSchedule"] is not None:
+        versions = f"version {p['gasVersionNow']} in force now -> {p['gasSchedule']['version']}"
+        console.print(f"\n[bold]gas schedule[/bold] ({versions}; milligas)")
+        for name, (now, proposed) in p["gasChanges"].items():
+            console.print(f"  {name}: {now} -> {proposed}", markup=False)
+        if not p["gasChanges"]:
+            console.print("  every cost is the one in force")
     if p["policy"] is not None:
         console.print("\n[bold]policy[/bold] (in force now -> proposed)")
         now, proposed = dict(policy_lines(p["policyNow"])), policy_lines(p["policy"])
@@ -289,6 +301,30 @@ def chain(
         for name, value in doc.items():
             if name != "height":
                 console.print(f"  {name}: {value}", markup=False)
+        console.print("  (the gas schedule's costs: aither gov gas)")
+
+    reader.emit(doc, human)
+
+
+@app.command("gas")
+@reads
+def gas(
+    block: Annotated[
+        str, typer.Option("--block", help="A block number or tag: the schedule after it.")
+    ] = "latest",
+    *,
+    reader: Reader,
+) -> None:
+    """The gas schedule in force: every cost the AVM charges, in milligas (a fraction of a
+    milligas as num/den), changed only by `gas` proposals (aither wallet propose-gas)."""
+    doc = reader.call_object("aither_getGasSchedule", block)
+
+    def human() -> None:
+        table = Table("cost", "milligas", title=f"gas schedule version {doc['version']} "
+                      f"(after block {doc['height']})")  # fmt: skip
+        for name, cost in doc["costs"].items():
+            table.add_row(name, f"{cost[0]}/{cost[1]}" if isinstance(cost, list) else str(cost))
+        console.print(table)
 
     reader.emit(doc, human)
 

@@ -11,9 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from avm.assembler import assemble_fragment
+from avm.gas import (
+    COST_NAMES,
+    ScheduleError,
+    schedule_from_value,
+    schedule_to_json,
+    schedule_with,
+)
 from core.amounts import format_amount, parse_amount
 from core.crypto import parse_address, to_checksum_address
+from core.encoding import Value
 from core.rpc import NOT_FOUND
+from ledger.chain_params import NAMES as CHAIN_PARAM_NAMES
 from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
@@ -21,6 +30,7 @@ from ledger.governance.payloads import (
     Choice,
     CodeChangeSpec,
     CouncilChangeSpec,
+    GasScheduleSpec,
     NewMember,
     ParamsChangeSpec,
     PolicySpec,
@@ -404,9 +414,9 @@ def propose_chain(
         )
     key = signer.key()
     with signer.client() as client:
-        current = client.call("aither_getChainParams")
-        assert isinstance(current, dict)
-        current.pop("height")
+        answer = client.call("aither_getChainParams")
+        assert isinstance(answer, dict)
+        current = {name: answer[name] for name in CHAIN_PARAM_NAMES}
         doc = dict(current)
         for entry in sets:
             name, sep, value = (part.strip() for part in entry.partition("="))
@@ -429,6 +439,62 @@ def propose_chain(
     result.update(kind="chain", changes=changes, deposit=format_amount(units))
     summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
     _finish_proposal(signer.as_json, result, "proposed new chain parameters", summary)
+
+
+@app.command("propose-gas")
+@signed
+def propose_gas(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="COST=MILLIGAS (repeatable; a fraction as NUM/DEN), as aither gov gas lists them.",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=2, help="The new schedule's version (default: next)."),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose a new gas schedule: the one in force with each --set applied, as the next
+    version. A protocol change, on the `gas` track; every node charges it from the block after
+    enactment. Prints the proposal id."""
+    if not sets:
+        raise ValueError(
+            "say what changes: --set COST=MILLIGAS, such as --set kv_store_per_byte=20"
+        )
+    costs: dict[str, Value] = {}
+    for entry in sets:
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        num, slash, den = value.partition("/")
+        if not sep or not name or not (num.isdecimal() and (not slash or den.isdecimal())):
+            raise ValueError(f"--set {entry!r}: write COST=MILLIGAS or COST=NUM/DEN")
+        costs[name] = [int(num), int(den)] if slash else int(num)
+    key = signer.key()
+    with signer.client() as client:
+        now = client.call("aither_getGasSchedule")
+        assert isinstance(now, dict)
+        current = schedule_from_value([now["version"], [now["costs"][n] for n in COST_NAMES]])
+        try:
+            schedule = schedule_with(current, version or current.version + 1, costs)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        proposed = schedule_to_json(schedule)["costs"]
+        changes = param_changes(now["costs"], proposed)
+        if not changes:
+            raise ValueError("nothing changes: every --set cost is the one in force")
+        units = _deposit_units(client, ProposalKind.GAS, deposit)
+        spec = GasScheduleSpec(schedule, rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="gas", version=schedule.version, changes=changes)
+    result["deposit"] = format_amount(units)
+    summary = [f"{name}: {old} -> {new} milligas" for name, (old, new) in changes.items()]
+    _finish_proposal(signer.as_json, result, f"proposed gas schedule {schedule.version}", summary)
 
 
 @app.command("propose-council")
