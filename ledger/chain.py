@@ -7,6 +7,7 @@ A block is executed over an in-memory overlay (`State`) and committed with every
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
@@ -14,11 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import partial
 from pathlib import Path
 
 import plyvel
 
 from avm.code import CodeObject
+from avm.gas import GasSchedule
 from avm.host import CodeChange
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, address_of, hash32
@@ -27,11 +30,17 @@ from core.errors import AitherError, DecodeError, InvalidBlock
 from core.schema import MAX_U64, byte_strings, fields, items, uint
 from ledger import agents, identity
 from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
-from ledger.chain_params import ChainParams, load_chain_params, put_chain_params
+from ledger.chain_params import (
+    ChainParams,
+    enact_gas_schedule,
+    load_chain_params,
+    put_chain_params,
+)
 from ledger.genesis import Genesis
 from ledger.governance import council
 from ledger.governance.payloads import ProposePayload
 from ledger.governance.proposals import PROPOSAL_RECORD
+from ledger.governance.shadow import ShadowDiff, ShadowSummary, summarize
 from ledger.governance.transition import GovernanceEvent
 from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, Proof, StateTree
 from ledger.receipt import MAX_TOPICS, LocatedLog, LogCriteria, Receipt, emitter
@@ -166,6 +175,10 @@ def _past_value(value: bytes | None) -> bytes:
     return b"\0" if value is None else b"\1" + value
 
 
+def _first(entry: tuple[bytes, bytes | None]) -> bytes:
+    return entry[0]
+
+
 class _Snapshot:
     """Committed state as of one moment, however many blocks commit meanwhile; with `height`
     below that moment's head, the state as it was after block `height`."""
@@ -183,6 +196,35 @@ class _Snapshot:
                     return before[1:] if before[:1] == b"\1" else None
         found: bytes | None = self._snapshot.get(_STATE + key)
         return found
+
+    def state_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` entries with start <= key < stop, in key order, as of this reader's
+        block: the entries of now, with the keys changed since read as they were then."""
+        with self._snapshot.iterator(start=_STATE + start, stop=_STATE + stop) as now:
+            entries = ((key[len(_STATE) :], value) for key, value in now)
+            if self._after is None:
+                return list(itertools.islice(entries, limit))
+            changed = self._changed_since(start, stop)
+            since = set(changed)
+            merged = heapq.merge(entries, ((key, None) for key in changed), key=_first)
+            found: list[tuple[bytes, bytes]] = []
+            for key, group in itertools.groupby(merged, key=_first):
+                value = self.get_state(key) if key in since else next(group)[1]
+                if value is not None:
+                    found.append((key, value))
+                    if len(found) == limit:
+                        break
+            return found
+
+    def _changed_since(self, start: bytes, stop: bytes) -> list[bytes]:
+        """The keys in [start, stop) that blocks after this reader's changed, in order."""
+        assert self._after is not None
+        keys: set[bytes] = set()
+        with self._snapshot.iterator(start=_CHANGED + self._after, stop=_CHANGED + _LAST) as it:
+            for _, raw in it:
+                listed = byte_strings(decode(raw), MAX_U64, "damaged change list")
+                keys.update(key for key in listed if start <= key < stop)
+        return sorted(keys)
 
 
 class Ledger:
@@ -805,8 +847,67 @@ class Ledger:
     def _context(self, height: int, timestamp: int, proposer: bytes) -> BlockContext:
         rules = self.chain_params()
         return BlockContext(
-            self.chain_id, height, timestamp, proposer, rules.min_gas_price, rules.block_gas_limit
+            self.chain_id,
+            height,
+            timestamp,
+            proposer,
+            rules.min_gas_price,
+            rules.block_gas_limit,
+            partial(self._shadow, height),
         )
+
+    # Shadow replay (ledger/governance/shadow.py): a `gas` proposal tried on recent blocks
+
+    def shadow_replay(self, schedule: GasSchedule, blocks: int, gas: int) -> ShadowSummary:
+        """What a `gas` proposal filed in the next block would record (bench/governance.py)."""
+        return self._shadow(self.height + 1, schedule, blocks, gas)
+
+    def _shadow(self, height: int, schedule: GasSchedule, blocks: int, gas: int) -> ShadowSummary:
+        """Replay the blocks before `height`, the newest first while the gas they used stays
+        within `gas`, at most `blocks` of them and only those whose parent's state this node
+        keeps (a network node keeps MAX_SHADOW_BLOCKS: every node replays the same), each on the
+        state before it with `schedule` in force."""
+        chosen: list[BlockHeader] = []
+        used = 0
+        for past in range(height - 1, max(0, height - 1 - blocks), -1):
+            header = self._load_header(past)
+            if past - 1 < self._oldest or used + header.gas_used > gas:
+                break
+            used += header.gas_used
+            chosen.append(header)
+        if not chosen:
+            return summarize(0, 0, [])
+        replayed = [diff for header in reversed(chosen) for diff in self._replay(header, schedule)]
+        return summarize(chosen[-1].height, chosen[0].height, replayed)
+
+    def _replay(self, header: BlockHeader, schedule: GasSchedule) -> list[ShadowDiff]:
+        """Block `header`'s transactions again, on the state before it, under `schedule`: one
+        entry for each, what it did then and what it does now."""
+        _, reader = self.state_at(header.height - 1)
+        state = State(reader)
+        enact_gas_schedule(state, schedule)
+        rules = load_chain_params(state, self.genesis.chain)
+        ctx = BlockContext(self.chain_id, header.height, header.timestamp, header.proposer,
+                           rules.min_gas_price, rules.block_gas_limit)  # fmt: skip
+        block = self.block(header.height)
+        assert block is not None
+        txs = [decode_transaction(raw) for raw in block.transactions]
+        applied = apply_transactions(state, txs, ctx)
+        now = {stx.hash: r for stx, r in zip(applied.included, applied.receipts, strict=True)}
+        refused = {stx.hash: reason for stx, reason in applied.left_out}
+        diffs = []
+        for stx in txs:
+            then = self.receipt(stx.hash)
+            assert then is not None, "a committed transaction has a receipt"
+            after = now.get(stx.hash)
+            if after is None:
+                why = refused.get(stx.hash, "past the block gas limit now")
+                diffs.append(ShadowDiff(header.height, stx.hash, then.ok, False, then.gas_used,
+                                        0, f"left out of its block: {why}"))  # fmt: skip
+                continue
+            diffs.append(ShadowDiff(header.height, stx.hash, then.ok, after.ok, then.gas_used,
+                                    after.gas_used, after.error))  # fmt: skip
+        return diffs
 
     def chain_params(self) -> ChainParams:
         """The chain parameters in force for the next block, as the head state holds them (a

@@ -25,6 +25,7 @@ from ledger.governance.payloads import (
     RevertSpec,
     VotePayload,
 )
+from ledger.governance.shadow import ShadowRunner
 from ledger.governance.transition import GovernanceContext, GovernanceEvent
 from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.scheduler import TaskRun, run_due
@@ -56,6 +57,8 @@ class BlockContext:
     min_gas_price: int
     # No transaction may ask for more: an agent call runs as long as its gas lasts.
     block_gas_limit: int = gas.DEFAULT_BLOCK_GAS_LIMIT
+    # The ledger's replay of recent blocks for `gas` proposals (None: inside such a replay).
+    shadow: ShadowRunner | None = field(default=None, compare=False)
 
 
 def intrinsic_gas(stx: SignedTx) -> int:
@@ -221,7 +224,8 @@ def apply_transactions(
         gas_left -= receipt.gas_used
     _credit(state, ctx.proposer, sum(receipt.fee for receipt in receipts))
     task_runs = run_due(state, ctx.height, ctx.timestamp, ctx.proposer)
-    done = governance.end_block(state, GovernanceContext(ctx.height, agents.LedgerAgents(state)))
+    gov_ctx = GovernanceContext(ctx.height, agents.LedgerAgents(state), ctx.shadow)
+    done = governance.end_block(state, gov_ctx)
     if events is not None:
         events.extend(done)
     end_block(state, ctx.height)  # unclaimed rewards go back to their requesters

@@ -25,7 +25,8 @@ from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validat
 from genesis.keyfile import read_key_file
 from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger
 from ledger.genesis import Genesis
-from node.config import NodeConfig
+from ledger.governance.shadow import MAX_SHADOW_BLOCKS
+from node.config import ConfigError, NodeConfig
 from node.consensus_store import ConsensusStore
 from node.dev import DevChain
 from node.driver import ConsensusDriver, Schedule
@@ -147,6 +148,13 @@ def start(
         )
         keep_all = dev if archive is None else archive
         history = None if keep_all else history_blocks
+        if not dev and history is not None and history < MAX_SHADOW_BLOCKS:
+            # Every validator replays the same recent blocks for a `gas` proposal: they all keep
+            # their state, or they would disagree on the proposal's record.
+            raise ConfigError(
+                f"--history-blocks {history}: a network node keeps at least {MAX_SHADOW_BLOCKS} "
+                "blocks' state (shadow replay of gas proposals reads that far back)"
+            )
         ledger = Ledger(setup.data_dir, setup.genesis, history_blocks=history)
     except AitherError as exc:
         err.print(f"error: {exc}")

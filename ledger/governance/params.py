@@ -16,6 +16,7 @@ from core.amounts import MAX_AMOUNT, UNIT
 from core.encoding import Value, decode, encode
 from core.errors import InvalidTransaction
 from ledger.governance.errors import InvalidSpec
+from ledger.governance.shadow import MAX_SHADOW_BLOCKS
 from ledger.state import Store
 
 PPM = 1_000_000
@@ -110,6 +111,8 @@ _INT_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("max_accuracy_ppm", 0, PPM),
     ("max_council_size", 1, 1024),
     ("max_active_proposals", 1, 1024),
+    ("shadow_blocks", 0, MAX_SHADOW_BLOCKS),
+    ("shadow_gas", 0, 2**62),
 )
 _TRACK_FIELDS = tuple(f for f in _INT_FIELDS if f[0] in Track.__dataclass_fields__)
 
@@ -143,6 +146,10 @@ class GovernanceParams:
     max_accuracy_ppm: int = PPM
     max_council_size: int = 64
     max_active_proposals: int = 32
+    # Shadow replay of a `gas` proposal (ledger/governance/shadow.py): the recent blocks it tries
+    # the schedule on, and the most gas those blocks used together (about 2 s of the AVM here).
+    shadow_blocks: int = 100
+    shadow_gas: int = 4_000_000_000
     role_weights: tuple[tuple[Role, int], ...] = DEFAULT_ROLE_WEIGHTS  # every Role, in order
     # Kinds decided by rules of their own, in ProposalKind order; the others by `track`'s default.
     tracks: tuple[tuple[ProposalKind, Track], ...] = ()

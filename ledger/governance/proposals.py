@@ -24,6 +24,7 @@ from ledger.governance.payloads import (
     RevertSpec,
     spec_from_value,
 )
+from ledger.governance.shadow import ShadowSummary
 from ledger.state import Store
 
 PROPOSAL_RECORD = b"Q"  # + proposal id -> Proposal
@@ -185,6 +186,7 @@ class Proposal:
     reverted_by: bytes | None = None
     reason: str = ""  # why it was rejected or failed, for people
     undoes: tuple[bytes, ...] = ()  # for an enacted revert: the proposals it undid
+    shadow: ShadowSummary | None = None  # a `gas` proposal's replay of the recent blocks
 
     @property
     def kind(self) -> ProposalKind:
@@ -234,6 +236,7 @@ class Proposal:
             self.reverted_by,
             self.reason,
             list(self.undoes),
+            None if self.shadow is None else self.shadow.to_value(),
         ]
 
     @classmethod
@@ -259,7 +262,8 @@ class Proposal:
             reverted_by,
             reason,
             undoes,
-        ) = fields(value, 19, _DAMAGED)
+            shadow,
+        ) = fields(value, 20, _DAMAGED)
         return cls(
             sized_bytes(pid, HASH_SIZE, _DAMAGED),
             _int(number),
@@ -280,6 +284,7 @@ class Proposal:
             _maybe_hash(reverted_by),
             _str(reason),
             tuple(sized_bytes(u, HASH_SIZE, _DAMAGED) for u in _list(undoes)),
+            None if shadow is None else ShadowSummary.from_value(shadow),
         )
 
 

@@ -98,6 +98,7 @@ from ledger.governance.proposals import (
     put_proposal,
     put_vote,
 )
+from ledger.governance.shadow import ShadowRunner
 from ledger.policy import store_policy
 from ledger.state import Store, burn, move, read_account
 
@@ -110,6 +111,7 @@ ESCROW = hash32(b"aither/governance/escrow")[-ADDRESS_SIZE:]
 class GovernanceContext:
     height: int  # the block being executed
     agents: AgentCode
+    shadow: ShadowRunner | None = None  # None inside a shadow replay: it never nests
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,16 @@ def end_block(store: Store, ctx: GovernanceContext) -> list[GovernanceEvent]:
 def _sandbox(
     store: Store, ctx: GovernanceContext, p: Proposal, events: list[GovernanceEvent]
 ) -> Proposal:
+    if isinstance(p.spec, GasScheduleSpec) and ctx.shadow is not None:
+        params = load_params(store)
+        summary = ctx.shadow(p.spec.schedule, params.shadow_blocks, params.shadow_gas)
+        p = replace(p, shadow=summary)
+        detail = (
+            f"blocks {summary.first}..{summary.last}: {summary.transactions} transactions, "
+            f"{summary.outcome_changes} outcome changes, gas {summary.gas_before} -> "
+            f"{summary.gas_after}"
+        )
+        events.append(GovernanceEvent("ProposalShadowed", p.id, Status.VOTING, detail))
     if p.base_code_id is not None:
         assert isinstance(p.spec, CodeChangeSpec | RevertSpec)
         base = ctx.agents.code_by_id(p.base_code_id)

@@ -105,6 +105,7 @@ class ProposalView:
          gasSchedule ({version, costs: {name: milligas | [num, den]}}, for "gas") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
+         shadow (ShadowSummary.to_json: the replay of recent blocks, for "gas") | null,
          tally: {yes, no, abstain, veto, voted, total, quorum (the weight needed),
                  quorumPpm, thresholdPpm, vetoPpm, final},
          votes: [VoteView.to_json], revertedBy, undoes: [id], reason}
@@ -161,6 +162,7 @@ class ProposalView:
             ),
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
+            "shadow": None if p.shadow is None else p.shadow.to_json(),
             "tally": {
                 "yes": t.yes,
                 "no": t.no,

@@ -308,6 +308,13 @@ def test_the_wallet_proposes_a_gas_schedule_every_call_then_pays(
     shown = run_aither("gov", "show", pid, "--rpc", node.url).stdout.splitlines()
     assert "gas schedule (version 1 in force now -> 2; milligas)" in shown, shown
     assert "  doc_search_per_k: [1, 1000] -> [3, 1000]" in shown
+    # Shadow replay: the earlier blocks (the deploy and the first call) under the new schedule
+    shadow = node.rpc("aither_getProposal", pid)["shadow"]
+    assert shadow["transactions"] >= 2 and shadow["outcomeChanges"] == 0
+    assert shadow["gasAfter"] > shadow["gasBefore"]
+    assert first["hash"] in [d["tx"] for d in shadow["diffs"]]
+    summary = f"  blocks {shadow['firstBlock']}..{shadow['lastBlock']}: "
+    assert any(line.startswith(summary) for line in shown), shown
     for member in (5, 6, 7, 8):
         cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
     found = node.rpc("aither_getProposal", pid)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from solo import SoloValidator
 
 from avm.assembler import assemble
 from avm.host import LineageKind
@@ -26,6 +25,7 @@ from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
 from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger, PendingBlock
 from ledger.governance.proposals import load_proposal
+from ledger.solo import SoloValidator
 from ledger.state import Account, State, StateReader
 from ledger.transition import intrinsic_gas
 from ledger.tx import (

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from solo import SoloValidator
 
 from avm.assembler import assemble
 from core.errors import InvalidBlock
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.agents import agent_address
 from ledger.chain import Ledger
+from ledger.solo import SoloValidator
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 
 LIMIT = 2_000_000

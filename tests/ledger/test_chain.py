@@ -3,7 +3,6 @@
 import dataclasses
 
 import pytest
-from solo import SoloValidator
 
 from core.crypto import SigningKey
 from core.errors import InvalidBlock
@@ -11,6 +10,7 @@ from genesis.dev import DEV_BALANCE, dev_genesis, dev_key, dev_validator_key
 from ledger.block import Block
 from ledger.chain import DataDirError, Ledger
 from ledger.merkle import verify_proof
+from ledger.solo import SoloValidator
 from ledger.state import ACCOUNT
 from ledger.transition import intrinsic_gas
 from ledger.tx import SignedTx, TokenCreate, Transaction, Transfer, TxKind, decode_transaction

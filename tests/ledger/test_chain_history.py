@@ -36,6 +36,21 @@ def test_balances_read_at_past_blocks_are_those_blocks_balances(chain):
         assert Chain.account_in(reader, BOB.address).balance == balance
 
 
+def test_ranges_read_at_past_blocks_are_those_blocks_entries(chain):
+    """A range at a past block: entries that existed then (changed or deleted since, or not
+    created yet) as they were, in key order, within the limit."""
+    seen = {}
+    for amount in (5, 7, 11):
+        chain.send(ALICE, Transfer(BOB.address, amount))
+        seen[chain.ledger.height] = sorted(chain.ledger.state_range(b"a", b"b", 1000))
+    chain.send(ALICE, Transfer(hash32(b"new")[:20], 1))  # an account created after them all
+    for height, entries in seen.items():
+        _, reader = chain.ledger.state_at(height)
+        assert reader.state_range(b"a", b"b", 1000) == entries
+        assert reader.state_range(b"a", b"b", 1) == entries[:1]
+    assert len(chain.ledger.state_range(b"a", b"b", 1000)) == len(entries) + 1
+
+
 def test_state_older_than_the_kept_window_is_refused_with_how_to_keep_it(tmp_path):
     chain = Chain(tmp_path / "p", history_blocks=2)
     ledger = chain.ledger

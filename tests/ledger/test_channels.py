@@ -415,10 +415,9 @@ WIRED = ChannelPayload in __import__("ledger.tx", fromlist=["PAYLOADS"]).PAYLOAD
 
 @pytest.mark.skipif(not WIRED, reason="CHANNEL and REGISTER kinds are not wired into ledger/tx.py")
 def test_identities_channels_and_rewards_through_blocks(tmp_path) -> None:
-    from solo import SoloValidator
-
     from genesis.dev import dev_genesis, dev_key, dev_validator_key
     from ledger.chain import Ledger
+    from ledger.solo import SoloValidator
     from ledger.transition import execution_gas, intrinsic_gas
     from ledger.tx import Transaction, TxKind, decode_transaction
     from node.swarm.chain import StateChannels

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from solo import SoloValidator
 
 from avm.assembler import assemble
 from avm.gas import V1, schedule_with
@@ -42,6 +41,7 @@ from ledger.governance.proposals import Status, load_proposal, load_votes, propo
 from ledger.governance.views import get_council, get_lineage, get_proposal
 from ledger.identity import SetIdentity
 from ledger.policy import AgentPolicy, load_policy
+from ledger.solo import SoloValidator
 from ledger.state import State
 from ledger.transition import intrinsic_gas
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
@@ -471,3 +471,64 @@ def test_a_gas_schedule_must_be_a_version_above_the_one_in_force(chain: Chain) -
     assert not refused.ok and "version 1 is not above the one in force, 1" in refused.error
     with pytest.raises(InvalidTransaction, match="gas schedule: simple must be an integer"):
         tx(ALICE, 0, ProposePayload(GasScheduleSpec(replace(V1, version=2, simple=-1), "", 1)))
+
+
+def replicate(chain: Chain, path: Path) -> None:
+    """A validator re-executing every block (end_block, shadow replays included) gets the same
+    blocks and the same state."""
+    replica = Ledger(path, GENESIS)
+    try:
+        for pending in chain.blocks:
+            again = replica.execute_block(pending.block)
+            assert again.governance_events == pending.governance_events
+            replica.commit(again, chain.ledger.commit_certificate(pending.block.height))
+        assert replica.head.state_root == chain.ledger.head.state_root
+    finally:
+        replica.close()
+
+
+def test_a_gas_proposal_is_shadow_replayed_on_the_recent_blocks(
+    chain: Chain, tmp_path: Path
+) -> None:
+    agent = deploy(chain)
+    _, ok = chain.send(BOB, Call(agent, "main", ()))
+    tight = tx(ALICE, chain.nonces[ALICE.address], Call(agent, "main", ()), ok.gas_used + 5)
+    chain.nonces[ALICE.address] += 1
+    chain.produce(tight)  # just enough gas today: out of gas under a dearer schedule
+    assert chain.ledger.receipt(tight.hash).ok
+    _, transfer = chain.send(BOB, Transfer(ALICE.address, 1))  # no AVM: the same either way
+    dearer = schedule_with(V1, 2, {"simple": 2 * V1.simple})
+    _, filed = chain.send(ALICE, ProposePayload(GasScheduleSpec(dearer, "dearer", DEPOSIT)))
+    pid = filed.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    submitted = chain.ledger.height
+    shadow = chain.proposal(pid).shadow  # sandboxed (and replayed) at the end of its block
+    assert shadow is not None
+    assert (shadow.first, shadow.last) == (1, submitted - 1)  # every earlier block, in budget
+    assert shadow.outcome_changes == 1 and shadow.gas_after > shadow.gas_before
+    changed = shadow.diffs[0]
+    assert changed.tx_hash == tight.hash and changed.ok_before and not changed.ok_after
+    assert "out_of_gas" in changed.error_after
+    assert shadow.gas_changes >= 1  # the call with room to spare costs more, succeeds still
+    assert transfer.tx_hash not in {d.tx_hash for d in shadow.diffs}
+    view = get_proposal(chain.state, pid).to_json()["shadow"]
+    assert view["outcomeChanges"] == 1 and view["diffs"][0]["tx"] == "0x" + tight.hash.hex()
+    events = [e for e in chain.blocks[-1].governance_events if e.topic == "ProposalShadowed"]
+    assert events and f"blocks 1..{submitted - 1}" in events[0].detail
+    replicate(chain, tmp_path / "replica")
+
+
+def test_shadow_replay_stops_at_its_gas_budget(tmp_path: Path) -> None:
+    small = dataclasses.replace(PARAMS, shadow_gas=60_000)  # about two transfers' worth
+    genesis = dataclasses.replace(GENESIS, governance=small)
+    chain = Chain(tmp_path / "a", genesis)
+    try:
+        for amount in (1, 2, 3):
+            chain.send(BOB, Transfer(ALICE.address, amount))
+        dearer = schedule_with(V1, 2, {"simple": 2 * V1.simple})
+        _, filed = chain.send(ALICE, ProposePayload(GasScheduleSpec(dearer, "", DEPOSIT)))
+        shadow = chain.proposal(filed.logs[0].values[0]).shadow
+        assert shadow is not None and shadow.transactions * 21_000 <= 60_000 + 16 * 200
+        assert shadow.last == chain.ledger.height - 1 and shadow.first > 1
+    finally:
+        chain.ledger.close()

@@ -175,6 +175,38 @@ def show(
     reader.emit(p, lambda: _print_proposal(p))
 
 
+def _print_shadow(shadow: dict | None) -> None:
+    """A `gas` proposal's replay of the recent blocks: the totals, then each difference."""
+    console.print("\n[bold]shadow replay[/bold] (the recent blocks under the proposed schedule)")
+    if shadow is None:
+        console.print("  not run yet")
+        return
+    if not shadow["transactions"]:
+        console.print("  no transaction to replay in the blocks it covers")
+        return
+    console.print(
+        f"  blocks {shadow['firstBlock']}..{shadow['lastBlock']}: {shadow['transactions']} "
+        f"transactions, {shadow['outcomeChanges']} outcome changes, {shadow['gasChanges']} "
+        f"gas changes; milligas {shadow['gasBefore']} -> {shadow['gasAfter']} "
+        f"({_gas_change(shadow['gasBefore'], shadow['gasAfter'])})"
+    )
+    if shadow["diffs"]:
+        table = Table("block", "tx", "before", "after", "milligas before", "milligas after",
+                      "change", "error now")  # fmt: skip
+        for d in shadow["diffs"]:
+            table.add_row(
+                str(d["block"]),
+                d["tx"][:10],
+                "ok" if d["okBefore"] else "failed",
+                "ok" if d["okAfter"] else "FAILS",
+                str(d["gasBefore"]),
+                str(d["gasAfter"]),
+                _gas_change(d["gasBefore"], d["gasAfter"]),
+                d["error"] or "",
+            )
+        console.print(table)
+
+
 def _print_proposal(p: dict) -> None:
     kind = p["kind"] + (" (emergency)" if p["emergency"] else "")
     console.print(f"[bold]proposal {p['id']}[/bold] #{p['number']}: {kind}, {p['status']}")
@@ -252,6 +284,8 @@ def _print_proposal(p: dict) -> None:
         console.print(table)
     else:
         console.print("  not run yet" if p["status"] == "submitted" else "  no tests")
+    if p["kind"] == "gas":
+        _print_shadow(p["shadow"])
     console.print("\n[bold]votes[/bold]")
     if p["votes"]:
         table = Table("member", "name", "role", "weight", "choice", "height", "explanation")

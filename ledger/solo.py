@@ -1,5 +1,6 @@
-"""A validator set of one that certifies its own blocks: commits blocks in ledger tests without
-running consensus (the node itself runs `node.consensus`, which yields the same certificate)."""
+"""A validator set of one that certifies its own blocks: commits blocks in ledger tests and
+benchmarks without running consensus (a node runs `node.consensus`, which yields the same
+certificate)."""
 
 from __future__ import annotations
 
