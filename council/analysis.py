@@ -1,8 +1,9 @@
 """Each council role's deterministic analysis of a code-change proposal.
 
-Pure functions over a proposal (`council.proposal`) and what it changes (`council.diff`). Every
-role returns an `Analysis`: its findings, each with a severity, and the choice the findings call
-for, with a one-paragraph explanation.
+Pure functions over a proposal (`council.proposal`) and what it changes (`council.diff`); a
+protocol change without IR that carries a shadow replay of recent blocks (a "gas" proposal) is
+read from the replay instead (`SHADOW_CHECKS`). Every role returns an `Analysis`: its findings,
+each with a severity, and the choice the findings call for, with a one-paragraph explanation.
 
 The same proposal always gives the same analysis, so members of one role agree unless their model
 reviews differ, and a vote can be audited by re-running the analysis.
@@ -33,7 +34,7 @@ from council.diff import (
     added_test_entries,
     diff,
 )
-from council.proposal import Proposal, SandboxResult
+from council.proposal import Proposal, SandboxResult, ShadowDiff, ShadowSummary
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
 
@@ -208,9 +209,10 @@ def security_auditor(proposal: Proposal, d: Diff) -> list[Finding]:
     return findings
 
 
-# Gas regressions beyond these percentages (on the worst test) call for caution.
-GAS_REGRESSION_MEDIUM_PCT = 5.0
-GAS_REGRESSION_HIGH_PCT = 20.0
+# Gas regressions beyond these percentages (on the worst test, or over a whole shadow replay)
+# call for caution.
+GAS_REGRESSION_MEDIUM_PCT = 5
+GAS_REGRESSION_HIGH_PCT = 20
 
 
 def latency_profiler(proposal: Proposal, d: Diff) -> list[Finding]:
@@ -455,6 +457,117 @@ def standards_enforcer(proposal: Proposal, d: Diff) -> list[Finding]:
     return findings
 
 
+# -- a protocol change without IR: the shadow replay of recent blocks ------------------------------
+
+MAX_QUOTED_ERROR = 160  # characters of a replayed transaction's error quoted in a finding
+
+
+def _replayed(s: ShadowSummary) -> str:
+    if not s.transactions:
+        return f"the shadow replay of blocks {s.first_block}..{s.last_block} had no transaction"
+    return (
+        f"the shadow replay of blocks {s.first_block}..{s.last_block} "
+        f"({s.transactions} transactions)"
+    )
+
+
+def _delta_text(before: int, after: int) -> str:
+    """`after` against `before` in percent with one decimal, in integers (truncated)."""
+    if not before:
+        return "+0.0%" if not after else "from zero"
+    tenths = abs(after - before) * 1000 // before
+    return f"{'-' if after < before else '+'}{tenths // 10}.{tenths % 10}%"
+
+
+def _change(d: ShadowDiff) -> str:
+    if d.ok_before:
+        error = d.error if len(d.error) <= MAX_QUOTED_ERROR else d.error[:MAX_QUOTED_ERROR] + "..."
+        return f"succeeded and now fails ({error or 'no error given'})"
+    return "failed and now succeeds"
+
+
+def shadow_regressions(s: ShadowSummary) -> list[Finding]:
+    """RegressionHunter: every outcome change in the replay is a regression."""
+    if not s.transactions:
+        return [
+            Finding(
+                Severity.MEDIUM,
+                "shadow-empty",
+                f"{_replayed(s)}: the proposed schedule is untried on real transactions",
+            )
+        ]
+    if not s.outcome_changes:
+        return [
+            Finding(
+                Severity.INFO,
+                "shadow-outcomes-same",
+                f"{_replayed(s)}: no outcome changes; {s.gas_changes} gas changes",
+            )
+        ]
+    first = next((d for d in s.diffs if d.outcome_changed), None)
+    named = (
+        f"first: tx {first.tx} in block {first.block} {_change(first)}"
+        if first is not None
+        else "none listed"
+    )
+    return [
+        Finding(
+            Severity.HIGH,
+            "shadow-outcome-changed",
+            f"{_replayed(s)}: {s.outcome_changes} transactions change outcome; {named}",
+        )
+    ]
+
+
+def shadow_gas(s: ShadowSummary) -> list[Finding]:
+    """LatencyProfiler: the total gas of the replayed transactions, before against after."""
+    if not s.transactions:
+        return [Finding(Severity.LOW, "no-gas-figures", f"{_replayed(s)}: no gas figures")]
+    before, after = s.gas_before, s.gas_after
+    rise = after - before
+    # Integer thresholds: rise / before > pct / 100, with `before` 0 and any rise the highest.
+    if rise * 100 > GAS_REGRESSION_HIGH_PCT * before:
+        severity = Severity.HIGH
+    elif rise * 100 > GAS_REGRESSION_MEDIUM_PCT * before:
+        severity = Severity.MEDIUM
+    else:
+        severity = Severity.INFO
+    trend = "rises" if rise > 0 else "falls" if rise < 0 else "is unchanged"
+    message = (
+        f"{_replayed(s)}: gas {trend}, {before} -> {after} milligas "
+        f"({_delta_text(before, after)}); {s.gas_changes} transactions change gas"
+    )
+    largest = next((d for d in s.diffs if not d.outcome_changed), None)
+    if largest is not None:
+        message += (
+            f"; largest: tx {largest.tx} in block {largest.block} {largest.gas_before} -> "
+            f"{largest.gas_after} ({_delta_text(largest.gas_before, largest.gas_after)})"
+        )
+    return [
+        Finding(
+            severity, "shadow-gas-regression" if severity > Severity.INFO else "shadow-gas", message
+        )
+    ]
+
+
+def shadow_noted(s: ShadowSummary) -> list[Finding]:
+    """The other roles: nothing of theirs to read in a schedule; the replay is noted."""
+    return [
+        Finding(
+            Severity.INFO,
+            "shadow",
+            f"protocol change, no IR: {_replayed(s)} shows {s.outcome_changes} outcome changes "
+            f"and {s.gas_changes} gas changes, gas {s.gas_before} -> {s.gas_after} milligas",
+        )
+    ]
+
+
+SHADOW_CHECKS: dict[Role, Callable[[ShadowSummary], list[Finding]]] = {
+    Role.LATENCY_PROFILER: shadow_gas,
+    Role.REGRESSION_HUNTER: shadow_regressions,
+}
+
+
 ROLE_CHECKS: dict[Role, Callable[[Proposal, Diff], list[Finding]]] = {
     Role.SECURITY_AUDITOR: security_auditor,
     Role.LATENCY_PROFILER: latency_profiler,
@@ -489,19 +602,22 @@ _VERDICT = {
 
 def analyze(role: Role, proposal: Proposal) -> Analysis:
     """Run `role`'s checks on `proposal` and decide. Never raises on bad IR: that is a finding."""
-    if not proposal.old_ir.strip() and not proposal.new_ir.strip():
-        findings = [
-            Finding(
-                Severity.MEDIUM,
-                "no-code",
-                f"a {proposal.kind or 'non-code'} proposal carries no IR to analyze",
-            )
-        ]
-    else:
+    if proposal.old_ir.strip() or proposal.new_ir.strip():
         try:
             findings = ROLE_CHECKS[role](proposal, diff(proposal))
         except DiffError as exc:
             findings = [Finding(Severity.CRITICAL, "does-not-assemble", f"new IR: {exc}")]
+    elif proposal.shadow is not None:
+        findings = SHADOW_CHECKS.get(role, shadow_noted)(proposal.shadow)
+    else:
+        findings = [
+            Finding(
+                Severity.MEDIUM,
+                "no-code",
+                f"a {proposal.kind or 'non-code'} proposal carries no IR to analyze"
+                + (" and no shadow replay yet" if proposal.kind == "gas" else ""),
+            )
+        ]
     choice = decide(role, findings)
     ordered = sorted(findings, key=lambda f: -f.severity)
     explanation = (

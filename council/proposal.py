@@ -29,6 +29,39 @@ class SandboxResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowDiff:
+    """One replayed transaction that did something else under the proposed gas schedule."""
+
+    block: int
+    tx: str  # 0x-hex transaction hash, lower case
+    ok_before: bool
+    ok_after: bool
+    gas_before: int  # milligas
+    gas_after: int
+    error: str  # why it fails now ("" when it does not)
+
+    @property
+    def outcome_changed(self) -> bool:
+        return self.ok_before != self.ok_after
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSummary:
+    """The shadow replay of blocks `first_block`..`last_block` under a proposed gas schedule
+    (`ledger.governance.shadow.ShadowSummary.to_json`). Gas is milligas summed over every
+    replayed transaction; `diffs` lists the outcome changes first, then the largest gas deltas."""
+
+    first_block: int
+    last_block: int
+    transactions: int
+    outcome_changes: int  # succeeded before and fail now, or the reverse
+    gas_changes: int  # same outcome, different gas
+    gas_before: int
+    gas_after: int
+    diffs: tuple[ShadowDiff, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CastVote:
     member: str
     choice: str
@@ -50,6 +83,7 @@ class Proposal:
     tests: str
     sandbox: tuple[SandboxResult, ...]
     votes: tuple[CastVote, ...]
+    shadow: ShadowSummary | None = None  # a "gas" proposal's replay; None before it ran
 
     @property
     def id_bytes(self) -> bytes:
@@ -83,6 +117,7 @@ class Proposal:
             tests=_text(obj, "tests", pid),
             sandbox=tuple(_sandbox_result(entry, pid) for entry in sandbox),
             votes=tuple(_cast_vote(entry, pid) for entry in votes),
+            shadow=_shadow_summary(obj.get("shadow"), pid),
         )
 
 
@@ -118,6 +153,66 @@ def _sandbox_result(entry: object, pid: str) -> SandboxResult:
         _quantity(entry.get("gasAfter"), f"{where} gasAfter"),
         _quantity(entry.get("storageBefore"), f"{where} storageBefore"),
         _quantity(entry.get("storageAfter"), f"{where} storageAfter"),
+    )
+
+
+def _count(entry: Mapping[str, object], key: str, where: str) -> int:
+    """A required non-negative integer field of a shadow summary or one of its diffs."""
+    value = _quantity(entry.get(key), f"{where} {key}")
+    if value is None or value < 0:
+        raise ProposalFormatError(f"{where} {key} must be a non-negative integer")
+    return value
+
+
+def _flag(entry: Mapping[str, object], key: str, where: str) -> bool:
+    value = entry.get(key)
+    if not isinstance(value, bool):
+        raise ProposalFormatError(f"{where} {key} must be true or false, got {value!r}")
+    return value
+
+
+def _shadow_diff(entry: object, where: str) -> ShadowDiff:
+    if not isinstance(entry, Mapping):
+        raise ProposalFormatError(f"{where} diffs: each entry is an object")
+    tx = entry.get("tx")
+    if not isinstance(tx, str) or re.fullmatch(r"0x[0-9a-fA-F]{64}", tx) is None:
+        raise ProposalFormatError(f"{where} diffs: tx {tx!r} is not 0x-hex of 32 bytes")
+    where = f"{where} diff {tx}"
+    error = entry.get("error")
+    if error is not None and not isinstance(error, str):
+        raise ProposalFormatError(f"{where} error must be text or null")
+    return ShadowDiff(
+        _count(entry, "block", where),
+        tx.lower(),
+        _flag(entry, "okBefore", where),
+        _flag(entry, "okAfter", where),
+        _count(entry, "gasBefore", where),
+        _count(entry, "gasAfter", where),
+        error or "",
+    )
+
+
+def _shadow_summary(value: object, pid: str) -> ShadowSummary | None:
+    """The `shadow` field: absent (an older node) or null (no replay) is None."""
+    if value is None:
+        return None
+    where = f"proposal {pid}: shadow"
+    if not isinstance(value, Mapping):
+        raise ProposalFormatError(f"{where} must be an object or null")
+    diffs = value.get("diffs")
+    if diffs is None:
+        diffs = []
+    if not isinstance(diffs, list):
+        raise ProposalFormatError(f"{where} diffs must be a list")
+    return ShadowSummary(
+        _count(value, "firstBlock", where),
+        _count(value, "lastBlock", where),
+        _count(value, "transactions", where),
+        _count(value, "outcomeChanges", where),
+        _count(value, "gasChanges", where),
+        _count(value, "gasBefore", where),
+        _count(value, "gasAfter", where),
+        tuple(_shadow_diff(entry, where) for entry in diffs),
     )
 
 
