@@ -29,7 +29,7 @@ from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, InvalidBlock
 from core.schema import MAX_U64, byte_strings, fields, items, uint
 from ledger import agents, identity
-from ledger.block import Block, BlockHeader, CommitCertificate, merkle_root
+from ledger.block import MAX_VALIDATORS, Block, BlockHeader, CommitCertificate, merkle_root
 from ledger.chain_params import (
     ChainParams,
     enact_gas_schedule,
@@ -53,8 +53,8 @@ from ledger.state import (
     TOKEN_BALANCE,
     VALIDATOR,
     Account,
+    RangeReader,
     State,
-    StateReader,
     Token,
     decode_token,
 )
@@ -382,6 +382,14 @@ class Ledger:
             for key, value in self._db.iterator(prefix=prefix)
         }
 
+    def validators_at(self, height: int) -> dict[bytes, int]:
+        """pubkey -> power of the validators after block `height` (those of block height+1).
+        Raises HistoryUnavailable as `state_at` does."""
+        _, reader = self.state_at(height)
+        entries = reader.state_range(VALIDATOR, _after_prefix(VALIDATOR), MAX_VALIDATORS + 1)
+        damaged = "damaged validator power"
+        return {k[len(VALIDATOR) :]: uint(decode(v), MAX_U64, damaged) for k, v in entries}
+
     def validators(self) -> dict[bytes, int]:
         prefix = _STATE + VALIDATOR
         damaged = "damaged validator power"
@@ -396,7 +404,7 @@ class Ledger:
         key = ACCOUNT + address
         return head, self.get_state(key), self._proof_tree.prove(head.state_root, key)
 
-    def head_state(self) -> tuple[BlockHeader, StateReader]:
+    def head_state(self) -> tuple[BlockHeader, RangeReader]:
         """The head and a reader of exactly its state, for reads that must agree with each
         other (a dry-run call) while blocks keep committing."""
         with self._write_lock:
@@ -407,7 +415,7 @@ class Ledger:
         """The oldest block whose state this node can read (and a dev chain revert to)."""
         return self._oldest
 
-    def state_at(self, height: int) -> tuple[BlockHeader, StateReader]:
+    def state_at(self, height: int) -> tuple[BlockHeader, RangeReader]:
         """Block `height`'s header and a reader of the state as it was after it.
 
         Raises HistoryUnavailable for a block past the head or older than `oldest_state`.

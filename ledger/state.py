@@ -23,6 +23,7 @@ ACCOUNT = b"a"  # + address -> nonce (8 bytes) || balance (16 bytes), big-endian
 TOKEN = b"t"  # + symbol -> [symbol, name, decimals, supply, creator]
 TOKEN_BALANCE = b"b"  # + address + symbol -> balance
 VALIDATOR = b"v"  # + pubkey -> power
+VALIDATOR_TOTALS = b"W"  # (the key itself) -> [how many validators, their total power]
 # Agents (see ledger/agents.py). An agent is also an account: its coins live under ACCOUNT.
 CODE = b"c"  # + code id -> code object bytes; every version ever deployed, never deleted
 AGENT = b"g"  # + address -> [code id, deployer, created at height, lineage length, channel]
@@ -97,6 +98,29 @@ class Store(Protocol):
 def read_account(store: Store, address: bytes) -> Account:
     raw = store.get(ACCOUNT + address)
     return Account() if raw is None else decode_account(raw)
+
+
+def validator_power(store: Store, pubkey: bytes) -> int:
+    raw = store.get(VALIDATOR + pubkey)
+    return 0 if raw is None else uint(decode(raw), MAX_U64, "damaged validator power")
+
+
+def validator_totals(store: Store) -> tuple[int, int]:
+    """How many validators there are and their total power."""
+    raw = store.get(VALIDATOR_TOTALS)
+    if raw is None:
+        return 0, 0
+    count, total = fields(decode(raw), 2, "damaged validator totals")
+    return uint(count, MAX_U64, "damaged validator totals"), uint(total, MAX_U64, "damaged")
+
+
+def set_validator(store: Store, pubkey: bytes, power: int) -> None:
+    """Give `pubkey` `power` (0 removes it from the set), keeping the totals."""
+    before = validator_power(store, pubkey)
+    count, total = validator_totals(store)
+    count += (power > 0) - (before > 0)
+    store.put(VALIDATOR_TOTALS, encode([count, total + power - before]))
+    store.put(VALIDATOR + pubkey, encode(power) if power else None)
 
 
 def move(store: Store, source: bytes, target: bytes, amount: int) -> None:
@@ -247,4 +271,4 @@ class State:
         self.put(TOKEN_BALANCE + address + symbol.encode(), encode(balance))
 
     def set_validator(self, pubkey: bytes, power: int) -> None:
-        self.put(VALIDATOR + pubkey, encode(power) if power else None)
+        set_validator(self, pubkey, power)

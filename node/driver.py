@@ -466,11 +466,25 @@ class ConsensusDriver:
             known, validators = 1, ValidatorSet.from_powers(powers)
         else:
             known, validators = stored
-        for _ in range(known, height):
-            validators = validators.advance()
+        for next_height in range(known + 1, height + 1):
+            validators = self._as_enacted(validators.advance(), next_height)
         if known != height:
             self.store.save_validators(height, validators)
         return validators
+
+    def _as_enacted(self, validators: ValidatorSet, height: int) -> ValidatorSet:
+        """`validators` with the powers the state after block height-1 holds (a passed
+        `validators` proposal changes them from the block after its enactment)."""
+        try:
+            powers = self.ledger.validators_at(height - 1)
+        except HistoryUnavailable:  # the node pruned it: the head's (a node catching up)
+            powers = self.ledger.validators()
+        changes = {key: power for key, power in powers.items() if validators.power_of(key) != power}
+        changes.update({v.pubkey: 0 for v in validators.validators if v.pubkey not in powers})
+        if not changes:
+            return validators
+        log.info("validators at height %d: %d changed", height, len(changes))
+        return validators.updated(changes)
 
     # Evidence
 

@@ -28,6 +28,7 @@ COMMANDS = {
     "propose-params": "wallet.commands.proposals",
     "propose-chain": "wallet.commands.proposals",
     "propose-gas": "wallet.commands.proposals",
+    "propose-validators": "wallet.commands.proposals",
     "propose-council": "wallet.commands.proposals",
     "propose-policy": "wallet.commands.proposals",
     "vote": "wallet.commands.proposals",

@@ -36,11 +36,12 @@ class ProposalKind(Enum):
     POLICY = "policy"  # set the SECURITY_CHECK policy of an agent with a `council` region
     CHAIN = "chain"  # replace the chain parameters (block limits, gas price, timeouts)
     GAS = "gas"  # put a new gas schedule in force
+    VALIDATORS = "validators"  # add or remove validators, or change their power
 
 
 # Kinds that change the protocol itself: without a track of their own they are decided over twice
 # the voting period and enactment delay, by at least a two-thirds majority.
-PROTOCOL_KINDS = frozenset({ProposalKind.CHAIN, ProposalKind.GAS})
+PROTOCOL_KINDS = frozenset({ProposalKind.CHAIN, ProposalKind.GAS, ProposalKind.VALIDATORS})
 PROTOCOL_THRESHOLD_PPM = 666_667
 
 

@@ -12,7 +12,7 @@ from enum import Enum
 
 from avm.gas import GasSchedule, ScheduleError, schedule_from_value, schedule_to_value
 from core.amounts import MAX_AMOUNT
-from core.crypto import ADDRESS_SIZE, HASH_SIZE
+from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE
 from core.encoding import Value
 from core.errors import InvalidTransaction
 from ledger.chain_params import ChainParams
@@ -193,6 +193,28 @@ class GasScheduleSpec:
         return [self.kind.value, schedule_to_value(self.schedule), self.rationale, self.deposit]
 
 
+MAX_VALIDATOR_CHANGES = 64  # validators one proposal adds, removes or re-weighs
+MAX_POWER = 2**40  # one validator's voting power (the set's total stays far below 2**60)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorsSpec:
+    """Set validators' voting power from the block after enactment: a new key joins, power 0
+    removes one. At most a third of the set's power may change by one proposal (a light client
+    trusting the old set still overlaps the new one by more than a third). A protocol change:
+    decided on the `validators` track."""
+
+    changes: tuple[tuple[bytes, int], ...]  # (ed25519 public key, power), by key
+    rationale: str = ""
+    deposit: int = 0
+
+    kind = ProposalKind.VALIDATORS
+
+    def to_value(self) -> list[Value]:
+        changes: list[Value] = [[key, power] for key, power in self.changes]
+        return [self.kind.value, changes, self.rationale, self.deposit]
+
+
 ProposalSpec = (
     CodeChangeSpec
     | ParamsChangeSpec
@@ -201,6 +223,7 @@ ProposalSpec = (
     | PolicySpec
     | ChainParamsSpec
     | GasScheduleSpec
+    | ValidatorsSpec
 )
 
 
@@ -215,6 +238,7 @@ def spec_from_value(value: Value) -> ProposalSpec:
       ["policy", agent(20 B), [callers, roles, spend limit, period], rationale, deposit]
       ["chain", chain params(list), rationale, deposit]
       ["gas", [version, [cost, ...]] (avm/gas.py's wire form), rationale, deposit]
+      ["validators", [[pubkey(32 B), power], ...] (by key), rationale, deposit]
     """
     if not (isinstance(value, list) and len(value) >= 1):
         raise InvalidTransaction("a proposal is a list [kind, ...]")
@@ -284,6 +308,17 @@ def spec_from_value(value: Value) -> ProposalSpec:
             raise InvalidTransaction(f"gas schedule: {exc}") from None
         return GasScheduleSpec(
             checked, _text(rationale, MAX_TEXT_FIELD, "rationale"), _amount(deposit)
+        )
+    if kind == ProposalKind.VALIDATORS.value:
+        _, changes, rationale, deposit = _fields(value, 4, "a validators spec")
+        listed = _list(changes, "the validator changes")
+        if not 0 < len(listed) <= MAX_VALIDATOR_CHANGES:
+            raise InvalidTransaction(f"a validators spec changes 1..{MAX_VALIDATOR_CHANGES}")
+        powers = tuple(_validator_change(c) for c in listed)
+        if [k for k, _ in powers] != sorted({k for k, _ in powers}):
+            raise InvalidTransaction("validator changes must name each key once, in order")
+        return ValidatorsSpec(
+            powers, _text(rationale, MAX_TEXT_FIELD, "rationale"), _amount(deposit)
         )
     raise InvalidTransaction(f"unknown proposal kind {kind!r}")
 
@@ -376,6 +411,15 @@ def _amount(value: Value) -> int:
     if not (type(value) is int and 0 <= value <= MAX_AMOUNT):
         raise InvalidTransaction("deposit must be a non-negative integer below 2**128")
     return value
+
+
+def _validator_change(value: Value) -> tuple[bytes, int]:
+    key, power = _fields(value, 2, "a validator change")
+    if not (isinstance(key, bytes) and len(key) == PUBKEY_SIZE):
+        raise InvalidTransaction("a validator is its 32-byte ed25519 public key")
+    if not (type(power) is int and 0 <= power <= MAX_POWER):
+        raise InvalidTransaction(f"a validator's power is an integer in 0..{MAX_POWER}")
+    return key, power
 
 
 def _list(value: Value, what: str) -> list[Value]:

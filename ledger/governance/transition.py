@@ -42,6 +42,7 @@ from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
 from core.encoding import encode
+from ledger.block import MAX_VALIDATORS
 from ledger.chain_params import enact_gas_schedule, gas_schedule, put_chain_params
 from ledger.governance.code_change import (
     AgentCode,
@@ -79,6 +80,7 @@ from ledger.governance.payloads import (
     PolicySpec,
     ProposalSpec,
     RevertSpec,
+    ValidatorsSpec,
 )
 from ledger.governance.proposals import (
     LineageEdge,
@@ -100,7 +102,15 @@ from ledger.governance.proposals import (
 )
 from ledger.governance.shadow import ShadowRunner
 from ledger.policy import store_policy
-from ledger.state import Store, burn, move, read_account
+from ledger.state import (
+    Store,
+    burn,
+    move,
+    read_account,
+    set_validator,
+    validator_power,
+    validator_totals,
+)
 
 # Deposits wait in this account (nobody holds its key), so balances still add up to the supply
 # minus what was burnt, and its balance is the total held in escrow.
@@ -164,6 +174,8 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
         spec.params.validate()
     elif isinstance(spec, GasScheduleSpec):
         _check_schedule_version(store, spec)
+    elif isinstance(spec, ValidatorsSpec):
+        check_validator_changes(store, spec)
     else:
         check_council_change(store, params, spec)
     balance = read_account(store, proposer).balance
@@ -349,6 +361,10 @@ def _enact(
         elif isinstance(p.spec, GasScheduleSpec):
             _check_schedule_version(store, p.spec)
             enact_gas_schedule(store, p.spec.schedule)
+        elif isinstance(p.spec, ValidatorsSpec):
+            check_validator_changes(store, p.spec)  # the set may have changed since
+            for pubkey, power in p.spec.changes:
+                set_validator(store, pubkey, power)
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:
@@ -356,6 +372,30 @@ def _enact(
         return replace(p, status=Status.FAILED, closed_height=ctx.height, reason=str(exc))
     events.append(GovernanceEvent("ProposalEnacted", p.id, Status.ENACTED))
     return replace(p, status=Status.ENACTED, closed_height=ctx.height)
+
+
+def check_validator_changes(store: Store, spec: ValidatorsSpec) -> None:
+    """The changes leave a set of 1..MAX_VALIDATORS validators and move at most a third of the
+    power in force (raises InvalidSpec naming the rule)."""
+    count, total = validator_totals(store)
+    moved = 0
+    for pubkey, power in spec.changes:
+        before = validator_power(store, pubkey)
+        if power == before:
+            raise InvalidSpec(f"validator 0x{pubkey.hex()} has power {power} already")
+        moved += abs(power - before)
+        count += (power > 0) - (before > 0)
+        total += power - before
+    if count == 0:
+        raise InvalidSpec("the change would leave no validator")
+    if count > MAX_VALIDATORS:
+        raise InvalidSpec(f"the change would leave {count} validators, more than {MAX_VALIDATORS}")
+    in_force = validator_totals(store)[1]
+    if 3 * moved > in_force:
+        raise InvalidSpec(
+            f"the change moves {moved} of the {in_force} voting power: at most a third "
+            f"({in_force // 3}) may change at once"
+        )
 
 
 def _check_schedule_version(store: Store, spec: GasScheduleSpec) -> None:

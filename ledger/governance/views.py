@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from avm.disassembler import disassemble_region
 from avm.gas import schedule_to_json
-from core.crypto import to_checksum_address
+from core.crypto import address_of, to_checksum_address
 from ledger.governance.code_change import AgentCode
 from ledger.governance.council import CouncilMember, load_council
 from ledger.governance.params import GovernanceParams, Role, load_params
@@ -24,6 +24,7 @@ from ledger.governance.payloads import (
     ParamsChangeSpec,
     PolicySpec,
     RevertSpec,
+    ValidatorsSpec,
 )
 from ledger.governance.proposals import (
     LineageEdge,
@@ -41,6 +42,19 @@ from ledger.governance.proposals import (
 )
 from ledger.identity import load_identity
 from ledger.state import Store
+
+
+def _validator_changes(spec: object) -> list[dict[str, object]] | None:
+    if not isinstance(spec, ValidatorsSpec):
+        return None
+    return [
+        {
+            "pubkey": "0x" + key.hex(),
+            "address": to_checksum_address(address_of(key)),
+            "power": power,
+        }
+        for key, power in spec.changes
+    ]
 
 
 def _hex(raw: bytes | None) -> str | None:
@@ -93,7 +107,8 @@ class ProposalView:
     def to_json(self) -> dict[str, object]:
         """The whole record, for `aither_getProposal` and the reviewer service:
 
-        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"|"gas"), status
+        {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"|"gas"|
+         "validators"), status
          ("submitted"|"voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|
          "failed"), emergency,
          proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
@@ -103,6 +118,7 @@ class ProposalView:
          policy (AgentPolicy.to_json: {callers, roles, spendLimit, periodSec}, for "policy") | null,
          chainParams (ChainParams.to_json, the genesis form, for "chain") | null,
          gasSchedule ({version, costs: {name: milligas | [num, den]}}, for "gas") | null,
+         validators ([{pubkey, address, power (0: removed)}], for "validators") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          shadow (ShadowSummary.to_json: the replay of recent blocks, for "gas") | null,
@@ -160,6 +176,7 @@ class ProposalView:
             "gasSchedule": (
                 schedule_to_json(spec.schedule) if isinstance(spec, GasScheduleSpec) else None
             ),
+            "validators": _validator_changes(spec),
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
             "shadow": None if p.shadow is None else p.shadow.to_json(),

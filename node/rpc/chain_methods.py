@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from avm.gas import schedule_to_json
 from core.amounts import MAX_AMOUNT
-from core.crypto import to_checksum_address
+from core.crypto import address_of, to_checksum_address
 from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
@@ -94,6 +94,22 @@ def get_chain_params(node: Node, args: Params) -> dict[str, object]:
     rules = load_chain_params(state, node.ledger.genesis.chain)
     version = gas_schedule(state).version
     return {"height": height, **rules.to_json(), "gas_schedule_version": version}
+
+
+@TABLE.method("aither_getValidators")
+def get_validators(node: Node, args: Params) -> dict[str, object]:
+    """`[block?]`: the validators of the block after `block` (default latest): {height,
+    totalPower, validators: [{pubkey, address, power}]} by public key."""
+    max_args(args, 1)
+    height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
+    params.state_at(node.ledger, height)  # STATE_UNAVAILABLE for a block whose state is gone
+    powers = node.ledger.validators_at(height)
+    listed = [
+        {"pubkey": views.hexbytes(key), "address": to_checksum_address(address_of(key)),
+         "power": power}
+        for key, power in sorted(powers.items())
+    ]  # fmt: skip
+    return {"height": height, "totalPower": sum(powers.values()), "validators": listed}
 
 
 @TABLE.method("aither_getGasSchedule")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from avm.gas import GasSchedule, ScheduleError, schedule_with
 from core.amounts import MAX_AMOUNT
+from core.crypto import PUBKEY_SIZE
 from core.encoding import Value
 from core.errors import DecodeError, InvalidTransaction
 from core.schema import MAX_U64
@@ -17,6 +18,8 @@ from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.errors import InvalidSpec, UnknownProposal
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
+    MAX_POWER,
+    MAX_VALIDATOR_CHANGES,
     CancelPayload,
     ChainParamsSpec,
     Choice,
@@ -29,6 +32,7 @@ from ledger.governance.payloads import (
     ProposalSpec,
     ProposePayload,
     RevertSpec,
+    ValidatorsSpec,
     VotePayload,
 )
 from ledger.governance.proposals import Status, proposal_count
@@ -191,6 +195,7 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
     {kind: "chain", chainParams (the genesis form, as aither_getChainParams shows it), ...}
     {kind: "gas", gasSchedule: {version, costs: {name: milligas | [num, den]}}, ...}: the costs
       not named are those of `in_force`, the schedule in force
+    {kind: "validators", validators: [{pubkey, power}] (power 0 removes), ...}
 
     A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
     Raises RpcError (invalid params) naming the bad field.
@@ -259,6 +264,19 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
         except ScheduleError as exc:
             raise invalid_params(f"gasSchedule: {exc}") from None
         return GasScheduleSpec(new, rationale, deposit)
+    if kind == ProposalKind.VALIDATORS.value:
+        listed = _list(doc.get("validators"), "validators")
+        changes: dict[bytes, int] = {}
+        for entry in listed:
+            if not isinstance(entry, dict):
+                raise invalid_params("validators entries are objects {pubkey, power}")
+            key = params.data(entry.get("pubkey"), "validators pubkey", PUBKEY_SIZE)
+            if len(key) != PUBKEY_SIZE or key in changes:
+                raise invalid_params("a validator is named once, by its 32-byte public key")
+            changes[key] = params.quantity(entry.get("power"), "validators power", MAX_POWER)
+        if not 0 < len(changes) <= MAX_VALIDATOR_CHANGES:
+            raise invalid_params(f"validators lists 1..{MAX_VALIDATOR_CHANGES} changes")
+        return ValidatorsSpec(tuple(sorted(changes.items())), rationale, deposit)
     if kind == ProposalKind.POLICY.value:
         agent = params.address(doc.get("agent"), "agent")
         return PolicySpec(_policy(agent, doc.get("policy")), rationale, deposit)

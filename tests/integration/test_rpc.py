@@ -469,6 +469,7 @@ VALID_CALLS: dict[str, list[object]] = {
     "aither_getPolicy": [address(UNTOUCHED.address)],
     "aither_getChainParams": ["latest"],
     "aither_getGasSchedule": ["latest"],
+    "aither_getValidators": ["latest"],
     "aither_getScheduledRuns": ["latest"],
     "aither_listChannels": [None, 20],
     # Ethereum reads

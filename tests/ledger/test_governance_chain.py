@@ -35,6 +35,7 @@ from ledger.governance.payloads import (
     PolicySpec,
     ProposePayload,
     RevertSpec,
+    ValidatorsSpec,
     VotePayload,
 )
 from ledger.governance.proposals import Status, load_proposal, load_votes, proposal_count
@@ -42,7 +43,7 @@ from ledger.governance.views import get_council, get_lineage, get_proposal
 from ledger.identity import SetIdentity
 from ledger.policy import AgentPolicy, load_policy
 from ledger.solo import SoloValidator
-from ledger.state import State
+from ledger.state import State, validator_totals
 from ledger.transition import intrinsic_gas
 from ledger.tx import Call, Deploy, SignedTx, Transaction, Transfer, TxKind, decode_transaction
 
@@ -532,3 +533,60 @@ def test_shadow_replay_stops_at_its_gas_budget(tmp_path: Path) -> None:
         assert shadow.last == chain.ledger.height - 1 and shadow.first > 1
     finally:
         chain.ledger.close()
+
+
+# ---- validator set proposals -------------------------------------------------------------------
+
+NEWCOMER = SigningKey(b"\x42" * 32)
+
+
+def test_a_validators_proposal_changes_the_set_from_the_block_after_enactment(
+    tmp_path: Path,
+) -> None:
+    heavy = dataclasses.replace(GENESIS.validators[0], power=10)
+    chain = Chain(tmp_path / "a", dataclasses.replace(GENESIS, validators=(heavy,)))
+    try:
+        spec = ValidatorsSpec(((NEWCOMER.pubkey, 3),), "a second validator", DEPOSIT)
+        _, filed = chain.send(ALICE, ProposePayload(spec))
+        assert filed.ok, filed.error
+        pid = filed.logs[0].values[0]
+        assert isinstance(pid, bytes)
+        view = get_proposal(chain.state, pid).to_json()
+        assert view["validators"] == [
+            {"pubkey": "0x" + NEWCOMER.pubkey.hex(),
+             "address": to_checksum_address(NEWCOMER.address), "power": 3}
+        ]  # fmt: skip
+        vote_all(chain, pid)
+        chain.until(chain.proposal(pid).voting_end_height)
+        enacted_at = chain.proposal(pid).enact_height
+        assert enacted_at is not None
+        chain.until(enacted_at)
+        assert chain.proposal(pid).status is Status.ENACTED
+        assert chain.ledger.validators() == {heavy.pubkey: 10, NEWCOMER.pubkey: 3}
+        assert chain.ledger.validators_at(enacted_at - 1) == {heavy.pubkey: 10}
+        assert validator_totals(chain.state) == (2, 13)
+    finally:
+        chain.ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        (((NEWCOMER.pubkey, 1),), "moves 1 of the 1 voting power: at most a third"),
+        (((dev_validator_key().pubkey, 0),), "would leave no validator"),
+        (((dev_validator_key().pubkey, 1),), "has power 1 already"),
+    ],
+)
+def test_validator_changes_that_break_a_rule_are_refused(
+    chain: Chain, changes: tuple, says: str
+) -> None:
+    _, refused = chain.send(ALICE, ProposePayload(ValidatorsSpec(changes, "", DEPOSIT)))
+    assert not refused.ok and says in refused.error, refused.error
+    assert chain.ledger.validators() == {dev_validator_key().pubkey: 1}
+
+
+def test_validator_changes_must_name_each_key_once_in_order() -> None:
+    a, b = sorted([NEWCOMER.pubkey, STRANGER.pubkey])
+    for changes in (((b, 1), (a, 1)), ((a, 1), (a, 2)), ()):
+        with pytest.raises(InvalidTransaction):
+            tx(ALICE, 0, ProposePayload(ValidatorsSpec(changes, "", DEPOSIT)))

@@ -6,11 +6,15 @@ import dataclasses
 import pytest
 
 from avm.assembler import assemble
+from core.crypto import SigningKey
 from core.errors import InvalidTransaction, TransactionRejected
 from genesis.dev import dev_genesis, dev_key, dev_validator_key
 from ledger.chain import Ledger
 from ledger.chain_params import MAX_TX_SIZE
 from ledger.genesis import Genesis
+from ledger.governance.payloads import Choice, ProposePayload, ValidatorsSpec, VotePayload
+from ledger.governance.proposals import Status, load_proposal
+from ledger.state import State
 from ledger.tx import Deploy, Transaction, Transfer, TxKind
 from node.consensus_store import ConsensusStore
 from node.driver import ConsensusDriver, Schedule
@@ -138,5 +142,49 @@ async def test_blocks_stay_under_the_chain_s_max_block_bytes(tmp_path):
         await wait_for(lambda: all(chain.ledger.receipt(h) is not None for h in hashes))
         sizes = [len(chain.ledger.block(h).transactions) for h in range(1, chain.ledger.height + 1)]
         assert sizes == [2, 2, 1]
+    finally:
+        await chain.close()
+
+
+@pytest.mark.asyncio
+async def test_an_enacted_validators_proposal_changes_the_driver_s_set(tmp_path):
+    """The consensus driver takes the set the ledger's state holds from the block after a
+    `validators` proposal's enactment; the lone signer (10 of 13) still commits alone."""
+    base = dev_genesis(10)
+    heavy = dataclasses.replace(base.validators[0], power=10)
+    genesis = dataclasses.replace(base, validators=(heavy,))
+    newcomer = SigningKey(b"\x42" * 32)
+    chain = DevChain(tmp_path, genesis=genesis)
+    nonces: dict[bytes, int] = {}
+
+    def send(key, kind, payload) -> bytes:
+        nonce = nonces.get(key.address, 0)
+        nonces[key.address] = nonce + 1
+        tx = Transaction(genesis.chain_id, kind, key.pubkey, nonce, 5_000_000, 10**9, payload)
+        return tx.signed(key).encode()
+
+    chain.start()
+    try:
+        spec = ValidatorsSpec(((newcomer.pubkey, 3),), "", genesis.governance.min_deposit)
+        filed = await chain.node.submit(send(ALICE, TxKind.PROPOSE, ProposePayload(spec)))
+        await wait_for(lambda: chain.ledger.receipt(filed) is not None)
+        pid = chain.ledger.receipt(filed).logs[0].values[0]
+        for member in (5, 6, 7, 8):
+            await chain.node.submit(
+                send(dev_key(member), TxKind.VOTE, VotePayload(pid, Choice.YES))
+            )
+        state = State(chain.ledger)
+        tick = 0
+        while load_proposal(State(chain.ledger), pid).status is not Status.ENACTED:
+            assert load_proposal(state, pid).status in (Status.VOTING, Status.PASSED)
+            tick += 1
+            await chain.node.submit(raw_transfer(tick - 1, key=BOB, chain_id=genesis.chain_id))
+            await wait_for(lambda t=tick: chain.ledger.height >= 2 + t)
+        assert newcomer.pubkey in chain.driver.validators
+        assert chain.driver.validators.power_of(newcomer.pubkey) == 3
+        assert chain.driver.validators.total_power == 13
+        height = chain.ledger.height
+        await chain.node.submit(raw_transfer(tick, key=BOB, chain_id=genesis.chain_id))
+        await wait_for(lambda: chain.ledger.height > height)  # 10 of 13 is still a quorum
     finally:
         await chain.close()

@@ -170,6 +170,11 @@ def show(
         now = reader.call_object("aither_getGasSchedule")
         p["gasChanges"] = param_changes(now["costs"], p["gasSchedule"]["costs"])
         p["gasVersionNow"] = now["version"]
+    if p["validators"] is not None:  # each validator's power in force -> proposed
+        now = reader.call_object("aither_getValidators")["validators"]
+        powers = {v["pubkey"]: v["power"] for v in now}
+        for v in p["validators"]:
+            v["powerNow"] = powers.get(v["pubkey"], 0)
     if p["policy"] is not None:  # the agent's policy in force, to compare with the proposed one
         p["policyNow"] = reader.call("aither_getPolicy", p["agent"])
     reader.emit(p, lambda: _print_proposal(p))
@@ -255,6 +260,11 @@ def _print_proposal(p: dict) -> None:
             console.print(f"  {name}: {now} -> {proposed}", markup=False)
         if not p["gasChanges"]:
             console.print("  every cost is the one in force")
+    if p["validators"] is not None:
+        console.print("\n[bold]validators[/bold] (power in force now -> proposed; 0: removed)")
+        for v in p["validators"]:
+            line = f"  {v['address']} {v['pubkey'][:18]}..: {v['powerNow']} -> {v['power']}"
+            console.print(line, markup=False)
     if p["policy"] is not None:
         console.print("\n[bold]policy[/bold] (in force now -> proposed)")
         now, proposed = dict(policy_lines(p["policyNow"])), policy_lines(p["policy"])
@@ -358,6 +368,30 @@ def gas(
                       f"(after block {doc['height']})")  # fmt: skip
         for name, cost in doc["costs"].items():
             table.add_row(name, f"{cost[0]}/{cost[1]}" if isinstance(cost, list) else str(cost))
+        console.print(table)
+
+    reader.emit(doc, human)
+
+
+@app.command("validators")
+@reads
+def validators(
+    block: Annotated[
+        str, typer.Option("--block", help="A block number or tag: the set after it.")
+    ] = "latest",
+    *,
+    reader: Reader,
+) -> None:
+    """The validator set: each validator's address, public key and voting power, changed only
+    by `validators` proposals (aither wallet propose-validators)."""
+    doc = reader.call_object("aither_getValidators", block)
+
+    def human() -> None:
+        table = Table("address", "public key", "power", "share",
+                      title=f"validators after block {doc['height']}")  # fmt: skip
+        for v in doc["validators"]:
+            share = f"{100 * v['power'] / doc['totalPower']:.1f}%"
+            table.add_row(v["address"], v["pubkey"], str(v["power"]), share)
         console.print(table)
 
     reader.emit(doc, human)

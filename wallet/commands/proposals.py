@@ -19,7 +19,7 @@ from avm.gas import (
     schedule_with,
 )
 from core.amounts import format_amount, parse_amount
-from core.crypto import parse_address, to_checksum_address
+from core.crypto import address_of, parse_address, to_checksum_address
 from core.encoding import Value
 from core.rpc import NOT_FOUND
 from ledger.chain_params import NAMES as CHAIN_PARAM_NAMES
@@ -35,6 +35,7 @@ from ledger.governance.payloads import (
     ParamsChangeSpec,
     PolicySpec,
     RevertSpec,
+    ValidatorsSpec,
 )
 from wallet.client import RpcClient, RpcClientError
 from wallet.commands.gov import param_changes, param_text, policy_lines
@@ -495,6 +496,71 @@ def propose_gas(
     result["deposit"] = format_amount(units)
     summary = [f"{name}: {old} -> {new} milligas" for name, (old, new) in changes.items()]
     _finish_proposal(signer.as_json, result, f"proposed gas schedule {schedule.version}", summary)
+
+
+def _validator_key(text: str, current: list[dict[str, Any]]) -> bytes:
+    """A validator named by its 0x public key (32 bytes), or by the address of one in the set."""
+    raw = text.removeprefix("0x")
+    if len(raw) == 64:
+        try:
+            return bytes.fromhex(raw)
+        except ValueError:
+            pass
+    else:
+        found = next((v for v in current if v["address"].lower() == text.lower()), None)
+        if found is not None:
+            return bytes.fromhex(found["pubkey"][2:])
+    raise ValueError(
+        f"{text!r} is neither a 32-byte public key (0x and 64 hex digits) nor the address of a "
+        "validator in the set (aither gov validators)"
+    )
+
+
+@app.command("propose-validators")
+@signed
+def propose_validators(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=POWER (repeatable): a validator's 0x public key (a new one) or its "
+            "address (one in the set) and its voting power; 0 removes it.",
+        ),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose validator changes: a new key joins, a power changes, power 0 removes. At most a
+    third of the voting power may change at once. A protocol change, on the `validators`
+    track; the set changes from the block after enactment. Prints the proposal id."""
+    if not sets:
+        raise ValueError("say what changes: --set 0xPUBKEY=POWER (0 removes)")
+    key = signer.key()
+    with signer.client() as client:
+        answer = client.call("aither_getValidators")
+        assert isinstance(answer, dict)
+        current = answer["validators"]
+        changes: dict[bytes, int] = {}
+        for entry in sets:
+            who, sep, power = (part.strip() for part in entry.partition("="))
+            if not sep or not power.isdecimal():
+                raise ValueError(f"--set {entry!r}: write KEY=POWER, such as 0xab..=1")
+            changes[_validator_key(who, current)] = int(power)
+        units = _deposit_units(client, ProposalKind.VALIDATORS, deposit)
+        spec = ValidatorsSpec(tuple(sorted(changes.items())), rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    before = {bytes.fromhex(v["pubkey"][2:]): v["power"] for v in current}
+    listed = [
+        {"pubkey": "0x" + k.hex(), "address": to_checksum_address(address_of(k)),
+         "power": [before.get(k, 0), p]}
+        for k, p in spec.changes
+    ]  # fmt: skip
+    result.update(kind="validators", changes=listed, deposit=format_amount(units))
+    summary = [f"{v['address']}: power {v['power'][0]} -> {v['power'][1]}" for v in listed]
+    _finish_proposal(signer.as_json, result, "proposed validator changes", summary)
 
 
 @app.command("propose-council")
