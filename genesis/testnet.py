@@ -63,8 +63,11 @@ def new_testnet(
     rpc_base_port: int = TESTNET_RPC_BASE_PORT,
     chain: ChainParams | None = None,
     docker: bool = False,
+    standby: int = 0,
 ) -> tuple[Genesis, list[TestnetNode]]:
-    """Write a testnet of `validators` nodes into `out`, which must not hold one already.
+    """Write a testnet of `validators` nodes into `out`, which must not hold one already, and
+    `standby` more with validator keys that are not in the genesis set: they follow the chain
+    until a `validators` proposal adds them.
 
     The pre-funded accounts are the dev accounts (public keys, as on the dev chain), so
     `aither wallet --dev-account N` works against the testnet too. With `docker`, every node
@@ -76,12 +79,12 @@ def new_testnet(
         raise GenesisError("a testnet needs at least one validator")
     if (out / "genesis.json").exists():
         raise GenesisError(f"{out} already holds a testnet (genesis.json exists)")
-    keys = [(SigningKey.generate(), SigningKey.generate()) for _ in range(validators)]
+    keys = [(SigningKey.generate(), SigningKey.generate()) for _ in range(validators + standby)]
     genesis = Genesis(
         name=f"aither-testnet-{chain_id}",
         chain_id=chain_id,
         timestamp=DEV_TIMESTAMP,
-        validators=tuple(Validator(validator.pubkey, 1) for validator, _ in keys),
+        validators=tuple(Validator(validator.pubkey, 1) for validator, _ in keys[:validators]),
         allocations=tuple(Allocation(dev_key(i).address, DEV_BALANCE) for i in range(accounts)),
         chain=chain or ChainParams(),
         governance=DEV_GOVERNANCE,

@@ -120,17 +120,24 @@ class Testnet:
     __test__ = False  # a fixture, not a test class
 
     def __init__(
-        self, root: Path, size: int = 4, seed: int = 7332, namespaces: Namespaces | None = None
+        self,
+        root: Path,
+        size: int = 4,
+        seed: int = 7332,
+        namespaces: Namespaces | None = None,
+        standby: int = 0,
     ) -> None:
+        """`standby` more nodes hold validator keys outside the genesis set (they follow)."""
         rng = random.Random(seed)
-        base_port = free_ports(size, rng)
-        rpc_base_port = free_ports(size, rng)
+        base_port = free_ports(size + standby, rng)
+        rpc_base_port = free_ports(size + standby, rng)
         _, nodes = new_testnet(
             root,
             size,
             base_port=base_port,
             rpc_base_port=rpc_base_port,
             chain=FAST_CONSENSUS,
+            standby=standby,
         )
         self.root = root
         if namespaces is None:
