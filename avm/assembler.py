@@ -56,7 +56,7 @@ from avm.expressions import (
     constant_value,
 )
 from avm.gas import DEFAULT_GAS
-from avm.instructions import OPCODES
+from avm.instructions import OPCODES, VERSIONS
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
 from avm.validation import validate
@@ -156,6 +156,10 @@ class Assembler:
         self.reads: list[tuple[str, SourcePos]] = []
         self.warnings: list[AssemblyWarning] = []
         self.test_regions: list[tuple[str | None, SourcePos]] = []
+        # `.avm N`: the instruction set the program is for (a patch: the latest, by name; the
+        # code it patches is checked against its own version).
+        self.avm_version = 1
+        self.opcodes = OPCODES if fragment else VERSIONS[1]
 
     # -- driver ---------------------------------------------------------------------------------
 
@@ -233,6 +237,20 @@ class Assembler:
             if name.text in self.defines:
                 raise AssemblyError(name.pos, f"{name.text} is already defined")
             self.defines[name.text] = value
+        elif tok.text == ".avm":
+            number = line.next()
+            line.expect_end()
+            if self.fragment:
+                raise AssemblyError(
+                    tok.pos, "a patch runs under the version of the code it patches"
+                )
+            if self.instructions or self.labels or self.avm_version != 1:
+                raise AssemblyError(tok.pos, ".avm comes first, once, before any instruction")
+            known = ", ".join(str(v) for v in VERSIONS)
+            if not (number.text.isdecimal() and int(number.text) in VERSIONS):
+                raise AssemblyError(number.pos, f".avm takes a version this AVM knows: {known}")
+            self.avm_version = int(number.text)
+            self.opcodes = VERSIONS[self.avm_version]
         elif tok.text == ".region":
             if self.fragment:
                 raise AssemblyError(tok.pos, "a patch cannot open a region")
@@ -385,9 +403,14 @@ class Assembler:
             block = self.ifs.pop()
             self._place(block.end_label or block.else_label, tok.pos)
             return
-        spec = OPCODES.get(word)
+        spec = self.opcodes.get(word)
         if spec is None:
-            hint = suggest(word, set(OPCODES), n=3)
+            later = next((v for v, table in VERSIONS.items() if word in table), None)
+            if later is not None:
+                raise AssemblyError(
+                    tok.pos, f"{word} is an AVM {later} opcode: start with `.avm {later}`"
+                )
+            hint = suggest(word, set(self.opcodes), n=3)
             more = f"; did you mean {', '.join(hint)}?" if hint else ""
             raise AssemblyError(tok.pos, f"unknown opcode {tok.text}{more}")
         self._instruction(spec, line, tok.pos)
@@ -652,6 +675,7 @@ class Assembler:
             labels,
             tuple(self.regions),
             tuple(self.tests),
+            self.avm_version,
         )
         code = normalize(code)
         if len(code.instructions) > MAX_INSTRUCTIONS:

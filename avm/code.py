@@ -21,6 +21,7 @@ from core.crypto import hash32
 from core.encoding import Encodable, encode
 
 FORMAT_VERSION = 1
+VERSIONED_FORMAT = 2  # format 1 plus the AVM version the code runs under
 MAX_INSTRUCTIONS = 65536
 MAX_CODE_BYTES = 1024 * 1024
 IMPLICIT_RESULT = "ACC"  # the register an instruction writes when no output is named
@@ -152,6 +153,7 @@ class CodeObject:
     labels: tuple[Label, ...] = ()
     regions: tuple[Region, ...] = ()
     tests: tuple[TestCase, ...] = ()
+    avm_version: int = 1  # the instruction set it was assembled for, and runs under for good
     _label_pcs: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _memo: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
@@ -183,6 +185,12 @@ class CodeObject:
         return next((r for r in self.regions if r.start <= pc < r.end), None)
 
     def to_wire(self) -> list[Encodable]:
+        """Version 1 code keeps format 1 (its code ids never change); later versions' code is
+        format 2, which appends the AVM version."""
+        wire = self._wire_fields()
+        return wire if self.avm_version == 1 else [VERSIONED_FORMAT, *wire[1:], self.avm_version]
+
+    def _wire_fields(self) -> list[Encodable]:
         return [
             FORMAT_VERSION,
             list(self.registers),
@@ -269,4 +277,5 @@ def normalize(code: CodeObject) -> CodeObject:
         tuple(sorted(code.labels, key=lambda lb: (lb.pc, lb.name))),
         tuple(sorted(code.regions, key=lambda r: (r.start, r.end, r.name))),
         code.tests,
+        code.avm_version,
     )

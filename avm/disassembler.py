@@ -61,6 +61,8 @@ def _body(code: CodeObject, start: int, end: int, region: Region | None, indent:
 def disassemble(code: CodeObject) -> str:
     """Readable IR for a whole code object (regions, labels, instructions and tests)."""
     lines = [f";; code id {code.code_id.hex()}"]
+    if code.avm_version != 1:
+        lines.append(f".avm {code.avm_version}")
     n = len(code.instructions)
     pc = 0
     regions = list(code.regions)

@@ -17,6 +17,16 @@ class AvmError(AitherError):
     """Base of every error the AVM raises on purpose."""
 
 
+class UnknownAvmVersion(AvmError):
+    """An AVM version this node's software does not implement: a node that meets one enacted on
+    its chain must stop (and be upgraded) rather than run code it cannot run alike."""
+
+    def __init__(self, version: int, latest: int) -> None:
+        self.version = version
+        super().__init__(f"AVM version {version} is unknown to this node (it runs versions "
+                         f"up to {latest}): upgrade aither")  # fmt: skip
+
+
 class TaskRefused(AvmError):
     """A SCHEDULE_TASK the host will not register (say, an agent that cannot prepay its runs):
     the opcode fails with the reason, as a failed plugin call does."""

@@ -39,7 +39,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\r\f\v]+)
   | (?P<comment>;.*)
-  | (?P<directive>\#define\b|\.(?:region|endregion|test|endtest)\b)
+  | (?P<directive>\#define\b|\.(?:avm|region|endregion|test|endtest)\b)
   | (?P<bytes>x"[0-9A-Fa-f]*")
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<decimal>\d[\d_]*\.\d[\d_]*)

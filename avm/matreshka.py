@@ -51,6 +51,7 @@ def breed(
             child.labels,
             child.regions,
             tuple(tests),
+            child.avm_version,
         )
         validate(child)
     except CodeFormatError as exc:

@@ -28,7 +28,7 @@ from avm.errors import (
     ValueTooLarge,
 )
 from avm.gas import CURRENT, GasSchedule
-from avm.instructions import OPCODES
+from avm.instructions import opcode_table
 from avm.opcodes import Control, OperandType, OpSpec
 from avm.values import (
     MAX_INT,
@@ -85,13 +85,15 @@ def _result_check(spec: OpSpec) -> ResultCheck:
     return ResultCheck.BOUNDED
 
 
-_CHECKS: dict[str, ResultCheck] = {}
+# The caches below are by (family, name): two AVM versions may define one name differently (DIV).
+_CHECKS: dict[tuple[str, str], ResultCheck] = {}
 
 
 def _check_of(spec: OpSpec) -> ResultCheck:
-    check = _CHECKS.get(spec.name)
+    key = (spec.family, spec.name)
+    check = _CHECKS.get(key)
     if check is None:
-        check = _CHECKS[spec.name] = _result_check(spec)
+        check = _CHECKS[key] = _result_check(spec)
     return check
 
 
@@ -110,8 +112,9 @@ class Program:
         self.sched = sched
         self.code_id = code.code_id
         self.decoded: list[Decoded] = []
+        table = opcode_table(code.avm_version)  # the version the code was assembled for
         for ins in code.instructions:
-            spec = OPCODES[ins.opcode]
+            spec = table[ins.opcode]
             args: list[DecodedArg] = []
             target_name = None
             for op in ins.operands:
@@ -204,15 +207,16 @@ def fault(exc: BaseException, pc: int, opcode: str, gas_left: int) -> BaseExcept
 
 # ---- the fast path: basic blocks compiled from the opcodes' own definitions -------------------
 
-_TEMPLATES: dict[str, tuple[list[str], ast.expr] | None] = {}
+_TEMPLATES: dict[tuple[str, str], tuple[list[str], ast.expr] | None] = {}
 _SAFE_BUILTINS = {"bool"}
 
 
 def _template(spec: OpSpec) -> tuple[list[str], ast.expr] | None:
     """The opcode function's parameters and return expression, if it is one expression over
     its parameters (module-level int constants are folded in); else None (it will be called)."""
-    if spec.name in _TEMPLATES:
-        return _TEMPLATES[spec.name]
+    key = (spec.family, spec.name)
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
     result = None
     try:
         source = textwrap.dedent(inspect.getsource(spec.fn))
@@ -240,7 +244,7 @@ def _template(spec: OpSpec) -> tuple[list[str], ast.expr] | None:
                     ok = False
             if ok:
                 result = (params, expr)
-    _TEMPLATES[spec.name] = result
+    _TEMPLATES[key] = result
     return result
 
 
@@ -259,11 +263,11 @@ class _Rename(ast.NodeTransformer):
         return node
 
 
-_INLINED: dict[tuple[str, tuple[str, ...], bool], str | None] = {}
+_INLINED: dict[tuple[str, str, tuple[str, ...], bool], str | None] = {}
 
 
 def _inline(spec: OpSpec, arg_names: list[str], condition: bool = False) -> str | None:
-    key = (spec.name, tuple(arg_names), condition)
+    key = (spec.family, spec.name, tuple(arg_names), condition)
     if key not in _INLINED:
         if len(_INLINED) > 10_000:
             _INLINED.clear()  # keys include inlined constants: keep the cache bounded

@@ -31,6 +31,7 @@ def region_body(code: CodeObject, name: str) -> CodeObject:
         tuple(
             Label(lb.name, lb.pc - region.start, None) for lb in code.labels if lb.region == name
         ),
+        avm_version=code.avm_version,
     )
     return normalize(body)
 
@@ -101,6 +102,7 @@ def replace_region(code: CodeObject, name: str, body: CodeObject) -> CodeObject:
             tuple(labels),
             regions,
             code.tests,
+            code.avm_version,
         )
     )
     validate(result)

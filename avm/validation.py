@@ -14,6 +14,7 @@ from avm.code import (
     FORMAT_VERSION,
     MAX_CODE_BYTES,
     MAX_INSTRUCTIONS,
+    VERSIONED_FORMAT,
     CodeObject,
     Instruction,
     Label,
@@ -26,7 +27,7 @@ from avm.code import (
     normalize,
 )
 from avm.errors import CodeFormatError, NotDeployable
-from avm.instructions import OPCODES
+from avm.instructions import LATEST_VERSION, VERSIONS, opcode_table
 from avm.opcodes import ParamKind
 from avm.values import MAX_ITEMS, Value, from_wire
 from core.encoding import Value as Wire
@@ -73,10 +74,18 @@ def _is_opt_str(x: object) -> TypeGuard[str | None]:
 
 def from_wire_code(wire: Wire) -> CodeObject:
     """Build and validate a code object from its wire form. Raises CodeFormatError."""
-    if not _is_list(wire, 8):
-        raise CodeFormatError("a code object is a list of 8 fields")
-    version, regs, consts, instrs, labels, regions, tests, used = wire
-    _want(version == FORMAT_VERSION and _is_int(version), f"unknown code format {version!r}")
+    avm_version = 1
+    if _is_list(wire, 9) and _is_int(wire[0]) and wire[0] == VERSIONED_FORMAT:
+        *wire, last = wire
+        if not (_is_int(last) and last > 1):
+            raise CodeFormatError("a format-2 code object's AVM version is 2 or more")
+        avm_version = last
+    elif not (_is_list(wire, 8) and _is_int(wire[0]) and wire[0] == FORMAT_VERSION):
+        raise CodeFormatError(
+            f"a code object is [format {FORMAT_VERSION}, 7 fields] or "
+            f"[format {VERSIONED_FORMAT}, 7 fields, AVM version]"
+        )
+    _, regs, consts, instrs, labels, regions, tests, used = wire
     if not (_is_list(regs) and all(type(r) is str and r for r in regs)):
         raise CodeFormatError("registers are names")
     registers = tuple(r for r in regs if _is_str(r))
@@ -122,6 +131,7 @@ def from_wire_code(wire: Wire) -> CodeObject:
         tuple(label_objs),
         tuple(region_objs),
         tuple(test_objs),
+        avm_version,
     )
     validate(code)
     _want(used == list(code.opcodes_used), "the opcode set does not match the instructions")
@@ -219,10 +229,14 @@ def validate(code: CodeObject) -> None:
                 f"label {lb.name} outside its region",
             )
     label_set = set(names)
+    table = VERSIONS.get(code.avm_version)
+    if table is None:
+        raise CodeFormatError(f"AVM version {code.avm_version} is unknown to this node")
     for pc, ins in enumerate(code.instructions):
-        spec = OPCODES.get(ins.opcode)
+        spec = table.get(ins.opcode)
         if spec is None:
-            raise CodeFormatError(f"pc {pc}: unknown opcode {ins.opcode!r}")
+            where = "" if code.avm_version == LATEST_VERSION else f" of AVM {code.avm_version}"
+            raise CodeFormatError(f"pc {pc}: unknown opcode {ins.opcode!r}{where}")
         count = len(ins.operands)
         if spec.variadic:
             _want(count >= len(spec.params) - 1, f"pc {pc}: too few operands for {spec.name}")
@@ -253,7 +267,7 @@ def nondeterministic_uses(code: CodeObject) -> list[tuple[int, str]]:
     return [
         (pc, ins.opcode)
         for pc, ins in enumerate(code.instructions)
-        if not OPCODES[ins.opcode].deterministic
+        if not opcode_table(code.avm_version)[ins.opcode].deterministic
     ]
 
 

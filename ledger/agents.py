@@ -46,7 +46,7 @@ from core.encoding import Value, decode, encode
 from core.errors import AitherError, DecodeError, ExecutionFailed
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
 from ledger import roles, schedule
-from ledger.chain_params import gas_schedule, gas_schedule_of
+from ledger.chain_params import avm_version, gas_schedule, gas_schedule_of
 from ledger.governance.errors import GovernanceError
 from ledger.governance.transition import GovernanceContext, submit_agent_proposal
 from ledger.receipt import Log
@@ -511,6 +511,12 @@ def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: i
         check_deployable(code)
     except NotDeployable as exc:
         raise ExecutionFailed(f"not deployable: {exc}") from None
+    enacted = avm_version(state)
+    if code.avm_version > enacted:
+        raise ExecutionFailed(
+            f"the code is for AVM version {code.avm_version}; this chain runs version {enacted} "
+            "(a passed `avm` proposal enables a newer one)"
+        )
     address = agent_address(deployer, nonce)
     change = CodeChange(LineageKind.DEPLOY, address, code.code_id, ())
     create_agent(state, address, code, change, deployer, height)

@@ -866,23 +866,29 @@ class Ledger:
 
     # Shadow replay (ledger/governance/shadow.py): a `gas` proposal tried on recent blocks
 
-    def shadow_replay(self, schedule: GasSchedule, blocks: int, gas: int) -> ShadowSummary:
+    def shadow_replay(
+        self, schedule: GasSchedule, blocks: int, gas: int, txs: int
+    ) -> ShadowSummary:
         """What a `gas` proposal filed in the next block would record (bench/governance.py)."""
-        return self._shadow(self.height + 1, schedule, blocks, gas)
+        return self._shadow(self.height + 1, schedule, blocks, gas, txs)
 
-    def _shadow(self, height: int, schedule: GasSchedule, blocks: int, gas: int) -> ShadowSummary:
-        """Replay the blocks before `height`, the newest first while the gas they used stays
-        within `gas`, at most `blocks` of them and only those whose parent's state this node
-        keeps (a network node keeps MAX_SHADOW_BLOCKS: every node replays the same), each on the
-        state before it with `schedule` in force."""
+    def _shadow(
+        self, height: int, schedule: GasSchedule, blocks: int, gas: int, txs: int
+    ) -> ShadowSummary:
+        """Replay the blocks before `height`, the newest first while the gas they used and their
+        transactions stay within `gas` and `txs`, at most `blocks` of them and only those whose
+        parent's state this node keeps (a network node keeps MAX_SHADOW_BLOCKS: every node
+        replays the same), each on the state before it with `schedule` in force."""
         chosen: list[BlockHeader] = []
-        used = 0
+        used = count = 0
         for past in range(height - 1, max(0, height - 1 - blocks), -1):
-            header = self._load_header(past)
-            if past - 1 < self._oldest or used + header.gas_used > gas:
+            block = self.block(past)
+            assert block is not None
+            used += block.header.gas_used
+            count += len(block.transactions)
+            if past - 1 < self._oldest or used > gas or count > txs:
                 break
-            used += header.gas_used
-            chosen.append(header)
+            chosen.append(block.header)
         if not chosen:
             return summarize(0, 0, [])
         replayed = [diff for header in reversed(chosen) for diff in self._replay(header, schedule)]

@@ -1,5 +1,5 @@
-"""The chain parameters and the gas schedule: the protocol's limits, timings and prices, enacted
-at a height.
+"""The chain parameters, the gas schedule and the AVM version: the protocol's limits, timings,
+prices and instruction set, enacted at a height.
 
 Fixed in genesis and changed only by a passed `chain` proposal (a protocol track: a longer vote,
 a two-thirds majority). They are one state entry, so every node applies the same ones from the
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avm.errors import UnknownAvmVersion
 from avm.gas import V1, GasSchedule, schedule_from_value, schedule_to_value
+from avm.instructions import LATEST_VERSION, VERSIONS
 from core.amounts import MAX_AMOUNT
 from core.encoding import Value, decode, encode
 from core.errors import InvalidTransaction
@@ -20,6 +22,7 @@ from ledger.state import Store
 
 CHAIN_PARAMS = b"C"  # (the key itself) -> ChainParams
 GAS_SCHEDULE = b"G"  # (the key itself) -> the version in force; + version (4 bytes) -> a schedule
+AVM_VERSION = b"O"  # (the key itself) -> the newest AVM version code may be deployed for
 
 # Fixed limits, which bound the governed ones.
 MAX_TX_SIZE = 64 * 1024  # a signed transaction's bytes; a block always has room for one
@@ -173,3 +176,21 @@ def enact_gas_schedule(store: Store, schedule: GasSchedule) -> None:
     """Keep `schedule` and put it in force from the next block."""
     store.put(_schedule_key(schedule.version), encode(schedule_to_value(schedule)))
     store.put(GAS_SCHEDULE, schedule.version.to_bytes(4, "big"))
+
+
+# ---- AVM versions ------------------------------------------------------------------------------
+# Code records the version it was assembled for and runs under it for good; the chain's version
+# is the newest that may be deployed (or reached by a patch). A chain starts on version 1.
+
+
+def avm_version(store: Store) -> int:
+    raw = store.get(AVM_VERSION)
+    return 1 if raw is None else int.from_bytes(raw, "big")
+
+
+def enact_avm_version(store: Store, version: int) -> None:
+    """Let code of `version` be deployed from the next block. Raises UnknownAvmVersion when
+    this node's AVM lacks it: the node must stop there (and be upgraded), not fork."""
+    if version not in VERSIONS:
+        raise UnknownAvmVersion(version, LATEST_VERSION)
+    store.put(AVM_VERSION, version.to_bytes(4, "big"))

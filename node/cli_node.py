@@ -297,7 +297,16 @@ async def _serve(
         driver.start()
         host, port = listener.getsockname()[:2]
         log.info("serving JSON-RPC on http://%s:%d, chain at block %d", host, port, ledger.height)
+
+        async def stop_when_halted() -> None:
+            await driver.halted.wait()
+            server.should_exit = True
+
+        watcher = asyncio.create_task(stop_when_halted())
         await server.serve(sockets=[listener])
+        watcher.cancel()
+        if driver.halt_reason is not None:
+            raise driver.halt_reason
     finally:
         await driver.stop()
         if network is not None:

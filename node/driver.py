@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from avm.errors import UnknownAvmVersion
 from core.crypto import SigningKey, address_of, hash32
 from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger.block import Block, CommitCertificate
@@ -110,6 +111,10 @@ class ConsensusDriver:
         self._executed: dict[bytes, PendingBlock] = {}  # checked blocks ready to commit
         self._awaiting: set[bytes] = set()  # hashes the core asked to check, body not yet here
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when the chain enacted what this node cannot run (an AVM version it lacks): the
+        # node stops there, saying why, rather than fork from the others.
+        self.halted = asyncio.Event()
+        self.halt_reason: UnknownAvmVersion | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._height_started = False
         self._started_at = time.perf_counter()
@@ -179,8 +184,17 @@ class ConsensusDriver:
                 outcome = item()
                 effects = outcome if isinstance(outcome, list) else await outcome
                 await self._carry_out(effects)
+            except UnknownAvmVersion as exc:
+                self._halt(exc)
+                return
             except Exception:
                 log.exception("consensus input failed at height %d", self.height)
+
+    def _halt(self, reason: UnknownAvmVersion) -> None:
+        if self.halt_reason is None:
+            log.critical("halted at block %d: %s", self.height, reason)
+            self.halt_reason = reason
+            self.halted.set()
 
     async def _carry_out(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -389,6 +403,8 @@ class ConsensusDriver:
         try:
             txs = await self._verified_transactions(block)
             pending = await asyncio.to_thread(self.ledger.execute_block, block, verified=txs)
+        except UnknownAvmVersion:
+            raise  # not the block's fault: this node cannot run what the chain enacted
         except (InvalidBlock, DecodeError, AitherError) as exc:
             log.info("rejected block %d %s: %s", block.height, block.hash.hex()[:16], exc)
             return False
@@ -511,6 +527,9 @@ class ConsensusDriver:
         async def apply() -> list[Effect]:
             try:
                 done.set_result(await self._apply_synced(block, certificate))
+            except UnknownAvmVersion as exc:
+                self._halt(exc)
+                done.set_exception(exc)
             except Exception as exc:
                 done.set_exception(exc)
             return []

@@ -29,6 +29,7 @@ COMMANDS = {
     "propose-chain": "wallet.commands.proposals",
     "propose-gas": "wallet.commands.proposals",
     "propose-validators": "wallet.commands.proposals",
+    "propose-avm": "wallet.commands.proposals",
     "propose-council": "wallet.commands.proposals",
     "propose-policy": "wallet.commands.proposals",
     "vote": "wallet.commands.proposals",

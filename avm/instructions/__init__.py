@@ -1,7 +1,13 @@
-"""Every opcode of the AVM, by family. `OPCODES` maps an opcode name to its definition."""
+"""Every opcode of the AVM, by family, and the instruction sets of its versions.
+
+`VERSIONS[n]` maps each opcode name of AVM version n to its definition; a code object runs under
+the version it records (`CodeObject.avm_version`). `OPCODES` is the latest version's table: what
+tools that name opcodes (the assembler's hints, the council's analysis) know.
+"""
 
 from __future__ import annotations
 
+from avm.errors import UnknownAvmVersion
 from avm.instructions import (
     agents,
     arithmetic,
@@ -13,6 +19,7 @@ from avm.instructions import (
     self_modify,
     storage,
     swarm,
+    v2,
     wallet,
 )
 from avm.opcodes import OpSpec
@@ -42,4 +49,18 @@ def _index() -> dict[str, OpSpec]:
     return table
 
 
-OPCODES: dict[str, OpSpec] = _index()
+V1_OPCODES: dict[str, OpSpec] = _index()
+VERSIONS: dict[int, dict[str, OpSpec]] = {
+    1: V1_OPCODES,
+    2: {**V1_OPCODES, **{spec.name: spec for spec in v2.family.specs}},
+}
+LATEST_VERSION = max(VERSIONS)
+OPCODES: dict[str, OpSpec] = VERSIONS[LATEST_VERSION]
+
+
+def opcode_table(version: int) -> dict[str, OpSpec]:
+    """Version `version`'s instruction set. Raises UnknownAvmVersion for one this node lacks."""
+    table = VERSIONS.get(version)
+    if table is None:
+        raise UnknownAvmVersion(version, LATEST_VERSION)
+    return table

@@ -110,9 +110,7 @@ def _patched(
 ) -> CodeObject:
     try:
         new = replace_region(code, region, body)
-        new = CodeObject(
-            new.registers, new.constants, new.instructions, new.labels, new.regions, tuple(tests)
-        )
+        new = replace(new, tests=tuple(tests))
         validate(new)
     except CodeFormatError as exc:
         raise BadIR(f"the patched code is not valid: {exc}") from None

@@ -215,6 +215,25 @@ class ValidatorsSpec:
         return [self.kind.value, changes, self.rationale, self.deposit]
 
 
+MAX_AVM_VERSION = 2**16
+
+
+@dataclass(frozen=True, slots=True)
+class AvmVersionSpec:
+    """Let code assembled for AVM `version` (`.avm N`) be deployed from the block after
+    enactment; code deployed before keeps running under its own version. A node whose AVM lacks
+    the version stops at the enactment height, saying so. A protocol change: the `avm` track."""
+
+    version: int
+    rationale: str = ""
+    deposit: int = 0
+
+    kind = ProposalKind.AVM
+
+    def to_value(self) -> list[Value]:
+        return [self.kind.value, self.version, self.rationale, self.deposit]
+
+
 ProposalSpec = (
     CodeChangeSpec
     | ParamsChangeSpec
@@ -224,6 +243,7 @@ ProposalSpec = (
     | ChainParamsSpec
     | GasScheduleSpec
     | ValidatorsSpec
+    | AvmVersionSpec
 )
 
 
@@ -239,6 +259,7 @@ def spec_from_value(value: Value) -> ProposalSpec:
       ["chain", chain params(list), rationale, deposit]
       ["gas", [version, [cost, ...]] (avm/gas.py's wire form), rationale, deposit]
       ["validators", [[pubkey(32 B), power], ...] (by key), rationale, deposit]
+      ["avm", version, rationale, deposit]
     """
     if not (isinstance(value, list) and len(value) >= 1):
         raise InvalidTransaction("a proposal is a list [kind, ...]")
@@ -319,6 +340,13 @@ def spec_from_value(value: Value) -> ProposalSpec:
             raise InvalidTransaction("validator changes must name each key once, in order")
         return ValidatorsSpec(
             powers, _text(rationale, MAX_TEXT_FIELD, "rationale"), _amount(deposit)
+        )
+    if kind == ProposalKind.AVM.value:
+        _, version, rationale, deposit = _fields(value, 4, "an avm spec")
+        if not (type(version) is int and 2 <= version <= MAX_AVM_VERSION):
+            raise InvalidTransaction(f"an AVM version is an integer in 2..{MAX_AVM_VERSION}")
+        return AvmVersionSpec(
+            version, _text(rationale, MAX_TEXT_FIELD, "rationale"), _amount(deposit)
         )
     raise InvalidTransaction(f"unknown proposal kind {kind!r}")
 

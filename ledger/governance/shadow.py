@@ -137,7 +137,7 @@ def summarize(first: int, last: int, replayed: list[ShadowDiff]) -> ShadowSummar
 class ShadowRunner(Protocol):
     """The ledger's replay of its recent blocks under another gas schedule."""
 
-    def __call__(self, schedule: GasSchedule, blocks: int, gas: int) -> ShadowSummary:
+    def __call__(self, schedule: GasSchedule, blocks: int, gas: int, txs: int) -> ShadowSummary:
         """Replay at most the last `blocks` blocks, the newest first until their committed gas
-        passes `gas`, under `schedule`."""
+        would pass `gas` or their transactions `txs`, under `schedule`."""
         ...

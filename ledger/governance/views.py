@@ -17,6 +17,7 @@ from ledger.governance.code_change import AgentCode
 from ledger.governance.council import CouncilMember, load_council
 from ledger.governance.params import GovernanceParams, Role, load_params
 from ledger.governance.payloads import (
+    AvmVersionSpec,
     ChainParamsSpec,
     CodeChangeSpec,
     CouncilChangeSpec,
@@ -108,7 +109,7 @@ class ProposalView:
         """The whole record, for `aither_getProposal` and the reviewer service:
 
         {id, number, kind ("code"|"params"|"council"|"revert"|"policy"|"chain"|"gas"|
-         "validators"), status
+         "validators"|"avm"), status
          ("submitted"|"voting"|"passed"|"enacted"|"rejected"|"vetoed"|"expired"|"cancelled"|
          "failed"), emergency,
          proposer, agent, region, rationale, deposit, submittedHeight, votingEndHeight,
@@ -119,6 +120,7 @@ class ProposalView:
          chainParams (ChainParams.to_json, the genesis form, for "chain") | null,
          gasSchedule ({version, costs: {name: milligas | [num, den]}}, for "gas") | null,
          validators ([{pubkey, address, power (0: removed)}], for "validators") | null,
+         avmVersion (the version it enables, for "avm") | null,
          council: {add: [{address, name, role, roleName}], remove: [{address, name}]} | null,
          sandbox: [{test, passed, gasBefore, gasAfter, reason}],
          shadow (ShadowSummary.to_json: the replay of recent blocks, for "gas") | null,
@@ -177,6 +179,7 @@ class ProposalView:
                 schedule_to_json(spec.schedule) if isinstance(spec, GasScheduleSpec) else None
             ),
             "validators": _validator_changes(spec),
+            "avmVersion": spec.version if isinstance(spec, AvmVersionSpec) else None,
             "council": council,
             "sandbox": [s.to_json() for s in p.sandbox],
             "shadow": None if p.shadow is None else p.shadow.to_json(),

@@ -13,7 +13,7 @@ from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
 from ledger.block import Block
 from ledger.chain import TxLocation
-from ledger.chain_params import MAX_TX_SIZE, gas_schedule, load_chain_params
+from ledger.chain_params import MAX_TX_SIZE, avm_version, gas_schedule, load_chain_params
 from ledger.state import Account, State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
@@ -85,15 +85,21 @@ def gas_price(node: Node, args: Params) -> str:
 @TABLE.method("aither_getChainParams")
 def get_chain_params(node: Node, args: Params) -> dict[str, object]:
     """`[block?]`: the chain parameters in force for the block after `block` (default latest),
-    in the genesis form (snake_case), with `height`, the block they were read at, and
-    `gas_schedule_version`, the version of the gas schedule in force."""
+    in the genesis form (snake_case), with `height`, the block they were read at,
+    `gas_schedule_version`, the version of the gas schedule in force, and `avm_version`, the
+    newest AVM version code may be deployed for."""
     max_args(args, 1)
     height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
     _, reader = params.state_at(node.ledger, height)
     state = State(reader)
     rules = load_chain_params(state, node.ledger.genesis.chain)
     version = gas_schedule(state).version
-    return {"height": height, **rules.to_json(), "gas_schedule_version": version}
+    return {
+        "height": height,
+        **rules.to_json(),
+        "gas_schedule_version": version,
+        "avm_version": avm_version(state),
+    }
 
 
 @TABLE.method("aither_getValidators")

@@ -18,8 +18,10 @@ from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.errors import InvalidSpec, UnknownProposal
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
+    MAX_AVM_VERSION,
     MAX_POWER,
     MAX_VALIDATOR_CHANGES,
+    AvmVersionSpec,
     CancelPayload,
     ChainParamsSpec,
     Choice,
@@ -196,6 +198,7 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
     {kind: "gas", gasSchedule: {version, costs: {name: milligas | [num, den]}}, ...}: the costs
       not named are those of `in_force`, the schedule in force
     {kind: "validators", validators: [{pubkey, power}] (power 0 removes), ...}
+    {kind: "avm", avmVersion, ...}
 
     A missing deposit is taken at its widest (2**128 - 1), so an estimate is never short.
     Raises RpcError (invalid params) naming the bad field.
@@ -264,6 +267,11 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
         except ScheduleError as exc:
             raise invalid_params(f"gasSchedule: {exc}") from None
         return GasScheduleSpec(new, rationale, deposit)
+    if kind == ProposalKind.AVM.value:
+        version = params.quantity(doc.get("avmVersion"), "avmVersion", MAX_AVM_VERSION)
+        if version < 2:
+            raise invalid_params(f"avmVersion must be in 2..{MAX_AVM_VERSION}")
+        return AvmVersionSpec(version, rationale, deposit)
     if kind == ProposalKind.VALIDATORS.value:
         listed = _list(doc.get("validators"), "validators")
         changes: dict[bytes, int] = {}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from avm.assembler import assemble
 from avm.gas import V1 as GAS_V1
 from avm.gas import schedule_with
+from avm.instructions import LATEST_VERSION
 from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID, DEV_GOVERNANCE, dev_key
 from ledger.gas import DEFAULT_GAS_PRICE
@@ -331,6 +332,28 @@ def test_the_wallet_proposes_a_gas_schedule_every_call_then_pays(
     changed = [(a["gas"], b["gas"]) for a, b in zip(before, now, strict=True) if a != b]
     assert changed == [(100, 300)] * 3  # GET, SET, MUL: simple opcodes (not RET: `ret`)
     assert after["gasUsed"] - first["gasUsed"] == 3 * 200
+
+
+def test_a_node_that_lacks_an_enacted_avm_version_stops_saying_so(
+    dev_node: DevNode, run_aither: Run
+) -> None:
+    node = dev_node
+    unknown = LATEST_VERSION + 1
+    done = cli(run_aither, node, "propose-avm", "--version", str(unknown), "--dev-account", "1")
+    assert done.returncode == 0, done.stderr
+    assert f"knows AVM versions up to {LATEST_VERSION}; nodes must be upgraded" in done.stderr
+    pid = next(line.split()[-1] for line in done.stdout.splitlines() if "proposal 0x" in line)
+    for member in (*VOTERS, 7):
+        cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
+    enact = node.rpc("aither_getProposal", pid)["votingEndHeight"] + 2 * PARAMS.enactment_delay
+    tick_to(node, enact - 1)
+    node.send_raw(node.signed_transfer(dev_key(3), dev_key(4).address, 1))  # block `enact`
+    assert node.process is not None
+    assert node.process.wait(timeout=30) == 1  # stopped, not forked, not spinning
+    last = node.log_tail(3).strip().splitlines()[-1]
+    known = f"it runs versions up to {LATEST_VERSION}"
+    assert last == f"error: AVM version {unknown} is unknown to this node ({known}): upgrade aither"
+    assert "halted at block" in node.log_text()
 
 
 def test_bad_proposals_are_refused_in_one_line_and_change_nothing(

@@ -1,10 +1,11 @@
-"""The council governs the protocol on a live testnet: a gas schedule and the validator set.
+"""The council governs the protocol on a live testnet: gas schedule, AVM version, validators.
 
 Four genesis validators and a fifth node holding a validator key outside the set (it follows the
-chain). One round of proposals puts a new gas schedule in force and adds the fifth validator; a
-second removes one of the first four. Every node charges the new costs from the same block (the
-same state roots), the newcomer signs the blocks after its enactment, and finality goes on once
-a validator is gone.
+chain). One round of proposals puts a new gas schedule in force, enables AVM version 2 and adds
+the fifth validator; a second removes one of the first four. Every node charges the new costs
+from the same block (the same state roots), an agent deployed after the enactment uses version
+2's ISQRT while one deployed before keeps version 1's DIV, the newcomer signs the blocks after
+its enactment, and finality goes on once a validator is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from testnet_fixture import Testnet
 
 from avm.assembler import assemble
+from avm.code import CodeObject
 from avm.gas import V1, schedule_with
 from core.crypto import SigningKey, address_of, to_checksum_address
 from genesis.dev import DEV_GOVERNANCE, dev_key
@@ -22,6 +24,7 @@ from genesis.keyfile import read_key_file
 from genesis.testnet import TESTNET_CHAIN_ID
 from ledger.gas import DEFAULT_GAS_PRICE
 from ledger.governance.payloads import (
+    AvmVersionSpec,
     Choice,
     GasScheduleSpec,
     ProposalSpec,
@@ -35,6 +38,8 @@ from node.process import wait_until
 PROPOSER = dev_key(1)
 VOTERS = (5, 6, 7, 8)  # two thirds of the dev council's weight and more, all yes
 AGENT = assemble(":main\n  SET x = 2\n  MUL x, 21 -> ACC\n  RETURN ACC\n").code
+DIVIDES = assemble(":main\n  DIV -7, 2 -> q\n  RETURN q\n").code  # AVM 1: floors
+ROOTS = assemble(".avm 2\n:main\n  ISQRT 17 -> r\n  DIV -7, 2 -> q\n  RETURN [r, q]\n").code
 # A protocol track: twice the voting period and the enactment delay, plus the blocks around.
 ENACTED_WITHIN = 30.0 + 2 * (DEV_GOVERNANCE.voting_period + DEV_GOVERNANCE.enactment_delay)
 
@@ -96,27 +101,38 @@ def signers(net: Testnet, height: int) -> set[str]:
     return set(block["lastCommit"]["signers"])
 
 
-def test_a_gas_schedule_and_a_new_validator_are_enacted_alike_on_every_node(net: Testnet) -> None:
-    deployed = send(net, dev_key(2), TxKind.DEPLOY, Deploy(AGENT.to_bytes(), (), 0))
-    agent = bytes.fromhex(str(deployed["contractAddress"])[2:])
+def deploy(net: Testnet, code: CodeObject) -> bytes:
+    deployed = send(net, dev_key(2), TxKind.DEPLOY, Deploy(code.to_bytes(), (), 0))
+    return bytes.fromhex(str(deployed["contractAddress"])[2:])
+
+
+def test_gas_avm_and_validator_changes_are_enacted_alike_on_every_node(net: Testnet) -> None:
+    agent, old = deploy(net, AGENT), deploy(net, DIVIDES)
     before = send(net, dev_key(2), TxKind.CALL, Call(agent, "main", (), 0))
     newcomer = read_key_file(net[4].directory / "validator_key.json")
     assert net[0].rpc("aither_getValidators")["totalPower"] == 4
 
     dearer = schedule_with(V1, 2, {"simple": 3 * V1.simple})
-    gas, joined = file_and_pass(
+    deposit = DEV_GOVERNANCE.min_deposit
+    gas, joined, _ = file_and_pass(
         net,
-        GasScheduleSpec(dearer, "arithmetic costs more", DEV_GOVERNANCE.min_deposit),
-        ValidatorsSpec(((newcomer.pubkey, 1),), "a fifth validator", DEV_GOVERNANCE.min_deposit),
+        GasScheduleSpec(dearer, "arithmetic costs more", deposit),
+        ValidatorsSpec(((newcomer.pubkey, 1),), "a fifth validator", deposit),
+        AvmVersionSpec(2, "ISQRT, and DIV that truncates", deposit),
     )
     assert gas["shadow"] is not None and gas["shadow"]["transactions"] >= 2
     assert gas["shadow"]["outcomeChanges"] == 0
     for node in net.validators:
         assert node.rpc("aither_getGasSchedule")["version"] == 2
         assert node.rpc("aither_getValidators")["totalPower"] == 5
+        assert node.rpc("aither_getChainParams")["avm_version"] == 2
     after = send(net, dev_key(2), TxKind.CALL, Call(agent, "main", (), 0))
     # SET and MUL are simple opcodes: each costs 200 milligas more from the enactment height
     assert int(after["gasUsed"], 16) - int(before["gasUsed"], 16) == 2 * 2 * V1.simple
+    # An agent deployed now uses version 2; one deployed before keeps version 1's DIV.
+    roots = deploy(net, ROOTS)
+    assert send(net, dev_key(2), TxKind.CALL, Call(roots, "main", (), 0))["returnValue"] == [4, -3]
+    assert send(net, dev_key(2), TxKind.CALL, Call(old, "main", (), 0))["returnValue"] == -4
     # The newcomer signs: the blocks after its enactment carry its precommit.
     address = to_checksum_address(address_of(newcomer.pubkey))
 

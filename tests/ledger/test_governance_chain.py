@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from avm.assembler import assemble
+from avm.errors import UnknownAvmVersion
 from avm.gas import V1, schedule_with
+from avm.instructions import LATEST_VERSION
 from avm.values import from_wire
 from core.crypto import SigningKey, to_checksum_address
 from core.encoding import decode
@@ -20,11 +22,12 @@ from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
-from ledger.chain_params import gas_schedule
+from ledger.chain_params import avm_version, gas_schedule
 from ledger.genesis import Genesis, GenesisError
 from ledger.governance.council import load_council
 from ledger.governance.params import PROTOCOL_THRESHOLD_PPM, Role, load_params
 from ledger.governance.payloads import (
+    AvmVersionSpec,
     CancelPayload,
     ChainParamsSpec,
     Choice,
@@ -33,6 +36,7 @@ from ledger.governance.payloads import (
     GasScheduleSpec,
     NewMember,
     PolicySpec,
+    ProposalSpec,
     ProposePayload,
     RevertSpec,
     ValidatorsSpec,
@@ -590,3 +594,93 @@ def test_validator_changes_must_name_each_key_once_in_order() -> None:
     for changes in (((b, 1), (a, 1)), ((a, 1), (a, 2)), ()):
         with pytest.raises(InvalidTransaction):
             tx(ALICE, 0, ProposePayload(ValidatorsSpec(changes, "", DEPOSIT)))
+
+
+# ---- AVM versions ------------------------------------------------------------------------------
+
+DIVIDES = assemble(":main\n  DIV -7, 2 -> q\n  RETURN q\n").code  # version 1: floors
+ROOTS = assemble(".avm 2\n:main\n  ISQRT 17 -> r\n  DIV -7, 2 -> q\n  RETURN [r, q]\n").code
+
+
+def pass_proposal(chain: Chain, spec: ProposalSpec) -> int:
+    """File `spec`, vote it through, make blocks up to its enactment; its enactment height."""
+    _, filed = chain.send(ALICE, ProposePayload(spec))
+    assert filed.ok, filed.error
+    pid = filed.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    vote_all(chain, pid)
+    chain.until(chain.proposal(pid).voting_end_height)
+    enacted_at = chain.proposal(pid).enact_height
+    assert enacted_at is not None
+    chain.until(enacted_at)
+    assert chain.proposal(pid).status is Status.ENACTED
+    return enacted_at
+
+
+def test_an_avm_version_lets_new_code_use_its_opcodes_and_old_code_keeps_its_own(
+    chain: Chain,
+) -> None:
+    _, early = chain.send(ALICE, Deploy(ROOTS.to_bytes(), (), 0))
+    assert not early.ok and "for AVM version 2; this chain runs version 1" in early.error
+    old = from_wire(decode(chain.send(ALICE, Deploy(DIVIDES.to_bytes(), (), 0))[1].output))
+    assert isinstance(old, bytes)
+    pass_proposal(chain, AvmVersionSpec(2, "isqrt, and DIV that truncates", DEPOSIT))
+    assert avm_version(chain.state) == 2
+    _, deployed = chain.send(ALICE, Deploy(ROOTS.to_bytes(), (), 0))
+    assert deployed.ok, deployed.error
+    agent = from_wire(decode(deployed.output))
+    assert isinstance(agent, bytes)
+    _, new_call = chain.send(BOB, Call(agent, "main", ()))
+    assert from_wire(decode(new_call.output)) == (4, -3)
+    _, old_call = chain.send(BOB, Call(old, "main", ()))
+    assert from_wire(decode(old_call.output)) == -4  # deployed under version 1: floors still
+
+
+def test_a_node_lacking_an_enacted_avm_version_stops_instead_of_forking(chain: Chain) -> None:
+    _, filed = chain.send(ALICE, ProposePayload(AvmVersionSpec(LATEST_VERSION + 1, "", DEPOSIT)))
+    assert filed.ok, filed.error  # the chain's rule: above the version in force
+    pid = filed.logs[0].values[0]
+    assert isinstance(pid, bytes)
+    vote_all(chain, pid)
+    chain.until(chain.proposal(pid).voting_end_height)
+    enact = chain.proposal(pid).enact_height
+    assert enact is not None
+    chain.until(enact - 1)
+    with pytest.raises(UnknownAvmVersion, match=f"AVM version {LATEST_VERSION + 1} is unknown"):
+        chain.produce()
+    assert chain.ledger.height == enact - 1  # nothing written
+
+
+def test_one_shadow_replay_a_block_a_second_gas_proposal_waits_for_the_next(
+    chain: Chain,
+) -> None:
+    chain.send(BOB, Transfer(ALICE.address, 1))
+    specs = [
+        GasScheduleSpec(schedule_with(V1, 2, {"simple": n * V1.simple}), "", DEPOSIT)
+        for n in (2, 3)
+    ]
+    txs = [tx(ALICE, chain.nonces.get(ALICE.address, 0) + i, ProposePayload(s)) for i, s in
+           enumerate(specs)]  # fmt: skip
+    chain.nonces[ALICE.address] = chain.nonces.get(ALICE.address, 0) + 2
+    chain.produce(*txs)
+    first, second = (chain.ledger.receipt(t.hash).logs[0].values[0] for t in txs)
+    assert chain.proposal(first).shadow is not None
+    assert chain.proposal(second).status is Status.SUBMITTED  # waits: no replay yet
+    chain.produce()
+    assert chain.proposal(second).shadow is not None
+    assert chain.proposal(second).status is Status.VOTING
+
+
+def test_shadow_replay_stops_at_its_transaction_budget(tmp_path: Path) -> None:
+    small = dataclasses.replace(PARAMS, shadow_txs=2)
+    chain = Chain(tmp_path / "a", dataclasses.replace(GENESIS, governance=small))
+    try:
+        for amount in (1, 2, 3):
+            chain.send(BOB, Transfer(ALICE.address, amount))
+        dearer = schedule_with(V1, 2, {"simple": 2 * V1.simple})
+        _, filed = chain.send(ALICE, ProposePayload(GasScheduleSpec(dearer, "", DEPOSIT)))
+        shadow = chain.proposal(filed.logs[0].values[0]).shadow
+        assert shadow is not None and shadow.transactions == 2
+        assert (shadow.first, shadow.last) == (chain.ledger.height - 2, chain.ledger.height - 1)
+    finally:
+        chain.ledger.close()

@@ -175,6 +175,8 @@ def show(
         powers = {v["pubkey"]: v["power"] for v in now}
         for v in p["validators"]:
             v["powerNow"] = powers.get(v["pubkey"], 0)
+    if p["avmVersion"] is not None:
+        p["avmNow"] = reader.call_object("aither_getChainParams")["avm_version"]
     if p["policy"] is not None:  # the agent's policy in force, to compare with the proposed one
         p["policyNow"] = reader.call("aither_getPolicy", p["agent"])
     reader.emit(p, lambda: _print_proposal(p))
@@ -265,6 +267,9 @@ def _print_proposal(p: dict) -> None:
         for v in p["validators"]:
             line = f"  {v['address']} {v['pubkey'][:18]}..: {v['powerNow']} -> {v['power']}"
             console.print(line, markup=False)
+    if p["avmVersion"] is not None:
+        console.print(f"\n[bold]AVM version[/bold] {p['avmVersion']} for new code (in force now:"
+                      f" {p['avmNow']}); deployed agents keep theirs")  # fmt: skip
     if p["policy"] is not None:
         console.print("\n[bold]policy[/bold] (in force now -> proposed)")
         now, proposed = dict(policy_lines(p["policyNow"])), policy_lines(p["policy"])

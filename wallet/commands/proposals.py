@@ -18,6 +18,7 @@ from avm.gas import (
     schedule_to_json,
     schedule_with,
 )
+from avm.instructions import LATEST_VERSION, VERSIONS
 from core.amounts import format_amount, parse_amount
 from core.crypto import address_of, parse_address, to_checksum_address
 from core.encoding import Value
@@ -26,6 +27,7 @@ from ledger.chain_params import NAMES as CHAIN_PARAM_NAMES
 from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
+    AvmVersionSpec,
     ChainParamsSpec,
     Choice,
     CodeChangeSpec,
@@ -43,6 +45,7 @@ from wallet.commands.roles import Callers, Holder, Period, PolicyRoles, SpendLim
 from wallet.options import (
     Signer,
     console,
+    err,
     finish,
     resolve,
     signed,
@@ -561,6 +564,44 @@ def propose_validators(
     result.update(kind="validators", changes=listed, deposit=format_amount(units))
     summary = [f"{v['address']}: power {v['power'][0]} -> {v['power'][1]}" for v in listed]
     _finish_proposal(signer.as_json, result, "proposed validator changes", summary)
+
+
+@app.command("propose-avm")
+@signed
+def propose_avm(
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=2, help="The AVM version to enable (default: the next)."),
+    ] = None,
+    rationale: Rationale = "",
+    deposit: Deposit = None,
+    *,
+    signer: Signer,
+) -> None:
+    """Propose a newer AVM version: once enacted, code assembled for it (`.avm N`) may be
+    deployed; agents deployed before keep running under their own version. Every node must run
+    software that knows the version, or it stops at the enactment height. A protocol change, on
+    the `avm` track. Prints the proposal id."""
+    key = signer.key()
+    with signer.client() as client:
+        rules = client.call("aither_getChainParams")
+        assert isinstance(rules, dict)
+        in_force = int(rules["avm_version"])
+        wanted = in_force + 1 if version is None else version
+        if wanted <= in_force:
+            raise ValueError(f"AVM version {wanted} is not above the one in force, {in_force}")
+        if wanted not in VERSIONS:
+            err.print(
+                f"warning: this aither knows AVM versions up to {LATEST_VERSION}; nodes must be "
+                f"upgraded to run version {wanted} before it is enacted, or they stop there"
+            )
+        units = _deposit_units(client, ProposalKind.AVM, deposit)
+        spec = AvmVersionSpec(wanted, rationale, units)
+        result = submit(client, build_propose(client, key, spec), signer.wait)
+        result["proposal"] = _submitted_id(client, result)
+    result.update(kind="avm", version=wanted, current=in_force, deposit=format_amount(units))
+    summary = [f"AVM version: {in_force} -> {wanted}"]
+    _finish_proposal(signer.as_json, result, f"proposed AVM version {wanted}", summary)
 
 
 @app.command("propose-council")
