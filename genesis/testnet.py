@@ -15,6 +15,7 @@ from pathlib import Path
 from core.crypto import SigningKey
 from genesis.dev import (
     DEV_BALANCE,
+    DEV_CHAIN_ID,
     DEV_GOVERNANCE,
     DEV_TIMESTAMP,
     dev_council,
@@ -26,6 +27,9 @@ from ledger.chain_params import ChainParams
 from ledger.genesis import Allocation, Genesis, GenesisError, Validator
 
 TESTNET_CHAIN_ID = 7332
+# Chains only tests run on: a test-only misbehaviour (a validator that double-signs) is refused
+# anywhere else.
+TEST_CHAIN_IDS = frozenset({DEV_CHAIN_ID, TESTNET_CHAIN_ID})
 # Node i listens on TESTNET_P2P_BASE_PORT + i (libp2p) and TESTNET_RPC_BASE_PORT + i (JSON-RPC).
 # The RPC ports start above the dev node's 8545 (core.rpc.DEFAULT_RPC_PORT), so a dev node and a
 # testnet run side by side, and end far below the libp2p ports for any number of validators.

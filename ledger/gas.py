@@ -47,3 +47,7 @@ REGISTER_CERT = 30_000
 
 # Roles (ledger/roles.py): a definition, a grant or a revocation.
 ROLE_OP = 20_000
+
+# Evidence (ledger/evidence.py): two signature checks, as an accepted channel answer's one and
+# more. Charged but not paid for: an EVIDENCE transaction may carry a gas price of 0.
+EVIDENCE = 60_000

@@ -16,6 +16,7 @@ from ledger.channels.execution import apply_channel, end_block
 from ledger.channels.execution import execution_gas as channel_gas
 from ledger.channels.payloads import PAYLOAD_TYPES, ChannelPayload
 from ledger.channels.records import ChannelContext
+from ledger.evidence import EvidencePayload, jail
 from ledger.governance import transition as governance
 from ledger.governance.errors import GovernanceError
 from ledger.governance.payloads import (
@@ -30,7 +31,7 @@ from ledger.governance.transition import GovernanceContext, GovernanceEvent
 from ledger.receipt import STATUS_FAILED, STATUS_OK, Log, Receipt
 from ledger.scheduler import TaskRun, run_due
 from ledger.state import Account, State, Token, move
-from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer
+from ledger.tx import Call, Deploy, SignedTx, TokenCreate, Transfer, TxKind
 
 # Replay records of a block's agent calls, by transaction hash (see ledger/agents.py).
 Replays = dict[bytes, bytes]
@@ -40,6 +41,7 @@ _LEDGER_EFFECTS = frozenset(
     | set(identity.PAYLOAD_TYPES)
     | set(PAYLOAD_TYPES)
     | set(roles.PAYLOAD_TYPES)
+    | {EvidencePayload}
 )
 _GOVERNANCE_GAS: dict[type, int] = {
     ProposePayload: gas.GOV_PROPOSE,
@@ -83,6 +85,8 @@ def execution_gas(stx: SignedTx) -> int:
         return identity.execution_gas(payload)
     if isinstance(payload, roles.RolePayload):
         return gas.ROLE_OP
+    if isinstance(payload, EvidencePayload):
+        return gas.EVIDENCE
     if isinstance(payload, ChannelPayload):
         return channel_gas(payload)
     governance_gas = _GOVERNANCE_GAS.get(type(payload))
@@ -99,7 +103,7 @@ def check_admissible(stx: SignedTx, ctx: BlockContext) -> None:
     tx = stx.tx
     if tx.chain_id != ctx.chain_id:
         raise TransactionRejected(f"wrong chain id {tx.chain_id}, this chain is {ctx.chain_id}")
-    if tx.gas_price < ctx.min_gas_price:
+    if tx.gas_price < ctx.min_gas_price and tx.kind is not TxKind.EVIDENCE:
         raise TransactionRejected(f"gas price {tx.gas_price} below minimum {ctx.min_gas_price}")
     if tx.gas_limit > ctx.block_gas_limit:
         raise TransactionRejected(
@@ -254,6 +258,8 @@ def _apply_effect(state: State, stx: SignedTx, ctx: BlockContext) -> tuple[Log, 
         return roles.apply_policy(state, stx.sender, payload, deployer, governed)
     if isinstance(payload, roles.DefineRole | roles.GrantRole):
         return roles.apply_role(state, stx.sender, payload, ctx.height)
+    if isinstance(payload, EvidencePayload):
+        return jail(state, ctx.chain_id, payload, ctx.height)
     if isinstance(payload, ChannelPayload):
         channel_ctx = ChannelContext(ctx.chain_id, ctx.height, ctx.timestamp)
         return apply_channel(state, stx.tx.sender_pubkey, payload, channel_ctx)

@@ -38,6 +38,7 @@ from core.schema import fields as _fields
 from core.schema import is_uint as _is_uint
 from ledger.chain_params import MAX_TX_SIZE
 from ledger.channels.payloads import AnyChannelPayload, ChannelPayload
+from ledger.evidence import EvidencePayload
 from ledger.governance.payloads import CancelPayload, ProposePayload, VotePayload
 from ledger.identity import NameAgent, RegisterPayload, SetIdentity, TransferName
 from ledger.roles import DefineRole, GrantRole, RolePayload, SetPolicy
@@ -62,6 +63,7 @@ class TxKind(enum.IntEnum):
     # 8 was set aside for council transactions; council changes are proposals (PROPOSE).
     CANCEL = 9  # withdraw a governance proposal (its proposer, before voting ends)
     ROLE = 10  # define a role, grant or revoke it (ledger/roles.py)
+    EVIDENCE = 11  # a validator's equivocation, which jails it (ledger/evidence.py); no fee
 
 
 _KINDS = frozenset(TxKind)  # decoding checks every kind against it: computed once
@@ -208,6 +210,7 @@ Payload = (
     | DefineRole
     | GrantRole
     | SetPolicy
+    | EvidencePayload
 )
 
 
@@ -228,6 +231,7 @@ PAYLOADS: dict[TxKind, PayloadCodec] = {
     TxKind.REGISTER: RegisterPayload,
     TxKind.CHANNEL: ChannelPayload,
     TxKind.ROLE: RolePayload,
+    TxKind.EVIDENCE: EvidencePayload,
 }
 
 

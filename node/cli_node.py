@@ -23,6 +23,7 @@ from core.errors import AitherError
 from core.rpc import ADMIN_TOKEN_FILE, DEFAULT_RPC_PORT, DEV_DATA_DIR
 from genesis.dev import DEV_BALANCE, DEV_SEED, dev_genesis, dev_key, dev_validator_key
 from genesis.keyfile import read_key_file
+from genesis.testnet import TEST_CHAIN_IDS
 from ledger.chain import DEFAULT_HISTORY_BLOCKS, Ledger
 from ledger.genesis import Genesis
 from ledger.governance.shadow import MAX_SHADOW_BLOCKS
@@ -121,6 +122,12 @@ def start(
         min=1.0,
         help="Seconds a transaction may wait behind a nonce gap.",
     ),
+    double_sign_for_tests: bool = typer.Option(
+        False,
+        "--double-sign-for-tests",
+        hidden=True,
+        help="Test chains only: sign every prevote twice (the others must jail this validator).",
+    ),
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
     sys.setrecursionlimit(RECURSION_LIMIT)
@@ -146,6 +153,11 @@ def start(
         swarm_keys = [dev_key(n) for n in swarm_dev_account] + _unlock(
             swarm_key, swarm_password_file
         )
+        if double_sign_for_tests and setup.genesis.chain_id not in TEST_CHAIN_IDS:
+            raise ConfigError(
+                f"--double-sign-for-tests is for test chains only (this is chain "
+                f"{setup.genesis.chain_id}; test chains: {sorted(TEST_CHAIN_IDS)})"
+            )
         keep_all = dev if archive is None else archive
         history = None if keep_all else history_blocks
         if not dev and history is not None and history < MAX_SHADOW_BLOCKS:
@@ -189,9 +201,10 @@ def start(
         dev_accounts = tuple(dev_key(i).address for i in range(accounts)) if dev else None
         uvloop.run(
             _serve(
-                ledger, setup, listener, log_level, admin_token, swarm_keys, limits, dev_accounts
+                ledger, setup, listener, log_level, admin_token, swarm_keys, limits, dev_accounts,
+                double_sign_for_tests,
             )
-        )
+        )  # fmt: skip
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
     except AitherError as exc:
@@ -236,11 +249,13 @@ async def _serve(
     swarm_keys: list[SigningKey] | None = None,
     mempool_limits: MempoolLimits | None = None,
     dev_accounts: tuple[bytes, ...] | None = None,
+    double_sign: bool = False,
 ) -> None:
     """Run the node; `dev_accounts` (a dev chain's) also turns on the dev controls."""
     store = ConsensusStore(setup.data_dir)
     node = Node(ledger, mempool=Mempool(mempool_limits))
     driver = ConsensusDriver(node, setup.genesis, store, setup.validator_key, setup.schedule)
+    driver.double_sign = double_sign
     if dev_accounts is not None:
         node.dev_accounts = dev_accounts
         node.dev = DevChain(ledger, driver, dev_accounts)

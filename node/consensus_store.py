@@ -14,7 +14,7 @@ from pathlib import Path
 from core.crypto import hash32
 from ledger.block import Block
 from ledger.chain import open_database
-from node.consensus.messages import Evidence
+from ledger.consensus_messages import Evidence
 from node.consensus.validators import ValidatorSet
 
 _SIGNER = b"signer"

@@ -23,9 +23,11 @@ from core.crypto import SigningKey, address_of, hash32
 from core.errors import AitherError, DecodeError, InvalidBlock
 from ledger.block import Block, CommitCertificate
 from ledger.chain import RESTORE_HINT, DataDirError, HistoryUnavailable, PendingBlock
+from ledger.consensus_messages import Evidence, Proposal, Vote, VoteKind
+from ledger.evidence import EvidencePayload
 from ledger.genesis import Genesis
 from ledger.state import State
-from ledger.tx import SignedTx, decode_transaction
+from ledger.tx import SignedTx, Transaction, TxKind, decode_transaction
 from node.consensus.core import (
     Broadcast,
     Consensus,
@@ -39,7 +41,6 @@ from node.consensus.core import (
     TimeoutKind,
     ValidateBlock,
 )
-from node.consensus.messages import Evidence, Proposal, Vote
 from node.consensus.signer import SignerGuard
 from node.consensus.validators import ValidatorSet
 from node.consensus_store import ConsensusStore
@@ -51,6 +52,7 @@ log = logging.getLogger("aither.consensus")
 Input = Callable[[], list[Effect] | Awaitable[list[Effect]]]
 MAX_BODIES = 64  # block bodies held for the current height (a byzantine proposer could spam)
 MAX_CLOCK_DRIFT = 30  # seconds a proposed block's timestamp may run ahead of our clock
+EVIDENCE_GAS_LIMIT = 200_000  # an EVIDENCE transaction's: its intrinsic gas and gas.EVIDENCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class ConsensusDriver:
         # Set when the chain enacted what this node cannot run (an AVM version it lacks): the
         # node stops there, saying why, rather than fork from the others.
         self.halted = asyncio.Event()
+        self.double_sign = False  # a test chain's misbehaving validator (see _conflicting)
         self.halt_reason: UnknownAvmVersion | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._height_started = False
@@ -222,6 +225,20 @@ class ConsensusDriver:
         if isinstance(message, Proposal) and message.block_hash in self._bodies:
             await self.network.publish_block(self._bodies[message.block_hash])
         await self.network.publish_message(message.encode())
+        if self.double_sign and isinstance(message, Vote) and message.kind is VoteKind.PREVOTE:
+            await self.network.publish_message(self._conflicting(message).encode())
+
+    def _conflicting(self, vote: Vote) -> Vote:
+        """A test chain's deliberate equivocation: the same prevote for another block, signed
+        past the signer guard (`--double-sign-for-tests`)."""
+        assert self.key is not None
+        other = None if vote.block_hash is not None else hash32(b"aither/double-sign")
+        message = Vote.sign_bytes_for(
+            self.genesis.chain_id, vote.kind, vote.height, vote.round, other
+        )
+        return Vote(
+            vote.kind, vote.height, vote.round, other, vote.validator, self.key.sign(message)
+        )
 
     def _schedule_timeout(self, effect: ScheduleTimeout) -> None:
         kind, height, round_ = effect.kind, effect.height, effect.round
@@ -512,7 +529,29 @@ class ConsensusDriver:
             )
             if self.network is not None:
                 await self.network.publish_message(evidence.encode())
+            await self._report(evidence)
         return []
+
+    async def _report(self, evidence: Evidence) -> None:
+        """Put `evidence` on chain in an EVIDENCE transaction (no fee) signed by this node's
+        validator key; the first such transaction included jails the offender."""
+        if self.key is None:
+            return
+        reporter = self.key
+        account = self.ledger.account(reporter.address)
+        nonce = account.nonce + sum(
+            1 for stx in self.node.ready() if stx.sender == reporter.address
+        )
+        tx = Transaction(self.genesis.chain_id, TxKind.EVIDENCE, reporter.pubkey, nonce,
+                         EVIDENCE_GAS_LIMIT, 0, EvidencePayload(evidence))  # fmt: skip
+        try:
+            await self.node.submit(tx.signed(reporter).encode())
+        except AitherError as exc:  # jailed already (another node reported it first), ...
+            log.info("evidence not reported: %s", exc)
+        else:
+            log.warning(
+                "evidence reported on chain: validator %s", address_of(evidence.offender).hex()
+            )
 
     # Sync: blocks certified by others, applied in order
 

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.crypto import hash32
-from core.errors import AitherError, InvalidTransaction
+from core.errors import AitherError, InvalidTransaction, TransactionRejected
+from ledger import evidence
 from ledger.block import Block
 from ledger.chain import Ledger, PendingBlock
+from ledger.evidence import EvidencePayload
 from ledger.receipt import Receipt
+from ledger.state import State
 from ledger.transition import check_admissible
 from ledger.tx import SignedTx, decode_transaction
 from node.mempool import Mempool
@@ -136,6 +139,12 @@ class Node:
                 f"wrong chain id {stx.tx.chain_id}, this chain is {self.chain_id}"
             )
         check_admissible(stx, self.ledger.next_context())
+        payload = stx.tx.payload
+        if isinstance(payload, EvidencePayload):  # free to send: checked whole before admission
+            try:
+                evidence.check(State(self.ledger), self.chain_id, payload.evidence)
+            except evidence.EvidenceRefused as exc:
+                raise TransactionRejected(str(exc)) from None
         return stx
 
     def _known(self, stx: SignedTx) -> bool:

@@ -50,6 +50,7 @@ from ledger.chain_params import (
     gas_schedule,
     put_chain_params,
 )
+from ledger.evidence import release
 from ledger.governance.code_change import (
     AgentCode,
     build,
@@ -384,6 +385,8 @@ def _enact(
             check_validator_changes(store, p.spec)  # the set may have changed since
             for pubkey, power in p.spec.changes:
                 set_validator(store, pubkey, power)
+                if power:
+                    release(store, pubkey)  # a jailed validator returns only this way
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:

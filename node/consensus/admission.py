@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from core.errors import DecodeError
-from node.consensus.messages import Evidence, InvalidEvidence, Message, Proposal, decode_message
+from ledger.consensus_messages import Evidence, InvalidEvidence, Message, Proposal, decode_message
 from node.consensus.validators import ValidatorSet
 
 # Heights around ours worth relaying: the previous one (peers still finishing it), ours and

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ledger.block import CommitCertificate
-from node.consensus.messages import (
+from ledger.consensus_messages import (
     NIL_ROUND,
     Evidence,
     Proposal,

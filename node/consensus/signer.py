@@ -24,7 +24,7 @@ from core.encoding import decode, encode
 from core.errors import DecodeError
 from core.schema import MAX_U64, byte_strings, fields, integer, sized_bytes
 from ledger.block import MAX_VALIDATORS
-from node.consensus.messages import (
+from ledger.consensus_messages import (
     MAX_ROUND,
     NIL_ROUND,
     Evidence,

@@ -22,6 +22,13 @@ from dataclasses import dataclass, field
 
 from core.crypto import SigningKey, hash32
 from core.encoding import encode
+from ledger.consensus_messages import (
+    Evidence,
+    Proposal,
+    Signed,
+    Vote,
+    votes_from_certificate,
+)
 from node.consensus.core import (
     Broadcast,
     Consensus,
@@ -33,13 +40,6 @@ from node.consensus.core import (
     ScheduleTimeout,
     TimeoutConfig,
     ValidateBlock,
-)
-from node.consensus.messages import (
-    Evidence,
-    Proposal,
-    Signed,
-    Vote,
-    votes_from_certificate,
 )
 from node.consensus.signer import SignerGuard
 from node.consensus.validators import ValidatorSet

@@ -11,9 +11,10 @@ from core.crypto import address_of, to_checksum_address
 from core.errors import AitherError, DecodeError, InvalidTransaction, TransactionRejected
 from core.rpc import TX_REJECTED
 from core.schema import MAX_U64
-from ledger.block import Block
+from ledger.block import MAX_VALIDATORS, Block
 from ledger.chain import TxLocation
 from ledger.chain_params import MAX_TX_SIZE, avm_version, gas_schedule, load_chain_params
+from ledger.evidence import JAILED, load_jail_record
 from ledger.state import Account, State
 from ledger.transition import execution_gas, intrinsic_gas
 from ledger.tx import (
@@ -105,17 +106,26 @@ def get_chain_params(node: Node, args: Params) -> dict[str, object]:
 @TABLE.method("aither_getValidators")
 def get_validators(node: Node, args: Params) -> dict[str, object]:
     """`[block?]`: the validators of the block after `block` (default latest): {height,
-    totalPower, validators: [{pubkey, address, power}]} by public key."""
+    totalPower, validators: [{pubkey, address, power}], jailed: [{pubkey, address, height,
+    slashed, evidence}]} by public key (jailed: for equivocation, until a proposal restores
+    them)."""
     max_args(args, 1)
     height = params.block_height(arg(args, 0, "block", "latest"), node.ledger)
-    params.state_at(node.ledger, height)  # STATE_UNAVAILABLE for a block whose state is gone
+    _, reader = params.state_at(node.ledger, height)  # STATE_UNAVAILABLE: the state is gone
     powers = node.ledger.validators_at(height)
+    jailed = [
+        {"pubkey": views.hexbytes(key[len(JAILED) :]),
+         "address": to_checksum_address(address_of(key[len(JAILED) :])),
+         **load_jail_record(raw).to_json()}
+        for key, raw in reader.state_range(JAILED, JAILED + b"\xff", MAX_VALIDATORS)
+    ]  # fmt: skip
     listed = [
         {"pubkey": views.hexbytes(key), "address": to_checksum_address(address_of(key)),
          "power": power}
         for key, power in sorted(powers.items())
     ]  # fmt: skip
-    return {"height": height, "totalPower": sum(powers.values()), "validators": listed}
+    total = sum(powers.values())
+    return {"height": height, "totalPower": total, "validators": listed, "jailed": jailed}
 
 
 @TABLE.method("aither_getGasSchedule")

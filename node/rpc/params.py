@@ -11,7 +11,7 @@ from core.rpc import STATE_UNAVAILABLE
 from core.schema import MAX_U64
 from ledger.block import BlockHeader
 from ledger.chain import HistoryUnavailable, Ledger
-from ledger.state import StateReader
+from ledger.state import RangeReader
 from node.rpc.errors import RpcError, invalid_params, not_found
 
 Params: TypeAlias = list[object]  # a call's positional params, as JSON decoded them
@@ -116,7 +116,7 @@ def block_height(value: object, ledger: Ledger) -> int:
     return block_number(value, ledger.height)
 
 
-def state_at(ledger: Ledger, height: int) -> tuple[BlockHeader, StateReader]:
+def state_at(ledger: Ledger, height: int) -> tuple[BlockHeader, RangeReader]:
     """Block `height`'s header and its state. Raises STATE_UNAVAILABLE, with the ledger's reason,
     for a block past the head or older than the state this node keeps."""
     try:

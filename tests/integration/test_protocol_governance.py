@@ -161,3 +161,33 @@ def test_a_validator_removed_by_proposal_stops_signing_and_finality_goes_on(net:
     net.wait_for_height(height + 3)  # four validators of power 1: the quorum is three
     assert address not in signers(net, height + 1)
     net.assert_same_chain(height + 2)
+
+
+def test_a_double_signing_validator_is_jailed_and_the_others_go_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    net = Testnet(tmp_path_factory.mktemp("double-sign"), 4, seed=7343)
+    honest, rogue = net.validators[:3], net[3]
+    net.start(honest)
+    rogue.spawn("--double-sign-for-tests")
+    rogue.wait_serving()
+    try:
+        offender = read_key_file(rogue.directory / "validator_key.json")
+        address = to_checksum_address(address_of(offender.pubkey))
+
+        def jailed_everywhere() -> bool:
+            return all(v.rpc("aither_getValidators")["jailed"] for v in honest)
+
+        wait_until(jailed_everywhere, 60.0, f"the double signer jailed\n{net.tails()}")
+        for node in honest:
+            validators = node.rpc("aither_getValidators")
+            (jail,) = validators["jailed"]
+            assert jail["address"] == address and jail["slashed"] == 1
+            assert validators["totalPower"] == 3
+            assert address not in [v["address"] for v in validators["validators"]]
+        height = net.head(honest)
+        net.wait_for_height(height + 3, honest)  # three honest validators of three: finality
+        assert address not in signers(net, height + 2)
+        net.assert_same_chain(height + 2, honest)
+    finally:
+        net.close()

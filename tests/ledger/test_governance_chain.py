@@ -23,6 +23,8 @@ from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_k
 from ledger import agents, gas
 from ledger.chain import Ledger, PendingBlock
 from ledger.chain_params import avm_version, gas_schedule
+from ledger.consensus_messages import Evidence, Vote, VoteKind
+from ledger.evidence import EvidencePayload, EvidenceRefused, check, load_jail
 from ledger.genesis import Genesis, GenesisError
 from ledger.governance.council import load_council
 from ledger.governance.params import PROTOCOL_THRESHOLD_PPM, Role, load_params
@@ -110,8 +112,9 @@ def tx(
 class Chain:
     def __init__(self, path: Path, genesis: Genesis = GENESIS) -> None:
         self.ledger = Ledger(path, genesis)
+        key = dev_validator_key()  # the heaviest validator: its precommit alone commits
         self.validator = SoloValidator(
-            dev_validator_key(), genesis.chain_id, self.ledger.validators()
+            key, genesis.chain_id, {key.pubkey: self.ledger.validators()[key.pubkey]}
         )
         self.nonces: dict[bytes, int] = {}
         self.blocks: list[PendingBlock] = []
@@ -684,3 +687,82 @@ def test_shadow_replay_stops_at_its_transaction_budget(tmp_path: Path) -> None:
         assert (shadow.first, shadow.last) == (chain.ledger.height - 2, chain.ledger.height - 1)
     finally:
         chain.ledger.close()
+
+
+# ---- equivocation evidence and jailing ---------------------------------------------------------
+
+OFFENDER = SigningKey(b"\x43" * 32)
+
+
+def prevote(key: SigningKey, block_hash: bytes | None, height: int = 5) -> Vote:
+    message = Vote.sign_bytes_for(GENESIS.chain_id, VoteKind.PREVOTE, height, 0, block_hash)
+    return Vote(VoteKind.PREVOTE, height, 0, block_hash, key.pubkey, key.sign(message))
+
+
+def report(chain: Chain, evidence: Evidence, key: SigningKey = BOB):
+    """An EVIDENCE transaction at gas price 0 (what a validator's node sends); its receipt."""
+    nonce = chain.nonces.get(key.address, 0)
+    chain.nonces[key.address] = nonce + 1
+    raw = Transaction(GENESIS.chain_id, TxKind.EVIDENCE, key.pubkey, nonce, 200_000, 0,
+                      EvidencePayload(evidence)).signed(key)  # fmt: skip
+    stx = decode_transaction(raw.encode())
+    chain.produce(stx)
+    receipt = chain.ledger.receipt(stx.hash)
+    assert receipt is not None
+    return receipt
+
+
+@pytest.fixture
+def two_validators(tmp_path: Path) -> Iterator[Chain]:
+    heavy = dataclasses.replace(GENESIS.validators[0], power=10)
+    offender = dataclasses.replace(heavy, pubkey=OFFENDER.pubkey, power=1)
+    c = Chain(tmp_path / "v", dataclasses.replace(GENESIS, validators=(heavy, offender)))
+    yield c
+    c.ledger.close()
+
+
+def test_evidence_of_a_double_vote_jails_its_signer_for_free(two_validators: Chain) -> None:
+    chain = two_validators
+    before = chain.ledger.account(BOB.address).balance
+    evidence = Evidence.of(prevote(OFFENDER, b"\x01" * 32), prevote(OFFENDER, None))
+    receipt = report(chain, evidence)
+    assert receipt.ok, receipt.error
+    assert receipt.fee == 0 and chain.ledger.account(BOB.address).balance == before
+    assert receipt.logs[0].name == "ValidatorJailed"
+    assert chain.ledger.validators() == {dev_validator_key().pubkey: 10}
+    jailed = load_jail(chain.state, OFFENDER.pubkey)
+    assert jailed is not None and (jailed.height, jailed.slashed) == (chain.ledger.height, 1)
+    again = report(chain, Evidence.of(prevote(OFFENDER, b"\x02" * 32), prevote(OFFENDER, None)))
+    assert not again.ok and "was jailed at block" in again.error
+    # Only a passed proposal brings it back, which clears the record.
+    pass_proposal(chain, ValidatorsSpec(((OFFENDER.pubkey, 1),), "served its time", DEPOSIT))
+    assert chain.ledger.validators()[OFFENDER.pubkey] == 1
+    assert load_jail(chain.state, OFFENDER.pubkey) is None
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: Evidence.of(prevote(STRANGER, b"\x01" * 32), prevote(STRANGER, None)),
+         "is not a validator"),
+        (lambda: Evidence.of(prevote(OFFENDER, b"\x01" * 32), prevote(OFFENDER, b"\x01" * 32)),
+         "agree on the block"),
+        (lambda: Evidence.of(prevote(OFFENDER, b"\x01" * 32), prevote(OFFENDER, None, 6)),
+         "different heights or rounds"),
+        (lambda: Evidence.of(prevote(OFFENDER, b"\x01" * 32),
+                             dataclasses.replace(prevote(OFFENDER, None), signature=b"\0" * 64)),
+         "a signature does not verify"),
+    ],
+)  # fmt: skip
+def test_evidence_that_does_not_hold_jails_nobody(two_validators: Chain, make, says) -> None:
+    evidence = make()
+    with pytest.raises(EvidenceRefused, match=says):
+        check(two_validators.state, GENESIS.chain_id, evidence)
+    assert not report(two_validators, evidence).ok
+    assert len(two_validators.ledger.validators()) == 2
+
+
+def test_the_last_validator_is_never_jailed(chain: Chain) -> None:
+    key = dev_validator_key()
+    refused = report(chain, Evidence.of(prevote(key, b"\x01" * 32), prevote(key, None)))
+    assert not refused.ok and "is the last one" in refused.error

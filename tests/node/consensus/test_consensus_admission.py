@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.crypto import SigningKey, hash32
+from ledger.consensus_messages import Evidence, Proposal, Vote, VoteKind
 from node.consensus.admission import Verdict, admit
-from node.consensus.messages import Evidence, Proposal, Vote, VoteKind
 from node.consensus.validators import ValidatorSet
 
 CHAIN = 7

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.crypto import SigningKey, hash32
+from ledger.consensus_messages import Proposal, Vote, VoteKind
 from node.consensus.core import (
     Broadcast,
     Consensus,
@@ -22,7 +23,6 @@ from node.consensus.core import (
     TimeoutKind,
     ValidateBlock,
 )
-from node.consensus.messages import Proposal, Vote, VoteKind
 from node.consensus.signer import SignerGuard
 from node.consensus.validators import ValidatorSet
 

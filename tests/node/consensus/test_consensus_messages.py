@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from core.crypto import SigningKey, hash32
 from core.errors import DecodeError
 from ledger.block import CommitCertificate, CommitSignature, commit_vote_bytes
-from node.consensus.messages import (
+from ledger.consensus_messages import (
     MAX_ROUND,
     Evidence,
     InvalidEvidence,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from core.crypto import SigningKey, hash32
 from core.errors import DecodeError
-from node.consensus.messages import Proposal, Vote, VoteKind
+from ledger.consensus_messages import Proposal, Vote, VoteKind
 from node.consensus.signer import SignerGuard, SignStep
 
 CHAIN = 7
