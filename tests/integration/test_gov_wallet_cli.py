@@ -11,6 +11,7 @@ the council: a test registers the accounts it adds with `aither swarm register`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -316,6 +317,14 @@ def test_the_wallet_proposes_a_gas_schedule_every_call_then_pays(
     assert first["hash"] in [d["tx"] for d in shadow["diffs"]]
     summary = f"  blocks {shadow['firstBlock']}..{shadow['lastBlock']}: "
     assert any(line.startswith(summary) for line in shown), shown
+    page = tmp_path / "proposal.html"
+    written = run_aither("gov", "show", pid, "--html", str(page), "--rpc", node.url, "--json")
+    assert json.loads(written.stdout)["file"] == str(page)
+    text = page.read_text()
+    bars = re.findall(r'class="shadow-bar" data-gas="(\d+)"', text)
+    pairs = [[d["gasBefore"], d["gasAfter"]] for d in shadow["diffs"]]
+    assert [int(g) for g in bars] == [g for pair in pairs for g in pair]  # before, after
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")  # self-contained
     for member in (5, 6, 7, 8):
         cli_json(run_aither, node, "vote", pid, "yes", "--dev-account", str(member))
     found = node.rpc("aither_getProposal", pid)

@@ -153,12 +153,19 @@ def _diff(old: str | None, new: str | None) -> list[str]:
 @reads
 def show(
     proposal: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (0x-hex).")],
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a page: a gas proposal's shadow replay chart."),
+    ] = None,
     *,
     reader: Reader,
 ) -> None:
     """A proposal: status and heights, what it changes (the diff, each parameter in force ->
-    proposed, the council's members), the sandbox table, votes and tally."""
+    proposed, the council's members), the sandbox table, the shadow replay, votes and tally."""
     p = reader.call_object("aither_getProposal", proposal)
+    if html_file is not None:
+        html_file.write_text(render_proposal_html(p))
+        p["file"] = str(html_file)
     if p["params"] is not None:  # what it changes: the parameters in force -> the proposed ones
         current = reader.call_object("aither_getCouncil")["params"]
         p["paramChanges"] = param_changes(current, p["params"])
@@ -332,12 +339,16 @@ def _print_proposal(p: dict) -> None:
 # ---- council -------------------------------------------------------------------------------------
 
 
+# A read at a past block: what was in force after it (the head's by default).
+AtBlock = Annotated[
+    str, typer.Option("--block", help="A block number or tag: as it was after that block.")
+]
+
+
 @app.command("chain")
 @reads
 def chain(
-    block: Annotated[
-        str, typer.Option("--block", help="A block number or tag: the parameters after it.")
-    ] = "latest",
+    block: AtBlock = "latest",
     *,
     reader: Reader,
 ) -> None:
@@ -358,9 +369,7 @@ def chain(
 @app.command("gas")
 @reads
 def gas(
-    block: Annotated[
-        str, typer.Option("--block", help="A block number or tag: the schedule after it.")
-    ] = "latest",
+    block: AtBlock = "latest",
     *,
     reader: Reader,
 ) -> None:
@@ -381,9 +390,7 @@ def gas(
 @app.command("validators")
 @reads
 def validators(
-    block: Annotated[
-        str, typer.Option("--block", help="A block number or tag: the set after it.")
-    ] = "latest",
+    block: AtBlock = "latest",
     *,
     reader: Reader,
 ) -> None:
@@ -673,6 +680,98 @@ def _svg_gas(points: list[tuple[str, int]]) -> str:
         "milligas of the sandbox tests that ran on both versions</text></svg>"
     )
     return "".join(parts)
+
+
+def _svg_shadow(diffs: list[dict]) -> str:
+    """Each replayed transaction the proposed schedule changes, as a pair of bars: the milligas
+    it used (grey) and uses now (blue; red when its outcome changes, with the error)."""
+    if not diffs:
+        return "<p>No replayed transaction changes under the proposed schedule.</p>"
+    pad, bar, gap, height = 60, 12, 14, 280
+    width = 2 * pad + len(diffs) * (2 * bar + gap)
+    top = max(max(d["gasBefore"], d["gasAfter"]) for d in diffs) or 1
+    base = height - pad
+    scale = (height - 2 * pad) / top
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="shadow" width="{width}" '
+        f'height="{height}" font-family="sans-serif">',
+        f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>',
+        f'<text x="{pad}" y="{pad - 24}" font-size="11" fill="#555">milligas before (grey) and '
+        "under the proposed schedule (blue; red: the outcome changes)</text>",
+    ]
+    for i, d in enumerate(diffs):
+        x = pad + i * (2 * bar + gap)
+        changed = d["okBefore"] != d["okAfter"]
+        what = html.escape(
+            f"block {d['block']} tx {d['tx'][:18]}: {d['gasBefore']} -> {d['gasAfter']} milligas"
+            + (f", {'now fails: ' + (d['error'] or '') if d['okBefore'] else 'now succeeds'}"
+               if changed else "")
+        )  # fmt: skip
+        for offset, gas, color in (
+            (0, d["gasBefore"], "#9e9e9e"),
+            (bar, d["gasAfter"], "#c62828" if changed else "#1565c0"),
+        ):
+            h = gas * scale
+            parts.append(
+                f'<rect class="shadow-bar" data-gas="{gas}" x="{x + offset}" y="{base - h:.1f}" '
+                f'width="{bar}" height="{h:.1f}" fill="{color}"><title>{what}</title></rect>'
+            )  # fmt: skip
+        parts.append(
+            f'<text x="{x + bar}" y="{base + 14}" font-size="9" text-anchor="middle">'
+            f"{d['block']}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_proposal_html(p: dict) -> str:
+    """A proposal's page, no external assets and no script: what it is, its tally and, for a
+    `gas` proposal, the shadow replay as a chart and a table."""
+    shadow = p.get("shadow")
+    facts = [
+        ("kind", p["kind"]),
+        ("status", p["status"]),
+        ("proposer", p["proposer"]),
+        ("rationale", p["rationale"] or "-"),
+        ("submitted at", p["submittedHeight"]),
+        ("voting ends", p["votingEndHeight"]),
+        ("enacted at", p["enactHeight"]),
+    ]
+    if p.get("gasSchedule"):
+        facts.append(("gas schedule", f"version {p['gasSchedule']['version']}"))
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts
+    )
+    section = "<p>This proposal has no shadow replay (only `gas` proposals do).</p>"
+    if shadow is not None:
+        totals = (
+            f"<p>Blocks {shadow['firstBlock']}..{shadow['lastBlock']}: "
+            f"{shadow['transactions']} transactions replayed, {shadow['outcomeChanges']} outcome "
+            f"changes, {shadow['gasChanges']} gas changes; milligas {shadow['gasBefore']} → "
+            f"{shadow['gasAfter']} ({_gas_change(shadow['gasBefore'], shadow['gasAfter'])}).</p>"
+        )
+        lines = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                d["block"], d["tx"][:18], "ok" if d["okBefore"] else "failed",
+                "ok" if d["okAfter"] else "FAILS", d["gasBefore"], d["gasAfter"],
+                _gas_change(d["gasBefore"], d["gasAfter"]), d["error"] or "")) + "</tr>"
+            for d in shadow["diffs"]
+        )  # fmt: skip
+        head = ("block", "tx", "before", "after", "milligas before", "after", "change", "error")
+        table = "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{lines}</table>"
+        section = totals + _svg_shadow(shadow["diffs"]) + (table if shadow["diffs"] else "")
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8">'
+        f"<title>Proposal {html.escape(p['id'])}</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}"
+        "h1{font-size:20px;word-break:break-all}h2{font-size:17px;margin-top:1.6em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;"
+        "font-size:13px;text-align:left;vertical-align:top}"
+        "</style></head><body>"
+        f"<h1>Proposal {html.escape(p['id'])}</h1><table>{rows}</table>"
+        f"<h2>Shadow replay</h2>{section}"
+        "</body></html>\n"
+    )
 
 
 def render_html(agent: str, steps: list[dict]) -> str:
