@@ -156,8 +156,9 @@ class Assembler:
         self.reads: list[tuple[str, SourcePos]] = []
         self.warnings: list[AssemblyWarning] = []
         self.test_regions: list[tuple[str | None, SourcePos]] = []
-        # `.avm N`: the instruction set the program is for (a patch: the latest, by name; the
-        # code it patches is checked against its own version).
+        # `.avm N`: the instruction set the program is for. A patch names opcodes of any version
+        # (the patched code is checked against its own); its `.avm N` moves the code it patches
+        # to version N (an agent opting in to a newer AVM; never back).
         self.avm_version = 1
         self.opcodes = OPCODES if fragment else VERSIONS[1]
 
@@ -240,17 +241,14 @@ class Assembler:
         elif tok.text == ".avm":
             number = line.next()
             line.expect_end()
-            if self.fragment:
-                raise AssemblyError(
-                    tok.pos, "a patch runs under the version of the code it patches"
-                )
             if self.instructions or self.labels or self.avm_version != 1:
                 raise AssemblyError(tok.pos, ".avm comes first, once, before any instruction")
             known = ", ".join(str(v) for v in VERSIONS)
             if not (number.text.isdecimal() and int(number.text) in VERSIONS):
                 raise AssemblyError(number.pos, f".avm takes a version this AVM knows: {known}")
             self.avm_version = int(number.text)
-            self.opcodes = VERSIONS[self.avm_version]
+            if not self.fragment:  # a patch names opcodes of any version: its code is checked
+                self.opcodes = VERSIONS[self.avm_version]
         elif tok.text == ".region":
             if self.fragment:
                 raise AssemblyError(tok.pos, "a patch cannot open a region")

@@ -102,7 +102,7 @@ def replace_region(code: CodeObject, name: str, body: CodeObject) -> CodeObject:
             tuple(labels),
             regions,
             code.tests,
-            code.avm_version,
+            max(code.avm_version, body.avm_version),  # a patch's `.avm N` opts the code in
         )
     )
     validate(result)

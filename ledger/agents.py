@@ -443,6 +443,12 @@ class ChainHost:
         return load_code(self, code_id)
 
     def set_code(self, code: CodeObject, change: CodeChange) -> None:
+        enacted = avm_version(self)
+        if code.avm_version > enacted:  # a patch's `.avm N` opting the agent in too early
+            raise PermissionDenied(
+                f"the patch moves the code to AVM version {code.avm_version}; this chain runs "
+                f"version {enacted}"
+            )
         append_lineage(self, self.address, code, change)
 
     def lineage(self, address: bytes) -> tuple[CodeChange, ...]:

@@ -173,6 +173,7 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
         new_code = build(ctx.agents, base, spec)
         if new_code.code_id == base.code_id:
             raise InvalidSpec("the change leaves the agent's code as it is")
+        _check_code_version(store, new_code)
         base_id, new_id = base.code_id, new_code.code_id
     elif isinstance(spec, ParamsChangeSpec):
         spec.params.validate()
@@ -216,10 +217,14 @@ def submit_agent_proposal(
 ) -> bytes:
     """File what SELF_MODIFY on a `council` region produced, on the agent's behalf: the agent
     is the proposer and pays the code track's least deposit. Raises as `submit` does."""
+    new_ir = disassemble_region(proposal.new_code, proposal.region)
+    base = ctx.agents.code_by_id(proposal.base_code_id)
+    if base is not None and proposal.new_code.avm_version > base.avm_version:
+        new_ir = f".avm {proposal.new_code.avm_version}\n{new_ir}"  # the patch opts it in
     spec = CodeChangeSpec(
         proposal.agent,
         proposal.region,
-        disassemble_region(proposal.new_code, proposal.region),
+        new_ir,
         rationale or "SELF_MODIFY by the agent",
         "",
         load_params(store).track(ProposalKind.CODE).min_deposit,
@@ -420,6 +425,16 @@ def check_validator_changes(store: Store, spec: ValidatorsSpec) -> None:
         )
 
 
+def _check_code_version(store: Store, code: CodeObject) -> None:
+    """A patch that opts the code in to a newer AVM (`.avm N`) needs N enacted."""
+    enacted = avm_version(store)
+    if code.avm_version > enacted:
+        raise InvalidSpec(
+            f"the patch moves the code to AVM version {code.avm_version}; this chain runs "
+            f"version {enacted}"
+        )
+
+
 def _check_avm_version(store: Store, spec: AvmVersionSpec) -> None:
     """The version is above the one in force (raises InvalidSpec). Whether this node's AVM knows
     it is not asked: that is the node's software, not the chain's rule."""
@@ -448,6 +463,7 @@ def _enact_code(
     assert isinstance(spec, CodeChangeSpec | RevertSpec)
     current = council_region_code(ctx.agents, spec.agent, spec.region)
     new = build(ctx.agents, current, spec)
+    _check_code_version(store, new)
     if current.code_id != p.base_code_id:
         sandbox_gas = load_params(store).sandbox_gas
         for result in run_sandbox(current, new, sandbox_gas, gas_schedule(store)):

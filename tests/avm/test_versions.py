@@ -99,3 +99,15 @@ def test_a_patch_is_checked_against_the_version_of_the_code_it_patches() -> None
 def test_every_version_extends_the_one_before() -> None:
     for version in range(2, LATEST_VERSION + 1):
         assert set(VERSIONS[version - 1]) <= set(VERSIONS[version])
+
+
+def test_a_patch_naming_a_newer_version_opts_the_code_in_and_never_back() -> None:
+    base = assemble(":main\n  CALL f\n  RETURN ACC\n.region F self\n:f\n  DIV -7, 2 -> ACC\n"
+                    "  RET\n.endregion\n").code  # fmt: skip
+    assert run(base).value == -4
+    same = replace_region(base, "F", assemble_fragment(":f\n  DIV -7, 2 -> ACC\n  RET\n"))
+    assert same.avm_version == 1 and run(same).value == -4
+    opted = replace_region(base, "F", assemble_fragment(".avm 2\n:f\n  DIV -7, 2 -> ACC\n  RET\n"))
+    assert opted.avm_version == 2 and run(opted).value == -3  # the whole agent now runs v2
+    back = replace_region(opted, "F", assemble_fragment(":f\n  DIV -7, 2 -> ACC\n  RET\n"))
+    assert back.avm_version == 2  # a patch without `.avm` keeps the code's version

@@ -766,3 +766,17 @@ def test_the_last_validator_is_never_jailed(chain: Chain) -> None:
     key = dev_validator_key()
     refused = report(chain, Evidence.of(prevote(key, b"\x01" * 32), prevote(key, None)))
     assert not refused.ok and "is the last one" in refused.error
+
+
+def test_a_council_patch_opts_an_agent_in_to_a_newer_avm_once_it_is_enacted(chain: Chain) -> None:
+    agent = deploy(chain)  # AGENT_IR: version 1, region STRATEGY council
+    # 1 under version 2 (ISQRT 1 is 1, DIV -1, 2 truncates to 0): its test `gives_one` holds
+    patch = ".avm 2\n:strategy\n  ISQRT 1 -> u\n  DIV -1, 2 -> t\n  ADD t, u -> ACC\n  RET\n"
+    early = CodeChangeSpec(agent, "STRATEGY", patch, "isqrt", "", DEPOSIT)
+    _, refused = chain.send(ALICE, ProposePayload(early))
+    assert not refused.ok and "moves the code to AVM version 2; this chain runs" in refused.error
+    pass_proposal(chain, AvmVersionSpec(2, "", DEPOSIT))
+    pass_proposal(chain, CodeChangeSpec(agent, "STRATEGY", patch, "isqrt", "", DEPOSIT))
+    code = agents.LedgerAgents(chain.state).code_of(agent)
+    assert code is not None and code.avm_version == 2
+    assert run_main(chain, agent) == 1
