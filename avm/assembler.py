@@ -56,7 +56,7 @@ from avm.expressions import (
     constant_value,
 )
 from avm.gas import DEFAULT_GAS
-from avm.instructions import OPCODES, VERSIONS
+from avm.instructions import MAX_AVM_VERSION, OPCODES, VERSIONS
 from avm.lexer import Tok, Token, tokenize_line
 from avm.opcodes import FROM_ACC, REQUIRED, OpSpec, ParamKind
 from avm.validation import validate
@@ -243,12 +243,18 @@ class Assembler:
             line.expect_end()
             if self.instructions or self.labels or self.avm_version != 1:
                 raise AssemblyError(tok.pos, ".avm comes first, once, before any instruction")
+            if self.fragment:
+                # Any version, known here or not: the chain judges it against the enacted one
+                # before anything reads the patch, alike on every node.
+                if not (number.text.isdecimal() and 2 <= int(number.text) <= MAX_AVM_VERSION):
+                    raise AssemblyError(number.pos, f".avm takes a version in 2..{MAX_AVM_VERSION}")
+                self.avm_version = int(number.text)
+                return
             known = ", ".join(str(v) for v in VERSIONS)
             if not (number.text.isdecimal() and int(number.text) in VERSIONS):
                 raise AssemblyError(number.pos, f".avm takes a version this AVM knows: {known}")
             self.avm_version = int(number.text)
-            if not self.fragment:  # a patch names opcodes of any version: its code is checked
-                self.opcodes = VERSIONS[self.avm_version]
+            self.opcodes = VERSIONS[self.avm_version]
         elif tok.text == ".region":
             if self.fragment:
                 raise AssemblyError(tok.pos, "a patch cannot open a region")

@@ -140,6 +140,7 @@ class GasSchedule:
 
 
 MAX_COST = 2**32  # milligas of any one price: a schedule can make an opcode dear, not unbounded
+MAX_SCHEDULE_VERSION = 2**32 - 1  # versions are kept under 4-byte keys
 COST_NAMES = tuple(f.name for f in fields(GasSchedule) if f.name != "version")
 _FRACTIONS = frozenset(f.name for f in fields(GasSchedule) if f.type == "tuple[int, int]")
 
@@ -184,8 +185,8 @@ def schedule_from_value(value: Value) -> GasSchedule:
     if not (isinstance(value, list) and len(value) == 2):
         raise ScheduleError("a gas schedule is [version, [cost, ...]]")
     version, costs = value
-    if not (type(version) is int and 1 <= version <= 2**32):
-        raise ScheduleError("a gas schedule's version is an integer in 1..2**32")
+    if not (type(version) is int and 1 <= version <= MAX_SCHEDULE_VERSION):
+        raise ScheduleError(f"a gas schedule's version is an integer in 1..{MAX_SCHEDULE_VERSION}")
     if not isinstance(costs, list) or len(costs) != len(COST_NAMES):
         raise ScheduleError(f"a gas schedule lists its {len(COST_NAMES)} costs in order")
     checked = {name: _cost(name, cost) for name, cost in zip(COST_NAMES, costs, strict=True)}
@@ -208,6 +209,20 @@ def schedule_with(schedule: GasSchedule, version: int, costs: dict[str, Value]) 
         costs.get(name, cost) for name, cost in zip(COST_NAMES, _wire_costs(schedule), strict=True)
     ]
     return schedule_from_value([version, wire])
+
+
+def cheaper_than_half(old: GasSchedule, new: GasSchedule) -> str | None:
+    """The first cost `new` prices below half of `old`'s (a fraction compared exactly), if any;
+    a cost `old` prices above 0 stays above 0."""
+    for name in COST_NAMES:
+        before, after = getattr(old, name), getattr(new, name)
+        if name in _FRACTIONS:
+            (a, b), (c, d) = before, after
+            if 2 * c * b < a * d or (a and not c):
+                return name
+        elif 2 * after < before or (before and not after):
+            return name
+    return None
 
 
 V1 = GasSchedule(version=1)

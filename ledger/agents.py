@@ -43,7 +43,7 @@ from avm.values import encode_value, from_wire
 from core.amounts import MAX_AMOUNT, NATIVE_SYMBOL
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, hash32
 from core.encoding import Value, decode, encode
-from core.errors import AitherError, DecodeError, ExecutionFailed
+from core.errors import AitherError, DecodeError, ExecutionFailed, TransactionRejected
 from core.schema import MAX_U64, fields, sized_bytes, text, uint
 from ledger import roles, schedule
 from ledger.chain_params import avm_version, gas_schedule, gas_schedule_of
@@ -443,12 +443,6 @@ class ChainHost:
         return load_code(self, code_id)
 
     def set_code(self, code: CodeObject, change: CodeChange) -> None:
-        enacted = avm_version(self)
-        if code.avm_version > enacted:  # a patch's `.avm N` opting the agent in too early
-            raise PermissionDenied(
-                f"the patch moves the code to AVM version {code.avm_version}; this chain runs "
-                f"version {enacted}"
-            )
         append_lineage(self, self.address, code, change)
 
     def lineage(self, address: bytes) -> tuple[CodeChange, ...]:
@@ -506,6 +500,18 @@ class Outcome:
     result: Result | None = None
 
 
+def check_deploy_version(store: Store, payload: Deploy) -> None:
+    """Code for an AVM version the chain has not enacted is never included (nor admitted): a
+    node whose software lacks that version could not even decode it. Raises
+    TransactionRejected."""
+    enacted = avm_version(store)
+    if payload.avm_version > enacted:
+        raise TransactionRejected(
+            f"the code is for AVM version {payload.avm_version}; this chain runs version "
+            f"{enacted} (a passed `avm` proposal enables a newer one)"
+        )
+
+
 def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: int) -> Outcome:
     """Create the agent of a deploy transaction over an open journal of `state`.
 
@@ -517,12 +523,6 @@ def deploy(state: State, deployer: bytes, nonce: int, payload: Deploy, height: i
         check_deployable(code)
     except NotDeployable as exc:
         raise ExecutionFailed(f"not deployable: {exc}") from None
-    enacted = avm_version(state)
-    if code.avm_version > enacted:
-        raise ExecutionFailed(
-            f"the code is for AVM version {code.avm_version}; this chain runs version {enacted} "
-            "(a passed `avm` proposal enables a newer one)"
-        )
     address = agent_address(deployer, nonce)
     change = CodeChange(LineageKind.DEPLOY, address, code.code_id, ())
     create_agent(state, address, code, change, deployer, height)

@@ -24,6 +24,7 @@ from ledger.receipt import Log
 from ledger.state import Store, set_validator, validator_power, validator_totals
 
 JAILED = b"J"  # + validator public key -> [height jailed, power slashed, evidence hash]
+RELEASED = b"D"  # + validator public key -> the height a proposal restored it (8 bytes)
 _DAMAGED = "a damaged jail record"
 
 
@@ -85,6 +86,12 @@ def check(store: Store, chain_id: int, evidence: Evidence) -> int:
         jailed = load_jail(store, offender)
         state = f"was jailed at block {jailed.height}" if jailed else "is not a validator"
         raise EvidenceRefused(f"validator {who} {state}")
+    released = store.get(RELEASED + offender)
+    if released is not None and evidence.height <= int.from_bytes(released, "big"):
+        # What it did before a proposal restored it was judged: it cannot jail it again.
+        since = int.from_bytes(released, "big")
+        raise EvidenceRefused(f"validator {who} was restored at block {since}, after height "
+                              f"{evidence.height} of this evidence")  # fmt: skip
     try:
         evidence.verify(chain_id, {offender})
     except InvalidEvidence as exc:
@@ -104,6 +111,9 @@ def jail(store: Store, chain_id: int, payload: EvidencePayload, height: int) -> 
     return (Log("ValidatorJailed", (address_of(evidence.offender), power, evidence.height)),)
 
 
-def release(store: Store, pubkey: bytes) -> None:
-    """A passed `validators` proposal gave a jailed validator power again."""
-    store.put(JAILED + pubkey, None)
+def release(store: Store, pubkey: bytes, height: int) -> None:
+    """A passed `validators` proposal gave a jailed validator power again at `height`: its
+    record goes, and evidence of what it signed up to then no longer counts."""
+    if store.get(JAILED + pubkey) is not None:
+        store.put(JAILED + pubkey, None)
+        store.put(RELEASED + pubkey, height.to_bytes(8, "big"))

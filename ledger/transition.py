@@ -16,7 +16,8 @@ from ledger.channels.execution import apply_channel, end_block
 from ledger.channels.execution import execution_gas as channel_gas
 from ledger.channels.payloads import PAYLOAD_TYPES, ChannelPayload
 from ledger.channels.records import ChannelContext
-from ledger.evidence import EvidencePayload, jail
+from ledger.evidence import EvidencePayload, EvidenceRefused, jail
+from ledger.evidence import check as check_evidence
 from ledger.governance import transition as governance
 from ledger.governance.errors import GovernanceError
 from ledger.governance.payloads import (
@@ -145,6 +146,14 @@ def apply_transaction(
     tx = stx.tx
     sender = state.account(stx.sender)
     check_includable(sender, stx, ctx)
+    if isinstance(tx.payload, Deploy):
+        agents.check_deploy_version(state, tx.payload)
+    if isinstance(tx.payload, EvidencePayload):
+        # Free to send, so never included unless it jails someone (admission checks the same).
+        try:
+            check_evidence(state, ctx.chain_id, tx.payload.evidence)
+        except EvidenceRefused as exc:
+            raise TransactionRejected(str(exc)) from None
     state.set_account(stx.sender, Account(sender.nonce + 1, sender.balance - tx.max_fee))
 
     gas_used = intrinsic_gas(stx) + execution_gas(stx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
@@ -136,6 +136,8 @@ class Deploy:
     code: bytes
     storage: tuple[tuple[bytes, bytes], ...] = ()
     value: int = 0
+    # Read from the code when the payload is decoded (not part of its wire form).
+    avm_version: int = field(default=1, compare=False)
 
     def to_value(self) -> list[Value]:
         return [self.code, [[k, v] for k, v in self.storage], self.value]
@@ -145,7 +147,7 @@ class Deploy:
         code, storage, amount = _fields(value, 3, "deploy")
         if not isinstance(code, bytes):
             raise InvalidTransaction("code must be code object bytes")
-        _code_object(code)
+        version = _code_object(code).avm_version
         if not (isinstance(storage, list) and len(storage) <= MAX_STORAGE_ENTRIES):
             raise InvalidTransaction(
                 f"storage must be a list of at most {MAX_STORAGE_ENTRIES} [key, value] pairs"
@@ -155,7 +157,7 @@ class Deploy:
             raise InvalidTransaction("storage keys must be unique and in ascending order")
         if not _is_uint(amount, MAX_AMOUNT):
             raise InvalidTransaction("value must be a non-negative integer below 2**128")
-        return cls(code, pairs, amount)
+        return cls(code, pairs, amount, version)
 
 
 @dataclass(frozen=True, slots=True)

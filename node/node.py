@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from core.crypto import hash32
 from core.errors import AitherError, InvalidTransaction, TransactionRejected
 from ledger import evidence
+from ledger.agents import check_deploy_version
 from ledger.block import Block
 from ledger.chain import Ledger, PendingBlock
 from ledger.evidence import EvidencePayload
 from ledger.receipt import Receipt
 from ledger.state import State
 from ledger.transition import check_admissible
-from ledger.tx import SignedTx, decode_transaction
+from ledger.tx import Deploy, SignedTx, decode_transaction
 from node.mempool import Mempool
 from node.verifier import SignatureVerifier
 
@@ -140,6 +141,8 @@ class Node:
             )
         check_admissible(stx, self.ledger.next_context())
         payload = stx.tx.payload
+        if isinstance(payload, Deploy):
+            check_deploy_version(State(self.ledger), payload)
         if isinstance(payload, EvidencePayload):  # free to send: checked whole before admission
             try:
                 evidence.check(State(self.ledger), self.chain_id, payload.evidence)

@@ -55,6 +55,7 @@ VERSIONS: dict[int, dict[str, OpSpec]] = {
     2: {**V1_OPCODES, **{spec.name: spec for spec in v2.family.specs}},
 }
 LATEST_VERSION = max(VERSIONS)
+MAX_AVM_VERSION = 2**16  # the highest version a chain may name (proposals, `.avm N` patches)
 OPCODES: dict[str, OpSpec] = VERSIONS[LATEST_VERSION]
 
 

@@ -51,6 +51,11 @@ def rewrite(vm: Machine, region: Value, body: CodeObject, kind: LineageKind) -> 
         raise PermissionDenied(f"region {name} is locked")
     if target.policy is Policy.SELF and not vm.observer:
         raise PermissionDenied(f"rewriting region {name} needs SELF_OBSERVER_MODE true")
+    if body.avm_version != 1:  # it would change the semantics of every region, locked ones too
+        raise PermissionDenied(
+            "a patch's `.avm N` moves the whole agent to another AVM version: only a council "
+            "`code` proposal may (aither wallet propose)"
+        )
     try:
         new = vm.tools.replace_region(current, name, body)
     except CodeFormatError as exc:

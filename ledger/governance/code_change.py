@@ -82,8 +82,11 @@ def council_governed_agent(agents: AgentCode, agent: bytes) -> None:
         )
 
 
-def build(agents: AgentCode, base: CodeObject, spec: CodeChangeSpec | RevertSpec) -> CodeObject:
-    """The code that `spec` makes of `base`. Raises BadIR or InvalidSpec."""
+def build(
+    agents: AgentCode, base: CodeObject, spec: CodeChangeSpec | RevertSpec, enacted: int
+) -> CodeObject:
+    """The code that `spec` makes of `base`; a patch that starts with `.avm N` moves the agent
+    to version N, which must be `enacted` or older. Raises BadIR or InvalidSpec."""
     if isinstance(spec, RevertSpec):
         snapshot = agents.code_by_id(spec.snapshot)
         if snapshot is None or snapshot.region(spec.region) is None:
@@ -96,6 +99,11 @@ def build(agents: AgentCode, base: CodeObject, spec: CodeChangeSpec | RevertSpec
         body = assemble_fragment(spec.new_ir, f"<new IR of {spec.region}>")
     except AssemblyError as exc:
         raise BadIR(f"the new IR does not assemble: {exc}", exc.pos.line, exc.pos.col) from None
+    if body.avm_version > enacted:  # before anything reads it: this node may not know it
+        raise InvalidSpec(
+            f"the patch moves the code to AVM version {body.avm_version}; this chain runs "
+            f"version {enacted}"
+        )
     bare = _patched(base, spec.region, body, [])
     added = _assemble_tests(spec.tests_ir, bare, spec.region)
     have = {t.name for t in base.tests}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from avm.gas import GasSchedule, ScheduleError, schedule_from_value, schedule_to_value
+from avm.instructions import MAX_AVM_VERSION
 from core.amounts import MAX_AMOUNT
 from core.crypto import ADDRESS_SIZE, HASH_SIZE, PUBKEY_SIZE
 from core.encoding import Value
@@ -213,9 +214,6 @@ class ValidatorsSpec:
     def to_value(self) -> list[Value]:
         changes: list[Value] = [[key, power] for key, power in self.changes]
         return [self.kind.value, changes, self.rationale, self.deposit]
-
-
-MAX_AVM_VERSION = 2**16
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from core.schema import MAX_U64, fields, flag, items, sized_bytes, text, uint
 
 MAX_SHADOW_BLOCKS = 128  # a network node keeps at least this many blocks' state (--history-blocks)
 MAX_SHADOW_DIFFS = 32  # differences a summary lists (the count covers them all)
+MAX_DIFF_ERROR = 512  # characters of a replayed transaction's error a difference keeps
 _DAMAGED = "a damaged shadow replay summary"
 
 
@@ -37,7 +38,11 @@ class ShadowDiff:
     ok_after: bool
     gas_before: int
     gas_after: int
-    error_after: str = ""  # why it fails now (or is left out of its block)
+    error_after: str = ""  # why it fails now (or is left out of its block), clipped
+
+    def __post_init__(self) -> None:
+        if len(self.error_after) > MAX_DIFF_ERROR:  # an agent's REVERT message can be long
+            object.__setattr__(self, "error_after", self.error_after[:MAX_DIFF_ERROR])
 
     @property
     def outcome_changed(self) -> bool:
@@ -57,7 +62,7 @@ class ShadowDiff:
             flag(ok_after, _DAMAGED),
             uint(before, MAX_U64, _DAMAGED),
             uint(after, MAX_U64, _DAMAGED),
-            text(error, 4096, _DAMAGED),
+            text(error, 4 * MAX_DIFF_ERROR, _DAMAGED),
         )
 
     def to_json(self) -> dict[str, object]:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 
 from avm.code import CodeObject
 from avm.disassembler import disassemble_region
+from avm.gas import cheaper_than_half
 from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
@@ -170,10 +171,9 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
     base_id = new_id = None
     if isinstance(spec, CodeChangeSpec | RevertSpec):
         base = council_region_code(ctx.agents, spec.agent, spec.region)
-        new_code = build(ctx.agents, base, spec)
+        new_code = build(ctx.agents, base, spec, avm_version(store))
         if new_code.code_id == base.code_id:
             raise InvalidSpec("the change leaves the agent's code as it is")
-        _check_code_version(store, new_code)
         base_id, new_id = base.code_id, new_code.code_id
     elif isinstance(spec, ParamsChangeSpec):
         spec.params.validate()
@@ -182,7 +182,7 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
     elif isinstance(spec, ChainParamsSpec):
         spec.params.validate()
     elif isinstance(spec, GasScheduleSpec):
-        _check_schedule_version(store, spec)
+        _check_schedule(store, spec)
     elif isinstance(spec, ValidatorsSpec):
         check_validator_changes(store, spec)
     elif isinstance(spec, AvmVersionSpec):
@@ -326,7 +326,7 @@ def _sandbox(
         assert isinstance(p.spec, CodeChangeSpec | RevertSpec)
         base = ctx.agents.code_by_id(p.base_code_id)
         assert base is not None, "an agent's earlier code is kept forever"
-        new = build(ctx.agents, base, p.spec)
+        new = build(ctx.agents, base, p.spec, avm_version(store))
         assert new.code_id == p.new_code_id, "building a proposal's code is deterministic"
         results = run_sandbox(base, new, load_params(store).sandbox_gas, gas_schedule(store))
         failed = next((r for r in results if not r.passed), None)
@@ -381,7 +381,7 @@ def _enact(
         elif isinstance(p.spec, ChainParamsSpec):
             put_chain_params(store, p.spec.params)
         elif isinstance(p.spec, GasScheduleSpec):
-            _check_schedule_version(store, p.spec)
+            _check_schedule(store, p.spec)
             enact_gas_schedule(store, p.spec.schedule)
         elif isinstance(p.spec, AvmVersionSpec):
             _check_avm_version(store, p.spec)
@@ -391,7 +391,7 @@ def _enact(
             for pubkey, power in p.spec.changes:
                 set_validator(store, pubkey, power)
                 if power:
-                    release(store, pubkey)  # a jailed validator returns only this way
+                    release(store, pubkey, ctx.height)  # a jailed one returns only this way
         else:
             apply_council_change(store, p.spec, ctx.height)
     except GovernanceError as exc:
@@ -425,16 +425,6 @@ def check_validator_changes(store: Store, spec: ValidatorsSpec) -> None:
         )
 
 
-def _check_code_version(store: Store, code: CodeObject) -> None:
-    """A patch that opts the code in to a newer AVM (`.avm N`) needs N enacted."""
-    enacted = avm_version(store)
-    if code.avm_version > enacted:
-        raise InvalidSpec(
-            f"the patch moves the code to AVM version {code.avm_version}; this chain runs "
-            f"version {enacted}"
-        )
-
-
 def _check_avm_version(store: Store, spec: AvmVersionSpec) -> None:
     """The version is above the one in force (raises InvalidSpec). Whether this node's AVM knows
     it is not asked: that is the node's software, not the chain's rule."""
@@ -443,13 +433,22 @@ def _check_avm_version(store: Store, spec: AvmVersionSpec) -> None:
         raise InvalidSpec(f"AVM version {spec.version} is not above the one in force, {in_force}")
 
 
-def _check_schedule_version(store: Store, spec: GasScheduleSpec) -> None:
-    """A new schedule's version is above the one in force (raises InvalidSpec)."""
-    in_force = gas_schedule(store).version
-    if spec.schedule.version <= in_force:
+def _check_schedule(store: Store, spec: GasScheduleSpec) -> None:
+    """A new schedule's version is above the one in force, and no cost falls below half of
+    its price in force (raises InvalidSpec naming it). The floor bounds what a schedule can do
+    to the work a fixed amount of gas buys: the shadow replay that tries it on recent blocks, and
+    every node, never do more than twice the work a block's gas paid for."""
+    in_force = gas_schedule(store)
+    if spec.schedule.version <= in_force.version:
         raise InvalidSpec(
             f"gas schedule version {spec.schedule.version} is not above the one in force, "
-            f"{in_force}"
+            f"{in_force.version}"
+        )
+    cheaper = cheaper_than_half(in_force, spec.schedule)
+    if cheaper is not None:
+        raise InvalidSpec(
+            f"{cheaper} falls below half of its price in force: a schedule may at most halve a "
+            "cost at once"
         )
 
 
@@ -462,8 +461,7 @@ def _enact_code(
     spec = p.spec
     assert isinstance(spec, CodeChangeSpec | RevertSpec)
     current = council_region_code(ctx.agents, spec.agent, spec.region)
-    new = build(ctx.agents, current, spec)
-    _check_code_version(store, new)
+    new = build(ctx.agents, current, spec, avm_version(store))
     if current.code_id != p.base_code_id:
         sandbox_gas = load_params(store).sandbox_gas
         for result in run_sandbox(current, new, sandbox_gas, gas_schedule(store)):

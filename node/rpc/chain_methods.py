@@ -117,7 +117,7 @@ def get_validators(node: Node, args: Params) -> dict[str, object]:
         {"pubkey": views.hexbytes(key[len(JAILED) :]),
          "address": to_checksum_address(address_of(key[len(JAILED) :])),
          **load_jail_record(raw).to_json()}
-        for key, raw in reader.state_range(JAILED, JAILED + b"\xff", MAX_VALIDATORS)
+        for key, raw in reader.state_range(JAILED, bytes([JAILED[0] + 1]), MAX_VALIDATORS)
     ]  # fmt: skip
     listed = [
         {"pubkey": views.hexbytes(key), "address": to_checksum_address(address_of(key)),

@@ -8,7 +8,8 @@ address is -32602.
 
 from __future__ import annotations
 
-from avm.gas import GasSchedule, ScheduleError, schedule_with
+from avm.gas import MAX_SCHEDULE_VERSION, GasSchedule, ScheduleError, schedule_with
+from avm.instructions import MAX_AVM_VERSION
 from core.amounts import MAX_AMOUNT
 from core.crypto import PUBKEY_SIZE
 from core.encoding import Value
@@ -18,7 +19,6 @@ from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.errors import InvalidSpec, UnknownProposal
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
-    MAX_AVM_VERSION,
     MAX_POWER,
     MAX_VALIDATOR_CHANGES,
     AvmVersionSpec,
@@ -261,7 +261,9 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
         schedule = doc.get("gasSchedule")
         if not (isinstance(schedule, dict) and isinstance(schedule.get("costs", {}), dict)):
             raise invalid_params("gasSchedule must be an object {version, costs: {name: cost}}")
-        version = params.quantity(schedule.get("version"), "gasSchedule.version", 2**32)
+        version = params.quantity(
+            schedule.get("version"), "gasSchedule.version", MAX_SCHEDULE_VERSION
+        )
         try:
             new = schedule_with(in_force, version, dict(schedule.get("costs", {})))
         except ScheduleError as exc:

@@ -111,3 +111,19 @@ def test_a_patch_naming_a_newer_version_opts_the_code_in_and_never_back() -> Non
     assert opted.avm_version == 2 and run(opted).value == -3  # the whole agent now runs v2
     back = replace_region(opted, "F", assemble_fragment(":f\n  DIV -7, 2 -> ACC\n  RET\n"))
     assert back.avm_version == 2  # a patch without `.avm` keeps the code's version
+
+
+def test_a_patch_may_name_a_version_this_node_lacks_the_chain_judges_it() -> None:
+    patch = assemble_fragment(f".avm {LATEST_VERSION + 1}\n:f\n  RET\n")
+    assert patch.avm_version == LATEST_VERSION + 1  # read, not refused: alike on every node
+    with pytest.raises(AssemblyError, match=r"takes a version in 2\.\."):
+        assemble_fragment(".avm 1\n:f\n  RET\n")
+
+
+def test_self_modify_cannot_move_an_agent_to_another_version() -> None:
+    code = assemble(
+        ':main\n  SELF_OBSERVER_MODE true\n  SELF_MODIFY "F", ARGS[0] -> r\n  RETURN r\n'
+        ".region F self\n:f\n  RET\n.endregion\n"
+    ).code
+    result = execute(code, MemoryHost(), "main", (".avm 2\n:f\n  RET\n",))
+    assert result.trap is not None and "only a council `code` proposal" in str(result.trap)

@@ -17,7 +17,7 @@ from avm.gas import V1, schedule_with
 from avm.instructions import LATEST_VERSION
 from avm.values import from_wire
 from core.crypto import SigningKey, to_checksum_address
-from core.encoding import decode
+from core.encoding import decode, encode
 from core.errors import InvalidTransaction
 from genesis.dev import DEV_COUNCIL_ROLES, dev_genesis, dev_key, dev_validator_key
 from ledger import agents, gas
@@ -45,6 +45,7 @@ from ledger.governance.payloads import (
     VotePayload,
 )
 from ledger.governance.proposals import Status, load_proposal, load_votes, proposal_count
+from ledger.governance.shadow import MAX_DIFF_ERROR, ShadowDiff
 from ledger.governance.views import get_council, get_lineage, get_proposal
 from ledger.identity import SetIdentity
 from ledger.policy import AgentPolicy, load_policy
@@ -623,8 +624,10 @@ def pass_proposal(chain: Chain, spec: ProposalSpec) -> int:
 def test_an_avm_version_lets_new_code_use_its_opcodes_and_old_code_keeps_its_own(
     chain: Chain,
 ) -> None:
-    _, early = chain.send(ALICE, Deploy(ROOTS.to_bytes(), (), 0))
-    assert not early.ok and "for AVM version 2; this chain runs version 1" in early.error
+    early = tx(ALICE, chain.nonces.get(ALICE.address, 0), Deploy(ROOTS.to_bytes(), (), 0))
+    last = chain.ledger.commit_certificate(chain.ledger.height)
+    pending = chain.ledger.build_block([early], GENESIS.timestamp + 10**6, bytes(20), last)
+    assert "for AVM version 2; this chain runs version 1" in pending.left_out[0][1]  # never in
     old = from_wire(decode(chain.send(ALICE, Deploy(DIVIDES.to_bytes(), (), 0))[1].output))
     assert isinstance(old, bytes)
     pass_proposal(chain, AvmVersionSpec(2, "isqrt, and DIV that truncates", DEPOSIT))
@@ -699,17 +702,30 @@ def prevote(key: SigningKey, block_hash: bytes | None, height: int = 5) -> Vote:
     return Vote(VoteKind.PREVOTE, height, 0, block_hash, key.pubkey, key.sign(message))
 
 
-def report(chain: Chain, evidence: Evidence, key: SigningKey = BOB):
-    """An EVIDENCE transaction at gas price 0 (what a validator's node sends); its receipt."""
-    nonce = chain.nonces.get(key.address, 0)
-    chain.nonces[key.address] = nonce + 1
+def evidence_tx(chain: Chain, evidence: Evidence, key: SigningKey = BOB) -> SignedTx:
+    """An EVIDENCE transaction at gas price 0 (what a validator's node sends)."""
+    nonce = chain.ledger.account(key.address).nonce
     raw = Transaction(GENESIS.chain_id, TxKind.EVIDENCE, key.pubkey, nonce, 200_000, 0,
                       EvidencePayload(evidence)).signed(key)  # fmt: skip
-    stx = decode_transaction(raw.encode())
+    return decode_transaction(raw.encode())
+
+
+def report(chain: Chain, evidence: Evidence):
+    """Include an EVIDENCE transaction; its receipt."""
+    stx = evidence_tx(chain, evidence)
     chain.produce(stx)
     receipt = chain.ledger.receipt(stx.hash)
     assert receipt is not None
     return receipt
+
+
+def left_out(chain: Chain, evidence: Evidence) -> str:
+    """Why a block leaves an EVIDENCE transaction out (it is never included to fail)."""
+    last = chain.ledger.commit_certificate(chain.ledger.height)
+    stx = evidence_tx(chain, evidence)
+    pending = chain.ledger.build_block([stx], GENESIS.timestamp + 10**6, bytes(20), last)
+    assert pending.block.transactions == ()
+    return pending.left_out[0][1]
 
 
 @pytest.fixture
@@ -732,12 +748,15 @@ def test_evidence_of_a_double_vote_jails_its_signer_for_free(two_validators: Cha
     assert chain.ledger.validators() == {dev_validator_key().pubkey: 10}
     jailed = load_jail(chain.state, OFFENDER.pubkey)
     assert jailed is not None and (jailed.height, jailed.slashed) == (chain.ledger.height, 1)
-    again = report(chain, Evidence.of(prevote(OFFENDER, b"\x02" * 32), prevote(OFFENDER, None)))
-    assert not again.ok and "was jailed at block" in again.error
+    again = Evidence.of(prevote(OFFENDER, b"\x02" * 32), prevote(OFFENDER, None))
+    assert "was jailed at block" in left_out(chain, again)
     # Only a passed proposal brings it back, which clears the record.
     pass_proposal(chain, ValidatorsSpec(((OFFENDER.pubkey, 1),), "served its time", DEPOSIT))
     assert chain.ledger.validators()[OFFENDER.pubkey] == 1
     assert load_jail(chain.state, OFFENDER.pubkey) is None
+    # What it signed before its return was judged: the same evidence cannot jail it again.
+    assert "was restored at block" in left_out(chain, evidence)
+    assert "was restored at block" in left_out(chain, again)
 
 
 @pytest.mark.parametrize(
@@ -758,14 +777,14 @@ def test_evidence_that_does_not_hold_jails_nobody(two_validators: Chain, make, s
     evidence = make()
     with pytest.raises(EvidenceRefused, match=says):
         check(two_validators.state, GENESIS.chain_id, evidence)
-    assert not report(two_validators, evidence).ok
+    assert says in left_out(two_validators, evidence)  # never included to fail for free
     assert len(two_validators.ledger.validators()) == 2
 
 
 def test_the_last_validator_is_never_jailed(chain: Chain) -> None:
     key = dev_validator_key()
-    refused = report(chain, Evidence.of(prevote(key, b"\x01" * 32), prevote(key, None)))
-    assert not refused.ok and "is the last one" in refused.error
+    double = Evidence.of(prevote(key, b"\x01" * 32), prevote(key, None))
+    assert "is the last one" in left_out(chain, double)
 
 
 def test_a_council_patch_opts_an_agent_in_to_a_newer_avm_once_it_is_enacted(chain: Chain) -> None:
@@ -780,3 +799,19 @@ def test_a_council_patch_opts_an_agent_in_to_a_newer_avm_once_it_is_enacted(chai
     code = agents.LedgerAgents(chain.state).code_of(agent)
     assert code is not None and code.avm_version == 2
     assert run_main(chain, agent) == 1
+
+
+def test_a_gas_schedule_may_at_most_halve_a_cost_at_once(chain: Chain) -> None:
+    for costs, name in (({"simple": 49}, "simple"), ({"doc_fetch_per_dim": [0, 1000]},
+                        "doc_fetch_per_dim"), ({"kv_delete": 0}, "kv_delete")):  # fmt: skip
+        spec = GasScheduleSpec(schedule_with(V1, 2, costs), "", DEPOSIT)
+        _, refused = chain.send(ALICE, ProposePayload(spec))
+        assert not refused.ok and f"{name} falls below half of its price" in refused.error
+    halved = GasScheduleSpec(schedule_with(V1, 2, {"simple": 50}), "", DEPOSIT)
+    assert chain.send(ALICE, ProposePayload(halved))[1].ok
+
+
+def test_a_shadow_difference_keeps_a_long_error_clipped() -> None:
+    diff = ShadowDiff(1, b"\x01" * 32, True, False, 5, 6, "x" * 5000)
+    assert len(diff.error_after) == MAX_DIFF_ERROR
+    assert ShadowDiff.from_value(decode(encode(diff.to_value()))) == diff

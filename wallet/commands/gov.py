@@ -164,7 +164,7 @@ def show(
     proposed, the council's members), the sandbox table, the shadow replay, votes and tally."""
     p = reader.call_object("aither_getProposal", proposal)
     if html_file is not None:
-        html_file.write_text(render_proposal_html(p))
+        _write_page(html_file, render_proposal_html(p))
         p["file"] = str(html_file)
     if p["params"] is not None:  # what it changes: the parameters in force -> the proposed ones
         current = reader.call_object("aither_getCouncil")["params"]
@@ -724,6 +724,13 @@ def _svg_shadow(diffs: list[dict]) -> str:
     return "".join(parts)
 
 
+def _write_page(path: Path, page: str) -> None:
+    try:
+        path.write_text(page)
+    except OSError as exc:
+        raise ValueError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def render_proposal_html(p: dict) -> str:
     """A proposal's page, no external assets and no script: what it is, its tally and, for a
     `gas` proposal, the shadow replay as a chart and a table."""
@@ -834,7 +841,7 @@ def export(
 ) -> None:
     """Write a self-contained HTML page: the lineage tree and the gas trend of the versions."""
     steps = reader.call_list("aither_getLineage", agent)
-    html_file.write_text(render_html(agent, steps))
+    _write_page(html_file, render_html(agent, steps))
     points = gas_trend(steps)
     data = {
         "file": str(html_file),
