@@ -6,9 +6,12 @@ council reads exactly what `aither_getProposal` would serve.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from council.analysis import REVIEW_ROLES, Severity, analyze
+from council.llm import MAX_SHADOW_LINES, build_messages
 from council.proposal import Proposal, ProposalFormatError, ShadowSummary
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
@@ -224,3 +227,19 @@ def test_a_gas_proposal_before_its_replay_asks_for_judgment() -> None:
     result = analyze(Role.LATENCY_PROFILER, gas_proposal(None))
     assert [f.code for f in result.findings] == ["no-code"]
     assert "gas proposal carries no IR to analyze and no shadow replay yet" in result.explanation
+
+
+def test_the_model_reads_the_replay_bounded_and_as_data() -> None:
+    summary = replayed(40 * [(1000, 1300)], fails=2)
+    p = gas_proposal(summary)
+    system, user = build_messages(Role.REGRESSION_HUNTER, p, analyze(Role.REGRESSION_HUNTER, p))
+    assert "a new AVM gas schedule" in str(system["content"])
+    lines = str(user["content"]).splitlines()
+    at = lines.index("--- shadow replay of blocks 90..99 under the new schedule ---")
+    assert lines[at + 1].startswith("40 transactions, 2 outcome changes, 38 gas changes")
+    quoted = json.loads(lines[at + 2])
+    assert len(quoted) == MAX_SHADOW_LINES and [d["okAfter"] for d in quoted[:2]] == [False] * 2
+    assert quoted[0]["error"] == OUT_OF_GAS
+    plain = gas_proposal(None)  # no replay yet: nothing quoted
+    _, user = build_messages(Role.REGRESSION_HUNTER, plain, analyze(Role.REGRESSION_HUNTER, plain))
+    assert "--- shadow replay" not in str(user["content"])
