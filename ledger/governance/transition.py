@@ -42,7 +42,8 @@ from avm.gas import cheaper_than_half
 from avm.host import CodeChange, CodeProposal, LineageKind
 from avm.selfmod import region_body
 from core.crypto import ADDRESS_SIZE, hash32, to_checksum_address
-from core.encoding import encode
+from core.encoding import decode, encode
+from core.schema import MAX_U64, fields, uint
 from ledger.block import MAX_VALIDATORS
 from ledger.chain_params import (
     avm_version,
@@ -124,6 +125,10 @@ from ledger.state import (
 # Deposits wait in this account (nobody holds its key), so balances still add up to the supply
 # minus what was burnt, and its balance is the total held in escrow.
 ESCROW = hash32(b"aither/governance/escrow")[-ADDRESS_SIZE:]
+# (the key itself) -> [height, power moved by `validators` proposals enacted in that block, the
+# total power the block started with]: a third of it at most moves in one block, however many
+# proposals pass together.
+POWER_MOVED = b"F"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +189,7 @@ def submit(store: Store, ctx: GovernanceContext, proposer: bytes, spec: Proposal
     elif isinstance(spec, GasScheduleSpec):
         _check_schedule(store, spec)
     elif isinstance(spec, ValidatorsSpec):
-        check_validator_changes(store, spec)
+        check_validator_changes(store, spec, ctx.height)
     elif isinstance(spec, AvmVersionSpec):
         _check_avm_version(store, spec)
     else:
@@ -387,7 +392,8 @@ def _enact(
             _check_avm_version(store, p.spec)
             enact_avm_version(store, p.spec.version)  # UnknownAvmVersion: this node must stop
         elif isinstance(p.spec, ValidatorsSpec):
-            check_validator_changes(store, p.spec)  # the set may have changed since
+            check_validator_changes(store, p.spec, ctx.height)  # the set may have changed
+            _record_moved(store, ctx.height, _power_moved(store, p.spec))
             for pubkey, power in p.spec.changes:
                 set_validator(store, pubkey, power)
                 if power:
@@ -401,28 +407,47 @@ def _enact(
     return replace(p, status=Status.ENACTED, closed_height=ctx.height)
 
 
-def check_validator_changes(store: Store, spec: ValidatorsSpec) -> None:
-    """The changes leave a set of 1..MAX_VALIDATORS validators and move at most a third of the
-    power in force (raises InvalidSpec naming the rule)."""
-    count, total = validator_totals(store)
-    moved = 0
+def check_validator_changes(store: Store, spec: ValidatorsSpec, height: int) -> None:
+    """The changes leave a set of 1..MAX_VALIDATORS validators and, with what other proposals
+    enacted in block `height` moved, move at most a third of the power the block started with
+    (raises InvalidSpec naming the rule)."""
+    count = validator_totals(store)[0]
+    moved = _power_moved(store, spec)
     for pubkey, power in spec.changes:
         before = validator_power(store, pubkey)
         if power == before:
             raise InvalidSpec(f"validator 0x{pubkey.hex()} has power {power} already")
-        moved += abs(power - before)
         count += (power > 0) - (before > 0)
-        total += power - before
     if count == 0:
         raise InvalidSpec("the change would leave no validator")
     if count > MAX_VALIDATORS:
         raise InvalidSpec(f"the change would leave {count} validators, more than {MAX_VALIDATORS}")
-    in_force = validator_totals(store)[1]
-    if 3 * moved > in_force:
+    already, in_force = _moved_in_block(store, height)
+    if 3 * (already + moved) > in_force:
+        more = f" after the {already} moved in this block" if already else ""
         raise InvalidSpec(
-            f"the change moves {moved} of the {in_force} voting power: at most a third "
-            f"({in_force // 3}) may change at once"
+            f"the change moves {moved} of the {in_force} voting power{more}: at most a third "
+            f"({in_force // 3}) may change in a block"
         )
+
+
+def _power_moved(store: Store, spec: ValidatorsSpec) -> int:
+    return sum(abs(power - validator_power(store, key)) for key, power in spec.changes)
+
+
+def _moved_in_block(store: Store, height: int) -> tuple[int, int]:
+    """(power moved by proposals enacted in block `height`, the total power it started with)."""
+    raw = store.get(POWER_MOVED)
+    if raw is not None:
+        at, moved, total = (uint(v, MAX_U64, "damaged") for v in fields(decode(raw), 3, "damaged"))
+        if at == height:
+            return moved, total
+    return 0, validator_totals(store)[1]
+
+
+def _record_moved(store: Store, height: int, moved: int) -> None:
+    already, total = _moved_in_block(store, height)
+    store.put(POWER_MOVED, encode([height, already + moved, total]))
 
 
 def _check_avm_version(store: Store, spec: AvmVersionSpec) -> None:

@@ -815,3 +815,29 @@ def test_a_shadow_difference_keeps_a_long_error_clipped() -> None:
     diff = ShadowDiff(1, b"\x01" * 32, True, False, 5, 6, "x" * 5000)
     assert len(diff.error_after) == MAX_DIFF_ERROR
     assert ShadowDiff.from_value(decode(encode(diff.to_value()))) == diff
+
+
+def test_a_third_of_the_power_moves_in_a_block_however_many_proposals_pass(
+    tmp_path: Path,
+) -> None:
+    heavy = dataclasses.replace(GENESIS.validators[0], power=6)
+    chain = Chain(tmp_path / "a", dataclasses.replace(GENESIS, validators=(heavy,)))
+    try:
+        specs = [
+            ValidatorsSpec(((key.pubkey, 2),), "", DEPOSIT) for key in (NEWCOMER, OFFENDER)
+        ]  # each alone moves 2 of 6: a third
+        nonce = chain.nonces.get(ALICE.address, 0)
+        txs = [tx(ALICE, nonce + i, ProposePayload(s)) for i, s in enumerate(specs)]
+        chain.nonces[ALICE.address] = nonce + 2
+        chain.produce(*txs)
+        pids = [chain.ledger.receipt(t.hash).logs[0].values[0] for t in txs]
+        for pid in pids:
+            vote_all(chain, pid)
+        chain.until(chain.proposal(pids[0]).voting_end_height)
+        chain.until(chain.proposal(pids[0]).enact_height)
+        first, second = (chain.proposal(pid) for pid in pids)
+        assert first.status is Status.ENACTED
+        assert second.status is Status.FAILED and "after the 2 moved in this block" in second.reason
+        assert chain.ledger.validators() == {heavy.pubkey: 6, NEWCOMER.pubkey: 2}
+    finally:
+        chain.ledger.close()
