@@ -879,7 +879,7 @@ class Ledger:
         transactions stay within `gas` and `txs`, at most `blocks` of them and only those whose
         parent's state this node keeps (a network node keeps MAX_SHADOW_BLOCKS: every node
         replays the same), each on the state before it with `schedule` in force."""
-        chosen: list[BlockHeader] = []
+        chosen: list[Block] = []
         used = count = 0
         for past in range(height - 1, max(0, height - 1 - blocks), -1):
             block = self.block(past)
@@ -888,23 +888,22 @@ class Ledger:
             count += len(block.transactions)
             if past - 1 < self._oldest or used > gas or count > txs:
                 break
-            chosen.append(block.header)
+            chosen.append(block)
         if not chosen:
             return summarize(0, 0, [])
-        replayed = [diff for header in reversed(chosen) for diff in self._replay(header, schedule)]
+        replayed = [diff for block in reversed(chosen) for diff in self._replay(block, schedule)]
         return summarize(chosen[-1].height, chosen[0].height, replayed)
 
-    def _replay(self, header: BlockHeader, schedule: GasSchedule) -> list[ShadowDiff]:
-        """Block `header`'s transactions again, on the state before it, under `schedule`: one
-        entry for each, what it did then and what it does now."""
+    def _replay(self, block: Block, schedule: GasSchedule) -> list[ShadowDiff]:
+        """`block`'s transactions again, on the state before it, under `schedule`: one entry for
+        each, what it did then and what it does now."""
+        header = block.header
         _, reader = self.state_at(header.height - 1)
         state = State(reader)
         enact_gas_schedule(state, schedule)
         rules = load_chain_params(state, self.genesis.chain)
         ctx = BlockContext(self.chain_id, header.height, header.timestamp, header.proposer,
                            rules.min_gas_price, rules.block_gas_limit)  # fmt: skip
-        block = self.block(header.height)
-        assert block is not None
         txs = [decode_transaction(raw) for raw in block.transactions]
         applied = apply_transactions(state, txs, ctx)
         now = {stx.hash: r for stx, r in zip(applied.included, applied.receipts, strict=True)}

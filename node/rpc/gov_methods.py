@@ -19,6 +19,7 @@ from ledger.chain_params import ChainParams, ChainParamsError
 from ledger.governance.errors import InvalidSpec, UnknownProposal
 from ledger.governance.params import GovernanceParams, ProposalKind, Role
 from ledger.governance.payloads import (
+    MAX_COUNCIL_CHANGE,
     MAX_POWER,
     MAX_VALIDATOR_CHANGES,
     AvmVersionSpec,
@@ -39,7 +40,7 @@ from ledger.governance.payloads import (
 )
 from ledger.governance.proposals import Status, proposal_count
 from ledger.governance.views import get_council, get_proposal, get_votes, list_proposals
-from ledger.policy import AgentPolicy
+from ledger.policy import MAX_POLICY_CALLERS, MAX_POLICY_ROLES, AgentPolicy
 from node.node import Node
 from node.rpc import params, views
 from node.rpc.errors import invalid_params, not_found
@@ -147,11 +148,14 @@ def _text(value: object, name: str) -> str:
     return value
 
 
-def _list(value: object, name: str) -> list[object]:
+def _list(value: object, name: str, limit: int) -> list[object]:
+    """A list of at most `limit` entries, refused before any entry is read."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise invalid_params(f"{name} must be a list")
+    if len(value) > limit:
+        raise invalid_params(f"{name} lists at most {limit}")
     return value
 
 
@@ -171,9 +175,9 @@ def _policy(agent: bytes, doc: object) -> AgentPolicy:
     """{callers?, roles?, spendLimit?, periodSec?}, as aither_getPolicy shows one."""
     if not isinstance(doc, dict):
         raise invalid_params("policy must be an object {callers?, roles?, spendLimit?, periodSec?}")
-    listed = _list(doc.get("callers", []), "policy.callers")
+    listed = _list(doc.get("callers", []), "policy.callers", MAX_POLICY_CALLERS)
     callers = sorted({params.address(c, "policy.callers") for c in listed})
-    roles = _list(doc.get("roles", []), "policy.roles")
+    roles = _list(doc.get("roles", []), "policy.roles", MAX_POLICY_ROLES)
     if not all(isinstance(r, str) for r in roles):
         raise invalid_params("policy.roles must be role names")
     limit = params.quantity(doc.get("spendLimit", 0), "policy.spendLimit")
@@ -231,10 +235,12 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
         if not isinstance(change, dict):
             raise invalid_params("council must be an object {add, remove}")
         return CouncilChangeSpec(
-            tuple(_new_member(m) for m in _list(change.get("add"), "council.add")),
+            tuple(
+                _new_member(m) for m in _list(change.get("add"), "council.add", MAX_COUNCIL_CHANGE)
+            ),
             tuple(
                 params.address(a, "council.remove address")
-                for a in _list(change.get("remove"), "council.remove")
+                for a in _list(change.get("remove"), "council.remove", MAX_COUNCIL_CHANGE)
             ),
             rationale,
             deposit,
@@ -275,7 +281,7 @@ def proposal_spec(doc: object, in_force: GasSchedule) -> ProposalSpec:
             raise invalid_params(f"avmVersion must be in 2..{MAX_AVM_VERSION}")
         return AvmVersionSpec(version, rationale, deposit)
     if kind == ProposalKind.VALIDATORS.value:
-        listed = _list(doc.get("validators"), "validators")
+        listed = _list(doc.get("validators"), "validators", MAX_VALIDATOR_CHANGES)
         changes: dict[bytes, int] = {}
         for entry in listed:
             if not isinstance(entry, dict):

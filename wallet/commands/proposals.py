@@ -246,6 +246,14 @@ _PARAM_NAMES = tuple(
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
+def _assignment(entry: str, form: str) -> tuple[str, str]:
+    """A --set entry NAME=VALUE as (name, value), both stripped; ValueError showing `form`."""
+    name, sep, value = (part.strip() for part in entry.partition("="))
+    if not sep or not name or not value:
+        raise ValueError(f"--set {entry!r}: write {form}")
+    return name, value
+
+
 def _changed_params(
     current: dict[str, Any], sets: list[str], in_force: dict[str, Any]
 ) -> dict[str, object]:
@@ -257,9 +265,7 @@ def _changed_params(
     tracks = {kind: dict(rules) for kind, rules in current.get("tracks", {}).items()}
     doc = {**current, "role_weights": weights, "tracks": tracks}
     for entry in sets:
-        name, sep, value = (part.strip() for part in entry.partition("="))
-        if not sep or not name or not value:
-            raise ValueError(f"--set {entry!r}: write NAME=VALUE, such as voting_period=20")
+        name, value = _assignment(entry, "NAME=VALUE, such as voting_period=20")
         if name.startswith("role_weights."):
             role = name.removeprefix("role_weights.")
             if role not in weights:
@@ -423,9 +429,7 @@ def propose_chain(
         current = {name: answer[name] for name in CHAIN_PARAM_NAMES}
         doc = dict(current)
         for entry in sets:
-            name, sep, value = (part.strip() for part in entry.partition("="))
-            if not sep or not name or not value:
-                raise ValueError(f"--set {entry!r}: write NAME=VALUE, such as block_gas_limit=1000")
+            name, value = _assignment(entry, "NAME=VALUE, such as block_gas_limit=1000")
             if name not in current:
                 raise ValueError(f"--set {name}: no such chain parameter ({', '.join(current)})")
             doc[name] = value
@@ -473,9 +477,9 @@ def propose_gas(
         )
     costs: dict[str, Value] = {}
     for entry in sets:
-        name, sep, value = (part.strip() for part in entry.partition("="))
+        name, value = _assignment(entry, "COST=MILLIGAS or COST=NUM/DEN")
         num, slash, den = value.partition("/")
-        if not sep or not name or not (num.isdecimal() and (not slash or den.isdecimal())):
+        if not (num.isdecimal() and (not slash or den.isdecimal())):
             raise ValueError(f"--set {entry!r}: write COST=MILLIGAS or COST=NUM/DEN")
         costs[name] = [int(num), int(den)] if slash else int(num)
     key = signer.key()
@@ -547,8 +551,8 @@ def propose_validators(
         current = answer["validators"]
         changes: dict[bytes, int] = {}
         for entry in sets:
-            who, sep, power = (part.strip() for part in entry.partition("="))
-            if not sep or not power.isdecimal():
+            who, power = _assignment(entry, "KEY=POWER, such as 0xab..=1")
+            if not power.isdecimal():
                 raise ValueError(f"--set {entry!r}: write KEY=POWER, such as 0xab..=1")
             changes[_validator_key(who, current)] = int(power)
         units = _deposit_units(client, ProposalKind.VALIDATORS, deposit)
