@@ -117,7 +117,7 @@ costs = st.fixed_dictionaries(
 )
 
 
-@given(st.integers(1, 2**32), costs)
+@given(st.integers(1, gas.MAX_SCHEDULE_VERSION), costs)
 def test_a_schedule_round_trips_through_its_wire_form(version: int, named: dict) -> None:
     schedule = gas.schedule_with(gas.V1, version, named)
     assert gas.schedule_from_value(decode(encode(gas.schedule_to_value(schedule)))) == schedule
@@ -146,3 +146,9 @@ def test_a_wire_schedule_must_list_every_cost_in_order() -> None:
         gas.schedule_from_value([2, wire[:-1]])
     with pytest.raises(gas.ScheduleError, match="version is an integer"):
         gas.schedule_from_value([0, wire])
+
+
+def test_a_schedule_version_must_fit_its_four_byte_key() -> None:
+    _, wire = gas.schedule_to_value(gas.V1)
+    with pytest.raises(gas.ScheduleError, match=r"version is an integer in 1\.\.4294967295"):
+        gas.schedule_from_value([gas.MAX_SCHEDULE_VERSION + 1, wire])
