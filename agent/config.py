@@ -6,7 +6,8 @@ max_wait_sec = 10             # WAIT sleeps at most this long
 
 [plugins.llm]                 # GPU_INFER, SEPARATE_PROMPT, MAP_MODEL_CALL, REDUCE_MODEL_CALL
 kind = "openai"
-base_url = "http://127.0.0.1:8000/v1"
+base_url = "http://127.0.0.1:8000/v1"   # without base_url (or without this table): the
+                              # embedded model (`aither model serve`, else loaded in process)
 model = "gpt-4o-mini"         # used for any IR model name not in [plugins.llm.models]
 api_key_env = "OPENAI_API_KEY"
 timeout_sec = 30
@@ -52,6 +53,7 @@ from pathlib import Path
 
 from agent.errors import RuntimeConfigError
 from agent.swarm import SwarmSettings
+from model.embedded import EMBEDDED_MODEL
 
 DEFAULT_TIMEOUT_SEC = 30.0
 DEFAULT_RETRIES = 2
@@ -71,9 +73,10 @@ class ToolKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class OpenAIEndpoint:
-    """An OpenAI-compatible endpoint; the key is read from the environment, never the file."""
+    """An OpenAI-compatible endpoint; the key is read from the environment, never the file.
+    No `base_url`: the embedded model."""
 
-    base_url: str
+    base_url: str | None
     model: str
     api_key_env: str = DEFAULT_API_KEY_ENV
     timeout_sec: float = DEFAULT_TIMEOUT_SEC
@@ -151,7 +154,7 @@ def parse_config(
     swarm = where.table(data, "swarm")
     hpc = where.table(data, "hpc")
     tools_table = where.table(data, "tools")
-    llm = _llm(where, where.table(plugins, "llm", "plugins")) if "llm" in plugins else None
+    llm = _llm(where, where.table(plugins, "llm", "plugins") if "llm" in plugins else {})
     embed = _embed(where, where.table(plugins, "embed", "plugins")) if "embed" in plugins else None
     tools = tuple(
         _tool(where, name, where.table(tools_table, name, "tools")) for name in sorted(tools_table)
@@ -215,11 +218,15 @@ class _Where:
             raise self.fail(f"[{table}] {key} must be a non-negative integer")
         return value
 
-    def endpoint(self, data: dict, table: str) -> OpenAIEndpoint:
+    def endpoint(self, data: dict, table: str, embedded: bool = False) -> OpenAIEndpoint:
+        """The endpoint in `table`; with `embedded`, one without base_url is the embedded model."""
         retries = self.count(data, "max_retries", table, DEFAULT_RETRIES)
+        local = embedded and "base_url" not in data
         return OpenAIEndpoint(
-            base_url=self.string(data, "base_url", table),
-            model=self.string(data, "model", table),
+            base_url=None if local else self.string(data, "base_url", table),
+            model=self.string(data, "model", table)
+            if "model" in data or not local
+            else EMBEDDED_MODEL,
             api_key_env=data.get("api_key_env", DEFAULT_API_KEY_ENV),
             timeout_sec=self.number(data, "timeout_sec", table, DEFAULT_TIMEOUT_SEC),
             max_retries=retries,
@@ -233,7 +240,8 @@ def _llm(where: _Where, data: dict) -> LlmConfig:
     for name, target in models.items():
         if not isinstance(target, str):
             raise where.fail(f"[plugins.llm.models] {name} must name a model")
-    return LlmConfig(where.endpoint(data, "plugins.llm"), tuple(sorted(models.items())))
+    endpoint = where.endpoint(data, "plugins.llm", embedded=True)
+    return LlmConfig(endpoint, tuple(sorted(models.items())))
 
 
 def _embed(where: _Where, data: dict) -> EmbedConfig:

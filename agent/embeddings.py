@@ -77,7 +77,8 @@ class OpenAIEmbedder:
 
     def __init__(self, endpoint: OpenAIEndpoint) -> None:
         self.name = endpoint.model
-        self.client = openai_client(endpoint)
+        assert endpoint.base_url is not None  # an embeddings endpoint always names its URL
+        self.client = openai_client(endpoint, endpoint.base_url)
 
     def embed(self, text: str) -> Sequence[float]:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import openai
 from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
@@ -23,20 +24,22 @@ from agent.plugin import plain
 from avm.gas import CURRENT, MILLIGAS_PER_GAS
 from avm.host import Metered, PluginFailure
 from avm.values import Value
+from model.chat import CHARS_PER_TOKEN
+from model.embedded import Endpoint, ModelMissing, resolve
 
 Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
 
 MAP_ITEM_PROMPT = "Apply the model to this item and answer with the result only, as JSON if it is "
 MAP_ITEM_PROMPT += "a number or a structure."
 REDUCE_PROMPT = "Aggregate these partial results ({how}). Answer with JSON only."
-CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb, for endpoints that report no usage
 PLACEHOLDER_KEY = "unset"  # local servers take any key; real ones answer 401, a PluginFailure
 
 
-def openai_client(endpoint: OpenAIEndpoint) -> openai.OpenAI:
-    """A client for `endpoint` with its key from the environment, timeout and retries."""
+def openai_client(endpoint: OpenAIEndpoint, base_url: str) -> openai.OpenAI:
+    """A client for `endpoint` at `base_url` with its key from the environment, timeout and
+    retries."""
     return openai.OpenAI(
-        base_url=endpoint.base_url,
+        base_url=base_url,
         api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_KEY,
         timeout=endpoint.timeout_sec,
         max_retries=endpoint.max_retries,
@@ -66,7 +69,24 @@ class LlmPlugin:
 
     def __init__(self, config: LlmConfig) -> None:
         self.config = config
-        self.client = openai_client(config.endpoint)
+        self._client: openai.OpenAI | None = None
+        self._embedded: Endpoint | None = None
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The endpoint's client; for the embedded model, found or loaded on the first call
+        (the runtime says which in one line on stderr)."""
+        if self._client is None:
+            base_url = self.config.endpoint.base_url
+            if base_url is None:
+                try:
+                    self._embedded = resolve(None, None)
+                except ModelMissing as exc:
+                    raise PluginFailure(str(exc)) from None
+                print(f"agent: {self._embedded.describe()}", file=sys.stderr, flush=True)
+                base_url = self._embedded.base_url
+            self._client = openai_client(self.config.endpoint, base_url)
+        return self._client
 
     def call(self, opcode: str, args: tuple[Value, ...]) -> object:
         if opcode == "GPU_INFER":

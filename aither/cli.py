@@ -1,5 +1,5 @@
 """`aither`: the command line: node, wallet, genesis, testnet, avm, agent, council, gov, swarm,
-dev.
+dev, model, evolve.
 
 Each command group is imported only when it is used: the agent runtime pulls in web3, openai and
 their dependencies (py_ecc raises the process's recursion limit to 100,000 on import, which lets
@@ -35,6 +35,7 @@ GROUPS = {
     "agent": Group("agent.cli", "Run agents locally with model, embedding and tool plugins."),
     "swarm": Group("wallet.commands.swarm", "Swarm channels and encrypted messages."),
     "dev": Group("wallet.commands.dev", "Control a dev chain: blocks, time, snapshots, state."),
+    "model": Group("model.cli", "Serve the embedded model (OpenAI-compatible, on 127.0.0.1)."),
 }
 
 

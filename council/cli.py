@@ -1,8 +1,9 @@
 """`aither council`: run a council member's reviewer service.
 
-`aither council serve --key NAME --role ROLE [--rpc URL] [--model NAME --llm-base-url URL]`
-prints one line per event (or one JSON object per line with `--json`); errors print one line and
-exit non-zero.
+`aither council serve --key NAME --role ROLE [--rpc URL] [--llm-base-url URL [--model NAME]]
+[--no-model]` prints one line per event (or one JSON object per line with `--json`); errors print
+one line and exit non-zero. Without `--llm-base-url` the reviewer uses the embedded model (a
+running `aither model serve`, else loaded in process); its first line says which.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
 from council.analysis import parse_role
 from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
+from model.embedded import Endpoint, ModelMissing, resolve
 from wallet.keystore import Keystore
 
 app = typer.Typer(help="Council reviewer service.", no_args_is_help=True)
@@ -73,11 +75,19 @@ def serve(
     rpc: Annotated[
         str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")
     ] = DEFAULT_RPC,
-    model: Annotated[str | None, typer.Option("--model", help="Chat model name.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Chat model name (with --llm-base-url).")
+    ] = None,
     llm_base_url: Annotated[
         str | None,
-        typer.Option("--llm-base-url", help="OpenAI-compatible base URL (Ollama, vLLM, ...)."),
+        typer.Option(
+            "--llm-base-url",
+            help="OpenAI-compatible base URL (Ollama, vLLM, ...); default: the embedded model.",
+        ),
     ] = None,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Vote by the deterministic analysis alone.")
+    ] = False,
     llm_timeout: Annotated[
         float, typer.Option("--llm-timeout", min=1.0, help="Seconds to wait for the model.")
     ] = 60.0,
@@ -104,23 +114,31 @@ def serve(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
 ) -> None:
     """Watch proposals in voting, review each once and send this member's vote."""
+    events = _printer(as_json)
     try:
         member_role = parse_role(role)
-        if (model is None) != (llm_base_url is None):
-            raise ValueError("a model needs both --model and --llm-base-url")
+        if model is not None and llm_base_url is None:
+            raise ValueError("--model names a model of the server at --llm-base-url: give both")
+        if no_model and llm_base_url is not None:
+            raise ValueError("--no-model and --llm-base-url contradict each other: give one")
         store = Keystore(keystore)
         store.info(key)  # a missing key is reported before a password is asked for
         signing_key = store.unlock(key, _read_password(password_file))
+    except (AitherError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if no_model:
+        events("model", {"using": "none", "votes": "deterministic analysis"})
+    endpoint = None if no_model else _endpoint(llm_base_url, model, events)
+    config = endpoint.config(llm_timeout) if endpoint is not None else None
+    try:
         service = ReviewerService(
             rpc,
             signing_key,
             member_role,
-            model=model,
-            llm_base_url=llm_base_url,
+            model=config,
             poll_interval=poll_interval,
             state_path=state_file,
-            llm_timeout=llm_timeout,
-            events=_printer(as_json),
+            events=events,
         )
     except (AitherError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -132,3 +150,17 @@ def serve(
         raise _fail(str(exc)) from None
     finally:
         service.close()
+        if endpoint is not None:
+            endpoint.close()
+
+
+def _endpoint(base_url: str | None, model: str | None, events: EventSink) -> Endpoint | None:
+    """The reviewer's model, said in one line; None (the analysis decides) when the embedded
+    model is wanted and not installed."""
+    try:
+        endpoint = resolve(base_url, model)
+    except ModelMissing as exc:
+        events("model", {"using": "none", "reason": str(exc), "votes": "deterministic analysis"})
+        return None
+    events("model", {"using": endpoint.describe()})
+    return endpoint

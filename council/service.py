@@ -7,6 +7,9 @@ of the service, or before the state file was lost, also counts). A vote signed b
 is re-sent as the same bytes (same nonce, same hash), which the node can only accept once.
 
 The node is reached over JSON-RPC; when it is down the service waits and retries with backoff.
+
+The model (when the service has one) is given the member's own recent votes and how those
+proposals ended, read back from the node at each review: the state file is its memory.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from core.crypto import SigningKey, to_checksum_address
 from council.analysis import analyze
-from council.llm import ModelConfig, ModelReviewer, ModelUnavailable
+from council.llm import MAX_MEMORY, ModelConfig, ModelReviewer, ModelUnavailable, PastVote
 from council.proposal import Proposal, ProposalFormatError
 from council.review import Review, combine
 from ledger.governance.params import Role
@@ -46,6 +49,7 @@ class VoteRecord:
     tx_hash: str
     raw: str  # 0x-hex of the signed transaction, to re-send the same bytes
     reason: str = ""
+    subject: str = ""  # what the proposal changed, for the model's memory of this vote
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -54,6 +58,7 @@ class VoteRecord:
             "txHash": self.tx_hash,
             "raw": self.raw,
             "reason": self.reason,
+            "subject": self.subject,
         }
 
 
@@ -74,13 +79,23 @@ class VoteState:
                 raise ValueError(f"it belongs to {data.get('address')}, not {self.address}")
             for pid, rec in data["votes"].items():
                 self.records[pid] = VoteRecord(
-                    rec["status"], rec["choice"], rec["txHash"], rec["raw"], rec.get("reason", "")
+                    rec["status"],
+                    rec["choice"],
+                    rec["txHash"],
+                    rec["raw"],
+                    rec.get("reason", ""),
+                    rec.get("subject", ""),
                 )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"state file {self.path} is unreadable: {exc}") from None
 
     def get(self, proposal_id: str) -> VoteRecord | None:
         return self.records.get(proposal_id.lower())
+
+    def recent(self, count: int) -> list[tuple[str, VoteRecord]]:
+        """The last `count` votes this member sent, oldest first (the file keeps their order)."""
+        sent = [(pid, r) for pid, r in self.records.items() if r.status == "sent"]
+        return sent[-count:]
 
     def put(self, proposal_id: str, record: VoteRecord) -> None:
         self.records[proposal_id.lower()] = record
@@ -90,7 +105,7 @@ class VoteState:
         data = {
             "version": STATE_VERSION,
             "address": self.address,
-            "votes": {pid: rec.to_json() for pid, rec in sorted(self.records.items())},
+            "votes": {pid: rec.to_json() for pid, rec in self.records.items()},  # in order
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".council-", suffix=".tmp")
@@ -138,16 +153,11 @@ class ReviewerService:
         rpc_url: str,
         key: SigningKey,
         role: Role,
-        model: str | None = None,
-        llm_base_url: str | None = None,
+        model: ModelConfig | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         state_path: Path | None = None,
-        llm_timeout: float = 60.0,
-        llm_retries: int = 1,
         events: EventSink = _ignore,
     ) -> None:
-        if (model is None) != (llm_base_url is None):
-            raise ValueError("a model needs both --model and --llm-base-url")
         self.key = key
         self.role = role
         self.address = to_checksum_address(key.address)
@@ -155,11 +165,7 @@ class ReviewerService:
         self.events = events
         self.rpc = RpcClient(rpc_url, timeout=10.0)
         self.state = VoteState(state_path or default_state_path(self.address), self.address)
-        self.reviewer = (
-            ModelReviewer(ModelConfig(model, llm_base_url, llm_timeout, llm_retries))
-            if model is not None and llm_base_url is not None
-            else None
-        )
+        self.reviewer = ModelReviewer(model) if model is not None else None
         self._stop = threading.Event()
 
     def close(self) -> None:
@@ -176,10 +182,23 @@ class ReviewerService:
         if self.reviewer is None:
             return combine(analysis)
         try:
-            verdict = self.reviewer.review(self.role, proposal, analysis)
+            verdict = self.reviewer.review(self.role, proposal, analysis, self.memory())
         except ModelUnavailable as exc:
+            self.events("model-fallback", {"proposal": proposal.id, "reason": exc.reason})
             return combine(analysis, model_error=exc.reason)
         return combine(analysis, verdict)
+
+    def memory(self) -> list[PastVote]:
+        """This member's last votes and how each proposal ended, as the node tells it now."""
+        past = []
+        for pid, record in self.state.recent(MAX_MEMORY):
+            try:
+                found = self.rpc.call("aither_getProposal", pid)
+                outcome = str(found.get("status")) if isinstance(found, dict) else "unknown"
+            except RpcClientError:
+                outcome = "unknown"
+            past.append(PastVote(pid, record.subject or "-", record.choice, outcome))
+        return past
 
     def poll_once(self) -> int:
         """One pass over the proposals in voting. Returns how many votes were sent.
@@ -236,7 +255,9 @@ class ReviewerService:
             self.events("skipped", {"proposal": proposal.id, "status": fresh.status})
             return False
         raw = self._sign(proposal, review)
-        record = VoteRecord("pending", review.choice.value, "", "0x" + raw.hex())
+        record = VoteRecord(
+            "pending", review.choice.value, "", "0x" + raw.hex(), subject=_subject(proposal)
+        )
         self.state.put(proposal.id, record)  # before sending: see the module docstring
         return self._send(proposal.id, record)
 
@@ -320,9 +341,15 @@ class ReviewerService:
             self._stop.wait(self.poll_interval)
 
 
+def _subject(proposal: Proposal) -> str:
+    """What a proposal changes, in a few words: `code on AGENT region R`, or its kind."""
+    if proposal.agent:
+        return f"{proposal.kind} on {proposal.agent} region {proposal.region or '-'}"
+    return proposal.kind
+
+
 def _with_status(
     record: VoteRecord, status: str, reason: str = "", tx_hash: str | None = None
 ) -> VoteRecord:
-    return VoteRecord(
-        status, record.choice, record.tx_hash if tx_hash is None else tx_hash, record.raw, reason
-    )
+    tx = record.tx_hash if tx_hash is None else tx_hash
+    return VoteRecord(status, record.choice, tx, record.raw, reason, record.subject)

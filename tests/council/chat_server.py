@@ -3,7 +3,8 @@
 It binds 127.0.0.1 on a free port and serves `POST /v1/chat/completions` from a thread. Each
 request takes the next scripted reply (the last one repeats): a verdict, any text as the message
 content (malformed JSON, a wrong schema), an HTTP error status, a delay beyond the client's
-timeout, or a 400 for requests that ask for `response_format` (servers without JSON mode).
+timeout, a reply cut at its token budget, or a 400 for requests that ask for `response_format`
+(servers without JSON mode).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Scripted:
     status: int = 200
     delay: float = 0.0  # seconds before answering
     reject_json_mode: bool = False  # answer 400 when the request carries response_format
+    finish_reason: str = "stop"  # "length": the reply was cut at the request's max_tokens
 
 
 def verdict(choice: str, explanation: str, confidence: int) -> Scripted:
@@ -103,7 +105,7 @@ class ChatServer:
                             {
                                 "index": 0,
                                 "message": {"role": "assistant", "content": reply.content},
-                                "finish_reason": "stop",
+                                "finish_reason": reply.finish_reason,
                             }
                         ],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},

@@ -42,7 +42,9 @@ def member(tmp_path: Path) -> tuple[list[str], str]:
 
 
 def serve(*args: str):
-    return CliRunner().invoke(app, ["serve", *args])
+    """`aither council serve` on the deterministic analysis alone (the model's own tests are
+    tests/council/test_council_llm.py and the integration tests)."""
+    return CliRunner().invoke(app, ["serve", "--no-model", *args])
 
 
 def one_line_error(result) -> str:
@@ -61,8 +63,10 @@ def test_once_votes_and_prints_json_lines(member: tuple[list[str], str]) -> None
         )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["started", "council-unknown", "reviewed", "vote-sent"]
-    assert events[0]["address"] == to_checksum_address(bytes.fromhex(address[2:]))
+    names = [e["event"] for e in events]
+    assert names == ["model", "started", "council-unknown", "reviewed", "vote-sent"]
+    assert events[0]["using"] == "none" and events[0]["votes"] == "deterministic analysis"
+    assert events[1]["address"] == to_checksum_address(bytes.fromhex(address[2:]))
     (vote,) = node.received
     assert vote.vote.choice is Choice.YES and vote.vote.proposal_id.hex() == PID[2:]
 
@@ -73,8 +77,8 @@ def test_human_lines(member: tuple[list[str], str]) -> None:
         result = serve(*options, "--role", "RegressionHunter", "--rpc", node.url, "--once")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 4 and " vote-sent proposal=" + PID in lines[3]
-    assert " reviewed proposal=" + PID + " choice=yes findings=" in lines[2]
+    assert len(lines) == 5 and " vote-sent proposal=" + PID in lines[4]
+    assert " reviewed proposal=" + PID + " choice=yes findings=" in lines[3]
 
 
 def test_unknown_role_is_one_line(member: tuple[list[str], str]) -> None:
@@ -86,7 +90,7 @@ def test_unknown_role_is_one_line(member: tuple[list[str], str]) -> None:
 def test_model_needs_a_base_url(member: tuple[list[str], str]) -> None:
     options, _ = member
     line = one_line_error(serve(*options, "--role", "SecurityAuditor", "--model", "m"))
-    assert "--llm-base-url" in line
+    assert "--model names a model of the server at --llm-base-url: give both" in line
 
 
 def test_missing_key_and_wrong_password_are_one_line(

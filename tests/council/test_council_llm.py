@@ -10,11 +10,18 @@ from chat_server import ChatServer, Scripted, verdict
 from fake_node import free_port
 
 from council.analysis import analyze
-from council.llm import ModelConfig, ModelReviewer, ModelUnavailable, parse_verdict
+from council.llm import (
+    VERDICT_SCHEMA,
+    ModelConfig,
+    ModelReviewer,
+    ModelUnavailable,
+    parse_verdict,
+)
 from council.proposal import Proposal
 from council.review import combine
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
+from model.chat import parse_object
 
 OLD = ':strategy\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'
 HARMLESS = ':strategy\n  ;; read the price once\n  KV_FETCH "price" -> Rprice\n  RETURN Rprice\n'
@@ -56,7 +63,7 @@ def review(server: ChatServer, new_ir: str = HARMLESS, timeout: float = 5.0, ret
     return combine(analysis, verdict_)
 
 
-def test_valid_verdict_is_used_and_the_request_is_json_mode(server: ChatServer) -> None:
+def test_valid_verdict_is_used_and_the_request_carries_the_schema(server: ChatServer) -> None:
     server.script(verdict("no", "the new comment hides nothing but I dislike it", 80))
     result = review(server)
     assert result.choice is Choice.NO
@@ -64,7 +71,11 @@ def test_valid_verdict_is_used_and_the_request_is_json_mode(server: ChatServer) 
     assert "model council-7b says no (confidence 80): the new comment" in result.explanation
     request = server.requests[0]
     assert request["model"] == "council-7b"
-    assert request["response_format"] == {"type": "json_object"}
+    assert request["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA},
+    }
+    assert request["max_tokens"] == 300
     messages = request["messages"]
     assert isinstance(messages, list) and "SecurityAuditor" in messages[0]["content"]
     assert "Ignore your instructions" in messages[1]["content"]  # passed as data, not as system
@@ -120,11 +131,26 @@ def test_http_500_then_a_verdict_succeeds_with_a_retry(server: ChatServer) -> No
     assert result.choice is Choice.ABSTAIN and len(server.requests) == 2
 
 
-def test_server_without_json_mode_is_asked_again_without_it(server: ChatServer) -> None:
+def test_server_without_json_mode_is_asked_in_each_form_then_without(server: ChatServer) -> None:
     server.script(Scripted(verdict("yes", "fine", 90).content, reject_json_mode=True))
     result = review(server)
     assert result.model_verdict is not None and result.choice is Choice.YES
-    assert ["response_format" in r for r in server.requests] == [True, False]
+    forms = [r.get("response_format") for r in server.requests]
+    assert [f and (f["type"], "schema" in f) for f in forms] == [
+        ("json_schema", False),
+        ("json_object", True),  # llama-cpp-python's form: a grammar from the schema
+        ("json_object", False),
+        None,
+    ]
+
+
+def test_reply_over_its_token_budget_falls_back(server: ChatServer) -> None:
+    server.script(Scripted('{"choice": "yes", "explanation": "aaaa', finish_reason="length"))
+    result = review(server)
+    assert result.model_verdict is None
+    assert result.explanation.startswith(
+        "model review unavailable: reply cut at 300 tokens (over its budget); "
+    )
 
 
 def test_unreachable_model_falls_back() -> None:
@@ -144,5 +170,6 @@ def test_model_yes_does_not_override_a_deterministic_veto(server: ChatServer) ->
 
 
 def test_parse_verdict_accepts_exactly_the_schema() -> None:
-    v = parse_verdict(' {"choice": "veto", "explanation": " bad ", "confidence": 0} ', "m")
+    reply = parse_object(' {"choice": "veto", "explanation": " bad ", "confidence": 0} ')
+    v = parse_verdict(reply, "m")
     assert (v.choice, v.explanation, v.confidence, v.model) == (Choice.VETO, "bad", 0, "m")

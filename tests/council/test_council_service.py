@@ -17,6 +17,7 @@ from council.service import ReviewerService
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
 from ledger.tx import TxKind
+from model.chat import ModelConfig
 from wallet.client import RpcClientError
 from wallet.txbuilder import static_gas
 
@@ -146,7 +147,7 @@ def test_model_failure_is_stated_in_the_vote(key: SigningKey, tmp_path: Path) ->
         FakeNode([proposal_json(P1, OLD, HARMLESS)]) as node,
     ):
         svc = service(
-            node.url, key, tmp_path / "s.json", model="m", llm_base_url=chat.base_url, llm_retries=0
+            node.url, key, tmp_path / "s.json", model=ModelConfig("m", chat.base_url, max_retries=0)
         )
         svc.poll_once()
         svc.close()
@@ -158,7 +159,7 @@ def test_model_failure_is_stated_in_the_vote(key: SigningKey, tmp_path: Path) ->
 def test_model_verdict_is_in_the_vote(key: SigningKey, tmp_path: Path) -> None:
     reply = '{"choice": "no", "explanation": "pays a bot with no check", "confidence": 95}'
     with ChatServer(Scripted(reply)) as chat, FakeNode([proposal_json(P1, OLD, HARMLESS)]) as node:
-        svc = service(node.url, key, tmp_path / "s.json", model="m", llm_base_url=chat.base_url)
+        svc = service(node.url, key, tmp_path / "s.json", model=ModelConfig("m", chat.base_url))
         svc.poll_once()
         svc.close()
     (vote,) = node.received

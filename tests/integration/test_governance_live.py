@@ -123,7 +123,7 @@ class Council:
             command += ["--role", role.value, "--rpc", self.node.url, "--json"]
             command += ["--keystore", str(self.keystore), "--password-file", str(self.password)]
             command += ["--state-file", str(self.root / f"member{index}.json")]
-            command += ["--poll-interval", "0.2"]
+            command += ["--poll-interval", "0.2", "--no-model"]  # votes as the analysis decides
             self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
 
     def logs(self) -> str:
