@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 class Group:
     module: str  # holds a Typer `app`
     help: str  # its line in `aither --help`
+    single: bool = False  # the app is one command (`aither evolve AGENT`), not a group
 
 
 GROUPS = {
@@ -36,6 +37,7 @@ GROUPS = {
     "swarm": Group("wallet.commands.swarm", "Swarm channels and encrypted messages."),
     "dev": Group("wallet.commands.dev", "Control a dev chain: blocks, time, snapshots, state."),
     "model": Group("model.cli", "Serve the embedded model (OpenAI-compatible, on 127.0.0.1)."),
+    "evolve": Group("agent.evolve_cli", "Evolve an agent's region under the council.", True),
 }
 
 
@@ -54,7 +56,8 @@ class LazyGroups(TyperGroup):
             return None
         if self.listing:
             return TyperGroup(name=cmd_name, help=group.help)  # a name and a line, nothing to run
-        command = typer.main.get_group(importlib.import_module(group.module).app)
+        module = importlib.import_module(group.module)
+        command = (typer.main.get_command if group.single else typer.main.get_group)(module.app)
         command.name = cmd_name
         command.help = group.help
         return command

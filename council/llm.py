@@ -23,7 +23,16 @@ from council.proposal import Proposal
 from council.review import ModelVerdict, bound
 from ledger.governance.params import Role
 from ledger.governance.payloads import Choice
-from model.chat import Message, ModelConfig, ModelUnavailable, StructuredChat, clip, system, user
+from model.chat import (
+    SENTENCES,
+    Message,
+    ModelConfig,
+    ModelUnavailable,
+    StructuredChat,
+    clip,
+    system,
+    user,
+)
 
 __all__ = ["ModelConfig", "ModelReviewer", "ModelUnavailable", "PastVote", "build_messages"]
 
@@ -40,8 +49,7 @@ VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "choice": {"type": "string", "enum": [c.value for c in Choice]},
-        # Sentences, not a flood of digits or symbols (a grammar where the server makes one).
-        "explanation": {"type": "string", "pattern": "^[A-Z][A-Za-z0-9 ,.;:()'%+-]{15,400}[.]$"},
+        "explanation": {"type": "string", "pattern": SENTENCES},
         "confidence": {"type": "integer", "enum": list(range(0, 101, 10))},
     },
     "required": ["choice", "explanation", "confidence"],

@@ -27,6 +27,10 @@ CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb: how prompts are bounded, and usag
 Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
 JsonSchema = dict[str, Any]
 
+# A JSON-schema pattern for a model's prose (an explanation, a rationale): sentences of at most
+# 240 characters, not a flood of digits or symbols (a small model's failure under a grammar).
+SENTENCES = "^[A-Z][A-Za-z0-9 ,.;:()'%+-]{15,240}[.]$"
+
 # The forms a schema-constrained reply is asked in, most standard first.
 FORMS = ("json_schema", "json_object+schema", "json_object", "prompt only")
 

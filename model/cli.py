@@ -69,6 +69,7 @@ def serve(
     try:
         path = gguf_path(gguf)
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own sockets
         sock.bind(("127.0.0.1", port))
         app_ = server_app(path, name, context, threads)
     except ModelMissing as exc:

