@@ -37,7 +37,15 @@ from core.crypto import SigningKey, to_checksum_address
 from core.errors import AitherError
 from ledger.governance.code_change import build
 from ledger.governance.payloads import CodeChangeSpec
-from model.chat import SENTENCES, ModelUnavailable, StructuredChat, clip, system, user
+from model.chat import (
+    CHARS_PER_TOKEN,
+    SENTENCES,
+    ModelUnavailable,
+    StructuredChat,
+    clip,
+    system,
+    user,
+)
 from wallet.archive import append
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import submit
@@ -48,7 +56,7 @@ EventSink = Callable[[str, dict[str, Any]], None]
 OPEN = ("submitted", "voting", "passed")
 HISTORY = 3  # the last generations the prompt recalls
 MAX_CANDIDATES = 64  # mutation candidates measured a generation (a region's first instructions)
-PATCH_TOKENS = 700  # the reply's budget: a region's body and a sentence
+PATCH_TOKENS = 120  # the reply's budget beyond the region's own size: a sentence and some growth
 POLL = 0.25  # seconds between looks at a proposal
 
 PATCH_SCHEMA: dict[str, Any] = {
@@ -290,7 +298,8 @@ class Evolver:
             return None, "no model (--no-model)"
         self.events("asking-model", {"generation": number})
         try:
-            reply = self.chat.ask(self._prompt(ir, current), "patch", PATCH_SCHEMA, PATCH_TOKENS)
+            budget = PATCH_TOKENS + 2 * len(ir) // CHARS_PER_TOKEN
+            reply = self.chat.ask(self._prompt(ir, current), "patch", PATCH_SCHEMA, budget)
         except ModelUnavailable as exc:
             return None, f"model unavailable: {exc.reason}"
         text, rationale = reply.get("ir"), reply.get("rationale")

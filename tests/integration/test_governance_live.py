@@ -21,13 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import nacl.pwhash.argon2id as argon2id
 import pytest
+from reviewers import MEMBERS, Council
 
 from avm.assembler import assemble
 from core.crypto import to_checksum_address
-from genesis.dev import DEV_COUNCIL_NAMES, DEV_COUNCIL_ROLES, DEV_GOVERNANCE, dev_key
-from wallet.keystore import Keystore
+from genesis.dev import DEV_COUNCIL_NAMES, DEV_GOVERNANCE, dev_key
 
 # The console script of this venv (conftest's copy is not importable from a fixture: pytest
 # keeps one `conftest` module name for every directory's conftest).
@@ -70,9 +69,7 @@ TRIPLES = ".test triples\n  entry main\n  args 2\n  expect 6\n.endtest\n"
 V3 = ":strategy\n  ADD x, x -> ACC\n  RET\n:drain\n  PAY_AGENT ARGS[0], 1 -> paid\n  JUMP drain\n"
 
 PARAMS = DEV_GOVERNANCE
-MEMBERS = {index: role for index, role in DEV_COUNCIL_ROLES}
 SA, LP, MO, RH, SE = (to_checksum_address(dev_key(i).address) for i in MEMBERS)
-PASSWORD = "council password"
 DEADLINE = 30.0
 
 
@@ -86,62 +83,6 @@ def aither_json(run: Run, *args: str) -> object:
     result = aither(run, *args, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
-
-
-class Council:
-    """The five reviewer services, one process per member, killed at the end."""
-
-    def __init__(self, root: Path, node: DevNode) -> None:
-        self.root = root
-        self.node = node
-        self.keystore = root / "keystore"
-        self.password = root / "password"
-        self.password.write_text(PASSWORD + "\n")
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def import_keys(self, aither_path: str) -> None:
-        """The first member's key through `aither wallet import` (as an operator would); the
-        others written directly with the cheapest key derivation, to keep the test quick."""
-        first, *others = MEMBERS
-        key_file = self.root / f"dev{first}.key"
-        key_file.write_text("0x" + dev_key(first).seed.hex() + "\n")
-        command = [aither_path, "wallet", "import", f"member{first}"]
-        command += ["--private-key-file", str(key_file), "--password-file", str(self.password)]
-        command += ["--keystore", str(self.keystore)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stderr
-        store = Keystore(
-            self.keystore, opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN
-        )
-        for index in others:
-            store.import_key(f"member{index}", dev_key(index).seed, PASSWORD)
-
-    def serve(self, aither_path: str) -> None:
-        for index, role in MEMBERS.items():
-            log = (self.root / f"member{index}.log").open("wb")
-            command = [aither_path, "council", "serve", "--key", f"member{index}"]
-            command += ["--role", role.value, "--rpc", self.node.url, "--json"]
-            command += ["--keystore", str(self.keystore), "--password-file", str(self.password)]
-            command += ["--state-file", str(self.root / f"member{index}.json")]
-            command += ["--poll-interval", "0.2", "--no-model"]  # votes as the analysis decides
-            self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- member{i} ---\n" + (self.root / f"member{i}.log").read_text(errors="replace")
-            for i in MEMBERS
-        )
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -1,0 +1,131 @@
+"""`aither evolve` end to end, on the embedded model and no stub.
+
+A dev node; `aither model serve` (Gemma 3 270M on llama.cpp); the five dev council members as
+real `aither council serve` processes asking that model; and `aither evolve` for three
+generations on an agent whose region holds instructions that do nothing, so its metric (the
+milligas of its tests) can improve. Every proposal is sandboxed by the chain and voted by the
+services with the model's own words in each explanation; the archive holds the three generations
+with their scores. The run's time is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from reviewers import MEMBERS, Council
+
+from model.embedded import EMBEDDED_MODEL, serves_model
+from node.process import free_ports
+
+if TYPE_CHECKING:
+    from conftest import DevNode, WaitUntil
+
+AITHER = str(Path(sys.executable).with_name("aither"))
+SCORER = """\
+;; triples its input; the council governs TUNING, where three instructions do nothing
+:main
+  SET n = ARGS[0]
+  CALL tuning
+  RETURN ACC
+.region TUNING council
+:tuning
+  ADD n, 0 -> n
+  MUL n, 1 -> n
+  ADD n, 0 -> n
+  MUL n, 3 -> ACC
+  RET
+.test triples
+  entry main
+  args 7
+  expect 21
+.endtest
+.endregion
+"""
+RUN_LIMIT = 600  # seconds for the three generations (about 150 s here)
+
+
+@pytest.fixture
+def model_url(tmp_path: Path, wait_until: WaitUntil) -> Iterator[str]:
+    """`aither model serve` on a free port, stopped at the end."""
+    port = free_ports(1)
+    url = f"http://127.0.0.1:{port}/v1"
+    log = (tmp_path / "model.log").open("wb")
+    command = [AITHER, "model", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: serves_model(url, EMBEDDED_MODEL), 120, "the model server")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_evolve_three_generations_with_the_embedded_model(
+    dev_node: DevNode, model_url: str, tmp_path: Path
+) -> None:
+    node = dev_node
+    council = Council(tmp_path, node, model_url)
+    council.import_keys(AITHER)
+    council.serve(AITHER)
+    try:
+        source = tmp_path / "scorer.air"
+        source.write_text(SCORER)
+        deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0"]
+        deployed = subprocess.run(
+            [*deploy, "--rpc", node.url, "--json"], capture_output=True, text=True, timeout=60
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        agent = json.loads(deployed.stdout)["agent"]
+        archive = tmp_path / "archive.jsonl"
+        command = [AITHER, "evolve", agent, "--region", "TUNING", "--generations", "3"]
+        command += ["--dev-account", "0", "--rpc", node.url, "--llm-base-url", model_url]
+        command += ["--archive", str(archive), "--max-deposit", "100", "--json"]
+        started = time.monotonic()
+        run = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT)
+        elapsed = time.monotonic() - started
+        print(f"aither evolve: 3 generations in {elapsed:.1f} s on the embedded model")
+    finally:
+        council.close()
+    assert run.returncode == 0, run.stderr + council.logs()
+    assert "Traceback" not in run.stdout + run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert events[0] == {"event": "model", "using": f"model {EMBEDDED_MODEL} at {model_url}"}
+    done = events[-1]
+    assert done["event"] == "done" and done["complete"] is True
+
+    generations = done["generations"]
+    assert [g["generation"] for g in generations] == [1, 2, 3]
+    scores = [generations[0]["scoreBefore"]] + [g["scoreAfter"] for g in generations]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4  # each one better
+    for g in generations:
+        assert g["status"] == "enacted", g
+        # Where the patch came from, and when it was not the model's, why (one line).
+        assert g["source"] in ("model", "mutation")
+        assert g["source"] == "model" or g["fallback"].count("\n") == 0 < len(g["fallback"])
+        proposal = node.rpc("aither_getProposal", g["proposal"])
+        assert isinstance(proposal, dict)
+        assert proposal["sandbox"] and all(r["passed"] for r in proposal["sandbox"])
+        votes = proposal["votes"]
+        assert len(votes) == len(MEMBERS)
+        for vote in votes:  # the model's own words, not the fallback's
+            assert f"model {EMBEDDED_MODEL} says " in vote["explanation"], vote
+            assert "model review unavailable" not in vote["explanation"]
+    # The agent runs the last generation's code, and the archive holds all three.
+    code = node.rpc("aither_getCode", agent)
+    assert isinstance(code, dict) and "ADD n, 0" not in code["disassembly"]
+    lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert [(r["generation"], r["scoreAfter"]) for r in lines] == [
+        (g["generation"], g["scoreAfter"]) for g in generations
+    ]
+    assert all(r["agent"] == agent and r["region"] == "TUNING" for r in lines)
