@@ -258,3 +258,25 @@ def run_aither(
         )
 
     return run
+
+
+@pytest.fixture
+def model_url(tmp_path: Path) -> Iterator[str]:
+    """A real `aither model serve` (the embedded model) on a free port; its base URL."""
+    from model.embedded import EMBEDDED_MODEL, serves_model
+
+    port = free_port()
+    url = f"http://{HOST}:{port}/v1"
+    log = (tmp_path / "model.log").open("wb")
+    command = [str(AITHER), "model", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: serves_model(url, EMBEDDED_MODEL), 120, "the model server")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -14,18 +14,16 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from reviewers import MEMBERS, Council
 
-from model.embedded import EMBEDDED_MODEL, serves_model
-from node.process import free_ports
+from core.amounts import format_amount
+from model.embedded import EMBEDDED_MODEL
 
 if TYPE_CHECKING:
-    from conftest import DevNode, WaitUntil
+    from conftest import DevNode
 
 AITHER = str(Path(sys.executable).with_name("aither"))
 SCORER = """\
@@ -49,26 +47,6 @@ SCORER = """\
 .endregion
 """
 RUN_LIMIT = 600  # seconds for the three generations (about 150 s here)
-
-
-@pytest.fixture
-def model_url(tmp_path: Path, wait_until: WaitUntil) -> Iterator[str]:
-    """`aither model serve` on a free port, stopped at the end."""
-    port = free_ports(1)
-    url = f"http://127.0.0.1:{port}/v1"
-    log = (tmp_path / "model.log").open("wb")
-    command = [AITHER, "model", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: serves_model(url, EMBEDDED_MODEL), 120, "the model server")
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_evolve_three_generations_with_the_embedded_model(
@@ -129,3 +107,42 @@ def test_evolve_three_generations_with_the_embedded_model(
         (g["generation"], g["scoreAfter"]) for g in generations
     ]
     assert all(r["agent"] == agent and r["region"] == "TUNING" for r in lines)
+
+
+def test_evolve_stops_at_its_budget_before_a_deposit_would_pass_it(
+    dev_node: DevNode, tmp_path: Path
+) -> None:
+    """Without a model (the mutation search alone, the council on its analysis): one deposit
+    fits in --max-deposit, the second would not, so the run stops with one proposal filed."""
+    node = dev_node
+    council = Council(tmp_path, node)
+    council.import_keys(AITHER)
+    council.serve(AITHER)
+    try:
+        source = tmp_path / "scorer.air"
+        source.write_text(SCORER)
+        deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0"]
+        deployed = subprocess.run(
+            [*deploy, "--rpc", node.url, "--json"], capture_output=True, text=True, timeout=60
+        )
+        agent = json.loads(deployed.stdout)["agent"]
+        deposit = int(node.rpc("aither_getCouncil")["tracks"]["code"]["min_deposit"])  # type: ignore[index]
+        budget = format_amount(deposit * 3 // 2)
+        command = [AITHER, "evolve", agent, "--region", "TUNING", "--generations", "3"]
+        command += ["--dev-account", "0", "--rpc", node.url, "--no-model", "--json"]
+        command += ["--archive", str(tmp_path / "a.jsonl"), "--max-deposit", budget]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        council.close()
+    assert run.returncode == 0, run.stderr + council.logs()
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert events[0] == {"event": "model", "using": "none", "patches": "mutation search"}
+    stopped = next(e for e in events if e["event"] == "stopped")
+    assert stopped["generation"] == 2
+    assert stopped["reason"].startswith(f"budget: the next deposit ({format_amount(deposit)} AVM)")
+    assert f"over --max-deposit {budget} AVM" in stopped["reason"]
+    done = events[-1]
+    assert done["complete"] is False and len(done["generations"]) == 1
+    assert done["generations"][0]["fallback"] == "no model (--no-model)"
+    filed = node.rpc("aither_listProposals", None, agent)
+    assert isinstance(filed, list) and len(filed) == 1

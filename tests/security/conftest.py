@@ -38,5 +38,6 @@ wait_until = integration.wait_until
 start_node = integration.start_node
 dev_node = integration.dev_node
 shared_node = integration.shared_node
+model_url = integration.model_url
 wait_until_fixture = integration.wait_until_fixture
 run_aither = integration.run_aither
