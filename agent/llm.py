@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionSystemMessageParam, ChatCompletionUserMessageParam
@@ -32,6 +33,7 @@ Message = ChatCompletionSystemMessageParam | ChatCompletionUserMessageParam
 MAP_ITEM_PROMPT = "Apply the model to this item and answer with the result only, as JSON if it is "
 MAP_ITEM_PROMPT += "a number or a structure."
 REDUCE_PROMPT = "Aggregate these partial results ({how}). Answer with JSON only."
+EMBEDDED_SYSTEM = "Answer briefly."
 PLACEHOLDER_KEY = "unset"  # local servers take any key; real ones answer 401, a PluginFailure
 
 
@@ -71,6 +73,7 @@ class LlmPlugin:
         self.config = config
         self._client: openai.OpenAI | None = None
         self._embedded: Endpoint | None = None
+        self._sampling: dict[str, Any] = {}
 
     @property
     def client(self) -> openai.OpenAI:
@@ -85,6 +88,12 @@ class LlmPlugin:
                     raise PluginFailure(str(exc)) from None
                 print(f"agent: {self._embedded.describe()}", file=sys.stderr, flush=True)
                 base_url = self._embedded.base_url
+                sampling = self._embedded.config()
+                self._sampling = {
+                    "temperature": sampling.temperature,
+                    "frequency_penalty": sampling.frequency_penalty,
+                    "seed": sampling.seed,
+                }
             self._client = openai_client(self.config.endpoint, base_url)
         return self._client
 
@@ -129,9 +138,14 @@ class LlmPlugin:
         """One chat completion and the tokens it used, at most `budget` (a cut answer counts
         one more). Raises PluginFailure on any error."""
         name = self.config.model_for(model)
+        client = self.client
+        if self._embedded is not None:
+            name = self._embedded.model
+            if messages[0]["role"] != "system":  # a base model answers a bare question with
+                messages = [_system(EMBEDDED_SYSTEM), *messages]  # nothing
         try:
-            response = self.client.chat.completions.create(
-                model=name, messages=messages, max_tokens=budget
+            response = client.chat.completions.create(
+                model=name, messages=messages, max_tokens=budget, **self._sampling
             )
         except openai.OpenAIError as exc:
             raise PluginFailure(f"model {name}: {type(exc).__name__}: {exc}") from None

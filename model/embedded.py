@@ -182,6 +182,7 @@ def server_app(gguf: Path, alias: str, context: int, threads: int | None) -> Any
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError:
         raise ModelMissing(f"llama.cpp is not installed ({INSTALL_HINT})") from None
+    _quiet_llama()
     model = ModelSettings(
         model=str(gguf),
         model_alias=alias,
@@ -190,6 +191,26 @@ def server_app(gguf: Path, alias: str, context: int, threads: int | None) -> Any
         verbose=False,
     )
     return StandardSchemaForm(create_app(server_settings=ServerSettings(), model_settings=[model]))
+
+
+_QUIET: list[object] = []  # the C callback, kept alive as long as llama.cpp may call it
+
+
+def _quiet_llama() -> None:
+    """llama.cpp writes its loading notes to stderr; the project logs one line per event, and
+    says itself which model it loaded. Errors surface as the server's HTTP errors."""
+    if _QUIET:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def quiet(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        pass
+
+    _QUIET.append(quiet)
+    llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
 
 
 def serves_model(base_url: str, model: str, timeout: float = 1.0) -> bool:

@@ -256,3 +256,23 @@ def test_membership_is_reported_at_start(
         svc.run(once=True)
         svc.close()
     assert events.names() == ["started", event]
+
+
+def test_the_model_is_reminded_of_the_members_past_votes_and_their_outcomes(
+    key: SigningKey, tmp_path: Path
+) -> None:
+    reply = '{"choice": "yes", "explanation": "Fine by me.", "confidence": 90}'
+    first = proposal_json(P1, OLD, HARMLESS)
+    with ChatServer(Scripted(reply)) as chat, FakeNode([first]) as node:
+        svc = service(node.url, key, tmp_path / "s.json", model=ModelConfig("m", chat.base_url))
+        svc.poll_once()  # votes on P1 with nothing to remember yet
+        first["status"] = "enacted"  # the chain decided it
+        node.proposals[P2] = proposal_json(P2, OLD, HARMLESS)
+        svc.poll_once()
+        svc.close()
+        prompts = [r["messages"][1]["content"] for r in chat.requests]  # type: ignore[index]
+    assert "your recent votes and how those proposals ended ---\n(none yet)" in prompts[0]
+    assert f"{P1[:10]} (region on " in prompts[1]
+    assert "): you voted yes; enacted" in prompts[1]
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert list(state["votes"]) == [P1, P2]  # kept in the order voted: the memory's order
