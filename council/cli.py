@@ -1,9 +1,10 @@
 """`aither council`: run a council member's reviewer service.
 
-`aither council serve --key NAME --role ROLE [--rpc URL] [--llm-base-url URL [--model NAME]]
-[--no-model]` prints one line per event (or one JSON object per line with `--json`); errors print
-one line and exit non-zero. Without `--llm-base-url` the reviewer uses the embedded model (a
-running `aither model serve`, else loaded in process); its first line says which.
+`aither council serve --role ROLE --key NAME|--dev-account N [--rpc URL] [--llm-base-url URL
+[--model NAME]] [--no-model]` prints one line per event (or one JSON object per line with
+`--json`); errors print one line and exit non-zero. Without `--llm-base-url` the reviewer uses
+the embedded model (a running `aither model serve`, else loaded in process); its first line says
+which.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
 from council.analysis import parse_role
 from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
+from genesis.dev import dev_key
 from model.embedded import Endpoint, ModelMissing, resolve
 from wallet.keystore import Keystore
 
@@ -63,7 +65,6 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def serve(
-    key: Annotated[str, typer.Option("--key", help="Keystore key of the council member.")],
     role: Annotated[
         str,
         typer.Option(
@@ -72,6 +73,15 @@ def serve(
             "RegressionHunter or StandardsEnforcer.",
         ),
     ],
+    key: Annotated[
+        str | None, typer.Option("--key", help="Keystore key of the council member.")
+    ] = None,
+    dev_account: Annotated[
+        int | None,
+        typer.Option(
+            "--dev-account", min=0, help="Sign with dev account N (the dev council is 5..9)."
+        ),
+    ] = None,
     rpc: Annotated[
         str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")
     ] = DEFAULT_RPC,
@@ -121,9 +131,15 @@ def serve(
             raise ValueError("--model names a model of the server at --llm-base-url: give both")
         if no_model and llm_base_url is not None:
             raise ValueError("--no-model and --llm-base-url contradict each other: give one")
-        store = Keystore(keystore)
-        store.info(key)  # a missing key is reported before a password is asked for
-        signing_key = store.unlock(key, _read_password(password_file))
+        if (key is None) == (dev_account is None):
+            raise ValueError("give the member's --key NAME, or --dev-account N on a dev chain")
+        if dev_account is not None:
+            signing_key = dev_key(dev_account)
+        else:
+            assert key is not None
+            store = Keystore(keystore)
+            store.info(key)  # a missing key is reported before a password is asked for
+            signing_key = store.unlock(key, _read_password(password_file))
     except (AitherError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if no_model:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from core.crypto import to_checksum_address
 from council.cli import app
+from genesis.dev import dev_key
 from ledger.governance.payloads import Choice
 from wallet.keystore import Keystore
 
@@ -109,3 +110,21 @@ def test_unreachable_node_with_once_is_one_line(member: tuple[list[str], str]) -
     rpc = f"http://127.0.0.1:{free_port()}"
     line = one_line_error(serve(*options, "--role", "SecurityAuditor", "--rpc", rpc, "--once"))
     assert "cannot reach a node" in line
+
+
+def test_a_dev_account_signs_without_a_keystore() -> None:
+    with FakeNode([proposal_json(PID, OLD, NEW)]) as node:
+        result = serve(
+            "--dev-account", "5", "--role", "SecurityAuditor", "--rpc", node.url, "--once"
+        )
+    assert result.exit_code == 0, result.output
+    (vote,) = node.received
+    assert vote.sender.lower() == to_checksum_address(dev_key(5).address).lower()
+
+
+def test_key_and_dev_account_are_one_or_the_other(member: tuple[list[str], str]) -> None:
+    options, _ = member
+    both = one_line_error(serve(*options, "--dev-account", "5", "--role", "SecurityAuditor"))
+    assert "give the member's --key NAME, or --dev-account N on a dev chain" in both
+    neither = one_line_error(serve("--role", "SecurityAuditor"))
+    assert "--dev-account N" in neither
