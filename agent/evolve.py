@@ -28,7 +28,7 @@ from typing import Any
 
 from avm.code import CodeObject
 from avm.disassembler import disassemble
-from avm.gas import COST_NAMES, GasSchedule, schedule_from_value
+from avm.gas import GasSchedule, schedule_from_json
 from avm.metric import GAS_METRIC, Score, improvement, measure
 from avm.selfmod import region_body
 from avm.validation import decode_code
@@ -204,8 +204,7 @@ class Evolver:
     def _schedule(self) -> GasSchedule:
         found = self.client.call("aither_getGasSchedule")
         assert isinstance(found, dict)
-        costs = found["costs"]
-        return schedule_from_value([found["version"], [costs[name] for name in COST_NAMES]])
+        return schedule_from_json(found)
 
     def _avm_version(self) -> int:
         params = self.client.call("aither_getChainParams")

@@ -199,6 +199,15 @@ def schedule_to_json(schedule: GasSchedule) -> dict[str, Any]:
     return {"version": schedule.version, "costs": costs}
 
 
+def schedule_from_json(doc: dict[str, Any]) -> GasSchedule:
+    """The inverse of `schedule_to_json` (as aither_getGasSchedule answers). Raises ScheduleError
+    naming a cost that is missing or bad."""
+    costs = doc.get("costs")
+    if not isinstance(costs, dict):
+        raise ScheduleError("a gas schedule's JSON has its costs by name")
+    return schedule_from_value([doc.get("version"), [costs.get(name) for name in COST_NAMES]])
+
+
 def schedule_with(schedule: GasSchedule, version: int, costs: dict[str, Value]) -> GasSchedule:
     """`schedule` with each named cost replaced, as version `version`. Raises ScheduleError
     naming an unknown or bad cost."""

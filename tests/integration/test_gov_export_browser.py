@@ -223,8 +223,9 @@ def test_exported_lineage_page_renders_in_chromium(
     assert exported["versions"] == 4 and [p["gas"] for p in exported["gas"]] == gas
     text = page.read_text()
     assert "<script" not in text
-    # Self-contained: no URL but the SVG namespace, no external stylesheet, image or font.
-    assert re.findall(r"(?:https?|ftp)://[^\s\"'<>]+", text) == ["http://www.w3.org/2000/svg"] * 2
+    # Self-contained: no URL but the SVG namespace (lineage, gas, score), no external stylesheet,
+    # image or font.
+    assert re.findall(r"(?:https?|ftp)://[^\s\"'<>]+", text) == ["http://www.w3.org/2000/svg"] * 3
     assert not re.search(r"\b(?:src|href)\s*=|@import|url\(", text)
 
     # ---- what Chromium drew ----------------------------------------------------------------------
@@ -234,7 +235,7 @@ def test_exported_lineage_page_renders_in_chromium(
     found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     report = json.loads(html.unescape(found.group(1)))
-    assert report["title"] == f"Lineage of {agent}" and report["svgs"] == 2
+    assert report["title"] == f"Lineage of {agent}" and report["svgs"] == 3
     assert report["fetched"] == []  # the browser loaded nothing besides the page
 
     tree = report["tree"]

@@ -283,7 +283,7 @@ def test_code_changes_by_council_end_to_end(
     exported = aither_json(run_aither, "gov", "export", agent, "--html", str(page), *rpc)
     assert exported["versions"] == 3 and len(exported["gas"]) == 3
     text = page.read_text()
-    assert text.count("<svg") == 2 and "http" not in text.replace("http://www.w3.org/2000/svg", "")
+    assert text.count("<svg") == 3 and "http" not in text.replace("http://www.w3.org/2000/svg", "")
 
     # ---- bad input: each refused with its reason, nothing changed --------------------------------
     # (the wallet refuses what the chain would refuse before a fee is spent; the chain itself

@@ -5,8 +5,12 @@
                                 proposed), the sandbox table, the votes and the tally
     aither gov council          the members (address and identity name), roles and weights
     aither gov lineage AGENT    the agent's code versions as a tree
-    aither gov export AGENT --html FILE
-                                a self-contained page: the lineage tree and the gas trend
+    aither gov export AGENT --html FILE [--metric LABEL] [--archive FILE]
+                                a self-contained page: the lineage tree, the gas trend, each
+                                version's score and, from an evolve archive, the generations'
+    aither gov leaderboard [--metric LABEL] [--archive FILE]
+                                the reviewers by agreement with outcomes, the agents' versions
+                                by score and, from an evolve archive, its generations
 
 Every command takes `--rpc URL` and `--json`; errors print one line and exit 1.
 """
@@ -14,18 +18,26 @@ Every command takes `--rpc URL` and `--json`; errors print one line and exit 1.
 from __future__ import annotations
 
 import difflib
+import functools
 import html
 import json
 import math
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from avm.gas import GasSchedule, schedule_from_json
+from avm.metric import GAS_METRIC, Score, measure
+from avm.validation import decode_code
 from core.amounts import NATIVE_SYMBOL, format_amount
 from ledger.chain_params import NAMES as CHAIN_PARAM_NAMES
+from wallet.archive import read_archive
 from wallet.options import Reader, console, reads
 
 app = typer.Typer(help="Proposals, votes and agents' lineage.", no_args_is_help=True)
@@ -517,8 +529,71 @@ def gas_trend(steps: list[dict]) -> list[tuple[str, int]]:
         if not points:
             before = "v?" if parent is None else f"v{parent}"
             points.append((f"{before} {step['parents'][0][:8]}", int(gov["gasBefore"])))
-        points.append((f"v{i} {step['codeId'][:8]}", int(gov["gasAfter"])))
+        points.append((version_label(i, step["codeId"]), int(gov["gasAfter"])))
     return points
+
+
+def version_label(index: int, code_id: str) -> str:
+    """`v2 0x1a2b3c`: a version's place in its agent's lineage and the start of its code id."""
+    return f"v{index} {code_id[:8]}"
+
+
+# ---- scores --------------------------------------------------------------------------------------
+
+Metric = Annotated[
+    str | None,
+    typer.Option(
+        "--metric",
+        help="Score each version by what this entry label returns (an integer, higher is "
+        "better); default: the milligas of all its tests (lower is better).",
+    ),
+]
+ArchiveFile = Annotated[
+    Path | None, typer.Option("--archive", help="An `aither evolve` archive (JSON lines).")
+]
+
+
+def measure_codes(
+    reader: Reader, code_ids: list[str], metric: str | None, schedule: GasSchedule
+) -> dict[str, Score]:
+    """Each code id's code, read from the node and measured (`avm.metric.measure`) once however
+    often it recurs: a revert brings an earlier version back."""
+    scores: dict[str, Score] = {}
+    for code_id in code_ids:
+        if code_id not in scores:
+            found = reader.call_object("aither_getCode", code_id)
+            code = decode_code(bytes.fromhex(found["code"][2:]))
+            scores[code_id] = measure(code, metric, schedule)
+    return scores
+
+
+def score_trend(steps: list[dict], scores: dict[str, Score]) -> list[tuple[str, Score]]:
+    """(version label, its score) for every version of a lineage, oldest first."""
+    return [
+        (version_label(i, step["codeId"]), scores[step["codeId"]]) for i, step in enumerate(steps)
+    ]
+
+
+def generation_trend(records: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(label, score) along an evolve archive: the score before its first generation, then the
+    score of each generation's candidate; generations without a score are left out."""
+    points: list[tuple[str, int]] = []
+    for record in records:
+        before, after = record.get("scoreBefore"), record.get("scoreAfter")
+        if not points and isinstance(before, int):
+            points.append(("start", before))
+        if isinstance(after, int):
+            points.append((f"g{record['generation']}", after))
+    return points
+
+
+def agent_generations(records: list[dict[str, Any]], agent: str) -> list[dict[str, Any]]:
+    """The generations of `agent` in an archive. Raises ValueError when it holds none, as an
+    archive of another agent would."""
+    own = [r for r in records if str(r.get("agent", "")).lower() == agent.lower()]
+    if not own:
+        raise ValueError(f"the archive holds no generation of {agent}")
+    return own
 
 
 # How each kind of lineage step reads in the page (governance steps name their proposal kind).
@@ -641,43 +716,80 @@ def _labelled(count: int, every: int) -> set[int]:
     return shown
 
 
-def _svg_gas(points: list[tuple[str, int]]) -> str:
-    """A line of the sandbox tests' gas, one point per measured version, from zero up. A long
-    history keeps the chart's width and labels fewer points (each has its figure as a tooltip)."""
+@dataclass(frozen=True, slots=True)
+class LineChart:
+    """What a line chart shows. `kind` names its classes (`KIND-trend` on the svg, `KIND-point`
+    on each point, whose figure is in `data-FIELD`); `unit` follows a figure in its tooltip;
+    `caption` is written above the plot; `empty` stands in for a chart with no point."""
+
+    kind: str
+    field: str
+    unit: str
+    caption: str
+    empty: str
+
+
+GAS_CHART = LineChart(
+    "gas",
+    "gas",
+    "milligas",
+    "milligas of the sandbox tests that ran on both versions",
+    "No council change has sandbox figures yet.",
+)
+
+
+def score_chart(
+    kind: str, metric: str, higher_is_better: bool, of_what: str, empty: str
+) -> LineChart:
+    """A chart of a metric's scores, its caption saying which way is better."""
+    better = "higher" if higher_is_better else "lower"
+    return LineChart(kind, "score", metric, f"{metric} {of_what} ({better} is better)", empty)
+
+
+def _svg_trend(points: list[tuple[str, int]], chart: LineChart) -> str:
+    """A line of figures, one point per version (or generation), from zero (or the lowest figure,
+    when one is negative) up. A long history keeps the chart's width and labels fewer points
+    (each has its figure as a tooltip)."""
     if not points:
-        return "<p>No council change has sandbox figures yet.</p>"
+        return f"<p>{html.escape(chart.empty)}</p>"
     pad, height, label_w = 60, 260, 90
     width = min(max(640, 2 * pad + label_w * (len(points) - 1)), 1000)
-    top = max(g for _, g in points) or 1
+    low = min(0, *(v for _, v in points))
+    span = (max(0, *(v for _, v in points)) - low) or 1
     step = (width - 2 * pad) / max(len(points) - 1, 1)
     shown = _labelled(len(points), math.ceil(label_w / step))
     base = height - pad
-    xy = [(pad + i * step, base - (height - 2 * pad) * g / top) for i, (_, g) in enumerate(points)]
+    zero = base - round((height - 2 * pad) * -low / span)
+    xy = [
+        (pad + i * step, base - (height - 2 * pad) * (v - low) / span)
+        for i, (_, v) in enumerate(points)
+    ]
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="gas-trend" width="{width}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{chart.kind}-trend" width="{width}" '
         f'height="{height}" font-family="sans-serif">',
-        f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>',
+        f'<line x1="{pad}" y1="{zero}" x2="{width - pad}" y2="{zero}" stroke="#333"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{base}" stroke="#333"/>',
-        f'<text x="{pad - 6}" y="{base + 4}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{pad - 6}" y="{zero + 4}" font-size="10" text-anchor="end">0</text>',
         '<polyline fill="none" stroke="#1565c0" stroke-width="2" points="'
         + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         + '"/>',
     ]
-    for i, ((label, gas), (x, y)) in enumerate(zip(points, xy, strict=True)):
+    for i, ((label, value), (x, y)) in enumerate(zip(points, xy, strict=True)):
         parts.append(
-            f'<circle class="gas-point" data-gas="{gas}" data-version="{html.escape(label)}" '
-            f'cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1565c0"><title>{html.escape(label)}: '
-            f"{gas} milligas</title></circle>"
+            f'<circle class="{chart.kind}-point" data-{chart.field}="{value}" '
+            f'data-version="{html.escape(label)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
+            f'fill="#1565c0"><title>{html.escape(label)}: {value} {html.escape(chart.unit)}'
+            "</title></circle>"
         )
         if i in shown:
             parts.append(
-                f'<text x="{x:.1f}" y="{y - 9:.1f}" font-size="11" text-anchor="middle">{gas}'
+                f'<text x="{x:.1f}" y="{y - 9:.1f}" font-size="11" text-anchor="middle">{value}'
                 f'</text><text x="{x:.1f}" y="{base + 18}" font-size="10" '
                 f'text-anchor="middle">{html.escape(label)}</text>'
             )
     parts.append(
         f'<text x="{pad}" y="{pad - 24}" font-size="11" fill="#555">'
-        "milligas of the sandbox tests that ran on both versions</text></svg>"
+        f"{html.escape(chart.caption)}</text></svg>"
     )
     return "".join(parts)
 
@@ -781,8 +893,15 @@ def render_proposal_html(p: dict) -> str:
     )
 
 
-def render_html(agent: str, steps: list[dict]) -> str:
-    """A page with no external assets and no script: inline CSS and two inline SVGs."""
+def render_html(
+    agent: str,
+    steps: list[dict],
+    scores: list[tuple[str, Score]],
+    generations: list[dict[str, Any]] | None = None,
+) -> str:
+    """A page with no external assets and no script: inline CSS and inline SVGs (the lineage,
+    the gas trend, each version's score as `scores` has it and, given an evolve archive's
+    `generations`, the score over them)."""
     rows = []
     for i, step in enumerate(steps):
         gov = step.get("governance")
@@ -825,10 +944,44 @@ def render_html(agent: str, steps: list[dict]) -> str:
         "</style></head><body>"
         f"<h1>Agent {html.escape(agent)}</h1>"
         f"<h2>Lineage</h2>{_legend()}{_svg_tree(steps)}"
-        f"<h2>Gas of each version</h2>{_svg_gas(gas_trend(steps))}"
-        f"<h2>Council changes</h2>{table}"
+        f"<h2>Gas of each version</h2>{_svg_trend(gas_trend(steps), GAS_CHART)}"
+        f"<h2>Score of each version</h2>{_svg_scores(scores)}"
+        + (
+            ""
+            if generations is None
+            else f"<h2>Score over generations</h2>{_svg_generations(generations)}"
+        )
+        + f"<h2>Council changes</h2>{table}"
         "</body></html>\n"
     )
+
+
+def _svg_scores(scores: list[tuple[str, Score]]) -> str:
+    """Each version's score; a version whose metric has no value has no point."""
+    if not scores:
+        return "<p>No version to measure.</p>"
+    first = scores[0][1]
+    chart = score_chart(
+        "score",
+        first.metric,
+        first.higher_is_better,
+        "of each version, measured under the gas schedule in force",
+        "No version has a value of the metric.",
+    )
+    return _svg_trend([(label, s.value) for label, s in scores if s.value is not None], chart)
+
+
+def _svg_generations(records: list[dict[str, Any]]) -> str:
+    """The score along an evolve archive (`generation_trend`), in the archive's metric."""
+    first = records[0] if records else {}
+    chart = score_chart(
+        "generation",
+        str(first.get("metric", GAS_METRIC)),
+        bool(first.get("higherIsBetter", False)),
+        "before the first generation, then of each generation's candidate",
+        "The archive holds no scored generation.",
+    )
+    return _svg_trend(generation_trend(records), chart)
 
 
 @app.command("export")
@@ -836,16 +989,275 @@ def render_html(agent: str, steps: list[dict]) -> str:
 def export(
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent address.")],
     html_file: Annotated[Path, typer.Option("--html", help="Write the page here.")],
+    metric: Metric = None,
+    archive: ArchiveFile = None,
     *,
     reader: Reader,
 ) -> None:
-    """Write a self-contained HTML page: the lineage tree and the gas trend of the versions."""
+    """Write a self-contained HTML page: the lineage tree, the gas trend of the versions, each
+    version's score (measured here, under the gas schedule in force) and, with --archive, the
+    score over the evolve generations of the agent."""
     steps = reader.call_list("aither_getLineage", agent)
-    _write_page(html_file, render_html(agent, steps))
+    generations = None if archive is None else agent_generations(read_archive(archive), agent)
+    schedule = schedule_from_json(reader.call_object("aither_getGasSchedule"))
+    measured = measure_codes(reader, [step["codeId"] for step in steps], metric, schedule)
+    scores = score_trend(steps, measured)
+    _write_page(html_file, render_html(agent, steps, scores, generations))
     points = gas_trend(steps)
     data = {
         "file": str(html_file),
         "versions": len(steps),
         "gas": [{"version": label, "gas": gas} for label, gas in points],
+        "scores": [{"version": label, "score": score.value} for label, score in scores],
     }
     reader.emit(data, lambda: console.print(f"wrote {html_file} ({len(steps)} versions)"))
+
+
+# ---- leaderboard ---------------------------------------------------------------------------------
+
+ARCHIVE_PAGE = 100  # proposals per aither_getArchive call (its most)
+MAX_ARCHIVE_PAGES = 50
+MAX_AGENTS = 20
+MAX_VERSIONS = 50  # per agent: its latest
+_PASSED = frozenset({"enacted", "passed", "failed"})  # failed: it passed the vote, then failed
+_DECIDED = _PASSED | {"rejected", "vetoed"}
+_CHOICES = ("yes", "no", "abstain", "veto")
+
+
+def vote_agrees(choice: str, status: str) -> bool | None:
+    """Whether a vote agreed with how its proposal ended (yes with a proposal that passed the
+    vote, no or veto with one rejected or vetoed); None when it does not count: an abstention,
+    or a proposal the vote did not decide (still open, expired, cancelled)."""
+    if choice == "abstain" or status not in _DECIDED:
+        return None
+    return (choice == "yes") == (status in _PASSED)
+
+
+def reviewer_agreement(members: list[dict], proposals: list[dict]) -> list[dict[str, Any]]:
+    """Each council member (as aither_getCouncil lists it) with `counted` (its votes that count,
+    see `vote_agrees`), `agreed` and `agreementPpm` (None before a vote counts) over
+    `proposals`; the most agreeing first, then the most accurate. Votes of former members are
+    not counted."""
+    tallies = {m["address"]: [0, 0] for m in members}
+    for proposal in proposals:
+        for vote in proposal["votes"]:
+            agrees = vote_agrees(vote["choice"], proposal["status"])
+            tally = tallies.get(vote["member"])
+            if agrees is not None and tally is not None:
+                tally[0] += 1
+                tally[1] += agrees
+    rows = []
+    for m in members:
+        counted, agreed = tallies[m["address"]]
+        ppm = agreed * PPM // counted if counted else None
+        rows.append({**m, "counted": counted, "agreed": agreed, "agreementPpm": ppm})
+    rows.sort(
+        key=lambda r: (-1 if r["agreementPpm"] is None else r["agreementPpm"], r["accuracyPpm"]),
+        reverse=True,
+    )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class VersionScore:
+    """One version of an agent, measured."""
+
+    agent: str
+    version: int  # its place in the agent's lineage (v0: the deploy)
+    code_id: str
+    score: Score
+
+    def to_json(self, rank: int | None) -> dict[str, object]:
+        return {
+            "rank": rank,
+            "agent": self.agent,
+            "version": self.version,
+            "codeId": self.code_id,
+            **self.score.to_json(),
+        }
+
+
+def _better_first(a: VersionScore, b: VersionScore) -> int:
+    return -1 if a.score.beats(b.score) else 1 if b.score.beats(a.score) else 0
+
+
+def rank_versions(versions: list[VersionScore]) -> list[VersionScore]:
+    """Best first by their metric (`Score.beats`: its direction; ties keep their order); those
+    whose metric has no value last."""
+    return sorted(versions, key=functools.cmp_to_key(_better_first))
+
+
+def vote_summary(votes: list[dict]) -> str:
+    """`4 yes 1 abstain`: the choices of an archive generation's votes, counted."""
+    counts = Counter(str(v.get("choice")) for v in votes)
+    known = [f"{counts[c]} {c}" for c in _CHOICES if counts[c]]
+    other = [f"{n} {c}" for c, n in counts.items() if c not in _CHOICES]
+    return " ".join(known + other) or "no votes"
+
+
+def generation_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An evolve archive's generations (`wallet.archive.read_archive`), one row each: where the
+    change came from, the score before and after, the proposal (its id's start), its outcome
+    and the votes counted."""
+    return [
+        {
+            "generation": r["generation"],
+            "agent": r.get("agent"),
+            "region": r.get("region"),
+            "source": r.get("source") or "-",
+            "metric": r.get("metric"),
+            "scoreBefore": r.get("scoreBefore"),
+            "scoreAfter": r.get("scoreAfter"),
+            "proposal": _short(r.get("proposal") or None),
+            "status": r.get("status") or "-",
+            "votes": vote_summary(r.get("votes") or []),
+        }
+        for r in records
+    ]
+
+
+def _archive_proposals(reader: Reader, notes: list[str]) -> list[dict]:
+    """Every proposal in the node's archive, oldest first, up to MAX_ARCHIVE_PAGES pages."""
+    proposals: list[dict] = []
+    for _ in range(MAX_ARCHIVE_PAGES):
+        page = reader.call_object("aither_getArchive", len(proposals), ARCHIVE_PAGE)
+        proposals += page["proposals"]
+        if not page["proposals"] or len(proposals) >= page["total"]:
+            return proposals
+    notes.append(f"read the first {len(proposals)} of {page['total']} proposals")
+    return proposals
+
+
+def _named_agents(proposals: list[dict], notes: list[str]) -> list[str]:
+    """The agents proposals name, in the order first named, at most MAX_AGENTS."""
+    agents = list(dict.fromkeys(p["agent"] for p in proposals if p["agent"]))
+    if len(agents) > MAX_AGENTS:
+        notes.append(f"measured the first {MAX_AGENTS} of {len(agents)} agents proposals name")
+    return agents[:MAX_AGENTS]
+
+
+def _agent_versions(
+    reader: Reader, agents: list[str], metric: str | None, notes: list[str]
+) -> list[VersionScore]:
+    """Each agent's latest MAX_VERSIONS versions, measured under the gas schedule in force."""
+    schedule = schedule_from_json(reader.call_object("aither_getGasSchedule"))
+    lineages = {agent: reader.call_list("aither_getLineage", agent) for agent in agents}
+    kept: list[tuple[str, int, str]] = []
+    for agent, steps in lineages.items():
+        first = max(0, len(steps) - MAX_VERSIONS)
+        if first:
+            notes.append(f"{agent}: measured the latest {MAX_VERSIONS} of {len(steps)} versions")
+        kept += [(agent, i, steps[i]["codeId"]) for i in range(first, len(steps))]
+    scores = measure_codes(reader, [code_id for _, _, code_id in kept], metric, schedule)
+    return [VersionScore(agent, i, code_id, scores[code_id]) for agent, i, code_id in kept]
+
+
+def _print_leaderboard(
+    reviewers: list[dict],
+    versions: list[VersionScore],
+    generations: list[dict] | None,
+    notes: list[str],
+    metric: str,
+) -> None:
+    table = Table(
+        "member",
+        "name",
+        "role",
+        "accuracy",
+        "weight",
+        "votes counted",
+        "agreed",
+        "agreement",
+        title="reviewers (agreement with outcomes)",
+    )
+    for r in reviewers:
+        table.add_row(
+            r["address"],
+            _name(r),
+            r["roleName"],
+            f"{r['accuracyPpm'] / 10_000:g}%",
+            str(r["weight"]),
+            str(r["counted"]),
+            str(r["agreed"]),
+            _pct(r["agreed"], r["counted"]),
+        )
+    console.print(table)
+    if versions:
+        better = "higher" if versions[0].score.higher_is_better else "lower"
+        table = Table(
+            "rank",
+            "agent",
+            "version",
+            "code id",
+            metric,
+            "tests passed",
+            "problem",
+            title=f"versions by {metric} ({better} is better)",
+        )
+        for rank, v in enumerate(versions, 1):
+            score = v.score
+            passed = sum(o.passed for o in score.tests)
+            table.add_row(
+                "-" if score.value is None else str(rank),
+                v.agent,
+                f"v{v.version}",
+                _short(v.code_id),
+                "-" if score.value is None else str(score.value),
+                f"{passed}/{len(score.tests)}",
+                escape(score.problem or "; ".join(score.failures)),
+            )
+        console.print(table)
+    else:
+        console.print("no agent named by a proposal")
+    for note in notes:
+        console.print(f"note: {note}", markup=False)
+    if generations is not None:
+        table = Table(
+            "generation",
+            "source",
+            "score",
+            "proposal",
+            "status",
+            "votes",
+            title="evolve generations",
+        )
+        for g in generations:
+            table.add_row(
+                str(g["generation"]),
+                escape(str(g["source"])),
+                f"{g['scoreBefore']} -> {g['scoreAfter']}",
+                g["proposal"],
+                escape(str(g["status"])),
+                g["votes"],
+            )
+        console.print(table)
+
+
+@app.command("leaderboard")
+@reads
+def leaderboard(
+    metric: Metric = None,
+    archive: ArchiveFile = None,
+    *,
+    reader: Reader,
+) -> None:
+    """The council's reviewers by how often their votes agreed with the outcome, the versions of
+    the agents proposals name ranked by a metric (measured here, under the gas schedule in
+    force) and, with --archive, the generations of an `aither evolve` run."""
+    generations = None if archive is None else generation_rows(read_archive(archive))
+    notes: list[str] = []
+    proposals = _archive_proposals(reader, notes)
+    reviewers = reviewer_agreement(reader.call_object("aither_getCouncil")["members"], proposals)
+    versions = rank_versions(
+        _agent_versions(reader, _named_agents(proposals, notes), metric, notes)
+    )
+    name = versions[0].score.metric if versions else metric or GAS_METRIC
+    data = {
+        "reviewers": reviewers,
+        "versions": [
+            v.to_json(i if v.score.value is not None else None) for i, v in enumerate(versions, 1)
+        ],
+        "generations": generations or [],
+        "notes": notes,
+    }
+    reader.emit(data, lambda: _print_leaderboard(reviewers, versions, generations, notes, name))
