@@ -20,6 +20,7 @@ It stops after `--generations`, when nothing beats the score, or at the budget.
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -346,10 +347,12 @@ class Evolver:
     def _prompt(self, ir: str, current: Score) -> list[Any]:
         direction = "higher" if current.higher_is_better else "lower"
         brief = (
-            "You improve one region of an AVM agent program (IR assembly). Answer with one JSON "
-            'object: {"ir": "<the new body of the region, IR text>", "rationale": "<one '
-            'sentence>"}. Keep every label the program jumps to; every test must still pass.'
+            "You improve one region of an AVM agent program (IR assembly): a better metric, the "
+            'same results. Answer with one JSON object whose "ir" is the region\'s new body, '
+            "written like the current one (its first line is its label; keep every label the "
+            'program jumps to), and whose "rationale" is one sentence. Every test must pass.'
         )
+        example = json.dumps({"ir": ir, "rationale": "Keeps the region as it is."})
         past = [
             f"generation {g.number} ({g.candidate.source}): {g.score_before.value} -> "
             f"{g.candidate.score.value}, {g.status}\n{g.diff}"
@@ -358,11 +361,13 @@ class Evolver:
         budget = self.prompt_tokens
         text = "\n".join(
             [
-                f"--- region {self.settings.region} now ---\n{clip(ir, budget * 45 // 100)}",
+                f"--- region {self.settings.region} now ---\n{clip(ir, budget * 30 // 100)}",
                 f"metric {current.metric}: {current.value} ({direction} is better); "
                 f"tests passing: {sum(o.passed for o in current.tests)}/{len(current.tests)}",
                 "--- the last generations (change, score, council outcome) ---",
                 clip("\n".join(past) or "(none yet)", budget * 35 // 100),
+                "--- the form of an answer (this one changes nothing) ---",
+                clip(example, budget * 30 // 100),
             ]
         )
         return [system(brief), user(text)]

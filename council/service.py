@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.crypto import SigningKey, to_checksum_address
+from core.rpc import NOT_FOUND
 from council.analysis import analyze
 from council.llm import MAX_MEMORY, ModelConfig, ModelReviewer, ModelUnavailable, PastVote
 from council.proposal import Proposal, ProposalFormatError
@@ -226,6 +227,12 @@ class ReviewerService:
     def _vote_on(self, proposal: Proposal) -> bool:
         record = self.state.get(proposal.id)
         on_chain = proposal.voted_by(self.address)
+        stale = record is not None and record.status == "sent" and not on_chain
+        if stale and record is not None and self._never_seen(record.tx_hash):
+            # A vote this file remembers and this chain never saw: a dev chain started again
+            # from the same genesis has the same proposal ids. Review it afresh.
+            self.events("stale-record", {"proposal": proposal.id, "tx": record.tx_hash})
+            record = None
         if record is not None:
             if record.status == "pending" and not on_chain:
                 self._send(proposal.id, record)  # the same bytes again: at most one vote
@@ -260,6 +267,14 @@ class ReviewerService:
         )
         self.state.put(proposal.id, record)  # before sending: see the module docstring
         return self._send(proposal.id, record)
+
+    def _never_seen(self, tx_hash: str) -> bool:
+        """Whether the node knows no transaction `tx_hash`, neither included nor pending."""
+        try:
+            self.rpc.call("aither_getTransactionReceipt", tx_hash)
+        except RpcClientError as exc:
+            return exc.code == NOT_FOUND
+        return False
 
     def _sign(self, proposal: Proposal, review: Review) -> bytes:
         chain_id = int(str(self.rpc.call("aither_chainId")), 16)

@@ -137,6 +137,10 @@ class FakeNode:
             return {"address": address, "pendingNonce": hex(self.nonces.get(address.lower(), 0))}
         if method == "aither_sendRawTransaction":
             return self._receive(bytes.fromhex(str(params[0])[2:]))
+        if method == "aither_getTransactionReceipt":
+            if not any("0x" + hash32(v.raw).hex() == params[0] for v in self.received):
+                raise FileNotFoundError(f"transaction {params[0]}")
+            return None  # sent, and (as far as this stand-in knows) pending
         raise LookupError(method)
 
     def _receive(self, raw: bytes) -> str:
@@ -185,6 +189,8 @@ class FakeNode:
                         reply = {"error": {"code": -32601, "message": f"no method {exc}"}}
                     except PermissionError as exc:
                         reply = {"error": {"code": -32010, "message": str(exc)}}
+                    except FileNotFoundError as exc:
+                        reply = {"error": {"code": -32001, "message": str(exc)}}
                 data = json.dumps({"jsonrpc": "2.0", "id": body["id"], **reply}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -112,11 +112,12 @@ def test_unreachable_node_with_once_is_one_line(member: tuple[list[str], str]) -
     assert "cannot reach a node" in line
 
 
-def test_a_dev_account_signs_without_a_keystore() -> None:
+def test_a_dev_account_signs_without_a_keystore(tmp_path: Path) -> None:
     with FakeNode([proposal_json(PID, OLD, NEW)]) as node:
         result = serve(
-            "--dev-account", "5", "--role", "SecurityAuditor", "--rpc", node.url, "--once"
-        )
+            "--dev-account", "5", "--role", "SecurityAuditor", "--rpc", node.url, "--once",
+            "--state-file", str(tmp_path / "state.json"),
+        )  # fmt: skip
     assert result.exit_code == 0, result.output
     (vote,) = node.received
     assert vote.sender.lower() == to_checksum_address(dev_key(5).address).lower()

@@ -276,3 +276,21 @@ def test_the_model_is_reminded_of_the_members_past_votes_and_their_outcomes(
     assert "): you voted yes; enacted" in prompts[1]
     state = json.loads((tmp_path / "s.json").read_text())
     assert list(state["votes"]) == [P1, P2]  # kept in the order voted: the memory's order
+
+
+def test_a_vote_remembered_from_a_chain_started_again_is_cast_anew(
+    key: SigningKey, tmp_path: Path
+) -> None:
+    """The dev chain's proposal ids repeat after a reset; a `sent` record whose transaction this
+    node never saw does not stop the member from voting."""
+    state = tmp_path / "s.json"
+    with FakeNode([proposal_json(P1, OLD, HARMLESS)]) as node:
+        svc = service(node.url, key, state)
+        svc.poll_once()
+        svc.close()
+    events = Events()
+    with FakeNode([proposal_json(P1, OLD, HARMLESS)]) as again:  # the same proposal, a new chain
+        svc = service(again.url, key, state, events=events)
+        assert svc.poll_once() == 1
+        svc.close()
+    assert len(again.received) == 1 and "stale-record" in events.names()
