@@ -49,6 +49,7 @@ from model.chat import (
 )
 from wallet.archive import append
 from wallet.client import RpcClient, RpcClientError
+from wallet.commands.proposals import check_region
 from wallet.options import submit
 from wallet.txbuilder import build_propose
 
@@ -225,6 +226,10 @@ class Evolver:
     # ---- one generation -------------------------------------------------------------------
 
     def run(self) -> list[Generation]:
+        try:  # before any work: a target the chain would refuse (no agent, a region not council)
+            check_region(self.client, self.settings.agent, self.settings.region)
+        except ValueError as exc:
+            raise EvolveError(str(exc)) from None
         for number in range(1, self.settings.generations + 1):
             stop = self.generation(number)
             if stop:

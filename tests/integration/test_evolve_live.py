@@ -146,3 +146,26 @@ def test_evolve_stops_at_its_budget_before_a_deposit_would_pass_it(
     assert done["generations"][0]["fallback"] == "no model (--no-model)"
     filed = node.rpc("aither_listProposals", None, agent)
     assert isinstance(filed, list) and len(filed) == 1
+
+
+def test_a_target_the_chain_would_refuse_is_one_line_before_any_work(
+    dev_node: DevNode, tmp_path: Path
+) -> None:
+    source = tmp_path / "scorer.air"
+    source.write_text(SCORER)
+    deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0", "--json"]
+    deployed = subprocess.run([*deploy, "--rpc", dev_node.url], capture_output=True, text=True)
+    agent = json.loads(deployed.stdout)["agent"]
+    nobody = "0x" + "12" * 20
+    for target, region, said in [
+        (agent, "NOPE", "the agent has no region NOPE (its regions: TUNING)"),
+        (nobody, "TUNING", "no agent at 0x1212"),
+    ]:
+        command = [AITHER, "evolve", target, "--region", region, "--dev-account", "0"]
+        command += ["--rpc", dev_node.url, "--no-model", "--archive", str(tmp_path / "a.jsonl")]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        (line,) = run.stderr.splitlines()
+        assert line.startswith("error: ") and said in line
+    assert not (tmp_path / "a.jsonl").exists()
+    assert dev_node.rpc("aither_listProposals") == []

@@ -82,7 +82,7 @@ def _min_deposit(client: RpcClient, kind: ProposalKind) -> int:
     return int(str(council["tracks"][kind.value]["min_deposit"]))
 
 
-def _check_region(client: RpcClient, agent: bytes, region: str) -> None:
+def check_region(client: RpcClient, agent: bytes, region: str) -> None:
     """Refuse, before a fee is spent, a target the chain would refuse: no agent, no such region,
     a region that is not `council`. The chain checks again when it executes the proposal."""
     where = to_checksum_address(agent)
@@ -225,7 +225,7 @@ def propose(
     with signer.client() as client:
         kind = ProposalKind.CODE if revert_to is None else ProposalKind.REVERT
         units = _deposit_units(client, kind, deposit)
-        _check_region(client, target, region)
+        check_region(client, target, region)
         if revert_to is not None:
             snapshot = _full_id(client, revert_to, "code")
             spec: CodeChangeSpec | RevertSpec = RevertSpec(
