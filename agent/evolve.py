@@ -19,7 +19,6 @@ It stops after `--generations`, when nothing beats the score, or at the budget.
 
 from __future__ import annotations
 
-import difflib
 import json
 import time
 from collections.abc import Callable
@@ -28,15 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from avm.code import CodeObject
-from avm.disassembler import disassemble
+from avm.disassembler import disassemble_region, ir_diff
 from avm.gas import GasSchedule, schedule_from_json
 from avm.metric import GAS_METRIC, Score, improvement, measure
-from avm.selfmod import region_body
 from avm.validation import decode_code
 from core.amounts import format_amount
 from core.crypto import SigningKey, to_checksum_address
 from core.errors import AitherError
 from ledger.governance.code_change import build
+from ledger.governance.params import ProposalKind
 from ledger.governance.payloads import CodeChangeSpec
 from model.chat import (
     CHARS_PER_TOKEN,
@@ -47,9 +46,9 @@ from model.chat import (
     system,
     user,
 )
-from wallet.archive import append
+from wallet.archive import append, read_archive
 from wallet.client import RpcClient, RpcClientError
-from wallet.commands.proposals import check_region
+from wallet.commands.proposals import check_region, min_deposit, submitted_id
 from wallet.options import submit
 from wallet.txbuilder import build_propose
 
@@ -133,17 +132,6 @@ class Generation:
         }
 
 
-def region_text(code: CodeObject, region: str) -> str:
-    """The region's body as IR text (the disassembler's code-id comment left out)."""
-    text = disassemble(region_body(code, region))
-    return "".join(line for line in text.splitlines(True) if not line.startswith(";; code id"))
-
-
-def text_diff(old: str, new: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "old", "new", lineterm="")
-    return "\n".join(list(lines)[2:])
-
-
 def deletions(ir: str) -> list[tuple[str, str]]:
     """The region with one instruction removed, for each instruction (labels, directives and
     comments stay): (what was removed, the new text), at most MAX_CANDIDATES."""
@@ -155,6 +143,11 @@ def deletions(ir: str) -> list[tuple[str, str]]:
             continue
         found.append((word, "\n".join(lines[:i] + lines[i + 1 :]) + "\n"))
     return found[:MAX_CANDIDATES]
+
+
+def _normal(ir: str) -> str:
+    """A region body as the refused set compares them: its lines, stripped, blank ones out."""
+    return "\n".join(line.strip() for line in ir.splitlines() if line.strip())
 
 
 class _NoSnapshots:
@@ -189,6 +182,7 @@ class Evolver:
         self.events = events
         self.prompt_tokens = prompt_tokens
         self.history: list[Generation] = []
+        self.refused: set[str] = set()  # region bodies the council did not enact: never again
         self.spent = 0
         self._can_mine: bool | None = None
 
@@ -213,10 +207,11 @@ class Evolver:
         assert isinstance(params, dict)
         return int(params.get("avm_version", 1))
 
-    def _deposit(self) -> int:
+    def _budget(self) -> int:
+        """The council's `sandbox_gas`: what a version's tests may use, here as on chain."""
         council = self.client.call("aither_getCouncil")
         assert isinstance(council, dict)
-        return int(str(council["tracks"]["code"]["min_deposit"]))
+        return int(council["params"]["sandbox_gas"])
 
     def _members(self) -> int:
         council = self.client.call("aither_getCouncil")
@@ -230,6 +225,7 @@ class Evolver:
             check_region(self.client, self.settings.agent, self.settings.region)
         except ValueError as exc:
             raise EvolveError(str(exc)) from None
+        self._open_archive()
         for number in range(1, self.settings.generations + 1):
             stop = self.generation(number)
             if stop:
@@ -243,25 +239,23 @@ class Evolver:
         code = self._code()
         schedule = self._schedule()
         enacted = self._avm_version()
-        current = measure(code, self.settings.metric, schedule)
+        budget = self._budget()
+        current = measure(code, self.settings.metric, schedule, budget)
         if not current.ok:
             problem = current.problem or "; ".join(current.failures)
             return f"the agent's current code does not measure: {problem}"
-        ir = region_text(code, self.settings.region)
+        ir = disassemble_region(code, self.settings.region)
         self.events("measured", {"generation": number, "score": current.value,
                                  "metric": current.metric})  # fmt: skip
 
-        def check(text: str) -> Score:
-            new = self._patched(code, text, enacted)
-            return measure(new, self.settings.metric, schedule)
-
+        check = self.checker(code, enacted, schedule, budget)
         candidate, fallback = self._from_model(number, ir, current, check)
         if candidate is None:
             self.events("model-fallback", {"generation": number, "reason": fallback})
             candidate = self._from_mutations(number, ir, current, check)
         if candidate is None:
             return f"no change to {self.settings.region} beats {current.metric} {current.value}"
-        deposit = self._deposit()
+        deposit = min_deposit(self.client, ProposalKind.CODE)
         limit = self.settings.max_deposit
         if limit is not None and self.spent + deposit > limit:
             return (
@@ -270,7 +264,7 @@ class Evolver:
                 f"{format_amount(limit)} AVM"
             )
         generation = Generation(number, current, candidate, fallback, deposit=deposit)
-        generation.diff = text_diff(ir, candidate.ir)
+        generation.diff = "\n".join(ir_diff(ir, candidate.ir)[2:])  # no file names
         generation.proposal = self._propose(candidate, deposit)
         self.spent += deposit
         self.events("proposed", {"generation": number, "proposal": generation.proposal,
@@ -278,6 +272,8 @@ class Evolver:
                                  "score": improvement(candidate.score, current)})  # fmt: skip
         final = self._await_decision(number, generation.proposal)
         generation.status = str(final["status"])
+        if generation.status != "enacted":
+            self.refused.add(_normal(candidate.ir))
         generation.votes = [
             {"member": str(v.get("member", "")), "role": str(v.get("roleName", "")),
              "choice": str(v.get("choice", "")), "explanation": str(v.get("explanation", ""))}
@@ -291,9 +287,20 @@ class Evolver:
                                 "seconds": round(generation.seconds, 1)})  # fmt: skip
         return ""
 
-    def _patched(self, code: CodeObject, text: str, enacted: int) -> CodeObject:
-        spec = CodeChangeSpec(self.settings.agent, self.settings.region, text)
-        return build(_NoSnapshots(), code, spec, enacted)
+    def checker(
+        self, code: CodeObject, enacted: int, schedule: GasSchedule, budget: int
+    ) -> Callable[[str], Score]:
+        """The local check of a new region body: not one the council refused, then built as the
+        chain builds it (raises AitherError) and measured as its sandbox measures."""
+
+        def check(text: str) -> Score:
+            if _normal(text) in self.refused:
+                raise EvolveError("the council refused this change before")
+            spec = CodeChangeSpec(self.settings.agent, self.settings.region, text)
+            new = build(_NoSnapshots(), code, spec, enacted)
+            return measure(new, self.settings.metric, schedule, budget)
+
+        return check
 
     def _from_model(
         self, number: int, ir: str, current: Score, check: Callable[[str], Score]
@@ -388,12 +395,10 @@ class Evolver:
         result = submit(self.client, build_propose(self.client, self.key, spec), wait=True)
         if result["status"] != "ok":
             raise EvolveError(f"the proposal failed on chain: {result.get('error')}")
-        receipt = self.client.call("aither_getTransactionReceipt", result["hash"])
-        assert isinstance(receipt, dict)
-        for entry in receipt["logs"]:
-            if entry["event"] == "ProposalSubmitted":
-                return str(entry["args"][0])
-        raise EvolveError("the proposal's receipt names no ProposalSubmitted event")
+        pid = submitted_id(self.client, result)
+        if pid is None:
+            raise EvolveError("the proposal's receipt names no ProposalSubmitted event")
+        return pid
 
     def _await_decision(self, number: int, pid: str) -> dict[str, Any]:
         """The proposal once it left its open states. On a dev chain (which makes blocks only
@@ -437,11 +442,39 @@ class Evolver:
         self._can_mine = True
         return True
 
+    def _open_archive(self) -> None:
+        """Refuse an archive that cannot be written before any deposit is spent; remember the
+        changes the council refused in earlier runs."""
+        path = self.settings.archive
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a"):
+                pass
+            records = read_archive(path)
+        except OSError as exc:
+            raise EvolveError(f"cannot write archive {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise EvolveError(str(exc)) from None
+        agent = to_checksum_address(self.settings.agent)
+        for r in records:
+            mine = r.get("agent") == agent and r.get("region") == self.settings.region
+            if mine and r.get("status") != "enacted" and isinstance(r.get("ir"), str):
+                self.refused.add(_normal(r["ir"]))
+
     def _archive(self, generation: Generation) -> None:
-        if self.settings.archive is not None:
-            agent = to_checksum_address(self.settings.agent)
-            record = {"agent": agent, "region": self.settings.region, **generation.to_json()}
+        if self.settings.archive is None:
+            return
+        agent = to_checksum_address(self.settings.agent)
+        record = {"agent": agent, "region": self.settings.region, **generation.to_json()}
+        try:
             append(self.settings.archive, record)
+        except OSError as exc:
+            raise EvolveError(
+                f"proposal {generation.proposal} is {generation.status}, but the archive "
+                f"{self.settings.archive} cannot be written: {exc.strerror}"
+            ) from None
 
 
 __all__ = ["GAS_METRIC", "EvolveError", "Evolver", "Settings"]

@@ -75,6 +75,14 @@ class LlmPlugin:
         self._embedded: Endpoint | None = None
         self._sampling: dict[str, Any] = {}
 
+    def close(self) -> None:
+        """Close the client and an embedded model this plugin loaded (a process's exit does it
+        too: the server thread is a daemon)."""
+        if self._client is not None:
+            self._client.close()
+        if self._embedded is not None:
+            self._embedded.close()
+
     @property
     def client(self) -> openai.OpenAI:
         """The endpoint's client; for the embedded model, found or loaded on the first call

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from avm.code import CodeObject, Instruction, OperandKind, Region
 from avm.lexer import quote
 from avm.values import AvmMap, Value
@@ -104,3 +106,9 @@ def disassemble_region(code: CodeObject, name: str) -> str:
     if region is None:
         raise KeyError(name)
     return "\n".join(_body(code, region.start, region.end, region, "  ")) + "\n"
+
+
+def ir_diff(old: str, new: str, names: tuple[str, str] = ("before", "after")) -> list[str]:
+    """Two versions of IR text as the lines of a unified diff (what reviewers, the council's
+    model and the evolve archive read)."""
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), *names, lineterm=""))

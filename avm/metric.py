@@ -16,6 +16,7 @@ from avm.gas import CURRENT, DEFAULT_GAS, GasSchedule
 from avm.interpreter import TEST_AGENT, TEST_CALLER, execute, run_tests
 from avm.memory_host import MemoryHost, World
 
+DEFAULT_BUDGET = 50 * DEFAULT_GAS  # milligas for all of a version's tests and its metric
 GAS_METRIC = "milligas"  # the default metric: the milligas all the tests use, lower is better
 
 
@@ -65,17 +66,20 @@ def measure(
     code: CodeObject,
     metric: str | None = None,
     schedule: GasSchedule = CURRENT,
-    gas: int = DEFAULT_GAS,
+    budget: int = DEFAULT_BUDGET,
 ) -> Score:
-    """Run every test of `code` and its metric (None: the tests' gas), each in a fresh sandbox."""
-    outcomes = tuple(run_tests(code, code.tests, schedule))
+    """Run every test of `code` and its metric (None: the tests' gas), each in a fresh sandbox,
+    all within `budget` milligas (give the chain's `sandbox_gas`: a `.test` may declare any gas,
+    and its loop is then cut where the chain's sandbox would cut it)."""
+    outcomes = tuple(run_tests(code, code.tests, schedule, budget=budget))
+    left = max(0, budget - sum(o.gas_used for o in outcomes))
     if metric is None or metric in (GAS_METRIC, "gas"):
         return Score(GAS_METRIC, sum(o.gas_used for o in outcomes), False, outcomes)
     if code.label_pc(metric) is None:
         return Score(metric, None, True, outcomes, f"the code has no entry {metric}")
     host = MemoryHost(World(), TEST_AGENT, TEST_CALLER)
     host.install(TEST_AGENT, code)
-    result = execute(code, host, metric, (), gas, schedule=schedule)
+    result = execute(code, host, metric, (), min(DEFAULT_GAS, left), schedule=schedule)
     if not result.ok:
         return Score(metric, None, True, outcomes, f"{metric} trapped: {result.trap}")
     if type(result.value) is not int:

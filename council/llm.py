@@ -12,12 +12,12 @@ shape, or a timeout, an HTTP error, a refused connection or a reply over its tok
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from avm.disassembler import ir_diff
 from council.analysis import Analysis, parse_choice
 from council.proposal import Proposal
 from council.review import ModelVerdict, bound
@@ -97,12 +97,6 @@ def parse_verdict(data: dict[str, Any], model: str = "") -> ModelVerdict:
     return ModelVerdict(parse_choice(choice), explanation.strip(), confidence, model)
 
 
-def ir_diff(old: str, new: str) -> str:
-    """The region's change as a unified diff of its IR text (what a reviewer reads first)."""
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "old", "new", n=2, lineterm="")
-    return "\n".join(lines) or "(no textual change)"
-
-
 def build_messages(
     role: Role,
     proposal: Proposal,
@@ -138,7 +132,7 @@ def build_messages(
             f"region {proposal.region}",
             f"rationale (from the proposer): {clip(proposal.rationale, share['rationale'])}",
             f"--- the change (unified diff of the region's IR) ---\n"
-            f"{clip(ir_diff(proposal.old_ir, proposal.new_ir), share['diff'])}",
+            f"{clip(_diff(proposal), share['diff'])}",
             f"--- added tests ---\n{clip(proposal.tests, share['tests']) or '(none)'}",
             f"--- sandbox results ---\n{clip(json.dumps(sandbox), share['sandbox'])}",
             *_shadow_lines(proposal),
@@ -149,6 +143,10 @@ def build_messages(
         ]
     )
     return [system(brief), user(text)]
+
+
+def _diff(proposal: Proposal) -> str:
+    return "\n".join(ir_diff(proposal.old_ir, proposal.new_ir)) or "(no textual change)"
 
 
 def _shadow_lines(proposal: Proposal) -> list[str]:

@@ -97,6 +97,13 @@ def parse_object(content: str | None) -> dict[str, Any]:
     return data
 
 
+def _about_the_form(exc: openai.APIStatusError) -> bool:
+    """Whether a refusal names the structured-output form (and not, say, the prompt's size):
+    only then is the next form worth asking in."""
+    text = str(exc).lower()
+    return any(word in text for word in ("response_format", "json_schema", "json_object"))
+
+
 class StructuredChat:
     """A chat-completions client for one model; `ask` is safe to call from one thread."""
 
@@ -123,8 +130,8 @@ class StructuredChat:
             while True:
                 try:
                     return parse_object(self._ask(messages, name, schema, max_tokens))
-                except (openai.BadRequestError, openai.UnprocessableEntityError):
-                    if self._form == len(FORMS) - 1:
+                except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                    if self._form == len(FORMS) - 1 or not _about_the_form(exc):
                         raise
                     self._form += 1  # the server refused this form: the next one
         except openai.APITimeoutError:

@@ -23,6 +23,7 @@ from model.embedded import (
     DEFAULT_CONTEXT,
     DEFAULT_MODEL_PORT,
     EMBEDDED_MODEL,
+    MAX_CONTEXT,
     ModelMissing,
     gguf_path,
     server_app,
@@ -59,7 +60,7 @@ def serve(
         int | None, typer.Option("--threads", min=1, help="CPU threads (default: all cores).")
     ] = None,
     context: Annotated[
-        int, typer.Option("--context", min=512, help="Context window in tokens.")
+        int, typer.Option("--context", min=512, max=MAX_CONTEXT, help="Context window in tokens.")
     ] = DEFAULT_CONTEXT,
     as_json: Annotated[bool, typer.Option("--json", help="The start line as JSON.")] = False,
 ) -> None:

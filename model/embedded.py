@@ -28,6 +28,7 @@ EMBEDDED_MODEL = "gemma-3-270m"  # the name the embedded server answers to
 DEFAULT_MODEL_PORT = 8686
 DEFAULT_MODEL_URL = f"http://127.0.0.1:{DEFAULT_MODEL_PORT}/v1"
 DEFAULT_CONTEXT = 4096  # tokens: prompts to the embedded model are bounded well below
+MAX_CONTEXT = 131_072  # tokens: `--context` past this is refused (Gemma 3 270M takes 32,768)
 # Prompt evaluation runs at about 170 tokens/s on 2 cores: 600 tokens read in under 4 s.
 EMBEDDED_PROMPT_TOKENS = 600
 CACHE_ENV = "AITHER_MODEL_CACHE"
@@ -80,39 +81,56 @@ def gguf_path(path: Path | None) -> Path:
 
 
 MAX_REQUEST_BYTES = 1 << 20  # a chat request's body; the context window is far smaller
+MAX_REQUEST_DEPTH = 64  # nesting of a body's JSON (a deeper one is refused before it is parsed)
 # llama.cpp turns a schema into a grammar and unrolls every bounded repetition ({m,n}, a
 # minLength or maxLength) into rules; past a few hundred its parser aborts the whole process.
 MAX_SCHEMA_REPEAT = 500
-_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_REPEAT = re.compile(r"\{\s*(\d*)\s*(?:,\s*(\d*)\s*)?\}")  # as the converter reads {m, n}
+# Request fields that hand llama.cpp a grammar of the caller's own (or a schema this gate does not
+# check): refused, as is every route but these two.
+REFUSED_FIELDS = ("grammar", "tools", "tool_choice", "functions", "function_call")
+ROUTES = {("GET", "/v1/models"), ("POST", "/v1/chat/completions")}
 
 
-class StandardSchemaForm:
-    """An ASGI wrapper in front of llama-cpp-python's server. It takes OpenAI's structured-output
+class GateRefused(ValueError):
+    """A request the gate refuses: `status` and a message for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelGate:
+    """An ASGI gate in front of llama-cpp-python's server, which trusts its callers: a schema it
+    cannot compile, a caller's own grammar or a body nested too deep aborts the whole process
+    (and with it a reviewer or an agent that serves the model in process), and its CORS rules let
+    any web page call it. The gate lets through only the model list and chat completions, from
+    clients that are not browsers (a request with an `Origin` header is refused), with a body of
+    at most MAX_REQUEST_BYTES and MAX_REQUEST_DEPTH; it refuses the fields in REFUSED_FIELDS and
+    schemas whose repetitions pass MAX_SCHEMA_REPEAT; and it takes OpenAI's structured-output
     form, `{"type": "json_schema", "json_schema": {"schema": S}}`, as the server's own `{"type":
-    "json_object", "schema": S}` (a grammar), so clients need not know which server they reach;
-    and it refuses (HTTP 400) a body over MAX_REQUEST_BYTES or a schema whose grammar would
-    abort the server."""
+    "json_object", "schema": S}` (a grammar), so clients need not know which server they reach."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("/chat/completions"):
-            await self.app(scope, receive, send)
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_REQUEST_BYTES:
-                await _refuse(send, f"the request is over {MAX_REQUEST_BYTES} bytes")
-                return
-            if not message.get("more_body"):
-                break
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self.app(scope, receive, send)
+            return  # websockets: none served
         try:
+            if (scope["method"], scope["path"]) not in ROUTES:
+                raise GateRefused(404, f"no route {scope['method']} {scope['path']}")
+            if any(name.lower() == b"origin" for name, _ in scope["headers"]):
+                raise GateRefused(403, "requests from web pages are refused")
+            if scope["method"] == "GET":
+                await self.app(scope, receive, send)
+                return
+            body = await _body(receive)
             body = _standard_form(body)
-        except ValueError as exc:
-            await _refuse(send, str(exc))
+        except GateRefused as exc:
+            await _refuse(send, exc.status, str(exc))
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
@@ -128,24 +146,68 @@ class StandardSchemaForm:
         await self.app({**scope, "headers": headers}, replay, send)
 
 
-async def _refuse(send: Any, message: str) -> None:
+async def _body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GateRefused(400, "the client went away")
+        body += message.get("body", b"")
+        if len(body) > MAX_REQUEST_BYTES:
+            raise GateRefused(400, f"the request is over {MAX_REQUEST_BYTES} bytes")
+        if not message.get("more_body"):
+            return body
+
+
+async def _refuse(send: Any, status: int, message: str) -> None:
     data = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text (brackets inside strings aside)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def _standard_form(body: bytes) -> bytes:
-    """The request with OpenAI's schema form in the server's own. Raises ValueError for a
-    schema the grammar compiler cannot take."""
+    """The request checked, with OpenAI's schema form in the server's own. Raises GateRefused."""
+    if json_depth(body) > MAX_REQUEST_DEPTH:
+        raise GateRefused(400, f"the request nests deeper than {MAX_REQUEST_DEPTH}")
     try:
         request = json.loads(body)
-        form = request["response_format"]
-        schema = form.get("schema") if form.get("type") == "json_object" else None
-        if form.get("type") == "json_schema":
-            schema = form["json_schema"]["schema"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return body  # not ours to judge: the server answers it
+    except ValueError:
+        raise GateRefused(400, "the request is not JSON") from None
+    if not isinstance(request, dict):
+        raise GateRefused(400, "the request is not a JSON object")
+    refused = [name for name in REFUSED_FIELDS if name in request]
+    if refused:
+        raise GateRefused(400, f"this server does not take {', '.join(refused)}")
+    form = request.get("response_format")
+    if not isinstance(form, dict):
+        return body
+    schema = form.get("schema") if form.get("type") == "json_object" else None
+    if form.get("type") == "json_schema":
+        inner = form.get("json_schema")
+        schema = inner.get("schema") if isinstance(inner, dict) else None
     if schema is None:
         return body
     _check_repeats(schema)
@@ -168,15 +230,15 @@ def _check_repeats(schema: object) -> None:
         elif key == "pattern" and isinstance(value, str):
             bounds = [int(n) for m in _REPEAT.finditer(value) for n in m.groups() if n]
         if any(b > MAX_SCHEMA_REPEAT for b in bounds):
-            raise ValueError(
-                f"schema {key} repeats over {MAX_SCHEMA_REPEAT} times: too large for a grammar"
+            raise GateRefused(
+                400, f"schema {key} repeats over {MAX_SCHEMA_REPEAT} times: too large for a grammar"
             )
         _check_repeats(value)
 
 
 def server_app(gguf: Path, alias: str, context: int, threads: int | None) -> Any:
     """llama-cpp-python's OpenAI-compatible FastAPI app for one model, taking OpenAI's
-    structured-output form too."""
+    structured-output form too, behind the gate."""
     try:
         from llama_cpp.server.app import create_app
         from llama_cpp.server.settings import ModelSettings, ServerSettings
@@ -190,7 +252,11 @@ def server_app(gguf: Path, alias: str, context: int, threads: int | None) -> Any
         n_threads=threads or os.cpu_count() or 1,
         verbose=False,
     )
-    return StandardSchemaForm(create_app(server_settings=ServerSettings(), model_settings=[model]))
+    try:
+        app = create_app(server_settings=ServerSettings(), model_settings=[model])
+    except (ValueError, RuntimeError) as exc:  # llama.cpp's loader: a damaged file, no memory
+        raise ModelMissing(f"cannot load {gguf}: {exc}") from None
+    return ModelGate(app)
 
 
 _QUIET: list[object] = []  # the C callback, kept alive as long as llama.cpp may call it
@@ -246,8 +312,9 @@ class InProcessServer:
         deadline = time.monotonic() + START_TIMEOUT
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.close()
                 raise ModelMissing(f"the embedded model did not start within {START_TIMEOUT:g} s")
-            time.sleep(0.02)
+            time.sleep(0.02)  # a thread's start-up: nothing to wait on but its flag
         return self
 
     def close(self) -> None:

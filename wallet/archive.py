@@ -10,6 +10,7 @@ export --archive FILE` read it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +24,34 @@ def default_archive(agent: bytes, region: str) -> Path:
 
 
 def append(path: Path, record: dict[str, Any]) -> None:
-    """Append one generation (a whole line, flushed)."""
+    """Append one generation as one write of a whole line (after a newline, if a torn write left
+    the file without one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+    line = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_archive(path: Path) -> list[dict[str, Any]]:
-    """The generations in an archive file, oldest first. Raises ValueError naming a bad line."""
+    """The generations in an archive file, oldest first. A last line a crash cut short is left
+    out; any other bad line raises ValueError naming it."""
     try:
-        if path.stat().st_size > MAX_ARCHIVE_BYTES:
-            raise ValueError(f"archive {path} is over {MAX_ARCHIVE_BYTES >> 20} MiB")
-        lines = path.read_text().splitlines()
+        with path.open("rb") as f:
+            data = f.read(MAX_ARCHIVE_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"cannot read archive {path}: {exc.strerror}") from None
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise ValueError(f"archive {path} is over {MAX_ARCHIVE_BYTES >> 20} MiB")
+    # Every whole write ends with a newline: what follows the last one is "" or a write a crash
+    # cut short, never a generation.
+    lines = data.decode("utf-8", "replace").split("\n")[:-1]
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

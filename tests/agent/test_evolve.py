@@ -9,10 +9,12 @@ import json
 import pytest
 from chat_server import ChatServer, Scripted
 
-from agent.evolve import Evolver, Settings, deletions, region_text
+from agent.evolve import Evolver, Settings, _normal, deletions
 from avm.assembler import assemble
 from avm.code import CodeObject
-from avm.metric import Score, measure
+from avm.disassembler import disassemble_region
+from avm.gas import CURRENT
+from avm.metric import DEFAULT_BUDGET, Score, measure
 from ledger.governance.code_change import build
 from ledger.governance.payloads import CodeChangeSpec
 from model.chat import ModelConfig, StructuredChat
@@ -66,8 +68,8 @@ def patch(ir: str, rationale: str = "Removes two instructions that do nothing.")
     return Scripted(json.dumps({"ir": ir, "rationale": rationale}))
 
 
-def test_deletions_remove_each_instruction_once_and_keep_labels_and_comments() -> None:
-    ir = region_text(CODE, "TUNING")
+def test_deletions_remove_each_instruction_once_and_keep_labels() -> None:
+    ir = disassemble_region(CODE, "TUNING")
     removed = [word for word, _ in deletions(ir)]
     assert removed == ["ADD n, 0 -> n", "MUL n, 1 -> n", "MUL n, 3 -> ACC", "RET"]
     for word, text in deletions(ir):
@@ -76,7 +78,7 @@ def test_deletions_remove_each_instruction_once_and_keep_labels_and_comments() -
 
 def test_mutation_search_takes_the_best_removal_that_passes_every_test() -> None:
     current = measure(CODE)
-    found = evolver(None)._from_mutations(1, region_text(CODE, "TUNING"), current, check)
+    found = evolver(None)._from_mutations(1, disassemble_region(CODE, "TUNING"), current, check)
     assert found is not None and found.source == "mutation"
     assert found.score.ok and found.score.beats(current)
     assert "MUL n, 3 -> ACC" in found.ir  # the one that computes the answer stays
@@ -86,7 +88,7 @@ def test_mutation_search_takes_the_best_removal_that_passes_every_test() -> None
 def test_nothing_left_to_remove_finds_nothing() -> None:
     lean = build(NoSnapshots(), CODE, CodeChangeSpec(AGENT, "TUNING", BETTER), 2)
     current = measure(lean)
-    ir = region_text(lean, "TUNING")
+    ir = disassemble_region(lean, "TUNING")
 
     def check_lean(text: str) -> Score:
         return measure(build(NoSnapshots(), lean, CodeChangeSpec(AGENT, "TUNING", text), 2))
@@ -97,7 +99,9 @@ def test_nothing_left_to_remove_finds_nothing() -> None:
 def ask(server_url: str, timeout: float = 5.0) -> tuple[object, str]:
     chat = StructuredChat(ModelConfig("m", server_url, timeout, 0))
     try:
-        return evolver(chat)._from_model(1, region_text(CODE, "TUNING"), measure(CODE), check)
+        return evolver(chat)._from_model(
+            1, disassemble_region(CODE, "TUNING"), measure(CODE), check
+        )
     finally:
         chat.close()
 
@@ -125,7 +129,7 @@ WORSE = ":tuning\n  ADD n, 0 -> n\n  ADD n, 0 -> n\n  MUL n, 1 -> n\n  MUL n, 3 
         (CUT, "model unavailable: reply cut at"),
         (Scripted(status=500), "model unavailable: HTTP 500 from the model server"),
         (Scripted('{"ir": 5, "rationale": "x"}'), "the model's reply is off-schema"),
-        (patch(region_text(CODE, "TUNING")), "the model's patch changes nothing"),
+        (patch(disassemble_region(CODE, "TUNING")), "the model's patch changes nothing"),
         (patch(UNKNOWN_OPCODE), "the model's patch is refused: the new IR does not assemble"),
         (patch(WRONG), "the model's patch fails: triples: returned 14"),
         (patch(WORSE), "the model's patch does not beat the score"),
@@ -149,3 +153,23 @@ def test_a_model_that_is_down_or_slow_falls_back() -> None:
 def test_without_a_model_the_reason_says_so() -> None:
     found, said = evolver(None)._from_model(1, "", measure(CODE), check)
     assert found is None and said == "no model (--no-model)"
+
+
+def test_a_change_the_council_refused_is_never_proposed_again() -> None:
+    """After a rejection the code is unchanged and the search deterministic: without this memory
+    the loop would file the same change, and burn a deposit, every generation."""
+    current = measure(CODE)
+    ir = disassemble_region(CODE, "TUNING")
+    loop = evolver(None)
+    checked = loop.checker(CODE, 2, CURRENT, DEFAULT_BUDGET)
+    first = loop._from_mutations(1, ir, current, checked)
+    assert first is not None
+    loop.refused.add(_normal(first.ir))
+    second = loop._from_mutations(2, ir, current, checked)
+    assert second is not None and _normal(second.ir) != _normal(first.ir)
+    with ChatServer(patch(first.ir)) as server:
+        loop.chat = StructuredChat(ModelConfig("m", server.base_url, 5.0, 0))
+        found, said = loop._from_model(3, ir, current, checked)
+        loop.chat.close()
+    assert found is None
+    assert said == "the model's patch is refused: the council refused this change before"

@@ -18,13 +18,16 @@ def test_no_llm_table_means_the_embedded_model(capsys: pytest.CaptureFixture[str
     assert config.llm is not None
     assert (config.llm.endpoint.base_url, config.llm.endpoint.model) == (None, EMBEDDED_MODEL)
     plugin = LlmPlugin(config.llm)
-    answer = plugin.call("GPU_INFER", ("AnyModel", "Name a colour.", 60))
-    assert isinstance(answer, Metered)
-    assert answer.units > 0 and answer.value not in (None, "")
-    said = capsys.readouterr().err.splitlines()
-    assert len(said) == 1 and said[0].startswith(f"agent: model {EMBEDDED_MODEL} (embedded, ")
-    plugin.call("GPU_INFER", ("AnyModel", "Name a fruit.", 60))
-    assert capsys.readouterr().err == ""  # said once, at the first call
+    try:
+        answer = plugin.call("GPU_INFER", ("AnyModel", "Name a colour.", 60))
+        assert isinstance(answer, Metered)
+        assert answer.units > 0 and answer.value not in (None, "")
+        said = capsys.readouterr().err.splitlines()
+        assert len(said) == 1 and said[0].startswith(f"agent: model {EMBEDDED_MODEL} (embedded, ")
+        plugin.call("GPU_INFER", ("AnyModel", "Name a fruit.", 60))
+        assert capsys.readouterr().err == ""  # said once, at the first call
+    finally:
+        plugin.close()
 
 
 def test_a_table_without_base_url_is_the_embedded_model_under_its_own_name() -> None:

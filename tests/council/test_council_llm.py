@@ -173,3 +173,20 @@ def test_parse_verdict_accepts_exactly_the_schema() -> None:
     reply = parse_object(' {"choice": "veto", "explanation": " bad ", "confidence": 0} ')
     v = parse_verdict(reply, "m")
     assert (v.choice, v.explanation, v.confidence, v.model) == (Choice.VETO, "bad", 0, "m")
+
+
+def test_a_refusal_about_something_else_does_not_give_up_the_schema(server: ChatServer) -> None:
+    """A 400 about the prompt (its size, say) is that request's failure; the same reviewer's next
+    review still asks for the schema (a 400 about response_format moves on: the test above)."""
+    server.script(Scripted(status=400), verdict("yes", "fine", 90))
+    p = proposal(HARMLESS)
+    analysis = analyze(Role.SECURITY_AUDITOR, p)
+    reviewer = ModelReviewer(ModelConfig("m", server.base_url, 5.0, 0))
+    try:
+        with pytest.raises(ModelUnavailable, match="HTTP 400 from the model server"):
+            reviewer.review(Role.SECURITY_AUDITOR, p, analysis)
+        assert reviewer.review(Role.SECURITY_AUDITOR, p, analysis).choice is Choice.YES
+    finally:
+        reviewer.close()
+    forms = [r["response_format"]["type"] for r in server.requests]  # type: ignore[index]
+    assert forms == ["json_schema", "json_schema"]

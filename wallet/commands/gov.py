@@ -17,7 +17,6 @@ Every command takes `--rpc URL` and `--json`; errors print one line and exit 1.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import html
 import json
@@ -32,7 +31,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from avm.gas import GasSchedule, schedule_from_json
+from avm.disassembler import ir_diff
+from avm.gas import schedule_from_json
 from avm.metric import GAS_METRIC, Score, measure
 from avm.validation import decode_code
 from core.amounts import NATIVE_SYMBOL, format_amount
@@ -151,14 +151,6 @@ def policy_lines(policy: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 # ---- show ----------------------------------------------------------------------------------------
-
-
-def _diff(old: str | None, new: str | None) -> list[str]:
-    return list(
-        difflib.unified_diff(
-            (old or "").splitlines(), (new or "").splitlines(), "before", "after", lineterm=""
-        )
-    )
 
 
 @app.command("show")
@@ -294,7 +286,7 @@ def _print_proposal(p: dict) -> None:
         now, proposed = dict(policy_lines(p["policyNow"])), policy_lines(p["policy"])
         for name, text in proposed:
             console.print(f"  {name}: {now[name]} -> {text}", markup=False)
-    lines = _diff(p["oldIr"], p["newIr"])
+    lines = ir_diff(p["oldIr"] or "", p["newIr"] or "")
     if lines:
         console.print("\n[bold]diff[/bold]")
         for line in lines:
@@ -553,24 +545,28 @@ ArchiveFile = Annotated[
 ]
 
 
-def measure_codes(
-    reader: Reader, code_ids: list[str], metric: str | None, schedule: GasSchedule
-) -> dict[str, Score]:
+def measure_codes(reader: Reader, code_ids: list[str], metric: str | None) -> dict[str, Score]:
     """Each code id's code, read from the node and measured (`avm.metric.measure`) once however
-    often it recurs: a revert brings an earlier version back."""
+    often it recurs (a revert brings an earlier version back), as the chain's sandbox would: under
+    the gas schedule in force, all of a version's tests within the council's `sandbox_gas` (an
+    agent's `.test` may declare any gas: a loop that never ends costs this, not forever)."""
+    schedule = schedule_from_json(reader.call_object("aither_getGasSchedule"))
+    budget = int(reader.call_object("aither_getCouncil")["params"]["sandbox_gas"])
     scores: dict[str, Score] = {}
     for code_id in code_ids:
         if code_id not in scores:
             found = reader.call_object("aither_getCode", code_id)
             code = decode_code(bytes.fromhex(found["code"][2:]))
-            scores[code_id] = measure(code, metric, schedule)
+            scores[code_id] = measure(code, metric, schedule, budget)
     return scores
 
 
 def score_trend(steps: list[dict], scores: dict[str, Score]) -> list[tuple[str, Score]]:
-    """(version label, its score) for every version of a lineage, oldest first."""
+    """(version label, its score) for every measured version of a lineage, oldest first."""
     return [
-        (version_label(i, step["codeId"]), scores[step["codeId"]]) for i, step in enumerate(steps)
+        (version_label(i, step["codeId"]), scores[step["codeId"]])
+        for i, step in enumerate(steps)
+        if step["codeId"] in scores
     ]
 
 
@@ -999,9 +995,8 @@ def export(
     score over the evolve generations of the agent."""
     steps = reader.call_list("aither_getLineage", agent)
     generations = None if archive is None else agent_generations(read_archive(archive), agent)
-    schedule = schedule_from_json(reader.call_object("aither_getGasSchedule"))
-    measured = measure_codes(reader, [step["codeId"] for step in steps], metric, schedule)
-    scores = score_trend(steps, measured)
+    latest = [step["codeId"] for step in steps[-MAX_VERSIONS:]]  # as the leaderboard measures
+    scores = score_trend(steps, measure_codes(reader, latest, metric))
     _write_page(html_file, render_html(agent, steps, scores, generations))
     points = gas_trend(steps)
     data = {
@@ -1078,12 +1073,14 @@ class VersionScore:
 
 
 def _better_first(a: VersionScore, b: VersionScore) -> int:
+    if a.score.ok != b.score.ok:  # a version whose tests fail is no contender, however cheap
+        return -1 if a.score.ok else 1
     return -1 if a.score.beats(b.score) else 1 if b.score.beats(a.score) else 0
 
 
 def rank_versions(versions: list[VersionScore]) -> list[VersionScore]:
-    """Best first by their metric (`Score.beats`: its direction; ties keep their order); those
-    whose metric has no value last."""
+    """Best first: those that pass every test by their metric (`Score.beats`: its direction;
+    ties keep their order), then those that fail a test, then those whose metric has no value."""
     return sorted(versions, key=functools.cmp_to_key(_better_first))
 
 
@@ -1093,6 +1090,11 @@ def vote_summary(votes: list[dict]) -> str:
     known = [f"{counts[c]} {c}" for c in _CHOICES if counts[c]]
     other = [f"{n} {c}" for c, n in counts.items() if c not in _CHOICES]
     return " ".join(known + other) or "no votes"
+
+
+def _votes(value: object) -> list[dict]:
+    """An archive record's votes, whatever the file holds: its entries that are objects."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def generation_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1110,7 +1112,7 @@ def generation_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "scoreAfter": r.get("scoreAfter"),
             "proposal": _short(r.get("proposal") or None),
             "status": r.get("status") or "-",
-            "votes": vote_summary(r.get("votes") or []),
+            "votes": vote_summary(_votes(r.get("votes"))),
         }
         for r in records
     ]
@@ -1139,8 +1141,7 @@ def _named_agents(proposals: list[dict], notes: list[str]) -> list[str]:
 def _agent_versions(
     reader: Reader, agents: list[str], metric: str | None, notes: list[str]
 ) -> list[VersionScore]:
-    """Each agent's latest MAX_VERSIONS versions, measured under the gas schedule in force."""
-    schedule = schedule_from_json(reader.call_object("aither_getGasSchedule"))
+    """Each agent's latest MAX_VERSIONS versions, measured as the chain's sandbox would."""
     lineages = {agent: reader.call_list("aither_getLineage", agent) for agent in agents}
     kept: list[tuple[str, int, str]] = []
     for agent, steps in lineages.items():
@@ -1148,7 +1149,7 @@ def _agent_versions(
         if first:
             notes.append(f"{agent}: measured the latest {MAX_VERSIONS} of {len(steps)} versions")
         kept += [(agent, i, steps[i]["codeId"]) for i in range(first, len(steps))]
-    scores = measure_codes(reader, [code_id for _, _, code_id in kept], metric, schedule)
+    scores = measure_codes(reader, [code_id for _, _, code_id in kept], metric)
     return [VersionScore(agent, i, code_id, scores[code_id]) for agent, i, code_id in kept]
 
 
@@ -1189,10 +1190,10 @@ def _print_leaderboard(
             "agent",
             "version",
             "code id",
-            metric,
+            escape(metric),
             "tests passed",
             "problem",
-            title=f"versions by {metric} ({better} is better)",
+            title=escape(f"versions by {metric} ({better} is better)"),
         )
         for rank, v in enumerate(versions, 1):
             score = v.score
@@ -1223,12 +1224,17 @@ def _print_leaderboard(
         )
         for g in generations:
             table.add_row(
-                str(g["generation"]),
-                escape(str(g["source"])),
-                f"{g['scoreBefore']} -> {g['scoreAfter']}",
-                g["proposal"],
-                escape(str(g["status"])),
-                g["votes"],
+                *(
+                    escape(str(cell))
+                    for cell in (
+                        g["generation"],
+                        g["source"],
+                        f"{g['scoreBefore']} -> {g['scoreAfter']}",
+                        g["proposal"],
+                        g["status"],
+                        g["votes"],
+                    )
+                )
             )
         console.print(table)
 

@@ -75,7 +75,7 @@ def _full_id(client: RpcClient, text: str, kind: str = "proposal") -> bytes:
     return client.full_id(kind, text)
 
 
-def _min_deposit(client: RpcClient, kind: ProposalKind) -> int:
+def min_deposit(client: RpcClient, kind: ProposalKind) -> int:
     """The least deposit of `kind`'s track."""
     council = client.call("aither_getCouncil")
     assert isinstance(council, dict)
@@ -139,7 +139,7 @@ def _check_cancellable(client: RpcClient, pid: bytes, sender: str) -> None:
         raise ValueError(f"the proposal is {found['status']}: too late to cancel")
 
 
-def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
+def submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
     if result["status"] != "ok":
         return None
     receipt = client.call("aither_getTransactionReceipt", result["hash"])
@@ -152,7 +152,7 @@ def _submitted_id(client: RpcClient, result: dict[str, object]) -> str | None:
 
 def _deposit_units(client: RpcClient, kind: ProposalKind, deposit: str | None) -> int:
     """The deposit in base units: the minimum of `kind`'s track unless given; refused below it."""
-    minimum = _min_deposit(client, kind)
+    minimum = min_deposit(client, kind)
     units = minimum if deposit is None else parse_amount(deposit)
     if units < minimum:
         raise ValueError(
@@ -234,7 +234,7 @@ def propose(
         else:
             spec = CodeChangeSpec(target, region, new_ir, rationale, tests_ir, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(agent=to_checksum_address(target), region=region, deposit=format_amount(units))
     _finish_proposal(signer.as_json, result, f"proposed a change to {region}", [])
 
@@ -327,7 +327,7 @@ def propose_params(
         units = _deposit_units(client, ProposalKind.PARAMS, deposit)
         spec = ParamsChangeSpec(params, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(kind="params", changes=changes, deposit=format_amount(units))
     summary = [
         f"{name}: {param_text(name, old)} -> {param_text(name, new)}"
@@ -443,7 +443,7 @@ def propose_chain(
         units = _deposit_units(client, ProposalKind.CHAIN, deposit)
         spec = ChainParamsSpec(rules, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(kind="chain", changes=changes, deposit=format_amount(units))
     summary = [f"{name}: {old} -> {new}" for name, (old, new) in changes.items()]
     _finish_proposal(signer.as_json, result, "proposed new chain parameters", summary)
@@ -498,7 +498,7 @@ def propose_gas(
         units = _deposit_units(client, ProposalKind.GAS, deposit)
         spec = GasScheduleSpec(schedule, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(kind="gas", version=schedule.version, changes=changes)
     result["deposit"] = format_amount(units)
     summary = [f"{name}: {old} -> {new} milligas" for name, (old, new) in changes.items()]
@@ -558,7 +558,7 @@ def propose_validators(
         units = _deposit_units(client, ProposalKind.VALIDATORS, deposit)
         spec = ValidatorsSpec(tuple(sorted(changes.items())), rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     before = {bytes.fromhex(v["pubkey"][2:]): v["power"] for v in current}
     listed = [
         {"pubkey": "0x" + k.hex(), "address": to_checksum_address(address_of(k)),
@@ -602,7 +602,7 @@ def propose_avm(
         units = _deposit_units(client, ProposalKind.AVM, deposit)
         spec = AvmVersionSpec(wanted, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(kind="avm", version=wanted, current=in_force, deposit=format_amount(units))
     summary = [f"AVM version: {in_force} -> {wanted}"]
     _finish_proposal(signer.as_json, result, f"proposed AVM version {wanted}", summary)
@@ -650,7 +650,7 @@ def propose_council(
         units = _deposit_units(client, ProposalKind.COUNCIL, deposit)
         spec = CouncilChangeSpec(tuple(joining), tuple(leaving), rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     added = [
         {
             "address": to_checksum_address(m.address),
@@ -689,7 +689,7 @@ def propose_policy(
         units = _deposit_units(client, ProposalKind.POLICY, deposit)
         spec = PolicySpec(rules, rationale, units)
         result = submit(client, build_propose(client, key, spec), signer.wait)
-        result["proposal"] = _submitted_id(client, result)
+        result["proposal"] = submitted_id(client, result)
     result.update(kind="policy", agent=to_checksum_address(rules.agent), policy=rules.to_json())
     result.update(current=now, deposit=format_amount(units))
     summary = [f"{name}: {text}" for name, text in policy_lines(rules.to_json())]
