@@ -22,7 +22,7 @@ test: $(STAMP) browser lint
 # The quick loop: lint and every test that starts no node process (integration, security, p2p
 # processes and benchmarks aside).
 test-fast: lint
-	$(BIN)/python -m pytest tests/core tests/avm tests/ledger tests/genesis tests/node tests/wallet tests/agent tests/council
+	$(BIN)/python -m pytest tests/core tests/avm tests/ledger tests/genesis tests/node tests/wallet tests/agent tests/council tests/model
 
 # `aither gov export --html` is checked in a real browser: Debian's Chromium, installed here
 # when missing (CI runs as root). Elsewhere, without root, the browser test skips and says why.

@@ -21,7 +21,7 @@ from core.amounts import format_amount, parse_amount
 from core.errors import AitherError
 from core.rpc import DEFAULT_RPC
 from model.chat import StructuredChat
-from model.embedded import ModelMissing, resolve
+from model.options import LlmBaseUrl, LlmTimeout, ModelName, check_model_options, choose_model
 from wallet.archive import default_archive
 from wallet.client import RpcClient, RpcClientError
 from wallet.options import (
@@ -119,19 +119,12 @@ def evolve(
         Path | None,
         typer.Option("--archive", help="Archive file (default ~/.aither/evolve/AGENT-R.jsonl)."),
     ] = None,
-    llm_base_url: Annotated[
-        str | None,
-        typer.Option("--llm-base-url", help="OpenAI-compatible URL; default: the embedded model."),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (with --llm-base-url).")
-    ] = None,
+    llm_base_url: LlmBaseUrl = None,
+    model: ModelName = None,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Mutation search alone, no model.")
     ] = False,
-    llm_timeout: Annotated[
-        float, typer.Option("--llm-timeout", min=1.0, help="Seconds to wait for the model.")
-    ] = 120.0,
+    llm_timeout: LlmTimeout = 120.0,
     from_name: FromName = None,
     dev_account: DevAccount = None,
     keystore: KeystoreDir = None,
@@ -143,10 +136,7 @@ def evolve(
     in the sandbox, propose it, wait for the decision, repeat."""
     printer = Printer(as_json, generations)
     try:
-        if model is not None and llm_base_url is None:
-            raise ValueError("--model names a model of the server at --llm-base-url: give both")
-        if no_model and llm_base_url is not None:
-            raise ValueError("--no-model and --llm-base-url contradict each other: give one")
+        check_model_options(llm_base_url, model, no_model)
         limit = None if max_deposit is None else parse_amount(max_deposit)
         key = signing_key(from_name, dev_account, keystore, password_file)
         target = resolve_agent(agent, keystore, rpc)
@@ -161,18 +151,8 @@ def evolve(
         vote_timeout,
         archive=archive or default_archive(target, region),
     )
-    endpoint = None
-    chat = None
-    if no_model:
-        printer("model", {"using": "none", "patches": "mutation search"})
-    else:
-        try:
-            endpoint = resolve(llm_base_url, model)
-        except ModelMissing as exc:
-            printer("model", {"using": "none", "reason": str(exc), "patches": "mutation search"})
-        else:
-            printer("model", {"using": endpoint.describe()})
-            chat = StructuredChat(endpoint.config(llm_timeout))
+    endpoint = choose_model(llm_base_url, model, no_model, printer, ("patches", "mutation search"))
+    chat = StructuredChat(endpoint.config(llm_timeout)) if endpoint is not None else None
     prompt_tokens = chat.config.prompt_tokens if chat is not None else 0
     history: list[Generation] = []
     stopped = ""

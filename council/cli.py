@@ -23,7 +23,7 @@ from core.rpc import DEFAULT_RPC
 from council.analysis import parse_role
 from council.service import DEFAULT_POLL_INTERVAL, EventSink, ReviewerService
 from genesis.dev import dev_key
-from model.embedded import Endpoint, ModelMissing, resolve
+from model.options import LlmBaseUrl, LlmTimeout, ModelName, check_model_options, choose_model
 from wallet.keystore import Keystore
 
 app = typer.Typer(help="Council reviewer service.", no_args_is_help=True)
@@ -85,22 +85,12 @@ def serve(
     rpc: Annotated[
         str, typer.Option("--rpc", envvar="AITHER_RPC", help="Node JSON-RPC URL.")
     ] = DEFAULT_RPC,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Chat model name (with --llm-base-url).")
-    ] = None,
-    llm_base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--llm-base-url",
-            help="OpenAI-compatible base URL (Ollama, vLLM, ...); default: the embedded model.",
-        ),
-    ] = None,
+    model: ModelName = None,
+    llm_base_url: LlmBaseUrl = None,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Vote by the deterministic analysis alone.")
     ] = False,
-    llm_timeout: Annotated[
-        float, typer.Option("--llm-timeout", min=1.0, help="Seconds to wait for the model.")
-    ] = 60.0,
+    llm_timeout: LlmTimeout = 60.0,
     password_file: Annotated[
         Path | None,
         typer.Option("--password-file", help="Read the password from this file (first line)."),
@@ -127,10 +117,7 @@ def serve(
     events = _printer(as_json)
     try:
         member_role = parse_role(role)
-        if model is not None and llm_base_url is None:
-            raise ValueError("--model names a model of the server at --llm-base-url: give both")
-        if no_model and llm_base_url is not None:
-            raise ValueError("--no-model and --llm-base-url contradict each other: give one")
+        check_model_options(llm_base_url, model, no_model)
         if (key is None) == (dev_account is None):
             raise ValueError("give the member's --key NAME, or --dev-account N on a dev chain")
         if dev_account is not None:
@@ -142,9 +129,9 @@ def serve(
             signing_key = store.unlock(key, _read_password(password_file))
     except (AitherError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    if no_model:
-        events("model", {"using": "none", "votes": "deterministic analysis"})
-    endpoint = None if no_model else _endpoint(llm_base_url, model, events)
+    endpoint = choose_model(
+        llm_base_url, model, no_model, events, ("votes", "deterministic analysis")
+    )
     config = endpoint.config(llm_timeout) if endpoint is not None else None
     try:
         service = ReviewerService(
@@ -168,15 +155,3 @@ def serve(
         service.close()
         if endpoint is not None:
             endpoint.close()
-
-
-def _endpoint(base_url: str | None, model: str | None, events: EventSink) -> Endpoint | None:
-    """The reviewer's model, said in one line; None (the analysis decides) when the embedded
-    model is wanted and not installed."""
-    try:
-        endpoint = resolve(base_url, model)
-    except ModelMissing as exc:
-        events("model", {"using": "none", "reason": str(exc), "votes": "deterministic analysis"})
-        return None
-    events("model", {"using": endpoint.describe()})
-    return endpoint

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from chat_server import ChatServer, Scripted
+from programs import scorer
 
 from agent.evolve import Evolver, Settings, _normal, deletions
 from avm.assembler import assemble
@@ -20,25 +21,7 @@ from ledger.governance.payloads import CodeChangeSpec
 from model.chat import ModelConfig, StructuredChat
 from node.process import free_ports
 
-SCORER = """\
-:main
-  SET n = ARGS[0]
-  CALL tuning
-  RETURN ACC
-.region TUNING council
-:tuning
-  ;; the next two do nothing
-  ADD n, 0 -> n
-  MUL n, 1 -> n
-  MUL n, 3 -> ACC
-  RET
-.test triples
-  entry main
-  args 7
-  expect 21
-.endtest
-.endregion
-"""
+SCORER = scorer(noops=2)
 AGENT = b"\x01" * 20
 CODE = assemble(SCORER, "scorer.air").code
 BETTER = ":tuning\n  MUL n, 3 -> ACC\n  RET\n"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from programs import scorer
 from reviewers import MEMBERS, Council
 
 from core.amounts import format_amount
@@ -26,26 +27,7 @@ if TYPE_CHECKING:
     from conftest import DevNode
 
 AITHER = str(Path(sys.executable).with_name("aither"))
-SCORER = """\
-;; triples its input; the council governs TUNING, where three instructions do nothing
-:main
-  SET n = ARGS[0]
-  CALL tuning
-  RETURN ACC
-.region TUNING council
-:tuning
-  ADD n, 0 -> n
-  MUL n, 1 -> n
-  ADD n, 0 -> n
-  MUL n, 3 -> ACC
-  RET
-.test triples
-  entry main
-  args 7
-  expect 21
-.endtest
-.endregion
-"""
+SCORER = scorer(noops=3)
 RUN_LIMIT = 600  # seconds for the three generations (about 150 s here)
 
 

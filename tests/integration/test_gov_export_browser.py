@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from programs import doubler
 
 from genesis.dev import DEV_GOVERNANCE, dev_key
 from ledger.governance.payloads import Choice
@@ -40,22 +41,7 @@ CHROMIUM = shutil.which("chromium")
 BROWSER_TIMEOUT = 90.0  # seconds for one headless load on a busy 2-core machine
 WINDOW = (1280, 1400)
 
-AGENT_IR = """\
-:main
-  SET x = ARGS[0]
-  CALL strategy
-  RETURN ACC
-.region STRATEGY council
-:strategy
-  MUL x, 2 -> ACC
-  RET
-.test doubles
-  entry main
-  args 21
-  expect 42
-.endtest
-.endregion
-"""
+AGENT_IR = doubler()
 V1 = ":strategy\n  ADD x, x -> ACC\n  RET\n"
 V2 = ":strategy\n  ADD x, x -> ACC\n  NOP\n  NOP\n  NOP\n  RET\n"  # same answer, more gas
 PARAMS = DEV_GOVERNANCE

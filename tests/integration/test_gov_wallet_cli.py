@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from programs import doubler
+
 from avm.assembler import assemble
 from avm.gas import V1 as GAS_V1
 from avm.gas import schedule_with
@@ -51,22 +53,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 PARAMS = DEV_GOVERNANCE
 PROPOSER = dev_key(1)
 VOTERS = (5, 6, 8)  # SecurityAuditor, LatencyProfiler, RegressionHunter: a quorum, all yes
-AGENT_IR = """\
-:main
-  SET x = ARGS[0]
-  CALL strategy
-  RETURN ACC
-.region STRATEGY council
-:strategy
-  MUL x, 2 -> ACC
-  RET
-.test doubles
-  entry main
-  args 21
-  expect 42
-.endtest
-.endregion
-"""
+AGENT_IR = doubler()
 V1 = ":strategy\n  ADD x, x -> ACC\n  RET\n"
 SLACK = 16 * 40  # payload-byte gas of the widest nonce, gas limit, price and chain id encodings
 

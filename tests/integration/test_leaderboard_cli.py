@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from programs import doubler
+
 from avm.metric import GAS_METRIC, measure
 from avm.validation import decode_code
 from core.crypto import to_checksum_address
@@ -26,25 +28,7 @@ if TYPE_CHECKING:
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
-AGENT_IR = """\
-:main
-  SET x = ARGS[0]
-  CALL strategy
-  RETURN ACC
-.region STRATEGY council
-:strategy
-  MUL x, 2 -> ACC
-  NOP
-  NOP
-  NOP
-  RET
-.test doubles
-  entry main
-  args 21
-  expect 42
-.endtest
-.endregion
-"""
+AGENT_IR = doubler(":strategy\n  MUL x, 2 -> ACC\n  NOP\n  NOP\n  NOP\n  RET\n")
 CHEAPER = ":strategy\n  MUL x, 2 -> ACC\n  RET\n"  # the same answer without the NOPs
 CHOICES = {5: "yes", 6: "yes", 8: "yes", 7: "no", 9: "abstain"}  # yes carries the weight
 ENACT_TIMEOUT = 120.0  # seconds: the voting period and enactment delay, a transfer a block
