@@ -10,6 +10,7 @@ import shutil
 import socket
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -97,6 +98,9 @@ def start(
         help="Without --archive: how many past blocks' state stays readable.",
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text, or json: one JSON object a line, for log shippers."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the start-up summary as JSON."),
     swarm_key: list[str] = typer.Option(
         [], "--swarm-key", help="Keystore key whose swarm identity this node holds (repeat)."
@@ -131,7 +135,7 @@ def start(
 ) -> None:
     """Start a node and serve JSON-RPC until Ctrl-C."""
     sys.setrecursionlimit(RECURSION_LIMIT)
-    _setup_logging(log_level)
+    _setup_logging(log_level, log_format)
     if dev == (config is not None):
         err.print("error: say which chain: --dev for a dev chain, or --config FILE for a network")
         raise typer.Exit(2)
@@ -281,6 +285,7 @@ async def _serve(
             ws_max_queue=8,  # frames received and not yet read, per connection
             limit_concurrency=HTTP_MAX_CONCURRENCY,
             log_level="warning" if log_level.lower() != "debug" else "info",
+            log_config=None,  # uvicorn's loggers reach the root handler: one format for all
             access_log=False,
             lifespan="off",
         )
@@ -346,17 +351,38 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, log_format: str = "text") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         err.print(f"error: unknown log level {level!r} (debug, info, warning, error)")
         raise typer.Exit(2)
-    logging.basicConfig(
-        level=numeric,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    if log_format not in ("text", "json"):
+        err.print(f"error: unknown log format {log_format!r} (text, json)")
+        raise typer.Exit(2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s", "%H:%M:%S")
     )
+    logging.basicConfig(level=numeric, handlers=[handler])
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: {"time", "level", "logger", "message"} (and "error" with an
+    exception's one-line summary), for Loki, Elasticsearch and the like."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+        return json.dumps(entry)
 
 
 def _print_network_banner(ledger: Ledger, setup: Setup, url: str, as_json: bool) -> None:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 
 from core.crypto import address_of, hash32
 from core.encoding import decode, encode
@@ -30,7 +31,7 @@ from node.consensus.admission import admit
 from node.driver import ConsensusDriver
 from node.node import Node
 from p2p.errors import P2PError
-from p2p.gossip import Gossip, TopicKind, Verdict, remember, topic_name
+from p2p.gossip import Gossip, Handler, TopicKind, Verdict, remember, topic_name
 from p2p.host import P2PHost
 from p2p.ratelimit import TokenBucket
 from p2p.reqresp import SyncProtocol
@@ -77,13 +78,13 @@ class NodeNetwork:
         node.peer_count = lambda: len(host.peers())
 
     async def start(self) -> None:
-        await self.gossip.subscribe(
-            self._topics[TopicKind.CONSENSUS], self._on_consensus, self._check_consensus
-        )
-        await self.gossip.subscribe(
-            self._topics[TopicKind.BLOCKS], self._on_block, self._check_block
-        )
-        await self.gossip.subscribe(self._topics[TopicKind.TXS], self._on_txs, self._check_txs)
+        handlers = {
+            TopicKind.CONSENSUS: (self._on_consensus, self._check_consensus),
+            TopicKind.BLOCKS: (self._on_block, self._check_block),
+            TopicKind.TXS: (self._on_txs, self._check_txs),
+        }
+        for kind, (handler, check) in handlers.items():
+            await self.gossip.subscribe(self._topics[kind], self._counted(kind, handler), check)
         await self.host.start()
         self._tasks = [
             asyncio.create_task(self._flush_txs_forever(), name="tx-gossip"),
@@ -110,6 +111,18 @@ class NodeNetwork:
             await self.gossip.publish(self._topics[kind], data)
         except P2PError as exc:
             log.warning("could not gossip on %s: %s", kind.value, exc)
+            return
+        self.node.metrics.gossip_sent.labels(kind.value).inc(len(data))
+
+    def _counted(self, kind: TopicKind, handler: Handler) -> Handler:
+        """`handler`, counting the bytes each delivered message brings (/metrics)."""
+        received = self.node.metrics.gossip_received.labels(kind.value)
+
+        def deliver(data: bytes, peer: str) -> Awaitable[None] | None:
+            received.inc(len(data))
+            return handler(data, peer)
+
+        return deliver
 
     # Consensus messages
 

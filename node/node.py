@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,14 +18,15 @@ from core.crypto import hash32
 from core.errors import AitherError, InvalidTransaction, TransactionRejected
 from ledger import evidence
 from ledger.agents import check_deploy_version
-from ledger.block import Block
+from ledger.block import MAX_VALIDATORS, Block
 from ledger.chain import Ledger, PendingBlock
-from ledger.evidence import EvidencePayload
+from ledger.evidence import JAILED, EvidencePayload
 from ledger.receipt import Receipt
 from ledger.state import State
 from ledger.transition import check_admissible
 from ledger.tx import Deploy, SignedTx, decode_transaction
 from node.mempool import Mempool
+from node.metrics import NodeMetrics
 from node.verifier import SignatureVerifier
 
 if TYPE_CHECKING:
@@ -64,6 +66,9 @@ class Node:
         self.dev: DevChain | None = None  # a dev chain's controls (node/dev.py)
         self._listeners: list[Callable[[BlockCommitted], object]] = []
         self._admitted: list[Callable[[list[SignedTx]], None]] = []
+        self.metrics = NodeMetrics()
+        self.metrics.watch(lambda: len(self.mempool), lambda: self.peer_count())
+        self.metrics.start(ledger.height, ledger.validators())
 
     @property
     def chain_id(self) -> int:
@@ -84,6 +89,16 @@ class Node:
         Raises InvalidTransaction or TransactionRejected (both with a reason for a person).
         Submitting a transaction that is already pending or committed returns its hash again.
         """
+        started = time.perf_counter()
+        try:
+            return await self._submit(raw)
+        except AitherError:
+            self.metrics.mempool_failed.inc()
+            raise
+        finally:
+            self.metrics.admission_seconds.observe(time.perf_counter() - started)
+
+    async def _submit(self, raw: bytes) -> bytes:
         stx = self.precheck(raw)
         if self._known(stx):
             return stx.hash
@@ -102,6 +117,15 @@ class Node:
         `verified`: hashes of transactions whose signatures the caller has checked (the gossip
         topic's validator does, before relaying).
         """
+        started = time.perf_counter()
+        outcomes = await self._submit_many(raws, gossip=gossip, verified=verified)
+        self.metrics.admission_seconds.observe(time.perf_counter() - started)
+        self.metrics.mempool_failed.inc(sum(isinstance(o, AitherError) for o in outcomes))
+        return outcomes
+
+    async def _submit_many(
+        self, raws: list[bytes], *, gossip: bool, verified: Container[bytes]
+    ) -> list[bytes | AitherError]:
         outcomes: list[bytes | AitherError] = []
         to_verify: list[tuple[int, SignedTx]] = []
         for raw in raws:
@@ -271,6 +295,31 @@ class Node:
             event.seconds,
             event.root_seconds,
         )
+        self._measure(event)
         for listener in self._listeners:
             listener(event)
         return event
+
+    def _measure(self, event: BlockCommitted) -> None:
+        """The block's figures for /metrics: who signed the commit it carries (of the set that
+        decided its parent), the validators jailed now."""
+        block = event.block
+        commit = block.header.last_commit
+        signers = [s.validator for s in commit.signatures] if commit is not None else []
+        try:
+            decided_by = self.ledger.validators_at(max(0, block.height - 2))
+        except AitherError:  # the state of that height is pruned: the set in force now
+            decided_by = self.ledger.validators()
+        _, reader = self.ledger.state_at(block.height)
+        jailed = reader.state_range(JAILED, bytes([JAILED[0] + 1]), MAX_VALIDATORS)
+        self.metrics.block(
+            block.height,
+            event.round,
+            len(block.transactions),
+            len(block.encode()),
+            block.header.gas_used,
+            event.seconds,
+            decided_by if commit is not None else {},
+            signers,
+            len(list(jailed)),
+        )

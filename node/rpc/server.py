@@ -22,6 +22,7 @@ from core.rpc import (
     LIMIT_EXCEEDED,
     METHOD_NOT_FOUND,
 )
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.rpc import admin, bounded_json
 from node.rpc.chain_methods import SEND_RAW_TRANSACTION, raw_transaction_param, rejected
@@ -80,7 +81,14 @@ async def dispatch(node: Node, call: object, access: admin.Access) -> dict[str, 
         response = _error(request_id, RpcError(INTERNAL_ERROR, "internal error"))
     else:
         response = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    node.metrics.rpc(name, METHODS.__contains__, _code(response))
     return None if "id" not in call else response
+
+
+def _code(response: dict[str, object]) -> int:
+    """A response's JSON-RPC error code, 0 for a result (the label of rpc_requests_total)."""
+    error = response.get("error")
+    return int(error.get("code", 0)) if isinstance(error, dict) else 0
 
 
 async def dispatch_batch(
@@ -106,6 +114,9 @@ async def dispatch_batch(
                 responses[index] = {"jsonrpc": "2.0", "id": request_id, "result": result}
             else:
                 responses[index] = _error(request_id, rejected(outcome))
+            answer = responses[index]
+            assert answer is not None
+            node.metrics.rpc(SEND_RAW_TRANSACTION, METHODS.__contains__, _code(answer))
     answers = await asyncio.gather(*(dispatch(node, calls[i], access) for i in others))
     for index, answer in zip(others, answers, strict=True):
         responses[index] = answer
@@ -159,6 +170,11 @@ def create_app(
                 "pending": len(node.mempool),
             }
         )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus' text format (node/metrics.py); read-only, as /health."""
+        return Response(node.metrics.expose(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/")
     async def rpc(request: Request) -> Response:

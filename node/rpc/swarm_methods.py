@@ -171,6 +171,7 @@ async def swarm_send(node: Node, args: Params) -> dict[str, object]:
         sent = await service.send(sender, channel_id, payload)
     except SwarmError as exc:
         raise _refused(exc) from None
+    node.metrics.swarm_messages.inc()
     return sent.to_json()
 
 

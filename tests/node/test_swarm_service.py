@@ -421,12 +421,15 @@ class FakeLedger:
 
 
 class FakeNode:
-    """What the swarm methods use of a node: chain id, head state, and its swarm service."""
+    """What the swarm methods use of a node: chain id, head state, its swarm service, metrics."""
 
     def __init__(self, world: World, swarm: SwarmService | None) -> None:
+        from node.metrics import NodeMetrics
+
         self.chain_id = CHAIN
         self.ledger = FakeLedger(world.state)
         self.swarm = swarm
+        self.metrics = NodeMetrics()
 
 
 async def _call(node: FakeNode, name: str, *args: object) -> object:
