@@ -1,9 +1,14 @@
 """`GET /metrics` on a live dev node, scraped while a burst of transfers runs and after it, parsed
-with prometheus-client's own parser and checked against what the chain says over JSON-RPC."""
+with prometheus-client's own parser and checked against what the chain says over JSON-RPC; and
+`--log-format json`."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -12,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from genesis.dev import dev_key
 
 if TYPE_CHECKING:
-    from conftest import DevNode, WaitUntil
+    from conftest import DevNode, NodeLauncher, WaitUntil
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 BURST = 60  # transfers, sent in JSON-RPC batches of 10 (the shape of bench/transfers.py)
 
@@ -104,3 +111,25 @@ def test_refused_transactions_and_errors_are_counted(dev_node: DevNode) -> None:
     assert after[refused] - before.get(refused, 0) == 1
     invalid = "aither_rpc_requests_total{code=-32602,method=aither_getBalance}"
     assert after[invalid] - before.get(invalid, 0) == 1
+
+
+def test_json_logs_are_one_object_a_line(start_node: NodeLauncher, wait_until: WaitUntil) -> None:
+    node = start_node("--log-format", "json")
+    node.transfer(dev_key(6), dev_key(7).address, 1)
+    wait_until(lambda: "block 1 committed" in node.output(), 10, "the commit's log line")
+    text_lines = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ")
+    events = []
+    for line in node.output().splitlines():
+        assert not text_lines.match(line), line  # every log line is JSON
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    assert events and all(set(e) >= {"time", "level", "logger", "message"} for e in events)
+    messages = [e["message"] for e in events]
+    assert any(m.startswith("serving JSON-RPC on ") for m in messages)
+    assert any(m.startswith("block 1 committed: 1 txs") for m in messages)
+
+
+def test_an_unknown_log_format_is_one_line(run_aither: Run) -> None:
+    result = run_aither("node", "start", "--dev", "--log-format", "xml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: unknown log format 'xml' (text, json)"
