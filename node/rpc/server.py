@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
@@ -22,6 +23,8 @@ from core.rpc import (
     LIMIT_EXCEEDED,
     METHOD_NOT_FOUND,
 )
+from node.explorer import HEADERS as EXPLORER_HEADERS
+from node.explorer import load_assets
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.rpc import admin, bounded_json
@@ -170,6 +173,19 @@ def create_app(
                 "pending": len(node.mempool),
             }
         )
+
+    assets = load_assets()
+
+    def asset(path: str) -> Callable[[], Awaitable[Response]]:
+        found = assets[path]
+
+        async def serve() -> Response:
+            return Response(found.body, media_type=found.media_type, headers=EXPLORER_HEADERS)
+
+        return serve
+
+    for path in assets:  # the explorer (node/explorer): GET / and its two files, nothing else
+        app.add_api_route(path, asset(path), methods=["GET"], include_in_schema=False)
 
     @app.get("/metrics")
     async def metrics() -> Response:

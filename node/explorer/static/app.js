@@ -1,0 +1,374 @@
+// The Aither explorer: read-only views of the chain over this node's JSON-RPC (POST /) and its
+// WebSocket (/ws). Every value from the node is put into the page as text (never as HTML).
+"use strict";
+
+const view = document.getElementById("view");
+const headNumber = document.getElementById("head-number");
+const RECENT_BLOCKS = 12;
+const DECIMALS = 18n;
+let rpcId = 0;
+let headHeight = null;
+
+// ---- talking to the node ----------------------------------------------------------------------
+
+async function rpc(method, ...params) {
+  const reply = await fetch("/", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+  });
+  const body = await reply.json();
+  if (body.error) {
+    const error = new Error(body.error.message);
+    error.code = body.error.code;
+    throw error;
+  }
+  return body.result;
+}
+
+async function maybe(method, ...params) {
+  try {
+    return await rpc(method, ...params);
+  } catch (error) {
+    if (error.code === -32001) return null; // not found
+    throw error;
+  }
+}
+
+// ---- building the page (text only) ------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value !== null && value !== undefined) node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const link = (href, text, cls) => el("a", { href, class: cls }, text);
+const short = (id) => (typeof id === "string" && id.length > 14 ? id.slice(0, 10) : id);
+const num = (quantity) => (quantity === null || quantity === undefined ? "-" : Number(BigInt(quantity)));
+
+function avm(quantity) {
+  if (quantity === null || quantity === undefined) return "-";
+  const units = BigInt(quantity);
+  const whole = units / 10n ** DECIMALS;
+  const frac = (units % 10n ** DECIMALS).toString().padStart(Number(DECIMALS), "0").replace(/0+$/, "");
+  return `${whole}${frac ? "." + frac : ""} AVM`;
+}
+
+function time(quantity) {
+  return new Date(num(quantity) * 1000).toISOString().replace("T", " ").replace(".000Z", " UTC");
+}
+
+function addressLink(address) {
+  return address ? link(`#/address/${address}`, address, "mono") : "-";
+}
+
+function facts(rows) {
+  return el("table", { class: "facts" },
+    rows.map(([name, value]) => el("tr", {}, el("th", {}, name), el("td", { class: "mono" }, value))));
+}
+
+function table(headers, rows, wide = []) {
+  const cls = (i) => (wide.includes(i) ? "wide" : null);
+  return el("table", {},
+    el("tr", {}, headers.map((h, i) => el("th", { class: cls(i) }, h))),
+    rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { class: cls(i) }, c)))));
+}
+
+function show(...children) {
+  view.replaceChildren(...children);
+}
+
+// ---- views ----------------------------------------------------------------------------------
+
+async function home() {
+  const head = num(await rpc("aither_blockNumber"));
+  setHead(head);
+  const numbers = [];
+  for (let n = head; n >= 0 && numbers.length < RECENT_BLOCKS; n--) numbers.push(n);
+  const blocks = await Promise.all(
+    numbers.map((n) => rpc("aither_getBlockByNumber", "0x" + n.toString(16), false)));
+  show(
+    el("h1", {}, "Recent blocks"),
+    table(["block", "hash", "txs", "gas", "time", "proposer"],
+      blocks.map((b) => [
+        link(`#/block/${num(b.number)}`, num(b.number)),
+        link(`#/block/${b.hash}`, short(b.hash), "mono"),
+        b.transactions.length,
+        num(b.gasUsed),
+        time(b.timestamp),
+        addressLink(b.miner),
+      ]), [1, 5]),
+    el("p", { class: "note" }, "New blocks appear as the node commits them."),
+  );
+  view.dataset.page = "home";
+}
+
+async function block(id) {
+  const b = /^0x[0-9a-fA-F]{64}$/.test(id)
+    ? await maybe("aither_getBlockByHash", id, true)
+    : await maybe("aither_getBlockByNumber", "0x" + Number(id).toString(16), true);
+  if (!b) return notFound(`block ${id}`);
+  show(
+    el("h1", {}, `Block ${num(b.number)}`),
+    facts([
+      ["hash", b.hash],
+      ["parent", num(b.number) > 0 ? link(`#/block/${b.parentHash}`, b.parentHash) : b.parentHash],
+      ["time", time(b.timestamp)],
+      ["proposer", addressLink(b.miner)],
+      ["gas used", num(b.gasUsed)],
+      ["size", `${num(b.size)} bytes`],
+      ["state root", b.stateRoot],
+    ]),
+    el("h2", {}, `Transactions (${b.transactions.length})`),
+    table(["hash", "kind", "from", "to", "value"],
+      b.transactions.map((t) => [
+        link(`#/tx/${t.hash}`, short(t.hash), "mono"), t.kind, addressLink(t.from),
+        addressLink(t.to), t.value ? avm(t.value) : "-",
+      ]), [3]),
+  );
+}
+
+async function tx(hash) {
+  const t = await maybe("aither_getTransaction", hash);
+  if (!t) return notFound(`transaction ${hash}`);
+  const receipt = await maybe("aither_getTransactionReceipt", t.hash);
+  const status = !receipt ? el("span", {}, "pending")
+    : receipt.status === "0x1" ? el("span", { class: "ok" }, "success")
+    : el("span", { class: "fail" }, `failed: ${receipt.error || "reverted"}`);
+  const rows = [
+    ["hash", t.hash],
+    ["status", status],
+    ["block", receipt ? link(`#/block/${num(receipt.blockNumber)}`, num(receipt.blockNumber)) : "-"],
+    ["kind", t.kind],
+    ["from", addressLink(t.from)],
+    ["to", addressLink(t.to)],
+    ["value", t.value ? avm(t.value) : "-"],
+    ["nonce", num(t.nonce)],
+    ["gas used", receipt ? num(receipt.gasUsed) : "-"],
+    ["fee", receipt && receipt.fee ? avm(receipt.fee) : "-"],
+  ];
+  if (receipt && receipt.contractAddress) rows.push(["agent", addressLink(receipt.contractAddress)]);
+  const logs = receipt ? receipt.logs || [] : [];
+  show(
+    el("h1", {}, "Transaction"),
+    facts(rows),
+    el("h2", {}, `Logs (${logs.length})`),
+    logs.length
+      ? table(["event", "from", "data"], logs.map((log) => [
+        log.event || "-", addressLink(log.address), JSON.stringify(log.args ?? log.data ?? null),
+      ]))
+      : el("p", { class: "note" }, "No logs."),
+  );
+}
+
+async function address(addr) {
+  const [account, agent, history] = await Promise.all([
+    rpc("aither_getAccount", addr), maybe("aither_getAgent", addr), maybe("aither_getHistory", addr),
+  ]);
+  const parts = [
+    el("h1", {}, agent ? `Agent ${account.address}` : `Account ${account.address}`),
+    facts([
+      ["balance", avm(account.balance)],
+      ["nonce", num(account.nonce)],
+      ["tokens", Object.entries(account.tokens || {}).map(([s, v]) => `${s} ${num(v)}`).join(", ") || "-"],
+    ]),
+  ];
+  if (agent) {
+    const code = await rpc("aither_getCode", addr);
+    parts.push(
+      el("h2", {}, "Regions"),
+      table(["region", "policy", "instructions"],
+        agent.regions.map((r) => [r.name, r.policy, `${r.start}..${r.end}`])),
+      el("h2", {}, `Code ${short(code.codeId)} (${code.size} bytes)`),
+      el("pre", { id: "disassembly" }, code.disassembly),
+    );
+  }
+  const txs = history || [];
+  parts.push(
+    el("h2", {}, `History (${txs.length})`),
+    table(["tx", "block", "kind", "from", "to", "value"],
+      txs.map((t) => [
+        link(`#/tx/${t.hash}`, short(t.hash), "mono"),
+        link(`#/block/${num(t.blockNumber)}`, num(t.blockNumber)), t.kind,
+        addressLink(t.from), addressLink(t.to), t.value ? avm(t.value) : "-",
+      ]), [3, 4]),
+  );
+  show(...parts);
+}
+
+async function proposals() {
+  const list = await rpc("aither_listProposals");
+  show(
+    el("h1", {}, "Proposals"),
+    list.length
+      ? table(["#", "id", "kind", "status", "agent", "region"],
+        list.map((p) => [p.number, link(`#/proposal/${p.id}`, short(p.id), "mono"), p.kind,
+          p.status, p.agent ? addressLink(p.agent) : "-", p.region || "-"]), [4])
+      : el("p", { class: "note" }, "No proposal yet."),
+  );
+}
+
+function diffLines(before, after) {
+  const a = (before || "").split("\n");
+  const b = (after || "").split("\n");
+  if (a.length > 400 || b.length > 400) return [["", "(too long to compare here)"]];
+  const lcs = a.map(() => new Array(b.length + 1).fill(0));
+  lcs.push(new Array(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) { out.push([" ", a[i]]); i++; j++; }
+    else if (j < b.length && (i >= a.length || lcs[i][j + 1] >= lcs[i + 1][j])) out.push(["+", b[j++]]);
+    else out.push(["-", a[i++]]);
+  }
+  return out;
+}
+
+async function proposal(id) {
+  const p = await maybe("aither_getProposal", id);
+  if (!p) return notFound(`proposal ${id}`);
+  const diff = el("pre", { id: "diff" },
+    diffLines(p.oldIr, p.newIr).map(([mark, line]) =>
+      el("div", { class: mark === "+" ? "add" : mark === "-" ? "del" : null }, `${mark} ${line}`)));
+  show(
+    el("h1", {}, `Proposal #${p.number}: ${p.kind}, ${p.status}`),
+    facts([
+      ["id", p.id],
+      ["agent", p.agent ? addressLink(p.agent) : "-"],
+      ["region", p.region || "-"],
+      ["proposer", addressLink(p.proposer)],
+      ["rationale", p.rationale || "-"],
+    ]),
+    p.newIr !== undefined ? el("h2", {}, "Change") : null,
+    p.newIr !== undefined ? diff : null,
+    el("h2", {}, "Sandbox"),
+    table(["test", "result", "milligas before", "milligas after"],
+      (p.sandbox || []).map((r) => [r.test, r.passed ? "pass" : `fail ${r.reason || ""}`,
+        num(r.gasBefore), num(r.gasAfter)])),
+    el("h2", {}, `Votes (${(p.votes || []).length})`),
+    table(["member", "role", "choice", "explanation"],
+      (p.votes || []).map((v) => [addressLink(v.member), v.roleName || v.role || "-", v.choice,
+        v.explanation])),
+  );
+}
+
+async function validators() {
+  const v = await rpc("aither_getValidators");
+  show(
+    el("h1", {}, `Validators after block ${v.height}`),
+    table(["address", "public key", "power"],
+      v.validators.map((x) => [addressLink(x.address), el("span", { class: "mono" }, x.pubkey), x.power]), [1]),
+    el("p", { class: "note" }, `total power ${v.totalPower}`),
+    el("h2", {}, `Jailed (${v.jailed.length})`),
+    v.jailed.length
+      ? table(["address", "height", "power slashed"], v.jailed.map((j) => [addressLink(j.address), j.height, j.slashed]))
+      : el("p", { class: "note" }, "Nobody is jailed."),
+  );
+}
+
+function notFound(what) {
+  show(el("h1", {}, "Not found"), el("p", { class: "error" }, `There is no ${what} on this chain.`));
+}
+
+// ---- search and routing -----------------------------------------------------------------------
+
+async function search(text) {
+  const q = text.trim();
+  if (/^\d+$/.test(q)) return `#/block/${q}`;
+  if (/^0x[0-9a-fA-F]{40}$/.test(q)) return `#/address/${q}`;
+  if (/\.avm$/i.test(q)) {
+    const found = await rpc("aither_resolveName", q.toLowerCase());
+    return found ? `#/address/${found}` : null;
+  }
+  if (/^0x[0-9a-fA-F]{4,64}$/.test(q)) {
+    for (const [kind, page] of [["transaction", "tx"], ["block", "block"], ["proposal", "proposal"]]) {
+      try {
+        return `#/${page}/${await rpc("aither_resolveId", kind, q)}`;
+      } catch (error) {
+        if (error.code !== -32001) throw error; // ambiguous or malformed: say so
+      }
+    }
+  }
+  return null;
+}
+
+document.getElementById("search").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = document.getElementById("query").value;
+  try {
+    const target = await search(q);
+    if (target) location.hash = target;
+    else show(el("h1", {}, "Not found"), el("p", { class: "error" }, `Nothing on this chain matches ${q}.`));
+  } catch (error) {
+    show(el("h1", {}, "Search"), el("p", { class: "error" }, error.message));
+  }
+});
+
+const ROUTES = [
+  [/^$/, home],
+  [/^block\/(.+)$/, block],
+  [/^tx\/(.+)$/, tx],
+  [/^address\/(.+)$/, address],
+  [/^proposals$/, proposals],
+  [/^proposal\/(.+)$/, proposal],
+  [/^validators$/, validators],
+];
+
+async function route() {
+  const path = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  delete view.dataset.page;
+  for (const [pattern, render] of ROUTES) {
+    const match = path.match(pattern);
+    if (match) {
+      try {
+        await render(...match.slice(1));
+      } catch (error) {
+        show(el("h1", {}, "Error"), el("p", { class: "error" }, error.message));
+      }
+      view.dataset.ready = String(Date.now());
+      return;
+    }
+  }
+  notFound(`page ${path}`);
+}
+
+// ---- the live head ----------------------------------------------------------------------------
+
+function setHead(height) {
+  if (headHeight === null || height > headHeight) {
+    headHeight = height;
+    headNumber.textContent = String(height);
+  }
+}
+
+function follow(delay = 500) {
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  socket.addEventListener("open", () => {
+    socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "aither_subscribe", params: ["newHeads"] }));
+  });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.method !== "aither_subscription") return;
+    setHead(num(message.params.result.number));
+    if (view.dataset.page === "home") route();
+  });
+  socket.addEventListener("close", () => setTimeout(() => follow(Math.min(delay * 2, 10000)), delay));
+}
+
+window.addEventListener("hashchange", route);
+rpc("aither_blockNumber").then((n) => setHead(num(n)));
+route();
+follow();

@@ -1,0 +1,188 @@
+"""The explorer in a real browser (Debian's Chromium driven by Playwright) against a live dev node.
+
+Each page must show what JSON-RPC says; the head must move without a reload when a block is
+committed; search finds by id prefix and by name; the page fetches nothing from outside
+127.0.0.1 and logs no console error; at 1280 and 390 px wide nothing overflows sideways. The
+screenshots land in the test's directory (README's are made by this test).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import pytest
+from programs import scorer
+
+from core.amounts import format_amount
+from core.crypto import to_checksum_address
+from genesis.dev import dev_key
+
+if TYPE_CHECKING:
+    from conftest import DevNode
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = shutil.which("chromium")
+AITHER = str(Path(sys.executable).with_name("aither"))
+WAIT_MS = 20_000
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is missing (as root: apt-get install chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Watched:
+    """A page with what it fetched and every console error it logged."""
+
+    def __init__(self, browser: Browser, width: int, height: int = 900) -> None:
+        self.page: Page = browser.new_page(viewport={"width": width, "height": height})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, url: str) -> Page:
+        self.page.goto(url)
+        self.ready()
+        return self.page
+
+    def ready(self) -> None:
+        """Wait until the view has rendered its route (app.js stamps `data-ready`)."""
+        self.page.wait_for_function(
+            "() => document.getElementById('view').dataset.ready", timeout=WAIT_MS
+        )
+
+    def go(self, hash_: str) -> Page:
+        self.page.evaluate("document.getElementById('view').dataset.ready = ''")
+        self.page.evaluate(f"location.hash = {json.dumps(hash_)}")
+        self.ready()
+        return self.page
+
+    def text(self) -> str:
+        return self.page.inner_text("#view")
+
+
+def png_width(path: Path) -> int:
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
+
+
+def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_path: Path) -> None:
+    node = dev_node
+    sender = dev_key(0)
+    receipt = node.transfer(sender, dev_key(9).address, 10**18)
+    tx_hash = str(receipt["transactionHash"])
+    source = tmp_path / "scorer.air"
+    source.write_text(scorer())
+    deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "1", "--json"]
+    deployed = subprocess.run([*deploy, "--rpc", node.url], capture_output=True, text=True)
+    agent = json.loads(deployed.stdout)["agent"]
+
+    watched = Watched(browser, 1280)
+    page = watched.open(node.url + "/")
+    height = int(str(node.rpc("aither_blockNumber")), 16)
+    assert page.inner_text("#head-number") == str(height)
+    rows = page.locator("#view table tr")
+    assert rows.nth(1).locator("td").first.inner_text() == str(height)
+    assert rows.count() == 1 + height + 1  # header, then blocks height..0 (fewer than 12 here)
+    page.screenshot(path=str(tmp_path / "explorer-home-1280.png"), full_page=True)
+
+    # The head moves without a reload: a new block appears on top.
+    node.transfer(dev_key(2), dev_key(3).address, 1)
+    page.wait_for_function(
+        f"() => document.getElementById('head-number').textContent === '{height + 1}'",
+        timeout=WAIT_MS,
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#view table tr:nth-child(2) td').textContent === "
+        f"'{height + 1}'",
+        timeout=WAIT_MS,
+    )
+
+    # A block, its transaction, an account, an agent: each as JSON-RPC says.
+    block_number = int(str(receipt["blockNumber"]), 16)
+    text = watched.go(f"#/block/{block_number}").inner_text("#view")
+    assert f"Block {block_number}" in text and tx_hash[:10] in text
+    text = watched.go(f"#/tx/{tx_hash}").inner_text("#view")
+    assert tx_hash in text and "success" in text and to_checksum_address(sender.address) in text
+    account = node.rpc("aither_getAccount", to_checksum_address(sender.address))
+    assert isinstance(account, dict)
+    text = watched.go(f"#/address/{account['address']}").inner_text("#view")
+    assert f"{format_amount(int(str(account['balance']), 16))} AVM" in text
+    assert tx_hash[:10] in text  # its history
+    text = watched.go(f"#/address/{agent}").inner_text("#view")
+    assert text.startswith(f"Agent {agent}") and "TUNING" in text and "council" in text
+    code = node.rpc("aither_getCode", agent)
+    assert isinstance(code, dict)
+    assert page.inner_text("#disassembly").strip() == str(code["disassembly"]).strip()
+    text = watched.go("#/validators").inner_text("#view")
+    validators = node.rpc("aither_getValidators")
+    assert isinstance(validators, dict)
+    assert f"total power {validators['totalPower']}" in text
+    assert "No proposal yet." in watched.go("#/proposals").inner_text("#view")
+
+    # Search: a transaction by a prefix of its hash, an account by its name.
+    page.fill("#query", tx_hash[:10])
+    page.press("#query", "Enter")
+    page.wait_for_function(f"() => location.hash === '#/tx/{tx_hash}'", timeout=WAIT_MS)
+    page.fill("#query", "security-auditor.avm")
+    page.press("#query", "Enter")
+    auditor = to_checksum_address(dev_key(5).address)
+    page.wait_for_function(f"() => location.hash === '#/address/{auditor}'", timeout=WAIT_MS)
+    page.fill("#query", "0xdeadbeefdead")
+    page.press("#query", "Enter")
+    page.wait_for_function(
+        "() => document.getElementById('view').innerText.includes('Nothing on this chain matches')",
+        timeout=WAIT_MS,
+    )
+
+    # A phone's width: nothing overflows sideways.
+    phone = Watched(browser, 390, 844)
+    for route in ("", f"#/address/{agent}", f"#/tx/{tx_hash}"):
+        page390 = phone.open(f"{node.url}/{route}")
+        overflow = page390.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 390, f"{route or 'home'} is {overflow} px wide at 390"
+    phone.page.screenshot(path=str(tmp_path / "explorer-tx-390.png"), full_page=True)
+    watched.go(f"#/address/{agent}")
+    page.screenshot(path=str(tmp_path / "explorer-agent-1280.png"), full_page=True)
+    assert png_width(tmp_path / "explorer-home-1280.png") == 1280
+    assert png_width(tmp_path / "explorer-tx-390.png") == 390
+
+    for seen in (watched, phone):
+        hosts = {urlparse(url).hostname for url in seen.requests}
+        assert hosts == {"127.0.0.1"}, hosts
+        assert seen.errors == []
+
+
+def test_the_explorer_is_read_only_and_closed_to_other_origins(dev_node: DevNode) -> None:
+    import httpx
+
+    page = httpx.get(dev_node.url + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "connect-src 'self'" in policy and "http" not in policy.replace("https:", "")
+    for path in ("/explorer/app.js", "/explorer/style.css"):
+        assert httpx.get(dev_node.url + path, timeout=10).status_code == 200
+    assert httpx.get(dev_node.url + "/explorer/../node.py", timeout=10).status_code == 404
+    script = httpx.get(dev_node.url + "/explorer/app.js", timeout=10).text
+    assert "innerHTML" not in script  # values from the node go into the page as text only
+    assert "sendRawTransaction" not in script and "aither_send" not in script
