@@ -12,7 +12,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import httpx
 import pytest
@@ -22,6 +22,9 @@ from genesis.dev import DEV_CHAIN_ID
 from ledger.gas import DEFAULT_GAS_PRICE as GAS_PRICE
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
 from node.process import AITHER, HOST, NodeExited, NodeProcess, wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 START_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
@@ -280,3 +283,11 @@ def model_url(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, for the explorer's tests (browser.py)."""
+    from browser import launch
+
+    yield from launch()

@@ -9,17 +9,19 @@ screenshots land in the test's directory (README's are made by this test).
 from __future__ import annotations
 
 import json
-import shutil
-import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import pytest
-from programs import scorer
+from browser import (
+    WAIT_MS,
+    Watched,
+    needs_chromium,
+    png_width,
+)
+from programs import doubler, scorer
 
 from core.amounts import format_amount
 from core.crypto import to_checksum_address
@@ -27,62 +29,10 @@ from genesis.dev import dev_key
 
 if TYPE_CHECKING:
     from conftest import DevNode
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser
 
-CHROMIUM = shutil.which("chromium")
 AITHER = str(Path(sys.executable).with_name("aither"))
-WAIT_MS = 20_000
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is missing (as root: apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-class Watched:
-    """A page with what it fetched and every console error it logged."""
-
-    def __init__(self, browser: Browser, width: int, height: int = 900) -> None:
-        self.page: Page = browser.new_page(viewport={"width": width, "height": height})
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def open(self, url: str) -> Page:
-        self.page.goto(url)
-        self.ready()
-        return self.page
-
-    def ready(self) -> None:
-        """Wait until the view has rendered its route (app.js stamps `data-ready`)."""
-        self.page.wait_for_function(
-            "() => document.getElementById('view').dataset.ready", timeout=WAIT_MS
-        )
-
-    def go(self, hash_: str) -> Page:
-        self.page.evaluate("document.getElementById('view').dataset.ready = ''")
-        self.page.evaluate(f"location.hash = {json.dumps(hash_)}")
-        self.ready()
-        return self.page
-
-    def text(self) -> str:
-        return self.page.inner_text("#view")
-
-
-def png_width(path: Path) -> int:
-    return struct.unpack(">I", path.read_bytes()[16:20])[0]
+pytestmark = needs_chromium
 
 
 def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_path: Path) -> None:
@@ -186,3 +136,76 @@ def test_the_explorer_is_read_only_and_closed_to_other_origins(dev_node: DevNode
     script = httpx.get(dev_node.url + "/explorer/app.js", timeout=10).text
     assert "innerHTML" not in script  # values from the node go into the page as text only
     assert "sendRawTransaction" not in script and "aither_send" not in script
+
+
+def cli(*args: str) -> dict:
+    done = subprocess.run([AITHER, *args, "--json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_governance_pages_show_a_change_the_council_enacted(
+    dev_node: DevNode, browser: Browser, tmp_path: Path
+) -> None:
+    node = dev_node
+    rpc = ("--rpc", node.url)
+    source = tmp_path / "doubler.air"
+    source.write_text(doubler(":strategy\n  MUL x, 2 -> ACC\n  NOP\n  RET\n"))
+    deployed = cli("wallet", "deploy", str(source), "--dev-account", "0", "--storage", "note=hi",
+                   *rpc)  # fmt: skip
+    agent = deployed["agent"]
+    body = tmp_path / "v1.air"
+    body.write_text(":strategy\n  MUL x, 2 -> ACC\n  RET\n")
+    proposed = cli("wallet", "propose", agent, "STRATEGY", str(body), "--rationale",
+                   "drop the NOP", "--dev-account", "0", *rpc)  # fmt: skip
+    pid = proposed["proposal"]
+    for member in (5, 6, 8):
+        cli("wallet", "vote", pid, "yes", "--why", f"member {member} checked", "--dev-account",
+            str(member), *rpc)  # fmt: skip
+    found = node.rpc("aither_getProposal", pid)
+    assert isinstance(found, dict)
+    cli("dev", "mine", str(found["votingEndHeight"] + 4 - node.height()), *rpc)
+    enacted = node.rpc("aither_getProposal", pid)
+    assert isinstance(enacted, dict) and enacted["status"] == "enacted"
+    called = cli("wallet", "call", agent, "main", "21", "--dev-account", "2", *rpc)
+
+    watched = Watched(browser, 1280)
+    page = watched.open(node.url + f"/#/proposal/{pid}")
+    text = watched.text()
+    assert text.startswith(f"Proposal #{enacted['number']}: code, enacted")
+    assert page.inner_text("#diff").splitlines() == [
+        "  :strategy", "    MUL x, 2 -> ACC", "-   NOP", "    RET", "  ",
+    ]  # fmt: skip
+    for member in (5, 6, 8):
+        assert f"member {member} checked" in text
+    tally = enacted["tally"]
+    assert f"{tally['yes']} / {tally['no']} / {tally['abstain']} / {tally['veto']}" in text
+    assert str(enacted["enactHeight"]) in text
+    text = watched.go("#/council").inner_text("#view")
+    council = node.rpc("aither_getCouncil")
+    assert isinstance(council, dict)
+    for member in council["members"]:
+        assert member["address"] in text and f"{member['accuracyPpm'] / 10000:g}%" in text
+    watched.go(f"#/address/{agent}")
+    text = watched.text()
+    assert "Lineage (2 versions)" in text and f"proposal {pid[:10]}" in text
+    gas = [int(p.get_attribute("data-value")) for p in page.locator("#gas-trend .point").all()]
+    lineage = node.rpc("aither_getLineage", agent)
+    assert isinstance(lineage, list)
+    record = lineage[1]["governance"]  # the enacted change: its sandbox's gas before and after
+    assert gas == [int(record["gasBefore"]), int(record["gasAfter"])]
+    page.fill("#storage-key", "note")
+    page.click("#storage button")
+    page.wait_for_function(
+        "() => document.getElementById('storage-value').textContent === '\"hi\"'",
+        timeout=WAIT_MS,
+    )
+    text = watched.go(f"#/tx/{called['hash']}").inner_text("#view")
+    trace = node.rpc("aither_traceTransaction", called["hash"])
+    assert isinstance(trace, dict)
+    assert f"Trace of main on {agent[:10]} ({len(trace['trace'])} instructions)" in text
+    text = watched.go("#/validators").inner_text("#view")
+    head = node.height()
+    assert f"proposed (last {min(head, 50)})" in text and "missed (of" in text
+    assert "No channel yet." in watched.go("#/channels").inner_text("#view")
+    assert watched.errors == []

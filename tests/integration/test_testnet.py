@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from browser import WAIT_MS, Watched, needs_chromium
 from testnet_fixture import (
     NODE_COMMAND,
     NamespaceError,
@@ -46,6 +47,8 @@ from node.testnet import stop_nodes
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable
+
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.slow
 
@@ -589,3 +592,31 @@ def test_scheduled_tasks_run_at_the_same_blocks_on_every_validator(healthy: Test
     wait_until(ran_everywhere, 30.0, "the task's first run on every validator")
     # The runs change state, so blocks with the same state root on all four ran the same ones.
     net.assert_same_chain(min(h or 0 for h in net.heights()))
+
+
+@needs_chromium
+def test_the_explorer_on_a_testnet_node(healthy: Testnet, browser: Browser) -> None:
+    """The explorer of validator 0 follows the testnet's head live and shows the four
+    validators, each proposing blocks and signing their commits, as the blocks say."""
+    net = healthy
+    node = net.validators[0]
+    watched = Watched(browser, 1280)
+    watched.open(node.url + "/")
+    start = int(watched.page.inner_text("#head-number"))
+    net.wait_for_height(start + 2)
+    watched.page.wait_for_function(
+        f"() => Number(document.getElementById('head-number').textContent) >= {start + 2}",
+        timeout=WAIT_MS,
+    )
+    page = watched.go("#/validators")
+    rows = page.locator("#view table").first.locator("tr")
+    assert rows.count() == 1 + len(net.validators)
+    cells = [rows.nth(i + 1).locator("td").all_inner_texts() for i in range(len(net.validators))]
+    addresses = {c[0] for c in cells}
+    expected = node.rpc("aither_getValidators")
+    assert isinstance(expected, dict)
+    assert addresses == {v["address"] for v in expected["validators"]}
+    window = int(page.locator("#view th").nth(3).inner_text().split("last ")[1].rstrip(")"))
+    assert sum(int(c[3]) for c in cells) == window  # every block in the window has a proposer
+    assert sum(int(c[3]) > 0 for c in cells) >= 2  # the proposer rotates
+    assert watched.errors == []

@@ -5,6 +5,7 @@
 const view = document.getElementById("view");
 const headNumber = document.getElementById("head-number");
 const RECENT_BLOCKS = 12;
+const TRACE_ROWS = 200;
 const DECIMALS = 18n;
 let rpcId = 0;
 let headHeight = null;
@@ -24,6 +25,23 @@ async function rpc(method, ...params) {
     throw error;
   }
   return body.result;
+}
+
+async function batch(calls) {
+  // Many reads in one POST (JSON-RPC batch); each answer or null where the node had none.
+  if (!calls.length) return [];
+  const first = rpcId + 1;
+  const reply = await fetch("/", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(calls.map(([method, ...params]) => ({ jsonrpc: "2.0", id: ++rpcId, method, params }))),
+  });
+  const answers = await reply.json();
+  const byId = new Map(answers.map((a) => [a.id, a]));
+  return calls.map((_, i) => {
+    const answer = byId.get(first + i);
+    return answer && !answer.error ? answer.result : null;
+  });
 }
 
 async function maybe(method, ...params) {
@@ -156,6 +174,13 @@ async function tx(hash) {
   ];
   if (receipt && receipt.contractAddress) rows.push(["agent", addressLink(receipt.contractAddress)]);
   const logs = receipt ? receipt.logs || [] : [];
+  const trace = receipt && t.kind === "call" ? await maybe("aither_traceTransaction", t.hash) : null;
+  const traceParts = trace ? [
+    el("h2", {}, `Trace of ${trace.entry} on ${short(trace.agent)} (${trace.trace.length} instructions)`),
+    table(["pc", "opcode", "milligas", "outputs"],
+      trace.trace.slice(0, TRACE_ROWS).map((e) => [e.pc, e.opcode, e.gas, JSON.stringify(e.outputs ?? null)])),
+    trace.trace.length > TRACE_ROWS ? el("p", { class: "note" }, `first ${TRACE_ROWS} instructions shown`) : null,
+  ] : [];
   show(
     el("h1", {}, "Transaction"),
     facts(rows),
@@ -165,6 +190,7 @@ async function tx(hash) {
         log.event || "-", addressLink(log.address), JSON.stringify(log.args ?? log.data ?? null),
       ]))
       : el("p", { class: "note" }, "No logs."),
+    ...traceParts,
   );
 }
 
@@ -188,6 +214,8 @@ async function address(addr) {
         agent.regions.map((r) => [r.name, r.policy, `${r.start}..${r.end}`])),
       el("h2", {}, `Code ${short(code.codeId)} (${code.size} bytes)`),
       el("pre", { id: "disassembly" }, code.disassembly),
+      ...(await lineage(addr)),
+      ...storageBrowser(addr),
     );
   }
   const txs = history || [];
@@ -201,6 +229,111 @@ async function address(addr) {
       ]), [3, 4]),
   );
   show(...parts);
+}
+
+// An SVG line of figures, drawn from zero up; `points` is [[label, value], ...].
+function lineChart(points, unit, id) {
+  const svgNS = "http://www.w3.org/2000/svg";
+  const make = (tag, attrs, text) => {
+    const node = document.createElementNS(svgNS, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const width = 640;
+  const height = 200;
+  const pad = 36;
+  const top = Math.max(1, ...points.map(([, v]) => v));
+  const svg = make("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", id, role: "img" });
+  svg.append(make("line", { x1: pad, y1: height - pad, x2: width - 8, y2: height - pad, stroke: "#999" }));
+  const step = points.length > 1 ? (width - pad - 16) / (points.length - 1) : 0;
+  const xy = points.map(([, v], i) => [pad + i * step, height - pad - ((height - 2 * pad) * v) / top]);
+  if (points.length > 1) {
+    svg.append(make("polyline", { points: xy.map(([x, y]) => `${x},${y}`).join(" "), fill: "none",
+      stroke: "#1565c0", "stroke-width": 2 }));
+  }
+  points.forEach(([label, value], i) => {
+    const [x, y] = xy[i];
+    const dot = make("circle", { cx: x, cy: y, r: 4, fill: "#1565c0", class: "point", "data-value": value });
+    dot.append(make("title", {}, `${label}: ${value} ${unit}`));
+    svg.append(dot, make("text", { x, y: y - 8, "font-size": 11, "text-anchor": "middle" }, String(value)),
+      make("text", { x, y: height - pad + 16, "font-size": 10, "text-anchor": "middle" }, label));
+  });
+  return svg;
+}
+
+async function lineage(addr) {
+  const steps = await maybe("aither_getLineage", addr);
+  if (!steps || !steps.length) return [];
+  const gas = [];
+  const rows = steps.map((step, i) => {
+    const gov = step.governance;
+    if (gov && !gas.length) gas.push([`v${i - 1}`, num(gov.gasBefore)]);
+    if (gov) gas.push([`v${i}`, num(gov.gasAfter)]);
+    const parents = step.parents.map((p) => short(p)).join(", ") || "-";
+    const how = gov ? link(`#/proposal/${gov.proposalId}`, `proposal ${short(gov.proposalId)}`) : step.kind;
+    return [`v${i}`, el("span", { class: "mono" }, short(step.codeId)), parents, step.region || "-", how];
+  });
+  const parts = [el("h2", {}, `Lineage (${steps.length} versions)`),
+    table(["version", "code", "parents", "region", "change"], rows, [2])];
+  if (gas.length > 1) parts.push(el("h2", {}, "Gas of each version"), lineChart(gas, "milligas", "gas-trend"));
+  return parts;
+}
+
+function storageBrowser(addr) {
+  const out = el("pre", { id: "storage-value" }, "Enter a key to read the agent's storage.");
+  const input = el("input", { id: "storage-key", placeholder: "KV key, as KV_FETCH reads it (text)" });
+  const form = el("form", { id: "storage" }, input, el("button", { type: "submit" }, "Read"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const found = await rpc("aither_getStorage", addr, input.value);
+      out.textContent = found.value === null ? "(no value)" : JSON.stringify(found.value, null, 2);
+    } catch (error) {
+      out.textContent = error.message;
+    }
+  });
+  return [el("h2", {}, "Storage"), form, out];
+}
+
+async function council() {
+  const doc = await rpc("aither_getCouncil");
+  show(
+    el("h1", {}, "Council"),
+    table(["member", "name", "role", "accuracy", "weight", "since"],
+      doc.members.map((m) => [addressLink(m.address), m.name || "-", m.roleName,
+        `${m.accuracyPpm / 10000}%`, m.weight, m.since]), [5]),
+    el("p", { class: "note" }, `total weight ${doc.totalWeight}`),
+    el("h2", {}, "Tracks"),
+    table(["kind", "least deposit", "voting (blocks)", "quorum", "threshold", "enactment delay"],
+      Object.entries(doc.tracks).map(([kind, t]) => [kind, avm(t.min_deposit), t.voting_period,
+        `${t.quorum_ppm / 10000}%`, `${t.threshold_ppm / 10000}%`, t.enactment_delay])),
+  );
+}
+
+async function channels() {
+  const page = await rpc("aither_listChannels");
+  show(
+    el("h1", {}, "Swarm channels"),
+    el("p", { class: "note" }, "Members and key epochs only: messages are end-to-end encrypted."),
+    page.channels.length
+      ? table(["channel", "name", "mode", "epoch", "members"],
+        page.channels.map((c) => [link(`#/channel/${c.id}`, short(c.id), "mono"), c.name, c.mode,
+          c.epoch, c.members.length]))
+      : el("p", { class: "note" }, "No channel yet."),
+  );
+}
+
+async function channel(id) {
+  const c = await maybe("aither_getChannel", id);
+  if (!c) return notFound(`channel ${id}`);
+  show(
+    el("h1", {}, `Channel ${c.name}`),
+    facts([["id", c.id], ["mode", c.mode], ["admin", addressLink(c.admin)], ["epoch", c.epoch],
+      ["created", c.created]]),
+    el("h2", {}, `Members (${c.members.length})`),
+    table(["member"], c.members.map((m) => [addressLink(m)])),
+  );
 }
 
 async function proposals() {
@@ -254,6 +387,23 @@ async function proposal(id) {
     ]),
     p.newIr !== undefined ? el("h2", {}, "Change") : null,
     p.newIr !== undefined ? diff : null,
+    el("h2", {}, "Timeline"),
+    table(["submitted", "voting ends", "enacted", "closed"],
+      [[p.submittedHeight, p.votingEndHeight, p.enactHeight, p.closedHeight].map((h) =>
+        (h === null || h === undefined ? "-" : link(`#/block/${h}`, h)))]),
+    el("h2", {}, "Tally"),
+    facts([
+      ["yes / no / abstain / veto", `${p.tally.yes} / ${p.tally.no} / ${p.tally.abstain} / ${p.tally.veto}`],
+      ["voted of all weight", `${p.tally.voted} of ${p.tally.total} (quorum ${p.tally.quorum})`],
+      ["threshold", `${p.tally.thresholdPpm / 10000}% yes, veto at ${p.tally.vetoPpm / 10000}%`],
+    ]),
+    p.shadow ? el("h2", {}, "Shadow replay") : null,
+    p.shadow ? facts([
+      ["blocks", `${p.shadow.firstBlock}..${p.shadow.lastBlock}`],
+      ["transactions", p.shadow.transactions],
+      ["outcome changes", p.shadow.outcomeChanges],
+      ["milligas", `${p.shadow.gasBefore} -> ${p.shadow.gasAfter}`],
+    ]) : null,
     el("h2", {}, "Sandbox"),
     table(["test", "result", "milligas before", "milligas after"],
       (p.sandbox || []).map((r) => [r.test, r.passed ? "pass" : `fail ${r.reason || ""}`,
@@ -265,12 +415,31 @@ async function proposal(id) {
   );
 }
 
+const WINDOW = 50; // recent blocks the validators page reads: proposers and missed precommits
+
 async function validators() {
-  const v = await rpc("aither_getValidators");
+  const [v, head] = await Promise.all([rpc("aither_getValidators"), rpc("aither_blockNumber")]);
+  const top = num(head);
+  const heights = [];
+  for (let h = top; h > 0 && heights.length < WINDOW; h--) heights.push(h);
+  const blocks = await batch(heights.map((h) => ["aither_getBlockByNumber", "0x" + h.toString(16), false]));
+  const proposed = new Map();
+  const missed = new Map();
+  let certificates = 0;
+  for (const b of blocks) {
+    if (!b) continue;
+    proposed.set(b.miner, (proposed.get(b.miner) || 0) + 1);
+    if (b.lastCommit && num(b.number) > 1) {
+      certificates++;
+      const signed = new Set(b.lastCommit.signers);
+      for (const x of v.validators) if (!signed.has(x.address)) missed.set(x.address, (missed.get(x.address) || 0) + 1);
+    }
+  }
   show(
     el("h1", {}, `Validators after block ${v.height}`),
-    table(["address", "public key", "power"],
-      v.validators.map((x) => [addressLink(x.address), el("span", { class: "mono" }, x.pubkey), x.power]), [1]),
+    table(["address", "public key", "power", `proposed (last ${blocks.length})`, `missed (of ${certificates})`],
+      v.validators.map((x) => [addressLink(x.address), el("span", { class: "mono" }, x.pubkey), x.power,
+        proposed.get(x.address) || 0, missed.get(x.address) || 0]), [1]),
     el("p", { class: "note" }, `total power ${v.totalPower}`),
     el("h2", {}, `Jailed (${v.jailed.length})`),
     v.jailed.length
@@ -325,6 +494,9 @@ const ROUTES = [
   [/^proposals$/, proposals],
   [/^proposal\/(.+)$/, proposal],
   [/^validators$/, validators],
+  [/^council$/, council],
+  [/^channels$/, channels],
+  [/^channel\/(.+)$/, channel],
 ];
 
 async function route() {
