@@ -83,6 +83,12 @@ def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_pat
     code = node.rpc("aither_getCode", agent)
     assert isinstance(code, dict)
     assert page.inner_text("#disassembly").strip() == str(code["disassembly"]).strip()
+    creator = dev_key(3)
+    assert node.create_token(creator, "GOLD", 5_000_000, decimals=2)["status"] == "0x1"
+    text = watched.go("#/tokens").inner_text("#view")
+    assert "GOLD" in text and "50000 GOLD" in text
+    text = watched.go(f"#/address/{to_checksum_address(creator.address)}").inner_text("#view")
+    assert "50000 GOLD" in text
     text = watched.go("#/validators").inner_text("#view")
     validators = node.rpc("aither_getValidators")
     assert isinstance(validators, dict)
@@ -106,8 +112,10 @@ def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_pat
 
     # A phone's width: nothing overflows sideways.
     phone = Watched(browser, 390, 844)
-    for route in ("", f"#/address/{agent}", f"#/tx/{tx_hash}"):
-        page390 = phone.open(f"{node.url}/{route}")
+    routes = ("", f"#/block/{block_number}", f"#/address/{agent}", f"#/tx/{tx_hash}",
+              "#/tokens", "#/council", "#/validators", "#/proposals", "#/channels")  # fmt: skip
+    for route in routes:
+        page390 = phone.open(f"{node.url}/{route}") if route == "" else phone.go(route)
         overflow = page390.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 390, f"{route or 'home'} is {overflow} px wide at 390"
     phone.page.screenshot(path=str(tmp_path / "explorer-tx-390.png"), full_page=True)

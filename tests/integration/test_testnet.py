@@ -620,3 +620,26 @@ def test_the_explorer_on_a_testnet_node(healthy: Testnet, browser: Browser) -> N
     assert sum(int(c[3]) for c in cells) == window  # every block in the window has a proposer
     assert sum(int(c[3]) > 0 for c in cells) >= 2  # the proposer rotates
     assert watched.errors == []
+
+
+def test_metrics_of_a_testnet_node(healthy: Testnet) -> None:
+    """Peers, the validator set and gossip by topic, as a node's /metrics counts them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    net = healthy
+    node = net.validators[0]
+    net.wait_for_height(net.head() + 2)
+    text = node.http.get(node.url + "/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("aither_p2p_peers", ())] == len(net.validators) - 1
+    assert samples[("aither_consensus_validators", ())] == len(net.validators)
+    assert samples[("aither_consensus_height", ())] >= net.head() - 1
+    for direction in ("send", "receive"):
+        for topic in ("consensus", "blocks"):
+            key = (f"aither_p2p_message_{direction}_bytes_total", (("topic", topic),))
+            assert samples.get(key, 0) > 0, key
+    assert samples[("aither_consensus_missing_validators", ())] <= 1  # a quorum signed each

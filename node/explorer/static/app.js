@@ -71,13 +71,16 @@ const link = (href, text, cls) => el("a", { href, class: cls }, text);
 const short = (id) => (typeof id === "string" && id.length > 14 ? id.slice(0, 10) : id);
 const num = (quantity) => (quantity === null || quantity === undefined ? "-" : Number(BigInt(quantity)));
 
-function avm(quantity) {
+function units(quantity, decimals, symbol) {
+  // Base units as a decimal amount (as `aither wallet` prints them): 10^decimals a whole one.
   if (quantity === null || quantity === undefined) return "-";
-  const units = BigInt(quantity);
-  const whole = units / 10n ** DECIMALS;
-  const frac = (units % 10n ** DECIMALS).toString().padStart(Number(DECIMALS), "0").replace(/0+$/, "");
-  return `${whole}${frac ? "." + frac : ""} AVM`;
+  const value = BigInt(quantity);
+  const one = 10n ** BigInt(decimals);
+  const frac = (value % one).toString().padStart(Number(decimals), "0").replace(/0+$/, "");
+  return `${value / one}${frac ? "." + frac : ""} ${symbol}`;
 }
+
+const avm = (quantity) => units(quantity, DECIMALS, "AVM");
 
 function time(quantity) {
   return new Date(num(quantity) * 1000).toISOString().replace("T", " ").replace(".000Z", " UTC");
@@ -195,15 +198,18 @@ async function tx(hash) {
 }
 
 async function address(addr) {
-  const [account, agent, history] = await Promise.all([
+  const [account, agent, history, tokens] = await Promise.all([
     rpc("aither_getAccount", addr), maybe("aither_getAgent", addr), maybe("aither_getHistory", addr),
+    rpc("aither_getTokens"),
   ]);
+  const decimals = new Map(tokens.map((t) => [t.symbol, t.decimals]));
   const parts = [
     el("h1", {}, agent ? `Agent ${account.address}` : `Account ${account.address}`),
     facts([
       ["balance", avm(account.balance)],
       ["nonce", num(account.nonce)],
-      ["tokens", Object.entries(account.tokens || {}).map(([s, v]) => `${s} ${num(v)}`).join(", ") || "-"],
+      ["tokens", Object.entries(account.tokens || {})
+        .map(([symbol, v]) => units(v, decimals.get(symbol) ?? 0, symbol)).join(", ") || "-"],
     ]),
   ];
   if (agent) {
@@ -294,6 +300,18 @@ function storageBrowser(addr) {
     }
   });
   return [el("h2", {}, "Storage"), form, out];
+}
+
+async function tokens() {
+  const list = await rpc("aither_getTokens");
+  show(
+    el("h1", {}, "Tokens"),
+    list.length
+      ? table(["symbol", "name", "supply", "decimals", "creator"],
+        list.map((t) => [t.symbol, t.name, units(t.supply, t.decimals, t.symbol), t.decimals,
+          addressLink(t.creator)]), [3])
+      : el("p", { class: "note" }, "No token yet: only AVM."),
+  );
 }
 
 async function council() {
@@ -495,6 +513,7 @@ const ROUTES = [
   [/^proposal\/(.+)$/, proposal],
   [/^validators$/, validators],
   [/^council$/, council],
+  [/^tokens$/, tokens],
   [/^channels$/, channels],
   [/^channel\/(.+)$/, channel],
 ];
