@@ -471,10 +471,11 @@ class ConsensusDriver:
         await asyncio.to_thread(self.ledger.commit, pending, certificate)
         self._advance(pending, round_)
 
-    def _advance(self, pending: PendingBlock, round_: int) -> None:
+    def _advance(self, pending: PendingBlock, round_: int, synced: bool = False) -> None:
         """After a block is written (by consensus or by sync): move to the next height."""
         height = pending.block.height
-        self.node.committed(pending, round_, time.perf_counter() - self._started_at)
+        seconds = time.perf_counter() - self._started_at
+        self.node.committed(pending, round_, seconds, synced)
         self.validators = self._validators_at(height + 1)
         self._bodies.clear()
         self._executed.clear()
@@ -587,5 +588,5 @@ class ConsensusDriver:
             pending = await asyncio.to_thread(self.ledger.execute_block, block)
         await asyncio.to_thread(self.ledger.commit, pending, certificate)
         log.info("block %d synced from a peer", block.height)
-        self._advance(pending, certificate.round)
+        self._advance(pending, certificate.round, synced=True)
         return True

@@ -4,7 +4,8 @@ Names follow CometBFT's where it has the measure (`consensus_height`, `consensus
 `consensus_validators`, `consensus_missing_validators`, `consensus_byzantine_validators`,
 `consensus_block_interval_seconds`, `consensus_num_txs`, `consensus_total_txs`,
 `consensus_block_size_bytes`, `mempool_size`, `mempool_failed_txs`, `p2p_peers`,
-`p2p_message_send_bytes_total`, `p2p_message_receive_bytes_total`), under the namespace `aither`
+`p2p_message_send_bytes_total{message_type}`, `p2p_message_receive_bytes_total{message_type}`,
+the message type being the gossip topic), under the namespace `aither`
 as CometBFT's are under `cometbft`, so its dashboards read them with the namespace changed. The
 project's own: admission and commit latencies (histograms), AVM gas per block, swarm messages,
 JSON-RPC requests by method and code.
@@ -64,9 +65,12 @@ class NodeMetrics:
         )
         self.byzantine_validators = Gauge(
             "consensus_byzantine_validators",
-            "Validators jailed for equivocation (evidence on chain).",
+            "Validators the last block's evidence jailed for equivocation.",
             namespace=ns,
             registry=r,
+        )
+        self.jailed_validators = Gauge(
+            "consensus_jailed_validators", "Validators jailed now.", namespace=ns, registry=r
         )
         self.block_interval = Histogram(
             "consensus_block_interval_seconds",
@@ -89,17 +93,18 @@ class NodeMetrics:
         self.mempool_size = Gauge(
             "mempool_size", "Transactions waiting in the mempool.", namespace=ns, registry=r
         )
-        self.mempool_failed = Counter(
+        # A gauge that only goes up, as CometBFT exposes it (a Counter would add `_total`).
+        self.mempool_failed = Gauge(
             "mempool_failed_txs", "Transactions refused at admission.", namespace=ns, registry=r
         )
         self.peers = Gauge("p2p_peers", "Connected peers.", namespace=ns, registry=r)
         self.gossip_sent = Counter(
-            "p2p_message_send_bytes", "Gossip bytes published, by topic.", ["topic"],
+            "p2p_message_send_bytes", "Gossip bytes published, by topic.", ["message_type"],
             namespace=ns, registry=r,
         )  # fmt: skip
         self.gossip_received = Counter(
-            "p2p_message_receive_bytes", "Gossip bytes delivered, by topic.", ["topic"],
-            namespace=ns, registry=r,
+            "p2p_message_receive_bytes", "Valid gossip bytes delivered, by topic.",
+            ["message_type"], namespace=ns, registry=r,
         )  # fmt: skip
         # The project's own
         self.admission_seconds = Histogram(
@@ -111,7 +116,7 @@ class NodeMetrics:
         )
         self.commit_seconds = Histogram(
             "commit_seconds",
-            "Time to execute and write a block, from its proposal to its commit.",
+            "Time from the start of a height to its block's commit (blocks decided here).",
             namespace=ns,
             registry=r,
             buckets=LATENCY_BUCKETS,
@@ -131,6 +136,7 @@ class NodeMetrics:
             ["method", "code"], namespace=ns, registry=r,
         )  # fmt: skip
         self._last_commit: float | None = None
+        self._jailed: int | None = None
 
     def watch(self, mempool_size: Callable[[], int], peers: Callable[[], int]) -> None:
         """Read these gauges when scraped, not when they change."""
@@ -150,17 +156,22 @@ class NodeMetrics:
         txs: int,
         size: int,
         gas: int,
-        seconds: float,
+        seconds: float | None,
         validators: dict[bytes, int],
         signers: Iterable[bytes],
         jailed: int,
     ) -> None:
         """A block committed: `validators` is the set that signed its commit certificate
-        (`signers`), so the ones missing are those who did not."""
+        (`signers`), so the ones missing are those who did not. `seconds` is None for a block
+        synced from a peer: its timings say nothing of consensus."""
         now = time.monotonic()
-        if self._last_commit is not None:
-            self.block_interval.observe(now - self._last_commit)
-        self._last_commit = now
+        if seconds is not None:
+            if self._last_commit is not None:
+                self.block_interval.observe(now - self._last_commit)
+            self.commit_seconds.observe(seconds)
+            self._last_commit = now
+        else:
+            self._last_commit = None  # the next interval starts at the next block decided here
         self.height.set(height)
         self.rounds.set(round_)
         self.num_txs.set(txs)
@@ -168,11 +179,14 @@ class NodeMetrics:
         self.block_size.set(size)
         self.block_gas.set(gas)
         self.gas_total.inc(gas)
-        self.commit_seconds.observe(seconds)
-        self.validators.set(len(validators))
-        self.validators_power.set(sum(validators.values()))
-        self.missing_validators.set(len(set(validators) - set(signers)))
-        self.byzantine_validators.set(jailed)
+        if validators:  # the first block carries no certificate
+            self.validators.set(len(validators))
+            self.validators_power.set(sum(validators.values()))
+            self.missing_validators.set(len(set(validators) - set(signers)))
+        before = self._jailed
+        self.byzantine_validators.set(max(0, jailed - before) if before is not None else 0)
+        self.jailed_validators.set(jailed)
+        self._jailed = jailed
 
     def rpc(self, method: str, known: Callable[[str], bool], code: int) -> None:
         self.rpc_requests.labels(method if known(method) else UNKNOWN_METHOD, str(code)).inc()

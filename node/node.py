@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,8 +45,9 @@ class BlockCommitted:
     transactions: tuple[SignedTx, ...]  # the block's, decoded
     receipts: tuple[Receipt, ...]
     round: int
-    seconds: float
+    seconds: float  # from the start of the height (a synced block: since the last one decided)
     root_seconds: float
+    synced: bool = False  # fetched from a peer, not decided here
 
 
 class Node:
@@ -69,6 +71,9 @@ class Node:
         self.metrics = NodeMetrics()
         self.metrics.watch(lambda: len(self.mempool), lambda: self.peer_count())
         self.metrics.start(ledger.height, ledger.validators())
+        # The validator sets after the last two commits: block h's certificate was signed by
+        # the set in force for h-1, which the commit of h-2 left.
+        self._sets: deque[dict[bytes, int]] = deque([ledger.validators()] * 2, maxlen=2)
 
     @property
     def chain_id(self) -> int:
@@ -268,7 +273,9 @@ class Node:
     def ready(self, limit: int = MAX_BLOCK_TXS) -> list[SignedTx]:
         return self.mempool.ready(limit, self.nonce_of)
 
-    def committed(self, pending: PendingBlock, round_: int, seconds: float) -> BlockCommitted:
+    def committed(
+        self, pending: PendingBlock, round_: int, seconds: float, synced: bool = False
+    ) -> BlockCommitted:
         """Bookkeeping after a block is written: mempool, journal, log line, listeners."""
         self.mempool.remove(pending.transactions)
         self.mempool.remove(stx for stx, _ in pending.left_out)
@@ -287,6 +294,7 @@ class Node:
             round_,
             seconds,
             pending.root_seconds,
+            synced,
         )
         log.info(
             "block %d committed: %d txs, %.3f s (state root %.3f s)",
@@ -302,24 +310,27 @@ class Node:
 
     def _measure(self, event: BlockCommitted) -> None:
         """The block's figures for /metrics: who signed the commit it carries (of the set that
-        decided its parent), the validators jailed now."""
+        decided its parent, kept from two commits ago), the validators jailed now. Never in the
+        way of the commit: a failure here is one log line."""
         block = event.block
-        commit = block.header.last_commit
-        signers = [s.validator for s in commit.signatures] if commit is not None else []
         try:
-            decided_by = self.ledger.validators_at(max(0, block.height - 2))
-        except AitherError:  # the state of that height is pruned: the set in force now
-            decided_by = self.ledger.validators()
-        _, reader = self.ledger.state_at(block.height)
-        jailed = reader.state_range(JAILED, bytes([JAILED[0] + 1]), MAX_VALIDATORS)
-        self.metrics.block(
-            block.height,
-            event.round,
-            len(block.transactions),
-            len(block.encode()),
-            block.header.gas_used,
-            event.seconds,
-            decided_by if commit is not None else {},
-            signers,
-            len(list(jailed)),
-        )
+            commit = block.header.last_commit
+            signers = [s.validator for s in commit.signatures] if commit is not None else []
+            decided_by = self._sets[0] if commit is not None else {}
+            _, reader = self.ledger.state_at(block.height)
+            jailed = reader.state_range(JAILED, bytes([JAILED[0] + 1]), MAX_VALIDATORS)
+            self.metrics.block(
+                block.height,
+                event.round,
+                len(block.transactions),
+                len(block.encode()),  # at most the chain's max_block_bytes
+                block.header.gas_used,
+                None if event.synced else event.seconds,
+                decided_by,
+                signers,
+                len(list(jailed)),
+            )
+        except Exception as exc:  # metrics must never stop a node
+            log.warning("metrics of block %d: %s: %s", block.height, type(exc).__name__, exc)
+        finally:
+            self._sets.append(self.ledger.validators())

@@ -20,7 +20,7 @@ ASSETS = {  # URL path -> (file, media type)
 # Only this node: scripts, styles and images from itself, calls to its own JSON-RPC and WebSocket.
 POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 HEADERS = {
     "Content-Security-Policy": POLICY,

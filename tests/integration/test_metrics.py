@@ -106,7 +106,7 @@ def test_refused_transactions_and_errors_are_counted(dev_node: DevNode) -> None:
     error = node.rpc_error("aither_sendRawTransaction", "0x" + bad.hex())
     node.rpc_error("aither_getBalance", "not an address")
     after = scrape(node)
-    assert after["aither_mempool_failed_txs_total"] - before["aither_mempool_failed_txs_total"] == 1
+    assert after["aither_mempool_failed_txs"] - before["aither_mempool_failed_txs"] == 1
     refused = f"aither_rpc_requests_total{{code={error['code']},method=aither_sendRawTransaction}}"
     assert after[refused] - before.get(refused, 0) == 1
     invalid = "aither_rpc_requests_total{code=-32602,method=aither_getBalance}"

@@ -640,6 +640,6 @@ def test_metrics_of_a_testnet_node(healthy: Testnet) -> None:
     assert samples[("aither_consensus_height", ())] >= net.head() - 1
     for direction in ("send", "receive"):
         for topic in ("consensus", "blocks"):
-            key = (f"aither_p2p_message_{direction}_bytes_total", (("topic", topic),))
+            key = (f"aither_p2p_message_{direction}_bytes_total", (("message_type", topic),))
             assert samples.get(key, 0) > 0, key
     assert samples[("aither_consensus_missing_validators", ())] <= 1  # a quorum signed each

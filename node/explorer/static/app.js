@@ -102,23 +102,22 @@ function table(headers, rows, wide = []) {
     rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { class: cls(i) }, c)))));
 }
 
-function show(...children) {
-  view.replaceChildren(...children);
-}
-
 // ---- views ----------------------------------------------------------------------------------
+
+let recent = []; // the home page's blocks, newest first (kept: a new head reads one block)
 
 async function home() {
   const head = num(await rpc("aither_blockNumber"));
   setHead(head);
-  const numbers = [];
-  for (let n = head; n >= 0 && numbers.length < RECENT_BLOCKS; n--) numbers.push(n);
-  const blocks = await Promise.all(
-    numbers.map((n) => rpc("aither_getBlockByNumber", "0x" + n.toString(16), false)));
-  show(
+  const newest = recent.length ? num(recent[0].number) : -1;
+  const wanted = [];
+  for (let n = head; n > newest && n >= 0 && wanted.length < RECENT_BLOCKS; n--) wanted.push(n);
+  const fresh = await batch(wanted.map((n) => ["aither_getBlockByNumber", "0x" + n.toString(16), false]));
+  recent = [...fresh.filter(Boolean), ...recent].slice(0, RECENT_BLOCKS);
+  return [
     el("h1", {}, "Recent blocks"),
     table(["block", "hash", "txs", "gas", "time", "proposer"],
-      blocks.map((b) => [
+      recent.map((b) => [
         link(`#/block/${num(b.number)}`, num(b.number)),
         link(`#/block/${b.hash}`, short(b.hash), "mono"),
         b.transactions.length,
@@ -127,8 +126,7 @@ async function home() {
         addressLink(b.miner),
       ]), [1, 5]),
     el("p", { class: "note" }, "New blocks appear as the node commits them."),
-  );
-  view.dataset.page = "home";
+  ];
 }
 
 async function block(id) {
@@ -136,7 +134,7 @@ async function block(id) {
     ? await maybe("aither_getBlockByHash", id, true)
     : await maybe("aither_getBlockByNumber", "0x" + Number(id).toString(16), true);
   if (!b) return notFound(`block ${id}`);
-  show(
+  return [
     el("h1", {}, `Block ${num(b.number)}`),
     facts([
       ["hash", b.hash],
@@ -153,7 +151,7 @@ async function block(id) {
         link(`#/tx/${t.hash}`, short(t.hash), "mono"), t.kind, addressLink(t.from),
         addressLink(t.to), t.value ? avm(t.value) : "-",
       ]), [3]),
-  );
+  ];
 }
 
 async function tx(hash) {
@@ -184,7 +182,7 @@ async function tx(hash) {
       trace.trace.slice(0, TRACE_ROWS).map((e) => [e.pc, e.opcode, e.gas, JSON.stringify(e.outputs ?? null)])),
     trace.trace.length > TRACE_ROWS ? el("p", { class: "note" }, `first ${TRACE_ROWS} instructions shown`) : null,
   ] : [];
-  show(
+  return [
     el("h1", {}, "Transaction"),
     facts(rows),
     el("h2", {}, `Logs (${logs.length})`),
@@ -194,14 +192,15 @@ async function tx(hash) {
       ]))
       : el("p", { class: "note" }, "No logs."),
     ...traceParts,
-  );
+  ];
 }
 
 async function address(addr) {
-  const [account, agent, history, tokens] = await Promise.all([
+  const [account, agent, history] = await Promise.all([
     rpc("aither_getAccount", addr), maybe("aither_getAgent", addr), maybe("aither_getHistory", addr),
-    rpc("aither_getTokens"),
   ]);
+  const held = Object.keys(account.tokens || {});
+  const tokens = held.length ? await rpc("aither_getTokens") : [];
   const decimals = new Map(tokens.map((t) => [t.symbol, t.decimals]));
   const parts = [
     el("h1", {}, agent ? `Agent ${account.address}` : `Account ${account.address}`),
@@ -234,7 +233,7 @@ async function address(addr) {
         addressLink(t.from), addressLink(t.to), t.value ? avm(t.value) : "-",
       ]), [3, 4]),
   );
-  show(...parts);
+  return parts;
 }
 
 // An SVG line of figures, drawn from zero up; `points` is [[label, value], ...].
@@ -304,19 +303,19 @@ function storageBrowser(addr) {
 
 async function tokens() {
   const list = await rpc("aither_getTokens");
-  show(
+  return [
     el("h1", {}, "Tokens"),
     list.length
       ? table(["symbol", "name", "supply", "decimals", "creator"],
         list.map((t) => [t.symbol, t.name, units(t.supply, t.decimals, t.symbol), t.decimals,
           addressLink(t.creator)]), [3])
       : el("p", { class: "note" }, "No token yet: only AVM."),
-  );
+  ];
 }
 
 async function council() {
   const doc = await rpc("aither_getCouncil");
-  show(
+  return [
     el("h1", {}, "Council"),
     table(["member", "name", "role", "accuracy", "weight", "since"],
       doc.members.map((m) => [addressLink(m.address), m.name || "-", m.roleName,
@@ -326,12 +325,12 @@ async function council() {
     table(["kind", "least deposit", "voting (blocks)", "quorum", "threshold", "enactment delay"],
       Object.entries(doc.tracks).map(([kind, t]) => [kind, avm(t.min_deposit), t.voting_period,
         `${t.quorum_ppm / 10000}%`, `${t.threshold_ppm / 10000}%`, t.enactment_delay])),
-  );
+  ];
 }
 
 async function channels() {
   const page = await rpc("aither_listChannels");
-  show(
+  return [
     el("h1", {}, "Swarm channels"),
     el("p", { class: "note" }, "Members and key epochs only: messages are end-to-end encrypted."),
     page.channels.length
@@ -339,31 +338,31 @@ async function channels() {
         page.channels.map((c) => [link(`#/channel/${c.id}`, short(c.id), "mono"), c.name, c.mode,
           c.epoch, c.members.length]))
       : el("p", { class: "note" }, "No channel yet."),
-  );
+  ];
 }
 
 async function channel(id) {
   const c = await maybe("aither_getChannel", id);
   if (!c) return notFound(`channel ${id}`);
-  show(
+  return [
     el("h1", {}, `Channel ${c.name}`),
     facts([["id", c.id], ["mode", c.mode], ["admin", addressLink(c.admin)], ["epoch", c.epoch],
       ["created", c.created]]),
     el("h2", {}, `Members (${c.members.length})`),
     table(["member"], c.members.map((m) => [addressLink(m)])),
-  );
+  ];
 }
 
 async function proposals() {
   const list = await rpc("aither_listProposals");
-  show(
+  return [
     el("h1", {}, "Proposals"),
     list.length
       ? table(["#", "id", "kind", "status", "agent", "region"],
         list.map((p) => [p.number, link(`#/proposal/${p.id}`, short(p.id), "mono"), p.kind,
           p.status, p.agent ? addressLink(p.agent) : "-", p.region || "-"]), [4])
       : el("p", { class: "note" }, "No proposal yet."),
-  );
+  ];
 }
 
 function diffLines(before, after) {
@@ -394,7 +393,7 @@ async function proposal(id) {
   const diff = el("pre", { id: "diff" },
     diffLines(p.oldIr, p.newIr).map(([mark, line]) =>
       el("div", { class: mark === "+" ? "add" : mark === "-" ? "del" : null }, `${mark} ${line}`)));
-  show(
+  return [
     el("h1", {}, `Proposal #${p.number}: ${p.kind}, ${p.status}`),
     facts([
       ["id", p.id],
@@ -430,10 +429,10 @@ async function proposal(id) {
     table(["member", "role", "choice", "explanation"],
       (p.votes || []).map((v) => [addressLink(v.member), v.roleName || v.role || "-", v.choice,
         v.explanation])),
-  );
+  ];
 }
 
-const WINDOW = 50; // recent blocks the validators page reads: proposers and missed precommits
+const WINDOW = 20; // recent blocks the validators page reads: proposers and missed precommits
 
 async function validators() {
   const [v, head] = await Promise.all([rpc("aither_getValidators"), rpc("aither_blockNumber")]);
@@ -453,7 +452,7 @@ async function validators() {
       for (const x of v.validators) if (!signed.has(x.address)) missed.set(x.address, (missed.get(x.address) || 0) + 1);
     }
   }
-  show(
+  return [
     el("h1", {}, `Validators after block ${v.height}`),
     table(["address", "public key", "power", `proposed (last ${blocks.length})`, `missed (of ${certificates})`],
       v.validators.map((x) => [addressLink(x.address), el("span", { class: "mono" }, x.pubkey), x.power,
@@ -463,11 +462,11 @@ async function validators() {
     v.jailed.length
       ? table(["address", "height", "power slashed"], v.jailed.map((j) => [addressLink(j.address), j.height, j.slashed]))
       : el("p", { class: "note" }, "Nobody is jailed."),
-  );
+  ];
 }
 
 function notFound(what) {
-  show(el("h1", {}, "Not found"), el("p", { class: "error" }, `There is no ${what} on this chain.`));
+  return [el("h1", {}, "Not found"), el("p", { class: "error" }, `There is no ${what} on this chain.`)];
 }
 
 // ---- search and routing -----------------------------------------------------------------------
@@ -498,9 +497,9 @@ document.getElementById("search").addEventListener("submit", async (event) => {
   try {
     const target = await search(q);
     if (target) location.hash = target;
-    else show(el("h1", {}, "Not found"), el("p", { class: "error" }, `Nothing on this chain matches ${q}.`));
+    else render([el("h1", {}, "Not found"), el("p", { class: "error" }, `Nothing on this chain matches ${q}.`)]);
   } catch (error) {
-    show(el("h1", {}, "Search"), el("p", { class: "error" }, error.message));
+    render([el("h1", {}, "Search"), el("p", { class: "error" }, error.message)]);
   }
 });
 
@@ -518,22 +517,33 @@ const ROUTES = [
   [/^channel\/(.+)$/, channel],
 ];
 
+let navigation = 0; // the latest route's number: a slower, older render never lands
+
+function render(nodes, page) {
+  view.replaceChildren(...nodes);
+  if (page) view.dataset.page = page;
+  else delete view.dataset.page;
+  view.dataset.ready = String(Date.now());
+}
+
 async function route() {
-  const path = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
-  delete view.dataset.page;
-  for (const [pattern, render] of ROUTES) {
-    const match = path.match(pattern);
-    if (match) {
-      try {
-        await render(...match.slice(1));
-      } catch (error) {
-        show(el("h1", {}, "Error"), el("p", { class: "error" }, error.message));
-      }
-      view.dataset.ready = String(Date.now());
-      return;
+  const mine = ++navigation;
+  let nodes;
+  let page = null;
+  try {
+    const path = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+    const found = ROUTES.find(([pattern]) => pattern.test(path));
+    if (found) {
+      const [pattern, view_] = found;
+      nodes = await view_(...path.match(pattern).slice(1));
+      page = view_ === home ? "home" : null;
+    } else {
+      nodes = notFound(`page ${path}`);
     }
+  } catch (error) {
+    nodes = [el("h1", {}, "Error"), el("p", { class: "error" }, error.message)];
   }
-  notFound(`page ${path}`);
+  if (mine === navigation) render(nodes, page);
 }
 
 // ---- the live head ----------------------------------------------------------------------------
