@@ -57,8 +57,12 @@ class Watched:
         )
 
     def go(self, hash_: str) -> Page:
-        self.page.evaluate("document.getElementById('view').dataset.ready = ''")
-        self.page.evaluate(f"location.hash = {json.dumps(hash_)}")
+        """Show route `hash_` (read again when it is the one shown: no hashchange then)."""
+        if self.page.evaluate("location.hash") == hash_:
+            self.page.reload()
+        else:
+            self.page.evaluate("document.getElementById('view').dataset.ready = ''")
+            self.page.evaluate(f"location.hash = {json.dumps(hash_)}")
         self.ready()
         return self.page
 

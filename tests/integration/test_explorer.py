@@ -80,6 +80,7 @@ def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_pat
     assert tx_hash[:10] in text  # its history
     text = watched.go(f"#/address/{agent}").inner_text("#view")
     assert text.startswith(f"Agent {agent}") and "TUNING" in text and "council" in text
+    assert "No policy: every caller passes." in text  # aither_getPolicy: none set
     code = node.rpc("aither_getCode", agent)
     assert isinstance(code, dict)
     assert page.inner_text("#disassembly").strip() == str(code["disassembly"]).strip()
@@ -217,4 +218,18 @@ def test_governance_pages_show_a_change_the_council_enacted(
     head = node.height()
     assert f"proposed (last {min(head, 50)})" in text and "missed (of" in text
     assert "No channel yet." in watched.go("#/channels").inner_text("#view")
+    # A swarm channel: its members and key epoch, never a message.
+    for index, name in ((0, "masha.avm"), (1, "pasha.avm")):
+        cli("swarm", "register", name, "--dev-account", str(index), *rpc)
+    cli("swarm", "create", "research", "--dev-account", "0", *rpc)
+    cli("swarm", "join", "research", "--dev-account", "1", *rpc)
+    cli("swarm", "rotate", "research", "--dev-account", "0", *rpc)
+    channel = node.rpc("aither_getChannel", "research")
+    assert isinstance(channel, dict)
+    text = watched.go("#/channels").inner_text("#view")
+    assert "research" in text and channel["id"][:10] in text
+    text = watched.go(f"#/channel/{channel['id']}").inner_text("#view")
+    assert f"epoch\t{channel['epoch']}" in text
+    assert all(member in text for member in channel["members"]) and len(channel["members"]) == 2
+    assert "sealed" not in text.lower()
     assert watched.errors == []

@@ -212,8 +212,16 @@ async function address(addr) {
     ]),
   ];
   if (agent) {
-    const code = await rpc("aither_getCode", addr);
+    const [code, policy] = await Promise.all([rpc("aither_getCode", addr), rpc("aither_getPolicy", addr)]);
     parts.push(
+      el("h2", {}, "Policy (SECURITY_CHECK)"),
+      policy
+        ? facts([
+          ["callers", policy.callers.join(", ") || "any"],
+          ["roles", policy.roles.join(", ") || "none needed"],
+          ["spend limit", num(policy.spendLimit) ? `${avm(policy.spendLimit)} per ${policy.periodSec} s` : "none"],
+        ])
+        : el("p", { class: "note", id: "policy" }, "No policy: every caller passes."),
       el("h2", {}, "Regions"),
       table(["region", "policy", "instructions"],
         agent.regions.map((r) => [r.name, r.policy, `${r.start}..${r.end}`])),
