@@ -266,7 +266,8 @@ def test_docker_image_runs_the_command_the_tests_run() -> None:
         assert (REPO / package / "__init__.py").exists()
 
     services = _compose()["services"]
-    assert sorted(services) == ["init", "node0", "node1", "node2", "node3"]
+    # The testnet, and Prometheus and Grafana beside it (tests/node/test_dashboard.py).
+    assert sorted(services) == ["grafana", "init", "node0", "node1", "node2", "node3", "prometheus"]
     for i in range(4):
         service = services[f"node{i}"]
         assert "entrypoint" not in service  # the image's own: `aither node start --config`

@@ -90,6 +90,7 @@ def assert_json_rpc_answer(response: httpx.Response) -> None:
                     -32601,
                     -32602,
                     -32603,
+                    -32000,  # STATE_UNAVAILABLE: a block past the head or pruned (as geth)
                     -32001,
                     -32003,
                     -32005,
