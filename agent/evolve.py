@@ -150,7 +150,7 @@ def _normal(ir: str) -> str:
     return "\n".join(line.strip() for line in ir.splitlines() if line.strip())
 
 
-class _NoSnapshots:
+class NoSnapshots:
     """`build` reads other code versions only for a revert; a code change needs none."""
 
     def code_of(self, agent: bytes) -> CodeObject | None:
@@ -297,7 +297,7 @@ class Evolver:
             if _normal(text) in self.refused:
                 raise EvolveError("the council refused this change before")
             spec = CodeChangeSpec(self.settings.agent, self.settings.region, text)
-            new = build(_NoSnapshots(), code, spec, enacted)
+            new = build(NoSnapshots(), code, spec, enacted)
             return measure(new, self.settings.metric, schedule, budget)
 
         return check

@@ -10,9 +10,8 @@ import pytest
 from chat_server import ChatServer, Scripted
 from programs import scorer
 
-from agent.evolve import Evolver, Settings, _normal, deletions
+from agent.evolve import Evolver, NoSnapshots, Settings, _normal, deletions
 from avm.assembler import assemble
-from avm.code import CodeObject
 from avm.disassembler import disassemble_region
 from avm.gas import CURRENT
 from avm.metric import DEFAULT_BUDGET, Score, measure
@@ -25,17 +24,6 @@ SCORER = scorer(noops=2)
 AGENT = b"\x01" * 20
 CODE = assemble(SCORER, "scorer.air").code
 BETTER = ":tuning\n  MUL n, 3 -> ACC\n  RET\n"
-
-
-class NoSnapshots:
-    def code_of(self, agent: bytes) -> CodeObject | None:
-        return None
-
-    def code_by_id(self, code_id: bytes) -> CodeObject | None:
-        return None
-
-    def set_code(self, agent: bytes, code: CodeObject, change: object) -> None:
-        raise AssertionError
 
 
 def check(text: str) -> Score:

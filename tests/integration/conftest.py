@@ -21,6 +21,7 @@ from core.crypto import SigningKey, to_checksum_address
 from genesis.dev import DEV_CHAIN_ID
 from ledger.gas import DEFAULT_GAS_PRICE as GAS_PRICE
 from ledger.tx import TokenCreate, Transaction, Transfer, TxKind
+from model.embedded import EMBEDDED_MODEL, serves_model
 from node.process import AITHER, HOST, NodeExited, NodeProcess, wait_until
 
 if TYPE_CHECKING:
@@ -266,8 +267,6 @@ def run_aither(
 @pytest.fixture
 def model_url(tmp_path: Path) -> Iterator[str]:
     """A real `aither model serve` (the embedded model) on a free port; its base URL."""
-    from model.embedded import EMBEDDED_MODEL, serves_model
-
     port = free_port()
     url = f"http://{HOST}:{port}/v1"
     log = (tmp_path / "model.log").open("wb")

@@ -31,6 +31,16 @@ SCORER = scorer(noops=3)
 RUN_LIMIT = 600  # seconds for the three generations (about 150 s here)
 
 
+def deploy_scorer(node: DevNode, tmp_path: Path) -> str:
+    """The scorer deployed by dev account 0 with `aither wallet deploy`; its address."""
+    source = tmp_path / "scorer.air"
+    source.write_text(SCORER)
+    command = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0", "--rpc", node.url]
+    deployed = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=60)
+    assert deployed.returncode == 0, deployed.stderr
+    return str(json.loads(deployed.stdout)["agent"])
+
+
 def test_evolve_three_generations_with_the_embedded_model(
     dev_node: DevNode, model_url: str, tmp_path: Path
 ) -> None:
@@ -39,14 +49,7 @@ def test_evolve_three_generations_with_the_embedded_model(
     council.import_keys(AITHER)
     council.serve(AITHER)
     try:
-        source = tmp_path / "scorer.air"
-        source.write_text(SCORER)
-        deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0"]
-        deployed = subprocess.run(
-            [*deploy, "--rpc", node.url, "--json"], capture_output=True, text=True, timeout=60
-        )
-        assert deployed.returncode == 0, deployed.stderr
-        agent = json.loads(deployed.stdout)["agent"]
+        agent = deploy_scorer(node, tmp_path)
         archive = tmp_path / "archive.jsonl"
         command = [AITHER, "evolve", agent, "--region", "TUNING", "--generations", "3"]
         command += ["--dev-account", "0", "--rpc", node.url, "--llm-base-url", model_url]
@@ -101,13 +104,7 @@ def test_evolve_stops_at_its_budget_before_a_deposit_would_pass_it(
     council.import_keys(AITHER)
     council.serve(AITHER)
     try:
-        source = tmp_path / "scorer.air"
-        source.write_text(SCORER)
-        deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0"]
-        deployed = subprocess.run(
-            [*deploy, "--rpc", node.url, "--json"], capture_output=True, text=True, timeout=60
-        )
-        agent = json.loads(deployed.stdout)["agent"]
+        agent = deploy_scorer(node, tmp_path)
         deposit = int(node.rpc("aither_getCouncil")["tracks"]["code"]["min_deposit"])  # type: ignore[index]
         budget = format_amount(deposit * 3 // 2)
         command = [AITHER, "evolve", agent, "--region", "TUNING", "--generations", "3"]
@@ -133,11 +130,7 @@ def test_evolve_stops_at_its_budget_before_a_deposit_would_pass_it(
 def test_a_target_the_chain_would_refuse_is_one_line_before_any_work(
     dev_node: DevNode, tmp_path: Path
 ) -> None:
-    source = tmp_path / "scorer.air"
-    source.write_text(SCORER)
-    deploy = [AITHER, "wallet", "deploy", str(source), "--dev-account", "0", "--json"]
-    deployed = subprocess.run([*deploy, "--rpc", dev_node.url], capture_output=True, text=True)
-    agent = json.loads(deployed.stdout)["agent"]
+    agent = deploy_scorer(dev_node, tmp_path)
     nobody = "0x" + "12" * 20
     for target, region, said in [
         (agent, "NOPE", "the agent has no region NOPE (its regions: TUNING)"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import httpx
 from browser import (
     WAIT_MS,
     Watched,
@@ -132,8 +133,6 @@ def test_every_page_shows_the_chain(dev_node: DevNode, browser: Browser, tmp_pat
 
 
 def test_the_explorer_is_read_only_and_closed_to_other_origins(dev_node: DevNode) -> None:
-    import httpx
-
     page = httpx.get(dev_node.url + "/", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from browser import WAIT_MS, Watched, needs_chromium
+from prometheus_client.parser import text_string_to_metric_families
 from testnet_fixture import (
     NODE_COMMAND,
     NamespaceError,
@@ -625,8 +626,6 @@ def test_the_explorer_on_a_testnet_node(healthy: Testnet, browser: Browser) -> N
 
 def test_metrics_of_a_testnet_node(healthy: Testnet) -> None:
     """Peers, the validator set and gossip by topic, as a node's /metrics counts them."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     net = healthy
     node = net.validators[0]
     net.wait_for_height(net.head() + 2)
